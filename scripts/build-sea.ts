@@ -1,0 +1,47 @@
+/**
+ * Builds dist/breakwater: esbuild bundles src/main.ts into one CommonJS file,
+ * Node's single-executable-application support turns it into a blob, and
+ * postject injects the blob into a copy of the Node 24 binary. The bundle is
+ * also stored as a SEA asset so worker threads can start from it.
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { build } from 'esbuild';
+
+const root = resolve(import.meta.dirname, '..');
+const dist = join(root, 'dist');
+const bundle = join(dist, 'breakwater.cjs');
+const blob = join(dist, 'sea-prep.blob');
+const exe = join(dist, 'breakwater');
+
+mkdirSync(dist, { recursive: true });
+rmSync(exe, { force: true });
+
+await build({
+  entryPoints: [join(root, 'src/main.ts')],
+  outfile: bundle,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node24',
+  define: { BREAKWATER_BUNDLE: 'true', 'import.meta.url': '__bw_import_meta_url', 'import.meta.dirname': '__dirname' },
+  banner: { js: 'const __bw_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+  logLevel: 'warning',
+  legalComments: 'none',
+});
+
+const seaConfig = join(dist, 'sea-config.json');
+writeFileSync(
+  seaConfig,
+  JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false, assets: { 'breakwater.cjs': bundle } }, null, 2),
+);
+execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: 'inherit' });
+copyFileSync(process.execPath, exe);
+chmodSync(exe, 0o755);
+execFileSync(
+  process.execPath,
+  [join(root, 'node_modules/postject/dist/cli.js'), exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'],
+  { stdio: ['ignore', 'ignore', 'inherit'] },
+);
+console.log(`built ${exe}`);

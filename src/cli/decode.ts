@@ -1,0 +1,5 @@
+/** `breakwater decode` (not yet implemented). */
+export async function run(_argv: string[]): Promise<number> {
+  process.stderr.write('breakwater decode: not implemented yet\n');
+  return 1;
+}

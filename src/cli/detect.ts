@@ -1,0 +1,5 @@
+/** `breakwater detect` (not yet implemented). */
+export async function run(_argv: string[]): Promise<number> {
+  process.stderr.write('breakwater detect: not implemented yet\n');
+  return 1;
+}

@@ -1,0 +1,5 @@
+/** `breakwater replay` (not yet implemented). */
+export async function run(_argv: string[]): Promise<number> {
+  process.stderr.write('breakwater replay: not implemented yet\n');
+  return 1;
+}

@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import * as v from 'valibot';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { ConfigError, type PathIssue } from '../core/errors.ts';
+import { parsePrefix, prefixesOverlap, type Prefix } from '../core/ip.ts';
+import { ConfigSchema, type Config } from './schema.ts';
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const k of Object.keys(o)) deepFreeze((o as Record<string, unknown>)[k]);
+  }
+  return o;
+}
+
+function issueMessage(issue: v.BaseIssue<unknown>): string {
+  if (/^Invalid key: Expected never/.test(issue.message)) return 'unknown key';
+  return issue.message.replace(/^Invalid type: /, 'wrong type: ');
+}
+
+/** Cross-field rules a schema cannot express. */
+function semanticIssues(c: Config): PathIssue[] {
+  const issues: PathIssue[] = [];
+  const nets = c.networks.map((s) => parsePrefix(s) as Prefix);
+  c.hostgroups.forEach((g, gi) => {
+    g.networks.forEach((s, ni) => {
+      const p = parsePrefix(s) as Prefix;
+      if (nets.length > 0 && !nets.some((n) => prefixesOverlap(n, p))) {
+        issues.push({ path: `hostgroups.${gi}.networks.${ni}`, message: `${s} is not inside any of networks` });
+      }
+    });
+  });
+  const names = new Set<string>();
+  c.hostgroups.forEach((g, gi) => {
+    if (names.has(g.name)) issues.push({ path: `hostgroups.${gi}.name`, message: `duplicate hostgroup name "${g.name}"` });
+    names.add(g.name);
+  });
+  const seen = new Set<string>();
+  c.bgp.neighbors.forEach((n, i) => {
+    const key = `${n.address}|${n.port}`;
+    if (seen.has(key)) issues.push({ path: `bgp.neighbors.${i}.address`, message: `duplicate neighbor ${n.address}` });
+    seen.add(key);
+  });
+  return issues;
+}
+
+/** Validates an already-parsed object. Throws ConfigError listing every problem. */
+export function validateConfig(raw: unknown, file?: string): Readonly<Config> {
+  const input = raw ?? {};
+  const r = v.safeParse(ConfigSchema, input);
+  if (!r.success) {
+    throw new ConfigError(
+      r.issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: issueMessage(i) })),
+      file,
+    );
+  }
+  const sem = semanticIssues(r.output);
+  if (sem.length) throw new ConfigError(sem, file);
+  return deepFreeze(r.output);
+}
+
+export function parseConfigText(text: string, file?: string): Readonly<Config> {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { uniqueKeys: true });
+  } catch (e) {
+    const msg = e instanceof YAMLParseError ? e.message.split('\n')[0] : String(e);
+    throw new ConfigError([{ path: '', message: `YAML: ${msg}` }], file);
+  }
+  if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
+    throw new ConfigError([{ path: '', message: 'the config must be a YAML mapping' }], file);
+  }
+  return validateConfig(raw, file);
+}
+
+export function loadConfig(file: string): Readonly<Config> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError([{ path: '', message: `cannot read ${file}: ${(e as Error).message}` }]);
+  }
+  return parseConfigText(text, file);
+}
+
+/** The built-in defaults (no file). */
+export function defaultConfig(): Readonly<Config> {
+  return validateConfig({});
+}

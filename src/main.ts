@@ -1,0 +1,72 @@
+/**
+ * Composition root and command line. `breakwater -config FILE` runs the
+ * daemon; subcommands run the tools (decode, replay, detect, bgp).
+ */
+import { isMainThread, workerData } from 'node:worker_threads';
+import { NAME, VERSION } from './version.ts';
+import { UsageError } from './cli/flags.ts';
+import { workerRoles } from './workers.ts';
+import type { WorkerPayload } from './core/worker.ts';
+
+const USAGE = `usage:
+  ${NAME} -config FILE [-log-format text|json]     run the daemon
+  ${NAME} -config FILE -check-config               validate and print the normalised config
+  ${NAME} -config FILE -s reload                   ask a running daemon to reload (SIGHUP)
+  ${NAME} -version
+  ${NAME} decode FILE...                           print the flow records of a pcap/pcapng
+  ${NAME} replay FILE --to HOST:PORT [--pps N | --speed X]
+  ${NAME} detect -config FILE CAPTURE...           replay captures through the detection engine
+  ${NAME} bgp -config FILE                         run the BGP speaker alone, commands on stdin
+`;
+
+const SUBCOMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<number> }>> = {
+  decode: () => import('./cli/decode.ts'),
+  replay: () => import('./cli/replay.ts'),
+  detect: () => import('./cli/detect.ts'),
+  bgp: () => import('./cli/bgp.ts'),
+  selftest: () => import('./cli/selftest.ts'),
+};
+
+export async function cli(argv: string[]): Promise<number> {
+  const first = argv[0];
+  if (first === undefined || first === '-h' || first === '--help' || first === '-help' || first === 'help') {
+    process.stdout.write(USAGE);
+    return first === undefined ? 2 : 0;
+  }
+  if (first === '-version' || first === '--version' || first === 'version') {
+    process.stdout.write(`${NAME} ${VERSION} (node ${process.version})\n`);
+    return 0;
+  }
+  const sub = SUBCOMMANDS[first];
+  if (sub) return (await sub()).run(argv.slice(1));
+  return (await import('./cli/daemon.ts')).run(argv);
+}
+
+async function workerMain(payload: WorkerPayload): Promise<void> {
+  const load = workerRoles[payload.role];
+  if (!load) throw new Error(`unknown worker role ${payload.role}`);
+  await (await load()).runWorker(payload.data);
+}
+
+async function start(): Promise<void> {
+  const payload = workerData as WorkerPayload | undefined;
+  if (!isMainThread && payload && typeof payload.role === 'string') {
+    await workerMain(payload);
+    return;
+  }
+  if (!isMainThread) return;
+  try {
+    const code = await cli(process.argv.slice(2));
+    if (code !== 0) process.exitCode = code;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`${NAME}: ${e.message}\n${USAGE}`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`${NAME}: ${(e as Error).stack ?? e}\n`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+void start();
