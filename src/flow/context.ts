@@ -1,0 +1,59 @@
+/**
+ * What every flow decoder receives: the scratch record, the sink, the
+ * exporter's stats, and the settings that decide sampling. Decoders never
+ * throw: they count an error reason in stats.errors and return.
+ */
+import type { FlowProto, FlowRecord, FlowSink } from './record.ts';
+
+export interface SflowIfCounters {
+  ifIndex: number;
+  ifSpeed: number;
+  inOctets: number;
+  inUcastPkts: number;
+  inDiscards: number;
+  inErrors: number;
+  outOctets: number;
+  outUcastPkts: number;
+  outDiscards: number;
+  outErrors: number;
+  updated: number;
+}
+
+export interface ExporterStats {
+  exporter: string;
+  datagrams: number;
+  records: number;
+  /** Error reason -> count (e.g. "truncated", "no_template", "bad_version"). */
+  errors: Record<string, number>;
+  /** Datagrams per protocol. */
+  byProto: Partial<Record<FlowProto, number>>;
+  /** Templates currently cached for this exporter (all domains). */
+  templates: number;
+  /** Data sets that arrived before their template. */
+  noTemplate: number;
+  /** sFlow counter samples seen, and the latest interface counters by ifIndex. */
+  counterSamples: number;
+  ifCounters: Map<number, SflowIfCounters>;
+  /** Receive time of the last datagram (ms since epoch). */
+  lastSeen: number;
+}
+
+export function newExporterStats(exporter: string): ExporterStats {
+  return { exporter, datagrams: 0, records: 0, errors: {}, byProto: {}, templates: 0, noTemplate: 0, counterSamples: 0, ifCounters: new Map(), lastSeen: 0 };
+}
+
+export function countError(stats: ExporterStats, reason: string): void {
+  stats.errors[reason] = (stats.errors[reason] ?? 0) + 1;
+}
+
+export interface DecodeContext {
+  rec: FlowRecord;
+  sink: FlowSink;
+  stats: ExporterStats;
+  /** Exporter address text (datagram source). */
+  exporter: string;
+  /** Receive time (ms since epoch; capture time when replaying a file). */
+  received: number;
+  /** sampling.default_rate: applied when the source says nothing. */
+  defaultSamplingRate: number;
+}
