@@ -1,0 +1,92 @@
+/**
+ * Keeps the dependency rules of the README's architecture section true by
+ * scanning import specifiers in src/.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve, dirname, sep } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const src = join(root, 'src');
+
+function files(dir: string, out: string[] = []): string[] {
+  for (const n of readdirSync(dir)) {
+    const p = join(dir, n);
+    if (statSync(p).isDirectory()) files(p, out);
+    else if (n.endsWith('.ts') && !n.endsWith('.bench.ts')) out.push(p);
+  }
+  return out;
+}
+
+interface Imp { from: string; spec: string; target?: string }
+
+function imports(file: string): Imp[] {
+  const text = readFileSync(file, 'utf8');
+  const out: Imp[] = [];
+  const re = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+  for (let m; (m = re.exec(text)); ) {
+    const spec = m[1] ?? m[2];
+    const imp: Imp = { from: relative(src, file), spec };
+    if (spec.startsWith('.')) imp.target = relative(src, resolve(dirname(file), spec));
+    out.push(imp);
+  }
+  return out;
+}
+
+const area = (p: string) => (p.includes(sep) ? p.split(sep)[0] : '(root)');
+const all = files(src).flatMap(imports);
+
+function violations(fromArea: string, allowed: (imp: Imp) => boolean): string[] {
+  return all.filter((i) => area(i.from) === fromArea && !allowed(i)).map((i) => `${i.from} imports ${i.spec}`);
+}
+
+const external = (i: Imp) => !i.spec.startsWith('.');
+
+test('core imports nothing of ours', () => {
+  assert.deepEqual(violations('core', (i) => external(i) || area(i.target!) === 'core'), []);
+});
+
+test('config imports only core', () => {
+  assert.deepEqual(violations('config', (i) => external(i) || ['core', 'config'].includes(area(i.target!))), []);
+});
+
+for (const a of ['flow', 'engine', 'bgp']) {
+  test(`${a} is independent of the other pipeline stages and of api/koa/prom-client`, () => {
+    const others = ['flow', 'engine', 'bgp'].filter((x) => x !== a);
+    assert.deepEqual(
+      violations(a, (i) => {
+        if (external(i)) return !['koa', '@koa/router', 'prom-client'].includes(i.spec);
+        const t = area(i.target!);
+        if (a === 'engine' && i.target === join('flow', 'record.ts')) return true;
+        return !others.includes(t) && !['api', 'daemon', 'mitigation', 'store', 'notify', 'cli'].includes(t) && i.target !== 'main.ts';
+      }),
+      [],
+    );
+  });
+}
+
+test('only mitigation (and the bgp command) drive bgp; nothing imports main.ts', () => {
+  const bad = all.filter((i) => i.target && area(i.target) === 'bgp' && !['bgp', 'mitigation', 'cli', 'daemon', '(root)'].includes(area(i.from)));
+  assert.deepEqual(bad.map((i) => `${i.from} imports ${i.spec}`), []);
+  const daemonBgp = all.filter((i) => i.target && area(i.target) === 'bgp' && area(i.from) === 'daemon' && !i.target.endsWith(join('bgp', 'index.ts')));
+  assert.deepEqual(daemonBgp.map((i) => `${i.from} imports ${i.spec}`), [], 'the daemon uses bgp only through bgp/index.ts');
+  assert.deepEqual(all.filter((i) => i.target === 'main.ts').map((i) => i.from), []);
+});
+
+test('node:dgram and node:net each have one user', () => {
+  const users = (mod: string) => [...new Set(all.filter((i) => i.spec === mod).map((i) => i.from))];
+  assert.ok(users('node:dgram').every((f) => f === join('flow', 'listener.ts') || f.startsWith('cli' + sep)), `node:dgram users: ${users('node:dgram')}`);
+  assert.ok(users('node:net').every((f) => f === join('bgp', 'session.ts') || f.startsWith('api' + sep)), `node:net users: ${users('node:net')}`);
+});
+
+test('no TypeScript enum, namespace or parameter property (Node strips types)', () => {
+  const bad: string[] = [];
+  for (const f of files(src)) {
+    const t = readFileSync(f, 'utf8');
+    if (/^\s*(export\s+)?(const\s+)?enum\s/m.test(t)) bad.push(`${relative(src, f)}: enum`);
+    if (/^\s*(export\s+)?namespace\s/m.test(t)) bad.push(`${relative(src, f)}: namespace`);
+    if (/constructor\s*\([^)]*\b(private|public|protected|readonly)\s+\w+/.test(t)) bad.push(`${relative(src, f)}: parameter property`);
+  }
+  assert.deepEqual(bad, []);
+});
