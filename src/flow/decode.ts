@@ -1,0 +1,107 @@
+/**
+ * Decode dispatcher: one UDP payload in, flow records out to the sink.
+ *
+ *   NetFlow v5 / v9, IPFIX:  u16 version = 5 | 9 | 10 at offset 0
+ *   sFlow v5:                u32 version = 5, u32 agent address type = 1 | 2
+ *
+ * One FlowDecoder keeps per-exporter state (stats, template caches) and one
+ * scratch record shared by all decoders. It never throws. Decoders return the
+ * number of records they emitted; the dispatcher adds it to stats.records.
+ */
+import { countError, newExporterStats, type ExporterStats } from './context.ts';
+import { newFlowRecord, type FlowProto, type FlowRecord, type FlowSink } from './record.ts';
+import { decodeNetflow5 } from './netflow5.ts';
+import { decodeNetflow9 } from './netflow9.ts';
+import { decodeIpfix } from './ipfix.ts';
+import { decodeSflow5 } from './sflow5.ts';
+import { ExporterState, type NetflowContext } from './templates.ts';
+
+export interface DecoderOptions {
+  defaultSamplingRate?: number;
+  templateTimeoutMs?: number;
+}
+
+/** Default template lifetime without refresh (RFC 3954 §9 leaves it to the collector). */
+export const DEFAULT_TEMPLATE_TIMEOUT_MS = 30 * 60 * 1000;
+
+export function detectFlowProto(buf: Buffer): FlowProto | null {
+  if (buf.length < 4) return null;
+  const v16 = (buf[0] << 8) | buf[1];
+  if (v16 === 5) return 'netflow5';
+  if (v16 === 9) return 'netflow9';
+  if (v16 === 10) return 'ipfix';
+  if (v16 === 0 && buf.length >= 8 && buf[2] === 0 && buf[3] === 5 && buf[4] === 0 && buf[5] === 0 && buf[6] === 0 && (buf[7] === 1 || buf[7] === 2)) return 'sflow5';
+  return null;
+}
+
+export class FlowDecoder {
+  readonly stats: Map<string, ExporterStats> = new Map();
+  private readonly sink: FlowSink;
+  private readonly rec: FlowRecord = newFlowRecord();
+  private readonly contexts: Map<string, NetflowContext> = new Map();
+  private defaultSamplingRate: number;
+  private readonly templateTimeoutMs: number;
+
+  constructor(sink: FlowSink, opts: DecoderOptions = {}) {
+    this.sink = sink;
+    this.defaultSamplingRate = opts.defaultSamplingRate !== undefined && opts.defaultSamplingRate >= 1 ? opts.defaultSamplingRate : 1;
+    this.templateTimeoutMs = opts.templateTimeoutMs ?? DEFAULT_TEMPLATE_TIMEOUT_MS;
+  }
+
+  setDefaultSamplingRate(n: number): void {
+    this.defaultSamplingRate = n >= 1 ? Math.floor(n) : 1;
+    for (const c of this.contexts.values()) c.defaultSamplingRate = this.defaultSamplingRate;
+  }
+
+  /** The per-exporter context (created on first use). */
+  context(exporter: string): NetflowContext {
+    let ctx = this.contexts.get(exporter);
+    if (ctx === undefined) {
+      const stats = newExporterStats(exporter);
+      this.stats.set(exporter, stats);
+      ctx = {
+        rec: this.rec,
+        sink: this.sink,
+        stats,
+        exporter,
+        received: 0,
+        defaultSamplingRate: this.defaultSamplingRate,
+        state: new ExporterState(this.templateTimeoutMs),
+      };
+      this.contexts.set(exporter, ctx);
+    }
+    return ctx;
+  }
+
+  /** Decodes one UDP payload from `exporter` (address text). Never throws. Returns records emitted. */
+  datagram(buf: Buffer, exporter: string, received: number): number {
+    const ctx = this.context(exporter);
+    const stats = ctx.stats;
+    stats.datagrams++;
+    stats.lastSeen = received;
+    ctx.received = received;
+    const rec = this.rec;
+    rec.exporter = exporter;
+    rec.received = received;
+    rec.domain = 0;
+    const proto = detectFlowProto(buf);
+    if (proto === null) {
+      countError(stats, buf.length < 4 ? 'truncated' : 'bad_version');
+      return 0;
+    }
+    stats.byProto[proto] = (stats.byProto[proto] ?? 0) + 1;
+    rec.proto = proto;
+    let n = 0;
+    try {
+      if (proto === 'netflow5') n = decodeNetflow5(buf, ctx);
+      else if (proto === 'netflow9') n = decodeNetflow9(buf, ctx);
+      else if (proto === 'ipfix') n = decodeIpfix(buf, ctx);
+      else n = decodeSflow5(buf, ctx);
+    } catch {
+      // A decoder bug must not take the collector down: count it.
+      countError(stats, 'internal');
+    }
+    stats.records += n;
+    return n;
+  }
+}

@@ -1,0 +1,7 @@
+/** placeholder */
+import { countError, type DecodeContext } from './context.ts';
+
+export function decodeNetflow5(_buf: Buffer, ctx: DecodeContext): number {
+  countError(ctx.stats, 'unsupported');
+  return 0;
+}
