@@ -23,6 +23,10 @@ export const F = {
   START: 1 << 11,
   END: 1 << 12,
   FRAGMENT: 1 << 13,
+  /** revBytes/revPackets carried (IPFIX biflow, RFC 5103 reverse elements). */
+  REVERSE: 1 << 14,
+  /** direction carried (NetFlow v9 / IPFIX flowDirection, 61). */
+  DIRECTION: 1 << 15,
 } as const;
 
 export interface FlowRecord {
@@ -50,6 +54,11 @@ export interface FlowRecord {
   /** As exported, NOT multiplied by the sampling rate. */
   bytes: number;
   packets: number;
+  /** Biflow reverse direction counters (dst -> src), as exported; see F.REVERSE. */
+  revBytes: number;
+  revPackets: number;
+  /** 0 ingress, 1 egress (flowDirection), when F.DIRECTION is set. */
+  direction: number;
   /** The rate Breakwater applies to this record (1 when unsampled). */
   samplingRate: number;
   inIf: number;
@@ -82,6 +91,9 @@ export function newFlowRecord(): FlowRecord {
     fragment: 0,
     bytes: 0,
     packets: 0,
+    revBytes: 0,
+    revPackets: 0,
+    direction: 0,
     samplingRate: 1,
     inIf: 0,
     outIf: 0,
@@ -108,6 +120,9 @@ export function clearFlowRecord(r: FlowRecord): void {
   r.fragment = 0;
   r.bytes = 0;
   r.packets = 0;
+  r.revBytes = 0;
+  r.revPackets = 0;
+  r.direction = 0;
   r.samplingRate = 1;
   r.inIf = 0;
   r.outIf = 0;
