@@ -100,7 +100,15 @@ export interface Attack {
   route?: RouteIntent;
 }
 
+/**
+ * Ban lifecycle state (engine/lifecycle.ts): `active` while an attack on the
+ * target goes on, `expiring` once it has ended (or for a manual ban) until the
+ * TTL and the unban hysteresis have both run out, then `ended`.
+ */
 export type BanState = 'active' | 'expiring' | 'ended';
+
+/** Mitigation strength of a ban, weakest first; escalation only moves right. */
+export type MitigationLevel = 'flowspec_rate_limit' | 'flowspec_discard' | 'blackhole';
 
 export interface Ban {
   id: string;
@@ -120,6 +128,19 @@ export interface Ban {
   ttl_seconds: number;
   ended?: number;
   end_reason?: string;
+  /** Lifecycle state (always set by engine/bans.ts). */
+  state?: BanState;
+  /** Current mitigation level (always set by engine/bans.ts). */
+  level?: MitigationLevel;
+  hostgroup?: string;
+  direction?: Direction;
+  vector?: Vector;
+  /** Every attack that has kept this ban alive. */
+  attack_ids?: string[];
+  /** When the last linked attack ended (ms since epoch); absent while one is active. */
+  quiet_since?: number;
+  /** Who ended it, for manual unbans. */
+  ended_by?: string;
 }
 
 export type EngineEvent =
@@ -127,7 +148,7 @@ export type EngineEvent =
   | { event: 'attack_update'; time: number; attack: Attack }
   | { event: 'attack_end'; time: number; attack: Attack }
   | { event: 'ban'; time: number; ban: Ban; attack?: Attack }
-  | { event: 'ban_refused'; time: number; target: string; reason: string; attack?: Attack }
+  | { event: 'ban_refused'; time: number; target: string; reason: string; attack?: Attack; detail?: string; source?: string }
   | { event: 'escalate'; time: number; ban: Ban; from: string; to: string }
   | { event: 'unban'; time: number; ban: Ban; reason: string };
 

@@ -1,0 +1,721 @@
+/**
+ * BanManager: turns attack events into bans under the safety model, and keeps
+ * every ban's lifecycle (lifecycle.ts) — guards, TTL and hysteresis,
+ * escalation, manual ban/unban, reload, snapshot/restore.
+ *
+ * It decides the same things whatever `dry_run` says (it never reads it):
+ * mitigation decides whether a ban's route is sent to routers.
+ *
+ * API (all times in ms since the epoch; every method is synchronous and
+ * emits its events before returning):
+ *
+ *   const bans = new BanManager(config, { clock })   // clock: core/clock.ts Clock (manual ops use it)
+ *   bans.on((e: BanEvent) => ...)                     // ban | ban_refused | escalate | unban; returns unsubscribe
+ *   bans.onAttackEvent(e)        // attack_start | attack_update | attack_end (others ignored); time = e.time
+ *   bans.tick(now)               // ends due bans, extends bans of ongoing attacks, escalates, retries refused attacks
+ *   bans.manualBan({ ip | prefix, ttlSeconds?, actor, reason? })  → { ok: true, ban } | { ok: false, reason, detail }
+ *   bans.manualUnban({ ip | prefix | id, actor })                → { ok: true, ban } | { ok: false, reason, detail }
+ *   bans.active(): Ban[]         // bans not ended (copies), oldest first
+ *   bans.history(limit?): Ban[]  // ended bans, most recent first (last 1000 kept)
+ *   bans.get(idOrTarget): Ban | undefined
+ *   bans.routeForAttack(attack): RouteIntent   // the route its ban has, or would have
+ *   bans.reconfigure(config, now) → { unbanned: Ban[], rerouted: Ban[] }
+ *   bans.snapshot(): Ban[]       // bans not ended, for persistence
+ *   bans.restore(bans, now) → { restored: Ban[], expired: Ban[], refused: { ban, reason }[] }
+ *   bans.stats(): BanStats
+ *
+ * Rules (see also guards.ts, escalation.ts, policy.ts, route.ts):
+ * - A detected attack gets a ban unless a guard refuses it; a refusal is
+ *   emitted once per attack and reason, and the attack is retried on every
+ *   tick and update while it lasts (a cap may free up). An attack on exactly
+ *   the target of an existing ban is linked to that ban (one ban per target).
+ * - Every ban has a TTL (`ban.ttl_seconds`, hostgroup override, or the manual
+ *   TTL). While a linked attack goes on the ban is kept: when the TTL runs out
+ *   it is extended to now + unban_hysteresis. When the last linked attack ends
+ *   at time E the ban ends at the first tick at or after
+ *   max(created + TTL, E + unban_hysteresis), with reason `expired`.
+ * - Manual bans go through the same guards (reason `already_banned` when the
+ *   target is banned) and lifecycle; they carry the actor as `source`. A
+ *   manual unban ends the ban at once (reason `manual`); its attacks are then
+ *   not banned again automatically (refusal `manually_unbanned`) until they end.
+ * - reconfigure() unbans at once every ban whose target became whitelisted or
+ *   outside networks (unban reason `whitelisted` / `outside_networks`), and
+ *   rebuilds the routes of the others (returned in `rerouted`: mitigation
+ *   should re-read them). Lowered caps refuse new bans; they never end
+ *   existing ones.
+ * - restore() takes back unexpired bans (state `expiring`; a ban whose attack
+ *   was active gets expires >= now + hysteresis so detection can pick the
+ *   attack up again), re-checking networks, whitelist and caps; expired and
+ *   refused ones are returned so mitigation can withdraw them. It emits no
+ *   events: the caller announces `restored`.
+ */
+import { formatIP, formatPrefix, parsePrefix, prefixCovers, type Prefix } from '../core/ip.ts';
+import type { Clock } from '../core/clock.ts';
+import { systemClock } from '../core/clock.ts';
+import type { Config } from '../config/schema.ts';
+import type { Attack, Ban, EngineEvent, MitigationLevel, RouteIntent } from './events.ts';
+import { initialLevel, levelAction, nextEscalation, nextStepDue } from './escalation.ts';
+import { Guards, unionSize, type Creation, type Footprint, type RefusalReason } from './guards.ts';
+import { transition, type LifecycleEvent, type LifecycleState } from './lifecycle.ts';
+import { PolicyResolver, type TargetPolicy } from './policy.ts';
+import { buildRouteWithPolicy, routeTargets } from './route.ts';
+
+export type BanEvent = Extract<EngineEvent, { event: 'ban' | 'ban_refused' | 'escalate' | 'unban' }>;
+export type BanListener = (e: BanEvent) => void;
+
+export type BanResult = { ok: true; ban: Ban } | { ok: false; reason: RefusalReason | 'invalid_ttl'; detail: string };
+
+export interface ManualBanRequest {
+  ip?: string;
+  prefix?: string;
+  /** Defaults to the target's `ban.ttl_seconds`. Must be 1 .. 31 536 000. */
+  ttlSeconds?: number;
+  actor: string;
+  reason?: string;
+}
+
+export interface ManualUnbanRequest {
+  ip?: string;
+  prefix?: string;
+  id?: string;
+  actor: string;
+}
+
+export interface BanStats {
+  active: number;
+  active_by_state: { active: number; expiring: number };
+  active_by_family: { 4: number; 6: number };
+  banned_addresses: { 4: number; 6: number };
+  banned_fraction: { 4: number; 6: number };
+  /** Attacks under way without a ban (refused, retried). */
+  pending_attacks: number;
+  created_total: number;
+  created_manual: number;
+  ended_total: number;
+  ended_by_reason: Record<string, number>;
+  refused_total: number;
+  refused_by_reason: Record<string, number>;
+  escalations_total: number;
+  listener_errors: number;
+}
+
+export const MAX_MANUAL_TTL_SECONDS = 365 * 86400;
+const HISTORY_MAX = 1000;
+const PENDING_MAX = 100_000;
+const ATTACK_IDS_MAX = 32;
+
+interface Rec {
+  ban: Ban;
+  state: LifecycleState;
+  prefix: Prefix;
+  key: string;
+  policy: TargetPolicy;
+  /** Linked attacks still going on. */
+  attacks: Set<string>;
+  /** Latest linked attack (its summary feeds FlowSpec rules). */
+  attack?: Attack;
+}
+
+interface Pending {
+  attack: Attack;
+  reported: Set<string>;
+  suppressed: boolean;
+}
+
+interface FireCtx {
+  now: number;
+  prefix?: Prefix;
+  key?: string;
+  attack?: Attack;
+  manual?: ManualBanRequest;
+  actor?: string;
+  endReason?: string;
+  restoreBan?: Ban;
+}
+
+type FireResult = { rec: Rec | null; refusal?: { reason: RefusalReason; detail: string } };
+
+/** Canonical text of a target: a bare address for a host, else "net/len". */
+export function targetKey(p: Prefix): string {
+  return p.len === (p.family === 4 ? 32 : 128) ? formatIP(p.family, p.bytes) : formatPrefix(p);
+}
+
+function clone<T>(x: T): T {
+  return structuredClone(x);
+}
+
+export class BanManager {
+  private config: Readonly<Config>;
+  private policy: PolicyResolver;
+  private guards: Guards;
+  private readonly clock: Clock;
+  private readonly listeners: BanListener[] = [];
+  private readonly byId = new Map<string, Rec>();
+  private readonly byTarget = new Map<string, Rec>();
+  private readonly attackToBan = new Map<string, Rec>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly hist: Ban[] = [];
+  private creations: Creation[] = [];
+  private seq = 0;
+  private now = 0;
+  private readonly counters = {
+    created_total: 0,
+    created_manual: 0,
+    ended_total: 0,
+    ended_by_reason: {} as Record<string, number>,
+    refused_total: 0,
+    refused_by_reason: {} as Record<string, number>,
+    escalations_total: 0,
+    listener_errors: 0,
+  };
+
+  constructor(config: Readonly<Config>, opts: { clock?: Clock } = {}) {
+    this.config = config;
+    this.clock = opts.clock ?? systemClock;
+    this.policy = new PolicyResolver(config);
+    this.guards = new Guards(config, this.policy);
+  }
+
+  /** Subscribes to ban events; returns a function that unsubscribes. */
+  on(listener: BanListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  /** Feeds an engine event; only attack_start / attack_update / attack_end matter. */
+  onAttackEvent(e: EngineEvent): void {
+    if (e.event !== 'attack_start' && e.event !== 'attack_update' && e.event !== 'attack_end') return;
+    const now = this.advance(e.time);
+    const a = e.attack;
+    if (e.event === 'attack_end') {
+      this.pending.delete(a.id);
+      const rec = this.attackToBan.get(a.id);
+      if (!rec) return;
+      this.attackToBan.delete(a.id);
+      rec.attacks.delete(a.id);
+      if (rec.attacks.size === 0 && rec.state !== 'ended') this.fire(rec, 'attack_end', { now, attack: a });
+      return;
+    }
+    const rec = this.attackToBan.get(a.id);
+    if (rec && rec.state !== 'ended') {
+      this.fire(rec, 'attack_update', { now, attack: a });
+      return;
+    }
+    this.attachOrCreate(a, e.event, now);
+  }
+
+  /** Advances time: ends, extends and escalates bans, then retries refused attacks. */
+  tick(now: number = this.clock.now()): void {
+    now = this.advance(now);
+    for (const rec of [...this.byId.values()]) {
+      if (rec.state === 'active') {
+        const due = nextStepDue(rec.ban.escalation_step, rec.policy.escalation);
+        if (due !== null && now - rec.ban.created >= due * 1000) this.fire(rec, 'escalation_due', { now });
+        if (now >= rec.ban.expires) this.fire(rec, 'ttl_due', { now });
+      } else if (rec.state === 'expiring' && now >= rec.ban.expires) {
+        this.fire(rec, 'ttl_due', { now });
+      }
+    }
+    for (const [id, p] of [...this.pending]) {
+      if (p.suppressed || !this.pending.has(id)) continue;
+      this.attachOrCreate(p.attack, 'attack_update', now);
+    }
+    this.pruneCreations(now);
+  }
+
+  manualBan(req: ManualBanRequest): BanResult {
+    const now = this.advance(this.clock.now());
+    const text = req.ip ?? req.prefix ?? '';
+    const p = parsePrefix(text);
+    if (typeof p === 'string') return this.refuseManual(text, 'invalid_target', p, req.actor, now);
+    if (req.ttlSeconds !== undefined && !(Number.isFinite(req.ttlSeconds) && req.ttlSeconds >= 1 && req.ttlSeconds <= MAX_MANUAL_TTL_SECONDS)) {
+      return this.refuseManual(text, 'invalid_ttl', `ttl_seconds must be 1..${MAX_MANUAL_TTL_SECONDS}`, req.actor, now);
+    }
+    const key = targetKey(p);
+    const existing = this.byTarget.get(key) ?? null;
+    const r = this.fire(existing, 'manual_ban', { now, prefix: p, key, manual: req, actor: req.actor });
+    if (r.refusal || !r.rec) {
+      const ref = r.refusal ?? { reason: 'already_banned' as const, detail: `${key} is already banned` };
+      return { ok: false, reason: ref.reason, detail: ref.detail };
+    }
+    // An attack on exactly this target that had no ban is linked now.
+    for (const [id, pd] of [...this.pending]) {
+      if (pd.attack.target === key || this.keyOf(pd.attack.target) === key) {
+        this.pending.delete(id);
+        this.fire(r.rec, 'attack_start', { now, attack: pd.attack });
+      }
+    }
+    return { ok: true, ban: clone(r.rec.ban) };
+  }
+
+  manualUnban(req: ManualUnbanRequest): BanResult {
+    const now = this.advance(this.clock.now());
+    let rec: Rec | undefined;
+    let text = req.id ?? '';
+    if (req.id !== undefined) rec = this.byId.get(req.id);
+    else {
+      text = req.ip ?? req.prefix ?? '';
+      const p = parsePrefix(text);
+      if (typeof p === 'string') return { ok: false, reason: 'invalid_target', detail: p };
+      rec = this.byTarget.get(targetKey(p));
+    }
+    const r = this.fire(rec ?? null, 'manual_unban', { now, actor: req.actor, endReason: 'manual' });
+    if (!rec || r.refusal) return { ok: false, reason: 'not_banned', detail: `${text} is not banned` };
+    return { ok: true, ban: clone(rec.ban) };
+  }
+
+  /**
+   * Applies a new config. Bans whose target is now whitelisted or outside
+   * networks end at once; the others get their route rebuilt.
+   */
+  reconfigure(config: Readonly<Config>, now: number = this.clock.now()): { unbanned: Ban[]; rerouted: Ban[] } {
+    now = this.advance(now);
+    this.config = config;
+    this.policy = new PolicyResolver(config);
+    this.guards = new Guards(config, this.policy);
+    const unbanned: Ban[] = [];
+    const rerouted: Ban[] = [];
+    for (const rec of [...this.byId.values()]) {
+      const bad = this.guards.checkStatic(rec.prefix);
+      if (bad) {
+        const linked = [...rec.attacks];
+        this.fire(rec, 'whitelist_changed', { now, endReason: bad.reason });
+        for (const id of linked) {
+          const a = rec.attack && rec.attack.id === id ? rec.attack : undefined;
+          if (a) this.pending.set(id, { attack: a, reported: new Set(), suppressed: false });
+        }
+        unbanned.push(clone(rec.ban));
+      } else {
+        const before = JSON.stringify(rec.ban.route);
+        this.fire(rec, 'config_reload', { now });
+        if (JSON.stringify(rec.ban.route) !== before) rerouted.push(clone(rec.ban));
+      }
+    }
+    // Attacks waiting for a ban are reconsidered under the new rules.
+    for (const p of this.pending.values()) p.reported.clear();
+    return { unbanned, rerouted };
+  }
+
+  snapshot(): Ban[] {
+    return [...this.byId.values()].map((r) => clone(r.ban));
+  }
+
+  /**
+   * Takes back bans from a snapshot. Unexpired ones pass networks, whitelist
+   * and the active/fraction caps again (in creation order); the rest are
+   * returned for withdrawal.
+   */
+  restore(bans: readonly Ban[], now: number = this.clock.now()): { restored: Ban[]; expired: Ban[]; refused: Array<{ ban: Ban; reason: string }> } {
+    now = this.advance(now);
+    const restored: Ban[] = [];
+    const expired: Ban[] = [];
+    const refused: Array<{ ban: Ban; reason: string }> = [];
+    const sorted = [...bans].sort((a, b) => a.created - b.created || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const b0 of sorted) {
+      if (b0.state === 'ended' || b0.ended !== undefined) continue;
+      const b = clone(b0);
+      if (!(Number.isFinite(b.expires) && Number.isFinite(b.created)) || now >= b.expires) {
+        expired.push(b);
+        continue;
+      }
+      const p = parsePrefix(b.target);
+      if (typeof p === 'string') {
+        refused.push({ ban: b, reason: 'invalid_target' });
+        continue;
+      }
+      const key = targetKey(p);
+      if (this.byId.has(b.id) || this.byTarget.has(key)) {
+        refused.push({ ban: b, reason: 'already_banned' });
+        continue;
+      }
+      const r = this.fire(null, 'restore', { now, prefix: p, key, restoreBan: b });
+      if (r.refusal || !r.rec) refused.push({ ban: b, reason: r.refusal?.reason ?? 'refused' });
+      else restored.push(clone(r.rec.ban));
+    }
+    return { restored, expired, refused };
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  active(): Ban[] {
+    return [...this.byId.values()].map((r) => clone(r.ban));
+  }
+
+  history(limit = HISTORY_MAX): Ban[] {
+    const out: Ban[] = [];
+    for (let i = this.hist.length - 1; i >= 0 && out.length < limit; i--) out.push(clone(this.hist[i]));
+    return out;
+  }
+
+  /** A ban not yet ended, by id or target. */
+  get(idOrTarget: string): Ban | undefined {
+    const r = this.byId.get(idOrTarget) ?? this.byTarget.get(this.keyOf(idOrTarget) ?? idOrTarget);
+    return r ? clone(r.ban) : undefined;
+  }
+
+  /** The route an attack's ban has, or the one it would get under the current config. */
+  routeForAttack(attack: Attack): RouteIntent {
+    const rec = this.attackToBan.get(attack.id);
+    if (rec) return clone(rec.ban.route);
+    const p = parsePrefix(attack.target);
+    if (typeof p === 'string') throw new Error(`invalid attack target ${attack.target}`);
+    const pol = this.policy.forTarget(p, attack.hostgroup);
+    return buildRouteWithPolicy({ ...attack, target: targetKey(p) }, pol, this.startLevel(pol, 0));
+  }
+
+  stats(): BanStats {
+    const s: BanStats = {
+      active: this.byId.size,
+      active_by_state: { active: 0, expiring: 0 },
+      active_by_family: { 4: 0, 6: 0 },
+      banned_addresses: { 4: 0, 6: 0 },
+      banned_fraction: { 4: 0, 6: 0 },
+      pending_attacks: [...this.pending.values()].filter((p) => !p.suppressed).length,
+      ...clone(this.counters),
+    };
+    const prefixes: Prefix[] = [];
+    for (const r of this.byId.values()) {
+      if (r.state === 'active') s.active_by_state.active++;
+      else s.active_by_state.expiring++;
+      s.active_by_family[r.prefix.family]++;
+      prefixes.push(r.prefix);
+    }
+    for (const f of [4, 6] as const) {
+      s.banned_addresses[f] = unionSize(f, prefixes);
+      const net = unionSize(f, this.guards.networks);
+      s.banned_fraction[f] = net > 0 ? s.banned_addresses[f] / net : 0;
+    }
+    return s;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private advance(t: number): number {
+    if (Number.isFinite(t) && t > this.now) this.now = t;
+    return this.now;
+  }
+
+  private keyOf(target: string): string | undefined {
+    const p = parsePrefix(target);
+    return typeof p === 'string' ? undefined : targetKey(p);
+  }
+
+  private attachOrCreate(a: Attack, ev: 'attack_start' | 'attack_update', now: number): void {
+    const pend = this.pending.get(a.id);
+    if (pend?.suppressed) {
+      pend.attack = a;
+      return;
+    }
+    const p = parsePrefix(a.target);
+    if (typeof p === 'string') {
+      this.remember(a, 'invalid_target', p, now);
+      return;
+    }
+    const key = targetKey(p);
+    const existing = this.byTarget.get(key);
+    if (existing) {
+      this.pending.delete(a.id);
+      this.fire(existing, 'attack_start', { now, attack: a });
+      return;
+    }
+    const r = this.fire(null, ev, { now, prefix: p, key, attack: a });
+    if (r.rec) this.pending.delete(a.id);
+    else if (r.refusal) this.remember(a, r.refusal.reason, r.refusal.detail, now);
+  }
+
+  /** Keeps a refused attack for retries; emits its refusal once per reason. */
+  private remember(a: Attack, reason: string, detail: string, now: number): void {
+    let p = this.pending.get(a.id);
+    if (!p) {
+      if (this.pending.size >= PENDING_MAX) {
+        const oldest = this.pending.keys().next().value;
+        if (oldest !== undefined) this.pending.delete(oldest);
+      }
+      p = { attack: a, reported: new Set(), suppressed: false };
+      this.pending.set(a.id, p);
+    }
+    p.attack = a;
+    if (p.reported.has(reason)) return;
+    p.reported.add(reason);
+    this.countRefusal(reason);
+    this.emit({ event: 'ban_refused', time: now, target: a.target, reason, detail, attack: a, source: 'auto' });
+  }
+
+  private refuseManual(target: string, reason: RefusalReason | 'invalid_ttl', detail: string, actor: string, now: number): BanResult {
+    this.countRefusal(reason);
+    this.emit({ event: 'ban_refused', time: now, target, reason, detail, source: actor });
+    return { ok: false, reason, detail };
+  }
+
+  private countRefusal(reason: string): void {
+    this.counters.refused_total++;
+    this.counters.refused_by_reason[reason] = (this.counters.refused_by_reason[reason] ?? 0) + 1;
+  }
+
+  private capContext(now: number): { active: Footprint[]; creations: Creation[]; now: number } {
+    const active: Footprint[] = [];
+    for (const r of this.byId.values()) active.push({ prefix: r.prefix, hostgroup: r.ban.hostgroup });
+    return { active, creations: this.creations, now };
+  }
+
+  private pruneCreations(now: number): void {
+    const from = now - this.guards.maxWindowMs();
+    if (this.creations.length && this.creations[0].time <= from) this.creations = this.creations.filter((c) => c.time > from);
+  }
+
+  private startLevel(pol: TargetPolicy, elapsedSeconds: number): MitigationLevel {
+    const l0 = initialLevel(pol.mitigation, pol.flowspec.action);
+    const r = nextEscalation(l0, -1, pol.escalation, elapsedSeconds, pol.flowspec.action);
+    return r ? r.level : l0;
+  }
+
+  private rebuildRoute(rec: Rec): void {
+    const b = rec.ban;
+    rec.ban.route = buildRouteWithPolicy(
+      { target: b.target, family: b.family, direction: b.direction, vector: b.vector, summary: rec.attack?.summary },
+      rec.policy,
+      b.level,
+    );
+  }
+
+  private newId(now: number): string {
+    let id: string;
+    do id = `ban-${now.toString(36)}-${(++this.seq).toString(36)}`;
+    while (this.byId.has(id));
+    return id;
+  }
+
+  /** Looks the pair up in the lifecycle table and performs its actions. */
+  private fire(rec0: Rec | null, ev: LifecycleEvent, ctx: FireCtx): FireResult {
+    let rec = rec0;
+    const state: LifecycleState = rec ? rec.state : 'none';
+    const t = transition(state, ev);
+    const now = ctx.now;
+    for (const action of t.actions) {
+      switch (action) {
+        case 'admit':
+        case 'admit_restore': {
+          const p = ctx.prefix!;
+          const pol = this.policy.forTarget(p, ctx.attack?.hostgroup ?? ctx.restoreBan?.hostgroup);
+          const restoring = action === 'admit_restore';
+          const cc = this.capContext(now);
+          const refusal = restoring
+            ? this.guards.checkStatic(p) ?? this.guards.checkCaps(p, pol, cc, { rate: false })
+            : this.guards.check(p, pol, cc);
+          if (refusal) {
+            if (!restoring && !ctx.attack) this.refuseManual(ctx.key ?? formatPrefix(p), refusal.reason, refusal.detail, ctx.actor ?? 'manual', now);
+            return { rec: null, refusal };
+          }
+          break;
+        }
+        case 'create': {
+          rec = ctx.restoreBan ? this.createRestored(ctx) : this.createNew(ctx);
+          break;
+        }
+        case 'link_attack': {
+          const a = ctx.attack;
+          if (!rec || !a) break;
+          rec.attacks.add(a.id);
+          rec.attack = a;
+          this.attackToBan.set(a.id, rec);
+          const ids = rec.ban.attack_ids ?? (rec.ban.attack_ids = []);
+          if (!ids.includes(a.id)) {
+            ids.push(a.id);
+            if (ids.length > ATTACK_IDS_MAX) ids.splice(0, ids.length - ATTACK_IDS_MAX);
+          }
+          if (rec.ban.attack_id === undefined) rec.ban.attack_id = a.id;
+          if (rec.ban.direction === undefined) rec.ban.direction = a.direction;
+          if (rec.ban.vector === undefined) rec.ban.vector = a.vector;
+          delete rec.ban.quiet_since;
+          break;
+        }
+        case 'set_quiet': {
+          if (!rec) break;
+          rec.ban.quiet_since = now;
+          rec.ban.expires = Math.max(rec.ban.expires, now + rec.policy.ban.unban_hysteresis_seconds * 1000);
+          break;
+        }
+        case 'extend': {
+          if (!rec) break;
+          rec.ban.expires = Math.max(rec.ban.expires, now + rec.policy.ban.unban_hysteresis_seconds * 1000);
+          break;
+        }
+        case 'escalate': {
+          if (!rec) break;
+          const b = rec.ban;
+          const from = b.level!;
+          const r = nextEscalation(from, b.escalation_step, rec.policy.escalation, (now - b.created) / 1000, rec.policy.flowspec.action);
+          if (!r) break;
+          b.escalation_step = r.step;
+          if (r.changed) {
+            b.level = r.level;
+            b.action = levelAction(r.level);
+            this.rebuildRoute(rec);
+            this.counters.escalations_total++;
+            this.emit({ event: 'escalate', time: now, ban: clone(b), from, to: r.level });
+          }
+          break;
+        }
+        case 'reroute': {
+          if (!rec) break;
+          const oldLadder = JSON.stringify(rec.policy.escalation);
+          rec.policy = this.policy.forTarget(rec.prefix, rec.ban.hostgroup);
+          rec.ban.hostgroup = rec.policy.hostgroup?.name;
+          if (JSON.stringify(rec.policy.escalation) !== oldLadder) rec.ban.escalation_step = -1;
+          this.rebuildRoute(rec);
+          break;
+        }
+        case 'emit_ban': {
+          if (!rec) break;
+          rec.state = t.next;
+          if (t.next !== 'none') rec.ban.state = t.next;
+          this.emit({ event: 'ban', time: now, ban: clone(rec.ban), attack: ctx.attack });
+          break;
+        }
+        case 'end': {
+          if (!rec) break;
+          const reason = ctx.endReason ?? 'expired';
+          rec.ban.ended = now;
+          rec.ban.end_reason = reason;
+          if (ctx.actor !== undefined) rec.ban.ended_by = ctx.actor;
+          this.byId.delete(rec.ban.id);
+          if (this.byTarget.get(rec.key) === rec) this.byTarget.delete(rec.key);
+          for (const id of rec.attacks) {
+            this.attackToBan.delete(id);
+            if (reason === 'manual' && rec.attack?.id === id) {
+              this.pending.set(id, { attack: rec.attack, reported: new Set(), suppressed: true });
+            } else if (reason === 'manual') {
+              // Only the latest attack object is kept; older linked ids are suppressed by id.
+              this.pending.set(id, { attack: { ...rec.attack!, id }, reported: new Set(), suppressed: true });
+            }
+          }
+          rec.attacks.clear();
+          this.counters.ended_total++;
+          this.counters.ended_by_reason[reason] = (this.counters.ended_by_reason[reason] ?? 0) + 1;
+          break;
+        }
+        case 'emit_unban': {
+          if (!rec) break;
+          rec.state = 'ended';
+          rec.ban.state = 'ended';
+          this.hist.push(clone(rec.ban));
+          if (this.hist.length > HISTORY_MAX) this.hist.splice(0, this.hist.length - HISTORY_MAX);
+          this.emit({ event: 'unban', time: now, ban: clone(rec.ban), reason: rec.ban.end_reason ?? 'expired' });
+          break;
+        }
+        case 'refuse_already_banned': {
+          const key = rec?.key ?? ctx.key ?? '';
+          const detail = `${key} is already banned (${rec?.ban.id})`;
+          this.refuseManual(key, 'already_banned', detail, ctx.actor ?? 'manual', now);
+          return { rec, refusal: { reason: 'already_banned', detail } };
+        }
+        case 'refuse_not_banned': {
+          return { rec, refusal: { reason: 'not_banned', detail: 'not banned' } };
+        }
+      }
+    }
+    if (rec) {
+      rec.state = t.next;
+      if (t.next !== 'none') rec.ban.state = t.next;
+    }
+    return { rec };
+  }
+
+  private createNew(ctx: FireCtx): Rec {
+    const now = ctx.now;
+    const p = ctx.prefix!;
+    const key = ctx.key!;
+    const a = ctx.attack;
+    const pol = this.policy.forTarget(p, a?.hostgroup);
+    const ttl = ctx.manual?.ttlSeconds ?? pol.ban.ttl_seconds;
+    const level = a ? this.startLevel(pol, 0) : initialLevel(pol.mitigation, pol.flowspec.action);
+    const ban: Ban = {
+      id: this.newId(now),
+      target: key,
+      family: p.family,
+      attack_id: a?.id,
+      source: ctx.manual ? ctx.manual.actor : 'auto',
+      reason: ctx.manual ? (ctx.manual.reason ?? 'manual ban') : a ? `${a.vector} ${a.direction} (${a.triggers.join(', ') || 'threshold'})` : 'ban',
+      action: levelAction(level),
+      escalation_step: -1,
+      route: { type: 'flowspec', rules: [] },
+      created: now,
+      expires: now + ttl * 1000,
+      ttl_seconds: ttl,
+      state: 'expiring',
+      level,
+      hostgroup: pol.hostgroup?.name,
+      direction: a?.direction,
+      vector: a?.vector,
+      attack_ids: [],
+    };
+    const rec: Rec = { ban, state: 'none', prefix: p, key, policy: pol, attacks: new Set(), attack: a };
+    if (a) {
+      // Ladder steps due at once (after_seconds 0) are part of the start level.
+      const r = nextEscalation(initialLevel(pol.mitigation, pol.flowspec.action), -1, pol.escalation, 0, pol.flowspec.action);
+      if (r) ban.escalation_step = r.step;
+    }
+    this.rebuildRoute(rec);
+    this.byId.set(ban.id, rec);
+    this.byTarget.set(key, rec);
+    this.creations.push({ time: now, hostgroup: ban.hostgroup });
+    this.counters.created_total++;
+    if (ctx.manual) this.counters.created_manual++;
+    return rec;
+  }
+
+  private createRestored(ctx: FireCtx): Rec {
+    const now = ctx.now;
+    const b = ctx.restoreBan!;
+    const p = ctx.prefix!;
+    const key = ctx.key!;
+    const pol = this.policy.forTarget(p, b.hostgroup);
+    const wasActive = b.state === 'active' || (b.state === undefined && b.quiet_since === undefined && b.attack_id !== undefined);
+    const level: MitigationLevel = b.level ?? (b.action === 'blackhole' ? 'blackhole' : initialLevel('flowspec', pol.flowspec.action));
+    const ban: Ban = {
+      ...b,
+      target: key,
+      family: p.family,
+      level,
+      action: levelAction(level),
+      hostgroup: pol.hostgroup?.name,
+      state: 'expiring',
+      attack_ids: [...(b.attack_ids ?? [])],
+    };
+    if (!Number.isFinite(ban.ttl_seconds) || ban.ttl_seconds <= 0) ban.ttl_seconds = pol.ban.ttl_seconds;
+    if (wasActive) {
+      ban.quiet_since = now;
+      ban.expires = Math.max(ban.expires, now + pol.ban.unban_hysteresis_seconds * 1000);
+    }
+    if (!Number.isInteger(ban.escalation_step)) ban.escalation_step = -1;
+    const rec: Rec = { ban, state: 'none', prefix: p, key, policy: pol, attacks: new Set() };
+    // Keep the stored route when it matches the level and stays inside the target; else rebuild.
+    const r = b.route;
+    const typeOk = r && (r.type === 'blackhole') === (level === 'blackhole') && (r.type === 'blackhole' || r.rules.length > 0);
+    const inside = typeOk && routeTargets(r).every((s) => {
+      const q = parsePrefix(s);
+      return typeof q !== 'string' && prefixCovers(p, q);
+    });
+    if (!inside) this.rebuildRoute(rec);
+    this.byId.set(ban.id, rec);
+    this.byTarget.set(key, rec);
+    this.creations.push({ time: Math.min(b.created, now), hostgroup: ban.hostgroup });
+    this.creations.sort((x, y) => x.time - y.time);
+    return rec;
+  }
+
+  private emit(e: BanEvent): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l(e);
+      } catch {
+        this.counters.listener_errors++;
+      }
+    }
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Ban guards: the checks every new ban (detected, manual or restored) must
+ * pass. Checked in this order; the first that fails is the refusal reason:
+ *
+ *   invalid_target       the target is not an address or prefix
+ *   outside_networks     the target is not wholly inside one of `networks`
+ *   whitelisted          the target overlaps `protected_whitelist` (absolute: a
+ *                        carpet prefix containing a whitelisted address is
+ *                        refused, never trimmed)
+ *   already_banned       an active ban already covers the target
+ *   max_active_bans      active bans >= `ban.max_active_bans` (0 = no bans at all)
+ *   max_banned_fraction  (banned addresses of the family incl. this target) /
+ *                        (addresses of `networks` of the family) would exceed
+ *                        `ban.max_banned_fraction` (both as unions of prefixes)
+ *   rate_limited         bans created in the last `ban.ban_window_seconds`
+ *                        >= `ban.max_bans_per_window` (0 = no bans at all)
+ *
+ * A hostgroup's own caps (see policy.ts) are checked after the global ones
+ * with the same reason codes and a detail naming the group. Two more codes
+ * are produced by bans.ts: manually_unbanned (an attack whose ban an operator
+ * lifted is not banned again automatically) and not_banned (manual unban of
+ * something that is not banned).
+ */
+import { formatPrefix, parsePrefix, prefixCovers, prefixesOverlap, prefixSize, type Family, type Prefix } from '../core/ip.ts';
+import type { Config } from '../config/schema.ts';
+import type { PolicyResolver, TargetPolicy } from './policy.ts';
+
+export const REFUSAL_REASONS = [
+  'invalid_target',
+  'outside_networks',
+  'whitelisted',
+  'already_banned',
+  'max_active_bans',
+  'max_banned_fraction',
+  'rate_limited',
+  'manually_unbanned',
+  'not_banned',
+] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+export interface Refusal {
+  reason: RefusalReason;
+  detail: string;
+}
+
+/** Parses prefix strings, dropping invalid ones (the config schema has validated them). */
+export function parsePrefixes(list: readonly string[]): Prefix[] {
+  const out: Prefix[] = [];
+  for (const s of list) {
+    const p = parsePrefix(s);
+    if (typeof p !== 'string') out.push(p);
+  }
+  return out;
+}
+
+/** The first prefix of `list` that wholly covers `p`. */
+export function coveringPrefix(p: Prefix, list: readonly Prefix[]): Prefix | undefined {
+  return list.find((q) => prefixCovers(q, p));
+}
+
+/** The first prefix of `list` that overlaps `p` (covers it or lies inside it). */
+export function overlappingPrefix(p: Prefix, list: readonly Prefix[]): Prefix | undefined {
+  return list.find((q) => prefixesOverlap(q, p));
+}
+
+/**
+ * Number of addresses in the union of the prefixes of one family. Two
+ * prefixes are either nested or disjoint, so the union is the sum over the
+ * prefixes not covered by another one.
+ */
+export function unionSize(family: Family, prefixes: readonly Prefix[]): number {
+  const ps = prefixes.filter((p) => p.family === family).sort((a, b) => a.len - b.len);
+  const kept: Prefix[] = [];
+  let total = 0;
+  for (const p of ps) {
+    if (kept.some((k) => prefixCovers(k, p))) continue;
+    kept.push(p);
+    total += prefixSize(p);
+  }
+  return total;
+}
+
+/** A live ban as the guards see it. */
+export interface Footprint {
+  prefix: Prefix;
+  hostgroup?: string;
+}
+
+/** A ban creation, for the rate window. */
+export interface Creation {
+  time: number;
+  hostgroup?: string;
+}
+
+export interface CapContext {
+  /** Every ban not yet ended. */
+  active: readonly Footprint[];
+  /** Ban creations, oldest first (may hold entries older than the window). */
+  creations: readonly Creation[];
+  now: number;
+}
+
+/** The guards of one config. */
+export class Guards {
+  readonly networks: Prefix[];
+  readonly whitelist: Prefix[];
+  private readonly netSize: Record<Family, number>;
+  private readonly config: Readonly<Config>;
+  private readonly policy: PolicyResolver;
+
+  constructor(config: Readonly<Config>, policy: PolicyResolver) {
+    this.config = config;
+    this.policy = policy;
+    this.networks = parsePrefixes(config.networks);
+    this.whitelist = parsePrefixes(config.protected_whitelist);
+    this.netSize = { 4: unionSize(4, this.networks), 6: unionSize(6, this.networks) };
+  }
+
+  /** Longest window any cap uses, in ms (to prune creation history). */
+  maxWindowMs(): number {
+    let w = this.config.ban.ban_window_seconds;
+    for (const g of this.config.hostgroups) w = Math.max(w, g.ban?.ban_window_seconds ?? 0);
+    return w * 1000;
+  }
+
+  /** Guards that depend only on the target: networks and whitelist. */
+  checkStatic(p: Prefix): Refusal | null {
+    if (!coveringPrefix(p, this.networks)) return { reason: 'outside_networks', detail: `${formatPrefix(p)} is not inside networks` };
+    const w = overlappingPrefix(p, this.whitelist);
+    if (w) return { reason: 'whitelisted', detail: `${formatPrefix(p)} overlaps whitelisted ${formatPrefix(w)}` };
+    return null;
+  }
+
+  /** The existing ban that already covers `p`, if any. */
+  checkCovered(p: Prefix, ctx: CapContext): Refusal | null {
+    const b = ctx.active.find((f) => prefixCovers(f.prefix, p));
+    return b ? { reason: 'already_banned', detail: `covered by the ban of ${formatPrefix(b.prefix)}` } : null;
+  }
+
+  /** Caps: active count, banned fraction, rate; global then the group's own. */
+  checkCaps(p: Prefix, policy: TargetPolicy, ctx: CapContext, opts: { rate?: boolean } = {}): Refusal | null {
+    const ban = this.config.ban;
+    const rate = opts.rate ?? true;
+    const r = this.capsFor(p, ctx.active, ctx.creations, ctx.now, ban.max_active_bans, ban.max_banned_fraction, rate ? ban.max_bans_per_window : undefined, ban.ban_window_seconds, this.netSize[p.family], '');
+    if (r) return r;
+    const gc = policy.groupCaps;
+    const g = policy.hostgroup;
+    if (!gc || !g) return null;
+    const mine = ctx.active.filter((f) => f.hostgroup === g.name);
+    const myCreations = ctx.creations.filter((c) => c.hostgroup === g.name);
+    const gNet = unionSize(p.family, this.policy.groupNetworks(g.name));
+    return this.capsFor(p, mine, myCreations, ctx.now, gc.max_active_bans, gc.max_banned_fraction, rate ? gc.max_bans_per_window : undefined, gc.ban_window_seconds, gNet, ` of hostgroup ${g.name}`);
+  }
+
+  private capsFor(
+    p: Prefix,
+    active: readonly Footprint[],
+    creations: readonly Creation[],
+    now: number,
+    maxActive: number | undefined,
+    maxFraction: number | undefined,
+    maxPerWindow: number | undefined,
+    windowSeconds: number,
+    netSize: number,
+    scope: string,
+  ): Refusal | null {
+    if (maxActive !== undefined && active.length >= maxActive) {
+      return { reason: 'max_active_bans', detail: `${active.length} active bans${scope}, max_active_bans is ${maxActive}` };
+    }
+    if (maxFraction !== undefined) {
+      const banned = unionSize(p.family, [...active.map((f) => f.prefix), p]);
+      const frac = netSize > 0 ? banned / netSize : Infinity;
+      if (frac > maxFraction) {
+        return { reason: 'max_banned_fraction', detail: `banning ${formatPrefix(p)} would ban ${fmtFrac(frac)} of the IPv${p.family} space${scope}, max_banned_fraction is ${maxFraction}` };
+      }
+    }
+    if (maxPerWindow !== undefined) {
+      const from = now - windowSeconds * 1000;
+      let n = 0;
+      for (const c of creations) if (c.time > from) n++;
+      if (n >= maxPerWindow) {
+        return { reason: 'rate_limited', detail: `${n} bans${scope} in the last ${windowSeconds} s, max_bans_per_window is ${maxPerWindow}` };
+      }
+    }
+    return null;
+  }
+
+  /** Every guard, in order. */
+  check(p: Prefix, policy: TargetPolicy, ctx: CapContext): Refusal | null {
+    return this.checkStatic(p) ?? this.checkCovered(p, ctx) ?? this.checkCaps(p, policy, ctx);
+  }
+}
+
+function fmtFrac(f: number): string {
+  if (!Number.isFinite(f)) return 'all';
+  return f >= 0.001 ? `${(f * 100).toFixed(2)} %` : f.toExponential(2);
+}
