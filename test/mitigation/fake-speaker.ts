@@ -1,0 +1,57 @@
+/** An in-memory SpeakerPort: per-neighbor Adj-RIB-Out and a log of every call. */
+import { routeKey, type FamilyName, type Route } from '../../src/bgp/types.ts';
+import type { PeerInfo, SpeakerPort } from '../../src/mitigation/reconcile.ts';
+
+export class FakeSpeaker implements SpeakerPort {
+  readonly ribs = new Map<string, Map<string, Route>>();
+  readonly calls: Array<{ kind: 'announce' | 'withdraw'; neighbor: string; keys: string[] }> = [];
+  peerList: PeerInfo[];
+
+  constructor(peers: Array<{ id: string; families?: FamilyName[]; established?: boolean }>) {
+    this.peerList = peers.map((p) => ({
+      id: p.id,
+      state: p.established === false ? 'Active' : 'Established',
+      established: p.established !== false,
+      families: p.families ?? ['ipv4_unicast', 'ipv6_unicast', 'ipv4_flowspec', 'ipv6_flowspec'],
+    }));
+    for (const p of peers) this.ribs.set(p.id, new Map());
+  }
+
+  peers(): PeerInfo[] {
+    return this.peerList;
+  }
+
+  rib(nb: string): Map<string, Route> {
+    let m = this.ribs.get(nb);
+    if (!m) this.ribs.set(nb, (m = new Map()));
+    return m;
+  }
+
+  announce(routes: Route[], neighbors: string[]): void {
+    for (const nb of neighbors) {
+      this.calls.push({ kind: 'announce', neighbor: nb, keys: routes.map(routeKey) });
+      for (const r of routes) this.rib(nb).set(routeKey(r), r);
+    }
+  }
+
+  withdraw(routes: Route[], neighbors: string[]): void {
+    for (const nb of neighbors) {
+      this.calls.push({ kind: 'withdraw', neighbor: nb, keys: routes.map(routeKey) });
+      for (const r of routes) this.rib(nb).delete(routeKey(r));
+    }
+  }
+
+  adjRibOut(neighbor: string): Route[] {
+    return [...this.rib(neighbor).values()];
+  }
+
+  announces(): number {
+    return this.calls.filter((c) => c.kind === 'announce').length;
+  }
+
+  total(): number {
+    let n = 0;
+    for (const m of this.ribs.values()) n += m.size;
+    return n;
+  }
+}
