@@ -1,7 +1,88 @@
-/** placeholder */
+/**
+ * NetFlow v5 (Cisco, "NetFlow Export Datagram Format", version 5).
+ *
+ *   header (24 bytes)
+ *   0       2       4               8               12              16              20  21  22
+ *   +-------+-------+---------------+---------------+---------------+---------------+---+---+-------+
+ *   |version| count |   sysUptime   |   unix_secs   |  unix_nsecs   | flow_sequence |ety|eid|sampling|
+ *   +-------+-------+---------------+---------------+---------------+---------------+---+---+-------+
+ *   sampling: top 2 bits mode, low 14 bits interval (applied whenever non-zero)
+ *
+ *   record (48 bytes), `count` of them
+ *   0        4        8        12    14    16       20       24       28       32    34    36  37  38  39  40    42    44  45  46
+ *   | srcaddr| dstaddr| nexthop| in  | out | dPkts  | dOctets| First  | Last   |sport|dport|pad|flg|pro|tos|srcAS|dstAS|sm |dm |pad|
+ *   First/Last are sysUptime milliseconds at the first/last packet.
+ *
+ * A datagram whose count does not match its length is rejected as a whole.
+ */
 import { countError, type DecodeContext } from './context.ts';
+import { F } from './record.ts';
 
-export function decodeNetflow5(_buf: Buffer, ctx: DecodeContext): number {
-  countError(ctx.stats, 'unsupported');
-  return 0;
+export const V5_HEADER = 24;
+export const V5_RECORD = 48;
+
+const V5_FIELDS = F.SRC_ADDR | F.DST_ADDR | F.SRC_PORT | F.DST_PORT | F.IP_PROTO | F.TCP_FLAGS | F.BYTES | F.PACKETS | F.IN_IF | F.OUT_IF | F.START | F.END;
+
+export function decodeNetflow5(buf: Buffer, ctx: DecodeContext): number {
+  const len = buf.length;
+  if (len < V5_HEADER) {
+    countError(ctx.stats, 'truncated');
+    return 0;
+  }
+  const count = (buf[2] << 8) | buf[3];
+  if (count === 0 || V5_HEADER + count * V5_RECORD > len) {
+    countError(ctx.stats, count === 0 ? 'empty' : 'bad_count');
+    return 0;
+  }
+  const uptime = ((buf[4] << 24) >>> 0) + ((buf[5] << 16) | (buf[6] << 8) | buf[7]);
+  const secs = ((buf[8] << 24) >>> 0) + ((buf[9] << 16) | (buf[10] << 8) | buf[11]);
+  const nsecs = ((buf[12] << 24) >>> 0) + ((buf[13] << 16) | (buf[14] << 8) | buf[15]);
+  // export time in ms; nsecs beyond 1e9 is garbage: ignore it
+  const exportMs = secs * 1000 + (nsecs < 1e9 ? Math.floor(nsecs / 1e6) : 0);
+  const interval = ((buf[22] << 8) | buf[23]) & 0x3fff;
+  const rate = interval > 0 ? interval : ctx.defaultSamplingRate;
+  const rec = ctx.rec;
+  const sink = ctx.sink;
+  rec.proto = 'netflow5';
+  rec.domain = 0;
+  if (rec.family === 6) {
+    rec.src6.fill(0);
+    rec.dst6.fill(0);
+  }
+  rec.family = 4;
+  rec.fragment = 0;
+  let p = V5_HEADER;
+  for (let i = 0; i < count; i++, p += V5_RECORD) {
+    rec.src4 = ((buf[p] << 24) >>> 0) + ((buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]);
+    rec.dst4 = ((buf[p + 4] << 24) >>> 0) + ((buf[p + 5] << 16) | (buf[p + 6] << 8) | buf[p + 7]);
+    rec.inIf = (buf[p + 12] << 8) | buf[p + 13];
+    rec.outIf = (buf[p + 14] << 8) | buf[p + 15];
+    rec.packets = ((buf[p + 16] << 24) >>> 0) + ((buf[p + 17] << 16) | (buf[p + 18] << 8) | buf[p + 19]);
+    rec.bytes = ((buf[p + 20] << 24) >>> 0) + ((buf[p + 21] << 16) | (buf[p + 22] << 8) | buf[p + 23]);
+    const first = ((buf[p + 24] << 24) >>> 0) + ((buf[p + 25] << 16) | (buf[p + 26] << 8) | buf[p + 27]);
+    const last = ((buf[p + 28] << 24) >>> 0) + ((buf[p + 29] << 16) | (buf[p + 30] << 8) | buf[p + 31]);
+    // uptime arithmetic modulo 2^32 (sysUptime wraps after ~49.7 days)
+    rec.start = exportMs - ((uptime - first) | 0);
+    rec.end = exportMs - ((uptime - last) | 0);
+    rec.srcPort = (buf[p + 32] << 8) | buf[p + 33];
+    const dport = (buf[p + 34] << 8) | buf[p + 35];
+    rec.dstPort = dport;
+    rec.tcpFlags = buf[p + 37];
+    const proto = buf[p + 38];
+    rec.ipProto = proto;
+    let fields = V5_FIELDS;
+    if (proto === 1) {
+      // Cisco convention: ICMP type and code travel in the destination port
+      rec.icmpType = dport >>> 8;
+      rec.icmpCode = dport & 0xff;
+      fields |= F.ICMP;
+    } else {
+      rec.icmpType = 0;
+      rec.icmpCode = 0;
+    }
+    rec.samplingRate = rate;
+    rec.fields = fields;
+    sink.record(rec);
+  }
+  return count;
 }
