@@ -1,0 +1,817 @@
+/**
+ * Engine: flow records in, attack (and ban) events out. No I/O.
+ *
+ *   const engine = new Engine(config, { clock, log });
+ *   engine.on((e: EngineEvent) => ...);      // attack_start / attack_update / attack_end (+ ban events)
+ *   decoder = new FlowDecoder(engine, ...);  // Engine is a FlowSink: engine.record(r)
+ *   setInterval(() => engine.tick(clock.now()), config.detection.tick_ms);
+ *   engine.reconfigure(newConfig);           // keeps counters unless the window changes
+ *   engine.hosts({ limit: 100, ip? });       // HostRate[]: current rates per host
+ *   engine.attacks();                        // Attack[]: active first, then recent (newest first)
+ *   engine.stats();                          // EngineStats: plain numbers for metrics
+ *
+ * Hot path (`record`): every record is multiplied by its sampling rate (and,
+ * for NetFlow/IPFIX records longer than the window, by window/duration, see
+ * window.ts). The destination inside `networks` is counted as an INCOMING host,
+ * the source inside `networks` as an OUTGOING host (both when both are ours).
+ * Counters live in CounterTables (counters.ts): IPv4 hosts keyed by u32, IPv6
+ * hosts by 4 u32 words; hostgroups with `calculation: total` also count into a
+ * per-group row, carpet prefixes (incoming) into a per-prefix row.
+ *
+ * `tick(now)`: closes the current tick (tick_ms), evaluates every row that had
+ * traffic in it against its limits (thresholds.ts, baseline.ts), opens attacks,
+ * re-checks active attacks, ends them after attack_hysteresis_seconds below
+ * their limits, evicts idle rows, and when a table is over its cap evicts its
+ * least active rows. Time comes from the caller (the Clock in the daemon, the
+ * capture timestamps in `breakwater detect`).
+ *
+ * Bans: a BanHook (engine/bans.ts BanManager) receives every attack event and
+ * every tick and returns the ban events it decides; the engine emits them after
+ * the attack event.
+ */
+import type { Logger } from '../core/log.ts';
+import type { Clock } from '../core/clock.ts';
+import { formatIPv4, formatIPv6, maskBytes, parsePrefix, type Prefix } from '../core/ip.ts';
+import type { Config } from '../config/schema.ts';
+import { F, type FlowRecord, type FlowSink } from '../flow/record.ts';
+import type { Attack, EngineEvent, EngineListener, Vector } from './events.ts';
+import { VECTORS } from './events.ts';
+import { C, CounterTable, K, NC, RF } from './counters.ts';
+import { spreadFraction, windowParams, type WindowParams } from './window.ts';
+import { NetworkSet, HostgroupIndex } from './hostgroups.ts';
+import { compileThresholds, crossed, mergeThresholds, anyLimit, THRESHOLD_KEYS } from './thresholds.ts';
+import { effectiveLimit, ewmaStep, resolveBaseline, type BaselineParams } from './baseline.ts';
+import { Classifier, FlowRing } from './classify.ts';
+import { attackId, DIRECTIONS, keyToAddress, round2, wordsToBytes, type ActiveAttack, type TargetKind } from './detector.ts';
+
+/** What the ban manager plugs in (engine/bans.ts). */
+export interface BanHook {
+  /** Called for each attack event; returns the ban events it causes. */
+  onAttackEvent(e: EngineEvent, now: number): EngineEvent[] | void;
+  /** Called once per tick after the attack events (TTL expiry, escalation). */
+  tick?(now: number): EngineEvent[] | void;
+  reconfigure?(config: Readonly<Config>): void;
+}
+
+export interface EngineOptions {
+  clock: Clock;
+  log?: Logger;
+  bans?: BanHook;
+  /** Minimum interval between attack_update events of one attack (default 1000 ms). */
+  updateIntervalMs?: number;
+  /** Ended attacks kept for attacks() (default 1000). */
+  recentAttacks?: number;
+}
+
+export interface HostRate {
+  ip: string;
+  direction: 'incoming' | 'outgoing';
+  hostgroup?: string;
+  pps: number;
+  mbps: number;
+  fps: number;
+  tcp_pps: number;
+  udp_pps: number;
+  icmp_pps: number;
+  tcp_syn_pps: number;
+  frag_pps: number;
+  under_attack: boolean;
+  baseline?: { pps: number; mbps: number; fps: number };
+}
+
+export interface EngineStats {
+  records: number;
+  /** Records with neither address inside `networks`. */
+  records_outside: number;
+  tracked_hosts: number;
+  hosts: { incoming4: number; outgoing4: number; incoming6: number; outgoing6: number };
+  carpet_prefixes: number;
+  /** Keys refused because a table was full (before eviction made room). */
+  overflow: number;
+  evictions: number;
+  ticks: number;
+  attacks_active: number;
+  attacks_started: number;
+  attacks_by_vector: Record<string, number>;
+  memory_bytes: number;
+}
+
+const HOST_IN4 = 0, HOST_OUT4 = 1, HOST_IN6 = 2, HOST_OUT6 = 3, GROUP_IN = 4, GROUP_OUT = 5, CARPET4 = 6, CARPET6 = 7;
+const ROW_SPAN = 2 ** 25;
+
+interface Compiled {
+  wp: WindowParams;
+  nets: NetworkSet;
+  groups: HostgroupIndex;
+  /** limits[dir][g] for g = group index + 1 (0 = global). */
+  limits: [Float64Array[], Float64Array[]];
+  /** per group index + 1: 1 when calculation is total. */
+  total: Uint8Array;
+  baseline: BaselineParams[];
+  carpetOn: boolean;
+  carpetLimits: Float64Array;
+  carpetLen4: number;
+  carpetMask4: number;
+  carpetLen6: number;
+  carpetMinHosts: number;
+  hysteresisMs: number;
+  idleTicks: number;
+  spread: boolean;
+  sampleFlows: number;
+}
+
+function compile(cfg: Readonly<Config>): Compiled {
+  const wp = windowParams(cfg.detection.window_seconds, cfg.detection.tick_ms);
+  const groups = new HostgroupIndex(cfg.hostgroups);
+  const G = cfg.hostgroups.length;
+  const lin: Float64Array[] = [compileThresholds(cfg.thresholds)];
+  const lout: Float64Array[] = [compileThresholds(cfg.thresholds_outgoing)];
+  const total = new Uint8Array(G + 1);
+  const baseline: BaselineParams[] = [resolveBaseline(cfg.baseline)];
+  cfg.hostgroups.forEach((g, i) => {
+    lin.push(compileThresholds(mergeThresholds(cfg.thresholds, g.thresholds)));
+    lout.push(compileThresholds(mergeThresholds(cfg.thresholds_outgoing, g.thresholds_outgoing)));
+    total[i + 1] = g.calculation === 'total' ? 1 : 0;
+    baseline.push(resolveBaseline(cfg.baseline, g.baseline));
+  });
+  const len4 = cfg.carpet.prefix_length_v4;
+  return {
+    wp,
+    nets: new NetworkSet(cfg.networks),
+    groups,
+    limits: [lin, lout],
+    total,
+    baseline,
+    carpetOn: cfg.carpet.enabled && anyLimit(compileThresholds(cfg.carpet.thresholds)),
+    carpetLimits: compileThresholds(cfg.carpet.thresholds),
+    carpetLen4: len4,
+    carpetMask4: len4 === 0 ? 0 : (0xffffffff << (32 - len4)) >>> 0,
+    carpetLen6: cfg.carpet.prefix_length_v6,
+    carpetMinHosts: cfg.carpet.min_hosts,
+    hysteresisMs: (cfg.detection.attack_hysteresis_seconds ?? 30) * 1000,
+    idleTicks: Math.max(wp.buckets + 1, Math.ceil((cfg.detection.idle_seconds * 1000) / wp.tickMs)),
+    spread: cfg.detection.spread_long_flows,
+    sampleFlows: cfg.samples.enabled ? cfg.samples.flows_per_attack : 0,
+  };
+}
+
+export class Engine implements FlowSink {
+  private cfg: Readonly<Config>;
+  private c: Compiled;
+  private readonly clock: Clock;
+  private readonly log?: Logger;
+  private bans?: BanHook;
+  private readonly updateIntervalMs: number;
+  private readonly recentMax: number;
+  private tables!: CounterTable[];
+  private ring: FlowRing | null = null;
+  private readonly listeners: EngineListener[] = [];
+  private readonly active = new Map<string, ActiveAttack>();
+  /** table index * 2^25 + row → attack. */
+  private readonly byRow = new Map<number, ActiveAttack>();
+  private recent: Attack[] = [];
+  private started = false;
+  /** Absolute tick (floor(ms / tick_ms)); tables count ticks relative to `base` (Int32). */
+  private curTick = 0;
+  private base = 0;
+  private sweepPos = 0;
+  private n = { records: 0, outside: 0, ticks: 0, started: 0, overflow: 0 };
+  private readonly byVector: Record<string, number> = {};
+  private readonly w6 = new Uint32Array(4);
+  private readonly limScratch = new Float64Array(NC);
+
+  constructor(config: Readonly<Config>, opts: EngineOptions) {
+    this.cfg = config;
+    this.clock = opts.clock;
+    this.log = opts.log;
+    this.bans = opts.bans;
+    this.updateIntervalMs = opts.updateIntervalMs ?? 1000;
+    this.recentMax = opts.recentAttacks ?? 1000;
+    this.c = compile(config);
+    this.buildTables();
+    for (const v of VECTORS) this.byVector[v] = 0;
+    const now = this.clock.now();
+    if (now > 0) this.startAt(now);
+  }
+
+  /** Plugs in the ban manager (engine/bans.ts). */
+  setBanHook(h: BanHook | undefined): void {
+    this.bans = h;
+  }
+
+  on(listener: EngineListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  get config(): Readonly<Config> {
+    return this.cfg;
+  }
+
+  get window(): WindowParams {
+    return this.c.wp;
+  }
+
+  private buildTables(): void {
+    const d = this.cfg.detection;
+    const B = this.c.wp.buckets;
+    const max = d.max_hosts;
+    const baseline = this.c.baseline.some((b) => b.enabled);
+    const mk = (kw: number, maxRows: number, initial = 1024, bl = baseline) => new CounterTable({ keyWords: kw, maxRows, buckets: B, initialRows: initial, baseline: bl });
+    const G = Math.max(1, this.cfg.hostgroups.length);
+    this.tables = [
+      mk(1, max), mk(1, max), mk(4, max, 256), mk(4, max, 256),
+      mk(1, G, G), mk(1, G, G),
+      mk(1, Math.max(1024, Math.ceil(max / 16)), 256, false), mk(4, Math.max(1024, Math.ceil(max / 16)), 256, false),
+    ];
+    this.ring = this.c.sampleFlows > 0 ? new FlowRing(this.cfg.samples.buffer_flows) : null;
+    if (this.started) for (const t of this.tables) t.start(this.curTick - this.base);
+  }
+
+  private startAt(now: number): void {
+    this.curTick = Math.floor(now / this.c.wp.tickMs);
+    this.base = this.curTick - 1;
+    for (const t of this.tables) t.start(this.curTick - this.base);
+    this.started = true;
+  }
+
+  // ---- hot path --------------------------------------------------------------
+
+  record(r: FlowRecord): void {
+    this.n.records++;
+    const c = this.c;
+    let m = r.samplingRate > 0 ? r.samplingRate : 1;
+    if (c.spread && r.proto !== 'sflow5' && (r.fields & (F.START | F.END)) === (F.START | F.END)) {
+      m *= spreadFraction(r.start, r.end, c.wp.windowMs);
+    }
+    const pk = r.packets * m, by = r.bytes * m;
+    const fl = r.proto === 'sflow5' ? 0 : m;
+    const p = r.ipProto;
+    let cls = 0;
+    if (p === 6) cls = K.TCP | ((r.tcpFlags & 0x12) === 0x02 ? K.SYN : 0);
+    else if (p === 17) cls = K.UDP;
+    else if (p === 1 || p === 58) cls = K.ICMP;
+    if (r.fragment) cls |= K.FRAG;
+    let hit = false;
+    if (r.family === 4) {
+      if (c.nets.has4(r.dst4)) { hit = true; this.count4(0, r.dst4, pk, by, fl, cls, r); }
+      if (c.nets.has4(r.src4)) { hit = true; this.count4(1, r.src4, pk, by, fl, cls, r); }
+    } else {
+      if (c.nets.hasV6(r.dst6)) { hit = true; this.count6(0, r.dst6, pk, by, fl, cls, r); }
+      if (c.nets.hasV6(r.src6)) { hit = true; this.count6(1, r.src6, pk, by, fl, cls, r); }
+    }
+    if (!hit) this.n.outside++;
+    else if (this.ring !== null) this.ring.push(r);
+  }
+
+  private count4(dir: 0 | 1, a: number, pk: number, by: number, fl: number, cls: number, r: FlowRecord): void {
+    const ti = dir === 0 ? HOST_IN4 : HOST_OUT4;
+    const t = this.tables[ti];
+    const row = t.upsert1(a);
+    if (row < 0) { this.n.overflow++; }
+    else {
+      if (t.inserted) { t.inserted = false; t.group[row] = this.c.groups.lookup4(a) + 1; }
+      t.add(row, pk, by, fl, cls);
+      if ((t.flags[row] & RF.PINNED) !== 0) this.byRow.get(ti * ROW_SPAN + row)?.cls.add(r);
+      const g = t.group[row];
+      if (g > 0 && this.c.total[g] === 1) this.countGroup(dir, g, pk, by, fl, cls, r);
+    }
+    if (dir === 0 && this.c.carpetOn) {
+      const ct = this.tables[CARPET4];
+      const pr = ct.upsert1((a & this.c.carpetMask4) >>> 0);
+      if (pr >= 0) {
+        ct.inserted = false;
+        ct.add(pr, pk, by, fl, cls);
+        if ((ct.flags[pr] & RF.PINNED) !== 0) this.byRow.get(CARPET4 * ROW_SPAN + pr)?.cls.add(r);
+      }
+    }
+  }
+
+  private count6(dir: 0 | 1, b: Uint8Array, pk: number, by: number, fl: number, cls: number, r: FlowRecord): void {
+    const w = this.w6;
+    for (let i = 0; i < 4; i++) w[i] = ((b[i * 4] << 24) | (b[i * 4 + 1] << 16) | (b[i * 4 + 2] << 8) | b[i * 4 + 3]) >>> 0;
+    const ti = dir === 0 ? HOST_IN6 : HOST_OUT6;
+    const t = this.tables[ti];
+    const row = t.upsert(w[0], w[1], w[2], w[3]);
+    if (row < 0) { this.n.overflow++; }
+    else {
+      if (t.inserted) { t.inserted = false; t.group[row] = this.c.groups.lookup6(b) + 1; }
+      t.add(row, pk, by, fl, cls);
+      if ((t.flags[row] & RF.PINNED) !== 0) this.byRow.get(ti * ROW_SPAN + row)?.cls.add(r);
+      const g = t.group[row];
+      if (g > 0 && this.c.total[g] === 1) this.countGroup(dir, g, pk, by, fl, cls, r);
+    }
+    if (dir === 0 && this.c.carpetOn) {
+      const len = this.c.carpetLen6;
+      for (let i = 0; i < 4; i++) {
+        const bits = len - i * 32;
+        if (bits <= 0) w[i] = 0;
+        else if (bits < 32) w[i] = (w[i] & ((0xffffffff << (32 - bits)) >>> 0)) >>> 0;
+      }
+      const ct = this.tables[CARPET6];
+      const pr = ct.upsert(w[0], w[1], w[2], w[3]);
+      if (pr >= 0) {
+        ct.inserted = false;
+        ct.add(pr, pk, by, fl, cls);
+        if ((ct.flags[pr] & RF.PINNED) !== 0) this.byRow.get(CARPET6 * ROW_SPAN + pr)?.cls.add(r);
+      }
+    }
+  }
+
+  private countGroup(dir: 0 | 1, g: number, pk: number, by: number, fl: number, cls: number, r: FlowRecord): void {
+    const ti = dir === 0 ? GROUP_IN : GROUP_OUT;
+    const t = this.tables[ti];
+    const row = t.upsert1(g);
+    if (row < 0) return;
+    t.inserted = false;
+    t.add(row, pk, by, fl, cls);
+    if ((t.flags[row] & RF.PINNED) !== 0) this.byRow.get(ti * ROW_SPAN + row)?.cls.add(r);
+  }
+
+  // ---- time ------------------------------------------------------------------
+
+  /** Advances time to `now` (ms): closes ticks, evaluates, emits events. */
+  tick(now: number = this.clock.now()): void {
+    const tickMs = this.c.wp.tickMs;
+    const t = Math.floor(now / tickMs);
+    if (!this.started) { this.startAt(now); return; }
+    if (t <= this.curTick) return;
+    // close the current tick and evaluate what had traffic in it
+    const closeTime = (this.curTick + 1) * tickMs;
+    this.closeTick(closeTime);
+    // walk the empty ticks one by one while attacks may end in them (bounded)
+    const maxSteps = 100_000;
+    const k0 = this.curTick + 1;
+    let k = k0;
+    while (k < t) {
+      if (this.active.size === 0 || k - k0 > maxSteps) break;
+      this.openTick(k);
+      this.closeTick((k + 1) * tickMs);
+      k++;
+    }
+    this.openTick(t);
+  }
+
+  private openTick(t: number): void {
+    for (const tb of this.tables) tb.open(t - this.base);
+    this.curTick = t;
+  }
+
+  private closeTick(time: number): void {
+    this.n.ticks++;
+    const c = this.c;
+    for (let ti = 0; ti < this.tables.length; ti++) {
+      const tb = this.tables[ti];
+      tb.close();
+      const { rows, n } = tb.closedRows();
+      if (n === 0) continue;
+      if (ti === CARPET4 || ti === CARPET6) { if (c.carpetOn) this.evalCarpet(ti, tb, rows, n, time); continue; }
+      const dir: 0 | 1 = ti === HOST_IN4 || ti === HOST_IN6 || ti === GROUP_IN ? 0 : 1;
+      const isGroup = ti === GROUP_IN || ti === GROUP_OUT;
+      for (let e = 0; e < n; e++) {
+        const row = rows[e];
+        if (!tb.isLive(row) || tb.born[row] > tb.curTick) continue;
+        if (tb.lastTick[row] !== tb.curTick) continue;
+        if (e > 0 && rows[e - 1] === row) continue;
+        const g = isGroup ? tb.keys[row] : tb.group[row];
+        if (!isGroup && g > 0 && c.total[g] === 1) continue; // the group is the target
+        this.evalRow(ti, tb, row, dir, g, isGroup ? 'group' : 'host', time);
+      }
+    }
+    this.checkActive(time);
+    this.maintain();
+    if (this.bans?.tick) this.emitAll(this.bans.tick(time));
+  }
+
+  /** Effective limits of a row (static thresholds with the baseline rule). */
+  private limitsFor(tb: CounterTable, row: number, dir: 0 | 1, g: number, time: number, frozen?: [number, number, number], warmedAt?: boolean): Float64Array {
+    const base = this.c.limits[dir][g] ?? this.c.limits[dir][0];
+    const bp = this.c.baseline[g] ?? this.c.baseline[0];
+    if (!bp.enabled || tb.base === null) return base;
+    const out = this.limScratch;
+    out.set(base);
+    const warmed = warmedAt ?? (tb.curTick - tb.born[row]) * this.c.wp.tickMs >= bp.warmupMs;
+    for (let m = 0 as 0 | 1 | 2; m < 3; m = (m + 1) as 0 | 1 | 2) {
+      const b = frozen ? frozen[m] : tb.base[row * 3 + m];
+      out[m] = effectiveLimit(base[m], b, warmed, bp, m);
+    }
+    void time;
+    return out;
+  }
+
+  private evalRow(ti: number, tb: CounterTable, row: number, dir: 0 | 1, g: number, kind: TargetKind, time: number): void {
+    const pinned = (tb.flags[row] & RF.PINNED) !== 0;
+    if (!pinned) {
+      const lim = this.limitsFor(tb, row, dir, g, time);
+      const trig: string[] = [];
+      if (crossed(tb.sums, row * NC, this.c.wp.windowSec, lim, trig)) {
+        this.openAttack(ti, tb, row, dir, g, kind, trig, time);
+        return;
+      }
+      this.learn(tb, row, g);
+    }
+  }
+
+  /** Baseline learning for a row that had traffic in the tick just closed. */
+  private learn(tb: CounterTable, row: number, g: number): void {
+    const base = tb.base;
+    if (base === null) return;
+    const bp = this.c.baseline[g] ?? this.c.baseline[0];
+    if (!bp.enabled) return;
+    const tickMs = this.c.wp.tickMs;
+    const idle = Math.max(0, tb.curTick - tb.baseTick![row] - 1) * tickMs;
+    const W = this.c.wp.windowSec, o = row * NC;
+    base[row * 3] = ewmaStep(base[row * 3], tb.sums[o + C.PKTS] / W, idle, tickMs, bp.halfLifeMs);
+    base[row * 3 + 1] = ewmaStep(base[row * 3 + 1], tb.sums[o + C.BYTES] / W, idle, tickMs, bp.halfLifeMs);
+    base[row * 3 + 2] = ewmaStep(base[row * 3 + 2], tb.sums[o + C.FLOWS] / W, idle, tickMs, bp.halfLifeMs);
+    tb.baseTick![row] = tb.curTick;
+  }
+
+  private evalCarpet(ti: number, tb: CounterTable, rows: Int32Array, n: number, time: number): void {
+    const W = this.c.wp.windowSec;
+    for (let e = 0; e < n; e++) {
+      const row = rows[e];
+      if (!tb.isLive(row) || tb.born[row] > tb.curTick) continue;
+      if ((tb.flags[row] & RF.PINNED) !== 0) continue;
+      const trig: string[] = [];
+      if (!crossed(tb.sums, row * NC, W, this.c.carpetLimits, trig)) continue;
+      const hosts = this.carpetHosts(ti, tb, row);
+      if (hosts < this.c.carpetMinHosts) continue;
+      trig.push(`hosts>=${this.c.carpetMinHosts}`);
+      this.openAttack(ti, tb, row, 0, 0, 'carpet', trig, time, hosts);
+    }
+  }
+
+  /** Hosts of a carpet prefix with traffic in the window. */
+  private carpetHosts(ti: number, tb: CounterTable, row: number): number {
+    let count = 0;
+    if (ti === CARPET4) {
+      const p = tb.keys[row];
+      const size = 2 ** (32 - this.c.carpetLen4);
+      const ht = this.tables[HOST_IN4];
+      if (size <= 4096) {
+        for (let i = 0; i < size; i++) {
+          const r = ht.find1((p + i) >>> 0);
+          if (r >= 0 && ht.sums[r * NC] > 0) count++;
+        }
+        return count;
+      }
+      const mask = this.c.carpetMask4;
+      for (let r = 0; r < ht.rowLimit; r++) if (ht.isLive(r) && ((ht.keys[r] & mask) >>> 0) === p && ht.sums[r * NC] > 0) count++;
+      return count;
+    }
+    const ht = this.tables[HOST_IN6];
+    const len = this.c.carpetLen6;
+    const k = tb.keys, o = row * 4;
+    for (let r = 0; r < ht.rowLimit; r++) {
+      if (!ht.isLive(r) || !(ht.sums[r * NC] > 0)) continue;
+      let ok = true;
+      for (let i = 0; i < 4 && ok; i++) {
+        const bits = len - i * 32;
+        if (bits <= 0) break;
+        const mask = bits >= 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
+        ok = ((ht.keys[r * 4 + i] & mask) >>> 0) === k[o + i];
+      }
+      if (ok) count++;
+    }
+    return count;
+  }
+
+  // ---- attacks -----------------------------------------------------------------
+
+  private targetOf(ti: number, tb: CounterTable, row: number, kind: TargetKind, g: number): { target: string; family: 4 | 6; prefixes?: string[] } {
+    if (kind === 'host') {
+      const fam: 4 | 6 = ti === HOST_IN4 || ti === HOST_OUT4 ? 4 : 6;
+      return { target: keyToAddress(tb.keys, row * tb.kw, tb.kw), family: fam };
+    }
+    if (kind === 'carpet') {
+      if (ti === CARPET4) return { target: `${formatIPv4(tb.keys[row])}/${this.c.carpetLen4}`, family: 4 };
+      const b = wordsToBytes(tb.keys, row * 4, new Uint8Array(16));
+      return { target: `${formatIPv6(b)}/${this.c.carpetLen6}`, family: 6 };
+    }
+    const grp = this.cfg.hostgroups[g - 1];
+    const nets = grp ? [...grp.networks] : [];
+    const p = parsePrefix(nets[0] ?? '0.0.0.0/0', false) as Prefix;
+    return { target: nets[0] ?? '', family: p.family, prefixes: nets };
+  }
+
+  private rowMatcher(ti: number, tb: CounterTable, row: number, kind: TargetKind, dir: 0 | 1, g: number) {
+    if (kind === 'host' && tb.kw === 1) {
+      const a = tb.keys[row];
+      return (f: number, s4: number, d4: number) => f === 4 && (dir === 0 ? d4 : s4) === a;
+    }
+    if (kind === 'host') {
+      const want = wordsToBytes(tb.keys, row * 4, new Uint8Array(16));
+      return (f: number, _s4: number, _d4: number, s6: Uint8Array, d6: Uint8Array, off: number) => {
+        if (f !== 6) return false;
+        const b = dir === 0 ? d6 : s6;
+        for (let i = 0; i < 16; i++) if (b[off + i] !== want[i]) return false;
+        return true;
+      };
+    }
+    if (kind === 'carpet' && ti === CARPET4) {
+      const p = tb.keys[row], mask = this.c.carpetMask4;
+      return (f: number, _s4: number, d4: number) => f === 4 && ((d4 & mask) >>> 0) === p;
+    }
+    if (kind === 'carpet') {
+      const want = maskBytes(wordsToBytes(tb.keys, row * 4, new Uint8Array(16)), this.c.carpetLen6);
+      const len = this.c.carpetLen6;
+      const tmp = new Uint8Array(16);
+      return (f: number, _s4: number, _d4: number, _s6: Uint8Array, d6: Uint8Array, off: number) => {
+        if (f !== 6) return false;
+        for (let i = 0; i < 16; i++) tmp[i] = d6[off + i];
+        maskBytes(tmp, len);
+        for (let i = 0; i < 16; i++) if (tmp[i] !== want[i]) return false;
+        return true;
+      };
+    }
+    const groups = this.c.groups, nets = this.c.nets;
+    return (f: number, s4: number, d4: number, s6: Uint8Array, d6: Uint8Array, off: number) => {
+      if (f === 4) { const a = dir === 0 ? d4 : s4; return nets.has4(a) && groups.lookup4(a) + 1 === g; }
+      const b = (dir === 0 ? d6 : s6).subarray(off, off + 16);
+      return nets.hasV6(b) && groups.lookup6(b) + 1 === g;
+    };
+  }
+
+  private openAttack(ti: number, tb: CounterTable, row: number, dir: 0 | 1, g: number, kind: TargetKind, triggers: string[], time: number, carpetHosts?: number): void {
+    const { target, family, prefixes } = this.targetOf(ti, tb, row, kind, g);
+    const direction = DIRECTIONS[dir];
+    const key = `${direction}|${target}`;
+    if (this.active.has(key)) return;
+    const id = attackId(direction, target, time);
+    let seed = 0;
+    for (let i = 0; i < id.length; i++) seed = (Math.imul(seed, 31) + id.charCodeAt(i)) >>> 0;
+    const cls = new Classifier({ sampleFlows: this.c.sampleFlows, seed, carpet: kind === 'carpet' });
+    if (this.ring) this.ring.replay(cls, this.rowMatcher(ti, tb, row, kind, dir, g));
+    tb.flags[row] |= RF.PINNED;
+    const W = this.c.wp.windowSec, o = row * NC;
+    const pps = tb.sums[o] / W, mbps = (tb.sums[o + 1] * 8) / W / 1e6, fps = tb.sums[o + 2] / W;
+    const hgIdx = kind === 'group' ? g : kind === 'host' ? tb.group[row] : 0;
+    const hostgroup = hgIdx > 0 ? this.cfg.hostgroups[hgIdx - 1]?.name : undefined;
+    const attack: Attack = {
+      id, target, family, direction, vector: cls.vector(), triggers,
+      pps: round2(pps), mbps: round2(mbps), fps: round2(fps),
+      peak_pps: round2(pps), peak_mbps: round2(mbps), peak_fps: round2(fps),
+      start: time, summary: cls.summary(),
+    };
+    if (hostgroup !== undefined) attack.hostgroup = hostgroup;
+    const ext = attack as Attack & { kind?: string; prefixes?: string[]; hosts?: number; thresholds?: Record<string, number> };
+    ext.kind = kind;
+    if (prefixes) ext.prefixes = prefixes;
+    if (carpetHosts !== undefined) ext.hosts = carpetHosts;
+    const lim = kind === 'carpet' ? this.c.carpetLimits : this.limitsFor(tb, row, dir, g, time);
+    ext.thresholds = limitsObject(lim);
+    const bp = this.c.baseline[g] ?? this.c.baseline[0];
+    const frozen: [number, number, number] = tb.base ? [tb.base[row * 3], tb.base[row * 3 + 1], tb.base[row * 3 + 2]] : [0, 0, 0];
+    const warmed = tb.base !== null && bp.enabled && (tb.curTick - tb.born[row]) * this.c.wp.tickMs >= bp.warmupMs;
+    const a: ActiveAttack = { attack, kind, dir, table: tb, row, group: g, cls, lastAbove: time, lastUpdate: time, frozenBase: frozen, warmed };
+    this.active.set(key, a);
+    this.byRow.set(ti * ROW_SPAN + row, a);
+    this.n.started++;
+    this.byVector[attack.vector] = (this.byVector[attack.vector] ?? 0) + 1;
+    this.log?.info({ attack: attack.id, target, direction, vector: attack.vector, pps: attack.pps, mbps: attack.mbps, triggers }, 'attack start');
+    this.emitAttack({ event: 'attack_start', time, attack: snapshot(attack) }, time);
+  }
+
+  private checkActive(time: number): void {
+    if (this.active.size === 0) return;
+    const W = this.c.wp.windowSec;
+    for (const [key, a] of [...this.active.entries()]) {
+      const tb = a.table, row = a.row, o = row * NC;
+      const lim = a.kind === 'carpet' ? this.c.carpetLimits : this.limitsFor(tb, row, a.dir, a.group, time, a.frozenBase, a.warmed);
+      const above = crossed(tb.sums, o, W, lim, null);
+      const at = a.attack;
+      at.pps = round2(tb.sums[o] / W);
+      at.mbps = round2((tb.sums[o + 1] * 8) / W / 1e6);
+      at.fps = round2(tb.sums[o + 2] / W);
+      if (above) {
+        a.lastAbove = time;
+        if (at.pps > at.peak_pps) at.peak_pps = at.pps;
+        if (at.mbps > at.peak_mbps) at.peak_mbps = at.mbps;
+        if (at.fps > at.peak_fps) at.peak_fps = at.fps;
+      }
+      if (!above && time - a.lastAbove >= this.c.hysteresisMs) {
+        this.endAttack(key, a, time, 'below threshold');
+        continue;
+      }
+      if (time - a.lastUpdate >= this.updateIntervalMs) {
+        a.lastUpdate = time;
+        at.vector = a.cls.vector();
+        at.summary = a.cls.summary();
+        this.emitAttack({ event: 'attack_update', time, attack: snapshot(at) }, time);
+      }
+    }
+  }
+
+  private endAttack(key: string, a: ActiveAttack, time: number, reason: string): void {
+    const at = a.attack;
+    at.end = time;
+    at.vector = a.cls.vector();
+    at.summary = a.cls.summary();
+    (at as Attack & { end_reason?: string }).end_reason = reason;
+    this.active.delete(key);
+    const ti = this.tables.indexOf(a.table);
+    this.byRow.delete(ti * ROW_SPAN + a.row);
+    if (a.table.isLive(a.row)) a.table.flags[a.row] &= ~RF.PINNED;
+    this.recent.unshift(at);
+    if (this.recent.length > this.recentMax) this.recent.length = this.recentMax;
+    this.log?.info({ attack: at.id, target: at.target, direction: at.direction, vector: at.vector, peak_pps: at.peak_pps, reason }, 'attack end');
+    this.emitAttack({ event: 'attack_end', time, attack: snapshot(at) }, time);
+  }
+
+  private emitAttack(e: EngineEvent, time: number): void {
+    this.emit(e);
+    if (this.bans) this.emitAll(this.bans.onAttackEvent(e, time));
+  }
+
+  private emitAll(es: EngineEvent[] | void): void {
+    if (es) for (const e of es) this.emit(e);
+  }
+
+  private emit(e: EngineEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.log?.error({ err }, 'engine listener failed');
+      }
+    }
+  }
+
+  // ---- maintenance ---------------------------------------------------------------
+
+  private maintain(): void {
+    const c = this.c;
+    const tickMs = c.wp.tickMs;
+    // idle sweep: the whole table once per idle/2
+    const sweepTicks = Math.max(1, Math.floor(c.idleTicks / 2));
+    const before = this.curTick - this.base - c.idleTicks;
+    for (const tb of this.tables) {
+      const chunk = Math.ceil(tb.rowLimit / sweepTicks);
+      const from = (this.sweepPos * chunk) % Math.max(1, tb.rowLimit);
+      if (tb.size > 0) tb.evictIdle(before, from, from + chunk);
+      // over the cap (new keys were refused): make room, keep the busiest
+      if (tb.overflow > 0 && tb.size >= tb.maxRows * 0.95) tb.evictLeastActive(Math.floor(tb.maxRows * 0.8));
+      else if (tb.size > tb.maxRows) tb.evictLeastActive(tb.maxRows);
+    }
+    this.sweepPos++;
+    void tickMs;
+  }
+
+  // ---- reconfiguration ------------------------------------------------------------
+
+  /**
+   * Applies a new config. Counters are kept unless the window (window_seconds,
+   * tick_ms) or the carpet prefix length changes; hosts no longer inside
+   * `networks` are dropped (their attacks end); hostgroup membership and limits
+   * are recomputed for every tracked host.
+   */
+  reconfigure(config: Readonly<Config>): void {
+    const old = this.cfg, oldC = this.c;
+    this.cfg = config;
+    this.c = compile(config);
+    const time = Math.max(this.clock.now(), this.curTick * this.c.wp.tickMs);
+    const windowChanged = oldC.wp.tickMs !== this.c.wp.tickMs || oldC.wp.buckets !== this.c.wp.buckets;
+    const needBaseline = this.c.baseline.some((b) => b.enabled) && this.tables[HOST_IN4].base === null;
+    const carpetChanged = oldC.carpetLen4 !== this.c.carpetLen4 || oldC.carpetLen6 !== this.c.carpetLen6;
+    const groupsChanged = JSON.stringify(old.hostgroups.map((g) => [g.name, g.networks, g.calculation])) !==
+      JSON.stringify(config.hostgroups.map((g) => [g.name, g.networks, g.calculation]));
+    if (windowChanged || needBaseline || (this.cfg.samples.buffer_flows !== old.samples.buffer_flows)) {
+      for (const [key, a] of [...this.active.entries()]) this.endAttack(key, a, time, 'reconfigured');
+      if (windowChanged) { this.curTick = Math.floor(time / this.c.wp.tickMs); this.base = this.curTick - 1; }
+      this.buildTables();
+    } else {
+      if (carpetChanged || groupsChanged) {
+        for (const [key, a] of [...this.active.entries()]) if (a.kind !== 'host') this.endAttack(key, a, time, 'reconfigured');
+        if (carpetChanged) { this.tables[CARPET4] = this.freshLike(this.tables[CARPET4]); this.tables[CARPET6] = this.freshLike(this.tables[CARPET6]); }
+        if (groupsChanged) {
+          this.tables[GROUP_IN] = this.freshLike(this.tables[GROUP_IN], Math.max(1, config.hostgroups.length));
+          this.tables[GROUP_OUT] = this.freshLike(this.tables[GROUP_OUT], Math.max(1, config.hostgroups.length));
+        }
+      }
+      const max = config.detection.max_hosts;
+      for (const ti of [HOST_IN4, HOST_OUT4, HOST_IN6, HOST_OUT6]) this.tables[ti].maxRows = max;
+      this.tables[CARPET4].maxRows = this.tables[CARPET6].maxRows = Math.max(1024, Math.ceil(max / 16));
+      if (this.c.sampleFlows === 0) this.ring = null;
+      else if (!this.ring) this.ring = new FlowRing(config.samples.buffer_flows);
+      // re-tag hosts; drop those outside networks
+      for (const ti of [HOST_IN4, HOST_OUT4, HOST_IN6, HOST_OUT6]) {
+        const tb = this.tables[ti];
+        const b6 = new Uint8Array(16);
+        for (let r = 0; r < tb.rowLimit; r++) {
+          if (!tb.isLive(r)) continue;
+          let inside: boolean, g: number;
+          if (tb.kw === 1) { inside = this.c.nets.has4(tb.keys[r]); g = this.c.groups.lookup4(tb.keys[r]) + 1; }
+          else { wordsToBytes(tb.keys, r * 4, b6); inside = this.c.nets.hasV6(b6); g = this.c.groups.lookup6(b6) + 1; }
+          const a = this.byRow.get(ti * ROW_SPAN + r);
+          if (!inside) {
+            if (a) this.endAttack(`${a.attack.direction}|${a.attack.target}`, a, time, 'outside networks');
+            tb.remove(r);
+            continue;
+          }
+          tb.group[r] = g;
+          if (a) a.group = g;
+        }
+      }
+    }
+    this.bans?.reconfigure?.(config);
+  }
+
+  private freshLike(tb: CounterTable, maxRows = tb.maxRows): CounterTable {
+    const t = new CounterTable({ keyWords: tb.kw, maxRows, buckets: this.c.wp.buckets, initialRows: 256, baseline: tb.base !== null });
+    t.start(this.curTick - this.base);
+    return t;
+  }
+
+  // ---- read side -----------------------------------------------------------------
+
+  /** Current rates per host, busiest first (by pps). */
+  hosts(opts: { limit?: number; ip?: string } = {}): HostRate[] {
+    const limit = opts.limit ?? 100;
+    const W = this.c.wp.windowSec;
+    const out: HostRate[] = [];
+    const want = opts.ip;
+    for (const ti of [HOST_IN4, HOST_OUT4, HOST_IN6, HOST_OUT6]) {
+      const tb = this.tables[ti];
+      for (let r = 0; r < tb.rowLimit; r++) {
+        if (!tb.isLive(r)) continue;
+        const o = r * NC;
+        if (want === undefined && !(tb.sums[o] > 0)) continue;
+        const ip = keyToAddress(tb.keys, r * tb.kw, tb.kw);
+        if (want !== undefined && ip !== want) continue;
+        const g = tb.group[r];
+        const h: HostRate = {
+          ip,
+          direction: ti === HOST_IN4 || ti === HOST_IN6 ? 'incoming' : 'outgoing',
+          pps: round2(tb.sums[o] / W),
+          mbps: round2((tb.sums[o + 1] * 8) / W / 1e6),
+          fps: round2(tb.sums[o + 2] / W),
+          tcp_pps: round2(tb.sums[o + C.TCP_P] / W),
+          udp_pps: round2(tb.sums[o + C.UDP_P] / W),
+          icmp_pps: round2(tb.sums[o + C.ICMP_P] / W),
+          tcp_syn_pps: round2(tb.sums[o + C.SYN_P] / W),
+          frag_pps: round2(tb.sums[o + C.FRAG_P] / W),
+          under_attack: (tb.flags[r] & RF.PINNED) !== 0,
+        };
+        if (g > 0) h.hostgroup = this.cfg.hostgroups[g - 1]?.name;
+        if (tb.base) h.baseline = { pps: round2(tb.base[r * 3]), mbps: round2((tb.base[r * 3 + 1] * 8) / 1e6), fps: round2(tb.base[r * 3 + 2]) };
+        out.push(h);
+      }
+    }
+    out.sort((a, b) => b.pps - a.pps || (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+    return out.slice(0, limit);
+  }
+
+  /** Active attacks (oldest first), then recently ended ones (newest first). */
+  attacks(): Attack[] {
+    const act = [...this.active.values()].map((a) => {
+      a.attack.summary = a.cls.summary();
+      return snapshot(a.attack);
+    }).sort((x, y) => x.start - y.start);
+    return [...act, ...this.recent.map(snapshot)];
+  }
+
+  /** The active attack on a target (address or prefix text), if any. */
+  activeAttack(target: string, direction: 'incoming' | 'outgoing' = 'incoming'): Attack | undefined {
+    const a = this.active.get(`${direction}|${target}`);
+    return a ? snapshot(a.attack) : undefined;
+  }
+
+  stats(): EngineStats {
+    const t = this.tables;
+    let overflow = 0, evictions = 0, mem = 0;
+    for (const tb of t) { overflow += tb.overflow; evictions += tb.evictions; mem += tb.bytes(); }
+    const hosts = { incoming4: t[HOST_IN4].size, outgoing4: t[HOST_OUT4].size, incoming6: t[HOST_IN6].size, outgoing6: t[HOST_OUT6].size };
+    return {
+      records: this.n.records,
+      records_outside: this.n.outside,
+      tracked_hosts: hosts.incoming4 + hosts.outgoing4 + hosts.incoming6 + hosts.outgoing6,
+      hosts,
+      carpet_prefixes: t[CARPET4].size + t[CARPET6].size,
+      overflow,
+      evictions,
+      ticks: this.n.ticks,
+      attacks_active: this.active.size,
+      attacks_started: this.n.started,
+      attacks_by_vector: { ...this.byVector },
+      memory_bytes: mem,
+    };
+  }
+}
+
+function limitsObject(l: Float64Array): Record<string, number> {
+  const o: Record<string, number> = {};
+  for (let i = 0; i < NC; i++) {
+    if (l[i] > 0) o[THRESHOLD_KEYS[i]] = round2(THRESHOLD_KEYS[i].endsWith('mbps') ? (l[i] * 8) / 1e6 : l[i]);
+  }
+  return o;
+}
+
+function snapshot(a: Attack): Attack {
+  return structuredClone(a);
+}
+
+export type { Vector };
