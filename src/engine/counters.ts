@@ -14,9 +14,10 @@
  *
  *   record():   add to the row's entry in the current tick's log (created on
  *               the row's first record in the tick)
- *   close(c):   add every entry of log[c] to its row's sums (rates now include c)
- *   open(c+1):  the tick c+1-B leaves the window: subtract its entries, then
- *               reuse its log for c+1
+ *   close(c):   add every entry of log[c] to its row's sums, subtract the
+ *               entries of log[c-B] (it left the window): the sums now hold
+ *               exactly ticks c-B+1..c, until the next close
+ *   open(c+1):  reuse the oldest log for c+1
  *
  * So memory per row is fixed (~90 bytes with the hash) and the logs cost
  * 56 bytes per (row, tick) pair that had traffic inside the window: memory
@@ -367,8 +368,10 @@ export class CounterTable {
   }
 
   /**
-   * Closes the current tick: its counts join the window sums. Calls
-   * `visit(row)` for every live row that had traffic in it.
+   * Closes the current tick: its counts join the window sums, and the tick
+   * that has just left the window (curTick - B) is subtracted, so between two
+   * ticks the sums hold exactly the last B closed ticks. Calls `visit(row)`
+   * for every live row that had traffic in the closed tick.
    */
   close(visit?: (row: number) => void): void {
     const log = this.cur, sums = this.sums, vals = log.vals;
@@ -378,6 +381,8 @@ export class CounterTable {
       const so = row * NC, vo = e * NC;
       for (let i = 0; i < NC; i++) sums[so + i] += vals[vo + i];
     }
+    const first = this.curTick - this.buckets + 1;
+    for (const l of this.logs) if (l.tick >= 0 && l.tick < first) this.expire(l, first);
     if (visit) {
       for (let e = 0; e < log.n; e++) {
         const row = log.rows[e];
@@ -392,9 +397,13 @@ export class CounterTable {
     return { rows: this.cur.rows, n: this.cur.n };
   }
 
-  /** Opens tick `t` (> curTick): the window becomes ticks t-B+1..t; older logs expire. */
+  /**
+   * Opens tick `t` (> curTick). Ticks that cannot be in the window at the
+   * close of `t` (older than t - B) expire now, so a jump in time empties
+   * the sums at once.
+   */
   open(t: number): void {
-    const first = t - this.buckets + 1;
+    const first = t - this.buckets;
     for (const log of this.logs) if (log.tick >= 0 && log.tick < first) this.expire(log, first);
     this.curTick = t;
     this.cur = this.logs[this.logIndex(t)];

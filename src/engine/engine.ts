@@ -40,7 +40,7 @@ import { C, CounterTable, K, NC, RF } from './counters.ts';
 import { spreadFraction, windowParams, type WindowParams } from './window.ts';
 import { NetworkSet, HostgroupIndex } from './hostgroups.ts';
 import { compileThresholds, crossed, mergeThresholds, anyLimit, THRESHOLD_KEYS } from './thresholds.ts';
-import { effectiveLimit, ewmaStep, resolveBaseline, type BaselineParams } from './baseline.ts';
+import { decay, effectiveLimit, ewmaStep, resolveBaseline, type BaselineParams } from './baseline.ts';
 import { Classifier, FlowRing } from './classify.ts';
 import { attackId, DIRECTIONS, keyToAddress, round2, wordsToBytes, type ActiveAttack, type TargetKind } from './detector.ts';
 
@@ -395,7 +395,7 @@ export class Engine implements FlowSink {
     out.set(base);
     const warmed = warmedAt ?? (tb.curTick - tb.born[row]) * this.c.wp.tickMs >= bp.warmupMs;
     for (let m = 0 as 0 | 1 | 2; m < 3; m = (m + 1) as 0 | 1 | 2) {
-      const b = frozen ? frozen[m] : tb.base[row * 3 + m];
+      const b = frozen ? frozen[m] : this.baselineOf(tb, row, m, bp);
       out[m] = effectiveLimit(base[m], b, warmed, bp, m);
     }
     void time;
@@ -413,6 +413,17 @@ export class Engine implements FlowSink {
       }
       this.learn(tb, row, g);
     }
+  }
+
+  /**
+   * Bias-corrected baseline: the EWMA started at 0 when the row was created,
+   * so it is divided by 1 - 2^(-age/half-life) (as if the row had run at its
+   * mean rate since it was first seen).
+   */
+  private baselineOf(tb: CounterTable, row: number, m: number, bp: BaselineParams): number {
+    const age = (tb.curTick - tb.born[row]) * this.c.wp.tickMs;
+    const corr = 1 - decay(age, bp.halfLifeMs);
+    return corr > 1e-9 ? tb.base![row * 3 + m] / corr : 0;
   }
 
   /** Baseline learning for a row that had traffic in the tick just closed. */
@@ -558,14 +569,14 @@ export class Engine implements FlowSink {
       start: time, summary: cls.summary(),
     };
     if (hostgroup !== undefined) attack.hostgroup = hostgroup;
-    const ext = attack as Attack & { kind?: string; prefixes?: string[]; hosts?: number; thresholds?: Record<string, number> };
+    const ext = attack;
     ext.kind = kind;
     if (prefixes) ext.prefixes = prefixes;
     if (carpetHosts !== undefined) ext.hosts = carpetHosts;
     const lim = kind === 'carpet' ? this.c.carpetLimits : this.limitsFor(tb, row, dir, g, time);
     ext.thresholds = limitsObject(lim);
     const bp = this.c.baseline[g] ?? this.c.baseline[0];
-    const frozen: [number, number, number] = tb.base ? [tb.base[row * 3], tb.base[row * 3 + 1], tb.base[row * 3 + 2]] : [0, 0, 0];
+    const frozen: [number, number, number] = tb.base ? [this.baselineOf(tb, row, 0, bp), this.baselineOf(tb, row, 1, bp), this.baselineOf(tb, row, 2, bp)] : [0, 0, 0];
     const warmed = tb.base !== null && bp.enabled && (tb.curTick - tb.born[row]) * this.c.wp.tickMs >= bp.warmupMs;
     const a: ActiveAttack = { attack, kind, dir, table: tb, row, group: g, cls, lastAbove: time, lastUpdate: time, frozenBase: frozen, warmed };
     this.active.set(key, a);
@@ -611,7 +622,7 @@ export class Engine implements FlowSink {
     at.end = time;
     at.vector = a.cls.vector();
     at.summary = a.cls.summary();
-    (at as Attack & { end_reason?: string }).end_reason = reason;
+    at.end_reason = reason;
     this.active.delete(key);
     const ti = this.tables.indexOf(a.table);
     this.byRow.delete(ti * ROW_SPAN + a.row);
@@ -757,7 +768,10 @@ export class Engine implements FlowSink {
           under_attack: (tb.flags[r] & RF.PINNED) !== 0,
         };
         if (g > 0) h.hostgroup = this.cfg.hostgroups[g - 1]?.name;
-        if (tb.base) h.baseline = { pps: round2(tb.base[r * 3]), mbps: round2((tb.base[r * 3 + 1] * 8) / 1e6), fps: round2(tb.base[r * 3 + 2]) };
+        if (tb.base) {
+          const bp = this.c.baseline[g] ?? this.c.baseline[0];
+          h.baseline = { pps: round2(this.baselineOf(tb, r, 0, bp)), mbps: round2((this.baselineOf(tb, r, 1, bp) * 8) / 1e6), fps: round2(this.baselineOf(tb, r, 2, bp)) };
+        }
         out.push(h);
       }
     }

@@ -98,6 +98,16 @@ export interface Attack {
   summary: AttackSummary;
   /** What would be (or is) announced for it. */
   route?: RouteIntent;
+  /** host (one address), group (hostgroup with calculation: total) or carpet (a /24 or /64). */
+  kind?: 'host' | 'group' | 'carpet';
+  /** For a group target: every network of the group (`target` is the first). */
+  prefixes?: string[];
+  /** For a carpet target: hosts of the prefix with traffic when it started. */
+  hosts?: number;
+  /** The limits in force when it started (pps, mbps, flows_per_sec, tcp_syn_pps, ...). */
+  thresholds?: Record<string, number>;
+  /** Why it ended ("below threshold", "reconfigured", "outside networks"). */
+  end_reason?: string;
 }
 
 /**
