@@ -25,9 +25,11 @@
  * least active rows. Time comes from the caller (the Clock in the daemon, the
  * capture timestamps in `breakwater detect`).
  *
- * Bans: a BanHook (engine/bans.ts BanManager) receives every attack event and
- * every tick and returns the ban events it decides; the engine emits them after
- * the attack event.
+ * Bans: the engine owns a BanManager (engine/bans.ts, `engine.bans`). Every
+ * attack event carries `route` (what its ban announces, or would) and is fed
+ * to the BanManager after the listeners saw it; the ban events it decides
+ * (ban, ban_refused, escalate, unban) reach the same listeners right after.
+ * The BanManager ticks with the engine.
  */
 import type { Logger } from '../core/log.ts';
 import type { Clock } from '../core/clock.ts';
@@ -42,21 +44,14 @@ import { NetworkSet, HostgroupIndex } from './hostgroups.ts';
 import { compileThresholds, crossed, mergeThresholds, anyLimit, THRESHOLD_KEYS } from './thresholds.ts';
 import { decay, effectiveLimit, ewmaStep, resolveBaseline, type BaselineParams } from './baseline.ts';
 import { Classifier, FlowRing } from './classify.ts';
+import { BanManager } from './bans.ts';
 import { attackId, DIRECTIONS, keyToAddress, round2, wordsToBytes, type ActiveAttack, type TargetKind } from './detector.ts';
-
-/** What the ban manager plugs in (engine/bans.ts). */
-export interface BanHook {
-  /** Called for each attack event; returns the ban events it causes. */
-  onAttackEvent(e: EngineEvent, now: number): EngineEvent[] | void;
-  /** Called once per tick after the attack events (TTL expiry, escalation). */
-  tick?(now: number): EngineEvent[] | void;
-  reconfigure?(config: Readonly<Config>): void;
-}
 
 export interface EngineOptions {
   clock: Clock;
   log?: Logger;
-  bans?: BanHook;
+  /** The ban manager to drive (default: a new BanManager on the same config and clock); false: none. */
+  bans?: BanManager | false;
   /** Minimum interval between attack_update events of one attack (default 1000 ms). */
   updateIntervalMs?: number;
   /** Ended attacks kept for attacks() (default 1000). */
@@ -160,7 +155,7 @@ export class Engine implements FlowSink {
   private c: Compiled;
   private readonly clock: Clock;
   private readonly log?: Logger;
-  private bans?: BanHook;
+  private readonly banManager: BanManager | null;
   private readonly updateIntervalMs: number;
   private readonly recentMax: number;
   private tables!: CounterTable[];
@@ -184,7 +179,8 @@ export class Engine implements FlowSink {
     this.cfg = config;
     this.clock = opts.clock;
     this.log = opts.log;
-    this.bans = opts.bans;
+    this.banManager = opts.bans === false ? null : (opts.bans ?? new BanManager(config, { clock: opts.clock }));
+    this.banManager?.on((e) => this.emit(e));
     this.updateIntervalMs = opts.updateIntervalMs ?? 1000;
     this.recentMax = opts.recentAttacks ?? 1000;
     this.c = compile(config);
@@ -194,9 +190,9 @@ export class Engine implements FlowSink {
     if (now > 0) this.startAt(now);
   }
 
-  /** Plugs in the ban manager (engine/bans.ts). */
-  setBanHook(h: BanHook | undefined): void {
-    this.bans = h;
+  /** The ban manager (manual ban/unban, active bans, history), or null when disabled. */
+  get bans(): BanManager | null {
+    return this.banManager;
   }
 
   on(listener: EngineListener): () => void {
@@ -383,7 +379,7 @@ export class Engine implements FlowSink {
     }
     this.checkActive(time);
     this.maintain();
-    if (this.bans?.tick) this.emitAll(this.bans.tick(time));
+    this.banManager?.tick(time);
   }
 
   /** Effective limits of a row (static thresholds with the baseline rule). */
@@ -584,7 +580,7 @@ export class Engine implements FlowSink {
     this.n.started++;
     this.byVector[attack.vector] = (this.byVector[attack.vector] ?? 0) + 1;
     this.log?.info({ attack: attack.id, target, direction, vector: attack.vector, pps: attack.pps, mbps: attack.mbps, triggers }, 'attack start');
-    this.emitAttack({ event: 'attack_start', time, attack: snapshot(attack) }, time);
+    this.emitAttack('attack_start', time, attack);
   }
 
   private checkActive(time: number): void {
@@ -612,7 +608,7 @@ export class Engine implements FlowSink {
         a.lastUpdate = time;
         at.vector = a.cls.vector();
         at.summary = a.cls.summary();
-        this.emitAttack({ event: 'attack_update', time, attack: snapshot(at) }, time);
+        this.emitAttack('attack_update', time, at);
       }
     }
   }
@@ -630,16 +626,21 @@ export class Engine implements FlowSink {
     this.recent.unshift(at);
     if (this.recent.length > this.recentMax) this.recent.length = this.recentMax;
     this.log?.info({ attack: at.id, target: at.target, direction: at.direction, vector: at.vector, peak_pps: at.peak_pps, reason }, 'attack end');
-    this.emitAttack({ event: 'attack_end', time, attack: snapshot(at) }, time);
+    this.emitAttack('attack_end', time, at);
   }
 
-  private emitAttack(e: EngineEvent, time: number): void {
+  private emitAttack(event: 'attack_start' | 'attack_update' | 'attack_end', time: number, attack: Attack): void {
+    const bm = this.banManager;
+    if (bm) {
+      try {
+        attack.route = bm.routeForAttack(attack);
+      } catch (err) {
+        this.log?.warn({ err, target: attack.target }, 'no route for attack');
+      }
+    }
+    const e: EngineEvent = { event, time, attack: snapshot(attack) };
     this.emit(e);
-    if (this.bans) this.emitAll(this.bans.onAttackEvent(e, time));
-  }
-
-  private emitAll(es: EngineEvent[] | void): void {
-    if (es) for (const e of es) this.emit(e);
+    bm?.onAttackEvent(e);
   }
 
   private emit(e: EngineEvent): void {
@@ -728,7 +729,7 @@ export class Engine implements FlowSink {
         }
       }
     }
-    this.bans?.reconfigure?.(config);
+    this.banManager?.reconfigure(config, time);
   }
 
   private freshLike(tb: CounterTable, maxRows = tb.maxRows): CounterTable {
