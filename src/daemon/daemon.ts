@@ -142,7 +142,7 @@ export class Daemon {
     });
     this.engine.on((e) => this.onEngineEvent(e));
     this.bgp.onPeerState((nb, from, to) => {
-      if (to.toLowerCase() === 'established' || from.toLowerCase() === 'established') this.safe('reconcile', () => this.mitigator.reconcile());
+      if (to.toLowerCase() === 'established' || from.toLowerCase() === 'established') this.safe('reconcile', () => this.reconcileNow());
     });
 
     const prevMode = this.store.getValue('mode');
@@ -229,7 +229,7 @@ export class Daemon {
       this.timers.push(t);
     };
     this.scheduleTick();
-    every(LOOPS.reconcileMs, 'reconcile', () => this.mitigator.reconcile());
+    every(LOOPS.reconcileMs, 'reconcile', () => this.reconcileNow());
     every(LOOPS.storeRetryMs, 'store retry', () => {
       if (this.store.stats.pending) this.store.retryPending();
     });
@@ -249,12 +249,29 @@ export class Daemon {
     this.metrics.engineTick.observe((performance.now() - t0) / 1000);
   }
 
-  private safe(name: string, fn: () => void): void {
-    try {
-      fn();
-    } catch (e) {
+  private safe(name: string, fn: () => unknown): void {
+    const fail = (e: unknown) => {
       this.counters.handler_errors++;
       this.log.error({ event: 'daemon error', loop: name, err: (e as Error).stack ?? String(e) }, `${name} failed`);
+    };
+    try {
+      const r = fn();
+      if (r instanceof Promise) r.catch(fail);
+    } catch (e) {
+      fail(e);
+    }
+  }
+
+  private reconciling = false;
+
+  /** One reconciliation at a time. */
+  async reconcileNow(): Promise<void> {
+    if (this.reconciling || this.stopping) return;
+    this.reconciling = true;
+    try {
+      await this.mitigator.reconcile();
+    } finally {
+      this.reconciling = false;
     }
   }
 

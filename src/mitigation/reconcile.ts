@@ -41,7 +41,7 @@ export interface SpeakerPort {
   announce(routes: Route[], neighbors: string[]): void;
   withdraw(routes: Route[], neighbors: string[]): void;
   /** The routes currently in a neighbor's Adj-RIB-Out. */
-  adjRibOut(neighbor: string): Route[];
+  adjRibOut(neighbor: string): Route[] | Promise<Route[]>;
 }
 
 export interface MitigatorOptions {
@@ -75,6 +75,13 @@ type RouteSet = Map<string, Entry>;
 const FLOWSPEC_FAMILY = { 4: 'ipv4_flowspec', 6: 'ipv6_flowspec' } as const;
 const UNICAST_FAMILY = { 4: 'ipv4_unicast', 6: 'ipv6_unicast' } as const;
 
+/** Attributes the speaker may add on its own (ORIGIN, AS_PATH) do not count as drift. */
+function normalizeAttrs(a: Route['attrs']): Route['attrs'] {
+  const { origin, asPath, ...rest } = a;
+  void asPath;
+  return { ...rest, origin: origin ?? 0 };
+}
+
 function familyOfTarget(target: string): 4 | 6 {
   return target.includes(':') ? 6 : 4;
 }
@@ -94,6 +101,8 @@ export class Mitigator {
   private readonly announcedTo = new Map<string, string>();
   private readonly fallbackCounted = new Set<string>();
   private heldNow = 0;
+  /** Bumped on every call to the speaker: a reconcile that saw an older state does nothing. */
+  private generation = 0;
   readonly counters = { fallbacks: 0, missing: 0, changed: 0, stale: 0, gate_blocked: 0, errors: 0 };
 
   constructor(o: MitigatorOptions) {
@@ -223,6 +232,7 @@ export class Mitigator {
       this.log?.error({ event: 'mitigation gate', neighbor: nb, routes: routes.length }, 'BUG: announcement attempted in dry-run; blocked');
       return;
     }
+    this.generation++;
     try {
       if (kind === 'announce') this.port.announce(routes, [nb]);
       else this.port.withdraw(routes, [nb]);
@@ -271,20 +281,30 @@ export class Mitigator {
 
   /**
    * Compares desired routes with each neighbor's real Adj-RIB-Out and repairs
-   * the difference. Returns what was fixed.
+   * the difference. Returns what was fixed, or null when routes changed while
+   * the Adj-RIB-Outs were being read (the next round checks again).
    */
-  reconcile(): { missing: number; changed: number; stale: number } {
+  async reconcile(): Promise<{ missing: number; changed: number; stale: number } | null> {
+    const gen = this.generation;
+    const ribs = new Map<string, Route[]>();
+    for (const peer of this.port.peers()) {
+      try {
+        ribs.set(peer.id, await this.port.adjRibOut(peer.id));
+      } catch (e) {
+        this.counters.errors++;
+        this.log?.error({ event: 'mitigation error', neighbor: peer.id, err: (e as Error).message }, 'cannot read Adj-RIB-Out');
+      }
+    }
+    if (gen !== this.generation) return null;
+    return this.repair(ribs);
+  }
+
+  private repair(ribs: Map<string, Route[]>): { missing: number; changed: number; stale: number } {
     const want = this.desired();
     const fixed = { missing: 0, changed: 0, stale: 0 };
     for (const [nb, set] of want) {
-      let rib: Route[];
-      try {
-        rib = this.port.adjRibOut(nb);
-      } catch (e) {
-        this.counters.errors++;
-        this.log?.error({ event: 'mitigation error', neighbor: nb, err: (e as Error).message }, 'cannot read Adj-RIB-Out');
-        continue;
-      }
+      const rib = ribs.get(nb);
+      if (!rib) continue;
       const have = new Map(rib.map((r) => [routeKey(r), r]));
       const add: Route[] = [];
       const del: Route[] = [];
@@ -293,7 +313,7 @@ export class Mitigator {
       for (const [k, e] of set) {
         const h = have.get(k);
         if (!h) { add.push(e.route); m++; keys.push(`+${k}`); }
-        else if (attrsKey(h.attrs) !== e.attrs) { add.push(e.route); c++; keys.push(`~${k}`); }
+        else if (attrsKey(normalizeAttrs(h.attrs)) !== attrsKey(normalizeAttrs(e.route.attrs))) { add.push(e.route); c++; keys.push(`~${k}`); }
       }
       for (const [k, r] of have) if (!set.has(k)) { del.push(r); keys.push(`-${k}`); }
       if (add.length || del.length) {

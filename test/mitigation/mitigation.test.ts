@@ -116,7 +116,7 @@ test('FlowSpec translation: components, OR lists, SYN-without-ACK, fragments, ra
   assert.equal(v6[0].family, 'ipv6_flowspec');
 });
 
-test('dry-run: sessions are listed but nothing is announced; going live announces at once; back to dry-run withdraws all', () => {
+test('dry-run: sessions are listed but nothing is announced; going live announces at once; back to dry-run withdraws all', async () => {
   const c = cfg();
   const sp = new FakeSpeaker([{ id: '127.0.0.2' }, { id: '127.0.0.3' }]);
   const announced: Array<[string, string[]]> = [];
@@ -125,7 +125,7 @@ test('dry-run: sessions are listed but nothing is announced; going live announce
   const b2 = fsBan('198.51.100.8');
   m.upsert(b1);
   m.upsert(b2);
-  m.reconcile();
+  await m.reconcile();
   assert.equal(sp.announces(), 0);
   assert.equal(sp.total(), 0);
   assert.deepEqual(m.stats().announced_routes, { real: 0, dry_run: 3 });
@@ -145,7 +145,7 @@ test('dry-run: sessions are listed but nothing is announced; going live announce
   assert.equal(m.stats().gate_blocked, 0);
 });
 
-test('property: in dry-run no operation sequence ever announces; live state always equals the active bans', () => {
+test('property: in dry-run no operation sequence ever announces; live state always equals the active bans', async () => {
   const c = cfg({ ban: { fallback: 'blackhole' } });
   const targets = ['198.51.100.1', '198.51.100.2', '198.51.100.3', '2001:db8::1', '2001:db8::2'];
   const op = fc.oneof(
@@ -156,8 +156,8 @@ test('property: in dry-run no operation sequence ever announces; live state alwa
     fc.record({ k: fc.constant('drift' as const), nb: fc.constantFrom('127.0.0.2', '127.0.0.3') }),
     fc.record({ k: fc.constant('flap' as const), nb: fc.constantFrom('127.0.0.2', '127.0.0.3'), fs: fc.boolean() }),
   );
-  fc.assert(
-    fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops) => {
       const sp = new FakeSpeaker([{ id: '127.0.0.2' }, { id: '127.0.0.3', families: ['ipv4_unicast', 'ipv6_unicast'] }]);
       const m = new Mitigator({ port: sp, config: c, dryRun: true });
       let dry = true;
@@ -177,7 +177,7 @@ test('property: in dry-run no operation sequence ever announces; live state alwa
         } else if (o.k === 'mode') {
           dry = o.dry;
           m.setDryRun(o.dry);
-        } else if (o.k === 'reconcile') m.reconcile();
+        } else if (o.k === 'reconcile') await m.reconcile();
         else if (o.k === 'drift') {
           // Someone else's route appears, one of ours disappears.
           const r = sp.rib(o.nb);
@@ -185,17 +185,17 @@ test('property: in dry-run no operation sequence ever announces; live state alwa
           if (!first.done) r.delete(first.value);
           const stray: UnicastRoute = { family: 'ipv4_unicast', prefix: '198.51.100.200/32', attrs: { nextHop: '192.0.2.1' } };
           r.set(routeKey(stray), stray);
-          m.reconcile();
+          await m.reconcile();
         } else if (o.k === 'flap') {
           const p = sp.peerList.find((x) => x.id === o.nb)!;
           p.families = o.fs ? ['ipv4_unicast', 'ipv6_unicast', 'ipv4_flowspec', 'ipv6_flowspec'] : ['ipv4_unicast', 'ipv6_unicast'];
-          m.reconcile();
+          await m.reconcile();
         }
         if (dry) {
           assert.equal(sp.announces(), before, `announce during dry-run after ${o.k}`);
         }
       }
-      m.reconcile();
+      await m.reconcile();
       if (dry) assert.equal(sp.total(), 0, 'dry-run leaves no route anywhere');
       else {
         // Every neighbor holds exactly the routes of the active bans.
@@ -211,14 +211,14 @@ test('property: in dry-run no operation sequence ever announces; live state alwa
   );
 });
 
-test('FlowSpec ban to a neighbor without FlowSpec: blackhole fallback (counted once) or held when fallback is none', () => {
+test('FlowSpec ban to a neighbor without FlowSpec: blackhole fallback (counted once) or held when fallback is none', async () => {
   for (const fallback of ['blackhole', 'none'] as const) {
     const c = cfg({ ban: { fallback } });
     const sp = new FakeSpeaker([{ id: '127.0.0.2' }, { id: '127.0.0.3', families: ['ipv4_unicast', 'ipv6_unicast'] }]);
     const m = new Mitigator({ port: sp, config: c, dryRun: false });
     const b = fsBan('198.51.100.9');
     m.upsert(b);
-    m.reconcile();
+    await m.reconcile();
     m.upsert({ ...b, expires: b.expires + 1000 });
     assert.equal(sp.rib('127.0.0.2').size, 2, 'FlowSpec neighbor gets both rules');
     assert.ok([...sp.rib('127.0.0.2').values()].every((r) => r.family === 'ipv4_flowspec'));
@@ -239,7 +239,7 @@ test('FlowSpec ban to a neighbor without FlowSpec: blackhole fallback (counted o
   }
 });
 
-test('reconcile repairs drift (missing, changed, stale) and logs it; a route shared by two bans stays until both end', () => {
+test('reconcile repairs drift (missing, changed, stale) and logs it; a route shared by two bans stays until both end', async () => {
   const c = cfg();
   const sp = new FakeSpeaker([{ id: '127.0.0.2' }]);
   const lines: any[] = [];
@@ -251,7 +251,7 @@ test('reconcile repairs drift (missing, changed, stale) and logs it; a route sha
   m.upsert(a);
   m.upsert(a2);
   m.upsert(b);
-  assert.deepEqual(m.reconcile(), { missing: 0, changed: 0, stale: 0 });
+  assert.deepEqual(await m.reconcile(), { missing: 0, changed: 0, stale: 0 });
 
   const rib = sp.rib('127.0.0.2');
   rib.delete('ipv4_unicast 198.51.100.8/32');
@@ -260,7 +260,13 @@ test('reconcile repairs drift (missing, changed, stale) and logs it; a route sha
   const stray: UnicastRoute = { family: 'ipv4_unicast', prefix: '198.51.100.99/32', attrs: { nextHop: '192.0.2.1' } };
   rib.set(routeKey(stray), stray);
 
-  assert.deepEqual(m.reconcile(), { missing: 1, changed: 1, stale: 1 });
+  // A reconcile that overlaps a change does nothing (the next round checks again).
+  const overlapping = m.reconcile();
+  m.upsert(makeBan('198.51.100.20', { route: bhIntent('198.51.100.20/32', c) }));
+  assert.equal(await overlapping, null);
+  m.remove([...m.activeBans()].find((x) => x.target === '198.51.100.20')!.id);
+
+  assert.deepEqual(await m.reconcile(), { missing: 1, changed: 1, stale: 1 });
   assert.deepEqual([...rib.keys()].sort(), ['ipv4_unicast 198.51.100.7/32', 'ipv4_unicast 198.51.100.8/32']);
   assert.equal((rib.get('ipv4_unicast 198.51.100.7/32') as UnicastRoute).attrs.nextHop, '192.0.2.1');
   const logged = lines.find((l) => l.event === 'mitigation drift repaired');
