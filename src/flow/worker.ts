@@ -1,4 +1,86 @@
-/** Collector worker thread entry (not yet implemented). */
-export async function runWorker(_data: unknown): Promise<void> {
-  throw new Error('collector worker not implemented yet');
+/**
+ * Collector worker thread ('collector' role): binds the flow ports with
+ * SO_REUSEPORT, decodes, and posts record batches to the main thread.
+ * See collector.ts for the protocol.
+ */
+import { parentPort } from 'node:worker_threads';
+import { BatchWriter, SLOT_BYTES } from './batch.ts';
+import { IngestPipeline, type ToMain, type ToWorker, type WorkerConfig } from './collector.ts';
+import { listenUdp, type UdpListener } from './listener.ts';
+
+export async function runWorker(data: unknown): Promise<void> {
+  const port = parentPort;
+  if (!port) throw new Error('collector worker needs a parent port');
+  const cfg = data as WorkerConfig;
+  const send = (m: ToMain, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
+
+  const free: ArrayBuffer[] = [];
+  let inFlight = 0;
+  const alloc = (): ArrayBuffer | null => {
+    const b = free.pop();
+    if (b !== undefined) return b;
+    if (inFlight + 1 >= cfg.maxInFlightBatches) return null;
+    return new ArrayBuffer(cfg.batchRecords * SLOT_BYTES);
+  };
+  const writer = new BatchWriter(cfg.batchRecords, alloc);
+  const flush = () => {
+    const b = writer.take();
+    if (b === null) return;
+    inFlight++;
+    send({ t: 'batch', batch: b }, [b.buf]);
+  };
+  writer.onFull = flush;
+  const pipeline = new IngestPipeline(writer, cfg);
+
+  const listeners: UdpListener[] = [];
+  const on = (msg: Buffer, address: string) => {
+    pipeline.datagram(msg, address, Date.now());
+  };
+  let ports: { netflow: number | null; sflow: number | null } = { netflow: null, sflow: null };
+  try {
+    for (const name of ['netflow', 'sflow'] as const) {
+      const spec = cfg[name];
+      if (!spec) continue;
+      const l = await listenUdp(spec, { reusePort: true, receiveBufferBytes: cfg.receiveBufferBytes }, on);
+      listeners.push(l);
+      ports = { ...ports, [name]: l.port };
+    }
+  } catch (err) {
+    for (const l of listeners) await l.close();
+    send({ t: 'fail', message: `worker ${cfg.index}: ${(err as Error).message}` });
+    port.close();
+    return;
+  }
+
+  const timer = setInterval(flush, cfg.flushMs);
+  const statsTimer = setInterval(() => send({ t: 'stats', id: 0, stats: pipeline.snapshot(writer.dropped) }), cfg.statsIntervalMs);
+
+  port.on('message', (m: ToWorker) => {
+    switch (m.t) {
+      case 'free':
+        inFlight--;
+        if (m.buf.byteLength === cfg.batchRecords * SLOT_BYTES) free.push(m.buf);
+        break;
+      case 'configure':
+        pipeline.configure(m.opts);
+        break;
+      case 'stats':
+        // Flush first, so the batches counted in these stats reach the main thread before them.
+        flush();
+        send({ t: 'stats', id: m.id, stats: pipeline.snapshot(writer.dropped) });
+        break;
+      case 'stop':
+        void (async () => {
+          clearInterval(timer);
+          clearInterval(statsTimer);
+          for (const l of listeners) await l.close();
+          flush();
+          send({ t: 'stopped', stats: pipeline.snapshot(writer.dropped) });
+          port.close();
+        })();
+        break;
+    }
+  });
+
+  send({ t: 'ready', netflow: ports.netflow, sflow: ports.sflow, receiveBufferBytes: listeners[0]?.receiveBufferBytes ?? 0, dualStack: listeners[0]?.dualStack ?? false });
 }

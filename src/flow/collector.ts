@@ -1,0 +1,481 @@
+/**
+ * The flow collector: UDP listeners (listen.netflow, listen.sflow) feeding the
+ * decoders, and decoded records delivered to ONE FlowSink on the calling
+ * (main) thread, where the detection engine runs.
+ *
+ *   workers: N (0 = one per core)
+ *     worker i: sockets bound with SO_REUSEPORT on the same ports
+ *               -> IngestPipeline (allowlist, FlowDecoder, boundary filter)
+ *               -> BatchWriter (fixed slots in an ArrayBuffer)
+ *               == postMessage(transfer) every batchRecords records or flushMs ==>
+ *     main:     BatchReader refills one FlowRecord -> sink.record(rec)
+ *               and hands the buffer back (a bounded pool: when the main thread
+ *               falls behind, workers drop records and count them, memory stays bounded)
+ *   workers: 'inline'
+ *     sockets and decoding in the calling thread, sink called directly.
+ *
+ * Worker 0 binds first; the others bind the ports it actually got, so port 0
+ * (tests) works with several workers.
+ */
+import { availableParallelism } from 'node:os';
+import type { Worker } from 'node:worker_threads';
+import { spawnWorker } from '../core/worker.ts';
+import { parseIP, parsePrefix, PrefixMap, type Prefix } from '../core/ip.ts';
+import type { Logger } from '../core/log.ts';
+import { newExporterStats, type ExporterStats } from './context.ts';
+import { FlowDecoder } from './decode.ts';
+import type { FlowSink } from './record.ts';
+import { BatchReader, type Batch } from './batch.ts';
+import { BoundarySink, type BoundaryRule } from './sink.ts';
+import { listenUdp, parseListenSpec, type ListenSpec, type UdpListener } from './listener.ts';
+
+export interface CollectorOptions {
+  /** listen.netflow, e.g. ":2055"; "" disables. */
+  netflow: string;
+  /** listen.sflow, e.g. ":6343"; "" disables. */
+  sflow: string;
+  /** Receive threads; 0 = one per core; 'inline' = decode in the calling thread. */
+  workers: number | 'inline';
+  receiveBufferBytes: number;
+  defaultSamplingRate: number;
+  /** Allowed exporter prefixes; empty = any. */
+  flowSources: string[];
+  boundary: BoundaryRule[];
+  /** Records per batch (worker mode). */
+  batchRecords?: number;
+  /** Flush a partial batch after this many ms (worker mode). */
+  flushMs?: number;
+  /** Batches a worker may have in flight before it drops records. */
+  maxInFlightBatches?: number;
+  /** How often workers push their stats (ms). */
+  statsIntervalMs?: number;
+}
+
+export interface DroppedStats {
+  /** Datagrams from exporters outside flow_sources. */
+  not_allowed: number;
+  /** The same by source address (bounded; the rest under "other"). */
+  not_allowed_sources: Record<string, number>;
+  /** Records of boundary exporters that did not enter on an external interface. */
+  boundary: number;
+  /** Records dropped because the main thread fell behind. */
+  queue: number;
+}
+
+export interface CollectorStats {
+  exporters: ExporterStats[];
+  dropped: DroppedStats;
+  datagrams: number;
+  /** Records decoded. */
+  records: number;
+  /** Records handed to the sink. */
+  delivered: number;
+  /** Errors thrown by the sink (counted, not propagated). */
+  sinkErrors: number;
+  workers: number;
+}
+
+export interface PipelineOptions {
+  defaultSamplingRate: number;
+  flowSources: string[];
+  boundary: BoundaryRule[];
+}
+
+export interface PipelineStats {
+  exporters: ExporterStats[];
+  datagrams: number;
+  records: number;
+  notAllowed: number;
+  notAllowedSources: Record<string, number>;
+  boundary: number;
+  queue: number;
+}
+
+const MAX_SOURCES = 1024;
+const MAX_ALLOW_CACHE = 4096;
+
+/** Per-thread ingest: allowlist -> FlowDecoder -> boundary filter -> sink. */
+export class IngestPipeline {
+  readonly decoder: FlowDecoder;
+  readonly boundary: BoundarySink;
+  datagrams = 0;
+  records = 0;
+  notAllowed = 0;
+  readonly notAllowedSources = new Map<string, number>();
+  private allow: PrefixMap<true> | null = null;
+  private readonly allowCache = new Map<string, boolean>();
+
+  constructor(sink: FlowSink, opts: PipelineOptions) {
+    this.boundary = new BoundarySink(sink, opts.boundary);
+    this.decoder = new FlowDecoder(this.boundary, { defaultSamplingRate: opts.defaultSamplingRate });
+    this.configure(opts);
+  }
+
+  configure(opts: PipelineOptions): void {
+    this.boundary.setRules(opts.boundary);
+    this.decoder.setDefaultSamplingRate(opts.defaultSamplingRate);
+    this.allowCache.clear();
+    if (opts.flowSources.length === 0) this.allow = null;
+    else {
+      const m = new PrefixMap<true>();
+      for (const s of opts.flowSources) {
+        const p = parsePrefix(s, false);
+        if (typeof p === 'string') throw new Error(`flow_sources: ${p}`);
+        m.set(p as Prefix, true);
+      }
+      this.allow = m;
+    }
+  }
+
+  allowed(address: string): boolean {
+    if (this.allow === null) return true;
+    let ok = this.allowCache.get(address);
+    if (ok === undefined) {
+      const ip = parseIP(address);
+      ok = ip !== null && this.allow.lookup(ip.family, ip.bytes) !== undefined;
+      if (this.allowCache.size >= MAX_ALLOW_CACHE) this.allowCache.clear();
+      this.allowCache.set(address, ok);
+    }
+    return ok;
+  }
+
+  /** One received datagram. Never throws. */
+  datagram(msg: Buffer, address: string, receivedMs: number): number {
+    this.datagrams++;
+    if (!this.allowed(address)) {
+      this.notAllowed++;
+      const key = this.notAllowedSources.has(address) || this.notAllowedSources.size < MAX_SOURCES ? address : 'other';
+      this.notAllowedSources.set(key, (this.notAllowedSources.get(key) ?? 0) + 1);
+      return 0;
+    }
+    const n = this.decoder.datagram(msg, address, receivedMs);
+    this.records += n;
+    return n;
+  }
+
+  snapshot(queue = 0): PipelineStats {
+    return {
+      exporters: [...this.decoder.stats.values()].map((s) => ({ ...s, errors: { ...s.errors }, byProto: { ...s.byProto }, ifCounters: new Map(s.ifCounters) })),
+      datagrams: this.datagrams,
+      records: this.records,
+      notAllowed: this.notAllowed,
+      notAllowedSources: Object.fromEntries(this.notAllowedSources),
+      boundary: this.boundary.dropped,
+      queue,
+    };
+  }
+}
+
+/** Sums per-thread stats; exporter stats merged by exporter address. */
+export function mergeStats(parts: PipelineStats[]): Omit<CollectorStats, 'delivered' | 'sinkErrors' | 'workers'> {
+  const byExporter = new Map<string, ExporterStats>();
+  const dropped: DroppedStats = { not_allowed: 0, not_allowed_sources: {}, boundary: 0, queue: 0 };
+  let datagrams = 0, records = 0;
+  for (const p of parts) {
+    datagrams += p.datagrams;
+    records += p.records;
+    dropped.not_allowed += p.notAllowed;
+    dropped.boundary += p.boundary;
+    dropped.queue += p.queue;
+    for (const [k, v] of Object.entries(p.notAllowedSources)) dropped.not_allowed_sources[k] = (dropped.not_allowed_sources[k] ?? 0) + v;
+    for (const e of p.exporters) {
+      let m = byExporter.get(e.exporter);
+      if (!m) byExporter.set(e.exporter, (m = newExporterStats(e.exporter)));
+      m.datagrams += e.datagrams;
+      m.records += e.records;
+      m.templates += e.templates;
+      m.noTemplate += e.noTemplate;
+      m.counterSamples += e.counterSamples;
+      m.lastSeen = Math.max(m.lastSeen, e.lastSeen);
+      for (const [k, v] of Object.entries(e.errors)) m.errors[k] = (m.errors[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(e.byProto)) m.byProto[k as keyof typeof m.byProto] = (m.byProto[k as keyof typeof m.byProto] ?? 0) + (v ?? 0);
+      for (const [i, c] of e.ifCounters) {
+        const old = m.ifCounters.get(i);
+        if (!old || old.updated <= c.updated) m.ifCounters.set(i, c);
+      }
+    }
+  }
+  return { exporters: [...byExporter.values()], dropped, datagrams, records };
+}
+
+/* ------------------------------------------------------------ worker protocol */
+
+export interface WorkerConfig extends PipelineOptions {
+  index: number;
+  netflow: ListenSpec | null;
+  sflow: ListenSpec | null;
+  receiveBufferBytes: number;
+  batchRecords: number;
+  flushMs: number;
+  maxInFlightBatches: number;
+  statsIntervalMs: number;
+}
+
+export type ToMain =
+  | { t: 'ready'; netflow: number | null; sflow: number | null; receiveBufferBytes: number; dualStack: boolean }
+  | { t: 'fail'; message: string }
+  | { t: 'batch'; batch: Batch }
+  | { t: 'stats'; id: number; stats: PipelineStats }
+  | { t: 'stopped'; stats: PipelineStats };
+
+export type ToWorker = { t: 'free'; buf: ArrayBuffer } | { t: 'configure'; opts: PipelineOptions } | { t: 'stats'; id: number } | { t: 'stop' };
+
+interface WorkerHandle {
+  worker: Worker;
+  stats: PipelineStats | null;
+  exited: boolean;
+}
+
+export interface MinimalLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+function emptyStats(): PipelineStats {
+  return { exporters: [], datagrams: 0, records: 0, notAllowed: 0, notAllowedSources: {}, boundary: 0, queue: 0 };
+}
+
+export class Collector {
+  private opts: CollectorOptions;
+  private readonly sink: FlowSink;
+  private readonly log: MinimalLog;
+  private readonly reader = new BatchReader();
+  private handles: WorkerHandle[] = [];
+  private inline: IngestPipeline | null = null;
+  private listeners: UdpListener[] = [];
+  private delivered = 0;
+  private sinkErrors = 0;
+  private statsId = 0;
+  private readonly statsWaiters = new Map<number, { pending: number; resolve: () => void }>();
+  private running = false;
+  /** Ports actually bound (after start). */
+  ports: { netflow: number | null; sflow: number | null } = { netflow: null, sflow: null };
+  /** Receive buffer the kernel granted per socket. */
+  receiveBufferBytes = 0;
+
+  private readonly deliver: FlowSink;
+
+  constructor(opts: CollectorOptions, sink: FlowSink, log: MinimalLog | Logger) {
+    this.opts = { ...opts };
+    this.sink = sink;
+    this.log = log as MinimalLog;
+    // Counts what reaches the sink and keeps a throwing sink from taking the collector down.
+    this.deliver = {
+      record: (r) => {
+        this.delivered++;
+        try {
+          this.sink.record(r);
+        } catch (err) {
+          if (this.sinkErrors++ === 0) this.log.error({ err: String(err) }, 'flow sink threw');
+        }
+      },
+    };
+  }
+
+  get workerCount(): number {
+    return this.inline ? 0 : this.handles.length;
+  }
+
+  private pipelineOptions(): PipelineOptions {
+    return { defaultSamplingRate: this.opts.defaultSamplingRate, flowSources: [...this.opts.flowSources], boundary: this.opts.boundary.map((b) => ({ exporter: b.exporter, external_ifindexes: [...b.external_ifindexes] })) };
+  }
+
+  async start(): Promise<void> {
+    if (this.running) throw new Error('collector already started');
+    const netflow = parseListenSpec(this.opts.netflow);
+    const sflow = parseListenSpec(this.opts.sflow);
+    // Validate flow_sources before binding anything.
+    new IngestPipeline({ record() {} }, this.pipelineOptions());
+    this.running = true;
+    this.handles = [];
+    this.inline = null;
+    this.ports = { netflow: null, sflow: null };
+    try {
+      if (this.opts.workers === 'inline') await this.startInline(netflow, sflow);
+      else await this.startWorkers(netflow, sflow, this.opts.workers === 0 ? availableParallelism() : this.opts.workers);
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.log.info({ netflow: this.ports.netflow, sflow: this.ports.sflow, workers: this.workerCount, receive_buffer_bytes: this.receiveBufferBytes }, 'flow collector listening');
+    if (this.opts.receiveBufferBytes > 0 && this.receiveBufferBytes > 0 && this.receiveBufferBytes < this.opts.receiveBufferBytes) {
+      this.log.warn({ requested: this.opts.receiveBufferBytes, granted: this.receiveBufferBytes }, 'UDP receive buffer smaller than requested (raise net.core.rmem_max)');
+    }
+  }
+
+  private async startInline(netflow: ListenSpec | null, sflow: ListenSpec | null): Promise<void> {
+    const p = new IngestPipeline(this.deliver, this.pipelineOptions());
+    this.inline = p;
+    const on = (msg: Buffer, address: string) => p.datagram(msg, address, Date.now());
+    for (const [name, spec] of [['netflow', netflow], ['sflow', sflow]] as const) {
+      if (!spec) continue;
+      const l = await listenUdp(spec, { receiveBufferBytes: this.opts.receiveBufferBytes }, on);
+      this.listeners.push(l);
+      this.ports[name] = l.port;
+      this.receiveBufferBytes = l.receiveBufferBytes;
+    }
+  }
+
+  private spawn(index: number, netflow: ListenSpec | null, sflow: ListenSpec | null): Promise<WorkerHandle> {
+    const cfg: WorkerConfig = {
+      ...this.pipelineOptions(),
+      index,
+      netflow,
+      sflow,
+      receiveBufferBytes: this.opts.receiveBufferBytes,
+      batchRecords: this.opts.batchRecords ?? 1024,
+      flushMs: this.opts.flushMs ?? 5,
+      maxInFlightBatches: this.opts.maxInFlightBatches ?? 256,
+      statsIntervalMs: this.opts.statsIntervalMs ?? 1000,
+    };
+    const worker = spawnWorker('collector', cfg);
+    const h: WorkerHandle = { worker, stats: null, exited: false };
+    this.handles.push(h);
+    return new Promise((resolve, reject) => {
+      let started = false;
+      worker.on('message', (m: ToMain) => {
+        switch (m.t) {
+          case 'batch':
+            this.onBatch(h, m.batch);
+            break;
+          case 'stats':
+            h.stats = m.stats;
+            this.statsArrived(m.id);
+            break;
+          case 'stopped':
+            h.stats = m.stats;
+            break;
+          case 'ready':
+            started = true;
+            if (index === 0) {
+              this.ports = { netflow: m.netflow, sflow: m.sflow };
+              this.receiveBufferBytes = m.receiveBufferBytes;
+            }
+            resolve(h);
+            break;
+          case 'fail':
+            reject(new Error(m.message));
+            break;
+        }
+      });
+      worker.on('error', (err) => {
+        if (!started) reject(err);
+        else this.log.error({ err: String(err), worker: index }, 'collector worker failed');
+      });
+      worker.on('exit', (code) => {
+        h.exited = true;
+        if (!started) reject(new Error(`collector worker exited with code ${code}`));
+        else if (this.running) this.log.error({ code, worker: index }, 'collector worker exited');
+        for (const [id] of this.statsWaiters) this.statsArrived(id);
+      });
+    });
+  }
+
+  private async startWorkers(netflow: ListenSpec | null, sflow: ListenSpec | null, n: number): Promise<void> {
+    await this.spawn(0, netflow, sflow);
+    // The others bind exactly what worker 0 got (port 0 resolved).
+    const nf = netflow && this.ports.netflow !== null ? { host: netflow.host, port: this.ports.netflow } : null;
+    const sf = sflow && this.ports.sflow !== null ? { host: sflow.host, port: this.ports.sflow } : null;
+    const rest: Promise<WorkerHandle>[] = [];
+    for (let i = 1; i < n; i++) rest.push(this.spawn(i, nf, sf));
+    await Promise.all(rest);
+  }
+
+  private onBatch(h: WorkerHandle, batch: Batch): void {
+    this.reader.read(batch, this.deliver);
+    if (!h.exited) {
+      try {
+        h.worker.postMessage({ t: 'free', buf: batch.buf } satisfies ToWorker, [batch.buf]);
+      } catch {
+        // worker gone
+      }
+    }
+  }
+
+  private statsArrived(id: number): void {
+    const w = this.statsWaiters.get(id);
+    if (!w) return;
+    if (--w.pending <= 0) {
+      this.statsWaiters.delete(id);
+      w.resolve();
+    }
+  }
+
+  /** The latest stats (workers push theirs every statsIntervalMs). */
+  stats(): CollectorStats {
+    const parts = this.inline ? [this.inline.snapshot()] : this.handles.map((h) => h.stats ?? emptyStats());
+    return { ...mergeStats(parts), delivered: this.delivered, sinkErrors: this.sinkErrors, workers: this.workerCount };
+  }
+
+  /** Asks every worker for fresh stats (and waits for the batches sent before them). */
+  async statsNow(timeoutMs = 2000): Promise<CollectorStats> {
+    const live = this.handles.filter((h) => !h.exited);
+    if (live.length > 0) {
+      const id = ++this.statsId;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.statsWaiters.delete(id);
+          resolve();
+        }, timeoutMs);
+        this.statsWaiters.set(id, {
+          pending: live.length,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+        for (const h of live) h.worker.postMessage({ t: 'stats', id } satisfies ToWorker);
+      });
+    }
+    return this.stats();
+  }
+
+  /** Per-worker stats (to see how exporters spread over workers). */
+  workerStats(): PipelineStats[] {
+    return this.inline ? [this.inline.snapshot()] : this.handles.map((h) => h.stats ?? emptyStats());
+  }
+
+  /**
+   * Applies flow_sources, sampling.default_rate and sampling.boundary without
+   * rebinding. Returns true when other options changed too (listen addresses,
+   * workers, receive buffer): those need a restart of the collector.
+   */
+  reconfigure(opts: CollectorOptions): boolean {
+    const rebind = opts.netflow !== this.opts.netflow || opts.sflow !== this.opts.sflow || opts.workers !== this.opts.workers || opts.receiveBufferBytes !== this.opts.receiveBufferBytes;
+    const next = { ...this.opts, defaultSamplingRate: opts.defaultSamplingRate, flowSources: [...opts.flowSources], boundary: opts.boundary };
+    // Validate first: a bad prefix throws here and nothing changes.
+    new IngestPipeline({ record() {} }, { defaultSamplingRate: next.defaultSamplingRate, flowSources: next.flowSources, boundary: next.boundary });
+    this.opts = next;
+    const p = this.pipelineOptions();
+    if (this.inline) this.inline.configure(p);
+    for (const h of this.handles) if (!h.exited) h.worker.postMessage({ t: 'configure', opts: p } satisfies ToWorker);
+    return rebind;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const l of this.listeners) await l.close();
+    this.listeners = [];
+    const handles = this.handles;
+    await Promise.all(
+      handles.map(
+        (h) =>
+          new Promise<void>((resolve) => {
+            if (h.exited) return resolve();
+            const timer = setTimeout(() => void h.worker.terminate().then(() => resolve()), 3000);
+            h.worker.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            try {
+              h.worker.postMessage({ t: 'stop' } satisfies ToWorker);
+            } catch {
+              clearTimeout(timer);
+              void h.worker.terminate().then(() => resolve());
+            }
+          }),
+      ),
+    );
+  }
+}
