@@ -47,7 +47,8 @@ export interface DecodeSummary {
 
 /** Decodes capture files, calling `onRecord` for every record. */
 export function decodeFiles(paths: readonly string[], sink: FlowSink, defaultSamplingRate = 1): DecodeSummary {
-  const dec = new FlowDecoder(sink, { defaultSamplingRate });
+  // templates never expire here: captures are often stitched from sessions days apart
+  const dec = new FlowDecoder(sink, { defaultSamplingRate, templateTimeoutMs: Infinity });
   let other = 0;
   for (const path of paths) {
     for (const pk of readCapture(path, newCaptureStats())) {

@@ -19,6 +19,8 @@ import { ExporterState, type NetflowContext } from './templates.ts';
 export interface DecoderOptions {
   defaultSamplingRate?: number;
   templateTimeoutMs?: number;
+  /** Hold data sets that arrive before their template and decode them when it comes (default true). */
+  holdDataSets?: boolean;
 }
 
 /** Default template lifetime without refresh (RFC 3954 §9 leaves it to the collector). */
@@ -41,11 +43,13 @@ export class FlowDecoder {
   private readonly contexts: Map<string, NetflowContext> = new Map();
   private defaultSamplingRate: number;
   private readonly templateTimeoutMs: number;
+  private readonly holdDataSets: boolean;
 
   constructor(sink: FlowSink, opts: DecoderOptions = {}) {
     this.sink = sink;
     this.defaultSamplingRate = opts.defaultSamplingRate !== undefined && opts.defaultSamplingRate >= 1 ? opts.defaultSamplingRate : 1;
     this.templateTimeoutMs = opts.templateTimeoutMs ?? DEFAULT_TEMPLATE_TIMEOUT_MS;
+    this.holdDataSets = opts.holdDataSets ?? true;
   }
 
   setDefaultSamplingRate(n: number): void {
@@ -66,7 +70,7 @@ export class FlowDecoder {
         exporter,
         received: 0,
         defaultSamplingRate: this.defaultSamplingRate,
-        state: new ExporterState(this.templateTimeoutMs),
+        state: new ExporterState(this.templateTimeoutMs, this.holdDataSets),
       };
       this.contexts.set(exporter, ctx);
     }

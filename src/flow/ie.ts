@@ -14,9 +14,9 @@
  *   8    sourceIPv4Address               SRC4            12   destinationIPv4Address         DST4
  *   27   sourceIPv6Address               SRC6            28   destinationIPv6Address         DST6
  *   10   ingressInterface                IN_IF           14   egressInterface                OUT_IF
- *   32   icmpTypeCodeIPv4                ICMP_TC         139  icmpTypeCodeIPv6               ICMP_TC
+ *   32   icmpTypeCodeIPv4                ICMP_TC         139  icmpTypeCodeIPv6               ICMP_TC6
  *   176  icmpTypeIPv4                    ICMP_TYPE       177  icmpCodeIPv4                   ICMP_CODE
- *   178  icmpTypeIPv6                    ICMP_TYPE       179  icmpCodeIPv6                   ICMP_CODE
+ *   178  icmpTypeIPv6                    ICMP_TYPE6      179  icmpCodeIPv6                   ICMP_CODE6
  *   22   flowStartSysUpTime              FIRST_UP        21   flowEndSysUpTime               LAST_UP
  *   150  flowStartSeconds                START_S         151  flowEndSeconds                 END_S
  *   152  flowStartMilliseconds           START_MS        153  flowEndMilliseconds            END_MS
@@ -78,6 +78,9 @@ export const K = {
   FRAG_FLAGS: 41,
   FRAG_OFF: 42,
   SYSINIT: 43,
+  ICMP_TC6: 44,
+  ICMP_TYPE6: 45,
+  ICMP_CODE6: 46,
 } as const;
 
 /** Reverse-direction elements of RFC 5103 carry this PEN. */
@@ -104,11 +107,11 @@ const STD: Record<number, number> = {
   10: K.IN_IF,
   14: K.OUT_IF,
   32: K.ICMP_TC,
-  139: K.ICMP_TC,
+  139: K.ICMP_TC6,
   176: K.ICMP_TYPE,
   177: K.ICMP_CODE,
-  178: K.ICMP_TYPE,
-  179: K.ICMP_CODE,
+  178: K.ICMP_TYPE6,
+  179: K.ICMP_CODE6,
   22: K.FIRST_UP,
   21: K.LAST_UP,
   150: K.START_S,

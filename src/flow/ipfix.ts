@@ -33,11 +33,10 @@ export function decodeIpfix(buf: Buffer, ctx: NetflowContext): number {
     countError(stats, 'bad_length');
     return 0;
   }
-  let len = msgLen;
-  if (msgLen > buf.length) {
-    countError(stats, 'truncated');
-    len = buf.length;
-  }
+  // Sets are bounded by the datagram: some exporters get the message length
+  // wrong (too short or too long); a mismatch is counted, not fatal.
+  const len = buf.length;
+  if (msgLen !== len) countError(stats, msgLen > len ? 'truncated' : 'length_mismatch');
   const secs = ((buf[4] << 24) >>> 0) + ((buf[5] << 16) | (buf[6] << 8) | buf[7]);
   const domainId = ((buf[12] << 24) >>> 0) + ((buf[13] << 16) | (buf[14] << 8) | buf[15]);
   const exportMs = secs * 1000;

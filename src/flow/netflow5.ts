@@ -71,7 +71,7 @@ export function decodeNetflow5(buf: Buffer, ctx: DecodeContext): number {
     const proto = buf[p + 38];
     rec.ipProto = proto;
     let fields = V5_FIELDS;
-    if (proto === 1) {
+    if (proto === 1 || proto === 58) {
       // Cisco convention: ICMP type and code travel in the destination port
       rec.icmpType = dport >>> 8;
       rec.icmpCode = dport & 0xff;

@@ -66,6 +66,7 @@ export function compileTemplate(id: number, fields: readonly FieldDef[], options
   let fixed = 0;
   let min = 0;
   let hasVar = false;
+  const seen = new Uint8Array(64); // kinds already assigned
   for (let i = 0; i < n; i++) {
     const f = fields[i];
     ids[i] = f.id;
@@ -78,7 +79,13 @@ export function compileTemplate(id: number, fields: readonly FieldDef[], options
       fixed += f.len;
       min += f.len;
     }
-    kinds[i] = options ? K.SKIP : fieldKind(f.id, f.pen, f.len);
+    let k = options ? K.SKIP : fieldKind(f.id, f.pen, f.len);
+    // an element repeated (outer and inner header of tunnelled traffic): the first occurrence wins
+    if (k !== K.SKIP) {
+      if (seen[k] !== 0) k = K.SKIP;
+      else seen[k] = 1;
+    }
+    kinds[i] = k;
   }
   return { id, options, scopeCount, n, ids, pens, lens, kinds, fixedLen: hasVar ? -1 : fixed, minLen: min, raw: Buffer.from(raw), lastSeen: now };
 }
@@ -111,8 +118,11 @@ export class ExporterState {
   templateCount = 0;
   private last: DomainState | null = null;
 
-  constructor(templateTimeoutMs: number) {
+  readonly holdEnabled: boolean;
+
+  constructor(templateTimeoutMs: number, holdEnabled = true) {
     this.templateTimeoutMs = templateTimeoutMs;
+    this.holdEnabled = holdEnabled;
   }
 
   /** The domain state for (version, id), created on first use; null past the bound. */
@@ -194,6 +204,7 @@ export class ExporterState {
 
   /** Keeps a copy of a data set whose template is unknown (bounded). */
   hold(ctx: DecodeContext, dom: DomainState, tplId: number, buf: Buffer, p: number, end: number, exportMs: number, uptime: number): void {
+    if (!this.holdEnabled) return;
     this.expireHeld(ctx.received);
     const len = end - p;
     let same = 0;
@@ -337,6 +348,9 @@ export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Templat
     let nz6 = 0;
     let start = -1;
     let stop = -1;
+    let startS = -1;
+    let icmp6 = -1;
+    let stopS = -1;
     let firstUp = -1;
     let lastUp = -1;
     let recInit = -1;
@@ -454,6 +468,15 @@ export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Templat
             rec.outIf = uintAt(buf, p, l);
             fields |= F.OUT_IF;
             break;
+          case K.ICMP_TC6:
+            if (l >= 2) icmp6 = (buf[p + l - 2] << 8) | buf[p + l - 1];
+            break;
+          case K.ICMP_TYPE6:
+            icmp6 = (icmp6 < 0 ? 0 : icmp6 & 0xff) | (buf[p + l - 1] << 8);
+            break;
+          case K.ICMP_CODE6:
+            icmp6 = (icmp6 < 0 ? 0 : icmp6 & 0xff00) | buf[p + l - 1];
+            break;
           case K.ICMP_TC:
             if (l >= 2) {
               rec.icmpType = buf[p + l - 2];
@@ -476,10 +499,10 @@ export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Templat
             lastUp = uintAt(buf, p, l);
             break;
           case K.START_S:
-            start = uintAt(buf, p, l) * 1000;
+            startS = uintAt(buf, p, l) * 1000;
             break;
           case K.END_S:
-            stop = uintAt(buf, p, l) * 1000;
+            stopS = uintAt(buf, p, l) * 1000;
             break;
           case K.START_MS:
             start = uintAt(buf, p, l);
@@ -569,7 +592,21 @@ export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Templat
         fields |= F.PACKETS;
       }
     }
-    // times: absolute > delta > uptime-relative
+    // ICMPv6 elements apply to IPv6 records (templates often carry both families' elements)
+    if (icmp6 >= 0 && (rec.family === 6 || (fields & F.ICMP) === 0)) {
+      rec.icmpType = icmp6 >>> 8;
+      rec.icmpCode = icmp6 & 0xff;
+      fields |= F.ICMP;
+    }
+    // no ICMP element: Cisco exporters put type << 8 | code in the destination port
+    if ((fields & (F.ICMP | F.DST_PORT)) === F.DST_PORT && (rec.ipProto === 1 || rec.ipProto === 58) && (fields & F.IP_PROTO) !== 0) {
+      rec.icmpType = rec.dstPort >>> 8;
+      rec.icmpCode = rec.dstPort & 0xff;
+      fields |= F.ICMP;
+    }
+    // times: absolute (finest first) > delta > uptime-relative
+    if (start < 0) start = startS;
+    if (stop < 0) stop = stopS;
     if (start < 0 && firstUp >= 0) {
       if (uptime >= 0) start = exportMs - ((uptime - firstUp) | 0);
       else if (recInit >= 0) start = recInit + firstUp;
