@@ -1,0 +1,160 @@
+/**
+ * Collector throughput on loopback, against a bare node:dgram receive loop
+ * measured in the same run with the same sender (a separate process, so it
+ * has its own core). Datagrams: synthetic sFlow v5, 7 flow samples each.
+ *
+ *   interleaved short runs (median of 3): bare loop, collector with 1 worker
+ *   thread (receive + decode in the worker, batches to a counting sink on the
+ *   main thread), collector inline (receive + decode + sink in one thread),
+ *   each with the sender flat out; then the 1-worker collector with the sender
+ *   paced at 80 % of the bare rate, to measure loss.
+ *
+ * Run as a script (`node collector.bench.ts sender '{...}'`) it is the sender.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { BenchContext, BenchRow } from '../../bench/harness.ts';
+import { Collector } from './collector.ts';
+import { listenUdp, UdpSender } from './listener.ts';
+import { CountingSink } from './sink.ts';
+import { syntheticDatagram } from './sflow5.bench.ts';
+
+export const prefix = 'collector';
+
+interface SenderArgs {
+  port: number;
+  /** Datagrams per second; 0 = as fast as the sender can. */
+  rate: number;
+  ms: number;
+}
+
+/** The sender process: blasts datagrams, prints {sent, ms}. */
+async function senderMain(a: SenderArgs): Promise<void> {
+  const dgs = Array.from({ length: 64 }, (_, i) => syntheticDatagram(i));
+  const s = new UdpSender(4);
+  await s.port();
+  let sent = 0, inflight = 0, errors = 0;
+  const cb = (err: Error | null) => {
+    inflight--;
+    if (err) errors++;
+  };
+  const t0 = performance.now();
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const el = performance.now() - t0;
+      if (el >= a.ms) return resolve();
+      let due = a.rate > 0 ? Math.floor((a.rate * el) / 1000) - sent : 512;
+      if (due > 512) due = 512;
+      for (let i = 0; i < due && inflight < 1024; i++) {
+        inflight++;
+        s.sendNow(dgs[sent & 63], a.port, '127.0.0.1', cb);
+        sent++;
+      }
+      setImmediate(tick);
+    };
+    tick();
+  });
+  const ms = performance.now() - t0;
+  while (inflight > 0) await new Promise((r) => setTimeout(r, 1));
+  await s.close();
+  process.stdout.write(JSON.stringify({ sent: sent - errors, ms }) + '\n');
+}
+
+function runSender(a: SenderArgs): Promise<{ sent: number; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [fileURLToPath(import.meta.url), 'sender', JSON.stringify(a)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    const killer = setTimeout(() => p.kill('SIGKILL'), a.ms + 10000);
+    p.on('exit', (code) => {
+      clearTimeout(killer);
+      try {
+        resolve(JSON.parse(out.trim()));
+      } catch {
+        reject(new Error(`sender exited ${code}: ${out}`));
+      }
+    });
+  });
+}
+
+const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const RCVBUF = 4 << 20;
+const quiet = { info() {}, warn() {}, error() {} };
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+interface Run {
+  rate: number;
+  records: number;
+  sent: number;
+  received: number;
+  ms: number;
+}
+
+async function bareRun(ms: number, rate = 0): Promise<Run> {
+  let n = 0;
+  const l = await listenUdp({ host: '127.0.0.1', port: 0 }, { receiveBufferBytes: RCVBUF }, () => void n++);
+  const s = await runSender({ port: l.port, rate, ms });
+  await settle(150);
+  await l.close();
+  return { rate: (n * 1000) / s.ms, records: 0, sent: s.sent, received: n, ms: s.ms };
+}
+
+async function collectorRun(workers: number | 'inline', ms: number, rate = 0): Promise<Run> {
+  const sink = new CountingSink();
+  const col = new Collector({ netflow: '', sflow: '127.0.0.1:0', workers, receiveBufferBytes: RCVBUF, defaultSamplingRate: 1, flowSources: [], boundary: [] }, sink, quiet);
+  await col.start();
+  try {
+    const s = await runSender({ port: col.ports.sflow!, rate, ms });
+    await settle(150);
+    const st = await col.statsNow();
+    return { rate: (st.datagrams * 1000) / s.ms, records: (sink.records * 1000) / s.ms, sent: s.sent, received: st.datagrams, ms: s.ms };
+  } finally {
+    await col.stop();
+  }
+}
+
+export default async function bench(ctx: BenchContext): Promise<BenchRow[]> {
+  // Interleaved short runs, medians: the machine is shared and noisy.
+  const ms = Math.max(600, Math.round(1200 * ctx.scale));
+  const rounds = ctx.scale < 1 ? 1 : 3;
+  const bare: Run[] = [], inline: Run[] = [], worker: Run[] = [];
+  for (let i = 0; i < rounds; i++) {
+    bare.push(await bareRun(ms));
+    worker.push(await collectorRun(1, ms));
+    inline.push(await collectorRun('inline', ms));
+  }
+  const show = (n: string, r: Run[]) => ctx.log(`${n}: ${r.map((x) => `${Math.round(x.rate)}/s (${x.received}/${x.sent})`).join(', ')}`);
+  show('bare', bare);
+  show('collector 1 worker', worker);
+  show('collector inline', inline);
+  const bareRate = median(bare.map((r) => r.rate));
+  const workerRate = median(worker.map((r) => r.rate));
+  const inlineRate = median(inline.map((r) => r.rate));
+  const lost = (r: Run[]) => r.reduce((a, x) => a + Math.max(0, x.sent - x.received), 0);
+  const sent = (r: Run[]) => r.reduce((a, x) => a + x.sent, 0);
+
+  // Loss with the sender paced at 80 % of the bare rate.
+  const target = Math.round(bareRate * 0.8);
+  const paced = await collectorRun(1, Math.max(1000, 2 * ms), target);
+  const loss = paced.sent > 0 ? Math.max(0, paced.sent - paced.received) / paced.sent : 0;
+  ctx.log(`collector 1 worker paced at ${target}/s: received ${paced.received}/${paced.sent}`);
+
+  return [
+    { figure: 'collector.bare_datagrams_per_s', value: Math.round(bareRate), unit: 'dgram/s', note: `bare node:dgram loop, median of ${rounds}; lost ${lost(bare)} of ${sent(bare)}` },
+    { figure: 'collector.datagrams_per_s', value: Math.round(workerRate), unit: 'dgram/s', note: `1 worker thread + main-thread counting sink, sFlow 7 samples/dgram; lost ${lost(worker)} of ${sent(worker)}` },
+    { figure: 'collector.records_per_s', value: Math.round(median(worker.map((r) => r.records))), unit: 'records/s', note: 'records delivered to the main-thread sink' },
+    { figure: 'collector.ratio', value: Number((workerRate / bareRate).toFixed(3)), unit: 'ratio', note: 'collector / bare datagrams per second; target >= 0.8' },
+    { figure: 'collector.inline_datagrams_per_s', value: Math.round(inlineRate), unit: 'dgram/s', note: `workers: inline (decode in the receiving thread); lost ${lost(inline)} of ${sent(inline)}` },
+    { figure: 'collector.inline_ratio', value: Number((inlineRate / bareRate).toFixed(3)), unit: 'ratio', note: 'inline collector / bare' },
+    { figure: 'collector.loss_at_80pct', value: Number(loss.toFixed(5)), unit: 'fraction', note: `1 worker, sender paced at 80 % of the bare rate (${target}/s, achieved ${Math.round((paced.sent * 1000) / paced.ms)}/s); target 0` },
+  ];
+}
+
+if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url && process.argv[2] === 'sender') {
+  void senderMain(JSON.parse(process.argv[3]) as SenderArgs);
+}
