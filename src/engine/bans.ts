@@ -46,8 +46,11 @@
  * - restore() takes back unexpired bans (state `expiring`; a ban whose attack
  *   was active gets expires >= now + hysteresis so detection can pick the
  *   attack up again), re-checking networks, whitelist and caps; expired and
- *   refused ones are returned so mitigation can withdraw them. It emits no
- *   events: the caller announces `restored`.
+ *   refused ones are returned so mitigation can withdraw them. Ended bans may
+ *   be passed too (e.g. the recent history): they are not restored. Every ban
+ *   passed in that was created within the rate window counts against
+ *   `max_bans_per_window`, so a restart does not reset the rate cap. It emits no events: the caller
+ *   announces `restored`.
  */
 import { formatIP, formatPrefix, parsePrefix, prefixCovers, type Prefix } from '../core/ip.ts';
 import type { Clock } from '../core/clock.ts';
@@ -103,6 +106,8 @@ export const MAX_MANUAL_TTL_SECONDS = 365 * 86400;
 const HISTORY_MAX = 1000;
 const PENDING_MAX = 100_000;
 const ATTACK_IDS_MAX = 32;
+const CREATIONS_MIN_RETENTION_MS = 86_400_000;
+const CREATIONS_MAX = 100_000;
 
 interface Rec {
   ban: Ban;
@@ -120,6 +125,8 @@ interface Pending {
   attack: Attack;
   reported: Set<string>;
   suppressed: boolean;
+  /** Refused for its target alone (networks, whitelist): only a reload or an update can change that. */
+  fixed?: boolean;
 }
 
 interface FireCtx {
@@ -222,7 +229,7 @@ export class BanManager {
       }
     }
     for (const [id, p] of [...this.pending]) {
-      if (p.suppressed || !this.pending.has(id)) continue;
+      if (p.suppressed || p.fixed || !this.pending.has(id)) continue;
       this.attachOrCreate(p.attack, 'attack_update', now);
     }
     this.pruneCreations(now);
@@ -297,7 +304,10 @@ export class BanManager {
       }
     }
     // Attacks waiting for a ban are reconsidered under the new rules.
-    for (const p of this.pending.values()) p.reported.clear();
+    for (const p of this.pending.values()) {
+      p.reported.clear();
+      p.fixed = false;
+    }
     return { unbanned, rerouted };
   }
 
@@ -308,7 +318,8 @@ export class BanManager {
   /**
    * Takes back bans from a snapshot. Unexpired ones pass networks, whitelist
    * and the active/fraction caps again (in creation order); the rest are
-   * returned for withdrawal.
+   * returned for withdrawal and go to the history as ended (reason `expired`
+   * or the refusal reason). Ended bans passed in go to the history as they are.
    */
   restore(bans: readonly Ban[], now: number = this.clock.now()): { restored: Ban[]; expired: Ban[]; refused: Array<{ ban: Ban; reason: string }> } {
     now = this.advance(now);
@@ -316,27 +327,50 @@ export class BanManager {
     const expired: Ban[] = [];
     const refused: Array<{ ban: Ban; reason: string }> = [];
     const sorted = [...bans].sort((a, b) => a.created - b.created || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const windowFrom = now - this.retentionMs();
+    const inHistory = new Set(this.hist.map((b) => b.id));
+    const retire = (b: Ban, reason: string): Ban => {
+      b.state = 'ended';
+      b.ended = now;
+      b.end_reason = reason;
+      this.counters.ended_total++;
+      this.counters.ended_by_reason[reason] = (this.counters.ended_by_reason[reason] ?? 0) + 1;
+      this.pushHistory(b);
+      return clone(b);
+    };
     for (const b0 of sorted) {
-      if (b0.state === 'ended' || b0.ended !== undefined) continue;
+      if (this.byId.has(b0.id) || inHistory.has(b0.id)) continue;
+      inHistory.add(b0.id);
+      // Restored or not, a ban created within the rate window counts against the rate cap.
+      if (Number.isFinite(b0.created) && b0.created > windowFrom && b0.created <= now) this.creations.push({ time: b0.created, hostgroup: b0.hostgroup });
       const b = clone(b0);
+      if (b.state === 'ended' || b.ended !== undefined) {
+        b.state = 'ended';
+        this.pushHistory(b);
+        continue;
+      }
       if (!(Number.isFinite(b.expires) && Number.isFinite(b.created)) || now >= b.expires) {
-        expired.push(b);
+        expired.push(retire(b, 'expired'));
         continue;
       }
       const p = parsePrefix(b.target);
       if (typeof p === 'string') {
-        refused.push({ ban: b, reason: 'invalid_target' });
+        refused.push({ ban: retire(b, 'invalid_target'), reason: 'invalid_target' });
         continue;
       }
       const key = targetKey(p);
-      if (this.byId.has(b.id) || this.byTarget.has(key)) {
-        refused.push({ ban: b, reason: 'already_banned' });
+      if (this.byTarget.has(key)) {
+        refused.push({ ban: retire(b, 'already_banned'), reason: 'already_banned' });
         continue;
       }
       const r = this.fire(null, 'restore', { now, prefix: p, key, restoreBan: b });
-      if (r.refusal || !r.rec) refused.push({ ban: b, reason: r.refusal?.reason ?? 'refused' });
-      else restored.push(clone(r.rec.ban));
+      if (r.refusal || !r.rec) {
+        const reason = r.refusal?.reason ?? 'refused';
+        refused.push({ ban: retire(b, reason), reason });
+      } else restored.push(clone(r.rec.ban));
     }
+    this.creations.sort((x, y) => x.time - y.time);
+    this.hist.sort((x, y) => (x.ended ?? 0) - (y.ended ?? 0));
     return { restored, expired, refused };
   }
 
@@ -440,6 +474,7 @@ export class BanManager {
       this.pending.set(a.id, p);
     }
     p.attack = a;
+    p.fixed = reason === 'outside_networks' || reason === 'whitelisted' || reason === 'invalid_target';
     if (p.reported.has(reason)) return;
     p.reported.add(reason);
     this.countRefusal(reason);
@@ -463,9 +498,19 @@ export class BanManager {
     return { active, creations: this.creations, now };
   }
 
+  /**
+   * How long ban creations are remembered for the rate cap: at least a day,
+   * and at least the longest window configured, so a reload that widens the
+   * window still sees the bans made before it.
+   */
+  private retentionMs(): number {
+    return Math.max(CREATIONS_MIN_RETENTION_MS, this.guards.maxWindowMs());
+  }
+
   private pruneCreations(now: number): void {
-    const from = now - this.guards.maxWindowMs();
+    const from = now - this.retentionMs();
     if (this.creations.length && this.creations[0].time <= from) this.creations = this.creations.filter((c) => c.time > from);
+    if (this.creations.length > CREATIONS_MAX) this.creations = this.creations.slice(this.creations.length - CREATIONS_MAX);
   }
 
   private startLevel(pol: TargetPolicy, elapsedSeconds: number): MitigationLevel {
@@ -603,8 +648,7 @@ export class BanManager {
           if (!rec) break;
           rec.state = 'ended';
           rec.ban.state = 'ended';
-          this.hist.push(clone(rec.ban));
-          if (this.hist.length > HISTORY_MAX) this.hist.splice(0, this.hist.length - HISTORY_MAX);
+          this.pushHistory(clone(rec.ban));
           this.emit({ event: 'unban', time: now, ban: clone(rec.ban), reason: rec.ban.end_reason ?? 'expired' });
           break;
         }
@@ -704,9 +748,12 @@ export class BanManager {
     if (!inside) this.rebuildRoute(rec);
     this.byId.set(ban.id, rec);
     this.byTarget.set(key, rec);
-    this.creations.push({ time: Math.min(b.created, now), hostgroup: ban.hostgroup });
-    this.creations.sort((x, y) => x.time - y.time);
     return rec;
+  }
+
+  private pushHistory(b: Ban): void {
+    this.hist.push(b);
+    if (this.hist.length > HISTORY_MAX) this.hist.splice(0, this.hist.length - HISTORY_MAX);
   }
 
   private emit(e: BanEvent): void {

@@ -95,7 +95,7 @@ export interface Creation {
 export interface CapContext {
   /** Every ban not yet ended. */
   active: readonly Footprint[];
-  /** Ban creations, oldest first (may hold entries older than the window). */
+  /** Ban creations, sorted oldest first (may hold entries older than the window). */
   creations: readonly Creation[];
   now: number;
 }
@@ -175,9 +175,7 @@ export class Guards {
       }
     }
     if (maxPerWindow !== undefined) {
-      const from = now - windowSeconds * 1000;
-      let n = 0;
-      for (const c of creations) if (c.time > from) n++;
+      const n = countAfter(creations, now - windowSeconds * 1000);
       if (n >= maxPerWindow) {
         return { reason: 'rate_limited', detail: `${n} bans${scope} in the last ${windowSeconds} s, max_bans_per_window is ${maxPerWindow}` };
       }
@@ -189,6 +187,17 @@ export class Guards {
   check(p: Prefix, policy: TargetPolicy, ctx: CapContext): Refusal | null {
     return this.checkStatic(p) ?? this.checkCovered(p, ctx) ?? this.checkCaps(p, policy, ctx);
   }
+}
+
+/** Number of creations (sorted by time) strictly after `from`. */
+export function countAfter(creations: readonly Creation[], from: number): number {
+  let lo = 0, hi = creations.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (creations[mid].time > from) hi = mid;
+    else lo = mid + 1;
+  }
+  return creations.length - lo;
 }
 
 function fmtFrac(f: number): string {
