@@ -224,6 +224,9 @@ interface WorkerHandle {
   worker: Worker;
   stats: PipelineStats | null;
   exited: boolean;
+  /** Resolves when the worker said 'stopped' (after its last batch) or exited. */
+  stopped: Promise<void>;
+  markStopped: () => void;
 }
 
 export interface MinimalLog {
@@ -330,7 +333,9 @@ export class Collector {
       statsIntervalMs: this.opts.statsIntervalMs ?? 1000,
     };
     const worker = spawnWorker('collector', cfg);
-    const h: WorkerHandle = { worker, stats: null, exited: false };
+    let markStopped = () => {};
+    const stopped = new Promise<void>((r) => (markStopped = r));
+    const h: WorkerHandle = { worker, stats: null, exited: false, stopped, markStopped };
     this.handles.push(h);
     return new Promise((resolve, reject) => {
       let started = false;
@@ -345,6 +350,7 @@ export class Collector {
             break;
           case 'stopped':
             h.stats = m.stats;
+            h.markStopped();
             break;
           case 'ready':
             started = true;
@@ -365,6 +371,7 @@ export class Collector {
       });
       worker.on('exit', (code) => {
         h.exited = true;
+        h.markStopped();
         if (!started) reject(new Error(`collector worker exited with code ${code}`));
         else if (this.running) this.log.error({ code, worker: index }, 'collector worker exited');
         for (const [id] of this.statsWaiters) this.statsArrived(id);
@@ -464,9 +471,16 @@ export class Collector {
           new Promise<void>((resolve) => {
             if (h.exited) return resolve();
             const timer = setTimeout(() => void h.worker.terminate().then(() => resolve()), 3000);
-            h.worker.once('exit', () => {
-              clearTimeout(timer);
-              resolve();
+            // 'stopped' comes after the worker's last batch: everything it decoded reached the sink.
+            void h.stopped.then(() => {
+              if (h.exited) {
+                clearTimeout(timer);
+                return resolve();
+              }
+              h.worker.once('exit', () => {
+                clearTimeout(timer);
+                resolve();
+              });
             });
             try {
               h.worker.postMessage({ t: 'stop' } satisfies ToWorker);

@@ -310,6 +310,16 @@ test('collector: sampling.boundary and default rate apply, and can be reconfigur
   await new Promise((r) => setTimeout(r, 30));
   await s.send(fx.payload, col.ports.sflow!, '127.0.0.1');
   await until(() => sink.lines.length >= 4);
+  // A sample with sampling rate 0 takes sampling.default_rate, which reconfigure changes.
+  const rate0 = fixtures().find((f) => f.name === 'compact-9100-ipv4-options-tcp-syn-rate0')!.payload;
+  await s.send(rate0, col.ports.sflow!, '127.0.0.1');
+  await until(() => sink.lines.length >= 5);
+  assert.equal(sink.lines[4].split(' ')[14], '1');
+  col.reconfigure(opts({ workers: 1, boundary: [], defaultSamplingRate: 77 }));
+  await new Promise((r) => setTimeout(r, 30));
+  await s.send(rate0, col.ports.sflow!, '127.0.0.1');
+  await until(() => sink.lines.length >= 6);
+  assert.equal(sink.lines[5].split(' ')[14], '77');
 });
 
 test('collector: malformed datagrams are counted and the collector keeps decoding', async (t) => {
@@ -332,6 +342,23 @@ test('collector: malformed datagrams are counted and the collector keeps decodin
     assert.ok(sink.lines.includes(direct([good], 'x')[0]), 'the good datagram after the garbage decoded');
     await col.stop();
   }
+});
+
+test('collector: after stop() every decoded record has reached the sink', async (t) => {
+  const { sflow } = corpus();
+  const sink = new Lines();
+  const col = new Collector(opts({ workers: 2, flushMs: 1000, batchRecords: 4096 }), sink, quiet);
+  t.after(() => col.stop());
+  await col.start();
+  const s = new UdpSender(4);
+  t.after(() => s.close());
+  await sendAll(s, sflow, col.ports.sflow!, '127.0.0.1');
+  await new Promise((r) => setTimeout(r, 100));
+  await col.stop();
+  const st = col.stats();
+  assert.ok(st.records > 0);
+  assert.equal(st.delivered, st.records, 'the last partial batches were flushed on stop');
+  assert.equal(sink.lines.length, st.records);
 });
 
 test('collector: stop() frees the ports', async () => {
