@@ -29,7 +29,7 @@ export class BoundarySink implements FlowSink {
   /** Records dropped because they did not enter on an external interface. */
   dropped = 0;
 
-  constructor(inner: FlowSink, rules: readonly BoundaryRule[] = []) {
+  constructor(inner: FlowSink, rules: ReadonlyArray<BoundaryRule> = []) {
     this.inner = inner;
     this.setRules(rules);
   }
