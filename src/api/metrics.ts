@@ -42,9 +42,14 @@ export interface NeighborView {
   messages_out: number;
   updates_in: number;
   updates_out: number;
-  established_transitions: number;
+  flaps: number;
   last_error: string;
   routes_out: number;
+  routes_sent?: number;
+  held_routes?: number;
+  refused_routes?: number;
+  uptime_seconds?: number;
+  families?: string[];
 }
 
 export interface MitigationStatsView {
@@ -344,13 +349,13 @@ export class Metrics {
       },
     });
     new Counter({
-      name: 'breakwater_bgp_established_total',
-      help: 'Times each session reached Established (flaps show as increases).',
+      name: 'breakwater_bgp_flaps_total',
+      help: 'Times each session dropped out of Established.',
       labelNames: ['neighbor'],
       registers: [reg],
       collect() {
         this.reset();
-        for (const n of src.bgp?.() ?? []) setCounter(this, { neighbor: n.neighbor }, n.established_transitions);
+        for (const n of src.bgp?.() ?? []) setCounter(this, { neighbor: n.neighbor }, n.flaps);
       },
     });
     new Gauge({

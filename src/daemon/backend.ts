@@ -66,7 +66,7 @@ export class DaemonBackend implements ApiBackend {
       active_bans: d.mitigator.activeBans().length,
       announced_routes: m.announced_routes,
       flowspec_rules: m.flowspec_rules,
-      neighbors: d.bgp.neighbors().map((n) => ({ address: n.neighbor, state: n.state, routes_out: n.routes_out, last_error: n.last_error || undefined })),
+      neighbors: d.bgp.neighbors().map((n) => ({ address: n.neighbor, state: n.state, uptime_seconds: n.uptime_seconds, families: n.families, routes_out: n.routes_out, routes_sent: n.routes_sent, held_routes: n.held_routes, flaps: n.flaps, last_error: n.last_error || undefined })),
       ingest: flows.exporters.map((e) => ({
         exporter: e.exporter,
         datagrams: e.datagrams,

@@ -1,12 +1,175 @@
-/** The real components: flow collector, engine + ban manager, BGP speaker. */
+/**
+ * The real components: flow Collector (flow/collector.ts), Engine +
+ * BanManager (engine-adapter.ts) and BgpSpeaker (bgp/index.ts), adapted to
+ * the daemon's ports.
+ */
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
+import { formatIP, parseIP } from '../core/ip.ts';
+import { Collector, type CollectorOptions } from '../flow/collector.ts';
+import type { FlowSink } from '../flow/record.ts';
+import { BgpSpeaker, type NeighborStatus, type PeerStateEvent, type Route } from '../bgp/index.ts';
+import type { FlowStatsView, NeighborView } from '../api/metrics.ts';
+import type { PeerInfo, SpeakerPort } from '../mitigation/reconcile.ts';
 import type { Components } from './daemon.ts';
+import type { BgpPort, CollectorPort } from './ports.ts';
 import { EngineAdapter } from './engine-adapter.ts';
+
+export function collectorOptions(cfg: Readonly<Config>): CollectorOptions {
+  return {
+    netflow: cfg.listen.netflow,
+    sflow: cfg.listen.sflow,
+    workers: cfg.listen.workers,
+    receiveBufferBytes: cfg.listen.receive_buffer_bytes,
+    defaultSamplingRate: cfg.sampling.default_rate,
+    flowSources: [...cfg.flow_sources],
+    boundary: cfg.sampling.boundary.map((b) => ({ exporter: b.exporter, external_ifindexes: [...b.external_ifindexes] })),
+  };
+}
+
+export class CollectorAdapter implements CollectorPort {
+  private collector: Collector;
+  private readonly sink: FlowSink;
+  private readonly log: Logger;
+  private cfg: Readonly<Config>;
+
+  constructor(cfg: Readonly<Config>, sink: FlowSink, log: Logger) {
+    this.cfg = cfg;
+    this.sink = sink;
+    this.log = log;
+    this.collector = new Collector(collectorOptions(cfg), sink, log);
+  }
+
+  async start(): Promise<void> {
+    await this.collector.start();
+    this.log.info({ event: 'flow listening', netflow: this.cfg.listen.netflow, sflow: this.cfg.listen.sflow, ports: this.collector.ports, workers: this.collector.workerCount }, 'flow listeners up');
+  }
+
+  async stop(): Promise<void> {
+    await this.collector.stop();
+  }
+
+  /** flow_sources and sampling apply in place; new listen addresses or workers rebind the listeners. */
+  async reconfigure(cfg: Readonly<Config>): Promise<void> {
+    const rebind = this.collector.reconfigure(collectorOptions(cfg));
+    this.cfg = cfg;
+    if (!rebind) return;
+    this.log.info({ event: 'flow rebind', netflow: cfg.listen.netflow, sflow: cfg.listen.sflow }, 'flow listeners change: rebinding');
+    await this.collector.stop();
+    this.collector = new Collector(collectorOptions(cfg), this.sink, this.log);
+    await this.start();
+  }
+
+  stats(): FlowStatsView {
+    const s = this.collector.stats();
+    return {
+      exporters: s.exporters,
+      dropped: { not_allowed: s.dropped.not_allowed, boundary: s.dropped.boundary, queue: s.dropped.queue, sink_error: s.sinkErrors },
+    };
+  }
+
+  addresses(): Record<string, { host: string; port: number } | undefined> {
+    const host = (spec: string) => spec.replace(/^\[/, '').replace(/\]?:[0-9]+$/, '') || '0.0.0.0';
+    const p = this.collector.ports;
+    return {
+      netflow: p.netflow === null ? undefined : { host: host(this.cfg.listen.netflow), port: p.netflow },
+      sflow: p.sflow === null ? undefined : { host: host(this.cfg.listen.sflow), port: p.sflow },
+    };
+  }
+}
+
+function normAddr(a: string): string {
+  const ip = parseIP(a);
+  return ip ? formatIP(ip.family, ip.bytes) : a;
+}
+
+/** SpeakerPort and BgpPort over BgpSpeaker. */
+export class BgpAdapter implements BgpPort, SpeakerPort {
+  readonly bgp: BgpSpeaker;
+  private readonly log: Logger;
+
+  constructor(cfg: Readonly<Config>, log: Logger, opts: { mode?: 'worker' | 'inline' } = {}) {
+    this.log = log;
+    this.bgp = new BgpSpeaker(cfg.bgp, log, { mode: opts.mode });
+  }
+
+  get speaker(): SpeakerPort {
+    return this;
+  }
+
+  async start(): Promise<void> {
+    await this.bgp.start();
+  }
+
+  async stop(graceful: boolean): Promise<void> {
+    await this.bgp.stop({ graceful });
+  }
+
+  async reconfigure(cfg: Readonly<Config>): Promise<void> {
+    await this.bgp.reconfigure(cfg.bgp);
+  }
+
+  private status(): NeighborStatus[] {
+    return this.bgp.neighbors();
+  }
+
+  peers(): PeerInfo[] {
+    const st = new Map(this.status().map((s) => [s.address, s]));
+    // The speaker's status may lag a config change: configured neighbors come from its mirror.
+    const out: PeerInfo[] = [];
+    for (const s of st.values()) {
+      const est = s.state === 'Established';
+      out.push({ id: s.address, state: s.state, established: est, families: est ? [...s.familiesNegotiated] : [...s.familiesConfigured] });
+    }
+    return out;
+  }
+
+  announce(routes: Route[], neighbors: string[]): void {
+    this.bgp.announce(routes, { neighbors: neighbors.map(normAddr) });
+  }
+
+  withdraw(routes: Route[], neighbors: string[]): void {
+    this.bgp.withdraw(routes, { neighbors: neighbors.map(normAddr) });
+  }
+
+  async adjRibOut(neighbor: string): Promise<Route[]> {
+    const entries = await this.bgp.adjRibOut(normAddr(neighbor));
+    return entries.map((e) => e.route);
+  }
+
+  neighbors(): NeighborView[] {
+    return this.status().map((s) => ({
+      neighbor: s.address,
+      state: s.state,
+      messages_in: s.messagesIn,
+      messages_out: s.messagesOut,
+      updates_in: s.updatesIn,
+      updates_out: s.updatesOut,
+      flaps: s.flaps,
+      last_error: s.lastError,
+      routes_out: s.prefixesDesired,
+      routes_sent: s.prefixesSent,
+      held_routes: s.heldRoutes,
+      refused_routes: s.refusedRoutes,
+      uptime_seconds: s.uptimeSeconds,
+      families: s.familiesNegotiated,
+    }));
+  }
+
+  onPeerState(fn: (neighbor: string, from: string, to: string) => void): void {
+    this.bgp.on('peer-state', (e: PeerStateEvent) => fn(e.neighbor, e.from, e.to));
+  }
+
+  listenAddress(): { host: string; port: number } | undefined {
+    const a = this.bgp.listenAddress;
+    return a ? { host: a.address, port: a.port } : undefined;
+  }
+}
 
 export async function realComponents(cfg: Readonly<Config>, log: Logger, clock: Clock): Promise<Components> {
   const engine = new EngineAdapter(cfg, clock, log);
-  void engine;
-  throw new Error('the flow collector and BGP speaker are not available in this build yet');
+  const collector = new CollectorAdapter(cfg, engine.sink, log);
+  const bgp = new BgpAdapter(cfg, log);
+  return { engine, collector, bgp };
 }

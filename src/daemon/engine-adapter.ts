@@ -1,8 +1,7 @@
 /**
- * EnginePort over the real engine: Engine (counting, detection) and
- * BanManager (ban lifecycle) joined here. Attack events from the Engine go to
- * the daemon first, then to the BanManager, whose ban events follow them to
- * the daemon, so a ban is always handled after the attack that caused it.
+ * EnginePort over the real engine. The Engine owns its BanManager and emits
+ * attack events first, then the ban events they cause, to the same listeners,
+ * so a ban is always handled after the attack that caused it.
  */
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
@@ -22,12 +21,10 @@ export class EngineAdapter implements EnginePort {
   constructor(cfg: Readonly<Config>, clock: Clock, log?: Logger) {
     this.log = log;
     this.engine = new Engine(cfg, { clock, log });
-    this.bans = new BanManager(cfg, { clock });
-    this.engine.on((e) => {
-      this.emit(e);
-      this.bans.onAttackEvent(e);
-    });
-    this.bans.on((e) => this.emit(e));
+    const bans = this.engine.bans;
+    if (!bans) throw new Error('the engine runs without a ban manager');
+    this.bans = bans;
+    this.engine.on((e) => this.emit(e));
   }
 
   get sink() {
@@ -50,7 +47,6 @@ export class EngineAdapter implements EnginePort {
 
   tick(now: number): void {
     this.engine.tick(now);
-    this.bans.tick(now);
   }
 
   activeAttacks(): Attack[] {
@@ -89,9 +85,16 @@ export class EngineAdapter implements EnginePort {
     return this.bans.restore(bans, now);
   }
 
+  /** The engine reconfigures its ban manager; ended and re-routed bans are found by comparing before and after. */
   reconfigure(cfg: Readonly<Config>, now: number): { unbanned: Ban[]; rerouted: Ban[] } {
+    void now;
+    const before = new Map(this.bans.active().map((b) => [b.id, JSON.stringify(b.route)]));
     this.engine.reconfigure(cfg);
-    return this.bans.reconfigure(cfg, now);
+    const after = this.bans.active();
+    const still = new Set(after.map((b) => b.id));
+    const unbanned = this.bans.history(before.size).filter((b) => before.has(b.id) && !still.has(b.id));
+    const rerouted = after.filter((b) => before.has(b.id) && before.get(b.id) !== JSON.stringify(b.route));
+    return { unbanned, rerouted };
   }
 
   stats(): EngineStatsView {

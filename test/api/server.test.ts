@@ -27,7 +27,7 @@ function fakeBackend() {
         dropped: { not_allowed: 5 },
       }),
       engine: () => ({ tracked_hosts: { incoming: 12, outgoing: 3 }, active_attacks: 1, active_bans: 1, attacks_by_vector: { ntp_amplification: 2 }, bans_total: 2, bans_refused_by_reason: { whitelist: 1 }, records: 100, overflow: 0 }),
-      bgp: () => [{ neighbor: '127.0.0.2', state: 'Established', messages_in: 5, messages_out: 6, updates_in: 0, updates_out: 2, established_transitions: 1, last_error: 'hold timer expired', routes_out: 1 }],
+      bgp: () => [{ neighbor: '127.0.0.2', state: 'Established', messages_in: 5, messages_out: 6, updates_in: 0, updates_out: 2, flaps: 1, last_error: 'hold timer expired', routes_out: 1 }],
     },
     { defaultMetrics: false },
   );

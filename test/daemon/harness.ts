@@ -87,7 +87,7 @@ class FakeBgp implements BgpPort {
   async stop() {}
   reconfigure() {}
   neighbors(): NeighborView[] {
-    return this.speaker.peerList.map((p) => ({ neighbor: p.id, state: p.state, messages_in: 0, messages_out: 0, updates_in: 0, updates_out: 0, established_transitions: 1, last_error: '', routes_out: this.speaker.rib(p.id).size }));
+    return this.speaker.peerList.map((p) => ({ neighbor: p.id, state: p.state, messages_in: 0, messages_out: 0, updates_in: 0, updates_out: 0, flaps: 1, last_error: '', routes_out: this.speaker.rib(p.id).size }));
   }
   onPeerState(fn: (nb: string, from: string, to: string) => void) {
     this.cbs.push(fn);
