@@ -10,4 +10,5 @@ export const workerRoles: Record<string, () => Promise<{ runWorker(data: unknown
     },
   }),
   collector: () => import('./flow/worker.ts'),
+  bgp: () => import('./bgp/speaker.ts'),
 };

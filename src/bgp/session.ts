@@ -690,7 +690,15 @@ export class BgpListener {
     const s = this.server;
     this.server = undefined;
     if (!s) return Promise.resolve();
-    return new Promise((resolve) => s.close(() => resolve()));
+    // close() waits for accepted connections; the sessions close those, bounded here
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, 3000);
+      t.unref();
+      s.close(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
   }
 }
 

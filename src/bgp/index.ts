@@ -1,0 +1,369 @@
+/**
+ * The BGP speaker's public API — the only entry point other modules
+ * (mitigation, the daemon, `breakwater bgp`) use.
+ *
+ *   const speaker = new BgpSpeaker(config.bgp, log);          // worker thread by default
+ *   speaker.on('peer-state', (e: PeerStateEvent) => ...);
+ *   speaker.announce(route, { neighbors?: ['192.0.2.10'], ttlSeconds?: 300 });  // throws RouteError
+ *   await speaker.start();
+ *   speaker.withdraw(route | routeKey, { neighbors? });
+ *   speaker.flush(neighbor?);                                  // withdraw everything
+ *   speaker.neighbors(): NeighborStatus[]                      // latest status (sync)
+ *   speaker.routes(neighbor): Route[]                          // Adj-RIB-Out contents (sync)
+ *   await speaker.adjRibOut(neighbor?): AdjRibOutEntry[]       // with sent/pending/held/refused
+ *   await speaker.reconfigure(newConfig.bgp);                  // unchanged sessions stay up
+ *   await speaker.stop({ graceful: true });                    // graceful: peers keep routes (RFC 4724)
+ *
+ * Threading: by default every socket, timer, Adj-RIB-Out and lease lives in
+ * a worker thread (role 'bgp', SpeakerCore in speaker.ts). A busy main event
+ * loop (flow decoding, detection) therefore cannot delay KEEPALIVEs and let
+ * a router's hold timer expire. The facade validates routes synchronously
+ * (so callers get errors at once), keeps a mirror of every neighbor's
+ * Adj-RIB-Out for synchronous reads, batches operations into one message per
+ * event-loop turn, forwards the worker's log lines to the caller's logger,
+ * and restarts a crashed worker, replaying the mirror. `{ mode: 'inline' }`
+ * runs the same core on the calling thread (tools, tests).
+ *
+ * Events: 'peer-state' {neighbor, from, to, reason}; 'expired' {neighbor,
+ * keys} when leases end; 'status' NeighborStatus[] when counters change.
+ *
+ * Routes (types.ts) are plain objects: UnicastRoute {family, prefix, attrs}
+ * with attrs.nextHop (IPv4) or attrs.nextHop6 (IPv6; 'self' = the session's
+ * local address), or FlowspecRoute {family, rule, attrs}. The speaker adds
+ * ORIGIN (igp) when absent, prepends the local AS on eBGP sessions and
+ * LOCAL_PREF on iBGP ones.
+ */
+import { EventEmitter } from 'node:events';
+import type { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { BgpConfig } from '../config/schema.ts';
+import { spawnWorker } from '../core/worker.ts';
+import { AdjRibOut } from './adjrib.ts';
+import { RouteError } from './errors.ts';
+import type { FsmState } from './fsm.ts';
+import { normalizeAddress } from './session.ts';
+import { SpeakerCore, checkRoute, type AdjRibOutEntry, type FromWorker, type NeighborStatus, type RouteOptions, type ToWorker, type WorkerData } from './speaker.ts';
+import { routeKey, type Route } from './types.ts';
+
+export type { AdjRibOutEntry, NeighborStatus, RouteOptions } from './speaker.ts';
+export type { Route, UnicastRoute, FlowspecRoute, FlowspecRule, PathAttributes, FamilyName } from './types.ts';
+export { routeKey, attrsKey } from './types.ts';
+export { RouteError, BgpError } from './errors.ts';
+export type { FsmState } from './fsm.ts';
+
+export interface PeerStateEvent {
+  neighbor: string;
+  from: FsmState;
+  to: FsmState;
+  reason: string;
+}
+
+export interface BgpSpeakerOptions {
+  /** 'worker' (default): sessions run in a worker thread; 'inline': on this thread. */
+  mode?: 'worker' | 'inline';
+  /**
+   * Advertise the graceful-restart Restart State bit on the first session
+   * (this process has just (re)started). Default true.
+   */
+  restarting?: boolean;
+}
+
+type Item = Extract<ToWorker, { op: 'batch' }>['items'][number];
+
+const LEVEL_NAMES: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'warn',
+  50: 'error',
+  60: 'fatal',
+};
+
+export class BgpSpeaker extends EventEmitter {
+  private cfg: BgpConfig;
+  private readonly log: Logger;
+  private readonly mode: 'worker' | 'inline';
+  private readonly restarting: boolean;
+  private core: SpeakerCore | undefined;
+  private worker: Worker | undefined;
+  private readonly mirror = new Map<string, AdjRibOut>();
+  private status: NeighborStatus[] = [];
+  private batch: Item[] = [];
+  private batchScheduled = false;
+  private seq = 0;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private running = false;
+  private stopping = false;
+  private restarts = 0;
+  listenAddress: { address: string; port: number } | undefined;
+
+  constructor(cfg: BgpConfig, log: Logger, opts: BgpSpeakerOptions = {}) {
+    super();
+    this.cfg = cfg;
+    this.log = log;
+    this.mode = opts.mode ?? 'worker';
+    this.restarting = opts.restarting ?? true;
+    this.syncMirror();
+  }
+
+  private syncMirror(): void {
+    const ids = new Set(this.cfg.neighbors.filter((n) => n.enabled).map((n) => normalizeAddress(n.address)));
+    for (const id of ids) if (!this.mirror.has(id)) this.mirror.set(id, new AdjRibOut());
+    for (const id of [...this.mirror.keys()]) if (!ids.has(id)) this.mirror.delete(id);
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.stopping = false;
+    if (this.mode === 'inline') {
+      this.core = new SpeakerCore(this.cfg, this.log, {
+        state: (neighbor, from, to, reason) => this.emit('peer-state', { neighbor, from, to, reason } satisfies PeerStateEvent),
+        expired: (neighbor, keys) => this.onExpired(neighbor, keys),
+      }, { restarting: this.restarting });
+      this.replay();
+      await this.core.start();
+      this.listenAddress = this.core.listenAddress;
+      return;
+    }
+    await this.spawn();
+  }
+
+  private async spawn(): Promise<void> {
+    const data: WorkerData = { cfg: this.cfg, level: this.log.level, restarting: this.restarting };
+    const w = spawnWorker('bgp', data);
+    this.worker = w;
+    w.on('message', (m: FromWorker) => this.onWorkerMessage(m));
+    w.on('error', (e) => this.log.error({ err: e.message }, 'bgp worker error'));
+    w.on('exit', (code) => {
+      if (this.worker !== w) return;
+      this.worker = undefined;
+      for (const p of this.pending.values()) p.reject(new Error('bgp worker exited'));
+      this.pending.clear();
+      if (!this.stopping && this.running && this.restarts < 5) {
+        this.restarts++;
+        this.log.error({ code, restarts: this.restarts }, 'bgp worker exited unexpectedly: restarting it');
+        void this.spawn().catch((e) => this.log.error({ err: (e as Error).message }, 'bgp worker restart failed'));
+      }
+    });
+    this.replay();
+    const r = (await this.call({ op: 'start', id: 0 })) as { listen?: { address: string; port: number } };
+    this.listenAddress = r?.listen;
+  }
+
+  /** Sends the mirror (everything announced so far) to a fresh core. */
+  private replay(): void {
+    const now = Date.now();
+    for (const [id, rib] of this.mirror) {
+      const byLease = new Map<number, Route[]>();
+      for (const e of rib.desired.values()) {
+        if (e.expiresAt && e.expiresAt <= now) continue;
+        const list = byLease.get(e.expiresAt) ?? [];
+        list.push(e.route);
+        byLease.set(e.expiresAt, list);
+      }
+      for (const [exp, routes] of byLease) {
+        const opts: RouteOptions = { neighbors: [id] };
+        if (exp) opts.ttlSeconds = Math.max(0.001, (exp - now) / 1000);
+        this.dispatch({ op: 'announce', routes, opts }, true);
+      }
+    }
+  }
+
+  async stop(opts: { graceful?: boolean } = {}): Promise<void> {
+    if (!this.running) return;
+    this.stopping = true;
+    this.flushBatch();
+    if (this.core) {
+      await this.core.stop({ graceful: opts.graceful });
+      this.core = undefined;
+    } else if (this.worker) {
+      const w = this.worker;
+      const exited = new Promise<void>((r) => w.once('exit', () => r()));
+      // bounded: a worker that does not stop in time is terminated
+      const t = setTimeout(() => void w.terminate(), 8000);
+      try {
+        await this.call({ op: 'stop', id: 0, graceful: !!opts.graceful });
+      } catch {
+        /* exited already */
+      }
+      await exited;
+      clearTimeout(t);
+      this.worker = undefined;
+    }
+    this.running = false;
+  }
+
+  async reconfigure(cfg: BgpConfig): Promise<void> {
+    this.cfg = cfg;
+    this.syncMirror();
+    if (this.core) await this.core.reconfigure(cfg);
+    else if (this.worker) {
+      this.flushBatch();
+      await this.call({ op: 'reconfigure', id: 0, cfg });
+    }
+  }
+
+  // ------------------------------------------------------------ routes
+
+  private targets(neighbors?: string[]): string[] {
+    if (!neighbors || neighbors.length === 0) return [...this.mirror.keys()];
+    return neighbors.map((n) => {
+      const id = normalizeAddress(n);
+      if (!this.mirror.has(id)) throw new RouteError(`unknown neighbor ${n}`);
+      return id;
+    });
+  }
+
+  /** Validates and queues route(s) for the neighbors (all by default). Throws RouteError. */
+  announce(route: Route | Route[], opts: RouteOptions = {}): void {
+    const routes = Array.isArray(route) ? route : [route];
+    for (const r of routes) checkRoute(r);
+    const ids = this.targets(opts.neighbors);
+    const exp = opts.ttlSeconds && opts.ttlSeconds > 0 ? Date.now() + opts.ttlSeconds * 1000 : 0;
+    for (const id of ids) for (const r of routes) this.mirror.get(id)!.announce(r, exp);
+    this.dispatch({ op: 'announce', routes, opts: { ...opts, neighbors: ids } });
+  }
+
+  /** Withdraws route(s) by route or routeKey. Unknown routes are ignored. */
+  withdraw(route: Route | string | Array<Route | string>, opts: RouteOptions = {}): void {
+    const list = Array.isArray(route) ? route : [route];
+    const keys = list.map((r) => (typeof r === 'string' ? r : routeKey(r)));
+    const ids = this.targets(opts.neighbors);
+    for (const id of ids) for (const k of keys) this.mirror.get(id)!.withdraw(k);
+    this.dispatch({ op: 'withdraw', keys, opts: { neighbors: ids } });
+  }
+
+  /** Withdraws every route from one neighbor, or from all. */
+  flush(neighbor?: string): void {
+    const ids = this.targets(neighbor ? [neighbor] : undefined);
+    for (const id of ids) this.mirror.get(id)!.clear();
+    this.dispatch({ op: 'flush', neighbor: neighbor ? ids[0] : undefined });
+  }
+
+  private dispatch(it: Item, replaying = false): void {
+    if (this.core) {
+      if (it.op === 'announce') this.core.announce(it.routes, it.opts);
+      else if (it.op === 'withdraw') this.core.withdraw(it.keys, it.opts);
+      else this.core.flush(it.neighbor);
+      return;
+    }
+    if (!this.worker && !replaying) return; // not started: the mirror is replayed on start
+    this.batch.push(it);
+    if (!this.batchScheduled) {
+      this.batchScheduled = true;
+      queueMicrotask(() => this.flushBatch());
+    }
+  }
+
+  private flushBatch(): void {
+    this.batchScheduled = false;
+    if (this.batch.length === 0 || !this.worker) return;
+    const items = this.batch;
+    this.batch = [];
+    this.worker.postMessage({ op: 'batch', items } satisfies ToWorker);
+  }
+
+  /** Resolves once every operation issued before it has been applied by the speaker. */
+  async sync(): Promise<void> {
+    if (this.worker) {
+      this.flushBatch();
+      await this.call({ op: 'neighbors', id: 0 });
+    }
+  }
+
+  // ------------------------------------------------------------ status
+
+  /** Neighbor status: live inline, or the worker's latest snapshot (≤ 1 s old, fresher after changes). */
+  neighbors(): NeighborStatus[] {
+    if (this.core) return this.core.neighbors();
+    return this.status;
+  }
+
+  /** Fresh status from the worker. */
+  async neighborsNow(): Promise<NeighborStatus[]> {
+    if (this.core) return this.core.neighbors();
+    if (!this.worker) return this.status;
+    this.flushBatch();
+    this.status = (await this.call({ op: 'neighbors', id: 0 })) as NeighborStatus[];
+    return this.status;
+  }
+
+  /** The routes in a neighbor's Adj-RIB-Out (what it should hold), synchronously. */
+  routes(neighbor: string): Route[] {
+    return this.mirror.get(normalizeAddress(neighbor))?.routes() ?? [];
+  }
+
+  /** Adj-RIB-Out entries with their state (sent, pending, held, refused). */
+  async adjRibOut(neighbor?: string): Promise<AdjRibOutEntry[]> {
+    if (this.core) return this.core.adjRibOut(neighbor);
+    if (!this.worker) {
+      const out: AdjRibOutEntry[] = [];
+      for (const id of this.targets(neighbor ? [neighbor] : undefined)) {
+        for (const e of this.mirror.get(id)!.desired.values()) out.push({ neighbor: id, key: e.key, route: e.route, status: 'pending' });
+      }
+      return out;
+    }
+    this.flushBatch();
+    return (await this.call({ op: 'adjRibOut', id: 0, neighbor })) as AdjRibOutEntry[];
+  }
+
+  /** Test hook: blocks the speaker's own thread (worker mode) for ms. */
+  blockSpeakerThread(ms: number): void {
+    this.worker?.postMessage({ op: 'busy', ms } satisfies ToWorker);
+  }
+
+  // ------------------------------------------------------------ worker plumbing
+
+  private call(m: ToWorker & { id: number }): Promise<unknown> {
+    const w = this.worker;
+    if (!w) return Promise.reject(new Error('bgp speaker is not running'));
+    const id = ++this.seq;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      w.postMessage({ ...m, id });
+    });
+  }
+
+  private onExpired(neighbor: string, keys: string[]): void {
+    const rib = this.mirror.get(neighbor);
+    if (rib) for (const k of keys) rib.withdraw(k);
+    this.emit('expired', { neighbor, keys });
+  }
+
+  private onWorkerMessage(m: FromWorker): void {
+    switch (m.type) {
+      case 'log': {
+        try {
+          const o = JSON.parse(m.line) as Record<string, unknown>;
+          const { level, msg, time: _t, ...rest } = o;
+          const name = LEVEL_NAMES[level as number] ?? 'info';
+          this.log[name](rest, String(msg ?? ''));
+        } catch {
+          this.log.info(m.line);
+        }
+        break;
+      }
+      case 'state':
+        this.emit('peer-state', { neighbor: m.neighbor, from: m.from, to: m.to, reason: m.reason } satisfies PeerStateEvent);
+        break;
+      case 'status':
+        this.status = m.neighbors;
+        this.emit('status', m.neighbors);
+        break;
+      case 'expired':
+        this.onExpired(m.neighbor, m.keys);
+        break;
+      case 'reply': {
+        const p = this.pending.get(m.id);
+        if (!p) break;
+        this.pending.delete(m.id);
+        if (m.error !== undefined) p.reject(new Error(m.error));
+        else p.resolve(m.result);
+        break;
+      }
+    }
+  }
+}

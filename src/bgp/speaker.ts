@@ -1,0 +1,564 @@
+/**
+ * SpeakerCore: several neighbors, each a Session with its own Adj-RIB-Out,
+ * the passive listener, route leases (ttl) and the status the API shows.
+ * Thread-agnostic: index.ts runs it in a worker thread (default) or inline.
+ *
+ * - Announce/withdraw go into every targeted neighbor's Adj-RIB-Out (dedup by
+ *   canonical key); changes are flushed on the next turn of the event loop,
+ *   so a burst of announcements is packed into few UPDATE messages.
+ * - Session up: everything in negotiated families, then End-of-RIB per
+ *   family. ROUTE-REFRESH: that family again. Session down: nothing is lost,
+ *   the Adj-RIB-Out is re-sent on the next Established.
+ * - Routes of a family the neighbor did not negotiate are held and counted.
+ * - Leases: a route announced with ttlSeconds is withdrawn by the speaker
+ *   when the lease ends unless announced again (a new announce without ttl
+ *   makes it permanent).
+ */
+import { networkInterfaces } from 'node:os';
+import type { Logger } from 'pino';
+import type { BgpConfig, NeighborConfig } from '../config/schema.ts';
+import { parseListen } from '../config/schema.ts';
+import { RouteError } from './errors.ts';
+import { AdjRibOut, badNextHop4, badNextHop6, encodeEndOfRib, encodeRouteChanges, refuseForSession, validateRoute } from './adjrib.ts';
+import { BgpListener, Session, normalizeAddress, type SessionOptions } from './session.ts';
+import { isFlowspecRoute, routeKey, type FamilyName, type Route } from './types.ts';
+import type { FsmState } from './fsm.ts';
+import type { Negotiated } from './open.ts';
+import { decodeUpdateCounted, newUpdateStats, type UpdateStats } from './update.ts';
+
+export interface NeighborStatus {
+  /** Neighbor id: its address. */
+  address: string;
+  port: number;
+  asn: number;
+  description?: string;
+  state: FsmState;
+  /** Seconds in the current state. */
+  stateSeconds: number;
+  /** Seconds Established, 0 when not. */
+  uptimeSeconds: number;
+  passive: boolean;
+  localAddress?: string;
+  remoteRouterId?: string;
+  holdTime?: number;
+  /** Families configured for the neighbor. */
+  familiesConfigured: FamilyName[];
+  /** Families negotiated on the current (or last) session. */
+  familiesNegotiated: FamilyName[];
+  gracefulRestartPeer: boolean;
+  messagesIn: number;
+  messagesOut: number;
+  updatesIn: number;
+  updatesOut: number;
+  /** Routes in the Adj-RIB-Out. */
+  prefixesDesired: number;
+  /** Routes the peer currently holds from us. */
+  prefixesSent: number;
+  /** Routes held back because the family is not negotiated. */
+  heldRoutes: number;
+  heldByFamily: Partial<Record<FamilyName, number>>;
+  /** Routes refused for this neighbor (reason per route in adjRibOut()). */
+  refusedRoutes: number;
+  /** Received UPDATE counters (RFC 7606 outcomes). */
+  received: UpdateStats;
+  flaps: number;
+  lastError: string;
+  lastErrorAt?: number;
+  md5: 'not-supported' | 'none';
+}
+
+export interface AdjRibOutEntry {
+  neighbor: string;
+  key: string;
+  route: Route;
+  /** sent | pending | held (family not negotiated) | refused */
+  status: 'sent' | 'pending' | 'held' | 'refused';
+  reason?: string;
+  /** Lease end (ms since epoch), when announced with ttl. */
+  expiresAt?: number;
+}
+
+export interface SpeakerEvents {
+  state?(neighbor: string, from: FsmState, to: FsmState, reason: string): void;
+  /** Leased routes withdrawn by the speaker. */
+  expired?(neighbor: string, keys: string[]): void;
+  /** Status changed (debounced by the caller). */
+  changed?(): void;
+}
+
+export interface RouteOptions {
+  neighbors?: string[];
+  ttlSeconds?: number;
+}
+
+interface Neighbor {
+  id: string;
+  cfg: NeighborConfig;
+  cfgKey: string;
+  session: Session;
+  rib: AdjRibOut;
+  leases: Map<string, number>;
+  received: UpdateStats;
+}
+
+function defaultRouterId(cfg: BgpConfig): string {
+  if (cfg.router_id) return cfg.router_id;
+  for (const n of cfg.neighbors) if (n.local_address && !n.local_address.includes(':') && !n.local_address.startsWith('127.')) return n.local_address;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '192.0.2.254';
+}
+
+export class SpeakerCore {
+  private cfg: BgpConfig;
+  private readonly log: Logger;
+  private readonly events: SpeakerEvents;
+  private readonly nbrs = new Map<string, Neighbor>();
+  private listener: BgpListener | undefined;
+  private listenKey = '';
+  private started = false;
+  private flushScheduled = false;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private readonly restarting: boolean;
+  /** Updates received and parsed, per neighbor (not used otherwise). */
+  listenAddress: { address: string; port: number } | undefined;
+
+  constructor(cfg: BgpConfig, log: Logger, events: SpeakerEvents = {}, opts: { restarting?: boolean } = {}) {
+    this.cfg = cfg;
+    this.log = log;
+    this.events = events;
+    this.restarting = opts.restarting ?? true;
+    for (const n of cfg.neighbors) if (n.enabled) this.addNeighbor(n);
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  async start(): Promise<void> {
+    this.started = true;
+    await this.applyListen();
+    for (const n of this.nbrs.values()) n.session.start();
+    this.leaseTimer = setInterval(() => this.expireLeases(), 250);
+    this.leaseTimer.unref();
+  }
+
+  async stop(opts: { graceful?: boolean } = {}): Promise<void> {
+    this.started = false;
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    const closing = this.listener?.close();
+    this.listener = undefined;
+    this.listenKey = '';
+    await Promise.all([...this.nbrs.values()].map((n) => n.session.stop({ graceful: opts.graceful && this.cfg.graceful_restart.enabled })));
+    await closing;
+  }
+
+  private async applyListen(): Promise<void> {
+    const key = this.cfg.listen;
+    if (key === this.listenKey && this.listener) return;
+    await this.listener?.close();
+    this.listener = undefined;
+    this.listenAddress = undefined;
+    this.listenKey = key;
+    if (!key) return;
+    const l = parseListen(key);
+    if (!l) throw new Error(`bad bgp.listen "${key}"`);
+    this.listener = new BgpListener(this.log, (remote) => this.nbrs.get(remote)?.session);
+    this.listenAddress = await this.listener.listen(l.host, l.port);
+  }
+
+  /** Adds, removes and changes neighbors; unchanged sessions stay up. */
+  async reconfigure(cfg: BgpConfig): Promise<void> {
+    const globalKey = (c: BgpConfig) => JSON.stringify([c.local_asn, c.router_id, c.graceful_restart, c.connect_retry_seconds]);
+    const restartAll = globalKey(cfg) !== globalKey(this.cfg);
+    this.cfg = cfg;
+    const want = new Map(cfg.neighbors.filter((n) => n.enabled).map((n) => [normalizeAddress(n.address), n]));
+    const stops: Promise<void>[] = [];
+    for (const [id, nb] of this.nbrs) {
+      const n = want.get(id);
+      if (!n) {
+        this.log.info({ neighbor: id }, 'bgp neighbor removed');
+        stops.push(nb.session.stop({ deconfigured: true }));
+        this.nbrs.delete(id);
+      } else if (restartAll || JSON.stringify(n) !== nb.cfgKey) {
+        this.log.info({ neighbor: id }, 'bgp neighbor changed: restarting its session');
+        stops.push(nb.session.stop({ deconfigured: true }));
+        const rib = nb.rib;
+        rib.resetSent();
+        const fresh = this.addNeighbor(n, rib, nb.leases);
+        if (this.started) stops.push(Promise.resolve().then(() => fresh.session.start()));
+      }
+    }
+    for (const [id, n] of want) {
+      if (!this.nbrs.has(id)) {
+        this.log.info({ neighbor: id }, 'bgp neighbor added');
+        const nb = this.addNeighbor(n);
+        if (this.started) nb.session.start();
+      }
+    }
+    await Promise.all(stops);
+    if (this.started) await this.applyListen();
+    this.events.changed?.();
+  }
+
+  private addNeighbor(n: NeighborConfig, rib = new AdjRibOut(), leases = new Map<string, number>()): Neighbor {
+    const id = normalizeAddress(n.address);
+    const gr = this.cfg.graceful_restart;
+    const so: SessionOptions = {
+      neighbor: id,
+      address: n.address,
+      port: n.port,
+      localAddress: n.local_address,
+      passive: n.passive,
+      localAsn: n.local_asn ?? this.cfg.local_asn,
+      remoteAsn: n.remote_asn,
+      routerId: defaultRouterId(this.cfg),
+      holdTime: n.hold_time,
+      families: n.families,
+      gracefulRestart: gr.enabled ? { restartSeconds: gr.restart_seconds, restarting: this.restarting } : undefined,
+      connectRetrySeconds: this.cfg.connect_retry_seconds,
+    };
+    if (n.md5_password_env) {
+      this.log.warn({ neighbor: id }, 'bgp TCP MD5 (RFC 2385) is not supported by this build: the session is opened without it (see README)');
+    }
+    const nb: Neighbor = { id, cfg: n, cfgKey: JSON.stringify(n), rib, leases, received: newUpdateStats(), session: undefined as unknown as Session };
+    nb.session = new Session(so, this.log, {
+      state: (from, to, reason) => {
+        this.events.state?.(id, from, to, reason);
+        this.events.changed?.();
+      },
+      established: (neg) => this.onEstablished(nb, neg),
+      down: () => nb.rib.resetSent(),
+      refresh: (fam) => {
+        this.log.info({ neighbor: id, family: fam }, 'bgp route refresh requested by peer');
+        nb.rib.resetSent(fam);
+        this.flushNeighbor(nb);
+      },
+      update: (body) => {
+        // Breakwater does not use received routes: decoded for RFC 7606 checks and counted.
+        // A BgpError (session reset per RFC 7606) propagates to the session.
+        const neg = nb.session.negotiated;
+        if (neg) decodeUpdateCounted(body, neg.ctx, nb.received);
+      },
+    });
+    this.nbrs.set(id, nb);
+    return nb;
+  }
+
+  // ------------------------------------------------------------ routes
+
+  private targets(neighbors?: string[]): Neighbor[] {
+    if (!neighbors || neighbors.length === 0) return [...this.nbrs.values()];
+    return neighbors.map((a) => {
+      const nb = this.nbrs.get(normalizeAddress(a));
+      if (!nb) throw new RouteError(`unknown neighbor ${a}`);
+      return nb;
+    });
+  }
+
+  /** Validates and queues routes; throws RouteError (nothing queued) on a bad one. */
+  announce(routes: Route[], opts: RouteOptions = {}): void {
+    for (const r of routes) checkRoute(r);
+    const tg = this.targets(opts.neighbors);
+    const exp = opts.ttlSeconds && opts.ttlSeconds > 0 ? Date.now() + opts.ttlSeconds * 1000 : 0;
+    for (const nb of tg) {
+      for (const r of routes) {
+        nb.rib.announce(r, exp);
+        const k = routeKey(r);
+        if (exp) nb.leases.set(k, exp);
+        else nb.leases.delete(k);
+      }
+    }
+    this.scheduleFlush();
+  }
+
+  withdraw(routes: Array<Route | string>, opts: RouteOptions = {}): number {
+    let n = 0;
+    for (const nb of this.targets(opts.neighbors)) {
+      for (const r of routes) {
+        const k = typeof r === 'string' ? r : routeKey(r);
+        if (nb.rib.withdraw(k)) n++;
+        nb.leases.delete(k);
+      }
+    }
+    this.scheduleFlush();
+    return n;
+  }
+
+  /** Withdraws everything (from one neighbor or all). */
+  flush(neighbor?: string): number {
+    let n = 0;
+    for (const nb of this.targets(neighbor ? [neighbor] : undefined)) {
+      n += nb.rib.clear();
+      nb.leases.clear();
+    }
+    this.scheduleFlush();
+    return n;
+  }
+
+  private expireLeases(): void {
+    const now = Date.now();
+    for (const nb of this.nbrs.values()) {
+      let gone: string[] | undefined;
+      for (const [k, t] of nb.leases) {
+        if (t <= now) {
+          nb.leases.delete(k);
+          if (nb.rib.withdraw(k)) (gone ??= []).push(k);
+        }
+      }
+      if (gone) {
+        this.log.info({ neighbor: nb.id, routes: gone.length }, 'bgp route lease expired: withdrawn');
+        this.events.expired?.(nb.id, gone);
+        this.scheduleFlush();
+      }
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      for (const nb of this.nbrs.values()) this.flushNeighbor(nb);
+      this.events.changed?.();
+    });
+  }
+
+  private refuser(nb: Neighbor): (r: Route) => string | null {
+    const peer = nb.id;
+    const local = nb.session.localAddress;
+    return (r) => refuseForSession(r, peer, local);
+  }
+
+  private flushNeighbor(nb: Neighbor): void {
+    const s = nb.session;
+    const neg = s.negotiated;
+    if (!s.established || !neg || !nb.rib.hasChanges) return;
+    const ch = nb.rib.takeChanges(new Set(neg.families), this.refuser(nb));
+    if (ch.announce.length === 0 && ch.withdraw.length === 0) return;
+    this.send(nb, neg, ch.announce, ch.withdraw);
+  }
+
+  private send(nb: Neighbor, neg: Negotiated, announce: Route[], withdraw: Route[]): void {
+    const localAsn = nb.cfg.local_asn ?? this.cfg.local_asn;
+    try {
+      const msgs = encodeRouteChanges(announce, withdraw, {
+        ctx: neg.ctx,
+        localAsn,
+        ibgp: localAsn === nb.cfg.remote_asn,
+        localPref: nb.cfg.local_pref ?? this.cfg.local_pref,
+        localAddress: nb.session.localAddress,
+      });
+      nb.session.sendUpdates(msgs);
+    } catch (e) {
+      this.log.error({ neighbor: nb.id, err: (e as Error).message }, 'bgp failed to encode routes');
+    }
+  }
+
+  private onEstablished(nb: Neighbor, neg: Negotiated): void {
+    nb.rib.resetSent();
+    const fams = new Set(neg.families);
+    const ch = nb.rib.takeChanges(fams, this.refuser(nb));
+    if (ch.announce.length || ch.withdraw.length) this.send(nb, neg, ch.announce, ch.withdraw);
+    nb.session.sendUpdates(neg.families.map((f) => encodeEndOfRib(f)));
+    const held = nb.rib.held(fams).length;
+    const missing = nb.cfg.families.filter((f) => !fams.has(f));
+    this.log.info(
+      { neighbor: nb.id, families: neg.families, missing_families: missing, routes: ch.announce.length, held },
+      'bgp session established: Adj-RIB-Out sent, End-of-RIB',
+    );
+    if (held > 0) this.log.warn({ neighbor: nb.id, held, missing_families: missing }, 'bgp routes held: the neighbor did not negotiate their family');
+  }
+
+  // ------------------------------------------------------------ status
+
+  neighbors(): NeighborStatus[] {
+    const now = Date.now();
+    return [...this.nbrs.values()].map((nb) => {
+      const s = nb.session;
+      const neg = s.negotiated;
+      const fams = new Set(neg?.families ?? []);
+      const held = s.established ? nb.rib.held(fams) : [];
+      const heldBy: Partial<Record<FamilyName, number>> = {};
+      for (const h of held) heldBy[h.route.family] = (heldBy[h.route.family] ?? 0) + 1;
+      return {
+        address: nb.id,
+        port: nb.cfg.port,
+        asn: nb.cfg.remote_asn,
+        description: nb.cfg.description,
+        state: s.state,
+        stateSeconds: Math.round((now - s.stateSince) / 1000),
+        uptimeSeconds: s.established ? Math.round((now - s.establishedAt) / 1000) : 0,
+        passive: nb.cfg.passive,
+        localAddress: s.localAddress,
+        remoteRouterId: s.remoteOpen?.routerId,
+        holdTime: neg?.holdTime,
+        familiesConfigured: [...nb.cfg.families],
+        familiesNegotiated: neg?.families ?? [],
+        gracefulRestartPeer: !!neg?.peerGracefulRestart,
+        messagesIn: s.stats.messagesIn,
+        messagesOut: s.stats.messagesOut,
+        updatesIn: s.stats.updatesIn,
+        updatesOut: s.stats.updatesOut,
+        prefixesDesired: nb.rib.desired.size,
+        prefixesSent: nb.rib.sentCount(),
+        heldRoutes: held.length,
+        heldByFamily: heldBy,
+        refusedRoutes: nb.rib.refused.size,
+        received: { ...nb.received },
+        flaps: s.stats.flaps,
+        lastError: s.lastError,
+        lastErrorAt: s.lastErrorAt || undefined,
+        md5: nb.cfg.md5_password_env ? 'not-supported' : 'none',
+      };
+    });
+  }
+
+  adjRibOut(neighbor?: string): AdjRibOutEntry[] {
+    const out: AdjRibOutEntry[] = [];
+    for (const nb of this.targets(neighbor ? [neighbor] : undefined)) {
+      const fams = new Set(nb.session.negotiated?.families ?? []);
+      for (const e of nb.rib.desired.values()) {
+        const refused = nb.rib.refused.get(e.key);
+        const sent = nb.rib.sent.get(e.key);
+        const status: AdjRibOutEntry['status'] = refused
+          ? 'refused'
+          : nb.session.established && !fams.has(e.route.family)
+            ? 'held'
+            : sent && sent.attrs === e.attrs
+              ? 'sent'
+              : 'pending';
+        const entry: AdjRibOutEntry = { neighbor: nb.id, key: e.key, route: e.route, status };
+        if (refused) entry.reason = refused;
+        else if (status === 'held') entry.reason = `${e.route.family} not negotiated`;
+        if (e.expiresAt) entry.expiresAt = e.expiresAt;
+        out.push(entry);
+      }
+    }
+    return out;
+  }
+}
+
+/** validateRoute plus `next-hop self` (resolved per session). */
+export function checkRoute(r: Route): void {
+  if (!isFlowspecRoute(r) && (r.attrs.nextHop === 'self' || r.attrs.nextHop6 === 'self')) {
+    const copy = { ...r, attrs: { ...r.attrs } };
+    if (copy.attrs.nextHop === 'self') copy.attrs.nextHop = '192.0.2.1';
+    if (copy.attrs.nextHop6 === 'self') copy.attrs.nextHop6 = '100::1';
+    validateRoute(copy);
+    return;
+  }
+  validateRoute(r);
+}
+
+export { badNextHop4, badNextHop6 };
+
+// ------------------------------------------------------------ worker thread entry
+
+/** Messages from the facade (index.ts) to the worker. */
+export type ToWorker =
+  | { op: 'start'; id: number }
+  | { op: 'stop'; id: number; graceful: boolean }
+  | { op: 'reconfigure'; id: number; cfg: BgpConfig }
+  | { op: 'batch'; items: Array<{ op: 'announce'; routes: Route[]; opts: RouteOptions } | { op: 'withdraw'; keys: string[]; opts: RouteOptions } | { op: 'flush'; neighbor?: string }> }
+  | { op: 'adjRibOut'; id: number; neighbor?: string }
+  | { op: 'neighbors'; id: number }
+  | { op: 'busy'; ms: number };
+
+/** Messages from the worker to the facade. */
+export type FromWorker =
+  | { type: 'log'; line: string }
+  | { type: 'state'; neighbor: string; from: FsmState; to: FsmState; reason: string }
+  | { type: 'status'; neighbors: NeighborStatus[] }
+  | { type: 'expired'; neighbor: string; keys: string[] }
+  | { type: 'reply'; id: number; result?: unknown; error?: string };
+
+export interface WorkerData {
+  cfg: BgpConfig;
+  level: string;
+  restarting?: boolean;
+}
+
+/**
+ * Worker role 'bgp' (registered in src/workers.ts): runs a SpeakerCore with
+ * its sockets and timers on this thread's event loop, so keepalives keep
+ * flowing however busy the main thread is.
+ */
+export async function runWorker(data: unknown): Promise<void> {
+  const { parentPort } = await import('node:worker_threads');
+  const { default: pino } = await import('pino');
+  if (!parentPort) throw new Error('bgp worker without a parent port');
+  const port = parentPort;
+  const d = data as WorkerData;
+  const post = (m: FromWorker) => port.postMessage(m);
+  const log = pino(
+    { level: d.level, base: undefined, timestamp: pino.stdTimeFunctions.epochTime, formatters: { level: (_l: string, n: number) => ({ level: n }) } },
+    { write: (line: string) => post({ type: 'log', line }) },
+  ) as unknown as Logger;
+  let statusTimer: NodeJS.Timeout | undefined;
+  const pushStatus = () => {
+    if (statusTimer) return;
+    statusTimer = setTimeout(() => {
+      statusTimer = undefined;
+      post({ type: 'status', neighbors: core.neighbors() });
+    }, 50);
+  };
+  const core: SpeakerCore = new SpeakerCore(d.cfg, log, {
+    state: (neighbor, from, to, reason) => post({ type: 'state', neighbor, from, to, reason }),
+    expired: (neighbor, keys) => post({ type: 'expired', neighbor, keys }),
+    changed: pushStatus,
+  }, { restarting: d.restarting });
+  const periodic = setInterval(() => post({ type: 'status', neighbors: core.neighbors() }), 1000);
+  const reply = async (id: number, fn: () => unknown) => {
+    try {
+      post({ type: 'reply', id, result: await fn() });
+    } catch (e) {
+      post({ type: 'reply', id, error: (e as Error).message });
+    }
+  };
+  port.on('message', (m: ToWorker) => {
+    switch (m.op) {
+      case 'start':
+        void reply(m.id, async () => {
+          await core.start();
+          return { listen: core.listenAddress };
+        });
+        break;
+      case 'stop':
+        void reply(m.id, async () => {
+          await core.stop({ graceful: m.graceful });
+          clearInterval(periodic);
+          if (statusTimer) clearTimeout(statusTimer);
+          setImmediate(() => port.close());
+        });
+        break;
+      case 'reconfigure':
+        void reply(m.id, () => core.reconfigure(m.cfg));
+        break;
+      case 'batch':
+        for (const it of m.items) {
+          try {
+            if (it.op === 'announce') core.announce(it.routes, it.opts);
+            else if (it.op === 'withdraw') core.withdraw(it.keys, it.opts);
+            else core.flush(it.neighbor);
+          } catch (e) {
+            log.error({ err: (e as Error).message }, 'bgp route operation failed in the speaker');
+          }
+        }
+        break;
+      case 'adjRibOut':
+        void reply(m.id, () => core.adjRibOut(m.neighbor));
+        break;
+      case 'neighbors':
+        void reply(m.id, () => core.neighbors());
+        break;
+      case 'busy': {
+        // test hook: block this thread's event loop
+        const end = Date.now() + m.ms;
+        while (Date.now() < end) {
+          /* spin */
+        }
+        break;
+      }
+    }
+  });
+}

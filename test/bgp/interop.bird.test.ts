@@ -1,0 +1,340 @@
+/**
+ * Breakwater's speaker against a real BIRD 2 on loopback addresses: what BIRD
+ * received is read back with birdc.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { validateConfig } from '../../src/config/load.ts';
+import { BgpSpeaker, type PeerStateEvent } from '../../src/bgp/index.ts';
+import { silentLogger } from '../../src/core/log.ts';
+import type { FlowspecRoute, NumericOp, Route, UnicastRoute } from '../../src/bgp/types.ts';
+import type { BgpConfig } from '../../src/config/schema.ts';
+import { Bird, birdAvailable, birdConfig, type BirdPeerOptions } from '../helpers/bird.ts';
+import { loopbackBlock, randomPort, sleep, waitFor } from '../helpers/netns.ts';
+
+const skip = birdAvailable() ? false : 'BIRD 2 (/usr/sbin/bird, birdc) not installed or not root';
+
+const eq = (value: number, and = false): NumericOp => ({ and, lt: false, gt: false, eq: true, value });
+const ge = (value: number, and = false): NumericOp => ({ and, lt: false, gt: true, eq: true, value });
+const le = (value: number, and = false): NumericOp => ({ and, lt: true, gt: false, eq: true, value });
+
+export const RTBH4: UnicastRoute = {
+  family: 'ipv4_unicast',
+  prefix: '203.0.113.7/32',
+  attrs: { nextHop: '192.0.2.1', communities: [0xffff029a, 65001 * 65536 + 100], largeCommunities: [[65001, 666, 7]] },
+};
+export const RTBH6: UnicastRoute = {
+  family: 'ipv6_unicast',
+  prefix: '2001:db8:7::7/128',
+  attrs: { nextHop6: '100::1', communities: [0xffff029a] },
+};
+export const FLOW4: FlowspecRoute = {
+  family: 'ipv4_flowspec',
+  rule: { destination: { prefix: '203.0.113.7/32' }, protocol: [eq(17)], sourcePort: [eq(53), eq(123)], packetLength: [ge(512), le(1500, true)] },
+  attrs: { extCommunities: [{ type: 'traffic-rate', asn: 0, rate: 125000 }] },
+};
+export const FLOW6: FlowspecRoute = {
+  family: 'ipv6_flowspec',
+  rule: { destination: { prefix: '2001:db8:7::7/128' }, protocol: [eq(6)], destinationPort: [eq(80), eq(443)] },
+  attrs: { extCommunities: [{ type: 'traffic-rate', asn: 0, rate: 0 }] },
+};
+
+interface Pair {
+  bird: Bird;
+  speaker: BgpSpeaker;
+  states: PeerStateEvent[];
+  addr: (h: number) => string;
+  birdOpts: BirdPeerOptions;
+  cfg: BgpConfig;
+}
+
+function speakerConfig(o: { peer: string; peerPort: number; local: string; holdTime?: number; remoteAsn?: number; families?: string[]; listen?: string; passive?: boolean }): BgpConfig {
+  return validateConfig({
+    bgp: {
+      local_asn: 65001,
+      router_id: '10.255.0.1',
+      listen: o.listen ?? '',
+      connect_retry_seconds: 1,
+      neighbors: [
+        {
+          address: o.peer,
+          port: o.peerPort,
+          remote_asn: o.remoteAsn ?? 65002,
+          local_address: o.local,
+          hold_time: o.holdTime ?? 9,
+          passive: o.passive ?? false,
+          ...(o.families ? { families: o.families } : {}),
+        },
+      ],
+    },
+  }).bgp;
+}
+
+async function pair(t: import('node:test').TestContext, o: { holdTime?: number; birdHold?: number; mode?: 'worker' | 'inline'; families?: BirdPeerOptions['families']; remoteAsn?: number } = {}): Promise<Pair> {
+  const addr = loopbackBlock();
+  const birdPort = randomPort();
+  const birdOpts: BirdPeerOptions = {
+    routerId: '10.255.0.2',
+    localAddress: addr(2),
+    localPort: birdPort,
+    localAsn: 65002,
+    peerAddress: addr(1),
+    peerPort: birdPort + 1,
+    peerAsn: 65001,
+    holdTime: o.birdHold ?? o.holdTime ?? 9,
+    passive: true,
+    families: o.families,
+  };
+  const bird = new Bird(birdConfig(birdOpts));
+  t.after(() => bird.dispose());
+  await bird.start();
+  const cfg = speakerConfig({ peer: addr(2), peerPort: birdPort, local: addr(1), holdTime: o.holdTime, remoteAsn: o.remoteAsn });
+  const speaker = new BgpSpeaker(cfg, silentLogger(), { mode: o.mode ?? 'worker' });
+  const states: PeerStateEvent[] = [];
+  speaker.on('peer-state', (e: PeerStateEvent) => states.push(e));
+  t.after(() => speaker.stop());
+  return { bird, speaker, states, addr, birdOpts, cfg };
+}
+
+const established = (p: Pair) => waitFor('BIRD session Established', async () => (await p.bird.state()) === 'Established', 20000);
+
+function flowNet(routes: { net: string }[], needle: string[]): boolean {
+  return routes.some((r) => needle.every((n) => r.net.includes(n)));
+}
+
+test('bird: RTBH /32 and /128, FlowSpec v4 and v6 received exactly, then withdrawn', { skip, timeout: 90000 }, async (t) => {
+  const p = await pair(t);
+  p.speaker.announce([RTBH4, RTBH6, FLOW4, FLOW6]);
+  await p.speaker.start();
+  await established(p);
+  const v4 = await waitFor('IPv4 RTBH in BIRD', async () => (await p.bird.routes('master4')).find((r) => r.net === '203.0.113.7/32'));
+  assert.equal(v4.attrs['BGP.next_hop'], '192.0.2.1');
+  assert.equal(v4.attrs['BGP.community'], '(65535,666) (65001,100)');
+  assert.equal(v4.attrs['BGP.large_community'], '(65001, 666, 7)');
+  assert.equal(v4.attrs['BGP.as_path'], '65001');
+  assert.equal(v4.attrs['BGP.origin'], 'IGP');
+  const v6 = await waitFor('IPv6 RTBH in BIRD', async () => (await p.bird.routes('master6')).find((r) => r.net === '2001:db8:7::7/128'));
+  assert.equal(v6.attrs['BGP.next_hop'], '100::1');
+  assert.equal(v6.attrs['BGP.community'], '(65535,666)');
+  const f4 = await waitFor('IPv4 FlowSpec in BIRD', async () => (await p.bird.routes('flowtab4')).filter((r) => r.head.includes('[bw')));
+  assert.equal(f4.length, 1);
+  assert.equal(f4[0].net, 'flow4 { dst 203.0.113.7/32; proto 17; sport 53,123; length 512..1500; }');
+  // traffic-rate 125000 bytes/s: type 0x8006, AS 0, IEEE float32 0x47f42400
+  assert.equal(f4[0].attrs['BGP.ext_community'], '(generic, 0x80060000, 0x47f42400)');
+  const f6 = await waitFor('IPv6 FlowSpec in BIRD', async () => (await p.bird.routes('flowtab6')).filter((r) => r.head.includes('[bw')));
+  assert.equal(f6.length, 1);
+  assert.equal(f6[0].net, 'flow6 { dst 2001:db8:7::7/128; next header 6; dport 80,443; }');
+  assert.equal(f6[0].attrs['BGP.ext_community'], '(generic, 0x80060000, 0x0)', 'traffic-rate 0 = discard');
+
+  // dedup: announcing again sends nothing
+  await p.speaker.sync();
+  const before = (await p.speaker.neighborsNow())[0];
+  p.speaker.announce([RTBH4, RTBH6, FLOW4, FLOW6]);
+  await sleep(200);
+  const after = (await p.speaker.neighborsNow())[0];
+  assert.equal(after.updatesOut, before.updatesOut);
+  assert.equal(after.prefixesSent, 4);
+  assert.deepEqual(after.familiesNegotiated.sort(), ['ipv4_flowspec', 'ipv4_unicast', 'ipv6_flowspec', 'ipv6_unicast']);
+
+  p.speaker.withdraw([RTBH4, FLOW4]);
+  await waitFor('IPv4 withdrawn', async () => (await p.bird.count('master4')) === 0 && (await p.bird.count('flowtab4')) === 0);
+  assert.equal(await p.bird.count('master6'), 1);
+  p.speaker.flush();
+  await waitFor('all withdrawn', async () => (await p.bird.count('master6')) === 0 && (await p.bird.count('flowtab6')) === 0);
+  assert.equal(await p.bird.state(), 'Established');
+  assert.ok(p.states.some((s) => s.to === 'Established'));
+});
+
+test('bird: route refresh from the router re-sends the Adj-RIB-Out', { skip, timeout: 60000 }, async (t) => {
+  const p = await pair(t);
+  p.speaker.announce([RTBH4, FLOW4]);
+  await p.speaker.start();
+  await established(p);
+  await waitFor('routes in BIRD', async () => (await p.bird.count('master4')) === 1 && (await p.bird.count('flowtab4')) === 1);
+  const before = (await p.speaker.neighborsNow())[0];
+  assert.ok(before.messagesIn > 0);
+  await p.bird.birdc('reload in bw');
+  const after = await waitFor('UPDATEs re-sent after ROUTE-REFRESH', async () => {
+    const s = (await p.speaker.neighborsNow())[0];
+    return s.updatesOut >= before.updatesOut + 2 ? s : undefined;
+  });
+  assert.equal(after.flaps, 0);
+  assert.equal(await p.bird.state(), 'Established');
+  assert.equal(await p.bird.count('master4'), 1);
+  assert.equal(await p.bird.count('flowtab4'), 1);
+});
+
+test('bird: routes are announced again after the router restarts', { skip, timeout: 60000 }, async (t) => {
+  const p = await pair(t);
+  p.speaker.announce([RTBH4, RTBH6]);
+  await p.speaker.start();
+  await established(p);
+  await waitFor('routes in BIRD', async () => (await p.bird.count('master4')) === 1);
+  await p.bird.stop();
+  await waitFor('speaker notices the router went away', () => p.states.some((s) => s.from === 'Established'), 15000);
+  await p.bird.start();
+  await waitFor('session back', async () => (await p.bird.state()) === 'Established', 30000);
+  await waitFor('routes back in the restarted BIRD', async () => (await p.bird.count('master4')) === 1 && (await p.bird.count('master6')) === 1, 15000);
+  const s = (await p.speaker.neighborsNow())[0];
+  assert.equal(s.state, 'Established');
+  assert.ok(s.flaps >= 1);
+});
+
+test('bird: hold timer expiry when the router goes silent (SIGSTOP)', { skip, timeout: 60000 }, async (t) => {
+  const p = await pair(t, { holdTime: 3 });
+  await p.speaker.start();
+  await established(p);
+  await waitFor('speaker Established', () => p.states.some((s) => s.to === 'Established'));
+  process.kill(p.bird.pid, 'SIGSTOP');
+  let resumed = false;
+  t.after(() => {
+    if (!resumed) process.kill(p.bird.pid, 'SIGCONT');
+  });
+  const down = await waitFor('hold timer expiry', () => p.states.find((s) => s.from === 'Established'), 8000);
+  assert.equal(down.to, 'Idle');
+  assert.match(down.reason, /hold timer expired.*Hold Timer Expired/i);
+  const st = (await p.speaker.neighborsNow())[0];
+  assert.match(st.lastError, /sent NOTIFICATION Hold Timer Expired/);
+  process.kill(p.bird.pid, 'SIGCONT');
+  resumed = true;
+  await waitFor('session re-established after the router resumes', async () => (await p.bird.state()) === 'Established', 30000);
+});
+
+test('bird: a bad OPEN earns NOTIFICATION Bad Peer AS, both directions', { skip, timeout: 60000 }, async (t) => {
+  // We expect AS 65099; BIRD is 65002: we refuse its OPEN.
+  const p = await pair(t, { remoteAsn: 65099 });
+  await p.speaker.start();
+  const st = await waitFor('our Bad Peer AS', async () => {
+    const s = (await p.speaker.neighborsNow())[0];
+    return /sent NOTIFICATION OPEN Message Error \/ Bad Peer AS/.test(s.lastError) ? s : undefined;
+  });
+  assert.notEqual(st.state, 'Established');
+  await waitFor('BIRD reports it', async () => /Bad peer AS/i.test((await p.bird.protocol())['Last error'] ?? ''));
+
+  // BIRD expects AS 65009 but we are 65001: BIRD refuses our OPEN.
+  const addr = loopbackBlock();
+  const port = randomPort();
+  const bird = new Bird(birdConfig({ ...p.birdOpts, localAddress: addr(2), localPort: port, peerAddress: addr(1), peerPort: port + 1, peerAsn: 65009 }));
+  t.after(() => bird.dispose());
+  await bird.start();
+  const sp = new BgpSpeaker(speakerConfig({ peer: addr(2), peerPort: port, local: addr(1) }), silentLogger(), { mode: 'inline' });
+  t.after(() => sp.stop());
+  await sp.start();
+  const s2 = await waitFor('the router\'s Bad Peer AS', () => (/received NOTIFICATION OPEN Message Error \/ Bad Peer AS/.test(sp.neighbors()[0].lastError) ? sp.neighbors()[0] : undefined));
+  assert.notEqual(s2.state, 'Established');
+});
+
+test('bird: a busy main thread does not starve keepalives (sessions run in a worker)', { skip, timeout: 90000 }, async (t) => {
+  const p = await pair(t, { holdTime: 6 });
+  p.speaker.announce(RTBH4);
+  await p.speaker.start();
+  await established(p);
+  await waitFor('route in BIRD', async () => (await p.bird.count('master4')) === 1);
+  const spin = (ms: number) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      /* the main event loop is blocked */
+    }
+  };
+  // 4 × 2 s of synchronous work with barely a breath between: 8 s > hold time 6 s
+  for (let i = 0; i < 4; i++) {
+    spin(2000);
+    await sleep(5);
+  }
+  await sleep(500);
+  const proto = await p.bird.protocol();
+  assert.equal(proto['BGP state'], 'Established');
+  assert.doesNotMatch(proto['Last error'] ?? '', /Hold timer/i);
+  assert.ok(!p.states.some((s) => s.from === 'Established'), 'no session drop');
+  assert.equal(await p.bird.count('master4'), 1);
+});
+
+test('bird: the same busy loop on the speaker\'s own thread lets the hold timer expire (control)', { skip, timeout: 90000 }, async (t) => {
+  const p = await pair(t, { holdTime: 3 });
+  await p.speaker.start();
+  await established(p);
+  await sleep(500);
+  p.speaker.blockSpeakerThread(5000);
+  await waitFor('BIRD hold timer expiry', async () => /Hold timer expired/i.test((await p.bird.protocol())['Last error'] ?? ''), 15000);
+});
+
+test('bird: a family the neighbor did not negotiate is held, never sent', { skip, timeout: 60000 }, async (t) => {
+  const p = await pair(t, { families: ['ipv4', 'ipv6'] });
+  p.speaker.announce([RTBH4, FLOW4]);
+  await p.speaker.start();
+  await established(p);
+  await waitFor('RTBH in BIRD', async () => (await p.bird.count('master4')) === 1);
+  const s = await waitFor('status', async () => (await p.speaker.neighborsNow()).find((x) => x.state === 'Established'));
+  assert.equal(s.heldRoutes, 1);
+  assert.deepEqual(s.heldByFamily, { ipv4_flowspec: 1 });
+  assert.ok(!s.familiesNegotiated.includes('ipv4_flowspec'));
+  const rib = await p.speaker.adjRibOut();
+  assert.equal(rib.find((e) => e.route.family === 'ipv4_flowspec')?.status, 'held');
+  assert.equal(rib.find((e) => e.route.family === 'ipv4_unicast')?.status, 'sent');
+  assert.equal(s.flaps, 0);
+  assert.equal(await p.bird.state(), 'Established');
+});
+
+test('bird: a leased route (ttl) is withdrawn by the speaker when the lease ends', { skip, timeout: 60000 }, async (t) => {
+  const p = await pair(t);
+  await p.speaker.start();
+  await established(p);
+  const expired: string[] = [];
+  p.speaker.on('expired', (e: { keys: string[] }) => expired.push(...e.keys));
+  p.speaker.announce(RTBH4, { ttlSeconds: 2 });
+  p.speaker.announce(RTBH6, { ttlSeconds: 1 });
+  p.speaker.announce(RTBH6); // re-announced without ttl: permanent
+  await waitFor('leased route in BIRD', async () => (await p.bird.count('master4')) === 1);
+  await waitFor('lease expired and withdrawn', async () => (await p.bird.count('master4')) === 0, 6000);
+  assert.deepEqual(expired, ['ipv4_unicast 203.0.113.7/32']);
+  assert.equal(p.speaker.routes(p.addr(2)).length, 1);
+  await sleep(300);
+  assert.equal(await p.bird.count('master6'), 1);
+});
+
+test('bird: passive accept on bgp.listen, and collision when both sides connect', { skip, timeout: 60000 }, async (t) => {
+  const addr = loopbackBlock();
+  const port = randomPort();
+  const opts: BirdPeerOptions = { routerId: '10.255.0.2', localAddress: addr(2), localPort: port, localAsn: 65002, peerAddress: addr(1), peerPort: port + 1, peerAsn: 65001, holdTime: 9 };
+  const bird = new Bird(birdConfig(opts));
+  t.after(() => bird.dispose());
+  // passive: BIRD connects to our listener
+  const sp = new BgpSpeaker(speakerConfig({ peer: addr(2), peerPort: port, local: addr(1), listen: `${addr(1)}:${port + 1}`, passive: true }), silentLogger());
+  t.after(() => sp.stop());
+  sp.announce(RTBH4);
+  await sp.start();
+  assert.equal(sp.listenAddress?.port, port + 1);
+  await bird.start();
+  // BIRD waits its 5 s connect delay before the first connection
+  await waitFor('passive session', async () => (await bird.state()) === 'Established', 20000);
+  await waitFor('route', async () => (await bird.count('master4')) === 1);
+  await sp.stop();
+  await bird.stop();
+
+  // both active: connections may cross; exactly one survives
+  const sp2 = new BgpSpeaker(speakerConfig({ peer: addr(2), peerPort: port, local: addr(1), listen: `${addr(1)}:${port + 1}` }), silentLogger());
+  t.after(() => sp2.stop());
+  sp2.announce(RTBH4);
+  await Promise.all([sp2.start(), bird.start()]);
+  await waitFor('session with both sides active', async () => (await bird.state()) === 'Established', 30000);
+  await waitFor('route', async () => (await bird.count('master4')) === 1);
+  await sleep(2000);
+  assert.equal(await bird.state(), 'Established');
+  assert.equal((await sp2.neighborsNow())[0].state, 'Established');
+});
+
+test('bird: IPv6 transport (session over ::1) carries IPv4 and IPv6 routes', { skip, timeout: 60000 }, async (t) => {
+  const port = randomPort();
+  const bird = new Bird(birdConfig({ routerId: '10.255.0.2', localAddress: '::1', localPort: port, localAsn: 65002, peerAddress: '::1', peerPort: port + 1, peerAsn: 65001, holdTime: 9, passive: true }));
+  t.after(() => bird.dispose());
+  await bird.start();
+  const sp = new BgpSpeaker(speakerConfig({ peer: '::1', peerPort: port, local: '::1' }), silentLogger());
+  t.after(() => sp.stop());
+  sp.announce([RTBH4, RTBH6]);
+  await sp.start();
+  await waitFor('session over ::1', async () => (await bird.state()) === 'Established', 20000);
+  await waitFor('IPv4 route over IPv6 transport', async () => (await bird.count('master4')) === 1 && (await bird.count('master6')) === 1);
+  const v4 = (await bird.routes('master4')).find((r) => r.net === '203.0.113.7/32');
+  assert.equal(v4?.attrs['BGP.next_hop'], '192.0.2.1');
+  assert.equal((await sp.neighborsNow())[0].localAddress, '::1');
+});
