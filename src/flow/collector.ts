@@ -60,6 +60,8 @@ export interface DroppedStats {
   boundary: number;
   /** Records dropped because the main thread fell behind. */
   queue: number;
+  /** Datagrams from new sources once MAX_EXPORTERS exporters are known (spoofed floods). */
+  exporter_limit: number;
 }
 
 export interface CollectorStats {
@@ -89,9 +91,12 @@ export interface PipelineStats {
   notAllowedSources: Record<string, number>;
   boundary: number;
   queue: number;
+  exporterLimit: number;
 }
 
 const MAX_SOURCES = 1024;
+/** Exporters one decoding thread keeps state for; datagrams from further sources are dropped. */
+export const MAX_EXPORTERS = 4096;
 const MAX_ALLOW_CACHE = 4096;
 
 /** Per-thread ingest: allowlist -> FlowDecoder -> boundary filter -> sink. */
@@ -101,6 +106,7 @@ export class IngestPipeline {
   datagrams = 0;
   records = 0;
   notAllowed = 0;
+  exporterLimit = 0;
   readonly notAllowedSources = new Map<string, number>();
   private allow: PrefixMap<true> | null = null;
   private readonly allowCache = new Map<string, boolean>();
@@ -148,6 +154,10 @@ export class IngestPipeline {
       this.notAllowedSources.set(key, (this.notAllowedSources.get(key) ?? 0) + 1);
       return 0;
     }
+    if (this.decoder.stats.size >= MAX_EXPORTERS && !this.decoder.stats.has(address)) {
+      this.exporterLimit++;
+      return 0;
+    }
     const n = this.decoder.datagram(msg, address, receivedMs);
     this.records += n;
     return n;
@@ -162,6 +172,7 @@ export class IngestPipeline {
       notAllowedSources: Object.fromEntries(this.notAllowedSources),
       boundary: this.boundary.dropped,
       queue,
+      exporterLimit: this.exporterLimit,
     };
   }
 }
@@ -169,7 +180,7 @@ export class IngestPipeline {
 /** Sums per-thread stats; exporter stats merged by exporter address. */
 export function mergeStats(parts: PipelineStats[]): Omit<CollectorStats, 'delivered' | 'sinkErrors' | 'workers'> {
   const byExporter = new Map<string, ExporterStats>();
-  const dropped: DroppedStats = { not_allowed: 0, not_allowed_sources: {}, boundary: 0, queue: 0 };
+  const dropped: DroppedStats = { not_allowed: 0, not_allowed_sources: {}, boundary: 0, queue: 0, exporter_limit: 0 };
   let datagrams = 0, records = 0;
   for (const p of parts) {
     datagrams += p.datagrams;
@@ -177,6 +188,7 @@ export function mergeStats(parts: PipelineStats[]): Omit<CollectorStats, 'delive
     dropped.not_allowed += p.notAllowed;
     dropped.boundary += p.boundary;
     dropped.queue += p.queue;
+    dropped.exporter_limit += p.exporterLimit;
     for (const [k, v] of Object.entries(p.notAllowedSources)) dropped.not_allowed_sources[k] = (dropped.not_allowed_sources[k] ?? 0) + v;
     for (const e of p.exporters) {
       let m = byExporter.get(e.exporter);
@@ -236,7 +248,7 @@ export interface MinimalLog {
 }
 
 function emptyStats(): PipelineStats {
-  return { exporters: [], datagrams: 0, records: 0, notAllowed: 0, notAllowedSources: {}, boundary: 0, queue: 0 };
+  return { exporters: [], datagrams: 0, records: 0, notAllowed: 0, notAllowedSources: {}, boundary: 0, queue: 0, exporterLimit: 0 };
 }
 
 export class Collector {

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { BatchReader, BatchWriter } from '../../src/flow/batch.ts';
 import { BoundarySink, CountingSink } from '../../src/flow/sink.ts';
-import { Collector, type CollectorOptions } from '../../src/flow/collector.ts';
+import { Collector, IngestPipeline, MAX_EXPORTERS, type CollectorOptions } from '../../src/flow/collector.ts';
 import { FlowDecoder } from '../../src/flow/decode.ts';
 import { listenUdp, UdpSender } from '../../src/flow/listener.ts';
 import { readCapture, writePcap } from '../../src/flow/pcap.ts';
@@ -179,6 +179,18 @@ test('boundary sink: only records entering on external interfaces of listed expo
   b.setRules([]);
   send('192.0.2.1', 2);
   assert.equal(c.records, 4);
+});
+
+test('pipeline: state for at most MAX_EXPORTERS sources; a spoofed flood of sources is dropped and counted', () => {
+  const c = new CountingSink();
+  const p = new IngestPipeline(c, { defaultSamplingRate: 1, flowSources: [], boundary: [] });
+  const dg = fixtures()[0].payload;
+  for (let i = 0; i < MAX_EXPORTERS + 50; i++) p.datagram(dg, `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, 1);
+  p.datagram(dg, '10.0.0.0', 2); // known: still decoded
+  const st = p.snapshot();
+  assert.equal(st.exporters.length, MAX_EXPORTERS);
+  assert.equal(st.exporterLimit, 50);
+  assert.equal(c.records, MAX_EXPORTERS + 1);
 });
 
 /* ---------------------------------------------------------------- collector */
