@@ -40,6 +40,8 @@ export function decodeNetflow9(buf: Buffer, ctx: NetflowContext): number {
   }
   ctx.rec.proto = 'netflow9';
   ctx.rec.domain = sourceId;
+  const count = (buf[2] << 8) | buf[3];
+  state.seen = 0;
   let records = 0;
   let p = V9_HEADER;
   while (p < len) {
@@ -67,11 +69,15 @@ export function decodeNetflow9(buf: Buffer, ctx: NetflowContext): number {
       if (tpl === undefined) {
         stats.noTemplate++;
         countError(stats, 'no_template');
+        state.seen++;
         state.hold(ctx, dom, setId, buf, body, end, exportMs, uptime);
       } else records += decodeSet(ctx, dom, tpl, buf, body, end, exportMs, uptime);
     } else countError(stats, 'reserved_set');
     p = end;
   }
+  // fewer records than the header announces: the datagram was cut at a flowset boundary
+  // (more than announced is common: some exporters count flowsets, not records)
+  if (state.seen < count) countError(stats, 'short_count');
   return records;
 }
 
@@ -115,11 +121,13 @@ function templates(buf: Buffer, p: number, end: number, ctx: NetflowContext, dom
     const defEnd = p + n * 4;
     const raw = buf.subarray(start, defEnd);
     if (ctx.state.refresh(ctx, dom, id, options, raw)) {
+      ctx.state.seen++;
       p = defEnd;
       continue;
     }
     const fields: FieldDef[] = [];
     for (let i = 0; i < n; i++, p += 4) fields.push({ id: (buf[p] << 8) | buf[p + 1], pen: 0, len: (buf[p + 2] << 8) | buf[p + 3] });
+    ctx.state.seen++;
     released += ctx.state.addTemplate(ctx, dom, compileTemplate(id, fields, options, scopeCount, raw, ctx.received));
   }
   return released;

@@ -116,6 +116,8 @@ export class ExporterState {
   private held: HeldSet[] = [];
   private heldBytes = 0;
   templateCount = 0;
+  /** Records (template, options and data) seen in the current datagram, for v9's header count check. */
+  seen = 0;
   private last: DomainState | null = null;
 
   readonly holdEnabled: boolean;
@@ -256,11 +258,16 @@ export interface NetflowContext extends DecodeContext {
 
 /** Decodes one data set (options or flow data) with a known template. Returns flow records emitted. */
 export function decodeSet(ctx: DecodeContext, dom: DomainState, tpl: Template, buf: Buffer, p: number, end: number, exportMs: number, uptime: number): number {
+  const state = (ctx as NetflowContext).state;
   if (tpl.options) {
-    if (readOptionsRecords(dom.sampling, tpl, buf, p, end, dom.v9) < 0) countError(ctx.stats, 'truncated_record');
+    const n = readOptionsRecords(dom.sampling, tpl, buf, p, end, dom.v9);
+    if (n < 0) countError(ctx.stats, 'truncated_record');
+    else if (state !== undefined) state.seen += n;
     return 0;
   }
-  return decodeDataSet(ctx, dom, tpl, buf, p, end, exportMs, uptime);
+  const n = decodeDataSet(ctx, dom, tpl, buf, p, end, exportMs, uptime);
+  if (state !== undefined) state.seen += n;
+  return n;
 }
 
 function resetRecord(rec: FlowRecord): void {
