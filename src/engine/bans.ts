@@ -58,7 +58,7 @@ import { systemClock } from '../core/clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { Attack, Ban, EngineEvent, MitigationLevel, RouteIntent } from './events.ts';
 import { initialLevel, levelAction, nextEscalation, nextStepDue } from './escalation.ts';
-import { Guards, unionSize, type Creation, type Footprint, type RefusalReason } from './guards.ts';
+import { Guards, unionSize, type Creation, type Footprint, type Refusal, type RefusalReason } from './guards.ts';
 import { transition, type LifecycleEvent, type LifecycleState } from './lifecycle.ts';
 import { PolicyResolver, type TargetPolicy } from './policy.ts';
 import { buildRouteWithPolicy, routeTargets } from './route.ts';
@@ -127,6 +127,10 @@ interface Pending {
   suppressed: boolean;
   /** Refused for its target alone (networks, whitelist): only a reload or an update can change that. */
   fixed?: boolean;
+  /** `freed` when last refused: a cap can only let it through once a ban ended (or config changed)... */
+  gen: number;
+  /** ... or, for the rate cap, once this time has come. */
+  retryAt: number;
 }
 
 interface FireCtx {
@@ -140,7 +144,7 @@ interface FireCtx {
   restoreBan?: Ban;
 }
 
-type FireResult = { rec: Rec | null; refusal?: { reason: RefusalReason; detail: string } };
+type FireResult = { rec: Rec | null; refusal?: Refusal };
 
 /** Canonical text of a target: a bare address for a host, else "net/len". */
 export function targetKey(p: Prefix): string {
@@ -165,6 +169,8 @@ export class BanManager {
   private creations: Creation[] = [];
   private seq = 0;
   private now = 0;
+  /** Bumped whenever a ban ends or the config changes: refused attacks may pass now. */
+  private freed = 0;
   private readonly counters = {
     created_total: 0,
     created_manual: 0,
@@ -230,6 +236,7 @@ export class BanManager {
     }
     for (const [id, p] of [...this.pending]) {
       if (p.suppressed || p.fixed || !this.pending.has(id)) continue;
+      if (p.gen === this.freed && now < p.retryAt) continue;
       this.attachOrCreate(p.attack, 'attack_update', now);
     }
     this.pruneCreations(now);
@@ -294,7 +301,7 @@ export class BanManager {
         this.fire(rec, 'whitelist_changed', { now, endReason: bad.reason });
         for (const id of linked) {
           const a = rec.attack && rec.attack.id === id ? rec.attack : undefined;
-          if (a) this.pending.set(id, { attack: a, reported: new Set(), suppressed: false });
+          if (a) this.pending.set(id, { attack: a, reported: new Set(), suppressed: false, gen: -1, retryAt: now });
         }
         unbanned.push(clone(rec.ban));
       } else {
@@ -308,6 +315,7 @@ export class BanManager {
       p.reported.clear();
       p.fixed = false;
     }
+    this.freed++;
     return { unbanned, rerouted };
   }
 
@@ -459,7 +467,11 @@ export class BanManager {
     }
     const r = this.fire(null, ev, { now, prefix: p, key, attack: a });
     if (r.rec) this.pending.delete(a.id);
-    else if (r.refusal) this.remember(a, r.refusal.reason, r.refusal.detail, now);
+    else if (r.refusal) {
+      this.remember(a, r.refusal.reason, r.refusal.detail, now);
+      const p = this.pending.get(a.id);
+      if (p) p.retryAt = r.refusal.retryAt ?? Infinity;
+    }
   }
 
   /** Keeps a refused attack for retries; emits its refusal once per reason. */
@@ -470,10 +482,11 @@ export class BanManager {
         const oldest = this.pending.keys().next().value;
         if (oldest !== undefined) this.pending.delete(oldest);
       }
-      p = { attack: a, reported: new Set(), suppressed: false };
+      p = { attack: a, reported: new Set(), suppressed: false, gen: this.freed, retryAt: Infinity };
       this.pending.set(a.id, p);
     }
     p.attack = a;
+    p.gen = this.freed;
     p.fixed = reason === 'outside_networks' || reason === 'whitelisted' || reason === 'invalid_target';
     if (p.reported.has(reason)) return;
     p.reported.add(reason);
@@ -633,13 +646,14 @@ export class BanManager {
           for (const id of rec.attacks) {
             this.attackToBan.delete(id);
             if (reason === 'manual' && rec.attack?.id === id) {
-              this.pending.set(id, { attack: rec.attack, reported: new Set(), suppressed: true });
+              this.pending.set(id, { attack: rec.attack, reported: new Set(), suppressed: true, gen: -1, retryAt: now });
             } else if (reason === 'manual') {
               // Only the latest attack object is kept; older linked ids are suppressed by id.
-              this.pending.set(id, { attack: { ...rec.attack!, id }, reported: new Set(), suppressed: true });
+              this.pending.set(id, { attack: { ...rec.attack!, id }, reported: new Set(), suppressed: true, gen: -1, retryAt: now });
             }
           }
           rec.attacks.clear();
+          this.freed++;
           this.counters.ended_total++;
           this.counters.ended_by_reason[reason] = (this.counters.ended_by_reason[reason] ?? 0) + 1;
           break;

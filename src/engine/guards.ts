@@ -41,6 +41,8 @@ export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 export interface Refusal {
   reason: RefusalReason;
   detail: string;
+  /** For rate_limited: when the oldest ban in the window leaves it (ms). */
+  retryAt?: number;
 }
 
 /** Parses prefix strings, dropping invalid ones (the config schema has validated them). */
@@ -69,15 +71,22 @@ export function overlappingPrefix(p: Prefix, list: readonly Prefix[]): Prefix | 
  * prefixes not covered by another one.
  */
 export function unionSize(family: Family, prefixes: readonly Prefix[]): number {
-  const ps = prefixes.filter((p) => p.family === family).sort((a, b) => a.len - b.len);
-  const kept: Prefix[] = [];
+  // Sorted by network address, the wider prefix first on ties: a prefix is
+  // covered by another one exactly when the last kept prefix covers it.
+  const ps = prefixes.filter((p) => p.family === family).sort(comparePrefixes);
+  let last: Prefix | undefined;
   let total = 0;
   for (const p of ps) {
-    if (kept.some((k) => prefixCovers(k, p))) continue;
-    kept.push(p);
+    if (last && prefixCovers(last, p)) continue;
+    last = p;
     total += prefixSize(p);
   }
   return total;
+}
+
+function comparePrefixes(a: Prefix, b: Prefix): number {
+  for (let i = 0; i < a.bytes.length; i++) if (a.bytes[i] !== b.bytes[i]) return a.bytes[i] - b.bytes[i];
+  return a.len - b.len;
 }
 
 /** A live ban as the guards see it. */
@@ -177,7 +186,8 @@ export class Guards {
     if (maxPerWindow !== undefined) {
       const n = countAfter(creations, now - windowSeconds * 1000);
       if (n >= maxPerWindow) {
-        return { reason: 'rate_limited', detail: `${n} bans${scope} in the last ${windowSeconds} s, max_bans_per_window is ${maxPerWindow}` };
+        const oldest = n > 0 ? creations[creations.length - n].time : now;
+        return { reason: 'rate_limited', detail: `${n} bans${scope} in the last ${windowSeconds} s, max_bans_per_window is ${maxPerWindow}`, retryAt: oldest + windowSeconds * 1000 };
       }
     }
     return null;

@@ -182,6 +182,8 @@ interface World {
   seq: number;
   /** max_active_bans of every config seen (a lowered cap never ends bans). */
   caps: number[];
+  /** Live attacks whose ban an operator lifted (not banned again until they end). */
+  suppressed: Set<string>;
   failure?: unknown;
 }
 
@@ -287,13 +289,49 @@ function checkState(w: World, afterTick: boolean): void {
     }
   }
   assert.ok(bans.length <= Math.max(...w.caps), '(4) cap');
+  if (afterTick) checkLiveness(w, bans);
+}
+
+/**
+ * Liveness, so the guards cannot pass the safety checks by refusing
+ * everything: after a tick, every live attack without a ban must be refused by
+ * a guard evaluated now (capacity only shrinks while a tick retries attacks).
+ */
+function checkLiveness(w: World, bans: Ban[]): void {
+  const c = w.config;
+  const nets = networks(c);
+  const wl = c.protected_whitelist.map(P);
+  const g = c.hostgroups[0];
+  for (const a of w.live.values()) {
+    if (w.suppressed.has(a.id)) continue;
+    const p = P(a.target);
+    const k = key(a.target);
+    if (bans.some((b) => b.target === k)) continue;
+    if (!nets.some((n) => prefixCovers(n, p))) continue;
+    if (wl.some((x) => prefixesOverlap(x, p))) continue;
+    if (bans.some((b) => prefixCovers(P(b.target), p))) continue;
+    const capFull = (active: Ban[], times: number[], maxActive: number | undefined, maxFrac: number | undefined, maxWin: number | undefined, win: number, netSize: number) => {
+      if (maxActive !== undefined && active.length >= maxActive) return true;
+      if (maxFrac !== undefined && union(p.family, [...active.map((b) => P(b.target)), p]) / netSize > maxFrac) return true;
+      if (maxWin !== undefined && times.filter((t) => t > w.now - win * 1000).length >= maxWin) return true;
+      return false;
+    };
+    if (capFull(bans, w.banTimes, c.ban.max_active_bans, c.ban.max_banned_fraction, c.ban.max_bans_per_window, c.ban.ban_window_seconds, union(p.family, nets))) continue;
+    const pol = resolvePolicy(c, a.target);
+    if (g && pol.hostgroup?.name === g.name && pol.groupCaps) {
+      const mine = bans.filter((b) => b.hostgroup === g.name);
+      const times = w.events.filter((e) => e.event === 'ban' && e.ban.hostgroup === g.name).map((e) => e.time);
+      if (capFull(mine, times, g.ban?.max_active_bans, g.ban?.max_banned_fraction, g.ban?.max_bans_per_window, pol.ban.ban_window_seconds, union(p.family, g.networks.map(P)))) continue;
+    }
+    assert.fail(`(liveness) attack ${a.id} on ${a.target} has no ban though every guard would pass`);
+  }
 }
 
 function newWorld(config: Readonly<Config>): World {
   const clock = new ManualClock(T0);
   const w: World = {
     config, now: T0, clock, m: new BanManager(config, { clock }), events: [], live: new Map(), ended: new Map(),
-    banTimes: [], maxRank: new Map(), seq: 0, caps: [config.ban.max_active_bans],
+    banTimes: [], maxRank: new Map(), seq: 0, caps: [config.ban.max_active_bans], suppressed: new Set(),
   };
   attach(w);
   return w;
@@ -327,6 +365,7 @@ function run(config: Readonly<Config>, cmds: Cmd[]): World {
         if (!l.length) break;
         const a = l[cmd.i % l.length];
         w.live.delete(a.id);
+        w.suppressed.delete(a.id);
         const hyst = resolvePolicy(w.config, a.target).ban.unban_hysteresis_seconds * 1000;
         w.ended.set(a.id, { at: w.now, hyst });
         w.m.onAttackEvent({ event: 'attack_end', time: w.now, attack: { ...a, end: w.now } });
@@ -340,13 +379,17 @@ function run(config: Readonly<Config>, cmds: Cmd[]): World {
         const act = w.m.active();
         const target = cmd.same !== undefined && act.length ? act[cmd.same % act.length].target : cmd.target;
         const r = w.m.manualBan({ ip: target, ttlSeconds: cmd.ttl, actor: 'prop' });
-        if (r.ok) assert.equal(r.ban.source, 'prop');
+        if (r.ok) {
+          assert.equal(r.ban.source, 'prop');
+          for (const a of w.live.values()) if (key(a.target) === r.ban.target) w.suppressed.delete(a.id);
+        }
         break;
       }
       case 'munban': {
         const bans = w.m.active();
         if (!bans.length) break;
         const b = bans[cmd.i % bans.length];
+        for (const id of b.attack_ids ?? []) if (w.live.has(id)) w.suppressed.add(id);
         const r = cmd.byId ? w.m.manualUnban({ id: b.id, actor: 'prop' }) : w.m.manualUnban({ ip: b.target, actor: 'prop' });
         assert.ok(r.ok);
         assert.ok(!w.m.active().some((x) => x.id === b.id), 'manual unban ends at once');
@@ -367,6 +410,7 @@ function run(config: Readonly<Config>, cmds: Cmd[]): World {
           w.ended.set(id, { at: w.now, hyst });
         }
         w.live.clear();
+        w.suppressed.clear();
         const snap = JSON.parse(JSON.stringify([...w.m.snapshot(), ...w.m.history()])) as Ban[];
         w.m = new BanManager(w.config, { clock: w.clock });
         attach(w);
