@@ -146,7 +146,7 @@ export class CounterTable {
     this.free = new Int32Array(cap);
     let s = 16;
     while (s < cap * 2) s *= 2;
-    this.slots = new Int32Array(s).fill(FREE);
+    this.slots = new Int32Array(2 * s).fill(FREE);
     this.mask = s - 1;
     this.logs = [];
     for (let i = 0; i <= this.buckets; i++) this.logs.push(new TickLog(64));
@@ -175,14 +175,17 @@ export class CounterTable {
     return hashWords(k[o], this.kw > 1 ? k[o + 1] : 0, this.kw > 2 ? k[o + 2] : 0, this.kw > 3 ? k[o + 3] : 0);
   }
 
+  // The slot array interleaves [row, first key word] so a probe touches one
+  // cache line: slots[2s] = row (-1 empty), slots[2s + 1] = key word 0.
+
   /** Row of a 1-word key, or -1. */
   find1(a: number): number {
-    const slots = this.slots, keys = this.keys, mask = this.mask;
+    const slots = this.slots, mask = this.mask, ai = a | 0;
     let s = hash1(a) & mask;
     for (;;) {
-      const r = slots[s];
+      const r = slots[2 * s];
       if (r === FREE) return -1;
-      if (keys[r] === a) return r;
+      if (slots[2 * s + 1] === ai) return r;
       s = (s + 1) & mask;
     }
   }
@@ -190,25 +193,27 @@ export class CounterTable {
   /** Row of a multi-word key (unused words 0), or -1. */
   find(a: number, b: number, c: number, d: number): number {
     if (this.kw === 1) return this.find1(a);
-    const slots = this.slots, keys = this.keys, mask = this.mask, kw = this.kw;
+    const slots = this.slots, keys = this.keys, mask = this.mask, kw = this.kw, ai = a | 0;
     let s = hashWords(a, b, c, d) & mask;
     for (;;) {
-      const r = slots[s];
+      const r = slots[2 * s];
       if (r === FREE) return -1;
-      const o = r * kw;
-      if (keys[o] === a && keys[o + 1] === b && (kw < 3 || keys[o + 2] === c) && (kw < 4 || keys[o + 3] === d)) return r;
+      if (slots[2 * s + 1] === ai) {
+        const o = r * kw;
+        if (keys[o + 1] === b && (kw < 3 || keys[o + 2] === c) && (kw < 4 || keys[o + 3] === d)) return r;
+      }
       s = (s + 1) & mask;
     }
   }
 
   /** Row for a key, inserting it; -1 (and overflow++) when the table is full. */
   upsert1(a: number): number {
-    const slots = this.slots, keys = this.keys, mask = this.mask;
+    const slots = this.slots, mask = this.mask, ai = a | 0;
     let s = hash1(a) & mask;
     for (;;) {
-      const r = slots[s];
+      const r = slots[2 * s];
       if (r === FREE) break;
-      if (keys[r] === a) return r;
+      if (slots[2 * s + 1] === ai) return r;
       s = (s + 1) & mask;
     }
     return this.insertAt(s, a, 0, 0, 0);
@@ -216,13 +221,15 @@ export class CounterTable {
 
   upsert(a: number, b: number, c: number, d: number): number {
     if (this.kw === 1) return this.upsert1(a);
-    const slots = this.slots, keys = this.keys, mask = this.mask, kw = this.kw;
+    const slots = this.slots, keys = this.keys, mask = this.mask, kw = this.kw, ai = a | 0;
     let s = hashWords(a, b, c, d) & mask;
     for (;;) {
-      const r = slots[s];
+      const r = slots[2 * s];
       if (r === FREE) break;
-      const o = r * kw;
-      if (keys[o] === a && keys[o + 1] === b && (kw < 3 || keys[o + 2] === c) && (kw < 4 || keys[o + 3] === d)) return r;
+      if (slots[2 * s + 1] === ai) {
+        const o = r * kw;
+        if (keys[o + 1] === b && (kw < 3 || keys[o + 2] === c) && (kw < 4 || keys[o + 3] === d)) return r;
+      }
       s = (s + 1) & mask;
     }
     return this.insertAt(s, a, b, c, d);
@@ -250,7 +257,8 @@ export class CounterTable {
     if (this.kw > 1) k[o + 1] = b;
     if (this.kw > 2) k[o + 2] = c;
     if (this.kw > 3) k[o + 3] = d;
-    this.slots[slot] = row;
+    this.slots[2 * slot] = row;
+    this.slots[2 * slot + 1] = a | 0;
     this.size++;
     this.sums.fill(0, row * NC, row * NC + NC);
     this.lastTick[row] = this.curTick - 1 - this.buckets;
@@ -267,7 +275,7 @@ export class CounterTable {
 
   private probeFree(a: number, b: number, c: number, d: number): number {
     let s = (this.kw === 1 ? hash1(a) : hashWords(a, b, c, d)) & this.mask;
-    while (this.slots[s] !== FREE) s = (s + 1) & this.mask;
+    while (this.slots[2 * s] !== FREE) s = (s + 1) & this.mask;
     return s;
   }
 
@@ -286,16 +294,17 @@ export class CounterTable {
     if (this.base) { this.base = gf(this.base, 3); this.baseTick = gi(this.baseTick!); }
     const fr = new Int32Array(cap); fr.set(this.free.subarray(0, this.freeTop)); this.free = fr;
     this.cap = cap;
-    let s = this.slots.length;
+    let s = this.mask + 1;
     while (s < cap * 2) s *= 2;
-    if (s !== this.slots.length) {
-      this.slots = new Int32Array(s).fill(FREE);
+    if (s !== this.mask + 1) {
+      this.slots = new Int32Array(2 * s).fill(FREE);
       this.mask = s - 1;
       for (let r = 0; r < this.high; r++) {
         if (this.lastTick[r] === FREE) continue;
         let i = this.hashRow(r) & this.mask;
-        while (this.slots[i] !== FREE) i = (i + 1) & this.mask;
-        this.slots[i] = r;
+        while (this.slots[2 * i] !== FREE) i = (i + 1) & this.mask;
+        this.slots[2 * i] = r;
+        this.slots[2 * i + 1] = this.keys[r * this.kw] | 0;
       }
     }
   }
@@ -305,23 +314,24 @@ export class CounterTable {
     if (this.lastTick[row] === FREE) return;
     const mask = this.mask, slots = this.slots;
     let s = this.hashRow(row) & mask;
-    while (slots[s] !== row) s = (s + 1) & mask;
+    while (slots[2 * s] !== row) s = (s + 1) & mask;
     // backward-shift deletion
     let hole = s;
     let j = s;
     for (;;) {
       j = (j + 1) & mask;
-      const r = slots[j];
+      const r = slots[2 * j];
       if (r === FREE) break;
       const home = this.hashRow(r) & mask;
       // keep r at j when its home lies cyclically in (hole, j]
       const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (!inRange) {
-        slots[hole] = r;
+        slots[2 * hole] = r;
+        slots[2 * hole + 1] = slots[2 * j + 1];
         hole = j;
       }
     }
-    slots[hole] = FREE;
+    slots[2 * hole] = FREE;
     this.lastTick[row] = FREE;
     this.flags[row] = 0;
     this.free[this.freeTop++] = row;
@@ -340,8 +350,11 @@ export class CounterTable {
 
   // ---- counting ------------------------------------------------------------
 
-  /** Adds one record's sampling-corrected counts to `row` in the current tick. */
-  add(row: number, pkts: number, bytes: number, flows: number, cls: number): void {
+  /**
+   * Adds one record's sampling-corrected counts to `row` in the current tick.
+   * Returns the row's packets in the window so far (closed ticks + this one).
+   */
+  add(row: number, pkts: number, bytes: number, flows: number, cls: number): number {
     let log = this.cur;
     let e: number;
     if (this.lastTick[row] === this.curTick) e = this.logPos[row];
@@ -365,6 +378,7 @@ export class CounterTable {
       else if (cls & K.ICMP) { v[o + 7] += pkts; v[o + 8] += bytes; }
       if (cls & K.FRAG) { v[o + 11] += pkts; v[o + 12] += bytes; }
     }
+    return v[o] + this.sums[row * NC];
   }
 
   /**

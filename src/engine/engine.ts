@@ -113,6 +113,29 @@ interface Compiled {
   idleTicks: number;
   spread: boolean;
   sampleFlows: number;
+  /** Window packets from which a host/group/carpet row's records go into the FlowRing. */
+  watchHost: number;
+  watchCarpet: number;
+}
+
+/** Counters that count packets (pps-like limits). */
+const PKT_COUNTERS = [C.PKTS, C.TCP_P, C.UDP_P, C.ICMP_P, C.SYN_P, C.FRAG_P];
+
+/**
+ * A quarter of the smallest packet limit (in window packets): records of rows
+ * below it cannot be part of an attack soon, so they are not kept for seeding
+ * classification. 0 (keep all) when some target has no packet limit at all.
+ */
+function watchLevel(limits: Float64Array[], windowSec: number, floor?: number): number {
+  let min = Infinity;
+  for (const l of limits) {
+    let m = Infinity;
+    for (const i of PKT_COUNTERS) if (l[i] > 0 && l[i] < m) m = l[i];
+    if (m === Infinity) return 0;
+    if (m < min) min = m;
+  }
+  if (floor !== undefined && floor < min) min = floor;
+  return min === Infinity ? 0 : 0.25 * min * windowSec;
 }
 
 function compile(cfg: Readonly<Config>): Compiled {
@@ -130,6 +153,8 @@ function compile(cfg: Readonly<Config>): Compiled {
     baseline.push(resolveBaseline(cfg.baseline, g.baseline));
   });
   const len4 = cfg.carpet.prefix_length_v4;
+  const anyBaseline = baseline.some((b) => b.enabled);
+  const minFloor = anyBaseline ? Math.min(...baseline.filter((b) => b.enabled).map((b) => b.floor[0])) : undefined;
   return {
     wp,
     nets: new NetworkSet(cfg.networks),
@@ -147,6 +172,8 @@ function compile(cfg: Readonly<Config>): Compiled {
     idleTicks: Math.max(wp.buckets + 1, Math.ceil((cfg.detection.idle_seconds * 1000) / wp.tickMs)),
     spread: cfg.detection.spread_long_flows,
     sampleFlows: cfg.samples.enabled ? cfg.samples.flows_per_attack : 0,
+    watchHost: anyBaseline ? 0 : watchLevel([...lin, ...lout], wp.windowSec, minFloor),
+    watchCarpet: watchLevel([compileThresholds(cfg.carpet.thresholds)], wp.windowSec),
   };
 }
 
@@ -173,6 +200,8 @@ export class Engine implements FlowSink {
   private n = { records: 0, outside: 0, ticks: 0, started: 0, overflow: 0 };
   private readonly byVector: Record<string, number> = {};
   private readonly w6 = new Uint32Array(4);
+  /** Set by the count paths when the record belongs to a row worth watching. */
+  private watch = false;
   private readonly limScratch = new Float64Array(NC);
 
   constructor(config: Readonly<Config>, opts: EngineOptions) {
@@ -252,6 +281,7 @@ export class Engine implements FlowSink {
     else if (p === 1 || p === 58) cls = K.ICMP;
     if (r.fragment) cls |= K.FRAG;
     let hit = false;
+    this.watch = false;
     if (r.family === 4) {
       if (c.nets.has4(r.dst4)) { hit = true; this.count4(0, r.dst4, pk, by, fl, cls, r); }
       if (c.nets.has4(r.src4)) { hit = true; this.count4(1, r.src4, pk, by, fl, cls, r); }
@@ -260,7 +290,7 @@ export class Engine implements FlowSink {
       if (c.nets.hasV6(r.src6)) { hit = true; this.count6(1, r.src6, pk, by, fl, cls, r); }
     }
     if (!hit) this.n.outside++;
-    else if (this.ring !== null) this.ring.push(r);
+    else if (this.watch && this.ring !== null) this.ring.push(r);
   }
 
   private count4(dir: 0 | 1, a: number, pk: number, by: number, fl: number, cls: number, r: FlowRecord): void {
@@ -270,7 +300,7 @@ export class Engine implements FlowSink {
     if (row < 0) { this.n.overflow++; }
     else {
       if (t.inserted) { t.inserted = false; t.group[row] = this.c.groups.lookup4(a) + 1; }
-      t.add(row, pk, by, fl, cls);
+      if (t.add(row, pk, by, fl, cls) >= this.c.watchHost) this.watch = true;
       if ((t.flags[row] & RF.PINNED) !== 0) this.byRow.get(ti * ROW_SPAN + row)?.cls.add(r);
       const g = t.group[row];
       if (g > 0 && this.c.total[g] === 1) this.countGroup(dir, g, pk, by, fl, cls, r);
@@ -280,7 +310,7 @@ export class Engine implements FlowSink {
       const pr = ct.upsert1((a & this.c.carpetMask4) >>> 0);
       if (pr >= 0) {
         ct.inserted = false;
-        ct.add(pr, pk, by, fl, cls);
+        if (ct.add(pr, pk, by, fl, cls) >= this.c.watchCarpet) this.watch = true;
         if ((ct.flags[pr] & RF.PINNED) !== 0) this.byRow.get(CARPET4 * ROW_SPAN + pr)?.cls.add(r);
       }
     }
@@ -295,7 +325,7 @@ export class Engine implements FlowSink {
     if (row < 0) { this.n.overflow++; }
     else {
       if (t.inserted) { t.inserted = false; t.group[row] = this.c.groups.lookup6(b) + 1; }
-      t.add(row, pk, by, fl, cls);
+      if (t.add(row, pk, by, fl, cls) >= this.c.watchHost) this.watch = true;
       if ((t.flags[row] & RF.PINNED) !== 0) this.byRow.get(ti * ROW_SPAN + row)?.cls.add(r);
       const g = t.group[row];
       if (g > 0 && this.c.total[g] === 1) this.countGroup(dir, g, pk, by, fl, cls, r);
@@ -311,7 +341,7 @@ export class Engine implements FlowSink {
       const pr = ct.upsert(w[0], w[1], w[2], w[3]);
       if (pr >= 0) {
         ct.inserted = false;
-        ct.add(pr, pk, by, fl, cls);
+        if (ct.add(pr, pk, by, fl, cls) >= this.c.watchCarpet) this.watch = true;
         if ((ct.flags[pr] & RF.PINNED) !== 0) this.byRow.get(CARPET6 * ROW_SPAN + pr)?.cls.add(r);
       }
     }
@@ -324,6 +354,7 @@ export class Engine implements FlowSink {
     if (row < 0) return;
     t.inserted = false;
     t.add(row, pk, by, fl, cls);
+    this.watch = true;
     if ((t.flags[row] & RF.PINNED) !== 0) this.byRow.get(ti * ROW_SPAN + row)?.cls.add(r);
   }
 
