@@ -157,7 +157,10 @@ function* parsePcapng(buf: Buffer, stats: CaptureStats, frag: Reassembler): Gene
       stats.frames++;
       if (ifId < ifLink.length && caplen <= bodyEnd - data) {
         const units = ifUnits[ifId];
-        const time = ((tsHi * 4294967296 + tsLo) / units + ifOffset[ifId]) * 1000;
+        // 64-bit tick count: split exactly so nanosecond files keep ms precision
+        const ticks = (BigInt(tsHi) << 32n) | BigInt(tsLo);
+        const u = BigInt(Math.round(units));
+        const time = Number(ticks / u) * 1000 + (Number(ticks % u) * 1000) / units + ifOffset[ifId] * 1000;
         const pkt = decodeFrame(ifLink[ifId], buf.subarray(data, data + caplen), time, stats, frag);
         if (pkt) yield pkt;
       } else stats.truncated++;
