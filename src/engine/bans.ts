@@ -26,9 +26,12 @@
  *
  * Rules (see also guards.ts, escalation.ts, policy.ts, route.ts):
  * - A detected attack gets a ban unless a guard refuses it; a refusal is
- *   emitted once per attack and reason, and the attack is retried on every
- *   tick and update while it lasts (a cap may free up). An attack on exactly
- *   the target of an existing ban is linked to that ban (one ban per target).
+ *   emitted once per attack and reason. While the attack lasts it is retried
+ *   on each of its updates, and on ticks once something that could let it
+ *   through happened (a ban ended, the config changed, the rate window moved
+ *   on). An attack on exactly the target of an existing ban is linked to that
+ *   ban (one ban per target). A hostgroup attack (`calculation: total`) is
+ *   banned as its `target` prefix, under the same guards.
  * - Every ban has a TTL (`ban.ttl_seconds`, hostgroup override, or the manual
  *   TTL). While a linked attack goes on the ban is kept: when the TTL runs out
  *   it is extended to now + unban_hysteresis. When the last linked attack ends
@@ -46,11 +49,12 @@
  * - restore() takes back unexpired bans (state `expiring`; a ban whose attack
  *   was active gets expires >= now + hysteresis so detection can pick the
  *   attack up again), re-checking networks, whitelist and caps; expired and
- *   refused ones are returned so mitigation can withdraw them. Ended bans may
- *   be passed too (e.g. the recent history): they are not restored. Every ban
- *   passed in that was created within the rate window counts against
- *   `max_bans_per_window`, so a restart does not reset the rate cap. It emits no events: the caller
- *   announces `restored`.
+ *   refused ones are returned so mitigation can withdraw them (and go to the
+ *   history as ended). Ended bans may be passed too (e.g. the recent
+ *   history): they go to the history. Every ban passed in that was created
+ *   within the rate window counts against `max_bans_per_window`, so a restart
+ *   does not reset the rate cap. It emits no events: the caller announces
+ *   `restored`.
  */
 import { formatIP, formatPrefix, parsePrefix, prefixCovers, type Prefix } from '../core/ip.ts';
 import type { Clock } from '../core/clock.ts';
@@ -66,7 +70,7 @@ import { buildRouteWithPolicy, routeTargets } from './route.ts';
 export type BanEvent = Extract<EngineEvent, { event: 'ban' | 'ban_refused' | 'escalate' | 'unban' }>;
 export type BanListener = (e: BanEvent) => void;
 
-export type BanResult = { ok: true; ban: Ban } | { ok: false; reason: RefusalReason | 'invalid_ttl'; detail: string };
+export type BanResult = { ok: true; ban: Ban } | { ok: false; reason: RefusalReason; detail: string };
 
 export interface ManualBanRequest {
   ip?: string;
@@ -450,7 +454,7 @@ export class BanManager {
   private attachOrCreate(a: Attack, ev: 'attack_start' | 'attack_update', now: number): void {
     const pend = this.pending.get(a.id);
     if (pend?.suppressed) {
-      pend.attack = a;
+      this.remember(a, 'manually_unbanned', `the ban of ${a.target} was lifted by hand; this attack is not banned again`, now);
       return;
     }
     const p = parsePrefix(a.target);
@@ -494,7 +498,7 @@ export class BanManager {
     this.emit({ event: 'ban_refused', time: now, target: a.target, reason, detail, attack: a, source: 'auto' });
   }
 
-  private refuseManual(target: string, reason: RefusalReason | 'invalid_ttl', detail: string, actor: string, now: number): BanResult {
+  private refuseManual(target: string, reason: RefusalReason, detail: string, actor: string, now: number): BanResult {
     this.countRefusal(reason);
     this.emit({ event: 'ban_refused', time: now, target, reason, detail, source: actor });
     return { ok: false, reason, detail };

@@ -18,8 +18,8 @@
  * A hostgroup's own caps (see policy.ts) are checked after the global ones
  * with the same reason codes and a detail naming the group. Two more codes
  * are produced by bans.ts: manually_unbanned (an attack whose ban an operator
- * lifted is not banned again automatically) and not_banned (manual unban of
- * something that is not banned).
+ * lifted is not banned again automatically), not_banned (manual unban of
+ * something that is not banned) and invalid_ttl (a manual TTL out of range).
  */
 import { formatPrefix, parsePrefix, prefixCovers, prefixesOverlap, prefixSize, type Family, type Prefix } from '../core/ip.ts';
 import type { Config } from '../config/schema.ts';
@@ -35,6 +35,7 @@ export const REFUSAL_REASONS = [
   'rate_limited',
   'manually_unbanned',
   'not_banned',
+  'invalid_ttl',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 

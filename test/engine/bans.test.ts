@@ -125,11 +125,13 @@ test('manual unban ends at once, records the actor, and the same attack is not b
   assert.deepEqual(r.ok && [r.ban.state, r.ban.end_reason, r.ban.ended_by, r.ban.ended], ['ended', 'manual', 'carol', T0 + 5000]);
   m.onAttackEvent(ev('attack_update', T0 + 6000, a));
   m.tick(T0 + 7000);
+  m.onAttackEvent(ev('attack_update', T0 + 7500, a));
   assert.equal(m.active().length, 0, 'not re-banned while the same attack lasts');
+  assert.deepEqual(events.filter((e) => e.event === 'ban_refused').map((e) => e.event === 'ban_refused' && e.reason), ['manually_unbanned']);
   m.onAttackEvent(ev('attack_end', T0 + 8000, a));
   m.onAttackEvent(ev('attack_start', T0 + 9000, attack('198.51.100.7')));
   assert.equal(m.active().length, 1, 'a new attack is banned again');
-  assert.deepEqual(events.map((e) => e.event), ['ban', 'unban', 'ban']);
+  assert.deepEqual(events.map((e) => e.event), ['ban', 'unban', 'ban_refused', 'ban']);
   assert.equal(m.history(1)[0].id, id);
 });
 

@@ -147,7 +147,7 @@ test('invalid targets, invalid TTL, not_banned and the reason codes are stable',
   assert.equal(!r3.ok && r3.reason, 'not_banned');
   const r4 = m.manualUnban({ id: 'nope', actor: 'x' });
   assert.equal(!r4.ok && r4.reason, 'not_banned');
-  assert.deepEqual([...REFUSAL_REASONS], ['invalid_target', 'outside_networks', 'whitelisted', 'already_banned', 'max_active_bans', 'max_banned_fraction', 'rate_limited', 'manually_unbanned', 'not_banned']);
+  assert.deepEqual([...REFUSAL_REASONS], ['invalid_target', 'outside_networks', 'whitelisted', 'already_banned', 'max_active_bans', 'max_banned_fraction', 'rate_limited', 'manually_unbanned', 'not_banned', 'invalid_ttl']);
   const s = m.stats();
   assert.equal(s.refused_by_reason.invalid_target, 2);
   assert.equal(s.refused_by_reason.invalid_ttl, 5);

@@ -482,7 +482,7 @@ test('the generators reach every guard and the interesting paths', () => {
     }),
     { numRuns: 150, seed: 4242 },
   );
-  for (const r of ['outside_networks', 'whitelisted', 'already_banned', 'max_active_bans', 'max_banned_fraction', 'rate_limited']) assert.ok(reasons.has(r), `never saw ${r}: ${[...reasons]}`);
+  for (const r of ['outside_networks', 'whitelisted', 'already_banned', 'max_active_bans', 'max_banned_fraction', 'rate_limited', 'manually_unbanned']) assert.ok(reasons.has(r), `never saw ${r}: ${[...reasons]}`);
   for (const r of ['expired', 'manual', 'whitelisted', 'outside_networks']) assert.ok(unbans.has(r), `never saw unban ${r}: ${[...unbans]}`);
   assert.ok(escalations > 0);
 });
