@@ -93,6 +93,10 @@ export class AdjRibOut {
     for (const key of this.dirty) {
       const want = this.desired.get(key);
       const had = this.sent.get(key);
+      if (!want && !had) {
+        this.dirty.delete(key); // announced and withdrawn before it was ever sent
+        continue;
+      }
       const fam = (want ?? had)!.route.family;
       if (!families.has(fam)) continue; // held; stays dirty until negotiated
       this.dirty.delete(key);

@@ -44,6 +44,7 @@ import type { FsmState } from './fsm.ts';
 import { normalizeAddress } from './session.ts';
 import { SpeakerCore, checkRoute, type AdjRibOutEntry, type FromWorker, type NeighborStatus, type RouteOptions, type ToWorker, type WorkerData } from './speaker.ts';
 import { routeKey, type Route } from './types.ts';
+import { newUpdateStats } from './update.ts';
 
 export type { AdjRibOutEntry, NeighborStatus, RouteOptions } from './speaker.ts';
 export type { Route, UnicastRoute, FlowspecRoute, FlowspecRule, PathAttributes, FamilyName } from './types.ts';
@@ -69,6 +70,35 @@ export interface BgpSpeakerOptions {
 }
 
 type Item = Extract<ToWorker, { op: 'batch' }>['items'][number];
+
+function placeholderStatus(n: BgpConfig['neighbors'][number]): NeighborStatus {
+  return {
+    address: normalizeAddress(n.address),
+    port: n.port,
+    asn: n.remote_asn,
+    description: n.description,
+    state: 'Idle',
+    stateSeconds: 0,
+    uptimeSeconds: 0,
+    passive: n.passive,
+    familiesConfigured: [...n.families],
+    familiesNegotiated: [],
+    gracefulRestartPeer: false,
+    messagesIn: 0,
+    messagesOut: 0,
+    updatesIn: 0,
+    updatesOut: 0,
+    prefixesDesired: 0,
+    prefixesSent: 0,
+    heldRoutes: 0,
+    heldByFamily: {},
+    refusedRoutes: 0,
+    received: newUpdateStats(),
+    flaps: 0,
+    lastError: '',
+    md5: n.md5_password_env ? 'not-supported' : 'none',
+  };
+}
 
 const LEVEL_NAMES: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
   10: 'trace',
@@ -107,9 +137,13 @@ export class BgpSpeaker extends EventEmitter {
   }
 
   private syncMirror(): void {
-    const ids = new Set(this.cfg.neighbors.filter((n) => n.enabled).map((n) => normalizeAddress(n.address)));
+    const nbs = this.cfg.neighbors.filter((n) => n.enabled);
+    const ids = new Set(nbs.map((n) => normalizeAddress(n.address)));
     for (const id of ids) if (!this.mirror.has(id)) this.mirror.set(id, new AdjRibOut());
     for (const id of [...this.mirror.keys()]) if (!ids.has(id)) this.mirror.delete(id);
+    // until the worker reports, every configured neighbor shows as Idle
+    const known = new Map(this.status.map((s) => [s.address, s]));
+    this.status = nbs.map((n) => known.get(normalizeAddress(n.address)) ?? placeholderStatus(n));
   }
 
   // ------------------------------------------------------------ lifecycle

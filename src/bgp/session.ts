@@ -15,6 +15,7 @@
  */
 import * as net from 'node:net';
 import type { Logger } from 'pino';
+import { formatIP, parseIP } from '../core/ip.ts';
 import { MSG, MSG_NAMES, ERR, OPEN_SUB, AFI, SAFI } from './constants.ts';
 import { BgpError, errorName } from './errors.ts';
 import { Framer, encodeKeepalive, type RawMessage } from './header.ts';
@@ -702,10 +703,12 @@ export class BgpListener {
   }
 }
 
-/** "::ffff:192.0.2.1" → "192.0.2.1"; IPv6 text lower-cased. */
+/** Canonical address text: "::ffff:192.0.2.1" → "192.0.2.1", IPv6 compressed lower case. */
 export function normalizeAddress(a: string): string {
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a);
-  return m ? m[1] : a.toLowerCase();
+  if (m) return m[1];
+  const ip = parseIP(a);
+  return ip ? formatIP(ip.family, ip.bytes) : a.toLowerCase();
 }
 
 /** Family keys for End-of-RIB and refresh. */

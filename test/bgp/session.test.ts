@@ -1,0 +1,200 @@
+/**
+ * Sessions over real loopback sockets without a router: two Breakwater
+ * speakers peering with each other (collision detection), and raw TCP peers
+ * that misbehave.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import { Writable } from 'node:stream';
+import { validateConfig } from '../../src/config/load.ts';
+import { BgpSpeaker, type PeerStateEvent } from '../../src/bgp/index.ts';
+import { createLogger, silentLogger } from '../../src/core/log.ts';
+import { splitMessages } from '../../src/bgp/header.ts';
+import { decodeNotification } from '../../src/bgp/notification.ts';
+import { encodeOpen, emptyCapabilities } from '../../src/bgp/open.ts';
+import { loopbackBlock, randomPort, sleep, waitFor } from '../helpers/netns.ts';
+
+function cfg(o: { self: string; listenPort: number; peer: string; peerPort: number; asn: number; peerAsn: number; rid: string; passive?: boolean }) {
+  return validateConfig({
+    bgp: {
+      local_asn: o.asn,
+      router_id: o.rid,
+      listen: `${o.self}:${o.listenPort}`,
+      connect_retry_seconds: 1,
+      neighbors: [{ address: o.peer, port: o.peerPort, remote_asn: o.peerAsn, local_address: o.self, hold_time: 9, passive: o.passive ?? false }],
+    },
+  }).bgp;
+}
+
+function captureLogger(): { log: ReturnType<typeof createLogger>; lines: string[] } {
+  const lines: string[] = [];
+  const dest = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  return { log: createLogger({ destination: { write: (s: string) => dest.write(s) } }), lines };
+}
+
+for (const [ridA, ridB] of [
+  ['10.0.0.1', '10.0.0.2'],
+  ['10.0.0.9', '10.0.0.2'],
+]) {
+  test(`session: two speakers both connecting settle on one session (router ids ${ridA} / ${ridB})`, { timeout: 60000 }, async (t) => {
+    const addr = loopbackBlock();
+    const pa = randomPort(), pb = pa + 1;
+    const ca = captureLogger(), cb = captureLogger();
+    const a = new BgpSpeaker(cfg({ self: addr(1), listenPort: pa, peer: addr(2), peerPort: pb, asn: 65001, peerAsn: 65002, rid: ridA }), ca.log, { mode: 'inline' });
+    const b = new BgpSpeaker(cfg({ self: addr(2), listenPort: pb, peer: addr(1), peerPort: pa, asn: 65002, peerAsn: 65001, rid: ridB }), cb.log, { mode: 'inline' });
+    t.after(() => Promise.all([a.stop(), b.stop()]));
+    const downs: PeerStateEvent[] = [];
+    a.on('peer-state', (e: PeerStateEvent) => e.from === 'Established' && downs.push(e));
+    b.on('peer-state', (e: PeerStateEvent) => e.from === 'Established' && downs.push(e));
+    await Promise.all([a.start(), b.start()]);
+    await waitFor('both Established', () => a.neighbors()[0].state === 'Established' && b.neighbors()[0].state === 'Established', 20000);
+    await sleep(1500);
+    assert.equal(a.neighbors()[0].state, 'Established');
+    assert.equal(b.neighbors()[0].state, 'Established');
+    assert.deepEqual(downs, []);
+    // every transition was logged through the one choke point
+    const evs = ca.lines.map((l) => JSON.parse(l)).filter((o) => o.event === 'bgp peer state');
+    assert.ok(evs.length >= 3);
+    for (const e of evs) {
+      assert.equal(e.msg, 'bgp peer state');
+      assert.equal(e.neighbor, addr(2));
+      assert.ok(e.from && e.to && e.reason);
+    }
+    assert.equal(evs.at(-1).to, 'Established');
+    const all = [...ca.lines, ...cb.lines].join('\n');
+    t.diagnostic(`collision resolved on this run: ${/collision/.test(all) ? 'yes' : 'no (connections did not cross)'}`);
+  });
+}
+
+test('session: routes flow between two speakers and the receiver counts them', { timeout: 30000 }, async (t) => {
+  const addr = loopbackBlock();
+  const pa = randomPort(), pb = pa + 1;
+  const a = new BgpSpeaker(cfg({ self: addr(1), listenPort: pa, peer: addr(2), peerPort: pb, asn: 65001, peerAsn: 65002, rid: '10.0.0.1' }), silentLogger(), { mode: 'inline' });
+  const b = new BgpSpeaker(cfg({ self: addr(2), listenPort: pb, peer: addr(1), peerPort: pa, asn: 65002, peerAsn: 65001, rid: '10.0.0.2', passive: true }), silentLogger(), { mode: 'inline' });
+  t.after(() => Promise.all([a.stop(), b.stop()]));
+  const routes = Array.from({ length: 300 }, (_, i) => ({
+    family: 'ipv4_unicast' as const,
+    prefix: `198.51.${100 + (i >> 8)}.${i & 255}/32`,
+    attrs: { nextHop: '192.0.2.1', communities: [0xffff029a] },
+  }));
+  a.announce(routes);
+  await Promise.all([a.start(), b.start()]);
+  await waitFor('routes received', () => b.neighbors()[0].received.routesAnnounced === 300, 15000);
+  const st = a.neighbors()[0];
+  // 300 /32 with one attribute set: packed into one UPDATE (+ 4 End-of-RIB)
+  assert.ok(st.updatesOut <= 6, `updatesOut ${st.updatesOut}`);
+  assert.equal(b.neighbors()[0].received.endOfRib, 4);
+  a.withdraw(routes.slice(0, 100));
+  await waitFor('withdrawals received', () => b.neighbors()[0].received.routesWithdrawn === 100, 15000);
+});
+
+test('session: garbage from a configured peer earns a NOTIFICATION; an unknown source is rejected', { timeout: 30000 }, async (t) => {
+  const addr = loopbackBlock();
+  const port = randomPort();
+  const sp = new BgpSpeaker(cfg({ self: addr(1), listenPort: port, peer: addr(2), peerPort: port + 1, asn: 65001, peerAsn: 65002, rid: '10.0.0.1', passive: true }), silentLogger(), { mode: 'inline' });
+  t.after(() => sp.stop());
+  await sp.start();
+
+  const talk = (from: string, payload: Buffer) =>
+    new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const s = net.connect({ host: addr(1), port, localAddress: from }, () => s.write(payload));
+      s.on('data', (c) => chunks.push(c));
+      s.on('error', reject);
+      s.on('close', () => resolve(Buffer.concat(chunks)));
+      setTimeout(() => s.destroy(), 5000);
+    });
+
+  // bad marker → Message Header Error / Connection Not Synchronized
+  const got = await talk(addr(2), Buffer.alloc(40, 0x11));
+  const msgs = splitMessages(got);
+  const notif = msgs.find((m) => m.type === 3);
+  assert.ok(notif, 'a NOTIFICATION was sent');
+  const n = decodeNotification(notif.body);
+  assert.equal(n.code, 1);
+  assert.equal(n.subcode, 1);
+
+  // after an error the neighbor stays Idle for the (damped) idle hold time, refusing connections
+  await waitFor('back to Active', () => sp.neighbors()[0].state === 'Active', 10000);
+  // a wrong AS in the OPEN → OPEN Message Error / Bad Peer AS
+  const open = encodeOpen({ asn: 65099, holdTime: 9, routerId: '10.0.0.2', capabilities: { ...emptyCapabilities(), as4: 65099 } });
+  const got2 = splitMessages(await talk(addr(2), open));
+  const n2 = decodeNotification(got2.find((m) => m.type === 3)!.body);
+  assert.deepEqual([n2.code, n2.subcode], [2, 2]);
+
+  await waitFor('back to Active', () => sp.neighbors()[0].state === 'Active', 10000);
+  // unknown source → Cease / Connection Rejected
+  const got3 = splitMessages(await talk(addr(3), open));
+  const n3 = decodeNotification(got3.find((m) => m.type === 3)!.body);
+  assert.deepEqual([n3.code, n3.subcode], [6, 5]);
+
+  assert.match(sp.neighbors()[0].lastError, /Bad Peer AS/);
+  assert.equal(sp.neighbors()[0].state, 'Active');
+});
+
+for (const peerRid of ['10.0.0.200', '10.0.0.0']) {
+  test(`session: collision detection (§6.8) keeps the connection of the higher router id (peer ${peerRid})`, { timeout: 30000 }, async (t) => {
+    const addr = loopbackBlock();
+    const ourPort = randomPort(), peerPort = ourPort + 1;
+    const ourRid = '10.0.0.100';
+    const peerWins = peerRid === '10.0.0.200';
+    // a scripted peer: accepts our connection and stays silent, then connects to us itself
+    const inbound: net.Socket[] = [];
+    const received = new Map<net.Socket, Buffer[]>();
+    const srv = net.createServer((s) => {
+      inbound.push(s);
+      received.set(s, []);
+      s.on('data', (c) => received.get(s)!.push(c));
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => srv.listen(peerPort, addr(2), r));
+    t.after(() => {
+      for (const s of inbound) s.destroy();
+      srv.close();
+    });
+    const sp = new BgpSpeaker(cfg({ self: addr(1), listenPort: ourPort, peer: addr(2), peerPort, asn: 65001, peerAsn: 65002, rid: ourRid }), silentLogger(), { mode: 'inline' });
+    t.after(() => sp.stop());
+    await sp.start();
+    await waitFor('our connection reached the peer', () => inbound.length === 1 && sp.neighbors()[0].state === 'OpenSent');
+    const ours = inbound[0];
+    const theirs = net.connect({ host: addr(1), port: ourPort, localAddress: addr(2) });
+    const theirsIn: Buffer[] = [];
+    theirs.on('data', (c) => theirsIn.push(c));
+    theirs.on('error', () => {});
+    t.after(() => theirs.destroy());
+    await new Promise<void>((r) => theirs.once('connect', () => r()));
+    const open = encodeOpen({ asn: 65002, holdTime: 9, routerId: peerRid, capabilities: { ...emptyCapabilities(), as4: 65002, routeRefresh: true } });
+    // our OPEN arrives on their connection too (we answer the candidate)
+    await waitFor('our OPEN on the peer-initiated connection', () => splitMessages(Buffer.concat(theirsIn)).some((m) => m.type === 1));
+    theirs.write(open);
+    const notifOn = (bufs: Buffer[]) => {
+      try {
+        const m = splitMessages(Buffer.concat(bufs)).find((x) => x.type === 3);
+        return m ? decodeNotification(m.body) : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    if (peerWins) {
+      const n = await waitFor('Cease/collision on our own connection', () => notifOn(received.get(ours)!));
+      assert.deepEqual([n.code, n.subcode], [6, 7]);
+      assert.equal(sp.neighbors()[0].state, 'OpenConfirm');
+      theirs.write(Buffer.from('ffffffffffffffffffffffffffffffff001304', 'hex'));
+      await waitFor('Established on the peer-initiated connection', () => sp.neighbors()[0].state === 'Established');
+      assert.equal(notifOn(theirsIn), undefined);
+    } else {
+      const n = await waitFor('Cease/collision on the peer-initiated connection', () => notifOn(theirsIn));
+      assert.deepEqual([n.code, n.subcode], [6, 7]);
+      ours.write(open);
+      ours.write(Buffer.from('ffffffffffffffffffffffffffffffff001304', 'hex'));
+      await waitFor('Established on our connection', () => sp.neighbors()[0].state === 'Established');
+      assert.equal(notifOn(received.get(ours)!), undefined);
+    }
+  });
+}
