@@ -9,11 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { FlowDecoder, detectFlowProto } from '../../src/flow/decode.ts';
-import { readCapture } from '../../src/flow/pcap.ts';
-import type { FlowRecord } from '../../src/flow/record.ts';
-import { recordJson } from '../../src/cli/decode.ts';
-import { expectedRecord, tsharkAvailable, tsharkCflow, tsharkTime, type TsharkPacket } from '../helpers/tshark.ts';
+import { compareWithTshark, decodeOurs, tsharkAvailable, tsharkCflow } from '../helpers/tshark.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const capDir = path.resolve(repoRoot, '../shared/flows/captures');
@@ -50,141 +46,6 @@ const QUIRKS: Record<string, { reason: string; keys?: string[]; rejected?: boole
     rejected: true,
   },
 };
-
-type Rec = Record<string, string | number>;
-
-interface Ours {
-  /** Records per netflow datagram, in capture order. */
-  perDatagram: Rec[][];
-  errors: Record<string, number>;
-  noTemplate: number;
-  ports: number[];
-}
-
-function decodeOurs(file: string, hold: boolean): Ours {
-  let cur: Rec[] = [];
-  const sink = { record: (r: FlowRecord) => void cur.push(recordJson(r)) };
-  const dec = new FlowDecoder(sink, { holdDataSets: hold, templateTimeoutMs: Infinity });
-  const perDatagram: Rec[][] = [];
-  const ports = new Set<number>();
-  for (const pk of readCapture(file)) {
-    const proto = detectFlowProto(pk.payload);
-    if (proto === null || proto === 'sflow5') continue;
-    ports.add(pk.dstPort);
-    cur = [];
-    dec.datagram(pk.payload, pk.src, pk.time);
-    perDatagram.push(cur);
-  }
-  const errors: Record<string, number> = {};
-  let noTemplate = 0;
-  for (const s of dec.stats.values()) {
-    noTemplate += s.noTemplate;
-    for (const [k, v] of Object.entries(s.errors)) errors[k] = (errors[k] ?? 0) + v;
-  }
-  return { perDatagram, errors, noTemplate, ports: [...ports] };
-}
-
-/** Sampling rate tshark's own dissection implies, with Breakwater's documented precedence. */
-class TsharkSampling {
-  private readonly domains = new Map<string, { wide: number; last: number; samplers: Map<number, number> }>();
-  private dom(p: TsharkPacket) {
-    const k = `${p.exporter}|${p.version}|${p.domain}`;
-    let d = this.domains.get(k);
-    if (!d) this.domains.set(k, (d = { wide: 0, last: 0, samplers: new Map() }));
-    return d;
-  }
-  private static rate(f: Record<string, string | string[]>): number {
-    const n = (k: string) => {
-      const v = f[k];
-      const s = Array.isArray(v) ? v[0] : v;
-      return s === undefined ? -1 : Number(s);
-    };
-    const direct = n('cflow.sampling_interval') > 0 ? n('cflow.sampling_interval') : n('cflow.sampler_random_interval');
-    if (direct > 0) return direct;
-    const iv = n('cflow.sampling_packet_interval');
-    const sp = n('cflow.sampling_packet_space');
-    if (iv > 0 && sp >= 0) return Math.max(1, Math.round((iv + sp) / iv));
-    const size = n('cflow.sampling_size');
-    const pop = n('cflow.sampling_population');
-    if (size > 0 && pop > 0) return Math.max(1, Math.round(pop / size));
-    return 0;
-  }
-  private static id(f: Record<string, string | string[]>): number {
-    const v = f['cflow.sampler_id'] ?? f['cflow.selector_id'];
-    const s = Array.isArray(v) ? v[0] : v;
-    return s === undefined ? -1 : Number(s);
-  }
-  option(p: TsharkPacket, f: Record<string, string | string[]>): void {
-    const r = TsharkSampling.rate(f);
-    if (r <= 0) return;
-    const d = this.dom(p);
-    const id = TsharkSampling.id(f);
-    if (id >= 0) {
-      d.samplers.set(id, r);
-      d.last = r;
-    } else d.wide = r;
-  }
-  data(p: TsharkPacket, f: Record<string, string | string[]>): number {
-    if (p.version === 5) {
-      const v = f['cflow.samplerate'];
-      return 1;
-      void v;
-    }
-    const r = TsharkSampling.rate(f);
-    if (r > 0) return r;
-    const d = this.dom(p);
-    const id = TsharkSampling.id(f);
-    const byId = id >= 0 ? d.samplers.get(id) : undefined;
-    if (byId) return byId;
-    return d.wide || d.last || 1;
-  }
-}
-
-const COMPARED = ['src_addr', 'dst_addr', 'src_port', 'dst_port', 'ip_proto', 'tcp_flags', 'bytes', 'packets', 'in_if', 'out_if', 'start', 'end'];
-
-function compareFile(file: string, ours: Ours, theirs: TsharkPacket[], skipKeys: string[], lenient: boolean): string[] {
-  const bad: string[] = [];
-  const tpk = theirs.filter((p) => p.version === 5 || p.version === 9 || p.version === 10);
-  if (tpk.length !== ours.perDatagram.length) {
-    bad.push(`datagrams: ours ${ours.perDatagram.length}, tshark ${tpk.length}`);
-    return bad;
-  }
-  const sampling = new TsharkSampling();
-  const sysInit = new Map<string, number>();
-  for (let i = 0; i < tpk.length; i++) {
-    const p = tpk[i];
-    const mine = ours.perDatagram[i];
-    const data = p.flows.filter((f) => !f.options);
-    // options first: a datagram's options records apply to the data after them, as in Breakwater
-    let di = 0;
-    for (const fl of p.flows) {
-      const dk = `${p.exporter}|${p.domain}`;
-      if (fl.options) {
-        sampling.option(p, fl.f);
-        const si = fl.f['cflow.sys_init_time'];
-        if (si !== undefined) sysInit.set(dk, tsharkTime(Array.isArray(si) ? si[0] : si));
-        continue;
-      }
-      const exp = expectedRecord(p, fl, sysInit.get(dk) ?? -1);
-      const got = mine[di++];
-      if (got === undefined) continue;
-      const where = `frame ${p.frame} record ${di}`;
-      for (const k of COMPARED) {
-        if (skipKeys.includes(k)) continue;
-        if (exp[k] === undefined) {
-          if (got[k] !== undefined && k !== 'start' && k !== 'end') bad.push(`${where}: ${k} ours ${got[k]}, tshark none`);
-          continue;
-        }
-        if (got[k] !== exp[k]) bad.push(`${where}: ${k} ours ${got[k]}, tshark ${exp[k]}`);
-      }
-      const rate = sampling.data(p, fl.f);
-      if (p.version !== 5 && !skipKeys.includes('sampling_rate') && got.sampling_rate !== rate) bad.push(`${where}: sampling_rate ours ${got.sampling_rate}, tshark-implied ${rate}`);
-      if (got.exporter !== p.exporter) bad.push(`${where}: exporter ours ${got.exporter}, tshark ${p.exporter}`);
-    }
-    if (mine.length !== data.length && !lenient) bad.push(`frame ${p.frame}: records ours ${mine.length}, tshark ${data.length}`);
-  }
-  return bad;
-}
 
 interface ManifestRow {
   flows: number;
@@ -235,7 +96,7 @@ test('captures: every NetFlow/IPFIX capture agrees with tshark and MANIFEST.md',
         assert.ok(Object.keys(ours.errors).length > 0, 'rejected datagrams are counted as errors');
         return;
       }
-      const bad = compareFile(f, ours, theirs, quirk?.keys ?? [], quirk?.records !== undefined);
+      const bad = compareWithTshark(ours, theirs, quirk?.keys ?? [], quirk?.records !== undefined);
       assert.deepEqual(bad.slice(0, 20), [], `${f}: ${bad.length} differences with tshark${quirk ? ` (${quirk.reason})` : ''}`);
       const row = man.get(f);
       assert.ok(row, `${f} is in MANIFEST.md`);

@@ -5,6 +5,10 @@
  * options data records, in wire order.
  */
 import { spawnSync } from 'node:child_process';
+import { FlowDecoder, detectFlowProto } from '../../src/flow/decode.ts';
+import { encodePcap, readCapture, type UdpPacket } from '../../src/flow/pcap.ts';
+import type { FlowRecord } from '../../src/flow/record.ts';
+import { recordJson } from '../../src/cli/decode.ts';
 
 export interface TsharkFlow {
   /** Data set id = template id. */
@@ -232,4 +236,170 @@ export function expectedRecord(pkt: TsharkPacket, fl: TsharkFlow, sysInitMs = -1
     if (te !== undefined && o.end === undefined) o.end = te;
   }
   return o;
+}
+
+/* ----------------------------------------------- Breakwater vs tshark */
+
+type Rec = Record<string, string | number>;
+
+export interface Ours {
+  /** The netflow datagrams as read (src, ports, time, payload), in order. */
+  datagrams: UdpPacket[];
+  /** v9 only: records Breakwater saw in each datagram (templates, options and data), else -1. */
+  v9Seen: number[];
+  /** Records per netflow datagram, in capture order. */
+  perDatagram: Rec[][];
+  errors: Record<string, number>;
+  noTemplate: number;
+  ports: number[];
+}
+
+export function decodeOurs(file: string, hold: boolean): Ours {
+  let cur: Rec[] = [];
+  const sink = { record: (r: FlowRecord) => void cur.push(recordJson(r)) };
+  const dec = new FlowDecoder(sink, { holdDataSets: hold, templateTimeoutMs: Infinity });
+  const perDatagram: Rec[][] = [];
+  const datagrams: UdpPacket[] = [];
+  const v9Seen: number[] = [];
+  const ports = new Set<number>();
+  for (const pk of readCapture(file)) {
+    const proto = detectFlowProto(pk.payload);
+    if (proto === null || proto === 'sflow5') continue;
+    ports.add(pk.dstPort);
+    cur = [];
+    dec.datagram(pk.payload, pk.src, pk.time);
+    perDatagram.push(cur);
+    datagrams.push(pk);
+    v9Seen.push(proto === 'netflow9' ? dec.context(pk.src).state.seen : -1);
+  }
+  const errors: Record<string, number> = {};
+  let noTemplate = 0;
+  for (const s of dec.stats.values()) {
+    noTemplate += s.noTemplate;
+    for (const [k, v] of Object.entries(s.errors)) errors[k] = (errors[k] ?? 0) + v;
+  }
+  return { perDatagram, errors, noTemplate, ports: [...ports], datagrams, v9Seen };
+}
+
+/** Sampling rate tshark's own dissection implies, with Breakwater's documented precedence. */
+class TsharkSampling {
+  private readonly domains = new Map<string, { wide: number; last: number; samplers: Map<number, number> }>();
+  private dom(p: TsharkPacket) {
+    const k = `${p.exporter}|${p.version}|${p.domain}`;
+    let d = this.domains.get(k);
+    if (!d) this.domains.set(k, (d = { wide: 0, last: 0, samplers: new Map() }));
+    return d;
+  }
+  private static rate(f: Record<string, string | string[]>): number {
+    const n = (k: string) => {
+      const v = f[k];
+      const s = Array.isArray(v) ? v[0] : v;
+      return s === undefined ? -1 : Number(s);
+    };
+    const direct = n('cflow.sampling_interval') > 0 ? n('cflow.sampling_interval') : n('cflow.sampler_random_interval');
+    if (direct > 0) return direct;
+    const iv = n('cflow.sampling_packet_interval');
+    const sp = n('cflow.sampling_packet_space');
+    if (iv > 0 && sp >= 0) return Math.max(1, Math.round((iv + sp) / iv));
+    const size = n('cflow.sampling_size');
+    const pop = n('cflow.sampling_population');
+    if (size > 0 && pop > 0) return Math.max(1, Math.round(pop / size));
+    return 0;
+  }
+  private static id(f: Record<string, string | string[]>): number {
+    const v = f['cflow.sampler_id'] ?? f['cflow.selector_id'];
+    const s = Array.isArray(v) ? v[0] : v;
+    return s === undefined ? -1 : Number(s);
+  }
+  option(p: TsharkPacket, f: Record<string, string | string[]>): void {
+    const r = TsharkSampling.rate(f);
+    if (r <= 0) return;
+    const d = this.dom(p);
+    const id = TsharkSampling.id(f);
+    if (id >= 0) {
+      d.samplers.set(id, r);
+      d.last = r;
+    } else d.wide = r;
+  }
+  data(p: TsharkPacket, f: Record<string, string | string[]>): number {
+    if (p.version === 5) {
+      const v = f['cflow.samplerate'];
+      return 1;
+      void v;
+    }
+    const r = TsharkSampling.rate(f);
+    if (r > 0) return r;
+    const d = this.dom(p);
+    const id = TsharkSampling.id(f);
+    const byId = id >= 0 ? d.samplers.get(id) : undefined;
+    if (byId) return byId;
+    return d.wide || d.last || 1;
+  }
+}
+
+const COMPARED = ['src_addr', 'dst_addr', 'src_port', 'dst_port', 'ip_proto', 'tcp_flags', 'bytes', 'packets', 'in_if', 'out_if', 'start', 'end'];
+
+export function compareWithTshark(ours: Ours, theirs: TsharkPacket[], skipKeys: string[], lenient: boolean): string[] {
+  const bad: string[] = [];
+  const tpk = theirs.filter((p) => p.version === 5 || p.version === 9 || p.version === 10);
+  if (tpk.length !== ours.perDatagram.length) {
+    bad.push(`datagrams: ours ${ours.perDatagram.length}, tshark ${tpk.length}`);
+    return bad;
+  }
+  const sampling = new TsharkSampling();
+  const sysInit = new Map<string, number>();
+  for (let i = 0; i < tpk.length; i++) {
+    const p = tpk[i];
+    const mine = ours.perDatagram[i];
+    const data = p.flows.filter((f) => !f.options);
+    // options first: a datagram's options records apply to the data after them, as in Breakwater
+    let di = 0;
+    for (const fl of p.flows) {
+      const dk = `${p.exporter}|${p.domain}`;
+      if (fl.options) {
+        sampling.option(p, fl.f);
+        const si = fl.f['cflow.sys_init_time'];
+        if (si !== undefined) sysInit.set(dk, tsharkTime(Array.isArray(si) ? si[0] : si));
+        continue;
+      }
+      const exp = expectedRecord(p, fl, sysInit.get(dk) ?? -1);
+      const got = mine[di++];
+      if (got === undefined) continue;
+      const where = `frame ${p.frame} record ${di}`;
+      for (const k of COMPARED) {
+        if (skipKeys.includes(k)) continue;
+        if (exp[k] === undefined) {
+          if (got[k] !== undefined && k !== 'start' && k !== 'end') bad.push(`${where}: ${k} ours ${got[k]}, tshark none`);
+          continue;
+        }
+        if (got[k] !== exp[k]) bad.push(`${where}: ${k} ours ${got[k]}, tshark ${exp[k]}`);
+      }
+      const rate = sampling.data(p, fl.f);
+      if (p.version !== 5 && !skipKeys.includes('sampling_rate') && got.sampling_rate !== rate) bad.push(`${where}: sampling_rate ours ${got.sampling_rate}, tshark-implied ${rate}`);
+      if (got.exporter !== p.exporter) bad.push(`${where}: exporter ours ${got.exporter}, tshark ${p.exporter}`);
+    }
+    if (mine.length !== data.length && !lenient) bad.push(`frame ${p.frame}: records ours ${mine.length}, tshark ${data.length}`);
+  }
+  return bad;
+}
+
+
+/**
+ * tshark stops dissecting a NetFlow v9 datagram after the header's `count`
+ * records (RFC 3954: templates + options + data). softflowd counts only its
+ * flow records, so tshark would miss the rest. This writes a copy of the
+ * datagrams whose v9 count is the number of records actually present, for
+ * tshark; null when no datagram needs it.
+ */
+export function fixV9Counts(ours: Ours): Buffer | null {
+  let changed = false;
+  const pkts = ours.datagrams.map((d, i) => {
+    const seen = ours.v9Seen[i];
+    if (seen < 0 || d.payload.readUInt16BE(2) >= seen) return d;
+    changed = true;
+    const payload = Buffer.from(d.payload);
+    payload.writeUInt16BE(Math.min(seen, 65535), 2);
+    return { ...d, payload };
+  });
+  return changed ? encodePcap(pkts) : null;
 }
