@@ -7,37 +7,12 @@ import assert from 'node:assert/strict';
 import { validateConfig } from '../../src/config/load.ts';
 import { BgpSpeaker, type PeerStateEvent } from '../../src/bgp/index.ts';
 import { silentLogger } from '../../src/core/log.ts';
-import type { FlowspecRoute, NumericOp, Route, UnicastRoute } from '../../src/bgp/types.ts';
+import { FLOW4, FLOW6, RTBH4, RTBH6 } from './interop.fixtures.ts';
 import type { BgpConfig } from '../../src/config/schema.ts';
 import { Bird, birdAvailable, birdConfig, type BirdPeerOptions } from '../helpers/bird.ts';
 import { loopbackBlock, randomPort, sleep, waitFor } from '../helpers/netns.ts';
 
 const skip = birdAvailable() ? false : 'BIRD 2 (/usr/sbin/bird, birdc) not installed or not root';
-
-const eq = (value: number, and = false): NumericOp => ({ and, lt: false, gt: false, eq: true, value });
-const ge = (value: number, and = false): NumericOp => ({ and, lt: false, gt: true, eq: true, value });
-const le = (value: number, and = false): NumericOp => ({ and, lt: true, gt: false, eq: true, value });
-
-export const RTBH4: UnicastRoute = {
-  family: 'ipv4_unicast',
-  prefix: '203.0.113.7/32',
-  attrs: { nextHop: '192.0.2.1', communities: [0xffff029a, 65001 * 65536 + 100], largeCommunities: [[65001, 666, 7]] },
-};
-export const RTBH6: UnicastRoute = {
-  family: 'ipv6_unicast',
-  prefix: '2001:db8:7::7/128',
-  attrs: { nextHop6: '100::1', communities: [0xffff029a] },
-};
-export const FLOW4: FlowspecRoute = {
-  family: 'ipv4_flowspec',
-  rule: { destination: { prefix: '203.0.113.7/32' }, protocol: [eq(17)], sourcePort: [eq(53), eq(123)], packetLength: [ge(512), le(1500, true)] },
-  attrs: { extCommunities: [{ type: 'traffic-rate', asn: 0, rate: 125000 }] },
-};
-export const FLOW6: FlowspecRoute = {
-  family: 'ipv6_flowspec',
-  rule: { destination: { prefix: '2001:db8:7::7/128' }, protocol: [eq(6)], destinationPort: [eq(80), eq(443)] },
-  attrs: { extCommunities: [{ type: 'traffic-rate', asn: 0, rate: 0 }] },
-};
 
 interface Pair {
   bird: Bird;
