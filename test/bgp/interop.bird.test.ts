@@ -313,3 +313,39 @@ test('bird: IPv6 transport (session over ::1) carries IPv4 and IPv6 routes', { s
   assert.equal(v4?.attrs['BGP.next_hop'], '192.0.2.1');
   assert.equal((await sp.neighborsNow())[0].localAddress, '::1');
 });
+
+test('bird: reconfigure adds and removes neighbors; unchanged sessions stay up', { skip, timeout: 90000 }, async (t) => {
+  const p = await pair(t);
+  p.speaker.announce(RTBH4);
+  await p.speaker.start();
+  await established(p);
+  const addrB = loopbackBlock();
+  const portB = randomPort();
+  const birdB = new Bird(birdConfig({ ...p.birdOpts, localAddress: addrB(2), localPort: portB, peerAddress: addrB(1), peerPort: portB + 1 }));
+  t.after(() => birdB.dispose());
+  await birdB.start();
+  const two = validateConfig({
+    bgp: {
+      local_asn: 65001,
+      router_id: '10.255.0.1',
+      connect_retry_seconds: 1,
+      neighbors: [
+        ...p.cfg.neighbors.map((n) => ({ ...n, families: [...n.families] })),
+        { address: addrB(2), port: portB, remote_asn: 65002, local_address: addrB(1), hold_time: 9 },
+      ],
+    },
+  }).bgp;
+  await p.speaker.reconfigure(two);
+  await waitFor('second neighbor up', async () => (await birdB.state()) === 'Established', 30000);
+  // routes announced to "all neighbors" before the change stay with the first only; new announcements reach both
+  p.speaker.announce(RTBH6);
+  await waitFor('new route on both', async () => (await p.bird.count('master6')) === 1 && (await birdB.count('master6')) === 1);
+  assert.equal(await birdB.count('master4'), 0);
+  assert.ok(!p.states.some((s) => s.neighbor === p.addr(2) && s.from === 'Established'), 'first session untouched');
+  // remove the second: it is told Cease / Peer De-configured
+  await p.speaker.reconfigure(p.cfg);
+  await waitFor('second neighbor removed', async () => /de-?configured/i.test((await birdB.protocol())['Last error'] ?? ''), 15000);
+  assert.equal((await p.speaker.neighborsNow()).length, 1);
+  assert.equal(await p.bird.state(), 'Established');
+  assert.ok(!p.states.some((s) => s.neighbor === p.addr(2) && s.from === 'Established'), 'first session still untouched');
+});
