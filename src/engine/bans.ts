@@ -62,7 +62,7 @@ import { systemClock } from '../core/clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { Attack, Ban, EngineEvent, MitigationLevel, RouteIntent } from './events.ts';
 import { initialLevel, levelAction, nextEscalation, nextStepDue } from './escalation.ts';
-import { Guards, unionSize, type Creation, type Footprint, type Refusal, type RefusalReason } from './guards.ts';
+import { ActiveIndex, Guards, unionSize, type CapContext, type Creation, type Refusal, type RefusalReason } from './guards.ts';
 import { transition, type LifecycleEvent, type LifecycleState } from './lifecycle.ts';
 import { PolicyResolver, type TargetPolicy } from './policy.ts';
 import { buildRouteWithPolicy, routeTargets } from './route.ts';
@@ -169,6 +169,7 @@ export class BanManager {
   private readonly byTarget = new Map<string, Rec>();
   private readonly attackToBan = new Map<string, Rec>();
   private readonly pending = new Map<string, Pending>();
+  private readonly index = new ActiveIndex();
   private readonly hist: Ban[] = [];
   private creations: Creation[] = [];
   private seq = 0;
@@ -354,7 +355,7 @@ export class BanManager {
       if (this.byId.has(b0.id) || inHistory.has(b0.id)) continue;
       inHistory.add(b0.id);
       // Restored or not, a ban created within the rate window counts against the rate cap.
-      if (Number.isFinite(b0.created) && b0.created > windowFrom && b0.created <= now) this.creations.push({ time: b0.created, hostgroup: b0.hostgroup });
+      if (Number.isFinite(b0.created) && b0.created > windowFrom && b0.created <= now) this.creations.push({ time: b0.created, hostgroup: b0.hostgroup, id: b0.id });
       const b = clone(b0);
       if (b.state === 'ended' || b.ended !== undefined) {
         b.state = 'ended';
@@ -509,10 +510,8 @@ export class BanManager {
     this.counters.refused_by_reason[reason] = (this.counters.refused_by_reason[reason] ?? 0) + 1;
   }
 
-  private capContext(now: number): { active: Footprint[]; creations: Creation[]; now: number } {
-    const active: Footprint[] = [];
-    for (const r of this.byId.values()) active.push({ prefix: r.prefix, hostgroup: r.ban.hostgroup });
-    return { active, creations: this.creations, now };
+  private capContext(now: number): CapContext {
+    return { active: this.index, creations: this.creations, now };
   }
 
   /**
@@ -627,7 +626,12 @@ export class BanManager {
           if (!rec) break;
           const oldLadder = JSON.stringify(rec.policy.escalation);
           rec.policy = this.policy.forTarget(rec.prefix, rec.ban.hostgroup);
-          rec.ban.hostgroup = rec.policy.hostgroup?.name;
+          if (rec.ban.hostgroup !== rec.policy.hostgroup?.name) {
+            rec.ban.hostgroup = rec.policy.hostgroup?.name;
+            this.index.remove(rec.prefix);
+            this.index.add({ prefix: rec.prefix, hostgroup: rec.ban.hostgroup });
+            for (const c of this.creations) if (c.id === rec.ban.id) c.hostgroup = rec.ban.hostgroup;
+          }
           if (JSON.stringify(rec.policy.escalation) !== oldLadder) rec.ban.escalation_step = -1;
           this.rebuildRoute(rec);
           break;
@@ -647,6 +651,7 @@ export class BanManager {
           if (ctx.actor !== undefined) rec.ban.ended_by = ctx.actor;
           this.byId.delete(rec.ban.id);
           if (this.byTarget.get(rec.key) === rec) this.byTarget.delete(rec.key);
+          this.index.remove(rec.prefix);
           for (const id of rec.attacks) {
             this.attackToBan.delete(id);
             if (reason === 'manual' && rec.attack?.id === id) {
@@ -725,7 +730,8 @@ export class BanManager {
     this.rebuildRoute(rec);
     this.byId.set(ban.id, rec);
     this.byTarget.set(key, rec);
-    this.creations.push({ time: now, hostgroup: ban.hostgroup });
+    this.index.add({ prefix: p, hostgroup: ban.hostgroup });
+    this.creations.push({ time: now, hostgroup: ban.hostgroup, id: ban.id });
     this.counters.created_total++;
     if (ctx.manual) this.counters.created_manual++;
     return rec;
@@ -766,6 +772,7 @@ export class BanManager {
     if (!inside) this.rebuildRoute(rec);
     this.byId.set(ban.id, rec);
     this.byTarget.set(key, rec);
+    this.index.add({ prefix: p, hostgroup: ban.hostgroup });
     return rec;
   }
 

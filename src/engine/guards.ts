@@ -21,7 +21,7 @@
  * lifted is not banned again automatically), not_banned (manual unban of
  * something that is not banned) and invalid_ttl (a manual TTL out of range).
  */
-import { formatPrefix, parsePrefix, prefixCovers, prefixesOverlap, prefixSize, type Family, type Prefix } from '../core/ip.ts';
+import { formatPrefix, maskBytes, parsePrefix, prefixCovers, prefixesOverlap, prefixSize, type Family, type Prefix } from '../core/ip.ts';
 import type { Config } from '../config/schema.ts';
 import type { PolicyResolver, TargetPolicy } from './policy.ts';
 
@@ -99,12 +99,90 @@ export interface Footprint {
 /** A ban creation, for the rate window. */
 export interface Creation {
   time: number;
+  /** The ban's hostgroup (kept current on reload: a group's rate cap counts its bans). */
   hostgroup?: string;
+  id?: string;
+}
+
+/**
+ * The live bans, indexed so the guards stay cheap with many bans: covering
+ * lookups by prefix length, and the union of banned addresses per family
+ * cached between changes.
+ */
+export class ActiveIndex {
+  private readonly byKey = new Map<string, Footprint>();
+  private readonly lens: Record<Family, Map<number, number>> = { 4: new Map(), 6: new Map() };
+  private list: Footprint[] | null = null;
+  private readonly union: Record<Family, number> = { 4: NaN, 6: NaN };
+
+  private static key(family: Family, bytes: Uint8Array, len: number): string {
+    let s = `${family}/${len}/`;
+    for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
+    return s;
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  add(f: Footprint): void {
+    const k = ActiveIndex.key(f.prefix.family, f.prefix.bytes, f.prefix.len);
+    if (this.byKey.has(k)) return;
+    const fam = f.prefix.family;
+    const u = Number.isNaN(this.union[fam]) ? NaN : this.union[fam] + this.added(f.prefix);
+    this.byKey.set(k, f);
+    const m = this.lens[fam];
+    m.set(f.prefix.len, (m.get(f.prefix.len) ?? 0) + 1);
+    this.list = null;
+    this.union[fam] = u;
+  }
+
+  remove(p: Prefix): void {
+    const k = ActiveIndex.key(p.family, p.bytes, p.len);
+    if (!this.byKey.delete(k)) return;
+    const m = this.lens[p.family];
+    const n = (m.get(p.len) ?? 1) - 1;
+    if (n <= 0) m.delete(p.len);
+    else m.set(p.len, n);
+    this.list = null;
+    // What the union loses is what adding the prefix back would add.
+    if (!Number.isNaN(this.union[p.family])) this.union[p.family] -= this.added(p);
+  }
+
+  all(): readonly Footprint[] {
+    return (this.list ??= [...this.byKey.values()]);
+  }
+
+  /** A live ban whose prefix covers `p` (equal or wider). */
+  covering(p: Prefix): Footprint | undefined {
+    const scratch = new Uint8Array(p.bytes.length);
+    for (const len of this.lens[p.family].keys()) {
+      if (len > p.len) continue;
+      scratch.set(p.bytes);
+      const hit = this.byKey.get(ActiveIndex.key(p.family, maskBytes(scratch, len), len));
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+
+  /** Addresses of one family under a ban (the union). */
+  bannedUnion(family: Family): number {
+    if (Number.isNaN(this.union[family])) this.union[family] = unionSize(family, this.all().map((f) => f.prefix));
+    return this.union[family];
+  }
+
+  /** How many addresses banning `p` would add to the union. */
+  added(p: Prefix): number {
+    if (this.covering(p)) return 0;
+    if (p.len === (p.family === 4 ? 32 : 128)) return 1;
+    const inside = this.all().filter((f) => prefixCovers(p, f.prefix)).map((f) => f.prefix);
+    return prefixSize(p) - unionSize(p.family, inside);
+  }
 }
 
 export interface CapContext {
   /** Every ban not yet ended. */
-  active: readonly Footprint[];
+  active: ActiveIndex;
   /** Ban creations, sorted oldest first (may hold entries older than the window). */
   creations: readonly Creation[];
   now: number;
@@ -143,7 +221,7 @@ export class Guards {
 
   /** The existing ban that already covers `p`, if any. */
   checkCovered(p: Prefix, ctx: CapContext): Refusal | null {
-    const b = ctx.active.find((f) => prefixCovers(f.prefix, p));
+    const b = ctx.active.covering(p);
     return b ? { reason: 'already_banned', detail: `covered by the ban of ${formatPrefix(b.prefix)}` } : null;
   }
 
@@ -151,20 +229,22 @@ export class Guards {
   checkCaps(p: Prefix, policy: TargetPolicy, ctx: CapContext, opts: { rate?: boolean } = {}): Refusal | null {
     const ban = this.config.ban;
     const rate = opts.rate ?? true;
-    const r = this.capsFor(p, ctx.active, ctx.creations, ctx.now, ban.max_active_bans, ban.max_banned_fraction, rate ? ban.max_bans_per_window : undefined, ban.ban_window_seconds, this.netSize[p.family], '');
+    const idx = ctx.active;
+    const r = this.capsFor(p, idx.size, () => idx.bannedUnion(p.family) + idx.added(p), ctx.creations, ctx.now, ban.max_active_bans, ban.max_banned_fraction, rate ? ban.max_bans_per_window : undefined, ban.ban_window_seconds, this.netSize[p.family], '');
     if (r) return r;
     const gc = policy.groupCaps;
     const g = policy.hostgroup;
     if (!gc || !g) return null;
-    const mine = ctx.active.filter((f) => f.hostgroup === g.name);
+    const mine = idx.all().filter((f) => f.hostgroup === g.name);
     const myCreations = ctx.creations.filter((c) => c.hostgroup === g.name);
     const gNet = unionSize(p.family, this.policy.groupNetworks(g.name));
-    return this.capsFor(p, mine, myCreations, ctx.now, gc.max_active_bans, gc.max_banned_fraction, rate ? gc.max_bans_per_window : undefined, gc.ban_window_seconds, gNet, ` of hostgroup ${g.name}`);
+    return this.capsFor(p, mine.length, () => unionSize(p.family, [...mine.map((f) => f.prefix), p]), myCreations, ctx.now, gc.max_active_bans, gc.max_banned_fraction, rate ? gc.max_bans_per_window : undefined, gc.ban_window_seconds, gNet, ` of hostgroup ${g.name}`);
   }
 
   private capsFor(
     p: Prefix,
-    active: readonly Footprint[],
+    activeCount: number,
+    bannedWith: () => number,
     creations: readonly Creation[],
     now: number,
     maxActive: number | undefined,
@@ -174,11 +254,11 @@ export class Guards {
     netSize: number,
     scope: string,
   ): Refusal | null {
-    if (maxActive !== undefined && active.length >= maxActive) {
-      return { reason: 'max_active_bans', detail: `${active.length} active bans${scope}, max_active_bans is ${maxActive}` };
+    if (maxActive !== undefined && activeCount >= maxActive) {
+      return { reason: 'max_active_bans', detail: `${activeCount} active bans${scope}, max_active_bans is ${maxActive}` };
     }
     if (maxFraction !== undefined) {
-      const banned = unionSize(p.family, [...active.map((f) => f.prefix), p]);
+      const banned = bannedWith();
       const frac = netSize > 0 ? banned / netSize : Infinity;
       if (frac > maxFraction) {
         return { reason: 'max_banned_fraction', detail: `banning ${formatPrefix(p)} would ban ${fmtFrac(frac)} of the IPv${p.family} space${scope}, max_banned_fraction is ${maxFraction}` };

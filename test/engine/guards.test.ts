@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/core/clock.ts';
 import { parsePrefix, type Prefix } from '../../src/core/ip.ts';
 import { BanManager } from '../../src/engine/bans.ts';
-import { REFUSAL_REASONS, unionSize } from '../../src/engine/guards.ts';
+import { ActiveIndex, REFUSAL_REASONS, unionSize } from '../../src/engine/guards.ts';
+import fc from 'fast-check';
 import { attack, cfg, ev, record, T0 } from '../fixtures/bans/helpers.ts';
 
 const P = (s: string) => parsePrefix(s) as Prefix;
@@ -159,4 +160,34 @@ test('guard order: whitelist wins over caps, networks over whitelist', () => {
   m.onAttackEvent(ev('attack_start', T0, attack('192.0.2.1')));
   m.onAttackEvent(ev('attack_start', T0, attack('198.51.100.54')));
   assert.deepEqual(refusals(events), ['whitelisted', 'outside_networks', 'max_active_bans']);
+});
+
+test('ActiveIndex: covering lookups and the cached union agree with a plain recomputation', () => {
+  const pfx = fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 24, max: 32 })).map(([o, l]) => {
+    const masked = l === 32 ? o : o & ((0xff << (32 - l)) & 0xff);
+    return P(`10.0.0.${masked}/${l}`);
+  });
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.boolean(), pfx), { maxLength: 40 }), pfx, (ops, probe) => {
+      const idx = new ActiveIndex();
+      const live: Prefix[] = [];
+      const same = (a: Prefix, b: Prefix) => a.len === b.len && a.bytes.every((x, i) => x === b.bytes[i]);
+      for (const [add, p] of ops) {
+        if (add) {
+          if (!live.some((q) => same(q, p))) live.push(p);
+          idx.add({ prefix: p });
+        } else {
+          const i = live.findIndex((q) => same(q, p));
+          if (i >= 0) live.splice(i, 1);
+          idx.remove(p);
+        }
+        assert.equal(idx.size, live.length);
+        assert.equal(idx.bannedUnion(4), unionSize(4, live));
+      }
+      const cov = idx.covering(probe);
+      assert.equal(cov !== undefined, live.some((q) => q.len <= probe.len && unionSize(4, [q, probe]) === unionSize(4, [q])));
+      assert.equal(idx.added(probe), unionSize(4, [...live, probe]) - unionSize(4, live));
+    }),
+    { numRuns: 300 },
+  );
 });

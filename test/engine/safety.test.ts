@@ -21,6 +21,10 @@ import { routeTargets } from '../../src/engine/route.ts';
 import { T0 } from '../fixtures/bans/helpers.ts';
 
 const RUNS = Number(process.env.BREAKWATER_PROPERTY_RUNS ?? 300);
+/** Replays a failure: BREAKWATER_PROPERTY_SEED=<seed> [BREAKWATER_PROPERTY_PATH=<path>]. */
+const REPLAY: { seed?: number; path?: string } = process.env.BREAKWATER_PROPERTY_SEED
+  ? { seed: Number(process.env.BREAKWATER_PROPERTY_SEED), path: process.env.BREAKWATER_PROPERTY_PATH }
+  : {};
 
 // ------------------------------------------------------------ generators
 
@@ -184,6 +188,8 @@ interface World {
   caps: number[];
   /** Live attacks whose ban an operator lifted (not banned again until they end). */
   suppressed: Set<string>;
+  /** Ban id → its hostgroup now (a reload can move a live ban to another group). */
+  banGroup: Map<string, string | undefined>;
   failure?: unknown;
 }
 
@@ -221,6 +227,7 @@ function check(w: World, e: BanEvent): void {
       assert.ok(active.filter((b) => b.hostgroup === g.name).length <= g.ban.max_active_bans, '(4) group cap');
     }
     // (5) bans per window
+    w.banGroup.set(e.ban.id, e.ban.hostgroup);
     w.banTimes.push(e.time);
     const from = e.time - c.ban.ban_window_seconds * 1000;
     const n = w.banTimes.filter((t) => t > from).length;
@@ -320,7 +327,7 @@ function checkLiveness(w: World, bans: Ban[]): void {
     const pol = resolvePolicy(c, a.target);
     if (g && pol.hostgroup?.name === g.name && pol.groupCaps) {
       const mine = bans.filter((b) => b.hostgroup === g.name);
-      const times = w.events.filter((e) => e.event === 'ban' && e.ban.hostgroup === g.name).map((e) => e.time);
+      const times = w.events.filter((e) => e.event === 'ban' && w.banGroup.get(e.ban.id) === g.name).map((e) => e.time);
       if (capFull(mine, times, g.ban?.max_active_bans, g.ban?.max_banned_fraction, g.ban?.max_bans_per_window, pol.ban.ban_window_seconds, union(p.family, g.networks.map(P)))) continue;
     }
     assert.fail(`(liveness) attack ${a.id} on ${a.target} has no ban though every guard would pass`);
@@ -331,7 +338,7 @@ function newWorld(config: Readonly<Config>): World {
   const clock = new ManualClock(T0);
   const w: World = {
     config, now: T0, clock, m: new BanManager(config, { clock }), events: [], live: new Map(), ended: new Map(),
-    banTimes: [], maxRank: new Map(), seq: 0, caps: [config.ban.max_active_bans], suppressed: new Set(),
+    banTimes: [], maxRank: new Map(), seq: 0, caps: [config.ban.max_active_bans], suppressed: new Set(), banGroup: new Map(),
   };
   attach(w);
   return w;
@@ -401,6 +408,7 @@ function run(config: Readonly<Config>, cmds: Cmd[]): World {
         const before = w.m.active().length;
         const r = w.m.reconfigure(cmd.config, w.now);
         assert.equal(w.m.active().length, before - r.unbanned.length);
+        for (const b of w.m.active()) w.banGroup.set(b.id, b.hostgroup);
         break;
       }
       case 'restart': {
@@ -415,6 +423,7 @@ function run(config: Readonly<Config>, cmds: Cmd[]): World {
         w.m = new BanManager(w.config, { clock: w.clock });
         attach(w);
         const r = w.m.restore(snap, w.now);
+        for (const b of w.m.active()) w.banGroup.set(b.id, b.hostgroup);
         for (const b of r.expired) assert.ok(w.now >= b.expires);
         caps.push(w.config.ban.max_active_bans);
         // restored bans obey the current cap and fraction
@@ -448,7 +457,7 @@ test('safety properties (1)-(7) over random configs and event sequences', () => 
     fc.property(configArb, fc.array(cmdArb, { minLength: 5, maxLength: 80, size: 'max' }), (config, cmds) => {
       run(config, cmds);
     }),
-    { numRuns: RUNS },
+    { numRuns: RUNS, ...REPLAY },
   );
 });
 
