@@ -33,6 +33,21 @@ export interface RibChanges {
   withdraw: Route[];
 }
 
+/**
+ * attrsKey() per attribute object. Routes are treated as immutable once
+ * announced, and batches usually share one attrs object, so 10,000 routes
+ * cost one key computation.
+ */
+const attrKeys = new WeakMap<object, string>();
+export function cachedAttrsKey(a: PathAttributes): string {
+  let k = attrKeys.get(a);
+  if (k === undefined) {
+    k = attrsKey(a);
+    attrKeys.set(a, k);
+  }
+  return k;
+}
+
 export class AdjRibOut {
   readonly desired = new Map<string, RibEntry>();
   /** key → attrs key of what the peer holds. */
@@ -44,7 +59,7 @@ export class AdjRibOut {
   /** Adds or replaces a route. Returns false when nothing changed. */
   announce(route: Route, expiresAt = 0): boolean {
     const key = routeKey(route);
-    const attrs = attrsKey(route.attrs);
+    const attrs = cachedAttrsKey(route.attrs);
     const cur = this.desired.get(key);
     if (cur && cur.attrs === attrs) {
       cur.expiresAt = expiresAt;
@@ -189,6 +204,15 @@ export function validateRoute(r: Route): void {
   const fam = r.family === 'ipv4_unicast' ? 4 : 6;
   if (p.family !== fam) throw new RouteError(`prefix ${r.prefix} does not belong to ${r.family}`);
   if (formatPrefix(p) !== r.prefix) throw new RouteError(`prefix ${r.prefix} is not canonical (expected ${formatPrefix(p)})`);
+  if (checkedNextHops.has(r.attrs)) return;
+  checkNextHop(r, fam);
+  checkedNextHops.add(r.attrs);
+}
+
+/** Attribute objects whose next hops passed (routes are immutable once announced). */
+const checkedNextHops = new WeakSet<object>();
+
+function checkNextHop(r: Route & { prefix: string }, fam: 4 | 6): void {
   if (fam === 4) {
     if (!r.attrs.nextHop) throw new RouteError(`route ${r.prefix} needs an IPv4 next hop`);
     const why = badNextHop4(r.attrs.nextHop);

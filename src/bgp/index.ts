@@ -279,7 +279,7 @@ export class BgpSpeaker extends EventEmitter {
 
   private dispatch(it: Item, replaying = false): void {
     if (this.core) {
-      if (it.op === 'announce') this.core.announce(it.routes, it.opts);
+      if (it.op === 'announce') this.core.announce(it.routes, it.opts, true);
       else if (it.op === 'withdraw') this.core.withdraw(it.keys, it.opts);
       else this.core.flush(it.neighbor);
       return;

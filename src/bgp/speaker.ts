@@ -256,8 +256,8 @@ export class SpeakerCore {
   }
 
   /** Validates and queues routes; throws RouteError (nothing queued) on a bad one. */
-  announce(routes: Route[], opts: RouteOptions = {}): void {
-    for (const r of routes) checkRoute(r);
+  announce(routes: Route[], opts: RouteOptions = {}, validated = false): void {
+    if (!validated) for (const r of routes) checkRoute(r);
     const tg = this.targets(opts.neighbors);
     const exp = opts.ttlSeconds && opts.ttlSeconds > 0 ? Date.now() + opts.ttlSeconds * 1000 : 0;
     for (const nb of tg) {
@@ -537,7 +537,7 @@ export async function runWorker(data: unknown): Promise<void> {
       case 'batch':
         for (const it of m.items) {
           try {
-            if (it.op === 'announce') core.announce(it.routes, it.opts);
+            if (it.op === 'announce') core.announce(it.routes, it.opts, true); // validated by the facade
             else if (it.op === 'withdraw') core.withdraw(it.keys, it.opts);
             else core.flush(it.neighbor);
           } catch (e) {

@@ -128,6 +128,13 @@ export class Bird {
     return m ? Number(m[1]) : 0;
   }
 
+  /** Routes learned from protocol `proto` in all tables (one birdc call). */
+  async total(proto = 'bw'): Promise<number> {
+    const out = await this.birdc(`show route table all protocol ${proto} count`);
+    const m = /Total: (\d+) of/.exec(out);
+    return m ? Number(m[1]) : 0;
+  }
+
   async stop(): Promise<void> {
     if (this.daemon) await stopDaemon(this.daemon);
   }
