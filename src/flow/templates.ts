@@ -18,6 +18,7 @@
 import { countError, type DecodeContext } from './context.ts';
 import { F, type FlowRecord } from './record.ts';
 import { K, VARLEN, fieldKind } from './ie.ts';
+import { compilePlan, type RecordFn } from './plan.ts';
 import { domainRate, newSamplingState, rateFrom, readOptionsRecords, type SamplingState } from './sampling.ts';
 
 export const MAX_DOMAINS = 1024;
@@ -27,6 +28,12 @@ export const HOLD_PER_TEMPLATE = 4;
 export const HOLD_SETS = 64;
 export const HOLD_BYTES = 512 * 1024;
 export const HOLD_MS = 60_000;
+
+let useCompiledPlans = true;
+/** Tests: compile templates into specialised decoders (default) or use only the generic walk. */
+export function setCompiledPlans(on: boolean): void {
+  useCompiledPlans = on;
+}
 
 /** NTP era 0 (1900) to Unix epoch, seconds. */
 const NTP_UNIX = 2208988800;
@@ -48,6 +55,8 @@ export interface Template {
   /** Definition bytes, to tell a refresh from a redefinition. */
   raw: Buffer;
   lastSeen: number;
+  /** Specialised record decoder (fixed-length data templates), see plan.ts. */
+  fn: RecordFn | null;
 }
 
 export interface FieldDef {
@@ -87,7 +96,8 @@ export function compileTemplate(id: number, fields: readonly FieldDef[], options
     }
     kinds[i] = k;
   }
-  return { id, options, scopeCount, n, ids, pens, lens, kinds, fixedLen: hasVar ? -1 : fixed, minLen: min, raw: Buffer.from(raw), lastSeen: now };
+  const fn = !options && !hasVar && fixed > 0 && useCompiledPlans ? compilePlan(kinds, lens) : null;
+  return { id, options, scopeCount, n, ids, pens, lens, kinds, fixedLen: hasVar ? -1 : fixed, minLen: min, raw: Buffer.from(raw), lastSeen: now, fn };
 }
 
 export class DomainState {
@@ -297,23 +307,19 @@ function resetRecord(rec: FlowRecord): void {
   rec.fields = 0;
 }
 
-/** Unsigned big-endian integer of l (1..8) bytes. */
+/** Unsigned big-endian integer of l (1..8) bytes (small, so it inlines). */
 function uintAt(b: Buffer, p: number, l: number): number {
-  switch (l) {
-    case 1:
-      return b[p];
-    case 2:
-      return (b[p] << 8) | b[p + 1];
-    case 4:
-      return ((b[p] << 24) >>> 0) + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
-    case 8:
-      return (((b[p] << 24) >>> 0) + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3])) * 4294967296 + (((b[p + 4] << 24) >>> 0) + ((b[p + 5] << 16) | (b[p + 6] << 8) | b[p + 7]));
-    default: {
-      let v = 0;
-      for (let i = 0; i < l; i++) v = v * 256 + b[p + i];
-      return v;
-    }
-  }
+  if (l === 4) return ((b[p] << 24) >>> 0) + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
+  if (l === 2) return (b[p] << 8) | b[p + 1];
+  if (l === 1) return b[p];
+  return uintSlow(b, p, l);
+}
+
+function uintSlow(b: Buffer, p: number, l: number): number {
+  if (l === 8) return (((b[p] << 24) >>> 0) + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3])) * 4294967296 + (((b[p + 4] << 24) >>> 0) + ((b[p + 5] << 16) | (b[p + 6] << 8) | b[p + 7]));
+  let v = 0;
+  for (let i = 0; i < l; i++) v = v * 256 + b[p + i];
+  return v;
 }
 
 /** NTP 64-bit timestamp (RFC 7011 §6.1.9/10) at p to ms since the Unix epoch. */
@@ -346,6 +352,18 @@ export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Templat
   const sysInit = sampling.sysInitMs;
   rec.domain = dom.id;
   let count = 0;
+  const fn = tpl.fn;
+  if (fn !== null) {
+    const samplers = sampling.samplers;
+    while (end - p >= fixed) {
+      resetRecord(rec);
+      fn(buf, p, rec, exportMs, uptime, sysInit, setRate, samplers);
+      p += fixed;
+      count++;
+      sink.record(rec);
+    }
+    return count;
+  }
   while (end - p >= minLen) {
     if (fixed > 0 && end - p < fixed) break;
     resetRecord(rec);

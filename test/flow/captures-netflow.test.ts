@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { compareWithTshark, decodeOurs, tsharkAvailable, tsharkCflow } from '../helpers/tshark.ts';
+import { setCompiledPlans } from '../../src/flow/templates.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const capDir = path.resolve(repoRoot, '../shared/flows/captures');
@@ -142,4 +143,23 @@ test('captures: data held before its template adds records, never changes the ot
   for (const f of ['ipfix_netscaler_data_before_template.pcap', 'nf9_akvorado_data_and_templates.pcap', 'ipfix_akvorado_mpls_labels_38pkt.pcap']) {
     assert.ok(gained.includes(f), `${f}: held sets decoded once the template arrived`);
   }
+});
+
+test('captures: compiled template plans decode exactly like the generic field walk', { skip: haveCaps ? false : `shared captures not found at ${capDir}` }, () => {
+  let records = 0;
+  for (const f of files) {
+    const file = path.join(capDir, f);
+    const compiled = decodeOurs(file, true);
+    if (compiled.perDatagram.length === 0) continue;
+    setCompiledPlans(false);
+    try {
+      const generic = decodeOurs(file, true);
+      assert.deepEqual(compiled.perDatagram, generic.perDatagram, f);
+      assert.deepEqual(compiled.errors, generic.errors, f);
+    } finally {
+      setCompiledPlans(true);
+    }
+    records += compiled.perDatagram.flat().length;
+  }
+  assert.ok(records > 15000, `${records} records compared`);
 });
