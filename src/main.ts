@@ -55,6 +55,11 @@ async function start(): Promise<void> {
     return;
   }
   if (!isMainThread) return;
+  // `breakwater decode x.pcap | head` closes the pipe early: that is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   try {
     const code = await cli(process.argv.slice(2));
     if (code !== 0) process.exitCode = code;
