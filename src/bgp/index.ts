@@ -96,7 +96,7 @@ function placeholderStatus(n: BgpConfig['neighbors'][number]): NeighborStatus {
     received: newUpdateStats(),
     flaps: 0,
     lastError: '',
-    md5: n.md5_password_env ? 'not-supported' : 'none',
+    md5: n.md5_password_env ? 'unavailable' : 'none',
   };
 }
 

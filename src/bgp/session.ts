@@ -43,7 +43,7 @@ export interface SessionOptions {
   connectRetrySeconds: number;
   /** Upper bound of the ConnectRetry / IdleHold backoff. */
   maxBackoffSeconds?: number;
-  /** TCP MD5 password (RFC 2385); unsupported, see README. */
+  /** TCP MD5 password (RFC 2385): needs the native helper (tcpMd5Addon); active sessions only. */
   md5Password?: string;
   sched?: Scheduler;
 }
@@ -427,7 +427,27 @@ export class Session {
   private connect(): void {
     this.stats.connectAttempts++;
     const family = net.isIPv6(this.opts.address) ? 6 : 4;
-    const socket = net.connect({ host: this.opts.address, port: this.opts.port, localAddress: this.opts.localAddress, family });
+    let socket: net.Socket;
+    if (this.opts.md5Password !== undefined) {
+      const addon = tcpMd5Addon();
+      if (!addon) {
+        // never silently open an unsigned session the operator asked to sign
+        this.recordError(`TCP MD5 is configured but unavailable: ${md5LoadError}`);
+        setImmediate(() => this.dispatch('TcpConnectionFails', { reason: 'TCP MD5 unavailable' }));
+        return;
+      }
+      try {
+        const fd = addon.md5Socket(this.opts.address, this.opts.md5Password, this.opts.localAddress);
+        socket = new net.Socket({ fd, readable: true, writable: true });
+        socket.connect({ host: this.opts.address, port: this.opts.port });
+      } catch (e) {
+        this.recordError(`TCP MD5 socket: ${(e as Error).message}`);
+        setImmediate(() => this.dispatch('TcpConnectionFails', { reason: 'TCP MD5 socket failed' }));
+        return;
+      }
+    } else {
+      socket = net.connect({ host: this.opts.address, port: this.opts.port, localAddress: this.opts.localAddress, family });
+    }
     const c = this.wrap(socket, true);
     this.conn = c;
     socket.once('connect', () => {
@@ -640,6 +660,40 @@ export class Session {
     this.candidate = undefined;
     this.closeConn(c);
   }
+}
+
+// ------------------------------------------------------------ TCP MD5 (RFC 2385)
+
+interface TcpMd5Addon {
+  md5Socket(peer: string, key: string, local?: string): number;
+}
+
+const NO_ADDON = 'set BREAKWATER_TCP_MD5_ADDON to the compiled src/bgp/tcp_md5.c (see README)';
+let md5Addon: TcpMd5Addon | null = null;
+let md5Path: string | undefined;
+let md5LoadError = NO_ADDON;
+
+/**
+ * The optional native helper (src/bgp/tcp_md5.c) that creates sockets with
+ * TCP_MD5SIG set, loaded from $BREAKWATER_TCP_MD5_ADDON (once per path).
+ * null if absent or unloadable (md5LoadError says why).
+ */
+export function tcpMd5Addon(): TcpMd5Addon | null {
+  const path = process.env.BREAKWATER_TCP_MD5_ADDON;
+  if (path === md5Path) return md5Addon;
+  md5Path = path;
+  md5Addon = null;
+  md5LoadError = NO_ADDON;
+  if (!path) return null;
+  try {
+    const mod = { exports: {} as Partial<TcpMd5Addon> };
+    process.dlopen(mod, path);
+    if (typeof mod.exports.md5Socket !== 'function') throw new Error('no md5Socket export');
+    md5Addon = mod.exports as TcpMd5Addon;
+  } catch (e) {
+    md5LoadError = `cannot load ${path}: ${(e as Error).message}`;
+  }
+  return md5Addon;
 }
 
 /**

@@ -20,7 +20,7 @@ import type { BgpConfig, NeighborConfig } from '../config/schema.ts';
 import { parseListen } from '../config/schema.ts';
 import { RouteError } from './errors.ts';
 import { AdjRibOut, badNextHop4, badNextHop6, encodeEndOfRib, encodeRouteChanges, refuseForSession, validateRoute } from './adjrib.ts';
-import { BgpListener, Session, normalizeAddress, type SessionOptions } from './session.ts';
+import { BgpListener, Session, normalizeAddress, tcpMd5Addon, type SessionOptions } from './session.ts';
 import { isFlowspecRoute, routeKey, type FamilyName, type Route } from './types.ts';
 import type { FsmState } from './fsm.ts';
 import type { Negotiated } from './open.ts';
@@ -64,7 +64,8 @@ export interface NeighborStatus {
   flaps: number;
   lastError: string;
   lastErrorAt?: number;
-  md5: 'not-supported' | 'none';
+  /** TCP MD5: none, active (signed sessions), unavailable (configured, helper or password missing). */
+  md5: 'none' | 'active' | 'unavailable';
 }
 
 export interface AdjRibOutEntry {
@@ -218,7 +219,11 @@ export class SpeakerCore {
       connectRetrySeconds: this.cfg.connect_retry_seconds,
     };
     if (n.md5_password_env) {
-      this.log.warn({ neighbor: id }, 'bgp TCP MD5 (RFC 2385) is not supported by this build: the session is opened without it (see README)');
+      const pw = process.env[n.md5_password_env];
+      if (!pw) this.log.error({ neighbor: id, env: n.md5_password_env }, 'bgp TCP MD5 password variable is not set: the session will not be opened');
+      so.md5Password = pw ?? '';
+      if (!tcpMd5Addon()) this.log.error({ neighbor: id }, 'bgp TCP MD5 needs the native helper (BREAKWATER_TCP_MD5_ADDON, see README): the session will not be opened');
+      if (n.passive) this.log.warn({ neighbor: id }, 'bgp TCP MD5 applies to outgoing connections only: a passive neighbor cannot use it');
     }
     const nb: Neighbor = { id, cfg: n, cfgKey: JSON.stringify(n), rib, leases, received: newUpdateStats(), session: undefined as unknown as Session };
     nb.session = new Session(so, this.log, {
@@ -408,7 +413,7 @@ export class SpeakerCore {
         flaps: s.stats.flaps,
         lastError: s.lastError,
         lastErrorAt: s.lastErrorAt || undefined,
-        md5: nb.cfg.md5_password_env ? 'not-supported' : 'none',
+        md5: !nb.cfg.md5_password_env ? 'none' : tcpMd5Addon() && s.opts.md5Password ? 'active' : 'unavailable',
       };
     });
   }
