@@ -93,15 +93,24 @@ interface Run {
   sent: number;
   received: number;
   ms: number;
+  /** Datagrams per CPU-second of this process (the receiving side) during the run. */
+  perCpuSecond: number;
+}
+
+function cpuSeconds(since: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(since);
+  return (d.user + d.system) / 1e6;
 }
 
 async function bareRun(ms: number, rate = 0): Promise<Run> {
   let n = 0;
   const l = await listenUdp({ host: '127.0.0.1', port: 0 }, { receiveBufferBytes: RCVBUF }, () => void n++);
+  const cpu = process.cpuUsage();
   const s = await runSender({ port: l.port, rate, ms });
   await settle(150);
+  const used = cpuSeconds(cpu);
   await l.close();
-  return { rate: (n * 1000) / s.ms, records: 0, sent: s.sent, received: n, ms: s.ms };
+  return { rate: (n * 1000) / s.ms, records: 0, sent: s.sent, received: n, ms: s.ms, perCpuSecond: n / used };
 }
 
 async function collectorRun(workers: number | 'inline', ms: number, rate = 0): Promise<Run> {
@@ -109,10 +118,12 @@ async function collectorRun(workers: number | 'inline', ms: number, rate = 0): P
   const col = new Collector({ netflow: '', sflow: '127.0.0.1:0', workers, receiveBufferBytes: RCVBUF, defaultSamplingRate: 1, flowSources: [], boundary: [] }, sink, quiet);
   await col.start();
   try {
+    const cpu = process.cpuUsage();
     const s = await runSender({ port: col.ports.sflow!, rate, ms });
     await settle(150);
     const st = await col.statsNow();
-    return { rate: (st.datagrams * 1000) / s.ms, records: (sink.records * 1000) / s.ms, sent: s.sent, received: st.datagrams, ms: s.ms };
+    const used = cpuSeconds(cpu);
+    return { rate: (st.datagrams * 1000) / s.ms, records: (sink.records * 1000) / s.ms, sent: s.sent, received: st.datagrams, ms: s.ms, perCpuSecond: st.datagrams / used };
   } finally {
     await col.stop();
   }
@@ -128,7 +139,7 @@ export default async function bench(ctx: BenchContext): Promise<BenchRow[]> {
     worker.push(await collectorRun(1, ms));
     inline.push(await collectorRun('inline', ms));
   }
-  const show = (n: string, r: Run[]) => ctx.log(`${n}: ${r.map((x) => `${Math.round(x.rate)}/s (${x.received}/${x.sent})`).join(', ')}`);
+  const show = (n: string, r: Run[]) => ctx.log(`${n}: ${r.map((x) => `${Math.round(x.rate)}/s (${x.received}/${x.sent}, ${Math.round(x.perCpuSecond)}/cpu-s)`).join(', ')}`);
   show('bare', bare);
   show('collector 1 worker', worker);
   show('collector inline', inline);
@@ -149,6 +160,9 @@ export default async function bench(ctx: BenchContext): Promise<BenchRow[]> {
     { figure: 'collector.datagrams_per_s', value: Math.round(workerRate), unit: 'dgram/s', note: `1 worker thread + main-thread counting sink, sFlow 7 samples/dgram; lost ${lost(worker)} of ${sent(worker)}` },
     { figure: 'collector.records_per_s', value: Math.round(median(worker.map((r) => r.records))), unit: 'records/s', note: 'records delivered to the main-thread sink' },
     { figure: 'collector.ratio', value: Number((workerRate / bareRate).toFixed(3)), unit: 'ratio', note: 'collector / bare datagrams per second; target >= 0.8' },
+    { figure: 'collector.bare_datagrams_per_cpu_s', value: Math.round(median(bare.map((r) => r.perCpuSecond))), unit: 'dgram/cpu-s', note: 'bare loop: datagrams per CPU-second of the receiving process (capacity, independent of the sender)' },
+    { figure: 'collector.datagrams_per_cpu_s', value: Math.round(median(worker.map((r) => r.perCpuSecond))), unit: 'dgram/cpu-s', note: '1-worker collector, all its threads (receive, decode, batches, sink)' },
+    { figure: 'collector.cpu_ratio', value: Number((median(worker.map((r) => r.perCpuSecond)) / median(bare.map((r) => r.perCpuSecond))).toFixed(3)), unit: 'ratio', note: 'collector / bare per CPU-second' },
     { figure: 'collector.inline_datagrams_per_s', value: Math.round(inlineRate), unit: 'dgram/s', note: `workers: inline (decode in the receiving thread); lost ${lost(inline)} of ${sent(inline)}` },
     { figure: 'collector.inline_ratio', value: Number((inlineRate / bareRate).toFixed(3)), unit: 'ratio', note: 'inline collector / bare' },
     { figure: 'collector.loss_at_80pct', value: Number(loss.toFixed(5)), unit: 'fraction', note: `1 worker, sender paced at 80 % of the bare rate (${target}/s, achieved ${Math.round((paced.sent * 1000) / paced.ms)}/s); target 0` },

@@ -392,6 +392,24 @@ export class Collector {
   }
 
   private async startWorkers(netflow: ListenSpec | null, sflow: ListenSpec | null, n: number): Promise<void> {
+    // Port 0 with SO_REUSEPORT may be given a port another reuseport socket of the
+    // same user already holds (the kernel lets them share it): take a free port
+    // without SO_REUSEPORT first, then let the workers share that one.
+    const held: UdpListener[] = [];
+    try {
+      if (netflow && netflow.port === 0) {
+        const l = await listenUdp(netflow, {}, () => {});
+        held.push(l);
+        netflow = { host: netflow.host, port: l.port };
+      }
+      if (sflow && sflow.port === 0) {
+        const l = await listenUdp(sflow, {}, () => {});
+        held.push(l);
+        sflow = { host: sflow.host, port: l.port };
+      }
+    } finally {
+      for (const l of held) await l.close();
+    }
     await this.spawn(0, netflow, sflow);
     // The others bind exactly what worker 0 got (port 0 resolved).
     const nf = netflow && this.ports.netflow !== null ? { host: netflow.host, port: this.ports.netflow } : null;
