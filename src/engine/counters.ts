@@ -2,30 +2,32 @@
  * CounterTable: per-key traffic counters over a sliding window, in typed arrays.
  *
  * Keys are 1..4 u32 words (IPv4 host: 1 word; IPv6 host: 4 words; IPv6 /64
- * prefix: 2 words used; hostgroup index: 1 word). A key owns a dense ROW; an
+ * prefix: 2 words used; hostgroup index: 1 word). A key owns a ROW; an
  * open-addressing hash (linear probing, power-of-two slots, load ≤ 0.5,
  * backward-shift deletion) maps keys to rows. Row arrays start small and
  * double up to `maxRows`; past that, new keys are refused and counted as
  * overflow, and the engine evicts the least active rows at the next tick.
  *
- * Window: instead of B buckets per row (B × 13 counters per host would not fit
- * 200 bytes per host), each row keeps only its WINDOW SUMS, and every tick keeps
- * a LOG of the rows that had traffic in that tick with their per-tick counts:
+ * Window (see window.ts for the exact rule): ticks are grouped in HALVES of
+ * the window; per counter a row keeps H0 (current half so far), H1 (previous
+ * half) and H2 (the half before), and the window sum is
+ * max(H2 + H1, H1 + H0). Memory per row is fixed; nothing grows with traffic
+ * except two bitmaps of 1 bit per row.
  *
- *   record():   add to the row's entry in the current tick's log (created on
- *               the row's first record in the tick)
- *   close(c):   add every entry of log[c] to its row's sums, subtract the
- *               entries of log[c-B] (it left the window): the sums now hold
- *               exactly ticks c-B+1..c, until the next close
- *   open(c+1):  reuse the oldest log for c+1
+ * Layout (one record touches one cache line of the row plus one hash slot):
  *
- * So memory per row is fixed (~90 bytes with the hash) and the logs cost
- * 56 bytes per (row, tick) pair that had traffic inside the window: memory
- * follows activity, not the number of tracked hosts. Sums are Float32; a row
- * with no traffic left in the window is reset to exactly zero.
- *
- * Row reuse: an evicted row may be reused; log entries written for the previous
- * owner (tick < born[row]) are skipped when they expire.
+ *   slots  Int32Array  [tag, row] per slot; tag = the key (1 word) or its
+ *                      32-bit hash (multi-word keys); row -1 = empty
+ *   hot    64 bytes/row, one cache line:
+ *            i32[0] key word 0 (1-word keys) / free-list link
+ *            i32[1] last tick with traffic (FREE = free row)
+ *            i32[2] meta: group (bits 0..15) | flags (bits 16..23)
+ *            f32[3..15] H0: the 13 counters of the current half
+ *   cold   f32 26/row: H1[13], H2[13]; read at tick close, written at half
+ *          boundaries for rows that had traffic in one of the last 3 halves
+ *   keys   Uint32Array kw/row, multi-word keys only
+ *   bits   tick bitmap (rows with traffic in the current tick: evaluated at
+ *          close) and 3 half bitmaps (rows to shift at a half boundary)
  */
 
 /** Counter indices. The 13 counters map 1:1 onto the 13 threshold keys. */
@@ -41,31 +43,18 @@ export const K = { TCP: 1, UDP: 2, ICMP: 4, SYN: 8, FRAG: 16 } as const;
 
 /** Row flag bits. */
 export const RF = { PINNED: 1 } as const;
+/** RF.PINNED as a bit of CounterTable.meta(row). */
+export const META_PINNED = RF.PINNED << 16;
 
-const FREE = -1;
-
-class TickLog {
-  tick = -1;
-  n = 0;
-  rows: Int32Array;
-  vals: Float32Array;
-  constructor(cap: number) {
-    this.rows = new Int32Array(cap);
-    this.vals = new Float32Array(cap * NC);
-  }
-  grow(): void {
-    const cap = this.rows.length * 2;
-    const rows = new Int32Array(cap);
-    rows.set(this.rows);
-    const vals = new Float32Array(cap * NC);
-    vals.set(this.vals);
-    this.rows = rows;
-    this.vals = vals;
-  }
-  bytes(): number {
-    return this.rows.byteLength + this.vals.byteLength;
-  }
-}
+/** lastTick of a free row. */
+const FREE = -0x80000000;
+/** Hot words per row (64 bytes). */
+const HS = 16;
+/** Offset of H0 in the hot row. */
+const H0 = 3;
+/** Cold floats per row: H1 at 0, H2 at NC. */
+const CS = 2 * NC;
+const GOLDEN = 0x9e3779b1 | 0;
 
 export interface CounterTableOptions {
   /** u32 words per key (1..4). */
@@ -74,7 +63,7 @@ export interface CounterTableOptions {
   /** Tick buckets in the window. */
   buckets: number;
   initialRows?: number;
-  /** Keep baseline arrays (3 floats + tick per row). */
+  /** Keep baseline arrays (3 floats + 2 ticks per row). */
   baseline?: boolean;
 }
 
@@ -83,13 +72,17 @@ function hashWords(a: number, b: number, c: number, d: number): number {
   h = Math.imul(h ^ (h >>> 13) ^ b, 0xc2b2ae35);
   h = Math.imul(h ^ (h >>> 16) ^ c, 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13) ^ d, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16);
 }
 
-function hash1(a: number): number {
-  let h = Math.imul(a ^ (a >>> 16), 0x45d9f3b);
-  h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
-  return (h ^ (h >>> 16)) >>> 0;
+/** Half-window index of a tick (window of B ticks). */
+export function halfOf(tick: number, buckets: number): number {
+  return buckets === 1 ? tick : Math.floor((2 * tick) / buckets);
+}
+
+/** First tick of half `h`. */
+export function halfStart(h: number, buckets: number): number {
+  return buckets === 1 ? h : Math.ceil((h * buckets) / 2);
 }
 
 export class CounterTable {
@@ -102,31 +95,37 @@ export class CounterTable {
   cap: number;
   /** Rows ever handed out (fresh rows come from here, reused ones from the free list). */
   private high = 0;
-  keys: Uint32Array;
-  sums: Float32Array;
-  /** Tick of the row's last traffic; -1 for a free row. */
-  lastTick: Int32Array;
-  /** Entry index in the log of lastTick. */
-  logPos: Int32Array;
-  /** Tick the row was (re)allocated. */
-  born: Int32Array;
-  /** Engine-owned tag per row (hostgroup index + 1, 0 = none). */
-  group: Int16Array;
-  flags: Uint8Array;
-  /** Baseline EWMA of pps, bytes/s, flows/s (rates), and the tick of its last update. */
+  private freeHead = -1;
+  /** Hot rows: Int32 and Float32 views of one buffer, HS words per row. */
+  hi: Int32Array;
+  hf: Float32Array;
+  /** Cold rows: H1, H2. */
+  cold: Float32Array;
+  /** Multi-word keys (kw words per row); null for 1-word keys (kept in the hot row). */
+  keys: Uint32Array | null;
+  /** Baseline EWMA of pps, bytes/s, flows/s (rates), the tick of its last update, and the tick the row was created. */
   base: Float32Array | null;
   baseTick: Int32Array | null;
-  private free: Int32Array;
-  private freeTop = 0;
+  born: Int32Array | null;
+  /** Rows with traffic in the current tick. */
+  tickBits: Int32Array;
+  /** Rows with traffic in the current half, the previous one, the one before. */
+  private half0: Int32Array;
+  private half1: Int32Array;
+  private half2: Int32Array;
   private slots: Int32Array;
   private mask: number;
-  private readonly logs: TickLog[];
-  /** Current (open) tick. */
+  private shift: number;
+  /** Current (open) tick and its half. */
   curTick = 0;
-  private cur: TickLog;
+  curHalf = 0;
+  /** Ticks of the current half up to and including the current one. */
+  halfTicks = 1;
   /** Keys refused because the table was full. */
   overflow = 0;
   evictions = 0;
+  /** True when the last upsert created the row (cleared by the caller). */
+  inserted = false;
 
   constructor(o: CounterTableOptions) {
     this.kw = o.keyWords;
@@ -134,58 +133,53 @@ export class CounterTable {
     this.buckets = Math.max(1, o.buckets);
     const cap = Math.min(this.maxRows, Math.max(16, o.initialRows ?? 1024));
     this.cap = cap;
-    this.keys = new Uint32Array(cap * this.kw);
-    this.sums = new Float32Array(cap * NC);
-    this.lastTick = new Int32Array(cap).fill(FREE);
-    this.logPos = new Int32Array(cap);
-    this.born = new Int32Array(cap);
-    this.group = new Int16Array(cap);
-    this.flags = new Uint8Array(cap);
+    const buf = new ArrayBuffer(cap * HS * 4);
+    this.hi = new Int32Array(buf);
+    this.hf = new Float32Array(buf);
+    this.cold = new Float32Array(cap * CS);
+    this.keys = this.kw > 1 ? new Uint32Array(cap * this.kw) : null;
     this.base = o.baseline ? new Float32Array(cap * 3) : null;
     this.baseTick = o.baseline ? new Int32Array(cap) : null;
-    this.free = new Int32Array(cap);
+    this.born = o.baseline ? new Int32Array(cap) : null;
+    const words = (cap + 31) >>> 5;
+    this.tickBits = new Int32Array(words);
+    this.half0 = new Int32Array(words);
+    this.half1 = new Int32Array(words);
+    this.half2 = new Int32Array(words);
     let s = 16;
     while (s < cap * 2) s *= 2;
-    this.slots = new Int32Array(2 * s).fill(FREE);
+    this.slots = new Int32Array(2 * s).fill(-1);
     this.mask = s - 1;
-    this.logs = [];
-    for (let i = 0; i <= this.buckets; i++) this.logs.push(new TickLog(64));
-    this.cur = this.logs[0];
-    this.cur.tick = 0;
+    this.shift = 32 - Math.log2(s);
   }
 
   /** Starts the window at `tick` (no traffic before it). */
   start(tick: number): void {
     this.curTick = tick;
-    this.cur = this.logs[this.logIndex(tick)];
-    this.cur.tick = tick;
-    this.cur.n = 0;
-  }
-
-  private logIndex(tick: number): number {
-    const n = this.logs.length;
-    return ((tick % n) + n) % n;
+    this.curHalf = halfOf(tick, this.buckets);
+    this.halfTicks = tick - halfStart(this.curHalf, this.buckets) + 1;
   }
 
   // ---- hashing -------------------------------------------------------------
 
-  private hashRow(row: number): number {
-    const k = this.keys, o = row * this.kw;
-    if (this.kw === 1) return hash1(k[o]);
-    return hashWords(k[o], this.kw > 1 ? k[o + 1] : 0, this.kw > 2 ? k[o + 2] : 0, this.kw > 3 ? k[o + 3] : 0);
+  private home(tag: number): number {
+    return this.kw === 1 ? Math.imul(tag, GOLDEN) >>> this.shift : tag >>> this.shift;
   }
 
-  // The slot array interleaves [row, first key word] so a probe touches one
-  // cache line: slots[2s] = row (-1 empty), slots[2s + 1] = key word 0.
+  private tagOf(row: number): number {
+    if (this.kw === 1) return this.hi[row * HS];
+    const k = this.keys!, o = row * this.kw;
+    return hashWords(k[o], this.kw > 1 ? k[o + 1] : 0, this.kw > 2 ? k[o + 2] : 0, this.kw > 3 ? k[o + 3] : 0);
+  }
 
   /** Row of a 1-word key, or -1. */
   find1(a: number): number {
     const slots = this.slots, mask = this.mask, ai = a | 0;
-    let s = hash1(a) & mask;
+    let s = Math.imul(ai, GOLDEN) >>> this.shift;
     for (;;) {
-      const r = slots[2 * s];
-      if (r === FREE) return -1;
-      if (slots[2 * s + 1] === ai) return r;
+      const r = slots[2 * s + 1];
+      if (r < 0) return -1;
+      if (slots[2 * s] === ai) return r;
       s = (s + 1) & mask;
     }
   }
@@ -193,14 +187,15 @@ export class CounterTable {
   /** Row of a multi-word key (unused words 0), or -1. */
   find(a: number, b: number, c: number, d: number): number {
     if (this.kw === 1) return this.find1(a);
-    const slots = this.slots, keys = this.keys, mask = this.mask, kw = this.kw, ai = a | 0;
-    let s = hashWords(a, b, c, d) & mask;
+    const slots = this.slots, keys = this.keys!, mask = this.mask, kw = this.kw;
+    const tag = hashWords(a, b, c, d);
+    let s = tag >>> this.shift;
     for (;;) {
-      const r = slots[2 * s];
-      if (r === FREE) return -1;
-      if (slots[2 * s + 1] === ai) {
+      const r = slots[2 * s + 1];
+      if (r < 0) return -1;
+      if (slots[2 * s] === tag) {
         const o = r * kw;
-        if (keys[o + 1] === b && (kw < 3 || keys[o + 2] === c) && (kw < 4 || keys[o + 3] === d)) return r;
+        if (keys[o] === a >>> 0 && keys[o + 1] === b >>> 0 && (kw < 3 || keys[o + 2] === c >>> 0) && (kw < 4 || keys[o + 3] === d >>> 0)) return r;
       }
       s = (s + 1) & mask;
     }
@@ -209,138 +204,150 @@ export class CounterTable {
   /** Row for a key, inserting it; -1 (and overflow++) when the table is full. */
   upsert1(a: number): number {
     const slots = this.slots, mask = this.mask, ai = a | 0;
-    let s = hash1(a) & mask;
+    let s = Math.imul(ai, GOLDEN) >>> this.shift;
     for (;;) {
-      const r = slots[2 * s];
-      if (r === FREE) break;
-      if (slots[2 * s + 1] === ai) return r;
+      const r = slots[2 * s + 1];
+      if (r < 0) break;
+      if (slots[2 * s] === ai) return r;
       s = (s + 1) & mask;
     }
-    return this.insertAt(s, a, 0, 0, 0);
+    return this.insertAt(s, ai, a, 0, 0, 0);
   }
 
   upsert(a: number, b: number, c: number, d: number): number {
     if (this.kw === 1) return this.upsert1(a);
-    const slots = this.slots, keys = this.keys, mask = this.mask, kw = this.kw, ai = a | 0;
-    let s = hashWords(a, b, c, d) & mask;
+    const slots = this.slots, keys = this.keys!, mask = this.mask, kw = this.kw;
+    const tag = hashWords(a, b, c, d);
+    let s = tag >>> this.shift;
     for (;;) {
-      const r = slots[2 * s];
-      if (r === FREE) break;
-      if (slots[2 * s + 1] === ai) {
+      const r = slots[2 * s + 1];
+      if (r < 0) break;
+      if (slots[2 * s] === tag) {
         const o = r * kw;
-        if (keys[o + 1] === b && (kw < 3 || keys[o + 2] === c) && (kw < 4 || keys[o + 3] === d)) return r;
+        if (keys[o] === a >>> 0 && keys[o + 1] === b >>> 0 && (kw < 3 || keys[o + 2] === c >>> 0) && (kw < 4 || keys[o + 3] === d >>> 0)) return r;
       }
       s = (s + 1) & mask;
     }
-    return this.insertAt(s, a, b, c, d);
+    return this.insertAt(s, tag, a, b, c, d);
   }
 
-  /** True when the last upsert created the row (cleared by the caller). */
-  inserted = false;
-
-  private insertAt(slot: number, a: number, b: number, c: number, d: number): number {
+  private insertAt(slot: number, tag: number, a: number, b: number, c: number, d: number): number {
     if (this.size >= this.maxRows) {
       this.overflow++;
       return -1;
     }
     let row: number;
-    if (this.freeTop > 0) row = this.free[--this.freeTop];
-    else {
+    if (this.freeHead >= 0) {
+      row = this.freeHead;
+      this.freeHead = this.hi[row * HS];
+    } else {
       if (this.high >= this.cap) {
         this.growRows();
-        return this.insertAt(this.probeFree(a, b, c, d), a, b, c, d);
+        let s = this.home(tag);
+        while (this.slots[2 * s + 1] >= 0) s = (s + 1) & this.mask;
+        return this.insertAt(s, tag, a, b, c, d);
       }
       row = this.high++;
     }
-    const o = row * this.kw, k = this.keys;
-    k[o] = a;
-    if (this.kw > 1) k[o + 1] = b;
-    if (this.kw > 2) k[o + 2] = c;
-    if (this.kw > 3) k[o + 3] = d;
-    this.slots[2 * slot] = row;
-    this.slots[2 * slot + 1] = a | 0;
+    const hi = this.hi, o = row * HS;
+    hi.fill(0, o, o + HS);
+    hi[o] = a | 0;
+    hi[o + 1] = this.curTick - 1 - this.buckets;
+    this.cold.fill(0, row * CS, row * CS + CS);
+    if (this.kw > 1) {
+      const k = this.keys!, ko = row * this.kw;
+      k[ko] = a;
+      k[ko + 1] = b;
+      if (this.kw > 2) k[ko + 2] = c;
+      if (this.kw > 3) k[ko + 3] = d;
+    }
+    this.slots[2 * slot] = tag;
+    this.slots[2 * slot + 1] = row;
     this.size++;
-    this.sums.fill(0, row * NC, row * NC + NC);
-    this.lastTick[row] = this.curTick - 1 - this.buckets;
-    this.born[row] = this.curTick;
-    this.group[row] = 0;
-    this.flags[row] = 0;
     if (this.base) {
       this.base.fill(0, row * 3, row * 3 + 3);
       this.baseTick![row] = this.curTick;
+      this.born![row] = this.curTick;
     }
     this.inserted = true;
     return row;
   }
 
-  private probeFree(a: number, b: number, c: number, d: number): number {
-    let s = (this.kw === 1 ? hash1(a) : hashWords(a, b, c, d)) & this.mask;
-    while (this.slots[2 * s] !== FREE) s = (s + 1) & this.mask;
-    return s;
-  }
-
   private growRows(): void {
     const cap = Math.min(this.maxRows, this.cap * 2);
-    const g32 = (old: Uint32Array, per: number) => { const n = new Uint32Array(cap * per); n.set(old); return n; };
-    const gf = (old: Float32Array, per: number) => { const n = new Float32Array(cap * per); n.set(old); return n; };
-    const gi = (old: Int32Array, fill?: number) => { const n = new Int32Array(cap); if (fill !== undefined) n.fill(fill); n.set(old); return n; };
-    this.keys = g32(this.keys, this.kw);
-    this.sums = gf(this.sums, NC);
-    this.lastTick = gi(this.lastTick, FREE);
-    this.logPos = gi(this.logPos);
-    this.born = gi(this.born);
-    const g = new Int16Array(cap); g.set(this.group); this.group = g;
-    const f = new Uint8Array(cap); f.set(this.flags); this.flags = f;
-    if (this.base) { this.base = gf(this.base, 3); this.baseTick = gi(this.baseTick!); }
-    const fr = new Int32Array(cap); fr.set(this.free.subarray(0, this.freeTop)); this.free = fr;
+    const buf = new ArrayBuffer(cap * HS * 4);
+    const hi = new Int32Array(buf);
+    hi.set(this.hi);
+    this.hi = hi;
+    this.hf = new Float32Array(buf);
+    const cold = new Float32Array(cap * CS);
+    cold.set(this.cold);
+    this.cold = cold;
+    if (this.keys) { const k = new Uint32Array(cap * this.kw); k.set(this.keys); this.keys = k; }
+    if (this.base) {
+      const b = new Float32Array(cap * 3); b.set(this.base); this.base = b;
+      const bt = new Int32Array(cap); bt.set(this.baseTick!); this.baseTick = bt;
+      const bo = new Int32Array(cap); bo.set(this.born!); this.born = bo;
+    }
+    const words = (cap + 31) >>> 5;
+    const gw = (old: Int32Array) => { const n = new Int32Array(words); n.set(old); return n; };
+    this.tickBits = gw(this.tickBits);
+    this.half0 = gw(this.half0);
+    this.half1 = gw(this.half1);
+    this.half2 = gw(this.half2);
     this.cap = cap;
     let s = this.mask + 1;
     while (s < cap * 2) s *= 2;
     if (s !== this.mask + 1) {
-      this.slots = new Int32Array(2 * s).fill(FREE);
+      const old = this.slots;
+      this.slots = new Int32Array(2 * s).fill(-1);
       this.mask = s - 1;
-      for (let r = 0; r < this.high; r++) {
-        if (this.lastTick[r] === FREE) continue;
-        let i = this.hashRow(r) & this.mask;
-        while (this.slots[2 * i] !== FREE) i = (i + 1) & this.mask;
-        this.slots[2 * i] = r;
-        this.slots[2 * i + 1] = this.keys[r * this.kw] | 0;
+      this.shift = 32 - Math.log2(s);
+      for (let j = 0; j < old.length; j += 2) {
+        const r = old[j + 1];
+        if (r < 0) continue;
+        let i = this.home(old[j]);
+        while (this.slots[2 * i + 1] >= 0) i = (i + 1) & this.mask;
+        this.slots[2 * i] = old[j];
+        this.slots[2 * i + 1] = r;
       }
     }
   }
 
-  /** Removes a row (its pending log entries are ignored from now on). */
+  /** Removes a row. */
   remove(row: number): void {
-    if (this.lastTick[row] === FREE) return;
+    if (!this.isLive(row)) return;
     const mask = this.mask, slots = this.slots;
-    let s = this.hashRow(row) & mask;
-    while (slots[2 * s] !== row) s = (s + 1) & mask;
+    let s = this.home(this.tagOf(row));
+    while (slots[2 * s + 1] !== row) s = (s + 1) & mask;
     // backward-shift deletion
     let hole = s;
     let j = s;
     for (;;) {
       j = (j + 1) & mask;
-      const r = slots[2 * j];
-      if (r === FREE) break;
-      const home = this.hashRow(r) & mask;
+      const r = slots[2 * j + 1];
+      if (r < 0) break;
+      const home = this.home(slots[2 * j]);
       // keep r at j when its home lies cyclically in (hole, j]
       const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (!inRange) {
-        slots[2 * hole] = r;
-        slots[2 * hole + 1] = slots[2 * j + 1];
+        slots[2 * hole] = slots[2 * j];
+        slots[2 * hole + 1] = r;
         hole = j;
       }
     }
-    slots[2 * hole] = FREE;
-    this.lastTick[row] = FREE;
-    this.flags[row] = 0;
-    this.free[this.freeTop++] = row;
+    slots[2 * hole + 1] = -1;
+    const o = row * HS;
+    this.hi[o + 1] = FREE;
+    this.hi[o + 2] = 0;
+    this.hi[o] = this.freeHead;
+    this.freeHead = row;
     this.size--;
     this.evictions++;
   }
 
   isLive(row: number): boolean {
-    return row >= 0 && row < this.high && this.lastTick[row] !== FREE;
+    return row >= 0 && row < this.high && this.hi[row * HS + 1] !== FREE;
   }
 
   /** Upper bound of row indices in use (iterate 0..rowLimit and test isLive). */
@@ -348,122 +355,174 @@ export class CounterTable {
     return this.high;
   }
 
+  // ---- row fields ----------------------------------------------------------
+
+  /** Key word i of a row. */
+  key(row: number, i = 0): number {
+    return this.kw === 1 ? this.hi[row * HS] >>> 0 : this.keys![row * this.kw + i];
+  }
+
+  /** Copies a row's key words into out[off..off+kw). */
+  keyInto(row: number, out: Uint32Array, off = 0): Uint32Array {
+    if (this.kw === 1) out[off] = this.hi[row * HS];
+    else for (let i = 0; i < this.kw; i++) out[off + i] = this.keys![row * this.kw + i];
+    return out;
+  }
+
+  /** Tick of the row's last traffic. */
+  lastTick(row: number): number {
+    return this.hi[row * HS + 1];
+  }
+
+  /** group | flags << 16 (one read on the hot path). */
+  meta(row: number): number {
+    return this.hi[row * HS + 2];
+  }
+
+  /** Engine-owned tag (hostgroup index + 1, 0 = none). */
+  group(row: number): number {
+    return this.hi[row * HS + 2] & 0xffff;
+  }
+
+  setGroup(row: number, g: number): void {
+    const o = row * HS + 2;
+    this.hi[o] = (this.hi[o] & ~0xffff) | (g & 0xffff);
+  }
+
+  flags(row: number): number {
+    return (this.hi[row * HS + 2] >>> 16) & 0xff;
+  }
+
+  setFlags(row: number, f: number): void {
+    const o = row * HS + 2;
+    this.hi[o] = (this.hi[o] & 0xffff) | ((f & 0xff) << 16);
+  }
+
   // ---- counting ------------------------------------------------------------
 
   /**
    * Adds one record's sampling-corrected counts to `row` in the current tick.
-   * Returns the row's packets in the window so far (closed ticks + this one).
+   * Returns the row's packets in the current half so far (H0).
    */
   add(row: number, pkts: number, bytes: number, flows: number, cls: number): number {
-    let log = this.cur;
-    let e: number;
-    if (this.lastTick[row] === this.curTick) e = this.logPos[row];
-    else {
-      e = log.n++;
-      if (e >= log.rows.length) log.grow();
-      log.rows[e] = row;
-      log.vals.fill(0, e * NC, e * NC + NC);
-      this.lastTick[row] = this.curTick;
-      this.logPos[row] = e;
+    const hi = this.hi, v = this.hf, o = row * HS;
+    if (hi[o + 1] !== this.curTick) {
+      hi[o + 1] = this.curTick;
+      const w = row >>> 5, bit = 1 << (row & 31);
+      this.tickBits[w] |= bit;
+      this.half0[w] |= bit;
     }
-    const v = log.vals, o = e * NC;
-    v[o] += pkts;
-    v[o + 1] += bytes;
-    v[o + 2] += flows;
+    const p = o + H0;
+    v[p] += pkts;
+    v[p + 1] += bytes;
+    v[p + 2] += flows;
     if (cls !== 0) {
       if (cls & K.TCP) {
-        v[o + 3] += pkts; v[o + 4] += bytes;
-        if (cls & K.SYN) { v[o + 9] += pkts; v[o + 10] += bytes; }
-      } else if (cls & K.UDP) { v[o + 5] += pkts; v[o + 6] += bytes; }
-      else if (cls & K.ICMP) { v[o + 7] += pkts; v[o + 8] += bytes; }
-      if (cls & K.FRAG) { v[o + 11] += pkts; v[o + 12] += bytes; }
+        v[p + 3] += pkts; v[p + 4] += bytes;
+        if (cls & K.SYN) { v[p + 9] += pkts; v[p + 10] += bytes; }
+      } else if (cls & K.UDP) { v[p + 5] += pkts; v[p + 6] += bytes; }
+      else if (cls & K.ICMP) { v[p + 7] += pkts; v[p + 8] += bytes; }
+      if (cls & K.FRAG) { v[p + 11] += pkts; v[p + 12] += bytes; }
     }
-    return v[o] + this.sums[row * NC];
+    return v[p];
+  }
+
+  /** Window sum of counter `i` of a row (window.ts: max(H2 + H1, H1 + H0)). */
+  sum(row: number, i: number): number {
+    const h0 = this.hf[row * HS + H0 + i];
+    if (this.buckets === 1) return h0;
+    const c = this.cold, q = row * CS + i;
+    const h1 = c[q], h2 = c[q + NC];
+    const a = h2 + h1, b = h1 + h0;
+    return a > b ? a : b;
+  }
+
+  /** All 13 window sums of a row into out[0..13). */
+  sums(row: number, out: Float64Array): Float64Array {
+    const hf = this.hf, o = row * HS + H0;
+    if (this.buckets === 1) {
+      for (let i = 0; i < NC; i++) out[i] = hf[o + i];
+      return out;
+    }
+    const c = this.cold, q = row * CS;
+    for (let i = 0; i < NC; i++) {
+      const h1 = c[q + i];
+      const a = c[q + NC + i] + h1, b = h1 + hf[o + i];
+      out[i] = a > b ? a : b;
+    }
+    return out;
+  }
+
+  /** H0, H1, H2 of counter i (tests and diagnostics). */
+  halves(row: number, i: number): [number, number, number] {
+    const q = row * CS + i;
+    return [this.hf[row * HS + H0 + i], this.cold[q], this.cold[q + NC]];
+  }
+
+  /** Closes the current tick (the rows with traffic in it are `tickBits`). */
+  close(): void {
+    // nothing to fold: H0 already holds the tick; the engine evaluates tickBits
   }
 
   /**
-   * Closes the current tick: its counts join the window sums, and the tick
-   * that has just left the window (curTick - B) is subtracted, so between two
-   * ticks the sums hold exactly the last B closed ticks. Calls `visit(row)`
-   * for every live row that had traffic in the closed tick.
-   */
-  close(visit?: (row: number) => void): void {
-    const log = this.cur, sums = this.sums, vals = log.vals;
-    for (let e = 0; e < log.n; e++) {
-      const row = log.rows[e];
-      if (this.lastTick[row] === FREE || this.born[row] > log.tick) continue;
-      const so = row * NC, vo = e * NC;
-      for (let i = 0; i < NC; i++) sums[so + i] += vals[vo + i];
-    }
-    const first = this.curTick - this.buckets + 1;
-    for (const l of this.logs) if (l.tick >= 0 && l.tick < first) this.expire(l, first);
-    if (visit) {
-      for (let e = 0; e < log.n; e++) {
-        const row = log.rows[e];
-        if (this.lastTick[row] === FREE || this.born[row] > log.tick) continue;
-        visit(row);
-      }
-    }
-  }
-
-  /** Rows that had traffic in the tick just closed. */
-  closedRows(): { rows: Int32Array; n: number } {
-    return { rows: this.cur.rows, n: this.cur.n };
-  }
-
-  /**
-   * Opens tick `t` (> curTick). Ticks that cannot be in the window at the
-   * close of `t` (older than t - B) expire now, so a jump in time empties
-   * the sums at once.
+   * Opens tick `t` (> curTick). At each half boundary crossed, every row with
+   * traffic in one of the last three halves shifts H2 ← H1 ← H0 ← 0; after
+   * three empty halves a row is all zero, so a long jump costs three shifts.
    */
   open(t: number): void {
-    const first = t - this.buckets;
-    for (const log of this.logs) if (log.tick >= 0 && log.tick < first) this.expire(log, first);
+    this.tickBits.fill(0, 0, (this.high + 31) >>> 5);
+    const h = halfOf(t, this.buckets);
+    let steps = h - this.curHalf;
+    if (steps > 3) steps = 3;
+    for (let s = 0; s < steps; s++) this.shiftHalves();
+    if (h !== this.curHalf) this.curHalf = h;
     this.curTick = t;
-    this.cur = this.logs[this.logIndex(t)];
-    this.cur.tick = t;
-    this.cur.n = 0;
+    this.halfTicks = t - halfStart(h, this.buckets) + 1;
   }
 
-  private expire(log: TickLog, firstInWindow: number): void {
-    if (log.tick >= firstInWindow) return;
-    const sums = this.sums, vals = log.vals;
-    for (let e = 0; e < log.n; e++) {
-      const row = log.rows[e];
-      if (this.lastTick[row] === FREE || this.born[row] > log.tick) continue;
-      const so = row * NC;
-      if (this.lastTick[row] < firstInWindow) {
-        sums.fill(0, so, so + NC);
-        continue;
-      }
-      const vo = e * NC;
-      for (let i = 0; i < NC; i++) {
-        const x = sums[so + i] - vals[vo + i];
-        sums[so + i] = x > 0 ? x : 0;
+  private shiftHalves(): void {
+    const b0 = this.half0, b1 = this.half1, b2 = this.half2;
+    const hf = this.hf, cold = this.cold;
+    const nw = (this.high + 31) >>> 5;
+    for (let w = 0; w < nw; w++) {
+      let x = b0[w] | b1[w] | b2[w];
+      while (x !== 0) {
+        const low = x & -x;
+        x ^= low;
+        const row = (w << 5) | (31 - Math.clz32(low));
+        const o = row * HS + H0, q = row * CS;
+        for (let i = 0; i < NC; i++) {
+          cold[q + NC + i] = cold[q + i];
+          cold[q + i] = hf[o + i];
+          hf[o + i] = 0;
+        }
       }
     }
-    log.n = 0;
-    log.tick = -1;
+    // the bitmaps move down one half; the oldest becomes the new current
+    this.half2 = b1;
+    this.half1 = b0;
+    b2.fill(0, 0, nw);
+    this.half0 = b2;
   }
 
   // ---- memory / maintenance -------------------------------------------------
 
   /** Bytes held by this table's typed arrays. */
   bytes(): number {
-    let b = this.keys.byteLength + this.sums.byteLength + this.lastTick.byteLength + this.logPos.byteLength +
-      this.born.byteLength + this.group.byteLength + this.flags.byteLength + this.free.byteLength + this.slots.byteLength;
-    if (this.base) b += this.base.byteLength + this.baseTick!.byteLength;
-    for (const l of this.logs) b += l.bytes();
+    let b = this.hi.byteLength + this.cold.byteLength + this.slots.byteLength +
+      this.tickBits.byteLength + this.half0.byteLength + this.half1.byteLength + this.half2.byteLength;
+    if (this.keys) b += this.keys.byteLength;
+    if (this.base) b += this.base.byteLength + this.baseTick!.byteLength + this.born!.byteLength;
     return b;
   }
 
   /** Evicts unpinned rows idle since before `beforeTick`. Returns how many. */
   evictIdle(beforeTick: number, from = 0, to = this.high): number {
     let n = 0;
-    const end = Math.min(to, this.high);
+    const end = Math.min(to, this.high), hi = this.hi;
     for (let r = from; r < end; r++) {
-      const lt = this.lastTick[r];
-      if (lt !== FREE && lt < beforeTick && (this.flags[r] & RF.PINNED) === 0) {
+      const lt = hi[r * HS + 1];
+      if (lt !== FREE && lt < beforeTick && (this.flags(r) & RF.PINNED) === 0) {
         this.remove(r);
         n++;
       }
@@ -472,8 +531,8 @@ export class CounterTable {
   }
 
   /**
-   * Makes room: evicts the least active unpinned rows (lowest window packets,
-   * then oldest traffic) until at most `target` rows remain. Deterministic.
+   * Makes room: evicts the least active unpinned rows (lowest window packets)
+   * until at most `target` rows remain. Deterministic.
    */
   evictLeastActive(target: number): number {
     if (this.size <= target) return 0;
@@ -482,7 +541,7 @@ export class CounterTable {
     const step = Math.max(1, Math.floor(this.high / 4096));
     const sample: number[] = [];
     for (let r = 0; r < this.high; r += step) {
-      if (this.lastTick[r] !== FREE && (this.flags[r] & RF.PINNED) === 0) sample.push(this.sums[r * NC]);
+      if (this.isLive(r) && (this.flags(r) & RF.PINNED) === 0) sample.push(this.sum(r, C.PKTS));
     }
     sample.sort((a, b) => a - b);
     const q = Math.min(sample.length - 1, Math.ceil((need / Math.max(1, this.size)) * sample.length));
@@ -490,8 +549,8 @@ export class CounterTable {
     let n = 0;
     for (let pass = 0; pass < 3 && n < need; pass++) {
       for (let r = 0; r < this.high && n < need; r++) {
-        if (this.lastTick[r] === FREE || (this.flags[r] & RF.PINNED) !== 0) continue;
-        if (this.sums[r * NC] <= cut) {
+        if (!this.isLive(r) || (this.flags(r) & RF.PINNED) !== 0) continue;
+        if (this.sum(r, C.PKTS) <= cut) {
           this.remove(r);
           n++;
         }

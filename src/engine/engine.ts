@@ -38,7 +38,8 @@ import type { Config } from '../config/schema.ts';
 import { F, type FlowRecord, type FlowSink } from '../flow/record.ts';
 import type { Attack, EngineEvent, EngineListener, Vector } from './events.ts';
 import { VECTORS } from './events.ts';
-import { C, CounterTable, K, NC, RF } from './counters.ts';
+import { C, CounterTable, K, META_PINNED, NC, RF } from './counters.ts';
+import { BK, RecordBatch } from './batch.ts';
 import { spreadFraction, windowParams, type WindowParams } from './window.ts';
 import { NetworkSet, HostgroupIndex } from './hostgroups.ts';
 import { compileThresholds, crossed, mergeThresholds, anyLimit, THRESHOLD_KEYS } from './thresholds.ts';
@@ -124,18 +125,20 @@ const PKT_COUNTERS = [C.PKTS, C.TCP_P, C.UDP_P, C.ICMP_P, C.SYN_P, C.FRAG_P];
 /**
  * A quarter of the smallest packet limit (in window packets): records of rows
  * below it cannot be part of an attack soon, so they are not kept for seeding
- * classification. 0 (keep all) when some target has no packet limit at all.
+ * classification. 0 (keep all) when some target with limits has no packet
+ * limit; Infinity (keep none) when no target has any limit.
  */
 function watchLevel(limits: Float64Array[], windowSec: number, floor?: number): number {
   let min = Infinity;
   for (const l of limits) {
+    if (!anyLimit(l)) continue; // a target without any limit never opens an attack
     let m = Infinity;
     for (const i of PKT_COUNTERS) if (l[i] > 0 && l[i] < m) m = l[i];
     if (m === Infinity) return 0;
     if (m < min) min = m;
   }
   if (floor !== undefined && floor < min) min = floor;
-  return min === Infinity ? 0 : 0.25 * min * windowSec;
+  return min === Infinity ? Infinity : 0.25 * min * windowSec;
 }
 
 function compile(cfg: Readonly<Config>): Compiled {
@@ -200,9 +203,15 @@ export class Engine implements FlowSink {
   private n = { records: 0, outside: 0, ticks: 0, started: 0, overflow: 0 };
   private readonly byVector: Record<string, number> = {};
   private readonly w6 = new Uint32Array(4);
+  private readonly batch = new RecordBatch(256);
   /** Set by the count paths when the record belongs to a row worth watching. */
   private watch = false;
   private readonly limScratch = new Float64Array(NC);
+  private readonly sumScratch = new Float64Array(NC);
+  private readonly kScratch = new Uint32Array(4);
+  /** Watch levels of the current tick, in current-half packets (setWatchLevels). */
+  private watchHostNow = 0;
+  private watchCarpetNow = 0;
 
   constructor(config: Readonly<Config>, opts: EngineOptions) {
     this.cfg = config;
@@ -254,6 +263,7 @@ export class Engine implements FlowSink {
     ];
     this.ring = this.c.sampleFlows > 0 ? new FlowRing(this.cfg.samples.buffer_flows) : null;
     if (this.started) for (const t of this.tables) t.start(this.curTick - this.base);
+    this.setWatchLevels();
   }
 
   private startAt(now: number): void {
@@ -261,59 +271,118 @@ export class Engine implements FlowSink {
     this.base = this.curTick - 1;
     for (const t of this.tables) t.start(this.curTick - this.base);
     this.started = true;
+    this.setWatchLevels();
   }
 
   // ---- hot path --------------------------------------------------------------
 
+  /**
+   * Accepts one record: sampling and spreading applied, classified, copied into
+   * the batch. Counting happens in flush(), when the batch is full or before
+   * anything reads the counters.
+   */
   record(r: FlowRecord): void {
     this.n.records++;
     const c = this.c;
+    let kind = 0;
+    if (r.family === 4) {
+      if (c.nets.has4(r.dst4)) kind = BK.DST;
+      if (c.nets.has4(r.src4)) kind |= BK.SRC;
+    } else {
+      if (c.nets.hasV6(r.dst6)) kind = BK.DST;
+      if (c.nets.hasV6(r.src6)) kind |= BK.SRC;
+      if (kind !== 0) kind |= BK.V6;
+    }
+    if (kind === 0) { this.n.outside++; return; }
     let m = r.samplingRate > 0 ? r.samplingRate : 1;
     if (c.spread && r.proto !== 'sflow5' && (r.fields & (F.START | F.END)) === (F.START | F.END)) {
       m *= spreadFraction(r.start, r.end, c.wp.windowMs);
     }
-    const pk = r.packets * m, by = r.bytes * m;
-    const fl = r.proto === 'sflow5' ? 0 : m;
     const p = r.ipProto;
     let cls = 0;
     if (p === 6) cls = K.TCP | ((r.tcpFlags & 0x12) === 0x02 ? K.SYN : 0);
     else if (p === 17) cls = K.UDP;
     else if (p === 1 || p === 58) cls = K.ICMP;
     if (r.fragment) cls |= K.FRAG;
-    let hit = false;
-    this.watch = false;
-    if (r.family === 4) {
-      if (c.nets.has4(r.dst4)) { hit = true; this.count4(0, r.dst4, pk, by, fl, cls, r); }
-      if (c.nets.has4(r.src4)) { hit = true; this.count4(1, r.src4, pk, by, fl, cls, r); }
-    } else {
-      if (c.nets.hasV6(r.dst6)) { hit = true; this.count6(0, r.dst6, pk, by, fl, cls, r); }
-      if (c.nets.hasV6(r.src6)) { hit = true; this.count6(1, r.src6, pk, by, fl, cls, r); }
-    }
-    if (!hit) this.n.outside++;
-    else if (this.watch && this.ring !== null) this.ring.push(r);
+    if (this.batch.push(r, kind, r.packets * m, r.bytes * m, r.proto === 'sflow5' ? 0 : m, cls)) this.flush();
   }
 
-  private count4(dir: 0 | 1, a: number, pk: number, by: number, fl: number, cls: number, r: FlowRecord): void {
-    const ti = dir === 0 ? HOST_IN4 : HOST_OUT4;
-    const t = this.tables[ti];
-    const row = t.upsert1(a);
-    if (row < 0) { this.n.overflow++; }
-    else {
-      if (t.inserted) { t.inserted = false; t.group[row] = this.c.groups.lookup4(a) + 1; }
-      if (t.add(row, pk, by, fl, cls) >= this.c.watchHost) this.watch = true;
-      if ((t.flags[row] & RF.PINNED) !== 0) this.byRow.get(ti * ROW_SPAN + row)?.cls.add(r);
-      const g = t.group[row];
-      if (g > 0 && this.c.total[g] === 1) this.countGroup(dir, g, pk, by, fl, cls, r);
-    }
-    if (dir === 0 && this.c.carpetOn) {
-      const ct = this.tables[CARPET4];
-      const pr = ct.upsert1((a & this.c.carpetMask4) >>> 0);
-      if (pr >= 0) {
-        ct.inserted = false;
-        if (ct.add(pr, pk, by, fl, cls) >= this.c.watchCarpet) this.watch = true;
-        if ((ct.flags[pr] & RF.PINNED) !== 0) this.byRow.get(CARPET4 * ROW_SPAN + pr)?.cls.add(r);
+  /**
+   * Counts the batched records: first every IPv4 row is found (or created),
+   * then every row is added to, in record order. Both passes touch rows of
+   * independent records, so their cache misses overlap.
+   */
+  private flush(): void {
+    const b = this.batch, n = b.n;
+    if (n === 0) return;
+    const c = this.c;
+    const in4 = this.tables[HOST_IN4], out4 = this.tables[HOST_OUT4], cp4 = this.tables[CARPET4];
+    const carpetOn = c.carpetOn, cmask = c.carpetMask4;
+    const kinds = b.kind, dst4 = b.dst4, src4 = b.src4, rowIn = b.rowIn, rowOut = b.rowOut, rowCp = b.rowCarpet;
+    // pass 1: rows
+    for (let i = 0; i < n; i++) {
+      const k = kinds[i];
+      if ((k & BK.V6) !== 0) continue;
+      if ((k & BK.DST) !== 0) {
+        const a = dst4[i];
+        const row = in4.upsert1(a);
+        if (row < 0) this.n.overflow++;
+        else if (in4.inserted) { in4.inserted = false; in4.setGroup(row, c.groups.lookup4(a) + 1); }
+        rowIn[i] = row;
+        if (carpetOn) { rowCp[i] = cp4.upsert1((a & cmask) >>> 0); cp4.inserted = false; }
+      }
+      if ((k & BK.SRC) !== 0) {
+        const a = src4[i];
+        const row = out4.upsert1(a);
+        if (row < 0) this.n.overflow++;
+        else if (out4.inserted) { out4.inserted = false; out4.setGroup(row, c.groups.lookup4(a) + 1); }
+        rowOut[i] = row;
       }
     }
+    // pass 2: counts, classification of attacked rows, the flow ring
+    const wh = this.watchHostNow, wc = this.watchCarpetNow, total = c.total, ring = this.ring;
+    for (let i = 0; i < n; i++) {
+      const k = kinds[i];
+      const pk = b.pk[i], by = b.by[i], fl = b.fl[i], cls = b.cls[i];
+      if ((k & BK.V6) !== 0) {
+        this.watch = false;
+        const r = b.record(i);
+        if ((k & BK.DST) !== 0) this.count6(0, r.dst6, pk, by, fl, cls, r);
+        if ((k & BK.SRC) !== 0) this.count6(1, r.src6, pk, by, fl, cls, r);
+        if (this.watch && ring !== null) ring.push(r);
+        continue;
+      }
+      let watch = false;
+      if ((k & BK.DST) !== 0) {
+        const row = rowIn[i];
+        if (row >= 0) {
+          if (in4.add(row, pk, by, fl, cls) >= wh) watch = true;
+          const meta = in4.meta(row);
+          if ((meta & META_PINNED) !== 0) this.byRow.get(HOST_IN4 * ROW_SPAN + row)?.cls.add(b.record(i));
+          const g = meta & 0xffff;
+          if (g > 0 && total[g] === 1) { this.countGroup(0, g, pk, by, fl, cls, b.record(i)); watch = true; }
+        }
+        if (carpetOn) {
+          const pr = rowCp[i];
+          if (pr >= 0) {
+            if (cp4.add(pr, pk, by, fl, cls) >= wc) watch = true;
+            if ((cp4.meta(pr) & META_PINNED) !== 0) this.byRow.get(CARPET4 * ROW_SPAN + pr)?.cls.add(b.record(i));
+          }
+        }
+      }
+      if ((k & BK.SRC) !== 0) {
+        const row = rowOut[i];
+        if (row >= 0) {
+          if (out4.add(row, pk, by, fl, cls) >= wh) watch = true;
+          const meta = out4.meta(row);
+          if ((meta & META_PINNED) !== 0) this.byRow.get(HOST_OUT4 * ROW_SPAN + row)?.cls.add(b.record(i));
+          const g = meta & 0xffff;
+          if (g > 0 && total[g] === 1) { this.countGroup(1, g, pk, by, fl, cls, b.record(i)); watch = true; }
+        }
+      }
+      if (watch && ring !== null) ring.push(b.record(i));
+    }
+    b.clear();
   }
 
   private count6(dir: 0 | 1, b: Uint8Array, pk: number, by: number, fl: number, cls: number, r: FlowRecord): void {
@@ -324,11 +393,12 @@ export class Engine implements FlowSink {
     const row = t.upsert(w[0], w[1], w[2], w[3]);
     if (row < 0) { this.n.overflow++; }
     else {
-      if (t.inserted) { t.inserted = false; t.group[row] = this.c.groups.lookup6(b) + 1; }
-      if (t.add(row, pk, by, fl, cls) >= this.c.watchHost) this.watch = true;
-      if ((t.flags[row] & RF.PINNED) !== 0) this.byRow.get(ti * ROW_SPAN + row)?.cls.add(r);
-      const g = t.group[row];
-      if (g > 0 && this.c.total[g] === 1) this.countGroup(dir, g, pk, by, fl, cls, r);
+      if (t.inserted) { t.inserted = false; t.setGroup(row, this.c.groups.lookup6(b) + 1); }
+      if (t.add(row, pk, by, fl, cls) >= this.watchHostNow) this.watch = true;
+      const meta = t.meta(row);
+      if ((meta & META_PINNED) !== 0) this.byRow.get(ti * ROW_SPAN + row)?.cls.add(r);
+      const g = meta & 0xffff;
+      if (g > 0 && this.c.total[g] === 1) { this.countGroup(dir, g, pk, by, fl, cls, r); this.watch = true; }
     }
     if (dir === 0 && this.c.carpetOn) {
       const len = this.c.carpetLen6;
@@ -341,8 +411,8 @@ export class Engine implements FlowSink {
       const pr = ct.upsert(w[0], w[1], w[2], w[3]);
       if (pr >= 0) {
         ct.inserted = false;
-        if (ct.add(pr, pk, by, fl, cls) >= this.c.watchCarpet) this.watch = true;
-        if ((ct.flags[pr] & RF.PINNED) !== 0) this.byRow.get(CARPET6 * ROW_SPAN + pr)?.cls.add(r);
+        if (ct.add(pr, pk, by, fl, cls) >= this.watchCarpetNow) this.watch = true;
+        if ((ct.flags(pr) & RF.PINNED) !== 0) this.byRow.get(CARPET6 * ROW_SPAN + pr)?.cls.add(r);
       }
     }
   }
@@ -354,14 +424,14 @@ export class Engine implements FlowSink {
     if (row < 0) return;
     t.inserted = false;
     t.add(row, pk, by, fl, cls);
-    this.watch = true;
-    if ((t.flags[row] & RF.PINNED) !== 0) this.byRow.get(ti * ROW_SPAN + row)?.cls.add(r);
+    if ((t.flags(row) & RF.PINNED) !== 0) this.byRow.get(ti * ROW_SPAN + row)?.cls.add(r);
   }
 
   // ---- time ------------------------------------------------------------------
 
   /** Advances time to `now` (ms): closes ticks, evaluates, emits events. */
   tick(now: number = this.clock.now()): void {
+    this.flush();
     const tickMs = this.c.wp.tickMs;
     const t = Math.floor(now / tickMs);
     if (!this.started) { this.startAt(now); return; }
@@ -385,6 +455,20 @@ export class Engine implements FlowSink {
   private openTick(t: number): void {
     for (const tb of this.tables) tb.open(t - this.base);
     this.curTick = t;
+    this.setWatchLevels();
+  }
+
+  /**
+   * The hot path sees only a row's packets in the current half (H0): a row
+   * at a steady rate r has H0 = r × (ticks of the half so far) × tick, so
+   * scaling the window-packet watch levels by halfTicks / B compares the
+   * same rate.
+   */
+  private setWatchLevels(): void {
+    const t = this.tables[HOST_IN4];
+    const f = Math.min(1, t.halfTicks / t.buckets);
+    this.watchHostNow = this.c.watchHost * f;
+    this.watchCarpetNow = this.c.watchCarpet * f;
   }
 
   private closeTick(time: number): void {
@@ -393,19 +477,25 @@ export class Engine implements FlowSink {
     for (let ti = 0; ti < this.tables.length; ti++) {
       const tb = this.tables[ti];
       tb.close();
-      const { rows, n } = tb.closedRows();
-      if (n === 0) continue;
-      if (ti === CARPET4 || ti === CARPET6) { if (c.carpetOn) this.evalCarpet(ti, tb, rows, n, time); continue; }
+      if (tb.size === 0) continue;
+      const carpet = ti === CARPET4 || ti === CARPET6;
+      if (carpet && !c.carpetOn) continue;
       const dir: 0 | 1 = ti === HOST_IN4 || ti === HOST_IN6 || ti === GROUP_IN ? 0 : 1;
       const isGroup = ti === GROUP_IN || ti === GROUP_OUT;
-      for (let e = 0; e < n; e++) {
-        const row = rows[e];
-        if (!tb.isLive(row) || tb.born[row] > tb.curTick) continue;
-        if (tb.lastTick[row] !== tb.curTick) continue;
-        if (e > 0 && rows[e - 1] === row) continue;
-        const g = isGroup ? tb.keys[row] : tb.group[row];
-        if (!isGroup && g > 0 && c.total[g] === 1) continue; // the group is the target
-        this.evalRow(ti, tb, row, dir, g, isGroup ? 'group' : 'host', time);
+      // rows with traffic in the closed tick, in row order
+      const bits = tb.tickBits, nw = (tb.rowLimit + 31) >>> 5;
+      for (let w = 0; w < nw; w++) {
+        let x = bits[w];
+        while (x !== 0) {
+          const low = x & -x;
+          x ^= low;
+          const row = (w << 5) | (31 - Math.clz32(low));
+          if (!tb.isLive(row)) continue;
+          if (carpet) { this.evalCarpet(ti, tb, row, time); continue; }
+          const g = isGroup ? tb.key(row) : tb.group(row);
+          if (!isGroup && g > 0 && c.total[g] === 1) continue; // the group is the target
+          this.evalRow(ti, tb, row, dir, g, isGroup ? 'group' : 'host', time);
+        }
       }
     }
     this.checkActive(time);
@@ -420,7 +510,7 @@ export class Engine implements FlowSink {
     if (!bp.enabled || tb.base === null) return base;
     const out = this.limScratch;
     out.set(base);
-    const warmed = warmedAt ?? (tb.curTick - tb.born[row]) * this.c.wp.tickMs >= bp.warmupMs;
+    const warmed = warmedAt ?? (tb.curTick - tb.born![row]) * this.c.wp.tickMs >= bp.warmupMs;
     for (let m = 0 as 0 | 1 | 2; m < 3; m = (m + 1) as 0 | 1 | 2) {
       const b = frozen ? frozen[m] : this.baselineOf(tb, row, m, bp);
       out[m] = effectiveLimit(base[m], b, warmed, bp, m);
@@ -430,16 +520,17 @@ export class Engine implements FlowSink {
   }
 
   private evalRow(ti: number, tb: CounterTable, row: number, dir: 0 | 1, g: number, kind: TargetKind, time: number): void {
-    const pinned = (tb.flags[row] & RF.PINNED) !== 0;
-    if (!pinned) {
-      const lim = this.limitsFor(tb, row, dir, g, time);
+    if ((tb.flags(row) & RF.PINNED) !== 0) return;
+    const lim = this.limitsFor(tb, row, dir, g, time);
+    const s = tb.sums(row, this.sumScratch);
+    const W = this.c.wp.windowSec;
+    if (crossed(s, 0, W, lim, null)) {
       const trig: string[] = [];
-      if (crossed(tb.sums, row * NC, this.c.wp.windowSec, lim, trig)) {
-        this.openAttack(ti, tb, row, dir, g, kind, trig, time);
-        return;
-      }
-      this.learn(tb, row, g);
+      crossed(s, 0, W, lim, trig);
+      this.openAttack(ti, tb, row, dir, g, kind, trig, time);
+      return;
     }
+    this.learn(tb, row, g, s);
   }
 
   /**
@@ -448,70 +539,67 @@ export class Engine implements FlowSink {
    * mean rate since it was first seen).
    */
   private baselineOf(tb: CounterTable, row: number, m: number, bp: BaselineParams): number {
-    const age = (tb.curTick - tb.born[row]) * this.c.wp.tickMs;
+    const age = (tb.curTick - tb.born![row]) * this.c.wp.tickMs;
     const corr = 1 - decay(age, bp.halfLifeMs);
     return corr > 1e-9 ? tb.base![row * 3 + m] / corr : 0;
   }
 
-  /** Baseline learning for a row that had traffic in the tick just closed. */
-  private learn(tb: CounterTable, row: number, g: number): void {
+  /** Baseline learning for a row that had traffic in the tick just closed (`s`: its window sums). */
+  private learn(tb: CounterTable, row: number, g: number, s: Float64Array): void {
     const base = tb.base;
     if (base === null) return;
     const bp = this.c.baseline[g] ?? this.c.baseline[0];
     if (!bp.enabled) return;
     const tickMs = this.c.wp.tickMs;
     const idle = Math.max(0, tb.curTick - tb.baseTick![row] - 1) * tickMs;
-    const W = this.c.wp.windowSec, o = row * NC;
-    base[row * 3] = ewmaStep(base[row * 3], tb.sums[o + C.PKTS] / W, idle, tickMs, bp.halfLifeMs);
-    base[row * 3 + 1] = ewmaStep(base[row * 3 + 1], tb.sums[o + C.BYTES] / W, idle, tickMs, bp.halfLifeMs);
-    base[row * 3 + 2] = ewmaStep(base[row * 3 + 2], tb.sums[o + C.FLOWS] / W, idle, tickMs, bp.halfLifeMs);
+    const W = this.c.wp.windowSec;
+    base[row * 3] = ewmaStep(base[row * 3], s[C.PKTS] / W, idle, tickMs, bp.halfLifeMs);
+    base[row * 3 + 1] = ewmaStep(base[row * 3 + 1], s[C.BYTES] / W, idle, tickMs, bp.halfLifeMs);
+    base[row * 3 + 2] = ewmaStep(base[row * 3 + 2], s[C.FLOWS] / W, idle, tickMs, bp.halfLifeMs);
     tb.baseTick![row] = tb.curTick;
   }
 
-  private evalCarpet(ti: number, tb: CounterTable, rows: Int32Array, n: number, time: number): void {
+  private evalCarpet(ti: number, tb: CounterTable, row: number, time: number): void {
+    if ((tb.flags(row) & RF.PINNED) !== 0) return;
     const W = this.c.wp.windowSec;
-    for (let e = 0; e < n; e++) {
-      const row = rows[e];
-      if (!tb.isLive(row) || tb.born[row] > tb.curTick) continue;
-      if ((tb.flags[row] & RF.PINNED) !== 0) continue;
-      const trig: string[] = [];
-      if (!crossed(tb.sums, row * NC, W, this.c.carpetLimits, trig)) continue;
-      const hosts = this.carpetHosts(ti, tb, row);
-      if (hosts < this.c.carpetMinHosts) continue;
-      trig.push(`hosts>=${this.c.carpetMinHosts}`);
-      this.openAttack(ti, tb, row, 0, 0, 'carpet', trig, time, hosts);
-    }
+    const s = tb.sums(row, this.sumScratch);
+    if (!crossed(s, 0, W, this.c.carpetLimits, null)) return;
+    const hosts = this.carpetHosts(ti, tb, row);
+    if (hosts < this.c.carpetMinHosts) return;
+    const trig: string[] = [];
+    crossed(s, 0, W, this.c.carpetLimits, trig);
+    trig.push(`hosts>=${this.c.carpetMinHosts}`);
+    this.openAttack(ti, tb, row, 0, 0, 'carpet', trig, time, hosts);
   }
 
   /** Hosts of a carpet prefix with traffic in the window. */
   private carpetHosts(ti: number, tb: CounterTable, row: number): number {
     let count = 0;
     if (ti === CARPET4) {
-      const p = tb.keys[row];
+      const p = tb.key(row);
       const size = 2 ** (32 - this.c.carpetLen4);
       const ht = this.tables[HOST_IN4];
       if (size <= 4096) {
         for (let i = 0; i < size; i++) {
           const r = ht.find1((p + i) >>> 0);
-          if (r >= 0 && ht.sums[r * NC] > 0) count++;
+          if (r >= 0 && ht.sum(r, C.PKTS) > 0) count++;
         }
         return count;
       }
       const mask = this.c.carpetMask4;
-      for (let r = 0; r < ht.rowLimit; r++) if (ht.isLive(r) && ((ht.keys[r] & mask) >>> 0) === p && ht.sums[r * NC] > 0) count++;
+      for (let r = 0; r < ht.rowLimit; r++) if (ht.isLive(r) && ((ht.key(r) & mask) >>> 0) === p && ht.sum(r, C.PKTS) > 0) count++;
       return count;
     }
     const ht = this.tables[HOST_IN6];
     const len = this.c.carpetLen6;
-    const k = tb.keys, o = row * 4;
     for (let r = 0; r < ht.rowLimit; r++) {
-      if (!ht.isLive(r) || !(ht.sums[r * NC] > 0)) continue;
+      if (!ht.isLive(r) || !(ht.sum(r, C.PKTS) > 0)) continue;
       let ok = true;
       for (let i = 0; i < 4 && ok; i++) {
         const bits = len - i * 32;
         if (bits <= 0) break;
         const mask = bits >= 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
-        ok = ((ht.keys[r * 4 + i] & mask) >>> 0) === k[o + i];
+        ok = ((ht.key(r, i) & mask) >>> 0) === tb.key(row, i);
       }
       if (ok) count++;
     }
@@ -523,11 +611,11 @@ export class Engine implements FlowSink {
   private targetOf(ti: number, tb: CounterTable, row: number, kind: TargetKind, g: number): { target: string; family: 4 | 6; prefixes?: string[] } {
     if (kind === 'host') {
       const fam: 4 | 6 = ti === HOST_IN4 || ti === HOST_OUT4 ? 4 : 6;
-      return { target: keyToAddress(tb.keys, row * tb.kw, tb.kw), family: fam };
+      return { target: keyToAddress(tb.keyInto(row, this.kScratch), 0, tb.kw), family: fam };
     }
     if (kind === 'carpet') {
-      if (ti === CARPET4) return { target: `${formatIPv4(tb.keys[row])}/${this.c.carpetLen4}`, family: 4 };
-      const b = wordsToBytes(tb.keys, row * 4, new Uint8Array(16));
+      if (ti === CARPET4) return { target: `${formatIPv4(tb.key(row))}/${this.c.carpetLen4}`, family: 4 };
+      const b = wordsToBytes(tb.keyInto(row, this.kScratch), 0, new Uint8Array(16));
       return { target: `${formatIPv6(b)}/${this.c.carpetLen6}`, family: 6 };
     }
     const grp = this.cfg.hostgroups[g - 1];
@@ -538,11 +626,11 @@ export class Engine implements FlowSink {
 
   private rowMatcher(ti: number, tb: CounterTable, row: number, kind: TargetKind, dir: 0 | 1, g: number) {
     if (kind === 'host' && tb.kw === 1) {
-      const a = tb.keys[row];
+      const a = tb.key(row);
       return (f: number, s4: number, d4: number) => f === 4 && (dir === 0 ? d4 : s4) === a;
     }
     if (kind === 'host') {
-      const want = wordsToBytes(tb.keys, row * 4, new Uint8Array(16));
+      const want = wordsToBytes(tb.keyInto(row, this.kScratch), 0, new Uint8Array(16));
       return (f: number, _s4: number, _d4: number, s6: Uint8Array, d6: Uint8Array, off: number) => {
         if (f !== 6) return false;
         const b = dir === 0 ? d6 : s6;
@@ -551,11 +639,11 @@ export class Engine implements FlowSink {
       };
     }
     if (kind === 'carpet' && ti === CARPET4) {
-      const p = tb.keys[row], mask = this.c.carpetMask4;
+      const p = tb.key(row), mask = this.c.carpetMask4;
       return (f: number, _s4: number, d4: number) => f === 4 && ((d4 & mask) >>> 0) === p;
     }
     if (kind === 'carpet') {
-      const want = maskBytes(wordsToBytes(tb.keys, row * 4, new Uint8Array(16)), this.c.carpetLen6);
+      const want = maskBytes(wordsToBytes(tb.keyInto(row, this.kScratch), 0, new Uint8Array(16)), this.c.carpetLen6);
       const len = this.c.carpetLen6;
       const tmp = new Uint8Array(16);
       return (f: number, _s4: number, _d4: number, _s6: Uint8Array, d6: Uint8Array, off: number) => {
@@ -584,10 +672,10 @@ export class Engine implements FlowSink {
     for (let i = 0; i < id.length; i++) seed = (Math.imul(seed, 31) + id.charCodeAt(i)) >>> 0;
     const cls = new Classifier({ sampleFlows: this.c.sampleFlows, seed, carpet: kind === 'carpet' });
     if (this.ring) this.ring.replay(cls, this.rowMatcher(ti, tb, row, kind, dir, g));
-    tb.flags[row] |= RF.PINNED;
-    const W = this.c.wp.windowSec, o = row * NC;
-    const pps = tb.sums[o] / W, mbps = (tb.sums[o + 1] * 8) / W / 1e6, fps = tb.sums[o + 2] / W;
-    const hgIdx = kind === 'group' ? g : kind === 'host' ? tb.group[row] : 0;
+    tb.setFlags(row, tb.flags(row) | RF.PINNED);
+    const W = this.c.wp.windowSec, s = tb.sums(row, this.sumScratch);
+    const pps = s[C.PKTS] / W, mbps = (s[C.BYTES] * 8) / W / 1e6, fps = s[C.FLOWS] / W;
+    const hgIdx = kind === 'group' ? g : kind === 'host' ? tb.group(row) : 0;
     const hostgroup = hgIdx > 0 ? this.cfg.hostgroups[hgIdx - 1]?.name : undefined;
     const attack: Attack = {
       id, target, family, direction, vector: cls.vector(), triggers,
@@ -604,7 +692,7 @@ export class Engine implements FlowSink {
     ext.thresholds = limitsObject(lim);
     const bp = this.c.baseline[g] ?? this.c.baseline[0];
     const frozen: [number, number, number] = tb.base ? [this.baselineOf(tb, row, 0, bp), this.baselineOf(tb, row, 1, bp), this.baselineOf(tb, row, 2, bp)] : [0, 0, 0];
-    const warmed = tb.base !== null && bp.enabled && (tb.curTick - tb.born[row]) * this.c.wp.tickMs >= bp.warmupMs;
+    const warmed = tb.base !== null && bp.enabled && (tb.curTick - tb.born![row]) * this.c.wp.tickMs >= bp.warmupMs;
     const a: ActiveAttack = { attack, kind, dir, table: tb, row, group: g, cls, lastAbove: time, lastUpdate: time, frozenBase: frozen, warmed };
     this.active.set(key, a);
     this.byRow.set(ti * ROW_SPAN + row, a);
@@ -618,13 +706,13 @@ export class Engine implements FlowSink {
     if (this.active.size === 0) return;
     const W = this.c.wp.windowSec;
     for (const [key, a] of [...this.active.entries()]) {
-      const tb = a.table, row = a.row, o = row * NC;
+      const tb = a.table, row = a.row, s = tb.sums(row, this.sumScratch);
       const lim = a.kind === 'carpet' ? this.c.carpetLimits : this.limitsFor(tb, row, a.dir, a.group, time, a.frozenBase, a.warmed);
-      const above = crossed(tb.sums, o, W, lim, null);
+      const above = crossed(s, 0, W, lim, null);
       const at = a.attack;
-      at.pps = round2(tb.sums[o] / W);
-      at.mbps = round2((tb.sums[o + 1] * 8) / W / 1e6);
-      at.fps = round2(tb.sums[o + 2] / W);
+      at.pps = round2(s[C.PKTS] / W);
+      at.mbps = round2((s[C.BYTES] * 8) / W / 1e6);
+      at.fps = round2(s[C.FLOWS] / W);
       if (above) {
         a.lastAbove = time;
         if (at.pps > at.peak_pps) at.peak_pps = at.pps;
@@ -653,7 +741,7 @@ export class Engine implements FlowSink {
     this.active.delete(key);
     const ti = this.tables.indexOf(a.table);
     this.byRow.delete(ti * ROW_SPAN + a.row);
-    if (a.table.isLive(a.row)) a.table.flags[a.row] &= ~RF.PINNED;
+    if (a.table.isLive(a.row)) a.table.setFlags(a.row, a.table.flags(a.row) & ~RF.PINNED);
     this.recent.unshift(at);
     if (this.recent.length > this.recentMax) this.recent.length = this.recentMax;
     this.log?.info({ attack: at.id, target: at.target, direction: at.direction, vector: at.vector, peak_pps: at.peak_pps, reason }, 'attack end');
@@ -713,6 +801,7 @@ export class Engine implements FlowSink {
    * are recomputed for every tracked host.
    */
   reconfigure(config: Readonly<Config>): void {
+    this.flush();
     const old = this.cfg, oldC = this.c;
     this.cfg = config;
     this.c = compile(config);
@@ -747,19 +836,20 @@ export class Engine implements FlowSink {
         for (let r = 0; r < tb.rowLimit; r++) {
           if (!tb.isLive(r)) continue;
           let inside: boolean, g: number;
-          if (tb.kw === 1) { inside = this.c.nets.has4(tb.keys[r]); g = this.c.groups.lookup4(tb.keys[r]) + 1; }
-          else { wordsToBytes(tb.keys, r * 4, b6); inside = this.c.nets.hasV6(b6); g = this.c.groups.lookup6(b6) + 1; }
+          if (tb.kw === 1) { inside = this.c.nets.has4(tb.key(r)); g = this.c.groups.lookup4(tb.key(r)) + 1; }
+          else { wordsToBytes(tb.keyInto(r, this.kScratch), 0, b6); inside = this.c.nets.hasV6(b6); g = this.c.groups.lookup6(b6) + 1; }
           const a = this.byRow.get(ti * ROW_SPAN + r);
           if (!inside) {
             if (a) this.endAttack(`${a.attack.direction}|${a.attack.target}`, a, time, 'outside networks');
             tb.remove(r);
             continue;
           }
-          tb.group[r] = g;
+          tb.setGroup(r, g);
           if (a) a.group = g;
         }
       }
     }
+    this.setWatchLevels();
     this.banManager?.reconfigure(config, time);
   }
 
@@ -773,6 +863,7 @@ export class Engine implements FlowSink {
 
   /** Current rates per host, busiest first (by pps). */
   hosts(opts: { limit?: number; ip?: string } = {}): HostRate[] {
+    this.flush();
     const limit = opts.limit ?? 100;
     const W = this.c.wp.windowSec;
     const out: HostRate[] = [];
@@ -781,23 +872,23 @@ export class Engine implements FlowSink {
       const tb = this.tables[ti];
       for (let r = 0; r < tb.rowLimit; r++) {
         if (!tb.isLive(r)) continue;
-        const o = r * NC;
-        if (want === undefined && !(tb.sums[o] > 0)) continue;
-        const ip = keyToAddress(tb.keys, r * tb.kw, tb.kw);
+        if (want === undefined && !(tb.sum(r, C.PKTS) > 0)) continue;
+        const ip = keyToAddress(tb.keyInto(r, this.kScratch), 0, tb.kw);
         if (want !== undefined && ip !== want) continue;
-        const g = tb.group[r];
+        const g = tb.group(r);
+        const o = 0, sums = tb.sums(r, this.sumScratch);
         const h: HostRate = {
           ip,
           direction: ti === HOST_IN4 || ti === HOST_IN6 ? 'incoming' : 'outgoing',
-          pps: round2(tb.sums[o] / W),
-          mbps: round2((tb.sums[o + 1] * 8) / W / 1e6),
-          fps: round2(tb.sums[o + 2] / W),
-          tcp_pps: round2(tb.sums[o + C.TCP_P] / W),
-          udp_pps: round2(tb.sums[o + C.UDP_P] / W),
-          icmp_pps: round2(tb.sums[o + C.ICMP_P] / W),
-          tcp_syn_pps: round2(tb.sums[o + C.SYN_P] / W),
-          frag_pps: round2(tb.sums[o + C.FRAG_P] / W),
-          under_attack: (tb.flags[r] & RF.PINNED) !== 0,
+          pps: round2(sums[o] / W),
+          mbps: round2((sums[o + 1] * 8) / W / 1e6),
+          fps: round2(sums[o + 2] / W),
+          tcp_pps: round2(sums[o + C.TCP_P] / W),
+          udp_pps: round2(sums[o + C.UDP_P] / W),
+          icmp_pps: round2(sums[o + C.ICMP_P] / W),
+          tcp_syn_pps: round2(sums[o + C.SYN_P] / W),
+          frag_pps: round2(sums[o + C.FRAG_P] / W),
+          under_attack: (tb.flags(r) & RF.PINNED) !== 0,
         };
         if (g > 0) h.hostgroup = this.cfg.hostgroups[g - 1]?.name;
         if (tb.base) {
@@ -813,6 +904,7 @@ export class Engine implements FlowSink {
 
   /** Active attacks (oldest first), then recently ended ones (newest first). */
   attacks(): Attack[] {
+    this.flush();
     const act = [...this.active.values()].map((a) => {
       a.attack.summary = a.cls.summary();
       return snapshot(a.attack);
@@ -822,11 +914,13 @@ export class Engine implements FlowSink {
 
   /** The active attack on a target (address or prefix text), if any. */
   activeAttack(target: string, direction: 'incoming' | 'outgoing' = 'incoming'): Attack | undefined {
+    this.flush();
     const a = this.active.get(`${direction}|${target}`);
     return a ? snapshot(a.attack) : undefined;
   }
 
   stats(): EngineStats {
+    this.flush();
     const t = this.tables;
     let overflow = 0, evictions = 0, mem = 0;
     for (const tb of t) { overflow += tb.overflow; evictions += tb.evictions; mem += tb.bytes(); }

@@ -48,7 +48,7 @@ export function anyLimit(l: Float64Array): boolean {
  * True when some rate (window sum / windowSec) exceeds its limit. With `out`,
  * pushes the names of every crossed threshold.
  */
-export function crossed(sums: Float32Array, off: number, windowSec: number, limits: Float64Array, out: string[] | null): boolean {
+export function crossed(sums: Float64Array, off: number, windowSec: number, limits: Float64Array, out: string[] | null): boolean {
   let hit = false;
   for (let i = 0; i < NC; i++) {
     const l = limits[i];
