@@ -46,11 +46,14 @@ export const parseInfo = { l4Truncated: false, ipLength: 0 };
 
 /** Resets the L3/L4 fields parsePacket may set. */
 export function clearPacketFields(r: FlowRecord): void {
+  if (r.family === 6) {
+    // The IPv6 arrays are only read for family 6: clear them only when they were used.
+    r.src6.fill(0);
+    r.dst6.fill(0);
+  }
   r.family = 4;
   r.src4 = 0;
   r.dst4 = 0;
-  r.src6.fill(0);
-  r.dst6.fill(0);
   r.srcPort = 0;
   r.dstPort = 0;
   r.ipProto = 0;
