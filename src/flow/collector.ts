@@ -51,6 +51,26 @@ export interface CollectorOptions {
   statsIntervalMs?: number;
 }
 
+/** The config keys the collector reads (structurally: config.listen, config.sampling, config.flow_sources). */
+export interface CollectorConfig {
+  listen: { netflow: string; sflow: string; workers: number; receive_buffer_bytes: number };
+  sampling: { default_rate: number; boundary: BoundaryRule[] };
+  flow_sources: string[];
+}
+
+/** CollectorOptions from the validated config; workers: 'inline' overrides listen.workers. */
+export function collectorOptions(cfg: CollectorConfig, workers?: number | 'inline'): CollectorOptions {
+  return {
+    netflow: cfg.listen.netflow,
+    sflow: cfg.listen.sflow,
+    workers: workers ?? cfg.listen.workers,
+    receiveBufferBytes: cfg.listen.receive_buffer_bytes,
+    defaultSamplingRate: cfg.sampling.default_rate,
+    flowSources: [...cfg.flow_sources],
+    boundary: cfg.sampling.boundary.map((b) => ({ exporter: b.exporter, external_ifindexes: [...b.external_ifindexes] })),
+  };
+}
+
 export interface DroppedStats {
   /** Datagrams from exporters outside flow_sources. */
   not_allowed: number;

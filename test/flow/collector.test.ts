@@ -441,3 +441,17 @@ test('real exporter: pmacctd (sfprobe) exports a pcap into the collector', { ski
     assert.equal(f[14], '1');
   }
 });
+
+test('collectorOptions: built from the validated config', async () => {
+  const { parseConfigText } = await import('../../src/config/load.ts');
+  const { collectorOptions } = await import('../../src/flow/collector.ts');
+  const cfg = parseConfigText(
+    [
+      'listen: { netflow: ":2055", sflow: "[::1]:6343", workers: 3, receive_buffer_bytes: 1048576 }',
+      'sampling: { default_rate: 100, boundary: [{ exporter: 192.0.2.1, external_ifindexes: [1, 2] }] }',
+      'flow_sources: [192.0.2.0/24]',
+    ].join('\n'),
+  );
+  assert.deepEqual(collectorOptions(cfg), { netflow: ':2055', sflow: '[::1]:6343', workers: 3, receiveBufferBytes: 1 << 20, defaultSamplingRate: 100, flowSources: ['192.0.2.0/24'], boundary: [{ exporter: '192.0.2.1', external_ifindexes: [1, 2] }] });
+  assert.equal(collectorOptions(cfg, 'inline').workers, 'inline');
+});
