@@ -142,6 +142,7 @@ export function attackDatagram(s: AttackSpec, n: number, seq: number, srcBase = 
 export class SflowSender {
   private readonly sock: Socket;
   private timer?: NodeJS.Timeout;
+  private done?: () => void;
   sent = 0;
   firstAt = 0;
 
@@ -157,6 +158,7 @@ export class SflowSender {
     let seq = 1;
     const end = Date.now() + durationMs;
     return new Promise((resolve) => {
+      this.done = () => resolve(this.firstAt);
       const send = () => {
         carry += (samplesPerSec * everyMs) / 1000;
         while (carry >= 1) {
@@ -167,19 +169,20 @@ export class SflowSender {
           this.sent++;
           if (!this.firstAt) this.firstAt = performance.now();
         }
-        if (Date.now() >= end) {
-          this.stop();
-          resolve(this.firstAt);
-        }
+        if (Date.now() >= end) this.stop();
       };
       send();
       this.timer = setInterval(send, everyMs);
     });
   }
 
+  /** Stops sending; the promise of start() resolves. */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    const d = this.done;
+    this.done = undefined;
+    d?.();
   }
 
   close(): void {
