@@ -41,6 +41,8 @@ export class RecordBatch {
   readonly rowIn: Int32Array;
   readonly rowOut: Int32Array;
   readonly rowCarpet: Int32Array;
+  /** Carpet prefix of dst4 (filled by the engine for the carpet lookup). */
+  readonly carpetKey: Uint32Array;
   /** Scratch record for the slow paths (classification, flow ring, IPv6). */
   readonly rec: FlowRecord = newFlowRecord();
   /** Entry currently materialised in `rec` (-1: none). */
@@ -67,6 +69,7 @@ export class RecordBatch {
     this.rowIn = new Int32Array(size);
     this.rowOut = new Int32Array(size);
     this.rowCarpet = new Int32Array(size);
+    this.carpetKey = new Uint32Array(size);
   }
 
   /** Appends a record; returns true when the batch is full. */

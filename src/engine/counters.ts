@@ -23,8 +23,9 @@
  *            i32[1] last tick with traffic (FREE = free row)
  *            i32[2] meta: group (bits 0..15) | flags (bits 16..23)
  *            f32[3..15] H0: the 13 counters of the current half
- *   cold   f32 26/row: H1[13], H2[13]; read at tick close, written at half
- *          boundaries for rows that had traffic in one of the last 3 halves
+ *   cold   f32 26/row: H1, H2 of counter 0, of counter 1, ...; read at tick
+ *          close, written at half boundaries for rows that had traffic in one
+ *          of the last 3 halves
  *   keys   Uint32Array kw/row, multi-word keys only
  *   bits   tick bitmap (rows with traffic in the current tick: evaluated at
  *          close) and 3 half bitmaps (rows to shift at a half boundary)
@@ -52,7 +53,7 @@ const FREE = -0x80000000;
 const HS = 16;
 /** Offset of H0 in the hot row. */
 const H0 = 3;
-/** Cold floats per row: H1 at 0, H2 at NC. */
+/** Cold floats per row: H1 of counter i at 2i, H2 at 2i + 1. */
 const CS = 2 * NC;
 const GOLDEN = 0x9e3779b1 | 0;
 
@@ -126,6 +127,13 @@ export class CounterTable {
   evictions = 0;
   /** True when the last upsert created the row (cleared by the caller). */
   inserted = false;
+  /** Rows created by the last upsertBatch (`insertedRows[0..insertedCount)`). */
+  insertedRows = new Int32Array(256);
+  insertedCount = 0;
+  private batchTag = new Int32Array(256);
+  private batchRow = new Int32Array(256);
+  /** Keeps the row loads of upsertBatch alive. */
+  private touch = 0;
 
   constructor(o: CounterTableOptions) {
     this.kw = o.keyWords;
@@ -212,6 +220,44 @@ export class CounterTable {
       s = (s + 1) & mask;
     }
     return this.insertAt(s, ai, a, 0, 0, 0);
+  }
+
+  /**
+   * upsert1 for the entries i < n of a batch with (sel[i] & mask) === want:
+   * rows[i] = row of keys[i] (-1: refused, or not selected). First loads every
+   * entry's home slot (no branch on the loaded data, so the cache misses of
+   * all entries overlap), then resolves each entry (a probe past the home
+   * slot or an insert takes the ordinary path) and touches its hot row so the
+   * counting pass finds it in cache. Created rows are listed in insertedRows.
+   */
+  upsertBatch(keys: Uint32Array, sel: Uint8Array, mask: number, want: number, n: number, rows: Int32Array): void {
+    if (this.kw !== 1) throw new Error('upsertBatch: 1-word keys only');
+    if (this.batchTag.length < n) {
+      this.batchTag = new Int32Array(n);
+      this.batchRow = new Int32Array(n);
+      this.insertedRows = new Int32Array(n);
+    }
+    const slots = this.slots, shift = this.shift, tag = this.batchTag, brow = this.batchRow;
+    for (let i = 0; i < n; i++) {
+      const s = Math.imul(keys[i] | 0, GOLDEN) >>> shift;
+      tag[i] = slots[2 * s];
+      brow[i] = slots[2 * s + 1];
+    }
+    let touch = 0, ni = 0;
+    for (let i = 0; i < n; i++) {
+      if ((sel[i] & mask) !== want) { rows[i] = -1; continue; }
+      const a = keys[i] | 0;
+      let r = brow[i];
+      if (r < 0 || tag[i] !== a) {
+        r = this.upsert1(a);
+        if (this.inserted) { this.inserted = false; this.insertedRows[ni++] = r; }
+      }
+      rows[i] = r;
+    }
+    const hi = this.hi;
+    for (let i = 0; i < n; i++) { const r = rows[i]; touch = (touch + hi[(r < 0 ? 0 : r) * HS + 1]) | 0; }
+    this.touch ^= touch;
+    this.insertedCount = ni;
   }
 
   upsert(a: number, b: number, c: number, d: number): number {
@@ -431,8 +477,8 @@ export class CounterTable {
   sum(row: number, i: number): number {
     const h0 = this.hf[row * HS + H0 + i];
     if (this.buckets === 1) return h0;
-    const c = this.cold, q = row * CS + i;
-    const h1 = c[q], h2 = c[q + NC];
+    const c = this.cold, q = row * CS + 2 * i;
+    const h1 = c[q], h2 = c[q + 1];
     const a = h2 + h1, b = h1 + h0;
     return a > b ? a : b;
   }
@@ -446,17 +492,39 @@ export class CounterTable {
     }
     const c = this.cold, q = row * CS;
     for (let i = 0; i < NC; i++) {
-      const h1 = c[q + i];
-      const a = c[q + NC + i] + h1, b = h1 + hf[o + i];
+      const h1 = c[q + 2 * i];
+      const a = c[q + 2 * i + 1] + h1, b = h1 + hf[o + i];
       out[i] = a > b ? a : b;
     }
     return out;
   }
 
+  /**
+   * True when some window sum exceeds its limit: sum(row, i) > limits[i] × scale
+   * for a limit > 0. Reads only the counters that have a limit.
+   */
+  exceeds(row: number, limits: Float64Array, scale: number): boolean {
+    const hf = this.hf, o = row * HS + H0, c = this.cold, q = row * CS;
+    const single = this.buckets === 1;
+    for (let i = 0; i < NC; i++) {
+      const l = limits[i];
+      if (!(l > 0)) continue;
+      const h0 = hf[o + i];
+      let s = h0;
+      if (!single) {
+        const h1 = c[q + 2 * i];
+        const a = c[q + 2 * i + 1] + h1, b = h1 + h0;
+        s = a > b ? a : b;
+      }
+      if (s > l * scale) return true;
+    }
+    return false;
+  }
+
   /** H0, H1, H2 of counter i (tests and diagnostics). */
   halves(row: number, i: number): [number, number, number] {
-    const q = row * CS + i;
-    return [this.hf[row * HS + H0 + i], this.cold[q], this.cold[q + NC]];
+    const q = row * CS + 2 * i;
+    return [this.hf[row * HS + H0 + i], this.cold[q], this.cold[q + 1]];
   }
 
   /** Closes the current tick (the rows with traffic in it are `tickBits`). */
@@ -485,17 +553,38 @@ export class CounterTable {
     const hf = this.hf, cold = this.cold;
     const nw = (this.high + 31) >>> 5;
     for (let w = 0; w < nw; w++) {
-      let x = b0[w] | b1[w] | b2[w];
+      const x0 = b0[w], x1 = b1[w] & ~x0;
+      let x = x0;
+      // traffic in the current half: H2 ← H1 ← H0 ← 0
       while (x !== 0) {
         const low = x & -x;
         x ^= low;
         const row = (w << 5) | (31 - Math.clz32(low));
         const o = row * HS + H0, q = row * CS;
         for (let i = 0; i < NC; i++) {
-          cold[q + NC + i] = cold[q + i];
-          cold[q + i] = hf[o + i];
+          cold[q + 2 * i + 1] = cold[q + 2 * i];
+          cold[q + 2 * i] = hf[o + i];
           hf[o + i] = 0;
         }
+      }
+      // none now, some in the previous half (H0 = 0): H2 ← H1 ← 0
+      x = x1;
+      while (x !== 0) {
+        const low = x & -x;
+        x ^= low;
+        const q = ((w << 5) | (31 - Math.clz32(low))) * CS;
+        for (let i = 0; i < NC; i++) {
+          cold[q + 2 * i + 1] = cold[q + 2 * i];
+          cold[q + 2 * i] = 0;
+        }
+      }
+      // only in the half before (H0 = H1 = 0): H2 ← 0
+      x = b2[w] & ~(x0 | b1[w]);
+      while (x !== 0) {
+        const low = x & -x;
+        x ^= low;
+        const q = ((w << 5) | (31 - Math.clz32(low))) * CS;
+        for (let i = 0; i < NC; i++) cold[q + 2 * i + 1] = 0;
       }
     }
     // the bitmaps move down one half; the oldest becomes the new current

@@ -319,25 +319,15 @@ export class Engine implements FlowSink {
     const in4 = this.tables[HOST_IN4], out4 = this.tables[HOST_OUT4], cp4 = this.tables[CARPET4];
     const carpetOn = c.carpetOn, cmask = c.carpetMask4;
     const kinds = b.kind, dst4 = b.dst4, src4 = b.src4, rowIn = b.rowIn, rowOut = b.rowOut, rowCp = b.rowCarpet;
-    // pass 1: rows
-    for (let i = 0; i < n; i++) {
-      const k = kinds[i];
-      if ((k & BK.V6) !== 0) continue;
-      if ((k & BK.DST) !== 0) {
-        const a = dst4[i];
-        const row = in4.upsert1(a);
-        if (row < 0) this.n.overflow++;
-        else if (in4.inserted) { in4.inserted = false; in4.setGroup(row, c.groups.lookup4(a) + 1); }
-        rowIn[i] = row;
-        if (carpetOn) { rowCp[i] = cp4.upsert1((a & cmask) >>> 0); cp4.inserted = false; }
-      }
-      if ((k & BK.SRC) !== 0) {
-        const a = src4[i];
-        const row = out4.upsert1(a);
-        if (row < 0) this.n.overflow++;
-        else if (out4.inserted) { out4.inserted = false; out4.setGroup(row, c.groups.lookup4(a) + 1); }
-        rowOut[i] = row;
-      }
+    // pass 1: rows (creating the new ones, hostgroup tag set once per host)
+    in4.upsertBatch(dst4, kinds, BK.DST | BK.V6, BK.DST, n, rowIn);
+    for (let j = 0; j < in4.insertedCount; j++) { const r = in4.insertedRows[j]; in4.setGroup(r, c.groups.lookup4(in4.key(r)) + 1); }
+    out4.upsertBatch(src4, kinds, BK.SRC | BK.V6, BK.SRC, n, rowOut);
+    for (let j = 0; j < out4.insertedCount; j++) { const r = out4.insertedRows[j]; out4.setGroup(r, c.groups.lookup4(out4.key(r)) + 1); }
+    if (carpetOn) {
+      const ck = b.carpetKey;
+      for (let i = 0; i < n; i++) ck[i] = (dst4[i] & cmask) >>> 0;
+      cp4.upsertBatch(ck, kinds, BK.DST | BK.V6, BK.DST, n, rowCp);
     }
     // pass 2: counts, classification of attacked rows, the flow ring
     const wh = this.watchHostNow, wc = this.watchCarpetNow, total = c.total, ring = this.ring;
@@ -522,15 +512,14 @@ export class Engine implements FlowSink {
   private evalRow(ti: number, tb: CounterTable, row: number, dir: 0 | 1, g: number, kind: TargetKind, time: number): void {
     if ((tb.flags(row) & RF.PINNED) !== 0) return;
     const lim = this.limitsFor(tb, row, dir, g, time);
-    const s = tb.sums(row, this.sumScratch);
     const W = this.c.wp.windowSec;
-    if (crossed(s, 0, W, lim, null)) {
+    if (tb.exceeds(row, lim, W)) {
       const trig: string[] = [];
-      crossed(s, 0, W, lim, trig);
+      crossed(tb.sums(row, this.sumScratch), 0, W, lim, trig);
       this.openAttack(ti, tb, row, dir, g, kind, trig, time);
       return;
     }
-    this.learn(tb, row, g, s);
+    if (tb.base !== null) this.learn(tb, row, g, tb.sums(row, this.sumScratch));
   }
 
   /**
@@ -562,8 +551,8 @@ export class Engine implements FlowSink {
   private evalCarpet(ti: number, tb: CounterTable, row: number, time: number): void {
     if ((tb.flags(row) & RF.PINNED) !== 0) return;
     const W = this.c.wp.windowSec;
+    if (!tb.exceeds(row, this.c.carpetLimits, W)) return;
     const s = tb.sums(row, this.sumScratch);
-    if (!crossed(s, 0, W, this.c.carpetLimits, null)) return;
     const hosts = this.carpetHosts(ti, tb, row);
     if (hosts < this.c.carpetMinHosts) return;
     const trig: string[] = [];
