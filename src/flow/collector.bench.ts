@@ -46,11 +46,21 @@ async function senderMain(a: SenderArgs): Promise<void> {
     if (err) errors++;
   };
   const t0 = performance.now();
+  let last = t0, credit = 0;
   await new Promise<void>((resolve) => {
     const tick = () => {
-      const el = performance.now() - t0;
+      const now = performance.now();
+      const el = now - t0;
       if (el >= a.ms) return resolve();
-      let due = a.rate > 0 ? Math.floor((a.rate * el) / 1000) - sent : 512;
+      // Paced: credit accrues with time but is capped at 2 ms worth, so a sender
+      // that was descheduled does not catch up with a burst.
+      let due = 512;
+      if (a.rate > 0) {
+        credit = Math.min(credit + (a.rate * (now - last)) / 1000, Math.max(1, a.rate / 500));
+        due = Math.floor(credit);
+        credit -= due;
+      }
+      last = now;
       if (due > 512) due = 512;
       for (let i = 0; i < due && inflight < 1024; i++) {
         inflight++;
@@ -144,8 +154,9 @@ function tcpreplaySender(a: SenderArgs): Promise<{ sent: number; ms: number }> {
   });
 }
 
-function runSender(a: SenderArgs): Promise<{ sent: number; ms: number }> {
-  if (haveTcpreplay()) return tcpreplaySender(a);
+export function runSender(a: SenderArgs): Promise<{ sent: number; ms: number }> {
+  // tcpreplay catches up with bursts after a stall, which a loss measurement must not see.
+  if (a.rate === 0 && haveTcpreplay()) return tcpreplaySender(a);
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [fileURLToPath(import.meta.url), 'sender', JSON.stringify(a)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
