@@ -132,8 +132,9 @@ export class CounterTable {
   insertedCount = 0;
   private batchTag = new Int32Array(256);
   private batchRow = new Int32Array(256);
-  /** Keeps the row loads of upsertBatch alive. */
+  /** Keeps the row loads of upsertBatch / touchRows alive. */
   private touch = 0;
+  private readonly shiftRows = new Int32Array(256);
 
   constructor(o: CounterTableOptions) {
     this.kw = o.keyWords;
@@ -521,6 +522,20 @@ export class CounterTable {
     return false;
   }
 
+  /**
+   * Loads the hot and cold lines of rows[0..n) without branching on them, so
+   * their cache misses overlap before the rows are evaluated one by one.
+   */
+  touchRows(rows: Int32Array, n: number): void {
+    const hi = this.hi, cold = this.cold;
+    let t = 0;
+    for (let i = 0; i < n; i++) {
+      const r = rows[i];
+      t = (t + hi[r * HS + 1] + cold[r * CS]) | 0;
+    }
+    this.touch ^= t;
+  }
+
   /** H0, H1, H2 of counter i (tests and diagnostics). */
   halves(row: number, i: number): [number, number, number] {
     const q = row * CS + 2 * i;
@@ -550,48 +565,57 @@ export class CounterTable {
 
   private shiftHalves(): void {
     const b0 = this.half0, b1 = this.half1, b2 = this.half2;
-    const hf = this.hf, cold = this.cold;
     const nw = (this.high + 31) >>> 5;
-    for (let w = 0; w < nw; w++) {
-      const x0 = b0[w], x1 = b1[w] & ~x0;
-      let x = x0;
-      // traffic in the current half: H2 ← H1 ← H0 ← 0
-      while (x !== 0) {
-        const low = x & -x;
-        x ^= low;
-        const row = (w << 5) | (31 - Math.clz32(low));
-        const o = row * HS + H0, q = row * CS;
-        for (let i = 0; i < NC; i++) {
-          cold[q + 2 * i + 1] = cold[q + 2 * i];
-          cold[q + 2 * i] = hf[o + i];
-          hf[o + i] = 0;
+    const chunk = this.shiftRows;
+    // what a row needs depends on where it had traffic: kind 0 = in the
+    // current half (H2 ← H1 ← H0 ← 0), 1 = only in the previous one
+    // (H2 ← H1 ← 0), 2 = only in the one before (H2 ← 0)
+    for (let kind = 0; kind < 3; kind++) {
+      let m = 0;
+      for (let w = 0; w < nw; w++) {
+        let x = kind === 0 ? b0[w] : kind === 1 ? b1[w] & ~b0[w] : b2[w] & ~(b0[w] | b1[w]);
+        while (x !== 0) {
+          const low = x & -x;
+          x ^= low;
+          chunk[m++] = (w << 5) | (31 - Math.clz32(low));
+          if (m === chunk.length) { this.shiftChunk(kind, chunk, m); m = 0; }
         }
       }
-      // none now, some in the previous half (H0 = 0): H2 ← H1 ← 0
-      x = x1;
-      while (x !== 0) {
-        const low = x & -x;
-        x ^= low;
-        const q = ((w << 5) | (31 - Math.clz32(low))) * CS;
-        for (let i = 0; i < NC; i++) {
-          cold[q + 2 * i + 1] = cold[q + 2 * i];
-          cold[q + 2 * i] = 0;
-        }
-      }
-      // only in the half before (H0 = H1 = 0): H2 ← 0
-      x = b2[w] & ~(x0 | b1[w]);
-      while (x !== 0) {
-        const low = x & -x;
-        x ^= low;
-        const q = ((w << 5) | (31 - Math.clz32(low))) * CS;
-        for (let i = 0; i < NC; i++) cold[q + 2 * i + 1] = 0;
-      }
+      if (m > 0) this.shiftChunk(kind, chunk, m);
     }
     // the bitmaps move down one half; the oldest becomes the new current
     this.half2 = b1;
     this.half1 = b0;
     b2.fill(0, 0, nw);
     this.half0 = b2;
+  }
+
+  private shiftChunk(kind: number, rows: Int32Array, n: number): void {
+    const hf = this.hf, cold = this.cold;
+    if (kind === 0) this.touchRows(rows, n);
+    else {
+      let t = 0;
+      for (let j = 0; j < n; j++) t = (t + cold[rows[j] * CS]) | 0;
+      this.touch ^= t;
+    }
+    for (let j = 0; j < n; j++) {
+      const row = rows[j], q = row * CS;
+      if (kind === 0) {
+        const o = row * HS + H0;
+        for (let i = 0; i < NC; i++) {
+          cold[q + 2 * i + 1] = cold[q + 2 * i];
+          cold[q + 2 * i] = hf[o + i];
+          hf[o + i] = 0;
+        }
+      } else if (kind === 1) {
+        for (let i = 0; i < NC; i++) {
+          cold[q + 2 * i + 1] = cold[q + 2 * i];
+          cold[q + 2 * i] = 0;
+        }
+      } else {
+        for (let i = 0; i < NC; i++) cold[q + 2 * i + 1] = 0;
+      }
+    }
   }
 
   // ---- memory / maintenance -------------------------------------------------

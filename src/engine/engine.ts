@@ -204,6 +204,7 @@ export class Engine implements FlowSink {
   private readonly byVector: Record<string, number> = {};
   private readonly w6 = new Uint32Array(4);
   private readonly batch = new RecordBatch(256);
+  private readonly evalRows = new Int32Array(256);
   /** Set by the count paths when the record belongs to a row worth watching. */
   private watch = false;
   private readonly limScratch = new Float64Array(NC);
@@ -464,33 +465,48 @@ export class Engine implements FlowSink {
   private closeTick(time: number): void {
     this.n.ticks++;
     const c = this.c;
+    const chunk = this.evalRows;
     for (let ti = 0; ti < this.tables.length; ti++) {
       const tb = this.tables[ti];
       tb.close();
       if (tb.size === 0) continue;
-      const carpet = ti === CARPET4 || ti === CARPET6;
-      if (carpet && !c.carpetOn) continue;
-      const dir: 0 | 1 = ti === HOST_IN4 || ti === HOST_IN6 || ti === GROUP_IN ? 0 : 1;
-      const isGroup = ti === GROUP_IN || ti === GROUP_OUT;
-      // rows with traffic in the closed tick, in row order
+      if ((ti === CARPET4 || ti === CARPET6) && !c.carpetOn) continue;
+      // rows with traffic in the closed tick, in row order, in chunks
       const bits = tb.tickBits, nw = (tb.rowLimit + 31) >>> 5;
+      let m = 0;
       for (let w = 0; w < nw; w++) {
         let x = bits[w];
         while (x !== 0) {
           const low = x & -x;
           x ^= low;
-          const row = (w << 5) | (31 - Math.clz32(low));
-          if (!tb.isLive(row)) continue;
-          if (carpet) { this.evalCarpet(ti, tb, row, time); continue; }
-          const g = isGroup ? tb.key(row) : tb.group(row);
-          if (!isGroup && g > 0 && c.total[g] === 1) continue; // the group is the target
-          this.evalRow(ti, tb, row, dir, g, isGroup ? 'group' : 'host', time);
+          chunk[m++] = (w << 5) | (31 - Math.clz32(low));
+          if (m === chunk.length) { this.evalChunk(ti, tb, chunk, m, time); m = 0; }
         }
       }
+      if (m > 0) this.evalChunk(ti, tb, chunk, m, time);
     }
     this.checkActive(time);
     this.maintain();
     this.banManager?.tick(time);
+  }
+
+  private evalChunk(ti: number, tb: CounterTable, rows: Int32Array, n: number, time: number): void {
+    tb.touchRows(rows, n);
+    const c = this.c;
+    if (ti === CARPET4 || ti === CARPET6) {
+      for (let i = 0; i < n; i++) if (tb.isLive(rows[i])) this.evalCarpet(ti, tb, rows[i], time);
+      return;
+    }
+    const dir: 0 | 1 = ti === HOST_IN4 || ti === HOST_IN6 || ti === GROUP_IN ? 0 : 1;
+    const isGroup = ti === GROUP_IN || ti === GROUP_OUT;
+    const kind: TargetKind = isGroup ? 'group' : 'host';
+    for (let i = 0; i < n; i++) {
+      const row = rows[i];
+      if (!tb.isLive(row)) continue;
+      const g = isGroup ? tb.key(row) : tb.group(row);
+      if (!isGroup && g > 0 && c.total[g] === 1) continue; // the group is the target
+      this.evalRow(ti, tb, row, dir, g, kind, time);
+    }
   }
 
   /** Effective limits of a row (static thresholds with the baseline rule). */
