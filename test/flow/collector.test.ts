@@ -417,11 +417,20 @@ test('real exporter: pmacctd (sfprobe) exports a pcap into the collector', { ski
     path.join(dir, 'pmacctd.conf'),
     [`daemonize: false`, `pcap_savefile: ${path.join(dir, 'traffic.pcap')}`, `plugins: sfprobe`, `sfprobe_receiver: 127.0.0.1:${col.ports.sflow}`, `sampling_rate: 1`, `pidfile: ${path.join(dir, 'pid')}`].join('\n') + '\n',
   );
-  const p = spawn('pmacctd', ['-f', path.join(dir, 'pmacctd.conf')], { stdio: 'ignore' });
-  const killer = setTimeout(() => p.kill('SIGKILL'), 15000);
+  // Its own process group: pmacctd forks a plugin process that outlives the core
+  // process, so the whole group (and only it) is stopped at the end.
+  const p = spawn('pmacctd', ['-f', path.join(dir, 'pmacctd.conf')], { stdio: 'ignore', detached: true });
+  const killGroup = () => {
+    try {
+      process.kill(-p.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  const killer = setTimeout(killGroup, 15000);
   t.after(() => {
     clearTimeout(killer);
-    if (p.exitCode === null) p.kill('SIGKILL');
+    killGroup();
   });
   await until(async () => (await col.statsNow()).records >= 30, 15000);
   const st = await col.statsNow();
