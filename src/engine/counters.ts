@@ -16,8 +16,9 @@
  *
  * Layout (one record touches one cache line of the row plus one hash slot):
  *
- *   slots  Int32Array  [tag, row] per slot; tag = the key (1 word) or its
- *                      32-bit hash (multi-word keys); row -1 = empty
+ *   srow   Int32Array  row per slot (-1 = empty); a 1-word key is compared
+ *                      in the hot row, which the record touches anyway
+ *   stag   Int32Array  multi-word keys only: the key's 32-bit hash per slot
  *   hot    64 bytes/row, one cache line:
  *            i32[0] key word 0 (1-word keys) / free-list link
  *            i32[1] last tick with traffic (FREE = free row)
@@ -114,7 +115,8 @@ export class CounterTable {
   private half0: Int32Array;
   private half1: Int32Array;
   private half2: Int32Array;
-  private slots: Int32Array;
+  private srow: Int32Array;
+  private stag: Int32Array | null;
   private mask: number;
   private shift: number;
   /** Current (open) tick and its half. */
@@ -157,7 +159,8 @@ export class CounterTable {
     this.half2 = new Int32Array(words);
     let s = 16;
     while (s < cap * 2) s *= 2;
-    this.slots = new Int32Array(2 * s).fill(-1);
+    this.srow = new Int32Array(s).fill(-1);
+    this.stag = this.kw > 1 ? new Int32Array(s) : null;
     this.mask = s - 1;
     this.shift = 32 - Math.log2(s);
   }
@@ -183,12 +186,12 @@ export class CounterTable {
 
   /** Row of a 1-word key, or -1. */
   find1(a: number): number {
-    const slots = this.slots, mask = this.mask, ai = a | 0;
+    const srow = this.srow, hi = this.hi, mask = this.mask, ai = a | 0;
     let s = Math.imul(ai, GOLDEN) >>> this.shift;
     for (;;) {
-      const r = slots[2 * s + 1];
+      const r = srow[s];
       if (r < 0) return -1;
-      if (slots[2 * s] === ai) return r;
+      if (hi[r * HS] === ai) return r;
       s = (s + 1) & mask;
     }
   }
@@ -196,13 +199,13 @@ export class CounterTable {
   /** Row of a multi-word key (unused words 0), or -1. */
   find(a: number, b: number, c: number, d: number): number {
     if (this.kw === 1) return this.find1(a);
-    const slots = this.slots, keys = this.keys!, mask = this.mask, kw = this.kw;
+    const srow = this.srow, stag = this.stag!, keys = this.keys!, mask = this.mask, kw = this.kw;
     const tag = hashWords(a, b, c, d);
     let s = tag >>> this.shift;
     for (;;) {
-      const r = slots[2 * s + 1];
+      const r = srow[s];
       if (r < 0) return -1;
-      if (slots[2 * s] === tag) {
+      if (stag[s] === tag) {
         const o = r * kw;
         if (keys[o] === a >>> 0 && keys[o + 1] === b >>> 0 && (kw < 3 || keys[o + 2] === c >>> 0) && (kw < 4 || keys[o + 3] === d >>> 0)) return r;
       }
@@ -212,12 +215,12 @@ export class CounterTable {
 
   /** Row for a key, inserting it; -1 (and overflow++) when the table is full. */
   upsert1(a: number): number {
-    const slots = this.slots, mask = this.mask, ai = a | 0;
+    const srow = this.srow, hi = this.hi, mask = this.mask, ai = a | 0;
     let s = Math.imul(ai, GOLDEN) >>> this.shift;
     for (;;) {
-      const r = slots[2 * s + 1];
+      const r = srow[s];
       if (r < 0) break;
-      if (slots[2 * s] === ai) return r;
+      if (hi[r * HS] === ai) return r;
       s = (s + 1) & mask;
     }
     return this.insertAt(s, ai, a, 0, 0, 0);
@@ -238,13 +241,12 @@ export class CounterTable {
       this.batchRow = new Int32Array(n);
       this.insertedRows = new Int32Array(n);
     }
-    const slots = this.slots, shift = this.shift, tag = this.batchTag, brow = this.batchRow;
-    for (let i = 0; i < n; i++) {
-      const s = Math.imul(keys[i] | 0, GOLDEN) >>> shift;
-      tag[i] = slots[2 * s];
-      brow[i] = slots[2 * s + 1];
-    }
-    let touch = 0, ni = 0;
+    const srow = this.srow, shift = this.shift, tag = this.batchTag, brow = this.batchRow;
+    for (let i = 0; i < n; i++) brow[i] = srow[Math.imul(keys[i] | 0, GOLDEN) >>> shift];
+    // the key of the home slot's row (this load brings the hot row into cache)
+    const hi = this.hi;
+    for (let i = 0; i < n; i++) { const r = brow[i]; tag[i] = hi[(r < 0 ? 0 : r) * HS]; }
+    let ni = 0;
     for (let i = 0; i < n; i++) {
       if ((sel[i] & mask) !== want) { rows[i] = -1; continue; }
       const a = keys[i] | 0;
@@ -255,21 +257,18 @@ export class CounterTable {
       }
       rows[i] = r;
     }
-    const hi = this.hi;
-    for (let i = 0; i < n; i++) { const r = rows[i]; touch = (touch + hi[(r < 0 ? 0 : r) * HS + 1]) | 0; }
-    this.touch ^= touch;
     this.insertedCount = ni;
   }
 
   upsert(a: number, b: number, c: number, d: number): number {
     if (this.kw === 1) return this.upsert1(a);
-    const slots = this.slots, keys = this.keys!, mask = this.mask, kw = this.kw;
+    const srow = this.srow, stag = this.stag!, keys = this.keys!, mask = this.mask, kw = this.kw;
     const tag = hashWords(a, b, c, d);
     let s = tag >>> this.shift;
     for (;;) {
-      const r = slots[2 * s + 1];
+      const r = srow[s];
       if (r < 0) break;
-      if (slots[2 * s] === tag) {
+      if (stag[s] === tag) {
         const o = r * kw;
         if (keys[o] === a >>> 0 && keys[o + 1] === b >>> 0 && (kw < 3 || keys[o + 2] === c >>> 0) && (kw < 4 || keys[o + 3] === d >>> 0)) return r;
       }
@@ -291,7 +290,7 @@ export class CounterTable {
       if (this.high >= this.cap) {
         this.growRows();
         let s = this.home(tag);
-        while (this.slots[2 * s + 1] >= 0) s = (s + 1) & this.mask;
+        while (this.srow[s] >= 0) s = (s + 1) & this.mask;
         return this.insertAt(s, tag, a, b, c, d);
       }
       row = this.high++;
@@ -308,8 +307,8 @@ export class CounterTable {
       if (this.kw > 2) k[ko + 2] = c;
       if (this.kw > 3) k[ko + 3] = d;
     }
-    this.slots[2 * slot] = tag;
-    this.slots[2 * slot + 1] = row;
+    this.srow[slot] = row;
+    if (this.stag) this.stag[slot] = tag;
     this.size++;
     if (this.base) {
       this.base.fill(0, row * 3, row * 3 + 3);
@@ -346,17 +345,19 @@ export class CounterTable {
     let s = this.mask + 1;
     while (s < cap * 2) s *= 2;
     if (s !== this.mask + 1) {
-      const old = this.slots;
-      this.slots = new Int32Array(2 * s).fill(-1);
+      const oldRow = this.srow, oldTag = this.stag;
+      this.srow = new Int32Array(s).fill(-1);
+      this.stag = oldTag ? new Int32Array(s) : null;
       this.mask = s - 1;
       this.shift = 32 - Math.log2(s);
-      for (let j = 0; j < old.length; j += 2) {
-        const r = old[j + 1];
+      for (let j = 0; j < oldRow.length; j++) {
+        const r = oldRow[j];
         if (r < 0) continue;
-        let i = this.home(old[j]);
-        while (this.slots[2 * i + 1] >= 0) i = (i + 1) & this.mask;
-        this.slots[2 * i] = old[j];
-        this.slots[2 * i + 1] = r;
+        const tag = oldTag ? oldTag[j] : hi[r * HS];
+        let i = this.home(tag);
+        while (this.srow[i] >= 0) i = (i + 1) & this.mask;
+        this.srow[i] = r;
+        if (this.stag) this.stag[i] = tag;
       }
     }
   }
@@ -364,26 +365,26 @@ export class CounterTable {
   /** Removes a row. */
   remove(row: number): void {
     if (!this.isLive(row)) return;
-    const mask = this.mask, slots = this.slots;
+    const mask = this.mask, srow = this.srow, stag = this.stag;
     let s = this.home(this.tagOf(row));
-    while (slots[2 * s + 1] !== row) s = (s + 1) & mask;
+    while (srow[s] !== row) s = (s + 1) & mask;
     // backward-shift deletion
     let hole = s;
     let j = s;
     for (;;) {
       j = (j + 1) & mask;
-      const r = slots[2 * j + 1];
+      const r = srow[j];
       if (r < 0) break;
-      const home = this.home(slots[2 * j]);
+      const home = this.home(stag ? stag[j] : this.hi[r * HS]);
       // keep r at j when its home lies cyclically in (hole, j]
       const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (!inRange) {
-        slots[2 * hole] = slots[2 * j];
-        slots[2 * hole + 1] = r;
+        srow[hole] = r;
+        if (stag) stag[hole] = stag[j];
         hole = j;
       }
     }
-    slots[2 * hole + 1] = -1;
+    srow[hole] = -1;
     const o = row * HS;
     this.hi[o + 1] = FREE;
     this.hi[o + 2] = 0;
@@ -622,7 +623,7 @@ export class CounterTable {
 
   /** Bytes held by this table's typed arrays. */
   bytes(): number {
-    let b = this.hi.byteLength + this.cold.byteLength + this.slots.byteLength +
+    let b = this.hi.byteLength + this.cold.byteLength + this.srow.byteLength + (this.stag ? this.stag.byteLength : 0) +
       this.tickBits.byteLength + this.half0.byteLength + this.half1.byteLength + this.half2.byteLength;
     if (this.keys) b += this.keys.byteLength;
     if (this.base) b += this.base.byteLength + this.baseTick!.byteLength + this.born!.byteLength;
