@@ -521,11 +521,11 @@ export const SCENARIOS: Scenario[] = [
     name: 'syn-flood',
     description: 'TCP SYN flood (spoofed random sources and ports) to 198.51.100.10:80',
     duration: ATTACK_DUR,
-    attack: { start: ATTACK_START, end: ATTACK_END, pps: 30000, target: '198.51.100.10', ipBytes: '44 (SYN + MSS option)' },
+    attack: { start: ATTACK_START, end: ATTACK_END, pps: 20000, target: '198.51.100.10', ipBytes: '44 (SYN + MSS option)' },
     build: (s, rng) => {
       benign(s, rng, ATTACK_DUR, 0.5);
       const mss = Buffer.from([2, 4, 0x05, 0xb4]);
-      each(rng, ATTACK_START, ATTACK_END, 30000, (t) =>
+      each(rng, ATTACK_START, ATTACK_END, 20000, (t) =>
         s.add(t, ipFrames(randomPublicV4(rng), '198.51.100.10', PROTO_TCP, tcpSeg(rng.int(1024, 65535), 80, rng.u32(), 0, 0x02, 0, mss), false, 0, rng.int(40, 250))),
       );
     },
@@ -534,74 +534,74 @@ export const SCENARIOS: Scenario[] = [
     name: 'ntp-amp',
     description: 'NTP amplification (monlist responses, UDP source port 123, 468-byte IP packets) from 400 reflectors to 203.0.113.20',
     duration: ATTACK_DUR,
-    attack: { start: ATTACK_START, end: ATTACK_END, pps: 20000, target: '203.0.113.20', ipBytes: '468' },
+    attack: { start: ATTACK_START, end: ATTACK_END, pps: 12000, target: '203.0.113.20', ipBytes: '468' },
     build: (s, rng) => {
       benign(s, rng, ATTACK_DUR, 0.5);
       const refl = reflectors(rng, 400);
-      each(rng, ATTACK_START, ATTACK_END, 20000, (t) => s.add(t, ipFrames(rng.pick(refl), '203.0.113.20', PROTO_UDP, udpSeg(123, rng.int(1024, 65535), 440, 0x17), false)));
+      each(rng, ATTACK_START, ATTACK_END, 12000, (t) => s.add(t, ipFrames(rng.pick(refl), '203.0.113.20', PROTO_UDP, udpSeg(123, rng.int(1024, 65535), 440, 0x17), false)));
     },
   },
   {
     name: 'dns-amp',
     description: 'DNS amplification (UDP source port 53, 1,200-1,460-byte IP packets) from 300 open resolvers to 198.51.100.60',
     duration: ATTACK_DUR,
-    attack: { start: ATTACK_START, end: ATTACK_END, pps: 12000, target: '198.51.100.60', ipBytes: '1200-1460' },
+    attack: { start: ATTACK_START, end: ATTACK_END, pps: 8000, target: '198.51.100.60', ipBytes: '1200-1460' },
     build: (s, rng) => {
       benign(s, rng, ATTACK_DUR, 0.5);
       const refl = reflectors(rng, 300);
-      each(rng, ATTACK_START, ATTACK_END, 12000, (t) => s.add(t, ipFrames(rng.pick(refl), '198.51.100.60', PROTO_UDP, udpSeg(53, rng.int(1024, 65535), rng.int(1172, 1432), 0x35), false)));
+      each(rng, ATTACK_START, ATTACK_END, 8000, (t) => s.add(t, ipFrames(rng.pick(refl), '198.51.100.60', PROTO_UDP, udpSeg(53, rng.int(1024, 65535), rng.int(1172, 1432), 0x35), false)));
     },
   },
   {
     name: 'memcached-amp',
     description: 'memcached amplification (UDP source port 11211, 1,428-byte IP packets) from 100 reflectors to 203.0.113.30',
     duration: ATTACK_DUR,
-    attack: { start: ATTACK_START, end: ATTACK_END, pps: 10000, target: '203.0.113.30', ipBytes: '1428' },
+    attack: { start: ATTACK_START, end: ATTACK_END, pps: 6000, target: '203.0.113.30', ipBytes: '1428' },
     build: (s, rng) => {
       benign(s, rng, ATTACK_DUR, 0.5);
       const refl = reflectors(rng, 100);
-      each(rng, ATTACK_START, ATTACK_END, 10000, (t) => s.add(t, ipFrames(rng.pick(refl), '203.0.113.30', PROTO_UDP, udpSeg(11211, rng.int(1024, 65535), 1400, 0x4d), false)));
+      each(rng, ATTACK_START, ATTACK_END, 6000, (t) => s.add(t, ipFrames(rng.pick(refl), '203.0.113.30', PROTO_UDP, udpSeg(11211, rng.int(1024, 65535), 1400, 0x4d), false)));
     },
   },
   {
     name: 'icmp-flood',
     description: 'ICMP echo-request flood (84-byte IP packets, spoofed random sources) to 198.51.100.20',
     duration: ATTACK_DUR,
-    attack: { start: ATTACK_START, end: ATTACK_END, pps: 30000, target: '198.51.100.20', ipBytes: '84' },
+    attack: { start: ATTACK_START, end: ATTACK_END, pps: 20000, target: '198.51.100.20', ipBytes: '84' },
     build: (s, rng) => {
       benign(s, rng, ATTACK_DUR, 0.5);
-      each(rng, ATTACK_START, ATTACK_END, 30000, (t, i) => s.add(t, ipFrames(randomPublicV4(rng), '198.51.100.20', PROTO_ICMP, icmpEcho(false, true, rng.int(1, 65535), i, 56), false)));
+      each(rng, ATTACK_START, ATTACK_END, 20000, (t, i) => s.add(t, ipFrames(randomPublicV4(rng), '198.51.100.20', PROTO_ICMP, icmpEcho(false, true, rng.int(1, 65535), i, 56), false)));
     },
   },
   {
     name: 'carpet-bomb',
-    description: 'carpet bomb: DNS-reflection style UDP (source port 53, 540-byte IP packets) spread evenly over 203.0.113.1-254, about 118 pps per host, 30,000 pps for the /24',
+    description: 'carpet bomb: DNS-reflection style UDP (source port 53, 540-byte IP packets) spread evenly over 203.0.113.1-254, about 79 pps per host, 20,000 pps for the /24',
     duration: ATTACK_DUR,
-    attack: { start: ATTACK_START, end: ATTACK_END, pps: 30000, target: '203.0.113.0/24 (254 hosts, ~118 pps each)', ipBytes: '540' },
+    attack: { start: ATTACK_START, end: ATTACK_END, pps: 20000, target: '203.0.113.0/24 (254 hosts, ~79 pps each)', ipBytes: '540' },
     build: (s, rng) => {
       benign(s, rng, ATTACK_DUR, 0.5);
       const refl = reflectors(rng, 500);
-      each(rng, ATTACK_START, ATTACK_END, 30000, (t, i) => s.add(t, ipFrames(rng.pick(refl), `203.0.113.${(i % 254) + 1}`, PROTO_UDP, udpSeg(53, rng.int(1024, 65535), 512, 0x35), false)));
+      each(rng, ATTACK_START, ATTACK_END, 20000, (t, i) => s.add(t, ipFrames(rng.pick(refl), `203.0.113.${(i % 254) + 1}`, PROTO_UDP, udpSeg(53, rng.int(1024, 65535), 512, 0x35), false)));
     },
   },
   {
     name: 'outgoing',
     description: 'outgoing attack: our host 198.51.100.77 floods 198.18.200.1 (outside) with UDP to port 27015 (256-byte IP packets)',
     duration: ATTACK_DUR,
-    attack: { start: ATTACK_START, end: ATTACK_END, pps: 25000, target: '198.18.200.1 (from 198.51.100.77, outgoing)', ipBytes: '256' },
+    attack: { start: ATTACK_START, end: ATTACK_END, pps: 20000, target: '198.18.200.1 (from 198.51.100.77, outgoing)', ipBytes: '256' },
     build: (s, rng) => {
       benign(s, rng, ATTACK_DUR, 0.5);
-      each(rng, ATTACK_START, ATTACK_END, 25000, (t) => s.add(t, ipFrames('198.51.100.77', '198.18.200.1', PROTO_UDP, udpSeg(rng.int(1024, 65535), 27015, 228, 0x00), true)));
+      each(rng, ATTACK_START, ATTACK_END, 20000, (t) => s.add(t, ipFrames('198.51.100.77', '198.18.200.1', PROTO_UDP, udpSeg(rng.int(1024, 65535), 27015, 228, 0x00), true)));
     },
   },
   {
     name: 'ipv6-udp-flood',
     description: 'IPv6 UDP flood (random IPv6 sources and ports, 200-byte IP packets) to 2001:db8:100::10',
     duration: ATTACK_DUR,
-    attack: { start: ATTACK_START, end: ATTACK_END, pps: 20000, target: '2001:db8:100::10', ipBytes: '200' },
+    attack: { start: ATTACK_START, end: ATTACK_END, pps: 12000, target: '2001:db8:100::10', ipBytes: '200' },
     build: (s, rng) => {
       benign(s, rng, ATTACK_DUR, 0.5);
-      each(rng, ATTACK_START, ATTACK_END, 20000, (t) => s.add(t, ipFrames(randomPublicV6(rng), '2001:db8:100::10', PROTO_UDP, udpSeg(rng.int(1024, 65535), rng.int(1, 65535), 152, 0x66), false)));
+      each(rng, ATTACK_START, ATTACK_END, 12000, (t) => s.add(t, ipFrames(randomPublicV6(rng), '2001:db8:100::10', PROTO_UDP, udpSeg(rng.int(1024, 65535), rng.int(1, 65535), 152, 0x66), false)));
     },
   },
   {
@@ -618,11 +618,11 @@ export const SCENARIOS: Scenario[] = [
     name: 'whitelist',
     description: 'TCP SYN flood to the whitelisted 198.51.100.1:443 (must be detected but never banned)',
     duration: ATTACK_DUR,
-    attack: { start: ATTACK_START, end: ATTACK_END, pps: 30000, target: '198.51.100.1', ipBytes: '44 (SYN + MSS option)' },
+    attack: { start: ATTACK_START, end: ATTACK_END, pps: 20000, target: '198.51.100.1', ipBytes: '44 (SYN + MSS option)' },
     build: (s, rng) => {
       benign(s, rng, ATTACK_DUR, 0.5);
       const mss = Buffer.from([2, 4, 0x05, 0xb4]);
-      each(rng, ATTACK_START, ATTACK_END, 30000, (t) =>
+      each(rng, ATTACK_START, ATTACK_END, 20000, (t) =>
         s.add(t, ipFrames(randomPublicV4(rng), '198.51.100.1', PROTO_TCP, tcpSeg(rng.int(1024, 65535), 443, rng.u32(), 0, 0x02, 0, mss), false, 0, rng.int(40, 250))),
       );
     },
