@@ -14,6 +14,10 @@
  * for NetFlow/IPFIX records longer than the window, by window/duration, see
  * window.ts). The destination inside `networks` is counted as an INCOMING host,
  * the source inside `networks` as an OUTGOING host (both when both are ours).
+ * Records are copied into a batch (batch.ts) and counted 256 at a time, rows
+ * looked up first and added to second, so the cache misses of independent
+ * records overlap; the batch is counted before every tick and every read
+ * (hosts, attacks, stats, reconfigure), so no decision depends on batching.
  * Counters live in CounterTables (counters.ts): IPv4 hosts keyed by u32, IPv6
  * hosts by 4 u32 words; hostgroups with `calculation: total` also count into a
  * per-group row, carpet prefixes (incoming) into a per-prefix row.
