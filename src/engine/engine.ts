@@ -61,6 +61,8 @@ export interface EngineOptions {
   updateIntervalMs?: number;
   /** Ended attacks kept for attacks() (default 1000). */
   recentAttacks?: number;
+  /** Records counted together (default 256; 1 = one by one, for tests). */
+  batchSize?: number;
 }
 
 export interface HostRate {
@@ -207,7 +209,7 @@ export class Engine implements FlowSink {
   private n = { records: 0, outside: 0, ticks: 0, started: 0, overflow: 0 };
   private readonly byVector: Record<string, number> = {};
   private readonly w6 = new Uint32Array(4);
-  private readonly batch = new RecordBatch(256);
+  private readonly batch: RecordBatch;
   private readonly evalRows = new Int32Array(256);
   /** Set by the count paths when the record belongs to a row worth watching. */
   private watch = false;
@@ -226,6 +228,7 @@ export class Engine implements FlowSink {
     this.banManager?.on((e) => this.emit(e));
     this.updateIntervalMs = opts.updateIntervalMs ?? 1000;
     this.recentMax = opts.recentAttacks ?? 1000;
+    this.batch = new RecordBatch(Math.max(1, Math.floor(opts.batchSize ?? 256)));
     this.c = compile(config);
     this.buildTables();
     for (const v of VECTORS) this.byVector[v] = 0;

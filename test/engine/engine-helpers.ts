@@ -64,8 +64,8 @@ export class Harness {
   readonly clock = new ManualClock(T0);
   readonly engine: Engine;
   readonly events: EngineEvent[] = [];
-  constructor(cfg: Readonly<Config>) {
-    this.engine = new Engine(cfg, { clock: this.clock });
+  constructor(cfg: Readonly<Config>, opts: { batchSize?: number } = {}) {
+    this.engine = new Engine(cfg, { clock: this.clock, ...opts });
     this.engine.on((e) => this.events.push(e));
   }
   get now(): number {

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { Harness, config, T0 } from './engine-helpers.ts';
 
 test('lifecycle: one attack per flood, peaks, updates about once a second, end after hysteresis', () => {
@@ -271,4 +272,41 @@ test('bans: attack events drive the BanManager; attacks carry the would-be route
   assert.equal(start.route?.type, 'blackhole');
   assert.equal(h.engine.attacks().find((a) => a.target === '198.51.100.10')?.route?.type, 'blackhole');
   assert.equal(h.engine.bans!.active().length, 1);
+});
+
+test('batched counting decides exactly what record-by-record counting decides (random traffic, property)', () => {
+  const hosts4 = ['198.51.100.10', '198.51.100.11', '198.51.100.77', '203.0.113.5', '203.0.113.9', '192.0.2.1'];
+  const hosts6 = ['2001:db8::7', '2001:db8::8', '2001:db9::1'];
+  const rec = fc.record({
+    v6: fc.boolean(), d: fc.nat({ max: 5 }), s: fc.nat({ max: 5 }), proto: fc.constantFrom(6, 17, 1, 58, 47),
+    flags: fc.constantFrom(0x02, 0x10, 0x12, 0x04), frag: fc.boolean(), sport: fc.constantFrom(53, 123, 11211, 40000),
+    packets: fc.integer({ min: 1, max: 400 }), rate: fc.constantFrom(1, 100, 1000), nf: fc.boolean(),
+  });
+  fc.assert(fc.property(fc.array(fc.array(rec, { maxLength: 40 }), { minLength: 5, maxLength: 40 }), (ticks) => {
+    const cfg = config({
+      thresholds: { pps: 3000, udp_pps: 2000, tcp_syn_pps: 1500 }, thresholds_outgoing: { pps: 4000 },
+      carpet: { enabled: true, min_hosts: 2, thresholds: { pps: 5000 } },
+      hostgroups: [{ name: 'web', networks: ['203.0.113.0/28'], calculation: 'total', thresholds: { pps: 6000 } }],
+      detection: { attack_hysteresis_seconds: 1 },
+    });
+    const run = (batchSize: number) => {
+      const h = new Harness(cfg, { batchSize });
+      for (const recs of ticks) {
+        h.clock.advance(100);
+        h.engine.tick(h.clock.t);
+        for (const x of recs) {
+          const pick = (i: number) => (x.v6 ? hosts6[i % hosts6.length] : hosts4[i]);
+          h.engine.record(fill({
+            src: pick(x.s), dst: pick(x.d), proto: x.proto, flags: x.flags, frag: x.frag, sport: x.sport, packets: x.packets,
+            bytes: x.packets * 500, rate: x.rate, kind: x.nf ? 'netflow9' : 'sflow5',
+            ...(x.nf ? { start: h.clock.t - 3000, end: h.clock.t } : {}),
+          }, h.clock.t));
+        }
+        if (recs.length % 7 === 3) h.engine.hosts({ limit: 3 }); // a read in the middle of a tick
+      }
+      h.idle(5000);
+      return JSON.stringify([h.events, h.engine.hosts({ limit: 1000 }), h.engine.stats()]);
+    };
+    assert.equal(run(256), run(1));
+  }), { numRuns: 60 });
 });
