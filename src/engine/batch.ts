@@ -109,8 +109,8 @@ export class RecordBatch {
       r.dst4 = this.dst4[i];
     } else {
       r.family = 6;
-      r.src6.set(this.src6.subarray(i * 16, i * 16 + 16));
-      r.dst6.set(this.dst6.subarray(i * 16, i * 16 + 16));
+      const s6 = this.src6, d6 = this.dst6, rs = r.src6, rd = r.dst6, o = i * 16;
+      for (let j = 0; j < 16; j++) { rs[j] = s6[o + j]; rd[j] = d6[o + j]; }
     }
     const ports = this.ports[i], pf = this.pf[i];
     r.srcPort = ports >>> 16;
