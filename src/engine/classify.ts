@@ -22,6 +22,11 @@
  *   fragments ≥ 50% of packets                      → fragment_flood
  *   otherwise                                       → mixed
  *
+ * A TCP or UDP record with source AND destination port 0 counts as a fragment:
+ * port 0 is reserved, so such a record is a non-first fragment whose exporter
+ * had no transport header to read and exports no fragment field (softflowd,
+ * pmacct and many routers' NetFlow v9/IPFIX templates carry none).
+ *
  * The FlowRing keeps the last N records seen (all targets) so an attack starts
  * with the flows that made it cross its threshold.
  */
@@ -128,6 +133,7 @@ export class Classifier {
     const w = packets * rate;
     const b = bytes * rate;
     if (!(w > 0)) return;
+    if (!fragment && sport === 0 && dport === 0 && (proto === 17 || proto === 6)) fragment = 1;
     this.records++;
     this.packets += w;
     this.bytes += b;

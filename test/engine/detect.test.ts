@@ -44,7 +44,14 @@ test('long benign flows exported at their end are spread, not spikes (real expor
   assert.ok(without > 0, 'the same captures without spreading do look like attacks (the test can fail)');
 });
 
-interface Expect { target: string; direction: 'incoming' | 'outgoing'; vector: string; refused?: string }
+interface Expect {
+  target: string;
+  direction: 'incoming' | 'outgoing';
+  vector: string;
+  refused?: string;
+  /** Exporter prefix (file name start) -> the vector that exporter's data can show. */
+  vectorBy?: Record<string, string>;
+}
 const EXPECT: Record<string, Expect> = {
   'syn-flood': { target: '198.51.100.10', direction: 'incoming', vector: 'syn_flood' },
   'ntp-amp': { target: '203.0.113.20', direction: 'incoming', vector: 'ntp_amplification' },
@@ -54,7 +61,10 @@ const EXPECT: Record<string, Expect> = {
   'carpet-bomb': { target: '203.0.113.0/24', direction: 'incoming', vector: 'carpet_bomb' },
   'outgoing': { target: '198.51.100.77', direction: 'outgoing', vector: 'udp_flood' },
   'ipv6-udp-flood': { target: '2001:db8:100::10', direction: 'incoming', vector: 'udp_flood' },
-  'fragment-flood': { target: '198.51.100.30', direction: 'incoming', vector: 'fragment_flood' },
+  // pmacct's nfprobe exports no fragment field (no 4/88/IPv4 flags; see its
+  // template in pcaps/) and gives later fragments the ports of the first, so
+  // from its IPFIX the flood is indistinguishable from a UDP flood.
+  'fragment-flood': { target: '198.51.100.30', direction: 'incoming', vector: 'fragment_flood', vectorBy: { 'pmacct-ipfix': 'udp_flood', 'pmacct-v9': 'udp_flood' } },
   'whitelist': { target: '198.51.100.1', direction: 'incoming', vector: 'syn_flood', refused: 'whitelist' },
 };
 
@@ -67,7 +77,8 @@ for (const [scenario, want] of Object.entries(EXPECT)) {
       const starts = r.events.flatMap((e) => (e.event === 'attack_start' ? [e.attack] : [])) as Attack[];
       assert.deepEqual(starts.map((a) => [a.target, a.direction]), [[want.target, want.direction]], `${f}: attacks`);
       const a = starts[0];
-      assert.equal(a.vector, want.vector, `${f}: vector (summary ${JSON.stringify(a.summary.protocols)} ${JSON.stringify(a.summary.top_source_ports.slice(0, 2))} size ${a.summary.avg_packet_size})`);
+      const wantVector = Object.entries(want.vectorBy ?? {}).find(([p]) => f.startsWith(p))?.[1] ?? want.vector;
+      assert.equal(a.vector, wantVector, `${f}: vector (summary ${JSON.stringify(a.summary.protocols)} ${JSON.stringify(a.summary.top_source_ports.slice(0, 2))} size ${a.summary.avg_packet_size})`);
       assert.ok(a.route, `${f}: would-be route`);
       const kinds = r.events.map((e) => e.event);
       if (want.refused) {
