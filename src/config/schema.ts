@@ -2,6 +2,10 @@
  * The configuration schema: the single source of truth for keys, types and
  * defaults. Types are inferred from it (Config, Thresholds, ...). Every object
  * is strict, so an unknown key is an error that names it.
+ *
+ * Every key carries a one-line description (`doc(schema, text)`, valibot's
+ * description metadata); `npm run config-doc` prints them, with types and
+ * defaults, as the configuration reference in README.md.
  */
 import * as v from 'valibot';
 import { parseIP, parseIPv4, parsePrefix } from '../core/ip.ts';
@@ -10,14 +14,22 @@ const nonNeg = (def?: number) => (def === undefined ? v.optional(v.pipe(v.number
 const posInt = (def: number, max = Number.MAX_SAFE_INTEGER) => v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(max)), def);
 const nonNegInt = (def: number, max = Number.MAX_SAFE_INTEGER) => v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(max)), def);
 
+/**
+ * A key's one-line description. Metadata only: `pipe` keeps the wrapped
+ * schema's type, `wrapped` and `default`, so optional keys and their defaults
+ * (and the inferred types) are exactly those of `schema`.
+ */
+const doc = <const S extends v.GenericSchema>(schema: S, text: string) => v.pipe(schema, v.description<v.InferOutput<S>, string>(text));
+
 export const PrefixString = v.pipe(
   v.string(),
   v.check((s) => typeof parsePrefix(s) !== 'string', (issue) => String(parsePrefix(issue.input as string))),
+  v.title('prefix'),
 );
 
-export const IPString = v.pipe(v.string(), v.check((s) => parseIP(s) !== null, (issue) => `"${issue.input}" is not an IP address`));
-export const IPv4String = v.pipe(v.string(), v.check((s) => parseIPv4(s) >= 0, (issue) => `"${issue.input}" is not an IPv4 address`));
-export const IPv6String = v.pipe(v.string(), v.check((s) => s.includes(':') && parseIP(s) !== null, (issue) => `"${issue.input}" is not an IPv6 address`));
+export const IPString = v.pipe(v.string(), v.check((s) => parseIP(s) !== null, (issue) => `"${issue.input}" is not an IP address`), v.title('IP address'));
+export const IPv4String = v.pipe(v.string(), v.check((s) => parseIPv4(s) >= 0, (issue) => `"${issue.input}" is not an IPv4 address`), v.title('IPv4 address'));
+export const IPv6String = v.pipe(v.string(), v.check((s) => s.includes(':') && parseIP(s) !== null, (issue) => `"${issue.input}" is not an IPv6 address`), v.title('IPv6 address'));
 
 /** "host:port", ":port", "[v6]:port". An empty string disables the listener. */
 export function parseListen(s: string): { host: string; port: number } | null {
@@ -34,6 +46,7 @@ export function parseListen(s: string): { host: string; port: number } | null {
 export const ListenString = v.pipe(
   v.string(),
   v.check((s) => s === '' || parseListen(s) !== null, (issue) => `"${issue.input}" is not a listen address (":2055", "127.0.0.1:6343", "[::1]:2055")`),
+  v.title('listen address'),
 );
 
 /** RFC 1997 community "ASN:value" or a well-known name. */
@@ -64,34 +77,34 @@ export function parseLargeCommunity(s: string): [number, number, number] | null 
   return parts.every((p) => p <= 0xffffffff) ? parts : null;
 }
 
-const Community = v.pipe(v.string(), v.check((s) => parseCommunity(s) !== null, (i) => `"${i.input}" is not a community (ASN:value or blackhole, no_export, ...)`));
-const LargeCommunity = v.pipe(v.string(), v.check((s) => parseLargeCommunity(s) !== null, (i) => `"${i.input}" is not a large community (a:b:c)`));
+const Community = v.pipe(v.string(), v.check((s) => parseCommunity(s) !== null, (i) => `"${i.input}" is not a community (ASN:value or blackhole, no_export, ...)`), v.title('community'));
+const LargeCommunity = v.pipe(v.string(), v.check((s) => parseLargeCommunity(s) !== null, (i) => `"${i.input}" is not a large community (a:b:c)`), v.title('large community'));
 
-const Asn = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(4294967295));
+const Asn = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(4294967295), v.title('ASN'));
 
 /** Rates above which a host is under attack. Absent or 0 means "no limit". */
 export const ThresholdsSchema = v.strictObject({
-  pps: nonNeg(),
-  mbps: nonNeg(),
-  flows_per_sec: nonNeg(),
-  tcp_pps: nonNeg(),
-  tcp_mbps: nonNeg(),
-  udp_pps: nonNeg(),
-  udp_mbps: nonNeg(),
-  icmp_pps: nonNeg(),
-  icmp_mbps: nonNeg(),
-  tcp_syn_pps: nonNeg(),
-  tcp_syn_mbps: nonNeg(),
-  frag_pps: nonNeg(),
-  frag_mbps: nonNeg(),
+  pps: doc(nonNeg(), 'Packets per second.'),
+  mbps: doc(nonNeg(), 'Megabits per second.'),
+  flows_per_sec: doc(nonNeg(), 'Flows per second.'),
+  tcp_pps: doc(nonNeg(), 'TCP packets per second.'),
+  tcp_mbps: doc(nonNeg(), 'TCP megabits per second.'),
+  udp_pps: doc(nonNeg(), 'UDP packets per second.'),
+  udp_mbps: doc(nonNeg(), 'UDP megabits per second.'),
+  icmp_pps: doc(nonNeg(), 'ICMP and ICMPv6 packets per second.'),
+  icmp_mbps: doc(nonNeg(), 'ICMP and ICMPv6 megabits per second.'),
+  tcp_syn_pps: doc(nonNeg(), 'TCP SYN (without ACK) packets per second.'),
+  tcp_syn_mbps: doc(nonNeg(), 'TCP SYN (without ACK) megabits per second.'),
+  frag_pps: doc(nonNeg(), 'IP fragment packets per second.'),
+  frag_mbps: doc(nonNeg(), 'IP fragment megabits per second.'),
 });
 export type Thresholds = v.InferOutput<typeof ThresholdsSchema>;
 
 export const EscalationAction = v.picklist(['flowspec', 'flowspec_rate_limit', 'flowspec_discard', 'blackhole']);
 export const EscalationSchema = v.array(
   v.strictObject({
-    after_seconds: v.pipe(v.number(), v.minValue(0)),
-    action: EscalationAction,
+    after_seconds: doc(v.pipe(v.number(), v.minValue(0)), 'Seconds after the ban was created at which this step applies.'),
+    action: doc(EscalationAction, 'Level to step up to (flowspec_rate_limit < flowspec_discard < blackhole; flowspec uses flowspec.action); a weaker step is passed over.'),
   }),
 );
 export type Escalation = v.InferOutput<typeof EscalationSchema>;
@@ -99,80 +112,68 @@ export type Escalation = v.InferOutput<typeof EscalationSchema>;
 export const MitigationSchema = v.picklist(['blackhole', 'flowspec']);
 
 export const FlowspecSchema = v.strictObject({
-  action: v.optional(v.picklist(['discard', 'rate_limit']), 'discard'),
-  /** traffic-rate for rate_limit, in megabits per second. */
-  rate_mbps: nonNeg(0),
-  /** At most this many FlowSpec rules per ban. */
-  max_rules_per_ban: posInt(4, 64),
+  action: doc(v.optional(v.picklist(['discard', 'rate_limit']), 'discard'), 'What a FlowSpec rule does with matching traffic: drop it, or police it to rate_mbps.'),
+  rate_mbps: doc(nonNeg(0), 'traffic-rate of rate_limit rules, in megabits per second.'),
+  max_rules_per_ban: doc(posInt(4, 64), 'At most this many FlowSpec rules per ban.'),
 });
 
 export const BanSchema = v.strictObject({
-  ttl_seconds: posInt(600),
-  unban_hysteresis_seconds: nonNegInt(60),
-  max_active_bans: nonNegInt(100),
-  /** Largest share of our address space (per family) that may be banned at once. */
-  max_banned_fraction: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1)), 0.05),
-  max_bans_per_window: nonNegInt(50),
-  ban_window_seconds: posInt(60),
-  /** What to do for a neighbor that cannot take FlowSpec. */
-  fallback: v.optional(v.picklist(['blackhole', 'none']), 'none'),
+  ttl_seconds: doc(posInt(600), 'Lifetime of a ban; when it runs out while the attack goes on, the ban is extended by the hysteresis time.'),
+  unban_hysteresis_seconds: doc(nonNegInt(60), 'A ban ends only after its attack has stayed below threshold this long.'),
+  max_active_bans: doc(nonNegInt(100), 'Hard cap on live bans; 0 allows none.'),
+  max_banned_fraction: doc(v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1)), 0.05), 'Largest share of the networks address space (per family) that may be banned at once.'),
+  max_bans_per_window: doc(nonNegInt(50), 'At most this many new bans per ban_window_seconds (manual bans included); 0 allows none.'),
+  ban_window_seconds: doc(posInt(60), 'Window of max_bans_per_window.'),
+  fallback: doc(v.optional(v.picklist(['blackhole', 'none']), 'none'), 'What a neighbor that cannot take FlowSpec gets for a FlowSpec ban: a blackhole route, or nothing.'),
 });
 export type BanConfig = v.InferOutput<typeof BanSchema>;
 
 /** Same keys as BanSchema, all optional, for hostgroup overrides. */
-export const BanOverrideSchema = v.partial(v.strictObject({ ...BanSchema.entries, ttl_seconds: v.pipe(v.number(), v.integer(), v.minValue(1)) }));
+export const BanOverrideSchema = v.partial(
+  v.strictObject({ ...BanSchema.entries, ttl_seconds: doc(v.pipe(v.number(), v.integer(), v.minValue(1)), 'Lifetime of a ban; when it runs out while the attack goes on, the ban is extended by the hysteresis time.') }),
+);
 
 export const BaselineSchema = v.strictObject({
-  enabled: v.optional(v.boolean(), false),
-  /** Half-life of the exponentially weighted normal rate. */
-  half_life_seconds: posInt(3600),
-  /** No baseline verdicts until a host has been seen this long. */
-  warmup_seconds: nonNegInt(600),
-  /** A host is attacked above factor x its baseline (and above the floors). */
-  factor: v.optional(v.pipe(v.number(), v.minValue(1)), 3),
-  floor_pps: nonNeg(1000),
-  floor_mbps: nonNeg(10),
-  floor_flows_per_sec: nonNeg(100),
+  enabled: doc(v.optional(v.boolean(), false), 'Also judge hosts against a learned normal rate: limit = max(static, factor × baseline, floor).'),
+  half_life_seconds: doc(posInt(3600), 'Half-life of the exponentially weighted normal rate.'),
+  warmup_seconds: doc(nonNegInt(600), 'No baseline verdicts until a host has been seen this long.'),
+  factor: doc(v.optional(v.pipe(v.number(), v.minValue(1)), 3), 'A host is attacked above factor × its baseline (and above the floors).'),
+  floor_pps: doc(nonNeg(1000), 'The baseline limit is never below this many packets per second.'),
+  floor_mbps: doc(nonNeg(10), 'The baseline limit is never below this many megabits per second.'),
+  floor_flows_per_sec: doc(nonNeg(100), 'The baseline limit is never below this many flows per second.'),
 });
 
 export const CarpetSchema = v.strictObject({
-  enabled: v.optional(v.boolean(), false),
-  prefix_length_v4: v.optional(v.pipe(v.number(), v.integer(), v.minValue(8), v.maxValue(31)), 24),
-  prefix_length_v6: v.optional(v.pipe(v.number(), v.integer(), v.minValue(16), v.maxValue(127)), 64),
-  /** At least this many hosts of the prefix must carry traffic. */
-  min_hosts: posInt(8),
-  thresholds: v.optional(ThresholdsSchema, {}),
+  enabled: doc(v.optional(v.boolean(), false), 'Sum incoming traffic per prefix and ban a prefix as one target (vector carpet_bomb).'),
+  prefix_length_v4: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(8), v.maxValue(31)), 24), 'Length of the IPv4 prefixes traffic is summed over.'),
+  prefix_length_v6: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(16), v.maxValue(127)), 64), 'Length of the IPv6 prefixes traffic is summed over.'),
+  min_hosts: doc(posInt(8), 'At least this many hosts of the prefix must carry traffic.'),
+  thresholds: doc(v.optional(ThresholdsSchema, {}), 'Limits for a prefix total.'),
 });
 
 export const DetectionSchema = v.strictObject({
-  /** Length of the sliding window rates are averaged over. */
-  window_seconds: v.optional(v.pipe(v.number(), v.minValue(0.1), v.maxValue(60)), 1),
-  /** Bucket size inside the window, and how often thresholds are checked. */
-  tick_ms: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(10000)), 100),
-  /** An attack ends after its rates stay below threshold this long. */
-  attack_hysteresis_seconds: nonNeg(30),
-  /** Upper bound on tracked hosts per direction. */
-  max_hosts: posInt(1_000_000, 20_000_000),
-  /** Hosts without traffic this long are evicted. */
-  idle_seconds: posInt(120),
-  /** Spread a NetFlow/IPFIX record over its duration when timestamps allow. */
-  spread_long_flows: v.optional(v.boolean(), true),
+  window_seconds: doc(v.optional(v.pipe(v.number(), v.minValue(0.1), v.maxValue(60)), 1), 'Length of the sliding window rates are averaged over.'),
+  tick_ms: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(10000)), 100), 'Bucket size inside the window, and how often limits are checked.'),
+  attack_hysteresis_seconds: doc(nonNeg(30), 'An attack ends after its rates stay below its limits this long.'),
+  max_hosts: doc(posInt(1_000_000, 20_000_000), 'Upper bound on tracked hosts per direction.'),
+  idle_seconds: doc(posInt(120), 'Hosts without traffic this long are evicted.'),
+  spread_long_flows: doc(v.optional(v.boolean(), true), 'Count a NetFlow/IPFIX record longer than the window at its average rate over its duration.'),
 });
 
 export const HostgroupSchema = v.strictObject({
-  name: v.pipe(v.string(), v.minLength(1)),
-  description: v.optional(v.string()),
-  networks: v.pipe(v.array(PrefixString), v.minLength(1, 'a hostgroup needs at least one network')),
-  thresholds: v.optional(ThresholdsSchema),
-  thresholds_outgoing: v.optional(ThresholdsSchema),
-  calculation: v.optional(v.picklist(['per_host', 'total']), 'per_host'),
-  ban: v.optional(BanOverrideSchema),
-  mitigation: v.optional(MitigationSchema),
-  escalation: v.optional(EscalationSchema),
-  flowspec: v.optional(v.partial(FlowspecSchema)),
-  communities: v.optional(v.array(Community)),
-  large_communities: v.optional(v.array(LargeCommunity)),
-  baseline: v.optional(v.partial(BaselineSchema)),
+  name: doc(v.pipe(v.string(), v.minLength(1)), 'Unique name of the group.'),
+  description: doc(v.optional(v.string()), 'Free text.'),
+  networks: doc(v.pipe(v.array(PrefixString), v.minLength(1, 'a hostgroup needs at least one network')), 'Prefixes of the group, each inside networks; a host belongs to the group with the most specific one.'),
+  thresholds: doc(v.optional(ThresholdsSchema), 'Incoming limits overriding the global thresholds key by key (unset keys inherit, 0 disables).'),
+  thresholds_outgoing: doc(v.optional(ThresholdsSchema), 'Outgoing limits overriding thresholds_outgoing key by key.'),
+  calculation: doc(v.optional(v.picklist(['per_host', 'total']), 'per_host'), 'per_host judges each host; total sums the group and bans it as one target.'),
+  ban: doc(v.optional(BanOverrideSchema), 'Ban settings for the group: TTL and hysteresis replace the global ones, its caps apply on top of the global caps.'),
+  mitigation: doc(v.optional(MitigationSchema), 'How the group\'s bans start (the global mitigation when unset).'),
+  escalation: doc(v.optional(EscalationSchema), 'Escalation ladder replacing the global one.'),
+  flowspec: doc(v.optional(v.partial(FlowspecSchema)), 'FlowSpec settings overriding the global ones key by key.'),
+  communities: doc(v.optional(v.array(Community)), 'Communities added to the group\'s blackhole routes.'),
+  large_communities: doc(v.optional(v.array(LargeCommunity)), 'Large communities added to the group\'s blackhole routes.'),
+  baseline: doc(v.optional(v.partial(BaselineSchema)), 'Baseline settings overriding the global ones key by key.'),
 });
 export type Hostgroup = v.InferOutput<typeof HostgroupSchema>;
 
@@ -180,152 +181,208 @@ export const FAMILIES = ['ipv4_unicast', 'ipv6_unicast', 'ipv4_flowspec', 'ipv6_
 export const FamilySchema = v.picklist(FAMILIES);
 
 export const NeighborSchema = v.strictObject({
-  address: IPString,
-  remote_asn: Asn,
-  port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)), 179),
-  description: v.optional(v.string()),
-  /** Source address the session is opened from. */
-  local_address: v.optional(IPString),
-  /** Overrides bgp.local_asn for this neighbor. */
-  local_asn: v.optional(Asn),
-  hold_time: v.optional(v.pipe(v.number(), v.integer(), v.check((n) => n === 0 || (n >= 3 && n <= 65535), 'hold_time must be 0 or 3..65535')), 90),
-  families: v.optional(v.pipe(v.array(FamilySchema), v.minLength(1)), [...FAMILIES]),
-  /** Only accept the peer's connection; never connect out. */
-  passive: v.optional(v.boolean(), false),
-  /** Environment variable holding the TCP MD5 password. */
-  md5_password_env: v.optional(v.string()),
-  next_hop: v.optional(IPv4String),
-  next_hop6: v.optional(IPv6String),
-  community: v.optional(Community),
-  communities: v.optional(v.array(Community)),
-  large_communities: v.optional(v.array(LargeCommunity)),
-  local_pref: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(4294967295))),
-  enabled: v.optional(v.boolean(), true),
+  address: doc(IPString, 'Address of the peer.'),
+  remote_asn: doc(Asn, 'AS number of the peer; equal to the local ASN makes the session iBGP.'),
+  port: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)), 179), 'TCP port of the peer.'),
+  description: doc(v.optional(v.string()), 'Free text, shown in the status.'),
+  local_address: doc(v.optional(IPString), 'Source address the session is opened from.'),
+  local_asn: doc(v.optional(Asn), 'Overrides bgp.local_asn for this neighbor.'),
+  hold_time: doc(
+    v.optional(v.pipe(v.number(), v.integer(), v.check((n) => n === 0 || (n >= 3 && n <= 65535), 'hold_time must be 0 or 3..65535')), 90),
+    'Hold time offered in seconds: 0 (no keepalives) or 3 to 65535.',
+  ),
+  families: doc(v.optional(v.pipe(v.array(FamilySchema), v.minLength(1)), [...FAMILIES]), 'Address families offered to the peer.'),
+  passive: doc(v.optional(v.boolean(), false), 'Only accept the peer\'s connection (on bgp.listen); never connect out.'),
+  md5_password_env: doc(v.optional(v.string()), 'Environment variable holding the TCP MD5 password.'),
+  next_hop: doc(v.optional(IPv4String), 'Replaces bgp.next_hop for this neighbor.'),
+  next_hop6: doc(v.optional(IPv6String), 'Replaces bgp.next_hop6 for this neighbor.'),
+  community: doc(v.optional(Community), 'Replaces bgp.community for this neighbor.'),
+  communities: doc(v.optional(v.array(Community)), 'Replaces bgp.communities for this neighbor.'),
+  large_communities: doc(v.optional(v.array(LargeCommunity)), 'Replaces bgp.large_communities for this neighbor.'),
+  local_pref: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(4294967295))), 'Replaces bgp.local_pref for this neighbor (iBGP only).'),
+  enabled: doc(v.optional(v.boolean(), true), 'false keeps the neighbor in the file but opens no session.'),
 });
 export type NeighborConfig = v.InferOutput<typeof NeighborSchema>;
 
 export const BgpSchema = v.strictObject({
-  local_asn: v.optional(Asn, 65000),
-  router_id: v.optional(IPv4String),
-  /** Where passive sessions are accepted; empty disables the listener. */
-  listen: v.optional(ListenString, ''),
-  /** IPv4 discard next hop for RTBH routes. */
-  next_hop: v.optional(IPv4String, '192.0.2.1'),
-  next_hop6: v.optional(IPv6String, '100::1'),
-  community: v.optional(Community, '65535:666'),
-  communities: v.optional(v.array(Community), []),
-  large_communities: v.optional(v.array(LargeCommunity), []),
-  local_pref: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(4294967295)), 100),
-  graceful_restart: v.optional(
-    v.strictObject({
-      enabled: v.optional(v.boolean(), true),
-      restart_seconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(4095)), 120),
-    }),
-    {},
+  local_asn: doc(v.optional(Asn, 65000), 'Breakwater\'s AS number (4-byte ASNs allowed).'),
+  router_id: doc(v.optional(IPv4String), 'BGP identifier; unset: a neighbor\'s IPv4 local_address, else a local interface address.'),
+  listen: doc(v.optional(ListenString, ''), 'Where passive sessions are accepted (":179"); empty disables the listener.'),
+  next_hop: doc(v.optional(IPv4String, '192.0.2.1'), 'IPv4 discard next hop of blackhole routes.'),
+  next_hop6: doc(v.optional(IPv6String, '100::1'), 'IPv6 discard next hop of blackhole routes (100::/64 is the RFC 6666 discard prefix).'),
+  community: doc(v.optional(Community, '65535:666'), 'Community on every blackhole route (65535:666 is BLACKHOLE, RFC 7999).'),
+  communities: doc(v.optional(v.array(Community), []), 'More communities on every blackhole route.'),
+  large_communities: doc(v.optional(v.array(LargeCommunity), []), 'Large communities (RFC 8092) on every blackhole route.'),
+  local_pref: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(4294967295)), 100), 'LOCAL_PREF of routes sent to iBGP neighbors.'),
+  graceful_restart: doc(
+    v.optional(
+      v.strictObject({
+        enabled: doc(v.optional(v.boolean(), true), 'Offer graceful restart (RFC 4724) and close sessions without a NOTIFICATION on shutdown, so routers keep the routes.'),
+        restart_seconds: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(4095)), 120), 'How long routers keep Breakwater\'s routes while it restarts.'),
+      }),
+      {},
+    ),
+    'Graceful restart: mitigation survives a restart or upgrade.',
   ),
-  connect_retry_seconds: v.optional(v.pipe(v.number(), v.minValue(1)), 5),
-  neighbors: v.optional(v.array(NeighborSchema), []),
+  connect_retry_seconds: doc(v.optional(v.pipe(v.number(), v.minValue(1)), 5), 'Wait between attempts to open a session.'),
+  neighbors: doc(v.optional(v.array(NeighborSchema), []), 'BGP peers: the routers that receive the routes.'),
 });
 export type BgpConfig = v.InferOutput<typeof BgpSchema>;
 
 export const NotifySchema = v.strictObject({
-  telegram: v.optional(v.strictObject({ token_env: v.string(), chat_id: v.union([v.string(), v.number()]) })),
-  slack: v.optional(v.strictObject({ webhook_url: v.pipe(v.string(), v.url()) })),
-  email: v.optional(
-    v.strictObject({
-      smtp_host: v.string(),
-      smtp_port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)), 587),
-      from: v.string(),
-      to: v.union([v.string(), v.array(v.string())]),
-      username_env: v.optional(v.string()),
-      password_env: v.optional(v.string()),
-      require_tls: v.optional(v.boolean(), true),
-    }),
+  telegram: doc(
+    v.optional(
+      v.strictObject({
+        token_env: doc(v.string(), 'Environment variable holding the bot token.'),
+        chat_id: doc(v.union([v.string(), v.number()]), 'Chat the bot posts to.'),
+      }),
+    ),
+    'Telegram bot messages.',
   ),
-  webhook: v.optional(v.strictObject({ url: v.pipe(v.string(), v.url()), token_env: v.optional(v.string()) })),
-  exec: v.optional(v.strictObject({ command: v.string(), timeout_seconds: v.optional(v.pipe(v.number(), v.minValue(1)), 10) })),
+  slack: doc(v.optional(v.strictObject({ webhook_url: doc(v.pipe(v.string(), v.url()), 'Slack incoming-webhook URL.') })), 'Slack messages.'),
+  email: doc(
+    v.optional(
+      v.strictObject({
+        smtp_host: doc(v.string(), 'SMTP server.'),
+        smtp_port: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)), 587), 'SMTP port.'),
+        from: doc(v.string(), 'Sender address.'),
+        to: doc(v.union([v.string(), v.array(v.string())]), 'Recipient address, or a list.'),
+        username_env: doc(v.optional(v.string()), 'Environment variable holding the SMTP user name.'),
+        password_env: doc(v.optional(v.string()), 'Environment variable holding the SMTP password.'),
+        require_tls: doc(v.optional(v.boolean(), true), 'Send only over TLS (STARTTLS or implicit TLS).'),
+      }),
+    ),
+    'Email.',
+  ),
+  webhook: doc(
+    v.optional(
+      v.strictObject({
+        url: doc(v.pipe(v.string(), v.url()), 'URL that receives each event as a JSON POST.'),
+        token_env: doc(v.optional(v.string()), 'Environment variable holding a bearer token sent with each POST.'),
+      }),
+    ),
+    'HTTP webhook.',
+  ),
+  exec: doc(
+    v.optional(
+      v.strictObject({
+        command: doc(v.string(), 'Program run for each event, with FastNetMon notify-script compatible arguments.'),
+        timeout_seconds: doc(v.optional(v.pipe(v.number(), v.minValue(1)), 10), 'The program is killed after this long.'),
+      }),
+    ),
+    'Exec hook.',
+  ),
 });
 
 export const ApiSchema = v.strictObject({
-  listen: v.optional(ListenString, '127.0.0.1:8080'),
-  dashboard: v.optional(v.boolean(), true),
-  /** A single admin token, read from this environment variable. */
-  token_env: v.optional(v.string()),
-  tokens: v.optional(
-    v.array(v.strictObject({ name: v.string(), token_env: v.string(), role: v.optional(v.picklist(['viewer', 'operator', 'admin']), 'viewer') })),
-    [],
+  listen: doc(v.optional(ListenString, '127.0.0.1:8080'), 'Listen address of the REST API, dashboard and /metrics; empty disables it.'),
+  dashboard: doc(v.optional(v.boolean(), true), 'Serve the embedded web dashboard.'),
+  token_env: doc(v.optional(v.string()), 'Environment variable holding a single admin token.'),
+  tokens: doc(
+    v.optional(
+      v.array(
+        v.strictObject({
+          name: doc(v.string(), 'Token name, recorded as the actor in the audit log.'),
+          token_env: doc(v.string(), 'Environment variable holding the token.'),
+          role: doc(v.optional(v.picklist(['viewer', 'operator', 'admin']), 'viewer'), 'viewer reads; operator and admin may also ban, unban and reload.'),
+        }),
+      ),
+      [],
+    ),
+    'Bearer tokens with roles; with any token set, the POST endpoints need one.',
   ),
 });
 
 export const StorageSchema = v.strictObject({
-  data_dir: v.optional(v.string(), './data'),
-  sqlite: v.optional(v.strictObject({ path: v.optional(v.string()) }), {}),
-  clickhouse: v.optional(
-    v.strictObject({
-      url: v.pipe(v.string(), v.url()),
-      database: v.optional(v.string(), 'breakwater'),
-      username_env: v.optional(v.string()),
-      password_env: v.optional(v.string()),
-    }),
+  data_dir: doc(v.optional(v.string(), './data'), 'Directory of the SQLite database and the PID file.'),
+  sqlite: doc(v.optional(v.strictObject({ path: doc(v.optional(v.string()), 'Database file; unset: breakwater.db in data_dir.') }), {}), 'SQLite state store.'),
+  clickhouse: doc(
+    v.optional(
+      v.strictObject({
+        url: doc(v.pipe(v.string(), v.url()), 'ClickHouse HTTP interface URL.'),
+        database: doc(v.optional(v.string(), 'breakwater'), 'Database name.'),
+        username_env: doc(v.optional(v.string()), 'Environment variable holding the user name.'),
+        password_env: doc(v.optional(v.string()), 'Environment variable holding the password.'),
+      }),
+    ),
+    'Attack and ban history in ClickHouse as well.',
   ),
-  /** Historical attacks and bans older than this are pruned. */
-  retention_days: posInt(90),
+  retention_days: doc(posInt(90), 'Ended attacks and bans older than this are pruned.'),
 });
 
 export const ConfigSchema = v.strictObject({
-  /** Absent means true: nothing reaches a router until this is false. */
-  dry_run: v.optional(v.boolean(), true),
-  log: v.optional(
-    v.strictObject({
-      level: v.optional(v.picklist(['trace', 'debug', 'info', 'warn', 'error', 'fatal']), 'info'),
-      format: v.optional(v.picklist(['json', 'text']), 'json'),
-    }),
-    {},
+  dry_run: doc(v.optional(v.boolean(), true), 'Absent or true: detect, ban and peer, but never announce a route; false goes live.'),
+  log: doc(
+    v.optional(
+      v.strictObject({
+        level: doc(v.optional(v.picklist(['trace', 'debug', 'info', 'warn', 'error', 'fatal']), 'info'), 'Lowest level logged.'),
+        format: doc(v.optional(v.picklist(['json', 'text']), 'json'), 'JSON lines or human-readable text; -log-format overrides it.'),
+      }),
+      {},
+    ),
+    'Logging.',
   ),
-  listen: v.optional(
-    v.strictObject({
-      /** NetFlow v5/v9 and IPFIX share this port. */
-      netflow: v.optional(ListenString, ':2055'),
-      sflow: v.optional(ListenString, ':6343'),
-      /** Receive threads sharing each port (SO_REUSEPORT); 0 = one per core. */
-      workers: nonNegInt(0, 64),
-      receive_buffer_bytes: posInt(32 * 1024 * 1024),
-    }),
-    {},
+  listen: doc(
+    v.optional(
+      v.strictObject({
+        netflow: doc(v.optional(ListenString, ':2055'), 'UDP address for NetFlow v5, v9 and IPFIX; empty disables it.'),
+        sflow: doc(v.optional(ListenString, ':6343'), 'UDP address for sFlow v5; empty disables it.'),
+        workers: doc(nonNegInt(0, 64), 'Receive threads sharing each port (SO_REUSEPORT); 0 = one per core.'),
+        receive_buffer_bytes: doc(posInt(32 * 1024 * 1024), 'Socket receive buffer asked for (SO_RCVBUF), in bytes.'),
+      }),
+      {},
+    ),
+    'Flow listeners.',
   ),
-  sampling: v.optional(
-    v.strictObject({
-      default_rate: posInt(1),
-      boundary: v.optional(v.array(v.strictObject({ exporter: IPString, external_ifindexes: v.array(v.pipe(v.number(), v.integer(), v.minValue(0))) })), []),
-    }),
-    {},
+  sampling: doc(
+    v.optional(
+      v.strictObject({
+        default_rate: doc(posInt(1), 'Sampling rate of exporters that do not report one (1 = every packet).'),
+        boundary: doc(
+          v.optional(
+            v.array(
+              v.strictObject({
+                exporter: doc(IPString, 'Source address of the exporter\'s datagrams.'),
+                external_ifindexes: doc(v.array(v.pipe(v.number(), v.integer(), v.minValue(0))), 'Input interfaces (ifIndex) where traffic enters the network; its other records are dropped.'),
+              }),
+            ),
+            [],
+          ),
+          'Count a packet seen by several exporters once: where it enters the network.',
+        ),
+      }),
+      {},
+    ),
+    'Sampling correction and de-duplication.',
   ),
-  networks: v.optional(v.array(PrefixString), []),
-  protected_whitelist: v.optional(v.array(PrefixString), []),
-  /** Exporters allowed to send flows; empty means any. */
-  flow_sources: v.optional(v.array(PrefixString), []),
-  detection: v.optional(DetectionSchema, {}),
-  thresholds: v.optional(ThresholdsSchema, {}),
-  thresholds_outgoing: v.optional(ThresholdsSchema, {}),
-  hostgroups: v.optional(v.array(HostgroupSchema), []),
-  baseline: v.optional(BaselineSchema, {}),
-  carpet: v.optional(CarpetSchema, {}),
-  mitigation: v.optional(MitigationSchema, 'blackhole'),
-  escalation: v.optional(EscalationSchema, []),
-  flowspec: v.optional(FlowspecSchema, {}),
-  ban: v.optional(BanSchema, {}),
-  bgp: v.optional(BgpSchema, {}),
-  samples: v.optional(
-    v.strictObject({
-      enabled: v.optional(v.boolean(), true),
-      buffer_flows: posInt(10000),
-      flows_per_attack: posInt(100, 100000),
-    }),
-    {},
+  networks: doc(v.optional(v.array(PrefixString), []), 'Protected prefixes (IPv4 and IPv6): only addresses inside them are counted or banned.'),
+  protected_whitelist: doc(v.optional(v.array(PrefixString), []), 'Prefixes never banned, whatever their traffic.'),
+  flow_sources: doc(v.optional(v.array(PrefixString), []), 'Exporters allowed to send flows; empty means any.'),
+  detection: doc(v.optional(DetectionSchema, {}), 'Sliding window and host table.'),
+  thresholds: doc(v.optional(ThresholdsSchema, {}), 'Incoming limits per destination host; absent or 0 means no limit.'),
+  thresholds_outgoing: doc(v.optional(ThresholdsSchema, {}), 'Outgoing limits per source host inside networks; absent or 0 means no limit.'),
+  hostgroups: doc(v.optional(v.array(HostgroupSchema), []), 'Groups of prefixes with their own limits, ban settings and mitigation.'),
+  baseline: doc(v.optional(BaselineSchema, {}), 'Learned per-host normal rates.'),
+  carpet: doc(v.optional(CarpetSchema, {}), 'Carpet-bombing detection: attacks spread over many hosts of a prefix.'),
+  mitigation: doc(v.optional(MitigationSchema, 'blackhole'), 'How a ban starts: a blackhole route (RTBH) or FlowSpec rules (flowspec.action).'),
+  escalation: doc(v.optional(EscalationSchema, []), 'Steps applied while an attack goes on, counted from the ban\'s creation; never steps down.'),
+  flowspec: doc(v.optional(FlowspecSchema, {}), 'FlowSpec rules (RFC 8955/8956).'),
+  ban: doc(v.optional(BanSchema, {}), 'Ban lifetime and safety caps.'),
+  bgp: doc(v.optional(BgpSchema, {}), 'The BGP speaker and its neighbors.'),
+  samples: doc(
+    v.optional(
+      v.strictObject({
+        enabled: doc(v.optional(v.boolean(), true), 'Keep sample flows on each attack.'),
+        buffer_flows: doc(posInt(10000), 'Recent flows kept to seed a new attack\'s sample.'),
+        flows_per_attack: doc(posInt(100, 100000), 'Sample flows kept per attack.'),
+      }),
+      {},
+    ),
+    'Flow samples kept with attacks.',
   ),
-  notify: v.optional(NotifySchema, {}),
-  api: v.optional(ApiSchema, {}),
-  storage: v.optional(StorageSchema, {}),
+  notify: doc(v.optional(NotifySchema, {}), 'Notifications of attacks and bans.'),
+  api: doc(v.optional(ApiSchema, {}), 'REST API, dashboard and metrics.'),
+  storage: doc(v.optional(StorageSchema, {}), 'Where state and history are kept.'),
 });
 
 export type Config = v.InferOutput<typeof ConfigSchema>;
