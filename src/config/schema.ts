@@ -104,7 +104,7 @@ export const EscalationAction = v.picklist(['flowspec', 'flowspec_rate_limit', '
 export const EscalationSchema = v.array(
   v.strictObject({
     after_seconds: doc(v.pipe(v.number(), v.minValue(0)), 'Seconds after the ban was created at which this step applies.'),
-    action: doc(EscalationAction, 'Level to step up to (flowspec_rate_limit < flowspec_discard < blackhole; flowspec uses flowspec.action); a weaker step is passed over.'),
+    action: doc(EscalationAction, 'Level to step up to (`flowspec_rate_limit` < `flowspec_discard` < `blackhole`; `flowspec` follows `flowspec.action`); a weaker step is passed over.'),
   }),
 );
 export type Escalation = v.InferOutput<typeof EscalationSchema>;
@@ -112,18 +112,18 @@ export type Escalation = v.InferOutput<typeof EscalationSchema>;
 export const MitigationSchema = v.picklist(['blackhole', 'flowspec']);
 
 export const FlowspecSchema = v.strictObject({
-  action: doc(v.optional(v.picklist(['discard', 'rate_limit']), 'discard'), 'What a FlowSpec rule does with matching traffic: drop it, or police it to rate_mbps.'),
-  rate_mbps: doc(nonNeg(0), 'traffic-rate of rate_limit rules, in megabits per second.'),
+  action: doc(v.optional(v.picklist(['discard', 'rate_limit']), 'discard'), 'What a FlowSpec rule does with matching traffic: drop it, or police it to `rate_mbps`.'),
+  rate_mbps: doc(nonNeg(0), 'traffic-rate of `rate_limit` rules, in megabits per second.'),
   max_rules_per_ban: doc(posInt(4, 64), 'At most this many FlowSpec rules per ban.'),
 });
 
 export const BanSchema = v.strictObject({
   ttl_seconds: doc(posInt(600), 'Lifetime of a ban; when it runs out while the attack goes on, the ban is extended by the hysteresis time.'),
   unban_hysteresis_seconds: doc(nonNegInt(60), 'A ban ends only after its attack has stayed below threshold this long.'),
-  max_active_bans: doc(nonNegInt(100), 'Hard cap on live bans; 0 allows none.'),
-  max_banned_fraction: doc(v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1)), 0.05), 'Largest share of the networks address space (per family) that may be banned at once.'),
-  max_bans_per_window: doc(nonNegInt(50), 'At most this many new bans per ban_window_seconds (manual bans included); 0 allows none.'),
-  ban_window_seconds: doc(posInt(60), 'Window of max_bans_per_window.'),
+  max_active_bans: doc(nonNegInt(100), 'Hard cap on live bans; `0` allows none.'),
+  max_banned_fraction: doc(v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1)), 0.05), 'Largest share of the `networks` address space (per family) that may be banned at once.'),
+  max_bans_per_window: doc(nonNegInt(50), 'At most this many new bans per `ban_window_seconds` (manual bans included); `0` allows none.'),
+  ban_window_seconds: doc(posInt(60), 'Window of `max_bans_per_window`.'),
   fallback: doc(v.optional(v.picklist(['blackhole', 'none']), 'none'), 'What a neighbor that cannot take FlowSpec gets for a FlowSpec ban: a blackhole route, or nothing.'),
 });
 export type BanConfig = v.InferOutput<typeof BanSchema>;
@@ -134,17 +134,17 @@ export const BanOverrideSchema = v.partial(
 );
 
 export const BaselineSchema = v.strictObject({
-  enabled: doc(v.optional(v.boolean(), false), 'Also judge hosts against a learned normal rate: limit = max(static, factor × baseline, floor).'),
+  enabled: doc(v.optional(v.boolean(), false), 'Also judge hosts against a learned normal rate: limit = max(static, `factor` × baseline, floor).'),
   half_life_seconds: doc(posInt(3600), 'Half-life of the exponentially weighted normal rate.'),
   warmup_seconds: doc(nonNegInt(600), 'No baseline verdicts until a host has been seen this long.'),
-  factor: doc(v.optional(v.pipe(v.number(), v.minValue(1)), 3), 'A host is attacked above factor × its baseline (and above the floors).'),
+  factor: doc(v.optional(v.pipe(v.number(), v.minValue(1)), 3), 'A host is attacked above this many times its baseline (and above the floors).'),
   floor_pps: doc(nonNeg(1000), 'The baseline limit is never below this many packets per second.'),
   floor_mbps: doc(nonNeg(10), 'The baseline limit is never below this many megabits per second.'),
   floor_flows_per_sec: doc(nonNeg(100), 'The baseline limit is never below this many flows per second.'),
 });
 
 export const CarpetSchema = v.strictObject({
-  enabled: doc(v.optional(v.boolean(), false), 'Sum incoming traffic per prefix and ban a prefix as one target (vector carpet_bomb).'),
+  enabled: doc(v.optional(v.boolean(), false), 'Sum incoming traffic per prefix and ban a prefix as one target (vector `carpet_bomb`).'),
   prefix_length_v4: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(8), v.maxValue(31)), 24), 'Length of the IPv4 prefixes traffic is summed over.'),
   prefix_length_v6: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(16), v.maxValue(127)), 64), 'Length of the IPv6 prefixes traffic is summed over.'),
   min_hosts: doc(posInt(8), 'At least this many hosts of the prefix must carry traffic.'),
@@ -163,17 +163,17 @@ export const DetectionSchema = v.strictObject({
 export const HostgroupSchema = v.strictObject({
   name: doc(v.pipe(v.string(), v.minLength(1)), 'Unique name of the group.'),
   description: doc(v.optional(v.string()), 'Free text.'),
-  networks: doc(v.pipe(v.array(PrefixString), v.minLength(1, 'a hostgroup needs at least one network')), 'Prefixes of the group, each inside networks; a host belongs to the group with the most specific one.'),
-  thresholds: doc(v.optional(ThresholdsSchema), 'Incoming limits overriding the global thresholds key by key (unset keys inherit, 0 disables).'),
-  thresholds_outgoing: doc(v.optional(ThresholdsSchema), 'Outgoing limits overriding thresholds_outgoing key by key.'),
-  calculation: doc(v.optional(v.picklist(['per_host', 'total']), 'per_host'), 'per_host judges each host; total sums the group and bans it as one target.'),
+  networks: doc(v.pipe(v.array(PrefixString), v.minLength(1, 'a hostgroup needs at least one network')), 'Prefixes of the group, each inside `networks`; a host belongs to the group with the most specific one.'),
+  thresholds: doc(v.optional(ThresholdsSchema), 'Incoming limits overriding `thresholds` key by key (unset keys inherit, `0` disables).'),
+  thresholds_outgoing: doc(v.optional(ThresholdsSchema), 'Outgoing limits overriding `thresholds_outgoing` key by key.'),
+  calculation: doc(v.optional(v.picklist(['per_host', 'total']), 'per_host'), '`per_host` judges each host; `total` sums the group and bans it as one target.'),
   ban: doc(v.optional(BanOverrideSchema), 'Ban settings for the group: TTL and hysteresis replace the global ones, its caps apply on top of the global caps.'),
-  mitigation: doc(v.optional(MitigationSchema), 'How the group\'s bans start (the global mitigation when unset).'),
-  escalation: doc(v.optional(EscalationSchema), 'Escalation ladder replacing the global one.'),
-  flowspec: doc(v.optional(v.partial(FlowspecSchema)), 'FlowSpec settings overriding the global ones key by key.'),
+  mitigation: doc(v.optional(MitigationSchema), 'How the group\'s bans start (the global `mitigation` when unset).'),
+  escalation: doc(v.optional(EscalationSchema), 'Escalation ladder replacing the global `escalation`.'),
+  flowspec: doc(v.optional(v.partial(FlowspecSchema)), 'FlowSpec settings overriding `flowspec` key by key.'),
   communities: doc(v.optional(v.array(Community)), 'Communities added to the group\'s blackhole routes.'),
   large_communities: doc(v.optional(v.array(LargeCommunity)), 'Large communities added to the group\'s blackhole routes.'),
-  baseline: doc(v.optional(v.partial(BaselineSchema)), 'Baseline settings overriding the global ones key by key.'),
+  baseline: doc(v.optional(v.partial(BaselineSchema)), 'Baseline settings overriding `baseline` key by key.'),
 });
 export type Hostgroup = v.InferOutput<typeof HostgroupSchema>;
 
@@ -186,31 +186,31 @@ export const NeighborSchema = v.strictObject({
   port: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)), 179), 'TCP port of the peer.'),
   description: doc(v.optional(v.string()), 'Free text, shown in the status.'),
   local_address: doc(v.optional(IPString), 'Source address the session is opened from.'),
-  local_asn: doc(v.optional(Asn), 'Overrides bgp.local_asn for this neighbor.'),
+  local_asn: doc(v.optional(Asn), 'Overrides `bgp.local_asn` for this neighbor.'),
   hold_time: doc(
     v.optional(v.pipe(v.number(), v.integer(), v.check((n) => n === 0 || (n >= 3 && n <= 65535), 'hold_time must be 0 or 3..65535')), 90),
-    'Hold time offered in seconds: 0 (no keepalives) or 3 to 65535.',
+    'Hold time offered in seconds: `0` (no keepalives) or 3 to 65535.',
   ),
   families: doc(v.optional(v.pipe(v.array(FamilySchema), v.minLength(1)), [...FAMILIES]), 'Address families offered to the peer.'),
-  passive: doc(v.optional(v.boolean(), false), 'Only accept the peer\'s connection (on bgp.listen); never connect out.'),
+  passive: doc(v.optional(v.boolean(), false), 'Only accept the peer\'s connection (on `bgp.listen`); never connect out.'),
   md5_password_env: doc(v.optional(v.string()), 'Environment variable holding the TCP MD5 password.'),
-  next_hop: doc(v.optional(IPv4String), 'Replaces bgp.next_hop for this neighbor.'),
-  next_hop6: doc(v.optional(IPv6String), 'Replaces bgp.next_hop6 for this neighbor.'),
-  community: doc(v.optional(Community), 'Replaces bgp.community for this neighbor.'),
-  communities: doc(v.optional(v.array(Community)), 'Replaces bgp.communities for this neighbor.'),
-  large_communities: doc(v.optional(v.array(LargeCommunity)), 'Replaces bgp.large_communities for this neighbor.'),
-  local_pref: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(4294967295))), 'Replaces bgp.local_pref for this neighbor (iBGP only).'),
-  enabled: doc(v.optional(v.boolean(), true), 'false keeps the neighbor in the file but opens no session.'),
+  next_hop: doc(v.optional(IPv4String), 'Replaces `bgp.next_hop` for this neighbor.'),
+  next_hop6: doc(v.optional(IPv6String), 'Replaces `bgp.next_hop6` for this neighbor.'),
+  community: doc(v.optional(Community), 'Replaces `bgp.community` for this neighbor.'),
+  communities: doc(v.optional(v.array(Community)), 'Replaces `bgp.communities` for this neighbor.'),
+  large_communities: doc(v.optional(v.array(LargeCommunity)), 'Replaces `bgp.large_communities` for this neighbor.'),
+  local_pref: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(4294967295))), 'Replaces `bgp.local_pref` for this neighbor (iBGP only).'),
+  enabled: doc(v.optional(v.boolean(), true), '`false` keeps the neighbor in the file but opens no session.'),
 });
 export type NeighborConfig = v.InferOutput<typeof NeighborSchema>;
 
 export const BgpSchema = v.strictObject({
   local_asn: doc(v.optional(Asn, 65000), 'Breakwater\'s AS number (4-byte ASNs allowed).'),
-  router_id: doc(v.optional(IPv4String), 'BGP identifier; unset: a neighbor\'s IPv4 local_address, else a local interface address.'),
-  listen: doc(v.optional(ListenString, ''), 'Where passive sessions are accepted (":179"); empty disables the listener.'),
+  router_id: doc(v.optional(IPv4String), 'BGP identifier; unset: a neighbor\'s IPv4 `local_address`, else a local interface address.'),
+  listen: doc(v.optional(ListenString, ''), 'Where passive sessions are accepted (`":179"`); empty disables the listener.'),
   next_hop: doc(v.optional(IPv4String, '192.0.2.1'), 'IPv4 discard next hop of blackhole routes.'),
-  next_hop6: doc(v.optional(IPv6String, '100::1'), 'IPv6 discard next hop of blackhole routes (100::/64 is the RFC 6666 discard prefix).'),
-  community: doc(v.optional(Community, '65535:666'), 'Community on every blackhole route (65535:666 is BLACKHOLE, RFC 7999).'),
+  next_hop6: doc(v.optional(IPv6String, '100::1'), 'IPv6 discard next hop of blackhole routes (`100::/64` is the RFC 6666 discard prefix).'),
+  community: doc(v.optional(Community, '65535:666'), 'Community on every blackhole route (`65535:666` is BLACKHOLE, RFC 7999).'),
   communities: doc(v.optional(v.array(Community), []), 'More communities on every blackhole route.'),
   large_communities: doc(v.optional(v.array(LargeCommunity), []), 'Large communities (RFC 8092) on every blackhole route.'),
   local_pref: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(4294967295)), 100), 'LOCAL_PREF of routes sent to iBGP neighbors.'),
@@ -275,7 +275,7 @@ export const NotifySchema = v.strictObject({
 });
 
 export const ApiSchema = v.strictObject({
-  listen: doc(v.optional(ListenString, '127.0.0.1:8080'), 'Listen address of the REST API, dashboard and /metrics; empty disables it.'),
+  listen: doc(v.optional(ListenString, '127.0.0.1:8080'), 'Listen address of the REST API, dashboard and `/metrics`; empty disables it.'),
   dashboard: doc(v.optional(v.boolean(), true), 'Serve the embedded web dashboard.'),
   token_env: doc(v.optional(v.string()), 'Environment variable holding a single admin token.'),
   tokens: doc(
@@ -284,7 +284,7 @@ export const ApiSchema = v.strictObject({
         v.strictObject({
           name: doc(v.string(), 'Token name, recorded as the actor in the audit log.'),
           token_env: doc(v.string(), 'Environment variable holding the token.'),
-          role: doc(v.optional(v.picklist(['viewer', 'operator', 'admin']), 'viewer'), 'viewer reads; operator and admin may also ban, unban and reload.'),
+          role: doc(v.optional(v.picklist(['viewer', 'operator', 'admin']), 'viewer'), '`viewer` reads; `operator` and `admin` may also ban, unban and reload.'),
         }),
       ),
       [],
@@ -295,7 +295,7 @@ export const ApiSchema = v.strictObject({
 
 export const StorageSchema = v.strictObject({
   data_dir: doc(v.optional(v.string(), './data'), 'Directory of the SQLite database and the PID file.'),
-  sqlite: doc(v.optional(v.strictObject({ path: doc(v.optional(v.string()), 'Database file; unset: breakwater.db in data_dir.') }), {}), 'SQLite state store.'),
+  sqlite: doc(v.optional(v.strictObject({ path: doc(v.optional(v.string()), 'Database file; unset: `breakwater.db` in `data_dir`.') }), {}), 'SQLite state store.'),
   clickhouse: doc(
     v.optional(
       v.strictObject({
@@ -311,12 +311,12 @@ export const StorageSchema = v.strictObject({
 });
 
 export const ConfigSchema = v.strictObject({
-  dry_run: doc(v.optional(v.boolean(), true), 'Absent or true: detect, ban and peer, but never announce a route; false goes live.'),
+  dry_run: doc(v.optional(v.boolean(), true), 'Absent or `true`: detect, ban and peer, but never announce a route; `false` goes live.'),
   log: doc(
     v.optional(
       v.strictObject({
         level: doc(v.optional(v.picklist(['trace', 'debug', 'info', 'warn', 'error', 'fatal']), 'info'), 'Lowest level logged.'),
-        format: doc(v.optional(v.picklist(['json', 'text']), 'json'), 'JSON lines or human-readable text; -log-format overrides it.'),
+        format: doc(v.optional(v.picklist(['json', 'text']), 'json'), 'JSON lines or human-readable text; `-log-format` overrides it.'),
       }),
       {},
     ),
@@ -327,8 +327,8 @@ export const ConfigSchema = v.strictObject({
       v.strictObject({
         netflow: doc(v.optional(ListenString, ':2055'), 'UDP address for NetFlow v5, v9 and IPFIX; empty disables it.'),
         sflow: doc(v.optional(ListenString, ':6343'), 'UDP address for sFlow v5; empty disables it.'),
-        workers: doc(nonNegInt(0, 64), 'Receive threads sharing each port (SO_REUSEPORT); 0 = one per core.'),
-        receive_buffer_bytes: doc(posInt(32 * 1024 * 1024), 'Socket receive buffer asked for (SO_RCVBUF), in bytes.'),
+        workers: doc(nonNegInt(0, 64), 'Receive threads sharing each port (`SO_REUSEPORT`); `0` = one per core.'),
+        receive_buffer_bytes: doc(posInt(32 * 1024 * 1024), 'Socket receive buffer asked for (`SO_RCVBUF`), in bytes.'),
       }),
       {},
     ),
@@ -337,7 +337,7 @@ export const ConfigSchema = v.strictObject({
   sampling: doc(
     v.optional(
       v.strictObject({
-        default_rate: doc(posInt(1), 'Sampling rate of exporters that do not report one (1 = every packet).'),
+        default_rate: doc(posInt(1), 'Sampling rate of exporters that do not report one (`1` = every packet).'),
         boundary: doc(
           v.optional(
             v.array(
@@ -359,12 +359,12 @@ export const ConfigSchema = v.strictObject({
   protected_whitelist: doc(v.optional(v.array(PrefixString), []), 'Prefixes never banned, whatever their traffic.'),
   flow_sources: doc(v.optional(v.array(PrefixString), []), 'Exporters allowed to send flows; empty means any.'),
   detection: doc(v.optional(DetectionSchema, {}), 'Sliding window and host table.'),
-  thresholds: doc(v.optional(ThresholdsSchema, {}), 'Incoming limits per destination host; absent or 0 means no limit.'),
-  thresholds_outgoing: doc(v.optional(ThresholdsSchema, {}), 'Outgoing limits per source host inside networks; absent or 0 means no limit.'),
+  thresholds: doc(v.optional(ThresholdsSchema, {}), 'Incoming limits per destination host; absent or `0` means no limit.'),
+  thresholds_outgoing: doc(v.optional(ThresholdsSchema, {}), 'Outgoing limits per source host inside `networks`; absent or `0` means no limit.'),
   hostgroups: doc(v.optional(v.array(HostgroupSchema), []), 'Groups of prefixes with their own limits, ban settings and mitigation.'),
   baseline: doc(v.optional(BaselineSchema, {}), 'Learned per-host normal rates.'),
   carpet: doc(v.optional(CarpetSchema, {}), 'Carpet-bombing detection: attacks spread over many hosts of a prefix.'),
-  mitigation: doc(v.optional(MitigationSchema, 'blackhole'), 'How a ban starts: a blackhole route (RTBH) or FlowSpec rules (flowspec.action).'),
+  mitigation: doc(v.optional(MitigationSchema, 'blackhole'), 'How a ban starts: a blackhole route (RTBH) or FlowSpec rules (`flowspec.action`).'),
   escalation: doc(v.optional(EscalationSchema, []), 'Steps applied while an attack goes on, counted from the ban\'s creation; never steps down.'),
   flowspec: doc(v.optional(FlowspecSchema, {}), 'FlowSpec rules (RFC 8955/8956).'),
   ban: doc(v.optional(BanSchema, {}), 'Ban lifetime and safety caps.'),
