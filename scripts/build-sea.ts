@@ -3,9 +3,13 @@
  * Node's single-executable-application support turns it into a blob, and
  * postject injects the blob into a copy of the Node 24 binary. The bundle is
  * also stored as a SEA asset so worker threads can start from it.
+ *
+ * First runs scripts/build-md5.ts (`npm run build:md5`); when that produced
+ * dist/tcp_md5.node, the TCP MD5 addon is stored as the asset `tcp_md5.node`
+ * and loaded from there at run time (src/bgp/session.ts, tcpMd5Info()).
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 
@@ -17,6 +21,12 @@ const exe = join(dist, 'breakwater');
 
 mkdirSync(dist, { recursive: true });
 rmSync(exe, { force: true });
+
+// the optional TCP MD5 addon (skips with a message, exit 0, without a C compiler or headers)
+execFileSync(process.execPath, [join(root, 'scripts/build-md5.ts')], { stdio: 'inherit' });
+const md5Addon = join(dist, 'tcp_md5.node');
+const assets: Record<string, string> = { 'breakwater.cjs': bundle };
+if (existsSync(md5Addon)) assets['tcp_md5.node'] = md5Addon;
 
 await build({
   entryPoints: [join(root, 'src/main.ts')],
@@ -34,7 +44,7 @@ await build({
 const seaConfig = join(dist, 'sea-config.json');
 writeFileSync(
   seaConfig,
-  JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false, assets: { 'breakwater.cjs': bundle } }, null, 2),
+  JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false, assets }, null, 2),
 );
 execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: 'inherit' });
 copyFileSync(process.execPath, exe);
@@ -44,4 +54,4 @@ execFileSync(
   [join(root, 'node_modules/postject/dist/cli.js'), exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'],
   { stdio: ['ignore', 'ignore', 'inherit'] },
 );
-console.log(`built ${exe}`);
+console.log(`built ${exe}${assets['tcp_md5.node'] ? ' (with the TCP MD5 addon)' : ' (without the TCP MD5 addon)'}`);

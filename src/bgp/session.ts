@@ -14,6 +14,11 @@
  *   become the NOTIFICATION the RFC asks for.
  */
 import * as net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { formatIP, parseIP } from '../core/ip.ts';
 import { MSG, MSG_NAMES, ERR, OPEN_SUB, AFI, SAFI } from './constants.ts';
@@ -43,7 +48,7 @@ export interface SessionOptions {
   connectRetrySeconds: number;
   /** Upper bound of the ConnectRetry / IdleHold backoff. */
   maxBackoffSeconds?: number;
-  /** TCP MD5 password (RFC 2385): needs the native helper (tcpMd5Addon); active sessions only. */
+  /** TCP MD5 password (RFC 2385) for outgoing connections: needs the native addon (tcpMd5Addon). Incoming ones are keyed on the listener. */
   md5Password?: string;
   sched?: Scheduler;
 }
@@ -378,6 +383,11 @@ export class Session {
     this.lastErrorAt = Date.now();
   }
 
+  /** Records a problem found outside the session (TCP MD5 set-up, refused incoming connection). */
+  noteError(msg: string): void {
+    this.recordError(msg);
+  }
+
   // ------------------------------------------------------------ OPEN
 
   openParams(): OpenParams {
@@ -430,9 +440,14 @@ export class Session {
     let socket: net.Socket;
     if (this.opts.md5Password !== undefined) {
       const addon = tcpMd5Addon();
+      if (!this.opts.md5Password) {
+        this.recordError('TCP MD5 is configured but its password variable is not set');
+        setImmediate(() => this.dispatch('TcpConnectionFails', { reason: 'TCP MD5 password missing' }));
+        return;
+      }
       if (!addon) {
         // never silently open an unsigned session the operator asked to sign
-        this.recordError(`TCP MD5 is configured but unavailable: ${md5LoadError}`);
+        this.recordError(`TCP MD5 is configured but unavailable: ${tcpMd5Info().error}`);
         setImmediate(() => this.dispatch('TcpConnectionFails', { reason: 'TCP MD5 unavailable' }));
         return;
       }
@@ -664,75 +679,229 @@ export class Session {
 
 // ------------------------------------------------------------ TCP MD5 (RFC 2385)
 
-interface TcpMd5Addon {
+declare const BREAKWATER_BUNDLE: boolean | undefined;
+
+/** The optional native addon built from src/bgp/tcp_md5.c (see the comment there). */
+export interface TcpMd5Addon {
+  /** An unconnected socket with the peer's key set, bound to `local` if given. */
   md5Socket(peer: string, key: string, local?: string): number;
+  /** A listening socket on host:port ("" = dual stack) with the keys installed before listen(). */
+  md5Listen?(host: string, port: number, keys?: Array<[peer: string, key: string]>, backlog?: number): number;
+  /** Adds, replaces or (key "") removes a peer's key on a socket. */
+  md5SetKey?(fd: number, peer: string, key: string): void;
 }
 
-const NO_ADDON = 'set BREAKWATER_TCP_MD5_ADDON to the compiled src/bgp/tcp_md5.c (see README)';
-let md5Addon: TcpMd5Addon | null = null;
-let md5Path: string | undefined;
-let md5LoadError = NO_ADDON;
+export interface TcpMd5Info {
+  addon: TcpMd5Addon | null;
+  /** Where the addon came from: the path, or "embedded". */
+  source: string;
+  /** Why it is unavailable (empty when loaded). */
+  error: string;
+}
+
+/** Name of the addon inside the single executable (scripts/build-sea.ts). */
+export const TCP_MD5_ASSET = 'tcp_md5.node';
+
+let md5Info: TcpMd5Info | undefined;
+let md5InfoKey: string | undefined;
+
+function inBundle(): boolean {
+  return typeof BREAKWATER_BUNDLE !== 'undefined' && BREAKWATER_BUNDLE === true;
+}
+
+function dlopenAddon(path: string): TcpMd5Addon {
+  const mod = { exports: {} as Partial<TcpMd5Addon> };
+  process.dlopen(mod, path);
+  if (typeof mod.exports.md5Socket !== 'function') throw new Error('no md5Socket export (not the Breakwater TCP MD5 addon?)');
+  return mod.exports as TcpMd5Addon;
+}
 
 /**
- * The optional native helper (src/bgp/tcp_md5.c) that creates sockets with
- * TCP_MD5SIG set, loaded from $BREAKWATER_TCP_MD5_ADDON (once per path).
- * null if absent or unloadable (md5LoadError says why).
+ * The addon stored in the single executable: written to a fresh private
+ * directory (0700, file 0600), loaded, and removed at once. The loaded
+ * mapping outlives the file, so nothing is left behind even after a crash.
+ * Each thread that needs it does this once (the addon is context-aware).
  */
-export function tcpMd5Addon(): TcpMd5Addon | null {
-  const path = process.env.BREAKWATER_TCP_MD5_ADDON;
-  if (path === md5Path) return md5Addon;
-  md5Path = path;
-  md5Addon = null;
-  md5LoadError = NO_ADDON;
-  if (!path) return null;
+function loadEmbedded(): TcpMd5Info | undefined {
+  let sea: { isSea(): boolean; getAsset(k: string): ArrayBuffer };
   try {
-    const mod = { exports: {} as Partial<TcpMd5Addon> };
-    process.dlopen(mod, path);
-    if (typeof mod.exports.md5Socket !== 'function') throw new Error('no md5Socket export');
-    md5Addon = mod.exports as TcpMd5Addon;
-  } catch (e) {
-    md5LoadError = `cannot load ${path}: ${(e as Error).message}`;
+    sea = createRequire(process.execPath)('node:sea') as typeof sea;
+    if (!sea.isSea()) return undefined;
+  } catch {
+    return undefined;
   }
-  return md5Addon;
+  let bytes: ArrayBuffer;
+  try {
+    bytes = sea.getAsset(TCP_MD5_ASSET);
+  } catch {
+    return { addon: null, source: 'embedded', error: 'this executable was built without the TCP MD5 addon (no C compiler at build time); set BREAKWATER_TCP_MD5_ADDON (see README)' };
+  }
+  const errors: string[] = [];
+  const dirs = [...new Set([tmpdir(), '/var/tmp', '/dev/shm'])];
+  for (const base of dirs) {
+    let dir: string | undefined;
+    try {
+      dir = mkdtempSync(join(base, 'breakwater-md5-'));
+      const file = join(dir, TCP_MD5_ASSET);
+      writeFileSync(file, new Uint8Array(bytes), { mode: 0o600, flag: 'wx' });
+      return { addon: dlopenAddon(file), source: 'embedded', error: '' };
+    } catch (e) {
+      // e.g. a noexec temp file system: try the next one
+      errors.push(`${base}: ${(e as Error).message}`);
+    } finally {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return { addon: null, source: 'embedded', error: `cannot load the embedded TCP MD5 addon (${errors.join('; ')}); set BREAKWATER_TCP_MD5_ADDON` };
 }
+
+function loadTcpMd5(): TcpMd5Info {
+  const env = process.env.BREAKWATER_TCP_MD5_ADDON;
+  if (env) {
+    try {
+      return { addon: dlopenAddon(env), source: env, error: '' };
+    } catch (e) {
+      return { addon: null, source: env, error: `cannot load ${env} (BREAKWATER_TCP_MD5_ADDON): ${(e as Error).message}` };
+    }
+  }
+  const embedded = inBundle() ? loadEmbedded() : undefined;
+  if (embedded) return embedded;
+  // from source: dist/tcp_md5.node of `npm run build:md5`; a plain bundle: beside it
+  let path = '';
+  try {
+    path = fileURLToPath(inBundle() ? new URL('./tcp_md5.node', import.meta.url) : new URL('../../dist/tcp_md5.node', import.meta.url));
+    return { addon: dlopenAddon(path), source: path, error: '' };
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException).code === 'ERR_DLOPEN_FAILED' && /No such file/.test((e as Error).message);
+    return {
+      addon: null,
+      source: path,
+      error: missing ? `no TCP MD5 addon: run \`npm run build:md5\` (builds ${path}) or set BREAKWATER_TCP_MD5_ADDON` : `cannot load ${path}: ${(e as Error).message}`,
+    };
+  }
+}
+
+/**
+ * The optional TCP MD5 addon and where it came from, looked up once per
+ * value of $BREAKWATER_TCP_MD5_ADDON: that path if set; else, inside the
+ * single executable, the embedded copy; else dist/tcp_md5.node (source).
+ */
+export function tcpMd5Info(): TcpMd5Info {
+  const key = process.env.BREAKWATER_TCP_MD5_ADDON ?? '';
+  if (md5Info === undefined || key !== md5InfoKey) {
+    md5InfoKey = key;
+    md5Info = loadTcpMd5();
+  }
+  return md5Info;
+}
+
+/** The addon, or null (tcpMd5Info().error says why). */
+export function tcpMd5Addon(): TcpMd5Addon | null {
+  return tcpMd5Info().addon;
+}
+
+/** Keys for the listening socket: canonical peer address → password. */
+export interface ListenMd5 {
+  addon: TcpMd5Addon;
+  keys: ReadonlyMap<string, string>;
+}
+
+/** What the listener does with a connection: the session, a refusal reason, or unknown (undefined). */
+export type ListenRoute = Session | { refuse: string } | undefined;
 
 /**
  * Accepts passive connections (`bgp.listen`) and hands each to the session
  * whose neighbor address matches; unknown sources are refused with
- * Cease/Connection Rejected.
+ * Cease/Connection Rejected. With TCP MD5 the socket is created by the addon
+ * with a key per MD5 peer (the kernel drops their unsigned or wrongly signed
+ * SYNs, and accepted sockets inherit the key); setKey() changes keys on the
+ * live socket.
  */
 export class BgpListener {
   private server: net.Server | undefined;
   private readonly log: Logger;
-  private readonly route: (remote: string) => Session | undefined;
+  private readonly route: (remote: string) => ListenRoute;
+  private md5: { addon: TcpMd5Addon; fd: number; keys: Map<string, string> } | undefined;
   refused = 0;
 
-  constructor(log: Logger, route: (remote: string) => Session | undefined) {
+  constructor(log: Logger, route: (remote: string) => ListenRoute) {
     this.log = log;
     this.route = route;
   }
 
-  listen(host: string, port: number): Promise<{ address: string; port: number }> {
+  /** true when this listener was created with TCP MD5 support. */
+  get signing(): boolean {
+    return this.md5 !== undefined;
+  }
+
+  /** true when incoming connections from `peer` (canonical address) must carry its TCP MD5 signature. */
+  keyed(peer: string): boolean {
+    return this.md5?.keys.has(peer) ?? false;
+  }
+
+  listen(host: string, port: number, md5?: ListenMd5): Promise<{ address: string; port: number }> {
     return new Promise((resolve, reject) => {
       const srv = net.createServer((sock) => this.onConnection(sock));
-      srv.once('error', reject);
-      srv.listen({ host: host || '::', port, ipv6Only: false }, () => {
-        srv.off('error', reject);
+      const failed = (e: Error) => {
+        this.md5 = undefined;
+        reject(e);
+      };
+      srv.once('error', failed);
+      const ready = () => {
+        srv.off('error', failed);
         srv.on('error', (e) => this.log.warn({ err: e.message }, 'bgp listener error'));
         this.server = srv;
         const a = srv.address() as net.AddressInfo;
-        this.log.info({ address: a.address, port: a.port }, 'bgp listening');
+        this.log.info({ address: a.address, port: a.port, md5_peers: this.md5?.keys.size }, 'bgp listening');
         resolve({ address: a.address, port: a.port });
-      });
+      };
+      if (!md5) {
+        srv.listen({ host: host || '::', port, ipv6Only: false }, ready);
+        return;
+      }
+      if (!md5.addon.md5Listen || !md5.addon.md5SetKey) {
+        reject(new Error('the TCP MD5 addon is too old for passive sessions (no md5Listen): rebuild it from src/bgp/tcp_md5.c'));
+        return;
+      }
+      let fd: number;
+      try {
+        fd = md5.addon.md5Listen(host === '::' ? '' : host, port, [...md5.keys]);
+      } catch (e) {
+        reject(new Error(`bgp listen ${host || '::'} port ${port} with TCP MD5: ${(e as Error).message}`));
+        return;
+      }
+      this.md5 = { addon: md5.addon, fd, keys: new Map(md5.keys) };
+      srv.listen({ fd }, ready);
     });
+  }
+
+  /** Adds, replaces (key) or removes (null) a peer's TCP MD5 key on the listening socket. */
+  setKey(peer: string, key: string | null): void {
+    const m = this.md5;
+    if (!m || !this.server) throw new Error('the listener was not created with TCP MD5');
+    if (key === null) {
+      if (!m.keys.has(peer)) return;
+      m.addon.md5SetKey!(m.fd, peer, '');
+      m.keys.delete(peer);
+      return;
+    }
+    if (m.keys.get(peer) === key) return;
+    m.addon.md5SetKey!(m.fd, peer, key);
+    m.keys.set(peer, key);
+  }
+
+  /** Peers whose key is installed. */
+  keyedPeers(): string[] {
+    return [...(this.md5?.keys.keys() ?? [])];
   }
 
   private onConnection(sock: net.Socket): void {
     const remote = normalizeAddress(sock.remoteAddress ?? '');
     const s = this.route(remote);
-    if (!s) {
+    if (!(s instanceof Session)) {
       this.refused++;
-      this.log.warn({ remote }, 'bgp connection from an unknown address refused');
+      if (s) this.log.warn({ remote, reason: s.refuse }, 'bgp incoming connection refused');
+      else this.log.warn({ remote }, 'bgp connection from an unknown address refused');
       sock.on('error', () => {});
       sock.end(encodeNotification(ERR.CEASE, CEASE.CONNECTION_REJECTED));
       setTimeout(() => sock.destroy(), 1000).unref();
@@ -744,6 +913,7 @@ export class BgpListener {
   close(): Promise<void> {
     const s = this.server;
     this.server = undefined;
+    this.md5 = undefined;
     if (!s) return Promise.resolve();
     // close() waits for accepted connections; the sessions close those, bounded here
     return new Promise((resolve) => {

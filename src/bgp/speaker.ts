@@ -20,7 +20,7 @@ import type { BgpConfig, NeighborConfig } from '../config/schema.ts';
 import { parseListen } from '../config/schema.ts';
 import { RouteError } from './errors.ts';
 import { AdjRibOut, badNextHop4, badNextHop6, encodeEndOfRib, encodeRouteChanges, refuseForSession, validateRoute } from './adjrib.ts';
-import { BgpListener, Session, normalizeAddress, tcpMd5Addon, type SessionOptions } from './session.ts';
+import { BgpListener, Session, normalizeAddress, tcpMd5Addon, tcpMd5Info, type ListenRoute, type SessionOptions } from './session.ts';
 import { isFlowspecRoute, routeKey, type FamilyName, type Route } from './types.ts';
 import type { FsmState } from './fsm.ts';
 import type { Negotiated } from './open.ts';
@@ -64,7 +64,12 @@ export interface NeighborStatus {
   flaps: number;
   lastError: string;
   lastErrorAt?: number;
-  /** TCP MD5: none, active (signed sessions), unavailable (configured, helper or password missing). */
+  /**
+   * TCP MD5: none; active (outgoing connections are signed, and incoming ones
+   * must be: the listener holds the key); unavailable (configured, but the
+   * addon or the password is missing, or a passive neighbor has no keyed
+   * listener: lastError says why, and no unsigned session is ever opened).
+   */
   md5: 'none' | 'active' | 'unavailable';
 }
 
@@ -153,18 +158,108 @@ export class SpeakerCore {
     await closing;
   }
 
+  /**
+   * The passive listener. When a neighbor has TCP MD5, the listening socket
+   * comes from the addon with one key per such neighbor (the kernel then
+   * drops their unsigned SYNs); later key changes are applied to the live
+   * socket. Without the addon, MD5 neighbors' incoming connections are
+   * refused rather than accepted unsigned.
+   */
   private async applyListen(): Promise<void> {
-    const key = this.cfg.listen;
-    if (key === this.listenKey && this.listener) return;
+    const l = this.cfg.listen ? parseListen(this.cfg.listen) : null;
+    if (this.cfg.listen && !l) throw new Error(`bad bgp.listen "${this.cfg.listen}"`);
+    const host = l?.host === 'localhost' ? '127.0.0.1' : (l?.host ?? '');
+    const md5 = this.listenMd5(host);
+    const addon = md5.wanted ? tcpMd5Addon() : null;
+    const signing = !!(addon?.md5Listen && addon.md5SetKey);
+    const key = `${this.cfg.listen}|${signing ? 'md5' : 'plain'}`;
+    if (key === this.listenKey && this.listener) {
+      if (signing) this.syncListenKeys(md5.keys);
+      this.noteMd5Problems();
+      return;
+    }
     await this.listener?.close();
     this.listener = undefined;
     this.listenAddress = undefined;
     this.listenKey = key;
-    if (!key) return;
-    const l = parseListen(key);
-    if (!l) throw new Error(`bad bgp.listen "${key}"`);
-    this.listener = new BgpListener(this.log, (remote) => this.nbrs.get(remote)?.session);
-    this.listenAddress = await this.listener.listen(l.host, l.port);
+    if (!l) return;
+    this.listener = new BgpListener(this.log, (remote) => this.routeIncoming(remote));
+    this.listenAddress = await this.listener.listen(host, l.port, signing && addon ? { addon, keys: md5.keys } : undefined);
+    if (md5.wanted && !signing) {
+      this.log.error({ err: addon ? 'the addon has no md5Listen (rebuild it)' : tcpMd5Info().error }, 'bgp TCP MD5 unavailable on the listener: incoming connections from MD5 neighbors are refused');
+    }
+    this.noteMd5Problems();
+  }
+
+  /** Listener keys: canonical address → password of every MD5 neighbor with a password (and of the listener's family). */
+  private listenMd5(host: string): { wanted: boolean; keys: Map<string, string> } {
+    const keys = new Map<string, string>();
+    let wanted = false;
+    const v4Listener = host !== '' && !host.includes(':');
+    for (const nb of this.nbrs.values()) {
+      if (!nb.cfg.md5_password_env) continue;
+      wanted = true;
+      const pw = nb.session.opts.md5Password;
+      if (pw && !(v4Listener && nb.id.includes(':'))) keys.set(nb.id, pw);
+    }
+    return { wanted, keys };
+  }
+
+  private syncListenKeys(keys: Map<string, string>): void {
+    const l = this.listener;
+    if (!l) return;
+    for (const peer of l.keyedPeers()) {
+      if (keys.has(peer)) continue;
+      try {
+        l.setKey(peer, null);
+        this.log.info({ neighbor: peer }, 'bgp TCP MD5 key removed from the listener');
+      } catch (e) {
+        this.log.error({ neighbor: peer, err: (e as Error).message }, 'bgp cannot remove the TCP MD5 key from the listener');
+      }
+    }
+    for (const [peer, pw] of keys) {
+      const had = l.keyed(peer);
+      try {
+        l.setKey(peer, pw);
+        if (!had) this.log.info({ neighbor: peer }, 'bgp TCP MD5 key added to the listener');
+      } catch (e) {
+        this.log.error({ neighbor: peer, err: (e as Error).message }, 'bgp cannot set the TCP MD5 key on the listener');
+      }
+    }
+  }
+
+  /** Why a neighbor with TCP MD5 cannot have signed sessions now ('' when it can). */
+  private md5Problem(nb: Neighbor): string {
+    if (!nb.cfg.md5_password_env) return '';
+    if (!nb.session.opts.md5Password) return `TCP MD5 password variable ${nb.cfg.md5_password_env} is not set`;
+    const info = tcpMd5Info();
+    if (!info.addon) return `TCP MD5 is configured but unavailable: ${info.error}`;
+    if (!nb.cfg.passive) return '';
+    if (!this.listener) return 'passive TCP MD5 neighbor without bgp.listen';
+    if (!this.listener.signing) return 'the TCP MD5 addon cannot create listening sockets (md5Listen missing: rebuild it)';
+    if (!this.listener.keyed(nb.id)) return `no TCP MD5 key for ${nb.id} on the listener (address family of bgp.listen?)`;
+    return '';
+  }
+
+  /** Passive MD5 neighbors never connect out, so their set-up problem goes to lastError here. */
+  private noteMd5Problems(): void {
+    for (const nb of this.nbrs.values()) {
+      if (!nb.cfg.passive) continue;
+      const p = this.md5Problem(nb);
+      if (p) nb.session.noteError(p);
+    }
+  }
+
+  /** The session for an incoming connection; MD5 neighbors only when the listener holds their key. */
+  private routeIncoming(remote: string): ListenRoute {
+    const nb = this.nbrs.get(remote);
+    if (!nb) return undefined;
+    if (nb.cfg.md5_password_env && !this.listener?.keyed(remote)) {
+      const why = `incoming connection refused: ${this.md5Problem(nb) || 'no TCP MD5 key on the listener'}`;
+      nb.session.noteError(why);
+      return { refuse: why };
+    }
+    return nb.session;
   }
 
   /** Adds, removes and changes neighbors; unchanged sessions stay up. */
@@ -222,8 +317,10 @@ export class SpeakerCore {
       const pw = process.env[n.md5_password_env];
       if (!pw) this.log.error({ neighbor: id, env: n.md5_password_env }, 'bgp TCP MD5 password variable is not set: the session will not be opened');
       so.md5Password = pw ?? '';
-      if (!tcpMd5Addon()) this.log.error({ neighbor: id }, 'bgp TCP MD5 needs the native helper (BREAKWATER_TCP_MD5_ADDON, see README): the session will not be opened');
-      if (n.passive) this.log.warn({ neighbor: id }, 'bgp TCP MD5 applies to outgoing connections only: a passive neighbor cannot use it');
+      const info = tcpMd5Info();
+      if (!info.addon) this.log.error({ neighbor: id, err: info.error }, 'bgp TCP MD5 addon unavailable: the session will not be opened');
+      else this.log.debug({ neighbor: id, addon: info.source }, 'bgp TCP MD5 addon loaded');
+      if (n.passive && !this.cfg.listen) this.log.error({ neighbor: id }, 'bgp passive TCP MD5 neighbor without bgp.listen: it cannot be reached');
     }
     const nb: Neighbor = { id, cfg: n, cfgKey: JSON.stringify(n), rib, leases, received: newUpdateStats(), session: undefined as unknown as Session };
     nb.session = new Session(so, this.log, {
@@ -413,7 +510,7 @@ export class SpeakerCore {
         flaps: s.stats.flaps,
         lastError: s.lastError,
         lastErrorAt: s.lastErrorAt || undefined,
-        md5: !nb.cfg.md5_password_env ? 'none' : tcpMd5Addon() && s.opts.md5Password ? 'active' : 'unavailable',
+        md5: !nb.cfg.md5_password_env ? 'none' : this.md5Problem(nb) ? 'unavailable' : 'active',
       };
     });
   }

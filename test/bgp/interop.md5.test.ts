@@ -1,28 +1,118 @@
 /**
- * TCP MD5 (RFC 2385) with the optional native helper src/bgp/tcp_md5.c,
- * compiled here with the system C compiler, against BIRD 2 with `password`.
+ * TCP MD5 (RFC 2385) with the optional native addon src/bgp/tcp_md5.c, built
+ * the way operators and CI build it (`npm run build:md5` → dist/tcp_md5.node),
+ * against BIRD 2 with `password`: outgoing and passive sessions, from source
+ * (worker thread and inline) and from the single executable that carries the
+ * addon. Also: a neighbor with MD5 never gets an unsigned session when the
+ * addon or its password is missing.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { validateConfig } from '../../src/config/load.ts';
 import { BgpSpeaker } from '../../src/bgp/index.ts';
 import { silentLogger } from '../../src/core/log.ts';
-import { Bird, birdAvailable, birdConfig } from '../helpers/bird.ts';
+import { Bird, birdAvailable, birdConfig, type BirdPeerOptions } from '../helpers/bird.ts';
 import { loopbackBlock, randomPort, removeDir, sleep, tempDir, waitFor } from '../helpers/netns.ts';
 import { RTBH4 } from './interop.fixtures.ts';
 
 const root = resolve(import.meta.dirname, '../..');
-const haveCc = existsSync('/usr/bin/cc') && existsSync('/usr/include/node/node_api.h');
-const skip = !birdAvailable() ? 'BIRD 2 not installed or not root' : !haveCc ? 'no C compiler or Node-API headers (/usr/include/node) to build the TCP MD5 helper' : false;
+const addonPath = join(root, 'dist/tcp_md5.node');
 
-test('md5: configured without the helper, the session is not opened unsigned', { timeout: 20000 }, async (t) => {
+/** Runs `npm run build:md5` (which exits 0 with a message when it cannot build); returns why there is no addon, or false. */
+function buildAddon(): string | false {
+  let out = '';
+  try {
+    out = execFileSync('npm', ['run', '--silent', 'build:md5'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120000 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    out = execFileSync(process.execPath, [join(root, 'scripts/build-md5.ts')], { cwd: root, encoding: 'utf8', timeout: 120000 });
+  }
+  if (/skipped/.test(out) && !existsSync(addonPath)) return `TCP MD5 addon not built: ${out.trim()}`;
+  return existsSync(addonPath) ? false : `npm run build:md5 left no ${addonPath}`;
+}
+
+const noBird = birdAvailable() ? false : 'BIRD 2 not installed or not root';
+const noAddon = process.platform === 'linux' ? buildAddon() : 'TCP MD5 is Linux-only';
+const skip = noBird || noAddon;
+
+/** The `protocol bgp NAME { ... }` block of a BIRD config, with a password if given. */
+function birdProtocol(o: BirdPeerOptions, password?: string): string {
+  const cfg = birdConfig(o);
+  const block = cfg.slice(cfg.indexOf('protocol bgp '));
+  return password === undefined ? block : block.replace('  multihop;', `  multihop;\n  password "${password}";`);
+}
+
+/** A full BIRD config whose protocols are the given blocks. */
+function birdWith(routerId: string, blocks: string[]): string {
+  const cfg = birdConfig({ routerId, localAddress: '127.0.0.1', localPort: 1, localAsn: 65002, peerAddress: '127.0.0.1', peerPort: 1, peerAsn: 65001 });
+  return cfg.slice(0, cfg.indexOf('protocol bgp ')) + blocks.join('\n');
+}
+
+test('md5: without the addon or the password, no unsigned session is opened, outgoing or incoming', { timeout: 30000 }, async (t) => {
   const addr = loopbackBlock();
   const port = randomPort();
+  const lport = port + 1;
   // a plain listener that records whether anyone connected
-  const net = await import('node:net');
+  let connections = 0;
+  const srv = net.createServer((s) => {
+    connections++;
+    s.destroy();
+  });
+  await new Promise<void>((r) => srv.listen(port, addr(2), r));
+  t.after(() => srv.close());
+  const saved = process.env.BREAKWATER_TCP_MD5_ADDON;
+  t.after(() => {
+    if (saved === undefined) delete process.env.BREAKWATER_TCP_MD5_ADDON;
+    else process.env.BREAKWATER_TCP_MD5_ADDON = saved;
+  });
+  process.env.BREAKWATER_TCP_MD5_ADDON = join(root, 'no-such-dir/tcp_md5.node');
+  process.env.BW_TEST_MD5_X = 'x';
+  const sp = new BgpSpeaker(
+    validateConfig({
+      bgp: {
+        router_id: '10.255.0.1',
+        listen: `${addr(1)}:${lport}`,
+        connect_retry_seconds: 1,
+        neighbors: [
+          { address: addr(2), port, remote_asn: 65002, local_address: addr(1), md5_password_env: 'BW_TEST_MD5_X' },
+          { address: addr(3), port, remote_asn: 65003, passive: true, md5_password_env: 'BW_TEST_MD5_X' },
+        ],
+      },
+    }).bgp,
+    silentLogger(),
+    { mode: 'inline' },
+  );
+  t.after(() => sp.stop());
+  await sp.start();
+  // the passive neighbor connects to us unsigned: refused by the speaker (Cease), no session
+  const answer = await new Promise<Buffer>((res, rej) => {
+    const c = net.connect({ host: addr(1), port: lport, localAddress: addr(3) });
+    const chunks: Buffer[] = [];
+    c.on('data', (b) => chunks.push(b));
+    c.on('error', rej);
+    c.on('close', () => res(Buffer.concat(chunks)));
+    setTimeout(() => c.destroy(), 5000).unref();
+  });
+  await sleep(1500);
+  assert.equal(connections, 0, 'an unsigned outgoing connection was opened');
+  const [active, passive] = sp.neighbors();
+  assert.match(active.lastError, /TCP MD5 is configured but unavailable: cannot load .*no-such-dir/);
+  assert.equal(active.md5, 'unavailable');
+  assert.equal(answer[18], 3, 'the incoming connection should get a NOTIFICATION');
+  assert.equal(answer[19], 6, 'Cease');
+  assert.notEqual(passive.state, 'Established');
+  assert.match(passive.lastError, /TCP MD5 is configured but unavailable/);
+  assert.equal(passive.md5, 'unavailable');
+});
+
+test('md5: with the addon but without the password variable, nothing is opened', { skip: noAddon, timeout: 20000 }, async (t) => {
+  const addr = loopbackBlock();
+  const port = randomPort();
   let connections = 0;
   const srv = net.createServer((s) => {
     connections++;
@@ -31,9 +121,9 @@ test('md5: configured without the helper, the session is not opened unsigned', {
   await new Promise<void>((r) => srv.listen(port, addr(2), r));
   t.after(() => srv.close());
   delete process.env.BREAKWATER_TCP_MD5_ADDON;
-  process.env.BW_TEST_MD5_X = 'x';
+  delete process.env.BW_TEST_MD5_UNSET;
   const sp = new BgpSpeaker(
-    validateConfig({ bgp: { router_id: '10.255.0.1', connect_retry_seconds: 1, neighbors: [{ address: addr(2), port, remote_asn: 65002, local_address: addr(1), md5_password_env: 'BW_TEST_MD5_X' }] } }).bgp,
+    validateConfig({ bgp: { router_id: '10.255.0.1', connect_retry_seconds: 1, neighbors: [{ address: addr(2), port, remote_asn: 65002, local_address: addr(1), md5_password_env: 'BW_TEST_MD5_UNSET' }] } }).bgp,
     silentLogger(),
     { mode: 'inline' },
   );
@@ -41,51 +131,185 @@ test('md5: configured without the helper, the session is not opened unsigned', {
   await sp.start();
   await sleep(1500);
   assert.equal(connections, 0);
-  assert.match(sp.neighbors()[0].lastError, /TCP MD5 is configured but unavailable/);
+  assert.match(sp.neighbors()[0].lastError, /password variable/);
   assert.equal(sp.neighbors()[0].md5, 'unavailable');
 });
 
-test('md5: sessions signed with TCP MD5 reach BIRD; a wrong key never connects', { skip, timeout: 60000 }, async (t) => {
-  const dir = tempDir('bw-md5-');
-  t.after(() => removeDir(dir));
-  const addon = join(dir, 'breakwater-tcp-md5.node');
-  execFileSync('cc', ['-O2', '-shared', '-fPIC', '-I/usr/include/node', join(root, 'src/bgp/tcp_md5.c'), '-o', addon]);
-  process.env.BREAKWATER_TCP_MD5_ADDON = addon;
+test('md5: outgoing signed sessions reach BIRD (addon from npm run build:md5, in the worker thread); a wrong key never connects', { skip, timeout: 60000 }, async (t) => {
+  delete process.env.BREAKWATER_TCP_MD5_ADDON;
   process.env.BW_TEST_MD5_GOOD = 'Sekrit-1';
   process.env.BW_TEST_MD5_BAD = 'not-the-key';
-
   const addr = loopbackBlock();
   const port = randomPort();
   const bird = new Bird(
-    birdConfig({ routerId: '10.255.0.2', localAddress: addr(2), localPort: port, localAsn: 65002, peerAddress: addr(1), peerPort: port + 1, peerAsn: 65001, holdTime: 9, passive: true }).replace(
-      '  multihop;',
-      '  multihop;\n  password "Sekrit-1";',
-    ),
+    birdWith('10.255.0.2', [
+      birdProtocol({ routerId: '10.255.0.2', localAddress: addr(2), localPort: port, localAsn: 65002, peerAddress: addr(1), peerPort: port + 1, peerAsn: 65001, holdTime: 9, passive: true }, 'Sekrit-1'),
+    ]),
   );
   t.after(() => bird.dispose());
   await bird.start();
-  const mk = (env: string) =>
+  const mk = (env: string, mode: 'inline' | 'worker') =>
     new BgpSpeaker(
       validateConfig({
         bgp: { local_asn: 65001, router_id: '10.255.0.1', connect_retry_seconds: 1, neighbors: [{ address: addr(2), port, remote_asn: 65002, local_address: addr(1), hold_time: 9, md5_password_env: env }] },
       }).bgp,
       silentLogger(),
-      { mode: 'inline' },
+      { mode },
     );
 
-  const bad = mk('BW_TEST_MD5_BAD');
+  const bad = mk('BW_TEST_MD5_BAD', 'inline');
   t.after(() => bad.stop());
   await bad.start();
   await sleep(3000);
   assert.notEqual(bad.neighbors()[0].state, 'Established');
   assert.notEqual(await bird.state(), 'Established');
+  assert.equal(bad.neighbors()[0].md5, 'active', 'the key is set; only the peer disagrees');
   await bad.stop();
 
-  const good = mk('BW_TEST_MD5_GOOD');
+  const good = mk('BW_TEST_MD5_GOOD', 'worker');
   t.after(() => good.stop());
   good.announce(RTBH4);
   await good.start();
   await waitFor('signed session', async () => (await bird.state()) === 'Established', 20000);
   await waitFor('route', async () => (await bird.count('master4')) === 1);
+  await waitFor('status from the worker', () => good.neighbors()[0].state === 'Established', 5000);
   assert.equal(good.neighbors()[0].md5, 'active');
+});
+
+test('md5: passive — BIRD connects to bgp.listen signed; wrong or missing password never comes up; key changed on the live listener', { skip, timeout: 90000 }, async (t) => {
+  delete process.env.BREAKWATER_TCP_MD5_ADDON;
+  process.env.BW_TEST_MD5_IN = 'In-Sekrit-2';
+  process.env.BW_TEST_MD5_WRONG = 'wrong-key';
+  const addr = loopbackBlock();
+  const port = randomPort();
+  const lport = port + 10;
+  // bw: signed with the right password; nopw: the same peer setup without any password
+  const bird = new Bird(
+    birdWith('10.255.0.2', [
+      birdProtocol({ name: 'bw', routerId: '10.255.0.2', localAddress: addr(2), localPort: port, localAsn: 65002, peerAddress: addr(1), peerPort: lport, peerAsn: 65001, holdTime: 9 }, 'In-Sekrit-2'),
+      birdProtocol({ name: 'nopw', routerId: '10.255.0.2', localAddress: addr(3), localPort: port + 2, localAsn: 65002, peerAddress: addr(1), peerPort: lport, peerAsn: 65001, holdTime: 9 }),
+    ]),
+  );
+  t.after(() => bird.dispose());
+  await bird.start();
+  const cfg = (env2: string) =>
+    validateConfig({
+      bgp: {
+        local_asn: 65001,
+        router_id: '10.255.0.1',
+        // dual-stack listener: IPv4 peers are keyed by their IPv4-mapped address
+        listen: `:${lport}`,
+        connect_retry_seconds: 1,
+        neighbors: [
+          { address: addr(2), port, remote_asn: 65002, passive: true, hold_time: 9, md5_password_env: env2 },
+          { address: addr(3), port: port + 2, remote_asn: 65002, passive: true, hold_time: 9, md5_password_env: 'BW_TEST_MD5_IN' },
+        ],
+      },
+    }).bgp;
+  const sp = new BgpSpeaker(cfg('BW_TEST_MD5_WRONG'), silentLogger());
+  t.after(() => sp.stop());
+  sp.announce(RTBH4);
+  await sp.start();
+  await sleep(4000);
+  assert.notEqual(await bird.state('bw'), 'Established', 'wrong key on our side');
+  assert.notEqual(await bird.state('nopw'), 'Established', 'unsigned peer');
+  assert.ok(sp.neighbors().every((n) => n.state !== 'Established'));
+
+  // reconfigure: the neighbor's key is replaced on the listening socket that stays open
+  await sp.reconfigure(cfg('BW_TEST_MD5_IN'));
+  await waitFor('passive signed session', async () => (await bird.state('bw')) === 'Established', 25000);
+  await waitFor('route over the passive session', async () => (await bird.count('master4', 'bw')) === 1);
+  await waitFor('status', () => sp.neighbors().find((n) => n.address === addr(2))?.state === 'Established', 5000);
+  const st = sp.neighbors();
+  assert.equal(st.find((n) => n.address === addr(2))!.md5, 'active');
+  assert.equal(st.find((n) => n.address === addr(2))!.passive, true);
+  // the unsigned peer is still kept out by the kernel
+  await sleep(2000);
+  assert.notEqual(await bird.state('nopw'), 'Established');
+  assert.notEqual(st.find((n) => n.address === addr(3))!.state, 'Established');
+});
+
+const exe = join(root, 'dist/breakwater');
+function seaSkip(): string | false {
+  if (skip) return skip;
+  if (!existsSync(exe)) return 'dist/breakwater not built (npm run build)';
+  try {
+    const assets = JSON.parse(readFileSync(join(root, 'dist/sea-config.json'), 'utf8')).assets ?? {};
+    if (!assets['tcp_md5.node']) return 'dist/breakwater was built without the TCP MD5 addon';
+  } catch {
+    return 'dist/sea-config.json missing (npm run build)';
+  }
+  return false;
+}
+
+test('md5: the single executable carries the addon: outgoing and passive signed sessions with BIRD, BREAKWATER_TCP_MD5_ADDON unset', { skip: seaSkip(), timeout: 90000 }, async (t) => {
+  const addr = loopbackBlock();
+  const port = randomPort();
+  const lport = port + 10;
+  const dir = tempDir('bw-md5-sea-');
+  t.after(() => removeDir(dir));
+  const tmp = join(dir, 'tmp');
+  execFileSync('mkdir', ['-m', '0700', tmp]);
+  const bird = new Bird(
+    birdWith('10.255.0.2', [
+      birdProtocol({ name: 'bwout', routerId: '10.255.0.2', localAddress: addr(2), localPort: port, localAsn: 65002, peerAddress: addr(1), peerPort: port + 1, peerAsn: 65001, holdTime: 9, passive: true }, 'Sea-Out-3'),
+      birdProtocol({ name: 'bwin', routerId: '10.255.0.2', localAddress: addr(3), localPort: port + 2, localAsn: 65002, peerAddress: addr(1), peerPort: lport, peerAsn: 65001, holdTime: 9 }, 'Sea-In-4'),
+    ]),
+  );
+  t.after(() => bird.dispose());
+  await bird.start();
+  const conf = join(dir, 'breakwater.yaml');
+  writeFileSync(
+    conf,
+    `bgp:
+  local_asn: 65001
+  router_id: 10.255.0.1
+  listen: "${addr(1)}:${lport}"
+  connect_retry_seconds: 1
+  neighbors:
+    - address: ${addr(2)}
+      port: ${port}
+      remote_asn: 65002
+      local_address: ${addr(1)}
+      hold_time: 9
+      md5_password_env: BW_SEA_MD5_OUT
+    - address: ${addr(3)}
+      port: ${port + 2}
+      remote_asn: 65002
+      passive: true
+      hold_time: 9
+      md5_password_env: BW_SEA_MD5_IN
+`,
+  );
+  const env: NodeJS.ProcessEnv = { ...process.env, BW_SEA_MD5_OUT: 'Sea-Out-3', BW_SEA_MD5_IN: 'Sea-In-4', TMPDIR: tmp };
+  delete env.BREAKWATER_TCP_MD5_ADDON;
+  const proc = spawn(exe, ['bgp', '-config', conf, '-log-format', 'json'], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (b) => (stderr += b));
+  const lines: string[] = [];
+  createInterface({ input: proc.stdout }).on('line', (l) => lines.push(l));
+  const exited = new Promise((r) => proc.on('exit', r));
+  t.after(async () => {
+    if (proc.exitCode === null && proc.signalCode === null && proc.pid) process.kill(proc.pid, 'SIGKILL');
+    await exited;
+  });
+  proc.stdin.write('announce route 203.0.113.7/32 next-hop 192.0.2.1 community [65535:666]\n');
+  try {
+    await waitFor('outgoing signed session from the executable', async () => (await bird.state('bwout')) === 'Established', 25000);
+    await waitFor('passive signed session into the executable', async () => (await bird.state('bwin')) === 'Established', 25000);
+    await waitFor('route on both sessions', async () => (await bird.count('master4', 'bwout')) === 1 && (await bird.count('master4', 'bwin')) === 1);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\nbreakwater stderr:\n${stderr.slice(-3000)}`);
+  }
+  assert.doesNotMatch(stderr, /TCP MD5 addon unavailable/);
+  // the embedded addon was written to a private directory and removed right after loading
+  assert.deepEqual(readdirSync(tmp), []);
+  const start = lines.length;
+  proc.stdin.write('show neighbor summary\n');
+  await waitFor('summary', () => lines.slice(start).includes('done'), 10000, 20);
+  const summary = lines.slice(start).filter((l) => l.startsWith('neighbor '));
+  assert.equal(summary.length, 2);
+  assert.ok(summary.every((l) => / state Established /.test(l)), summary.join('\n'));
+  proc.stdin.end();
+  assert.equal(await Promise.race([exited, sleep(10000).then(() => 'timeout')]), 0);
 });
