@@ -3,7 +3,10 @@
 #  1. `dist/breakwater decode` of a capture from pcaps/ exits 0 and prints JSON
 #     record lines;
 #  2. `dist/breakwater replay` of the same capture reaches a local UDP listener,
-#     every datagram.
+#     every datagram;
+#  3. when the executable carries the TCP MD5 addon: `dist/breakwater bgp` with a
+#     passive MD5 neighbor (BREAKWATER_TCP_MD5_ADDON unset) answers a signed TCP
+#     connection with its OPEN, while unsigned and wrongly signed SYNs get no answer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=./dist/breakwater
@@ -14,8 +17,10 @@ PCAP=${1:-pcaps/softflowd-v9-benign.pcap}
 
 TMP=$(mktemp -d)
 LISTENER=
+SPEAKER=
 cleanup() {
   [ -n "$LISTENER" ] && kill "$LISTENER" 2>/dev/null || true
+  [ -n "$SPEAKER" ] && kill -9 "$SPEAKER" 2>/dev/null || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -59,4 +64,41 @@ if [ -z "$sent" ] || [ "$sent" -lt 1 ] || [ "$got" != "$sent" ]; then
   exit 1
 fi
 echo "replay: $got datagrams received"
+
+echo "== sea: TCP MD5 addon"
+if [ "$(uname -s)" = Linux ] && [ -f dist/tcp_md5.node ] && grep -q '"tcp_md5.node"' dist/sea-config.json 2>/dev/null; then
+  MD5_PORT=$((30000 + RANDOM % 20000))
+  printf 'bgp:\n  local_asn: 65001\n  router_id: 10.255.0.1\n  listen: "127.0.0.1:%s"\n  neighbors:\n    - address: 127.0.0.2\n      remote_asn: 65002\n      passive: true\n      md5_password_env: BW_CI_MD5\n' "$MD5_PORT" >"$TMP/md5.yaml"
+  mkfifo "$TMP/md5.in"
+  env -u BREAKWATER_TCP_MD5_ADDON BW_CI_MD5=ci-md5-key timeout 60 "$BIN" bgp -config "$TMP/md5.yaml" <"$TMP/md5.in" 2>"$TMP/md5.err" &
+  SPEAKER=$!
+  exec 3>"$TMP/md5.in"
+  # client side: the addon built beside the executable signs our SYNs
+  "$NODE" -e '
+    const net = require("node:net");
+    const m = { exports: {} };
+    process.dlopen(m, "dist/tcp_md5.node");
+    const port = Number(process.argv[1]);
+    const attempt = (key, ms) => new Promise((resolve) => {
+      const s = key ? new net.Socket({ fd: m.exports.md5Socket("127.0.0.1", key, "127.0.0.2") }) : new net.Socket();
+      const t = setTimeout(() => { s.destroy(); resolve("no answer"); }, ms);
+      s.on("data", (b) => { clearTimeout(t); s.destroy(); resolve(b.length >= 19 && b[18] === 1 ? "OPEN" : "data"); });
+      s.on("error", (e) => { clearTimeout(t); s.destroy(); resolve(e.code || e.message); });
+      s.connect(key ? { host: "127.0.0.1", port } : { host: "127.0.0.1", port, localAddress: "127.0.0.2" });
+    });
+    (async () => {
+      let r = "";
+      for (let i = 0; i < 20 && r !== "OPEN"; i++) { r = await attempt("ci-md5-key", 1500); if (r !== "OPEN") await new Promise((x) => setTimeout(x, 500)); }
+      if (r !== "OPEN") { console.error("signed connection: " + r); process.exit(1); }
+      const plain = await attempt("", 2000), wrong = await attempt("wrong-key", 2000);
+      console.log(`md5: signed connection answered with OPEN; unsigned: ${plain}; wrong key: ${wrong}`);
+      process.exit(plain === "no answer" && wrong === "no answer" ? 0 : 1);
+    })();
+  ' "$MD5_PORT" || { echo "md5 check failed; breakwater stderr:" >&2; tail -20 "$TMP/md5.err" >&2; exit 1; }
+  exec 3>&-
+  wait "$SPEAKER" || { echo "breakwater bgp did not stop cleanly:" >&2; tail -20 "$TMP/md5.err" >&2; exit 1; }
+  SPEAKER=
+else
+  echo "md5: dist/breakwater was built without the TCP MD5 addon (no C compiler or headers): skipped"
+fi
 echo "== sea check OK"
