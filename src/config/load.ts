@@ -44,16 +44,64 @@ function semanticIssues(c: Config): PathIssue[] {
   return issues;
 }
 
+interface SchemaNode {
+  type?: string;
+  entries?: Record<string, SchemaNode>;
+  wrapped?: SchemaNode;
+  item?: SchemaNode;
+  pipe?: SchemaNode[];
+}
+
+const isPlainObject = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+
+/**
+ * Every unknown key of `value` against `schema`, as dotted paths. valibot's
+ * strictObject stops at the first unknown key of an object; this walks the
+ * raw value through optional/nullable/pipe wrappers, objects and arrays so a
+ * file with several misspelt keys is reported in one go.
+ */
+export function unknownKeyPaths(schema: unknown, value: unknown, path = '', out: string[] = []): string[] {
+  let s = schema as SchemaNode | undefined;
+  // Unwrap optional / nullable / nullish / non_* wrappers and pipes without entries.
+  for (let i = 0; i < 16 && s; i++) {
+    if (s.wrapped) s = s.wrapped;
+    else if (!s.entries && !s.item && s.pipe && s.pipe[0] && s.pipe[0] !== s) s = s.pipe[0];
+    else break;
+  }
+  if (!s) return out;
+  const at = (k: string | number) => (path ? `${path}.${k}` : String(k));
+  if (s.entries && isPlainObject(value)) {
+    const strict = s.type === 'strict_object';
+    for (const [k, sub] of Object.entries(value)) {
+      const entry = s.entries[k];
+      if (entry) unknownKeyPaths(entry, sub, at(k), out);
+      else if (strict) out.push(at(k));
+    }
+  } else if (s.type === 'array' && s.item && Array.isArray(value)) {
+    value.forEach((x, i) => unknownKeyPaths(s.item, x, at(i), out));
+  }
+  return out;
+}
+
+/** valibot's issues plus every unknown key, each path once. */
+function schemaIssues(issues: v.BaseIssue<unknown>[], input: unknown): PathIssue[] {
+  const out: PathIssue[] = issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: issueMessage(i) }));
+  const seen = new Set(out.map((i) => `${i.path}\0${i.message}`));
+  for (const path of unknownKeyPaths(ConfigSchema, input)) {
+    const key = `${path}\0unknown key`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ path, message: 'unknown key' });
+  }
+  // Stable: issues of one key stay in valibot's order.
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
 /** Validates an already-parsed object. Throws ConfigError listing every problem. */
 export function validateConfig(raw: unknown, file?: string): Readonly<Config> {
   const input = raw ?? {};
   const r = v.safeParse(ConfigSchema, input);
-  if (!r.success) {
-    throw new ConfigError(
-      r.issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: issueMessage(i) })),
-      file,
-    );
-  }
+  if (!r.success) throw new ConfigError(schemaIssues(r.issues, input), file);
   const sem = semanticIssues(r.output);
   if (sem.length) throw new ConfigError(sem, file);
   return deepFreeze(r.output);
