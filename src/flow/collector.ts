@@ -7,7 +7,8 @@
  *     worker i: sockets bound with SO_REUSEPORT on the same ports
  *               -> IngestPipeline (allowlist, FlowDecoder, boundary filter)
  *               -> BatchWriter (fixed slots in an ArrayBuffer)
- *               == postMessage(transfer) every batchRecords records or flushMs ==>
+ *               == postMessage(transfer) when batchRecords records are in, or
+ *                  flushMs after the first record of a partial batch ==>
  *     main:     BatchReader refills one FlowRecord -> sink.record(rec)
  *               and hands the buffer back (a bounded pool: when the main thread
  *               falls behind, workers drop records and count them, memory stays bounded)
@@ -25,7 +26,7 @@ import type { Logger } from '../core/log.ts';
 import { newExporterStats, type ExporterStats } from './context.ts';
 import { FlowDecoder } from './decode.ts';
 import type { FlowSink } from './record.ts';
-import { BatchReader, type Batch } from './batch.ts';
+import { BatchReader, SLOT_BYTES, type Batch } from './batch.ts';
 import { BoundarySink, type BoundaryRule } from './sink.ts';
 import { listenUdp, parseListenSpec, type ListenSpec, type UdpListener } from './listener.ts';
 
@@ -41,11 +42,11 @@ export interface CollectorOptions {
   /** Allowed exporter prefixes; empty = any. */
   flowSources: string[];
   boundary: BoundaryRule[];
-  /** Records per batch (worker mode). */
+  /** Records per batch (worker mode; default 4096: each batch costs a few tens of µs to hand over, whatever its size). */
   batchRecords?: number;
-  /** Flush a partial batch after this many ms (worker mode). */
+  /** A partial batch is handed over at the latest this many ms after it was started (worker mode; default 5). */
   flushMs?: number;
-  /** Batches a worker may have in flight before it drops records. */
+  /** Batches a worker may have in flight before it drops records (default: 32 MiB worth). */
   maxInFlightBatches?: number;
   /** How often workers push their stats (ms). */
   statsIntervalMs?: number;
@@ -115,6 +116,10 @@ export interface PipelineStats {
 }
 
 const MAX_SOURCES = 1024;
+export const DEFAULT_BATCH_RECORDS = 4096;
+export const DEFAULT_FLUSH_MS = 5;
+/** Bound on the batch memory one worker may have in flight (its records wait for the main thread). */
+const MAX_IN_FLIGHT_BYTES = 32 << 20;
 /** Exporters one decoding thread keeps state for; datagrams from further sources are dropped. */
 export const MAX_EXPORTERS = 4096;
 const MAX_ALLOW_CACHE = 4096;
@@ -130,6 +135,8 @@ export class IngestPipeline {
   readonly notAllowedSources = new Map<string, number>();
   private allow: PrefixMap<true> | null = null;
   private readonly allowCache = new Map<string, boolean>();
+  /** The last exporter that passed the checks ('' = none). */
+  private admitted = '';
 
   constructor(sink: FlowSink, opts: PipelineOptions) {
     this.boundary = new BoundarySink(sink, opts.boundary);
@@ -141,6 +148,7 @@ export class IngestPipeline {
     this.boundary.setRules(opts.boundary);
     this.decoder.setDefaultSamplingRate(opts.defaultSamplingRate);
     this.allowCache.clear();
+    this.admitted = '';
     if (opts.flowSources.length === 0) this.allow = null;
     else {
       const m = new PrefixMap<true>();
@@ -168,15 +176,20 @@ export class IngestPipeline {
   /** One received datagram. Never throws. */
   datagram(msg: Buffer, address: string, receivedMs: number): number {
     this.datagrams++;
-    if (!this.allowed(address)) {
-      this.notAllowed++;
-      const key = this.notAllowedSources.has(address) || this.notAllowedSources.size < MAX_SOURCES ? address : 'other';
-      this.notAllowedSources.set(key, (this.notAllowedSources.get(key) ?? 0) + 1);
-      return 0;
-    }
-    if (this.decoder.stats.size >= MAX_EXPORTERS && !this.decoder.stats.has(address)) {
-      this.exporterLimit++;
-      return 0;
+    // An exporter admitted once stays admitted until configure(): consecutive
+    // datagrams from it skip the allowlist and exporter-limit checks.
+    if (address !== this.admitted) {
+      if (!this.allowed(address)) {
+        this.notAllowed++;
+        const key = this.notAllowedSources.has(address) || this.notAllowedSources.size < MAX_SOURCES ? address : 'other';
+        this.notAllowedSources.set(key, (this.notAllowedSources.get(key) ?? 0) + 1);
+        return 0;
+      }
+      if (this.decoder.stats.size >= MAX_EXPORTERS && !this.decoder.stats.has(address)) {
+        this.exporterLimit++;
+        return 0;
+      }
+      this.admitted = address;
     }
     const n = this.decoder.datagram(msg, address, receivedMs);
     this.records += n;
@@ -359,9 +372,9 @@ export class Collector {
       netflow,
       sflow,
       receiveBufferBytes: this.opts.receiveBufferBytes,
-      batchRecords: this.opts.batchRecords ?? 1024,
-      flushMs: this.opts.flushMs ?? 5,
-      maxInFlightBatches: this.opts.maxInFlightBatches ?? 256,
+      batchRecords: this.opts.batchRecords ?? DEFAULT_BATCH_RECORDS,
+      flushMs: this.opts.flushMs ?? DEFAULT_FLUSH_MS,
+      maxInFlightBatches: this.opts.maxInFlightBatches ?? Math.max(2, Math.ceil(MAX_IN_FLIGHT_BYTES / ((this.opts.batchRecords ?? DEFAULT_BATCH_RECORDS) * SLOT_BYTES))),
       statsIntervalMs: this.opts.statsIntervalMs ?? 1000,
     };
     const worker = spawnWorker('collector', cfg);

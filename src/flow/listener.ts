@@ -2,6 +2,11 @@
  * UDP sockets for flow ingest: the only node:dgram user in src/ (the
  * benchmark's bare receive loop and its sender use these helpers too).
  *
+ * Per datagram node:dgram hands over a fresh address string; AddressNames maps
+ * it to ONE string per exporter (IPv4-mapped turned into dotted form once), so
+ * the per-exporter lookups downstream hit a string whose hash is already known
+ * and compare by reference, and no string is built per datagram.
+ *
  * ":2055" binds "::" with IPV6_V6ONLY off, so one socket takes IPv4 and IPv6
  * exporters (falls back to 0.0.0.0 where IPv6 is unavailable). IPv4 senders on
  * a dual-stack socket show up as ::ffff:a.b.c.d; remoteAddress() turns them
@@ -47,13 +52,37 @@ export interface UdpListener {
 }
 
 export type OnDatagram = (msg: Buffer, address: string, port: number) => void;
+/** node:dgram's own 'message' handler, untouched (the benchmark's bare loop). */
+export type OnRawDatagram = (msg: Buffer, rinfo: dgram.RemoteInfo) => void;
 
 /** ::ffff:192.0.2.1 -> 192.0.2.1 */
 export function remoteAddress(a: string): string {
   return a.length > 7 && a.charCodeAt(0) === 58 && a.startsWith('::ffff:') && a.indexOf('.') !== -1 ? a.slice(7) : a;
 }
 
-function bind(type: 'udp4' | 'udp6', host: string, port: number, opts: UdpOptions, ipv6Only: boolean, onMessage: OnDatagram): Promise<dgram.Socket> {
+const MAX_NAMES = 8192;
+
+/** rinfo.address -> the one canonical string for that exporter (bounded: cleared when full). */
+export class AddressNames {
+  private lastRaw = '';
+  private lastName = '';
+  private readonly names = new Map<string, string>();
+
+  name(raw: string): string {
+    if (raw === this.lastRaw) return this.lastName;
+    let n = this.names.get(raw);
+    if (n === undefined) {
+      n = remoteAddress(raw);
+      if (this.names.size >= MAX_NAMES) this.names.clear();
+      this.names.set(raw, n);
+    }
+    this.lastRaw = raw;
+    this.lastName = n;
+    return n;
+  }
+}
+
+function bind(type: 'udp4' | 'udp6', host: string, port: number, opts: UdpOptions, ipv6Only: boolean, onMessage: OnDatagram | OnRawDatagram, raw: boolean): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
     const sock = dgram.createSocket({ type, reuseAddr: false, reusePort: opts.reusePort === true, ipv6Only });
     const onError = (err: Error) => {
@@ -71,26 +100,40 @@ function bind(type: 'udp4' | 'udp6', host: string, port: number, opts: UdpOption
     };
     sock.once('error', onError);
     sock.once('listening', onListening);
-    sock.on('message', (msg, rinfo) => onMessage(msg, remoteAddress(rinfo.address), rinfo.port));
+    if (raw) sock.on('message', onMessage as OnRawDatagram);
+    else {
+      const names = new AddressNames();
+      const on = onMessage as OnDatagram;
+      sock.on('message', (msg, rinfo) => on(msg, names.name(rinfo.address), rinfo.port));
+    }
     sock.bind({ address: host, port, exclusive: true });
   });
 }
 
-export async function listenUdp(spec: ListenSpec, opts: UdpOptions, onMessage: OnDatagram): Promise<UdpListener> {
+export function listenUdp(spec: ListenSpec, opts: UdpOptions, onMessage: OnDatagram): Promise<UdpListener> {
+  return open(spec, opts, onMessage, false);
+}
+
+/** A listener whose handler gets node:dgram's (msg, rinfo) as they come: the benchmark's bare loop. */
+export function listenUdpRaw(spec: ListenSpec, opts: UdpOptions, onMessage: OnRawDatagram): Promise<UdpListener> {
+  return open(spec, opts, onMessage, true);
+}
+
+async function open(spec: ListenSpec, opts: UdpOptions, onMessage: OnDatagram | OnRawDatagram, raw: boolean): Promise<UdpListener> {
   let sock: dgram.Socket;
   let dualStack = false;
   const host = spec.host === 'localhost' ? '127.0.0.1' : spec.host;
   if (host === '' || host === '::') {
     try {
-      sock = await bind('udp6', '::', spec.port, opts, false, onMessage);
+      sock = await bind('udp6', '::', spec.port, opts, false, onMessage, raw);
       dualStack = true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (host === '::' || (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL' && code !== 'EINVAL')) throw err;
-      sock = await bind('udp4', '0.0.0.0', spec.port, opts, false, onMessage);
+      sock = await bind('udp4', '0.0.0.0', spec.port, opts, false, onMessage, raw);
     }
   } else {
-    sock = await bind(host.includes(':') ? 'udp6' : 'udp4', host, spec.port, opts, host.includes(':'), onMessage);
+    sock = await bind(host.includes(':') ? 'udp6' : 'udp4', host, spec.port, opts, host.includes(':'), onMessage, raw);
   }
   let granted = 0;
   if (opts.receiveBufferBytes && opts.receiveBufferBytes > 0) {

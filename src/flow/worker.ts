@@ -23,13 +23,27 @@ export async function runWorker(data: unknown): Promise<void> {
     return new ArrayBuffer(cfg.batchRecords * SLOT_BYTES);
   };
   const writer = new BatchWriter(cfg.batchRecords, alloc);
+  // A partial batch leaves flushMs after its first record at the latest; a
+  // full one at once. No timer runs while no records come.
+  let timer: NodeJS.Timeout | null = null;
   const flush = () => {
+    if (timer !== null) {
+      clearTimeout(timer);
+      timer = null;
+    }
     const b = writer.take();
     if (b === null) return;
     inFlight++;
     send({ t: 'batch', batch: b }, [b.buf]);
   };
+  const onTimer = () => {
+    timer = null;
+    flush();
+  };
   writer.onFull = flush;
+  writer.onFirst = () => {
+    if (timer === null) timer = setTimeout(onTimer, cfg.flushMs);
+  };
   const pipeline = new IngestPipeline(writer, cfg);
 
   const listeners: UdpListener[] = [];
@@ -52,7 +66,6 @@ export async function runWorker(data: unknown): Promise<void> {
     return;
   }
 
-  const timer = setInterval(flush, cfg.flushMs);
   const statsTimer = setInterval(() => send({ t: 'stats', id: 0, stats: pipeline.snapshot(writer.dropped) }), cfg.statsIntervalMs);
 
   port.on('message', (m: ToWorker) => {
@@ -71,7 +84,6 @@ export async function runWorker(data: unknown): Promise<void> {
         break;
       case 'stop':
         void (async () => {
-          clearInterval(timer);
           clearInterval(statsTimer);
           for (const l of listeners) await l.close();
           flush();

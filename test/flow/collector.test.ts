@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import fc from 'fast-check';
-import { BatchReader, BatchWriter } from '../../src/flow/batch.ts';
+import { BatchReader, BatchWriter, SLOT_BYTES } from '../../src/flow/batch.ts';
 import { BoundarySink, CountingSink } from '../../src/flow/sink.ts';
 import { Collector, IngestPipeline, MAX_EXPORTERS, type CollectorOptions } from '../../src/flow/collector.ts';
 import { FlowDecoder } from '../../src/flow/decode.ts';
-import { listenUdp, UdpSender } from '../../src/flow/listener.ts';
+import { AddressNames, listenUdp, UdpSender } from '../../src/flow/listener.ts';
 import { readCapture, writePcap } from '../../src/flow/pcap.ts';
 import { F, newFlowRecord, type FlowProto, type FlowRecord, type FlowSink } from '../../src/flow/record.ts';
 import { formatIPv4, formatIPv6 } from '../../src/core/ip.ts';
@@ -103,7 +103,9 @@ test('batch: records survive the binary slot encoding exactly', () => {
           rate: fc.integer({ min: 1, max: 0xffffffff }),
           ifs: fc.tuple(fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff })),
           times: fc.tuple(fc.nat({ max: 2 ** 45 }), fc.nat({ max: 2 ** 45 }), fc.double({ min: 0, max: 2 ** 45, noNaN: true })),
-          fields: fc.nat({ max: 0x3fff }),
+          fields: fc.nat({ max: 0xffff }),
+          rev: fc.tuple(fc.nat({ max: Number.MAX_SAFE_INTEGER }), fc.nat({ max: 2 ** 40 })),
+          direction: fc.nat({ max: 1 }),
         }),
         { maxLength: 40 },
       ),
@@ -130,6 +132,8 @@ test('batch: records survive the binary slot encoding exactly', () => {
           [r.inIf, r.outIf] = s.ifs;
           [r.start, r.end, r.received] = s.times;
           r.fields = s.fields;
+          [r.revBytes, r.revPackets] = s.rev;
+          r.direction = s.direction;
           return r;
         });
         const w = new BatchWriter(cap);
@@ -149,11 +153,25 @@ test('batch: records survive the binary slot encoding exactly', () => {
 
 test('batch writer drops and counts records when no buffer is available', () => {
   let given = 0;
-  const w = new BatchWriter(2, () => (given++ < 1 ? new ArrayBuffer(2 * 112) : null));
+  const w = new BatchWriter(2, () => (given++ < 1 ? new ArrayBuffer(2 * SLOT_BYTES) : null));
   const r = newFlowRecord();
   for (let i = 0; i < 5; i++) w.record(r);
   assert.equal(w.count, 2);
   assert.equal(w.dropped, 3);
+});
+
+test('address names: one string per exporter, IPv4-mapped addresses in dotted form, bounded', () => {
+  const n = new AddressNames();
+  // Fresh strings with equal content, as node:dgram hands them over.
+  const fresh = (s: string) => [...s].join('');
+  const a = n.name(fresh('::ffff:192.0.2.7'));
+  assert.equal(a, '192.0.2.7');
+  assert.equal(n.name('2001:db8::1'), '2001:db8::1');
+  assert.equal(n.name('::1'), '::1');
+  assert.equal(n.name('::ffff:0:1'), '::ffff:0:1', 'not a mapped IPv4 address');
+  assert.equal(n.name(fresh('::ffff:192.0.2.7')), '192.0.2.7', 'again, after other exporters');
+  for (let i = 0; i < 20000; i++) n.name(`::ffff:10.0.${i >> 8}.${i & 255}`);
+  assert.equal(n.name('::ffff:10.0.0.1'), '10.0.0.1');
 });
 
 /* ---------------------------------------------------------------- boundary */
@@ -354,6 +372,50 @@ test('collector: malformed datagrams are counted and the collector keeps decodin
     assert.ok(sink.lines.includes(direct([good], 'x')[0]), 'the good datagram after the garbage decoded');
     await col.stop();
   }
+});
+
+test('collector with a worker: a record of a partial batch reaches the sink within flushMs; a full batch leaves at once', async (t) => {
+  const flushMs = 150;
+  // Slack for a loaded machine: timers and thread wake-ups may run late.
+  const slack = 250;
+  const dg = fixtures()[0].payload;
+  const per = direct([dg], 'x').length;
+  assert.ok(per >= 1);
+  const seen: number[] = [];
+  const col = new Collector(opts({ workers: 1, flushMs, batchRecords: 4096, netflow: '' }), { record: () => void seen.push(performance.now()) }, quiet);
+  t.after(() => col.stop());
+  await col.start();
+  const s = new UdpSender(4);
+  t.after(() => s.close());
+  // Single datagrams at irregular moments: each one's batch is far from full.
+  const latencies: number[] = [];
+  for (const gap of [0, 37, 91, 5, 160]) {
+    await new Promise((r) => setTimeout(r, gap));
+    const before = seen.length;
+    const t0 = performance.now();
+    await s.send(dg, col.ports.sflow!, '127.0.0.1');
+    await until(() => seen.length >= before + per, flushMs + slack + 2000);
+    latencies.push(seen[before] - t0);
+  }
+  t.diagnostic(`latencies with flushMs ${flushMs}: ${latencies.map((x) => x.toFixed(0)).join(', ')} ms`);
+  for (const l of latencies) assert.ok(l <= flushMs + slack, `a record waited ${l.toFixed(0)} ms (flushMs ${flushMs})`);
+  // Partial batches really wait for the timer (they are not sent per datagram).
+  assert.ok(Math.max(...latencies) >= flushMs * 0.5, `batches were held: ${latencies.join(', ')}`);
+  await col.stop();
+
+  // A batch that fills leaves without waiting for a long flushMs.
+  const seen2: number[] = [];
+  const col2 = new Collector(opts({ workers: 1, flushMs: 60_000, batchRecords: per, netflow: '' }), { record: () => void seen2.push(performance.now()) }, quiet);
+  t.after(() => col2.stop());
+  await col2.start();
+  const t0 = performance.now();
+  await s.send(dg, col2.ports.sflow!, '127.0.0.1');
+  await until(() => seen2.length >= per, 5000);
+  t.diagnostic(`full batch after ${(seen2[0] - t0).toFixed(1)} ms`);
+  assert.ok(seen2[0] - t0 < 1000);
+  // The statistics say the same: nothing decoded waits in the worker.
+  const st = await col2.statsNow();
+  assert.equal(st.delivered, st.records);
 });
 
 test('collector: after stop() every decoded record has reached the sink', async (t) => {
