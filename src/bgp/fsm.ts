@@ -16,7 +16,11 @@
  * - No DelayOpen timer (DelayOpen = FALSE).
  * - Connect + TcpConnectionFails goes to Active and keeps the ConnectRetry
  *   timer running (what the RFC does with DelayOpen), so an unreachable peer
- *   shows as Active and is retried with exponential backoff.
+ *   shows as Active and is retried with exponential backoff: every failed
+ *   attempt (refused, timed out, closed before the OPEN) starts the timer
+ *   with the current ConnectRetryCounter, then increments it; the timer runs
+ *   base · 2^counter (capped, jittered). Established resets the counter, so
+ *   does ManualStart (and a changed neighbor starts a fresh session).
  * - Passive start (PassiveTcpEstablishment) does not start the ConnectRetry
  *   timer: a passive neighbor never connects out.
  * - Restarts after errors go through Idle with the IdleHold timer
@@ -162,14 +166,17 @@ function connectOrActive(state: 'Connect' | 'Active', ev: FsmEvent): Transition 
     case 'AutomaticStop':
       return t('Idle', 'stopped (configuration)', STOP);
     case 'ConnectRetryTimer_Expires':
-      return t('Connect', 'connect retry', ['dropConnection', 'startConnectRetryTimer', 'connect']);
+      // In Connect the attempt did not complete in time: a failed attempt too.
+      return state === 'Connect'
+        ? t('Connect', 'connect retry (attempt timed out)', ['dropConnection', 'startConnectRetryTimer', 'incrementConnectRetryCounter', 'connect'])
+        : t('Connect', 'connect retry', ['dropConnection', 'startConnectRetryTimer', 'connect']);
     case 'Tcp_CR_Acked':
       return t('OpenSent', 'connection established (outgoing)', ['stopConnectRetryTimer', 'sendOpen', 'startHoldTimerLarge']);
     case 'TcpConnectionConfirmed':
       return t('OpenSent', 'connection established (incoming)', ['stopConnectRetryTimer', 'dropConnection', 'acceptConnection', 'sendOpen', 'startHoldTimerLarge']);
     case 'TcpConnectionFails':
       return state === 'Connect'
-        ? t('Active', 'connection failed', ['dropConnection', 'startConnectRetryTimer'])
+        ? t('Active', 'connection failed', ['dropConnection', 'startConnectRetryTimer', 'incrementConnectRetryCounter'])
         : t('Idle', 'connection failed', TO_IDLE_DAMPED);
     case 'BGPHeaderErr':
     case 'BGPOpenMsgErr':
@@ -206,7 +213,7 @@ function openSentOrConfirm(state: 'OpenSent' | 'OpenConfirm', ev: FsmEvent): Tra
       return t(state, 'second connection (collision detection)', ['trackCollision']);
     case 'TcpConnectionFails':
       return state === 'OpenSent'
-        ? t('Active', 'connection closed by peer', ['stopTimers', 'dropConnection', 'startConnectRetryTimer'])
+        ? t('Active', 'connection closed by peer', ['stopTimers', 'dropConnection', 'startConnectRetryTimer', 'incrementConnectRetryCounter'])
         : t('Idle', 'connection closed by peer', TO_IDLE_DAMPED);
     case 'BGPOpen':
       return state === 'OpenSent'
@@ -230,7 +237,7 @@ function openSentOrConfirm(state: 'OpenSent' | 'OpenConfirm', ev: FsmEvent): Tra
       return t('Idle', 'NOTIFICATION received', TO_IDLE_DAMPED);
     case 'KeepAliveMsg':
       return state === 'OpenConfirm'
-        ? t('Established', 'KEEPALIVE received', ['restartHoldTimer', 'sessionUp'])
+        ? t('Established', 'KEEPALIVE received', ['restartHoldTimer', 'resetConnectRetryCounter', 'sessionUp'])
         : t('Idle', 'unexpected KEEPALIVE in OpenSent', TO_IDLE_DAMPED, fsmErr);
     default:
       return t('Idle', `unexpected ${ev} in ${state}`, TO_IDLE_DAMPED, fsmErr);

@@ -79,6 +79,10 @@ export interface SessionStats {
   flaps: number;
 }
 
+/** Failed connection attempts whose Connect/Active transitions are logged at info; later ones at debug. */
+export const QUIET_RETRIES_AFTER = 3;
+const CHURN_STATES: ReadonlySet<FsmState> = new Set(['Idle', 'Connect', 'Active', 'OpenSent']);
+
 interface Conn {
   socket: net.Socket;
   framer: Framer;
@@ -191,6 +195,11 @@ export class Session {
     return this.state === 'Established';
   }
 
+  /** Consecutive failed connection attempts (ConnectRetryCounter); 0 once Established. */
+  get connectRetries(): number {
+    return this.connectRetryCounter;
+  }
+
   /** Sends already-framed UPDATE messages; false if the session is not Established. */
   sendUpdates(msgs: readonly Buffer[]): boolean {
     if (this.state !== 'Established' || !this.conn) return false;
@@ -229,6 +238,8 @@ export class Session {
 
   private apply(ev: FsmEvent, ctx: EventCtx, tr: Transition): void {
     const prev = this.state;
+    let retryMs = -1;
+    let counted = false;
     if (tr.notify !== undefined && this.conn) {
       const n = tr.notify === 'event' ? ctx.error : new BgpError(tr.notify.code, tr.notify.subcode);
       if (n) this.sendNotification(this.conn, n);
@@ -284,7 +295,8 @@ export class Session {
           break; // done above, before the connection is dropped
         case 'startConnectRetryTimer':
           if (!this.opts.passive && !this.stopped) {
-            this.timers.start('connectRetry', backoff(this.opts.connectRetrySeconds * 1000, this.connectRetryCounter, (this.opts.maxBackoffSeconds ?? 120) * 1000));
+            retryMs = backoff(this.opts.connectRetrySeconds * 1000, this.connectRetryCounter, (this.opts.maxBackoffSeconds ?? 120) * 1000);
+            this.timers.start('connectRetry', retryMs);
           }
           break;
         case 'stopConnectRetryTimer':
@@ -316,6 +328,10 @@ export class Session {
           break;
         case 'incrementConnectRetryCounter':
           this.connectRetryCounter++;
+          counted = true;
+          if (retryMs >= 0) {
+            reason += ` (attempt ${this.connectRetryCounter}, retry in ${(retryMs / 1000).toFixed(1)} s)`;
+          }
           break;
         case 'dampIdleHold':
           if (!this.stopped) {
@@ -337,7 +353,8 @@ export class Session {
           break;
       }
     }
-    this.changeState(tr.next, reason);
+    if (counted && this.connectRetryCounter === QUIET_RETRIES_AFTER) reason += '; further retries are logged at debug level';
+    this.changeState(tr.next, reason, counted);
     if (tr.actions.includes('sessionDown') || (prev === 'Established' && tr.next !== 'Established')) {
       this.stats.flaps++;
       this.hooks.down?.(reason);
@@ -352,12 +369,17 @@ export class Session {
   }
 
   /** The one place the state changes. */
-  private changeState(to: FsmState, reason: string): void {
+  private changeState(to: FsmState, reason: string, counted = false): void {
     const from = this.state;
     if (from === to) return;
     this.state = to;
     this.stateSince = Date.now();
-    this.log.info({ event: 'bgp peer state', neighbor: this.opts.neighbor, from, to, reason }, 'bgp peer state');
+    // A peer that keeps failing: its first failed attempts at info, then the
+    // Idle/Connect/Active/OpenSent churn at debug until it comes up or is stopped.
+    const n = this.connectRetryCounter;
+    const churn = CHURN_STATES.has(from) && CHURN_STATES.has(to);
+    const quiet = churn && (n > QUIET_RETRIES_AFTER || (n === QUIET_RETRIES_AFTER && !counted));
+    this.log[quiet ? 'debug' : 'info']({ event: 'bgp peer state', neighbor: this.opts.neighbor, from, to, reason }, 'bgp peer state');
     this.hooks.state?.(from, to, reason);
   }
 

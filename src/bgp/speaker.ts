@@ -62,6 +62,8 @@ export interface NeighborStatus {
   /** Received UPDATE counters (RFC 7606 outcomes). */
   received: UpdateStats;
   flaps: number;
+  /** Consecutive failed connection attempts (the ConnectRetry backoff exponent); 0 once Established. */
+  connectRetries?: number;
   lastError: string;
   lastErrorAt?: number;
   /**
@@ -508,6 +510,7 @@ export class SpeakerCore {
         refusedRoutes: nb.rib.refused.size,
         received: { ...nb.received },
         flaps: s.stats.flaps,
+        connectRetries: s.connectRetries,
         lastError: s.lastError,
         lastErrorAt: s.lastErrorAt || undefined,
         md5: !nb.cfg.md5_password_env ? 'none' : this.md5Problem(nb) ? 'unavailable' : 'active',

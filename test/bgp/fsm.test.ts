@@ -54,6 +54,32 @@ test('fsm: failed connect goes Active and retries', () => {
   assert.ok(r.actions.includes('connect'));
 });
 
+test('fsm: every failed connection attempt increments the ConnectRetryCounter after starting the timer; Established resets it', () => {
+  const failures: Array<[FsmState, FsmEvent]> = [
+    ['Connect', 'TcpConnectionFails'],
+    ['Connect', 'ConnectRetryTimer_Expires'],
+    ['OpenSent', 'TcpConnectionFails'],
+  ];
+  for (const [s, e] of failures) {
+    const a = transition(s, e).actions;
+    assert.ok(a.includes('startConnectRetryTimer'), `${s}/${e} restarts the timer`);
+    assert.ok(a.indexOf('incrementConnectRetryCounter') > a.indexOf('startConnectRetryTimer'), `${s}/${e}: timer first (base · 2^failures so far), then the counter`);
+  }
+  // a retry that merely starts the next attempt is not a failure
+  assert.ok(!transition('Active', 'ConnectRetryTimer_Expires').actions.includes('incrementConnectRetryCounter'));
+  assert.ok(transition('OpenConfirm', 'KeepAliveMsg').actions.includes('resetConnectRetryCounter'));
+  assert.ok(transition('Idle', 'ManualStart').actions.includes('resetConnectRetryCounter'));
+  // any path that leaves Connect/Active/OpenSent for Active or Idle on an error counts it
+  for (const s of ['Connect', 'Active', 'OpenSent', 'OpenConfirm'] as const) {
+    for (const e of EVENTS) {
+      const r = transition(s, e);
+      const stop = e === 'ManualStop' || e === 'ManualStop_Graceful' || e === 'AutomaticStop' || e === 'NotifMsgVerErr';
+      if (stop || r.next === s || r.next === 'OpenSent' || r.next === 'OpenConfirm' || r.next === 'Established' || r.next === 'Connect') continue;
+      assert.ok(r.actions.includes('incrementConnectRetryCounter'), `${s}/${e} → ${r.next} counts as a failure`);
+    }
+  }
+});
+
 test('fsm: NOTIFICATION codes the RFC requires', () => {
   assert.deepEqual(transition('Established', 'HoldTimer_Expires').notify, { code: 4, subcode: 0 });
   assert.deepEqual(transition('OpenSent', 'HoldTimer_Expires').notify, { code: 4, subcode: 0 });

@@ -198,3 +198,56 @@ for (const peerRid of ['10.0.0.200', '10.0.0.0']) {
     }
   });
 }
+
+test('session: ConnectRetry backs off (≈1, 2, 4 s) toward a closed port, resets once Established; repeated failures go to debug', { timeout: 60000 }, async (t) => {
+  const addr = loopbackBlock();
+  const ourPort = randomPort(), peerPort = ourPort + 1;
+  const cap = captureLogger();
+  const debugLog = createLogger({ level: 'debug', destination: { write: (s: string) => cap.lines.push(...s.split('\n').filter(Boolean)) } });
+  // nothing listens on addr(2):peerPort: every attempt is refused at once
+  const a = new BgpSpeaker(cfg({ self: addr(1), listenPort: ourPort, peer: addr(2), peerPort, asn: 65001, peerAsn: 65002, rid: '10.0.0.1' }), debugLog, { mode: 'inline' });
+  t.after(() => a.stop());
+  const evs: Array<PeerStateEvent & { at: number }> = [];
+  a.on('peer-state', (e: PeerStateEvent) => evs.push({ ...e, at: performance.now() }));
+  await a.start();
+  // attempts: the start (Idle→Connect), then every ConnectRetry expiry (Active→Connect)
+  const attempts = () => evs.filter((e) => e.to === 'Connect');
+  await waitFor('4 connection attempts', () => attempts().length >= 4, 20000, 20);
+  const at = attempts().map((e) => e.at);
+  const gaps = [1, 2, 3].map((i) => (at[i] - at[i - 1]) / 1000);
+  t.diagnostic(`intervals between attempts: ${gaps.map((g) => g.toFixed(2)).join(', ')} s`);
+  // base 1 s doubling, jittered to 75..100 %; a little slack for a loaded machine
+  for (const [i, g] of gaps.entries()) {
+    const nominal = 2 ** i;
+    assert.ok(g >= 0.75 * nominal - 0.05 && g <= nominal + 0.6, `interval ${i + 1}: ${g.toFixed(2)} s, expected ${0.75 * nominal}..${nominal} s`);
+  }
+  assert.ok(gaps[2] > gaps[0] * 2, 'the interval grows');
+  assert.ok((a.neighbors()[0].connectRetries ?? 0) >= 3);
+  assert.match(a.neighbors()[0].lastError, /connect to .* failed/);
+
+  // logging: every transition is logged, but only the first failed attempts at info
+  const stateLines = cap.lines.map((l) => JSON.parse(l)).filter((o) => o.event === 'bgp peer state');
+  assert.equal(stateLines.length, evs.length, 'one log line per transition');
+  const info = stateLines.filter((o) => o.level === 30);
+  const debug = stateLines.filter((o) => o.level === 20);
+  assert.ok(info.length <= 7, `${info.length} info lines`);
+  assert.ok(debug.length >= 1, 'later retries at debug');
+  assert.ok(info.some((o) => /attempt 3, retry in [\d.]+ s\); further retries are logged at debug/.test(o.reason)), JSON.stringify(info.map((o) => o.reason)));
+
+  // the peer appears (it connects to our listener): Established, and the counter is back to 0
+  const b = new BgpSpeaker(cfg({ self: addr(2), listenPort: peerPort, peer: addr(1), peerPort: ourPort, asn: 65002, peerAsn: 65001, rid: '10.0.0.2' }), silentLogger(), { mode: 'inline' });
+  let bStopped = false;
+  t.after(() => (bStopped ? undefined : b.stop()));
+  await b.start();
+  await waitFor('Established', () => a.neighbors()[0].state === 'Established', 20000);
+  assert.equal(a.neighbors()[0].connectRetries, 0);
+  // the peer goes away again: retries start over from the base interval, not from 16 s
+  await b.stop();
+  bStopped = true;
+  const down = await waitFor('session down', () => evs.find((e) => e.from === 'Established'), 10000);
+  const retry = await waitFor('first retry after the drop', () => evs.find((e) => e.at > down.at && e.from === 'Active' && e.to === 'Connect'), 8000, 20);
+  const after = (retry.at - down.at) / 1000;
+  t.diagnostic(`first ConnectRetry ${after.toFixed(2)} s after the session dropped`);
+  // idle hold (~1 s) + one failed attempt + backoff(1) (1.5..2 s)
+  assert.ok(after < 4.5, `retry ${after.toFixed(2)} s after the drop`);
+});
