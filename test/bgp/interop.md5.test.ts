@@ -13,6 +13,8 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
 import { validateConfig } from '../../src/config/load.ts';
 import { BgpSpeaker } from '../../src/bgp/index.ts';
 import { silentLogger } from '../../src/core/log.ts';
@@ -176,23 +178,24 @@ test('md5: outgoing signed sessions reach BIRD (addon from npm run build:md5, in
   assert.equal(good.neighbors()[0].md5, 'active');
 });
 
-test('md5: passive — BIRD connects to bgp.listen signed; wrong or missing password never comes up; key changed on the live listener', { skip, timeout: 90000 }, async (t) => {
+test('md5: passive — BIRD connects to bgp.listen signed; wrong or missing password never comes up; reloads switch the listener to MD5 and change keys on it', { skip, timeout: 120000 }, async (t) => {
   delete process.env.BREAKWATER_TCP_MD5_ADDON;
   process.env.BW_TEST_MD5_IN = 'In-Sekrit-2';
   process.env.BW_TEST_MD5_WRONG = 'wrong-key';
   const addr = loopbackBlock();
   const port = randomPort();
   const lport = port + 10;
-  // bw: signed with the right password; nopw: the same peer setup without any password
+  // bw: BIRD signs with the right password; nopw: the same setup without any password
   const bird = new Bird(
     birdWith('10.255.0.2', [
       birdProtocol({ name: 'bw', routerId: '10.255.0.2', localAddress: addr(2), localPort: port, localAsn: 65002, peerAddress: addr(1), peerPort: lport, peerAsn: 65001, holdTime: 9 }, 'In-Sekrit-2'),
-      birdProtocol({ name: 'nopw', routerId: '10.255.0.2', localAddress: addr(3), localPort: port + 2, localAsn: 65002, peerAddress: addr(1), peerPort: lport, peerAsn: 65001, holdTime: 9 }),
+      // (another of our addresses: BIRD runs one session per neighbor address and port)
+      birdProtocol({ name: 'nopw', routerId: '10.255.0.2', localAddress: addr(3), localPort: port + 2, localAsn: 65002, peerAddress: addr(4), peerPort: lport, peerAsn: 65001, holdTime: 9 }),
     ]),
   );
   t.after(() => bird.dispose());
   await bird.start();
-  const cfg = (env2: string) =>
+  const cfg = (env2?: string, env3?: string) =>
     validateConfig({
       bgp: {
         local_asn: 65001,
@@ -202,31 +205,45 @@ test('md5: passive — BIRD connects to bgp.listen signed; wrong or missing pass
         connect_retry_seconds: 1,
         neighbors: [
           { address: addr(2), port, remote_asn: 65002, passive: true, hold_time: 9, md5_password_env: env2 },
-          { address: addr(3), port: port + 2, remote_asn: 65002, passive: true, hold_time: 9, md5_password_env: 'BW_TEST_MD5_IN' },
+          { address: addr(3), port: port + 2, remote_asn: 65002, passive: true, hold_time: 9, md5_password_env: env3 },
         ],
       },
     }).bgp;
-  const sp = new BgpSpeaker(cfg('BW_TEST_MD5_WRONG'), silentLogger());
+  const logs: string[] = [];
+  const log = pino({ level: 'info' }, { write: (l: string) => void logs.push(l) }) as unknown as Logger;
+  const listening = () => logs.filter((l) => l.includes('"bgp listening"')).length;
+  const sp = new BgpSpeaker(cfg(), log, { mode: 'inline' });
   t.after(() => sp.stop());
   sp.announce(RTBH4);
   await sp.start();
+  // 1. no MD5 configured: the unsigned peer comes up; the signing one is dropped by our kernel
+  await waitFor('unsigned session while MD5 is not configured', async () => (await bird.state('nopw')) === 'Established', 20000);
+  assert.notEqual(await bird.state('bw'), 'Established');
+  assert.equal(listening(), 1);
+
+  // 2. reload: MD5 on both (wrong key for bw): the listener is re-created with keys; the unsigned
+  //    session is reset by the reload and cannot come back
+  await sp.reconfigure(cfg('BW_TEST_MD5_WRONG', 'BW_TEST_MD5_IN'));
+  assert.equal(listening(), 2, 'listener re-created by the addon');
+  await waitFor('unsigned session gone', async () => (await bird.state('nopw')) !== 'Established', 10000);
   await sleep(4000);
+  assert.notEqual(await bird.state('nopw'), 'Established', 'unsigned peer after MD5 was configured');
   assert.notEqual(await bird.state('bw'), 'Established', 'wrong key on our side');
-  assert.notEqual(await bird.state('nopw'), 'Established', 'unsigned peer');
   assert.ok(sp.neighbors().every((n) => n.state !== 'Established'));
 
-  // reconfigure: the neighbor's key is replaced on the listening socket that stays open
-  await sp.reconfigure(cfg('BW_TEST_MD5_IN'));
+  // 3. reload: bw's key is replaced on the listening socket, which stays open
+  await sp.reconfigure(cfg('BW_TEST_MD5_IN', 'BW_TEST_MD5_IN'));
+  assert.equal(listening(), 2, 'listener kept');
   await waitFor('passive signed session', async () => (await bird.state('bw')) === 'Established', 25000);
   await waitFor('route over the passive session', async () => (await bird.count('master4', 'bw')) === 1);
-  await waitFor('status', () => sp.neighbors().find((n) => n.address === addr(2))?.state === 'Established', 5000);
-  const st = sp.neighbors();
-  assert.equal(st.find((n) => n.address === addr(2))!.md5, 'active');
-  assert.equal(st.find((n) => n.address === addr(2))!.passive, true);
+  const st = sp.neighbors().find((n) => n.address === addr(2))!;
+  assert.equal(st.state, 'Established');
+  assert.equal(st.md5, 'active');
+  assert.equal(st.passive, true);
   // the unsigned peer is still kept out by the kernel
   await sleep(2000);
   assert.notEqual(await bird.state('nopw'), 'Established');
-  assert.notEqual(st.find((n) => n.address === addr(3))!.state, 'Established');
+  assert.notEqual(sp.neighbors().find((n) => n.address === addr(3))!.state, 'Established');
 });
 
 const exe = join(root, 'dist/breakwater');
