@@ -12,6 +12,9 @@
  *   `bgp peer state` with neighbor, from, to and reason.
  * - Received UPDATEs are counted (Breakwater does not use them); codec errors
  *   become the NOTIFICATION the RFC asks for.
+ * - TCP MD5 (RFC 2385) through the optional addon src/bgp/tcp_md5.c
+ *   (tcpMd5Info()): signed outgoing sockets, and a listening socket keyed
+ *   per peer for passive sessions and collisions (BgpListener).
  */
 import * as net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -788,18 +791,22 @@ function loadTcpMd5(): TcpMd5Info {
   }
   const embedded = inBundle() ? loadEmbedded() : undefined;
   if (embedded) return embedded;
-  // from source: dist/tcp_md5.node of `npm run build:md5`; a plain bundle: beside it
+  // from source: dist/tcp_md5.node of `npm run build:md5`; a plain bundle (node dist/breakwater.cjs): beside it
   let path = '';
   try {
     path = fileURLToPath(inBundle() ? new URL('./tcp_md5.node', import.meta.url) : new URL('../../dist/tcp_md5.node', import.meta.url));
+  } catch {
+    /* no file location (eval'd code) */
+  }
+  if (!path || decodeURIComponent(import.meta.url).includes('[worker eval]')) {
+    return { addon: null, source: '', error: 'no TCP MD5 addon location known in this thread: set BREAKWATER_TCP_MD5_ADDON (the single executable carries its own)' };
+  }
+  try {
     return { addon: dlopenAddon(path), source: path, error: '' };
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'ERR_DLOPEN_FAILED' && /No such file/.test((e as Error).message);
-    return {
-      addon: null,
-      source: path,
-      error: missing ? `no TCP MD5 addon: run \`npm run build:md5\` (builds ${path}) or set BREAKWATER_TCP_MD5_ADDON` : `cannot load ${path}: ${(e as Error).message}`,
-    };
+    const hint = inBundle() ? 'set BREAKWATER_TCP_MD5_ADDON' : 'run `npm run build:md5` or set BREAKWATER_TCP_MD5_ADDON';
+    return { addon: null, source: path, error: missing ? `no TCP MD5 addon at ${path}: ${hint}` : `cannot load ${path}: ${(e as Error).message}` };
   }
 }
 
