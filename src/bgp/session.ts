@@ -80,6 +80,10 @@ export interface SessionStats {
   connectAttempts: number;
   establishedCount: number;
   flaps: number;
+  /** Bytes of every message written (all sessions). */
+  bytesOut: number;
+  /** The largest message written, in bytes (> 4096 only with RFC 8654 extended messages). */
+  maxMessageOut: number;
 }
 
 /** Failed connection attempts whose Connect/Active transitions are logged at info; later ones at debug. */
@@ -137,6 +141,8 @@ export class Session {
     connectAttempts: 0,
     establishedCount: 0,
     flaps: 0,
+    bytesOut: 0,
+    maxMessageOut: 0,
   };
   private dispatching = false;
   private readonly queue: Array<[FsmEvent, EventCtx]> = [];
@@ -536,6 +542,8 @@ export class Session {
     c.socket.write(msg);
     if (c !== this.conn) return;
     this.stats.messagesOut++;
+    this.stats.bytesOut += msg.length;
+    if (msg.length > this.stats.maxMessageOut) this.stats.maxMessageOut = msg.length;
     if (type === MSG.UPDATE) this.stats.updatesOut++;
     else if (type === MSG.KEEPALIVE) this.stats.keepalivesOut++;
     else if (type === MSG.NOTIFICATION) this.stats.notificationsOut++;

@@ -2,7 +2,9 @@
  * Routes/s to a real peer: 10,000 RTBH /32 and 1,000 FlowSpec rules announced
  * to BIRD 2 over loopback (speaker in its worker thread, as in the daemon);
  * seconds until BIRD holds them all (polled with birdc), seconds until all
- * are withdrawn, and UPDATE messages sent per route.
+ * are withdrawn, and UPDATE messages sent per route. Run twice: with BIRD's
+ * default (no RFC 8654 extended messages: UPDATEs of at most 4096 bytes, what
+ * most routers negotiate) and with `enable extended messages on` (65,535).
  */
 import type { BenchContext, BenchRow } from '../../bench/harness.ts';
 import { Bird, birdAvailable, birdConfig } from '../../test/helpers/bird.ts';
@@ -14,16 +16,22 @@ import type { FlowspecRoute, UnicastRoute } from './types.ts';
 
 export const prefix = 'bgp';
 
-export default async function bench(ctx: BenchContext): Promise<BenchRow[]> {
-  if (!birdAvailable()) {
-    ctx.log('bgp: BIRD 2 not available (or not root): skipped');
-    return [];
-  }
-  const nRtbh = Math.max(1000, Math.round(10000 * ctx.scale));
-  const nFlow = Math.max(100, Math.round(1000 * ctx.scale));
+interface RunResult {
+  announceS: number;
+  withdrawS: number;
+  sentS: number;
+  updates: number;
+  wUpdates: number;
+  maxMessage: number;
+  extended: boolean;
+}
+
+async function runOnce(nRtbh: number, nFlow: number, extendedMessages: boolean): Promise<RunResult> {
   const addr = loopbackBlock();
   const port = randomPort();
-  const bird = new Bird(birdConfig({ routerId: '10.255.0.2', localAddress: addr(2), localPort: port, localAsn: 65002, peerAddress: addr(1), peerPort: port + 1, peerAsn: 65001, holdTime: 90, passive: true }));
+  const bird = new Bird(
+    birdConfig({ routerId: '10.255.0.2', localAddress: addr(2), localPort: port, localAsn: 65002, peerAddress: addr(1), peerPort: port + 1, peerAsn: 65001, holdTime: 90, passive: true, extendedMessages }),
+  );
   const cfg = validateConfig({
     bgp: { local_asn: 65001, router_id: '10.255.0.1', connect_retry_seconds: 1, neighbors: [{ address: addr(2), port, remote_asn: 65002, local_address: addr(1) }] },
   }).bgp;
@@ -71,17 +79,34 @@ export default async function bench(ctx: BenchContext): Promise<BenchRow[]> {
     for (const f of flows) speaker.withdraw(f);
     await waitFor('BIRD holds none', async () => (await count()) === 0, 60000, 10);
     const withdrawS = (performance.now() - t1) / 1000;
-    const wUpdates = (await speaker.neighborsNow())[0].updatesOut - u0 - updates;
-    const scaleNote = nRtbh === 10000 ? '' : ` (scaled: ${nRtbh} + ${nFlow})`;
-    return [
-      { figure: 'bgp.announce_10k_s', value: announceS, unit: 's', note: `${nRtbh} RTBH /32 + ${nFlow} FlowSpec until BIRD holds all${scaleNote}` },
-      { figure: 'bgp.withdraw_10k_s', value: withdrawS, unit: 's', note: `until BIRD holds none${scaleNote}` },
-      { figure: 'bgp.announce_10k_sent_s', value: sentS, unit: 's', note: 'until the speaker has written every UPDATE' },
-      { figure: 'bgp.routes_per_s', value: total / announceS, unit: 'routes/s', note: 'announce, end to end into BIRD' },
-      { figure: 'bgp.updates_per_route', value: updates / total, unit: 'msg/route', note: `${updates} UPDATEs announce, ${wUpdates} withdraw` },
-    ];
+    const st = (await speaker.neighborsNow())[0];
+    return { announceS, withdrawS, sentS, updates, wUpdates: st.updatesOut - u0 - updates, maxMessage: st.maxMessageOut ?? 0, extended: !!st.extendedMessage };
   } finally {
     await speaker.stop();
     await bird.dispose();
   }
+}
+
+export default async function bench(ctx: BenchContext): Promise<BenchRow[]> {
+  if (!birdAvailable()) {
+    ctx.log('bgp: BIRD 2 not available (or not root): skipped');
+    return [];
+  }
+  const nRtbh = Math.max(1000, Math.round(10000 * ctx.scale));
+  const nFlow = Math.max(100, Math.round(1000 * ctx.scale));
+  const total = nRtbh + nFlow;
+  const scaleNote = nRtbh === 10000 ? '' : ` (scaled: ${nRtbh} + ${nFlow})`;
+  const std = await runOnce(nRtbh, nFlow, false);
+  const ext = await runOnce(nRtbh, nFlow, true);
+  if (std.extended || !ext.extended) throw new Error(`bgp bench: extended messages negotiated ${std.extended}/${ext.extended}, expected false/true`);
+  return [
+    { figure: 'bgp.announce_10k_s', value: std.announceS, unit: 's', note: `${nRtbh} RTBH /32 + ${nFlow} FlowSpec until BIRD holds all${scaleNote}` },
+    { figure: 'bgp.withdraw_10k_s', value: std.withdrawS, unit: 's', note: `until BIRD holds none${scaleNote}` },
+    { figure: 'bgp.announce_10k_sent_s', value: std.sentS, unit: 's', note: 'until the speaker has written every UPDATE' },
+    { figure: 'bgp.routes_per_s', value: total / std.announceS, unit: 'routes/s', note: 'announce, end to end into BIRD' },
+    { figure: 'bgp.updates_per_route', value: std.updates / total, unit: 'msg/route', note: `${std.updates} UPDATEs announce, ${std.wUpdates} withdraw; no extended messages, largest ${std.maxMessage} B` },
+    { figure: 'bgp.announce_10k_ext_s', value: ext.announceS, unit: 's', note: 'the same with RFC 8654 extended messages negotiated' },
+    { figure: 'bgp.withdraw_10k_ext_s', value: ext.withdrawS, unit: 's', note: 'the same with extended messages' },
+    { figure: 'bgp.updates_per_route_ext', value: ext.updates / total, unit: 'msg/route', note: `${ext.updates} UPDATEs announce, ${ext.wUpdates} withdraw; largest ${ext.maxMessage} B` },
+  ];
 }

@@ -62,6 +62,11 @@ export interface NeighborStatus {
   /** Received UPDATE counters (RFC 7606 outcomes). */
   received: UpdateStats;
   flaps: number;
+  /** RFC 8654 extended messages negotiated on the current (or last) session. */
+  extendedMessage?: boolean;
+  /** Bytes written to the peer, and the largest message written (all sessions). */
+  bytesOut?: number;
+  maxMessageOut?: number;
   /** Consecutive failed connection attempts (the ConnectRetry backoff exponent); 0 once Established. */
   connectRetries?: number;
   lastError: string;
@@ -511,6 +516,9 @@ export class SpeakerCore {
         received: { ...nb.received },
         flaps: s.stats.flaps,
         connectRetries: s.connectRetries,
+        extendedMessage: !!neg?.ctx.extendedMessage,
+        bytesOut: s.stats.bytesOut,
+        maxMessageOut: s.stats.maxMessageOut,
         lastError: s.lastError,
         lastErrorAt: s.lastErrorAt || undefined,
         md5: !nb.cfg.md5_password_env ? 'none' : this.md5Problem(nb) ? 'unavailable' : 'active',

@@ -8,6 +8,7 @@ import { validateConfig } from '../../src/config/load.ts';
 import { BgpSpeaker, type PeerStateEvent } from '../../src/bgp/index.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { FLOW4, FLOW6, RTBH4, RTBH6 } from './interop.fixtures.ts';
+import type { UnicastRoute } from '../../src/bgp/types.ts';
 import type { BgpConfig } from '../../src/config/schema.ts';
 import { Bird, birdAvailable, birdConfig, type BirdPeerOptions } from '../helpers/bird.ts';
 import { loopbackBlock, randomPort, sleep, waitFor } from '../helpers/netns.ts';
@@ -45,7 +46,10 @@ function speakerConfig(o: { peer: string; peerPort: number; local: string; holdT
   }).bgp;
 }
 
-async function pair(t: import('node:test').TestContext, o: { holdTime?: number; birdHold?: number; mode?: 'worker' | 'inline'; families?: BirdPeerOptions['families']; remoteAsn?: number } = {}): Promise<Pair> {
+async function pair(
+  t: import('node:test').TestContext,
+  o: { holdTime?: number; birdHold?: number; mode?: 'worker' | 'inline'; families?: BirdPeerOptions['families']; remoteAsn?: number; bird?: Partial<BirdPeerOptions> } = {},
+): Promise<Pair> {
   const addr = loopbackBlock();
   const birdPort = randomPort();
   const birdOpts: BirdPeerOptions = {
@@ -59,6 +63,7 @@ async function pair(t: import('node:test').TestContext, o: { holdTime?: number; 
     holdTime: o.birdHold ?? o.holdTime ?? 9,
     passive: true,
     families: o.families,
+    ...o.bird,
   };
   const bird = new Bird(birdConfig(birdOpts));
   t.after(() => bird.dispose());
@@ -348,4 +353,40 @@ test('bird: reconfigure adds and removes neighbors; unchanged sessions stay up',
   assert.equal((await p.speaker.neighborsNow()).length, 1);
   assert.equal(await p.bird.state(), 'Established');
   assert.ok(!p.states.some((s) => s.neighbor === p.addr(2) && s.from === 'Established'), 'first session still untouched');
+});
+
+test('bird: RFC 8654 extended messages: 10,000 /32 go out in UPDATEs larger than 4096 bytes and BIRD takes them all (control: without, ≤ 4096)', { skip, timeout: 120000 }, async (t) => {
+  const attrs = { nextHop: '192.0.2.1', communities: [0xffff029a, 65001 * 65536 + 666] };
+  const routes: UnicastRoute[] = Array.from({ length: 10000 }, (_, i) => ({ family: 'ipv4_unicast', prefix: `100.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`, attrs }));
+  const results: Record<string, { updates: number; max: number; ext: boolean; caps: string }> = {};
+  for (const ext of [true, false]) {
+    const p = await pair(t, { bird: { extendedMessages: ext } });
+    p.speaker.announce(routes);
+    await p.speaker.start();
+    await established(p);
+    await waitFor(`10,000 routes in BIRD (extended messages ${ext ? 'on' : 'off'})`, async () => (await p.bird.count('master4')) === routes.length, 60000, 200);
+    const s = (await p.speaker.neighborsNow())[0];
+    // UPDATEs that carry routes: all minus one End-of-RIB per negotiated family
+    const updates = s.updatesOut - s.familiesNegotiated.length;
+    const caps = (await p.bird.birdc('show protocols all bw')).split('\n').filter((l) => /capabilit|Extended message|ext/i.test(l)).join(' | ');
+    results[ext ? 'on' : 'off'] = { updates, max: s.maxMessageOut ?? 0, ext: !!s.extendedMessage, caps };
+    assert.equal(s.flaps, 0);
+    assert.equal(await p.bird.state(), 'Established');
+    await p.speaker.stop();
+    await p.bird.dispose();
+  }
+  t.diagnostic(`extended messages on: ${results.on.updates} UPDATEs, largest message ${results.on.max} bytes; off: ${results.off.updates} UPDATEs, largest ${results.off.max} bytes`);
+  t.diagnostic(`BIRD capabilities (on): ${results.on.caps}`);
+  assert.equal(results.on.ext, true, 'negotiated with BIRD');
+  assert.match(results.on.caps, /Local capabilities \| +Extended message \| +Neighbor capabilities \| +Extended message/, 'BIRD shows the capability on both sides');
+  assert.doesNotMatch(results.off.caps, /Local capabilities \| +Extended message/, 'BIRD did not offer it in the control run');
+  assert.match(results.off.caps, /Neighbor capabilities \| +Extended message/, 'we always offer it');
+  assert.ok(results.on.max > 4096, `largest message ${results.on.max} bytes`);
+  assert.ok(results.on.max <= 65535);
+  // 10,000 × 5 bytes of NLRI fit one 65,535-byte UPDATE; 4096-byte ones need 13
+  assert.ok(results.on.updates <= 2, `${results.on.updates} UPDATEs`);
+  assert.equal(results.off.ext, false);
+  assert.ok(results.off.max <= 4096);
+  assert.ok(results.off.updates >= 13, `${results.off.updates} UPDATEs without extended messages`);
+  assert.ok(results.on.updates < results.off.updates);
 });

@@ -32,6 +32,12 @@ export interface BirdPeerOptions {
   /** Only accept the connection from Breakwater. */
   passive?: boolean;
   families?: Array<'ipv4' | 'ipv6' | 'flow4' | 'flow6'>;
+  /** `enable extended messages on` (RFC 8654; BIRD's default is off). */
+  extendedMessages?: boolean;
+  /** `enable route refresh` (default on: BIRD then also advertises enhanced route refresh, RFC 7313). */
+  routeRefresh?: boolean;
+  /** Protocol trace options, e.g. `packets, events` (traces go to BIRD's stderr, Bird.output()). */
+  debug?: string;
 }
 
 /**
@@ -65,7 +71,7 @@ protocol bgp ${name} {
   error wait time 1, 4;
   graceful restart ${o.gracefulRestart === false ? 'off' : 'on'};
   graceful restart time 60;
-${o.passive ? '  passive on;\n' : ''}${ch.join('\n')}
+${o.passive ? '  passive on;\n' : ''}${o.extendedMessages ? '  enable extended messages on;\n' : ''}${o.routeRefresh === false ? '  enable route refresh off;\n' : ''}${o.debug ? `  debug { ${o.debug} };\n` : ''}${ch.join('\n')}
 }
 ${extra}`;
 }
@@ -92,6 +98,11 @@ export class Bird {
   async start(): Promise<void> {
     this.daemon = startDaemon(BIRD, ['-f', '-c', this.conf, '-s', this.sock, '-P', join(this.dir, 'bird.pid'), ...this.extraArgs]);
     await waitFor('birdc to answer', async () => (await this.birdc('show status')).includes('Daemon is up'), 10000);
+  }
+
+  /** What BIRD wrote to stdout/stderr (its log and protocol traces). */
+  output(): string {
+    return this.daemon?.output() ?? '';
   }
 
   async birdc(cmd: string): Promise<string> {
