@@ -46,7 +46,10 @@ const skip = noBird || noAddon;
 function birdProtocol(o: BirdPeerOptions, password?: string): string {
   const cfg = birdConfig(o);
   const block = cfg.slice(cfg.indexOf('protocol bgp '));
-  return password === undefined ? block : block.replace('  multihop;', `  multihop;\n  password "${password}";`);
+  if (password === undefined) return block;
+  const signed = block.replace('  multihop;', `  multihop;\n  password "${password}";`);
+  assert.notEqual(signed, block, 'BIRD config without the password line');
+  return signed;
 }
 
 /** A full BIRD config whose protocols are the given blocks. */
