@@ -4,9 +4,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { encodePcap, readCapture } from '../../src/flow/pcap.ts';
 import { loadConfig, validateConfig } from '../../src/config/load.ts';
 import { detectCaptures, eventJson } from '../../src/cli/detect.ts';
 import type { Attack } from '../../src/engine/events.ts';
@@ -117,4 +119,110 @@ test('breakwater detect CLI: JSON lines, deterministic (two runs, identical outp
   }
   const bad = spawnSync(process.execPath, [join(root, 'src/main.ts'), 'detect', inputs[0]], { encoding: 'utf8' });
   assert.equal(bad.status, 2, 'missing -config is a usage error');
+});
+
+// ---- replay clock: unbans and escalations at their due times ---------------------------------
+
+/** The first tick boundary at or after t (the engine and its bans act at boundaries). */
+const ceilTick = (t: number, tickMs: number) => Math.ceil(t / tickMs) * tickMs;
+
+function withBan(ban: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  return validateConfig({
+    networks: cfg.networks, protected_whitelist: cfg.protected_whitelist, thresholds: { pps: 5000, mbps: 200 },
+    detection: { attack_hysteresis_seconds: 5, ...(extra.detection as object ?? {}) },
+    ban: { max_banned_fraction: 0.5, ...ban },
+    ...Object.fromEntries(Object.entries(extra).filter(([k]) => k !== 'detection')),
+  });
+}
+
+function lastDatagram(paths: string[]): number {
+  let t = 0;
+  for (const p of paths) for (const pk of readCapture(p)) if (pk.time > t) t = pk.time;
+  return t;
+}
+
+test('unban after the last datagram: stamped max(created + TTL, attack end + unban hysteresis) rounded up to the tick; -drain=false prints none', (t) => {
+  const fs = scenarioFiles('syn-flood');
+  if (fs.length === 0) { t.skip('no syn-flood captures'); return; }
+  // TTL dominates (20 s after the ban), then the hysteresis dominates (12 s after the attack's end)
+  const cases = [{ ttl_seconds: 20, unban_hysteresis_seconds: 2, tick: 100 }, { ttl_seconds: 3, unban_hysteresis_seconds: 12, tick: 250 }];
+  for (const f of fs) {
+    const file = join(pcaps, f);
+    const last = lastDatagram([file]);
+    for (const c of cases) {
+      const conf = withBan({ ttl_seconds: c.ttl_seconds, unban_hysteresis_seconds: c.unban_hysteresis_seconds }, { detection: { tick_ms: c.tick } });
+      const r = detectCaptures(conf, [file]);
+      const ban = r.events.find((e) => e.event === 'ban');
+      const end = r.events.find((e) => e.event === 'attack_end');
+      const unbans = r.events.filter((e) => e.event === 'unban');
+      assert.ok(ban && ban.event === 'ban' && end, `${f}: ban and attack end`);
+      assert.equal(unbans.length, 1, `${f} ${JSON.stringify(c)}: one unban (${r.events.map((e) => e.event)})`);
+      const u = unbans[0];
+      assert.ok(u.event === 'unban');
+      const due = Math.max(ban.time + c.ttl_seconds * 1000, end.time + c.unban_hysteresis_seconds * 1000);
+      assert.equal(u.time, ceilTick(due, c.tick), `${f} ${JSON.stringify(c)}: unban at ${new Date(u.time).toISOString()}, due ${new Date(due).toISOString()}`);
+      assert.ok(u.time > last, `${f}: this unban falls after the last datagram`);
+      assert.equal(u.reason, 'expired');
+      assert.equal(u.ban.id, ban.ban.id);
+      const j = eventJson(u, r.rates.get(u));
+      assert.equal(j.time, new Date(ceilTick(due, c.tick)).toISOString());
+      assert.equal(j.pps, 0, `${f}: no traffic to the target when its ban ends`);
+      assert.ok(Number(j.peak_pps) > 5000 && Number(j.peak_mbps) > 0, `${f}: the attack's peaks on the unban line ${JSON.stringify(j)}`);
+      // nothing left running, every event in time order
+      assert.equal(r.engine.bans!.active().length, 0);
+      for (let i = 1; i < r.events.length; i++) assert.ok(r.events[i].time >= r.events[i - 1].time, `${f}: events in time order`);
+      const nd = detectCaptures(conf, [file], { drain: false });
+      assert.ok(!nd.events.some((e) => e.event === 'unban'), `${f}: without drain the ban is still on at the end`);
+    }
+  }
+});
+
+test('a ban that expires in a gap of the capture is stamped within one tick of its deadline, not at the next datagram', (t) => {
+  const syn = scenarioFiles('syn-flood').find((f) => f.startsWith('softflowd-v9')) ?? scenarioFiles('syn-flood')[0];
+  const benign = scenarioFiles('benign').find((f) => f.startsWith('softflowd-v9')) ?? scenarioFiles('benign')[0];
+  if (!syn || !benign) { t.skip('no syn-flood or benign capture'); return; }
+  const tmp = mkdtempSync(join(tmpdir(), 'bw-detect-gap-'));
+  t.after(() => rmSync(tmp, { recursive: true, force: true }));
+  // the flood, a 10-minute silence, then benign traffic from the same exporter
+  const a = [...readCapture(join(pcaps, syn))];
+  const b = [...readCapture(join(pcaps, benign))];
+  const gapStart = a[a.length - 1].time;
+  const shift = gapStart + 600_000 - b[0].time;
+  const file = join(tmp, 'gap.pcap');
+  writeFileSync(file, encodePcap([...a, ...b.map((p) => ({ ...p, time: p.time + shift }))]));
+  const gapEnd = b[0].time + shift;
+  for (const tick of [100, 1000]) {
+    const conf = withBan({ ttl_seconds: 90, unban_hysteresis_seconds: 10 }, { detection: { tick_ms: tick } });
+    const r = detectCaptures(conf, [file]);
+    const ban = r.events.find((e) => e.event === 'ban');
+    const end = r.events.find((e) => e.event === 'attack_end');
+    const u = r.events.find((e) => e.event === 'unban');
+    assert.ok(ban && end && u && u.event === 'unban', `tick ${tick}: ${r.events.map((e) => e.event)}`);
+    const due = Math.max(ban.time + 90_000, end.time + 10_000);
+    assert.ok(due > gapStart && due < gapEnd, 'the deadline falls in the gap');
+    assert.ok(u.time >= due && u.time - due < tick, `tick ${tick}: unban ${u.time - due} ms after its deadline`);
+    assert.ok(u.time < gapEnd, 'stamped inside the gap');
+    // the benign part after the gap adds nothing
+    assert.deepEqual(r.events.map((e) => e.event), ['attack_start', 'ban', 'attack_end', 'unban']);
+  }
+});
+
+test('escalate lines carry the attack\'s current rates; escalation steps at its after_seconds boundary', (t) => {
+  const f = scenarioFiles('syn-flood')[0];
+  if (!f) { t.skip('no syn-flood captures'); return; }
+  const conf = withBan({ ttl_seconds: 30, unban_hysteresis_seconds: 5 }, { mitigation: 'flowspec', escalation: [{ after_seconds: 2.05, action: 'blackhole' }] });
+  const r = detectCaptures(conf, [join(pcaps, f)]);
+  const ban = r.events.find((e) => e.event === 'ban');
+  const esc = r.events.filter((e) => e.event === 'escalate');
+  assert.ok(ban && ban.event === 'ban');
+  assert.equal(ban.ban.level, 'flowspec_discard');
+  assert.equal(esc.length, 1, `${f}: ${r.events.map((e) => e.event)}`);
+  const e = esc[0];
+  assert.ok(e.event === 'escalate');
+  assert.equal(e.to, 'blackhole');
+  assert.equal(e.time, ceilTick(ban.time + 2050, r.engine.window.tickMs));
+  const j = eventJson(e, r.rates.get(e));
+  assert.ok(Number(j.pps) > 5000, `escalated while the flood runs above its 5000 pps limit: ${JSON.stringify(j)}`);
+  assert.ok(Number(j.fps) > 0 && Number(j.mbps) > 0 && Number(j.peak_pps) >= Number(j.pps));
+  assert.equal((j.route as { type: string }).type, 'blackhole');
 });
