@@ -75,6 +75,8 @@ export interface SessionStats {
   keepalivesIn: number;
   keepalivesOut: number;
   refreshesIn: number;
+  /** ROUTE-REFRESH messages written: requests, and BoRR/EoRR around a re-advertisement (RFC 7313). */
+  refreshesOut: number;
   notificationsIn: number;
   notificationsOut: number;
   connectAttempts: number;
@@ -136,6 +138,7 @@ export class Session {
     keepalivesIn: 0,
     keepalivesOut: 0,
     refreshesIn: 0,
+    refreshesOut: 0,
     notificationsIn: 0,
     notificationsOut: 0,
     connectAttempts: 0,
@@ -221,6 +224,18 @@ export class Session {
     if (this.state !== 'Established' || !this.conn || !this.negotiated?.routeRefresh) return false;
     const f = AfiSafi[family];
     this.write(this.conn, encodeRouteRefresh(f.afi, f.safi), MSG.ROUTE_REFRESH);
+    return true;
+  }
+
+  /**
+   * RFC 7313 §4: Beginning ('begin', subtype 1) or End ('end', subtype 2) of
+   * Route Refresh around the re-advertisement of a family. Sent only when
+   * both sides negotiated enhanced route refresh; false otherwise.
+   */
+  sendRefreshMarker(family: FamilyName, which: 'begin' | 'end'): boolean {
+    if (this.state !== 'Established' || !this.conn || !this.negotiated?.enhancedRouteRefresh) return false;
+    const f = AfiSafi[family];
+    this.write(this.conn, encodeRouteRefresh(f.afi, f.safi, which === 'begin' ? 1 : 2), MSG.ROUTE_REFRESH);
     return true;
   }
 
@@ -425,7 +440,7 @@ export class Session {
     const caps = emptyCapabilities();
     caps.multiprotocol = this.opts.families.map((f) => AfiSafi[f]);
     caps.routeRefresh = true;
-    caps.enhancedRouteRefresh = false;
+    caps.enhancedRouteRefresh = true;
     caps.extendedMessage = true;
     caps.as4 = this.opts.localAsn;
     if (this.opts.gracefulRestart) {
@@ -547,6 +562,7 @@ export class Session {
     if (type === MSG.UPDATE) this.stats.updatesOut++;
     else if (type === MSG.KEEPALIVE) this.stats.keepalivesOut++;
     else if (type === MSG.NOTIFICATION) this.stats.notificationsOut++;
+    else if (type === MSG.ROUTE_REFRESH) this.stats.refreshesOut++;
   }
 
   private sendNotification(c: Conn, e: BgpError): void {
@@ -626,14 +642,21 @@ export class Session {
       }
       case MSG.ROUTE_REFRESH: {
         this.stats.refreshesIn++;
+        const enhanced = !!this.negotiated?.enhancedRouteRefresh;
         let fam: FamilyName | undefined;
         let subtype = 0;
         try {
           const r = decodeRouteRefresh(m.body);
           fam = r.family;
-          subtype = r.subtype;
-        } catch {
-          return; // RFC 7313 §5: malformed ROUTE-REFRESH is ignored here
+          // without RFC 7313 the subtype octet is reserved: every ROUTE-REFRESH is a request
+          subtype = enhanced ? r.subtype : 0;
+        } catch (e) {
+          // RFC 7313 §5: a BoRR/EoRR whose length is not 4 earns ROUTE-REFRESH Message Error /
+          // Invalid Message Length once enhanced route refresh is negotiated; otherwise ignored
+          if (enhanced && e instanceof BgpError && this.state === 'Established' && m.body.length >= 3 && (m.body[2] === 1 || m.body[2] === 2)) {
+            this.dispatch('UpdateMsgErr', { error: e, reason: `bad ROUTE-REFRESH (${m.body.length + 19} bytes)` });
+          }
+          return;
         }
         this.dispatch('RouteRefreshMsg');
         if (fam && subtype === 0 && this.state === 'Established' && this.negotiated?.families.includes(fam)) this.hooks.refresh?.(fam);

@@ -64,6 +64,11 @@ export interface NeighborStatus {
   flaps: number;
   /** RFC 8654 extended messages negotiated on the current (or last) session. */
   extendedMessage?: boolean;
+  /** RFC 7313 enhanced route refresh negotiated on the current (or last) session. */
+  enhancedRouteRefresh?: boolean;
+  /** ROUTE-REFRESH messages received, and written (BoRR and EoRR included). */
+  refreshesIn?: number;
+  refreshesOut?: number;
   /** Bytes written to the peer, and the largest message written (all sessions). */
   bytesOut?: number;
   maxMessageOut?: number;
@@ -338,9 +343,14 @@ export class SpeakerCore {
       established: (neg) => this.onEstablished(nb, neg),
       down: () => nb.rib.resetSent(),
       refresh: (fam) => {
-        this.log.info({ neighbor: id, family: fam }, 'bgp route refresh requested by peer');
+        // RFC 7313: with enhanced route refresh the family is re-sent between BoRR and EoRR,
+        // so the peer can drop whatever it holds from us that was not re-sent
+        const enhanced = !!nb.session.negotiated?.enhancedRouteRefresh;
+        this.log.info({ neighbor: id, family: fam, enhanced }, 'bgp route refresh requested by peer');
         nb.rib.resetSent(fam);
+        if (enhanced) nb.session.sendRefreshMarker(fam, 'begin');
         this.flushNeighbor(nb);
+        if (enhanced) nb.session.sendRefreshMarker(fam, 'end');
       },
       update: (body) => {
         // Breakwater does not use received routes: decoded for RFC 7606 checks and counted.
@@ -517,6 +527,9 @@ export class SpeakerCore {
         flaps: s.stats.flaps,
         connectRetries: s.connectRetries,
         extendedMessage: !!neg?.ctx.extendedMessage,
+        enhancedRouteRefresh: !!neg?.enhancedRouteRefresh,
+        refreshesIn: s.stats.refreshesIn,
+        refreshesOut: s.stats.refreshesOut,
         bytesOut: s.stats.bytesOut,
         maxMessageOut: s.stats.maxMessageOut,
         lastError: s.lastError,

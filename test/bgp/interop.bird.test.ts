@@ -390,3 +390,37 @@ test('bird: RFC 8654 extended messages: 10,000 /32 go out in UPDATEs larger than
   assert.ok(results.off.updates >= 13, `${results.off.updates} UPDATEs without extended messages`);
   assert.ok(results.on.updates < results.off.updates);
 });
+
+test('bird: enhanced route refresh (RFC 7313): `birdc reload in` gets BoRR, the routes, EoRR, and BIRD keeps them', { skip, timeout: 60000 }, async (t) => {
+  const p = await pair(t, { bird: { debug: 'packets' } });
+  p.speaker.announce([RTBH4, RTBH6, FLOW4]);
+  await p.speaker.start();
+  await established(p);
+  await waitFor('routes in BIRD', async () => (await p.bird.count('master4')) === 1 && (await p.bird.count('master6')) === 1 && (await p.bird.count('flowtab4')) === 1);
+  const before = (await p.speaker.neighborsNow())[0];
+  assert.equal(before.enhancedRouteRefresh, true, 'negotiated with BIRD');
+  assert.match(await p.bird.birdc('show protocols all bw'), /Neighbor capabilities[\s\S]*Enhanced refresh/);
+  // BIRD rate-limits its "Got UPDATE" trace (burst 5, then 1/s): let the bucket refill
+  await sleep(5000);
+  const mark = p.bird.output().length;
+  await p.bird.birdc('reload in bw');
+  // BIRD asks for its 4 channels; every one is answered BoRR … EoRR
+  await waitFor('4 EoRR in BIRD\'s trace', () => (p.bird.output().slice(mark).match(/Got END-OF-RR/g) ?? []).length === 4, 15000);
+  const trace = p.bird.output().slice(mark).split('\n').filter((l) => /Got (BEGIN-OF-RR|END-OF-RR|UPDATE)/.test(l)).map((l) => /Got (\S+)/.exec(l)![1]);
+  t.diagnostic(`BIRD trace after reload in: ${trace.join(' ')}`);
+  // per channel: BEGIN, the UPDATEs of that family (none for the empty IPv6 FlowSpec), END
+  const blocks = trace.join(' ').split('END-OF-RR').map((b) => b.trim()).filter(Boolean);
+  assert.equal(blocks.length, 4);
+  for (const b of blocks) assert.match(b, /^BEGIN-OF-RR( UPDATE)*$/, b);
+  assert.equal(blocks.filter((b) => b.includes('UPDATE')).length, 3, 'the three families that hold a route were re-sent inside their refresh');
+  const after = (await p.speaker.neighborsNow())[0];
+  assert.equal((after.refreshesOut ?? 0) - (before.refreshesOut ?? 0), 8, '4 BoRR + 4 EoRR');
+  assert.equal((after.refreshesIn ?? 0) - (before.refreshesIn ?? 0), 4);
+  assert.equal(after.flaps, 0);
+  // EoRR purges what was not re-sent: everything was, so BIRD still holds every route
+  await sleep(300);
+  assert.equal(await p.bird.count('master4'), 1);
+  assert.equal(await p.bird.count('master6'), 1);
+  assert.equal(await p.bird.count('flowtab4'), 1);
+  assert.equal(await p.bird.state(), 'Established');
+});

@@ -10,9 +10,11 @@ import { Writable } from 'node:stream';
 import { validateConfig } from '../../src/config/load.ts';
 import { BgpSpeaker, type PeerStateEvent } from '../../src/bgp/index.ts';
 import { createLogger, silentLogger } from '../../src/core/log.ts';
-import { splitMessages } from '../../src/bgp/header.ts';
+import { Framer, splitMessages, type RawMessage } from '../../src/bgp/header.ts';
 import { decodeNotification } from '../../src/bgp/notification.ts';
-import { encodeOpen, emptyCapabilities } from '../../src/bgp/open.ts';
+import { decodeOpen, encodeOpen, emptyCapabilities } from '../../src/bgp/open.ts';
+import { encodeRouteRefresh } from '../../src/bgp/refresh.ts';
+import { decodeUpdate } from '../../src/bgp/update.ts';
 import { loopbackBlock, randomPort, sleep, waitFor } from '../helpers/netns.ts';
 
 function cfg(o: { self: string; listenPort: number; peer: string; peerPort: number; asn: number; peerAsn: number; rid: string; passive?: boolean }) {
@@ -251,3 +253,88 @@ test('session: ConnectRetry backs off (≈1, 2, 4 s) toward a closed port, reset
   // idle hold (~1 s) + one failed attempt + backoff(1) (1.5..2 s)
   assert.ok(after < 4.5, `retry ${after.toFixed(2)} s after the drop`);
 });
+
+/** A raw BGP peer listening for our connection; records every message it receives. */
+async function scriptedPeer(t: import('node:test').TestContext, host: string, port: number) {
+  const framer = new Framer();
+  const got: RawMessage[] = [];
+  let sock: net.Socket | undefined;
+  const srv = net.createServer((s) => {
+    sock = s;
+    s.on('data', (c) => {
+      try {
+        got.push(...framer.push(c));
+      } catch {
+        /* the test checks what it expects */
+      }
+    });
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => srv.listen(port, host, r));
+  t.after(() => {
+    sock?.destroy();
+    srv.close();
+  });
+  return {
+    got,
+    connected: () => waitFor('our connection', () => sock),
+    send: (b: Buffer) => sock!.write(b),
+  };
+}
+
+const KEEPALIVE = Buffer.from('ffffffffffffffffffffffffffffffff001304', 'hex');
+
+for (const enhanced of [true, false]) {
+  test(`session: ROUTE-REFRESH from a peer ${enhanced ? 'with' : 'without'} enhanced route refresh (RFC 7313) ${enhanced ? 'gets BoRR, the routes, EoRR' : 'gets the routes only'}`, { timeout: 30000 }, async (t) => {
+    const addr = loopbackBlock();
+    const ourPort = randomPort(), peerPort = ourPort + 1;
+    const peer = await scriptedPeer(t, addr(2), peerPort);
+    const sp = new BgpSpeaker(cfg({ self: addr(1), listenPort: ourPort, peer: addr(2), peerPort, asn: 65001, peerAsn: 65002, rid: '10.0.0.1' }), silentLogger(), { mode: 'inline' });
+    t.after(() => sp.stop());
+    const routes = Array.from({ length: 3 }, (_, i) => ({ family: 'ipv4_unicast' as const, prefix: `198.51.100.${i + 1}/32`, attrs: { nextHop: '192.0.2.1', communities: [0xffff029a] } }));
+    sp.announce(routes);
+    await sp.start();
+    await peer.connected();
+    // the OPEN we advertise carries route refresh and enhanced route refresh
+    const ours = await waitFor('our OPEN', () => peer.got.find((m) => m.type === 1));
+    const caps = decodeOpen(ours.body).capabilities;
+    assert.equal(caps.routeRefresh, true);
+    assert.equal(caps.enhancedRouteRefresh, true);
+    peer.send(encodeOpen({ asn: 65002, holdTime: 9, routerId: '10.0.0.2', capabilities: { ...emptyCapabilities(), as4: 65002, routeRefresh: true, enhancedRouteRefresh: enhanced, multiprotocol: [{ afi: 1, safi: 1 }] } }));
+    peer.send(KEEPALIVE);
+    await waitFor('Established', () => sp.neighbors()[0].state === 'Established');
+    await waitFor('initial routes and End-of-RIB', () => peer.got.filter((m) => m.type === 2).length >= 2);
+    assert.equal(sp.neighbors()[0].enhancedRouteRefresh, enhanced);
+    const mark = peer.got.length;
+    peer.send(encodeRouteRefresh(1, 1, 0));
+    const seq = () => peer.got.slice(mark).filter((m) => m.type !== 4);
+    if (enhanced) {
+      await waitFor('EoRR', () => seq().some((m) => m.type === 5 && m.body[2] === 2));
+      const s = seq();
+      assert.deepEqual(s.map((m) => (m.type === 5 ? `RR${m.body[2]}` : 'UPDATE')), ['RR1', 'UPDATE', 'RR2'], 'BoRR, the re-sent routes, EoRR');
+      assert.deepEqual([...s[0].body], [0, 1, 1, 1], 'BoRR for AFI 1 SAFI 1');
+      assert.deepEqual([...s[2].body], [0, 1, 2, 1], 'EoRR for AFI 1 SAFI 1');
+      const u = decodeUpdate(s[1].body, { as4: true, extendedMessage: false });
+      assert.deepEqual(u.announced.map((r) => (r.family === 'ipv4_unicast' ? r.prefix : '')).sort(), routes.map((r) => r.prefix));
+      assert.equal(sp.neighbors()[0].refreshesOut, 2);
+      // RFC 7313 §5: a BoRR of the wrong length earns ROUTE-REFRESH Message Error / Invalid Message Length
+      const bad = Buffer.concat([Buffer.alloc(16, 0xff), Buffer.from([0, 24, 5, 0, 1, 1, 1, 0])]);
+      peer.send(bad);
+      const n = await waitFor('NOTIFICATION', () => peer.got.slice(mark).find((m) => m.type === 3));
+      const d = decodeNotification(n.body);
+      assert.deepEqual([d.code, d.subcode], [7, 1]);
+      await waitFor('session reset', () => sp.neighbors()[0].state !== 'Established');
+    } else {
+      await waitFor('routes re-sent', () => seq().some((m) => m.type === 2));
+      await sleep(300);
+      assert.deepEqual(seq().map((m) => m.type), [2], 'one UPDATE, no BoRR/EoRR');
+      assert.equal(sp.neighbors()[0].refreshesOut, 0);
+      // without RFC 7313 the subtype octet is reserved: a "BoRR" is just a request
+      const mark2 = peer.got.length;
+      peer.send(encodeRouteRefresh(1, 1, 1));
+      await waitFor('routes re-sent again', () => peer.got.slice(mark2).some((m) => m.type === 2));
+      assert.equal(sp.neighbors()[0].state, 'Established');
+    }
+    assert.equal(sp.neighbors()[0].refreshesIn, 2);
+  });
+}
