@@ -40,6 +40,7 @@ router bgp ${o.localAsn}
  bgp router-id ${o.routerId}
  no bgp ebgp-requires-policy
  no bgp network import-check
+ bgp log-neighbor-changes
  bgp graceful-restart
  neighbor ${n} remote-as ${o.peerAsn}
  neighbor ${n} port ${o.peerPort}
@@ -90,6 +91,11 @@ export class Frr {
       'root',
     ]);
     await waitFor('bgpd vty', async () => (await this.vtysh('show bgp summary json')).includes('{'), 10000);
+  }
+
+  /** What bgpd wrote to stdout/stderr (its log: `log stdout informational`). */
+  output(): string {
+    return this.daemon?.output() ?? '';
   }
 
   async vtysh(cmd: string): Promise<string> {
