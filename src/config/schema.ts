@@ -224,7 +224,7 @@ export const BgpSchema = v.strictObject({
     ),
     'Graceful restart: mitigation survives a restart or upgrade.',
   ),
-  connect_retry_seconds: doc(v.optional(v.pipe(v.number(), v.minValue(1)), 5), 'Wait between attempts to open a session.'),
+  connect_retry_seconds: doc(v.optional(v.pipe(v.number(), v.minValue(1)), 5), 'First wait before retrying a failed connection; it doubles on each further failure (up to 120 s, with jitter) and resets once the session is established.'),
   neighbors: doc(v.optional(v.array(NeighborSchema), []), 'BGP peers: the routers that receive the routes.'),
 });
 export type BgpConfig = v.InferOutput<typeof BgpSchema>;
