@@ -606,9 +606,9 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'fragment-flood',
-    description: 'IPv4 fragment flood: 1,208-byte UDP datagrams cut into 3 fragments of <=420 IP bytes, 20,000 fragments/s to 198.51.100.30',
+    description: 'IPv4 fragment flood: 1,208-byte UDP datagrams (6,667/s) cut into 4 fragments (420/420/420/28 IP bytes), 26,667 fragments/s to 198.51.100.30',
     duration: ATTACK_DUR,
-    attack: { start: ATTACK_START, end: ATTACK_END, pps: 20000, target: '198.51.100.30', ipBytes: '420/420/408 (fragments)' },
+    attack: { start: ATTACK_START, end: ATTACK_END, pps: 26667, target: '198.51.100.30', ipBytes: '420/420/420/28 (fragments)' },
     build: (s, rng) => {
       benign(s, rng, ATTACK_DUR, 0.5);
       each(rng, ATTACK_START, ATTACK_END, 20000 / 3, (t) => s.add(t, ipFrames(randomPublicV4(rng), '198.51.100.30', PROTO_UDP, udpSeg(rng.int(1024, 65535), rng.int(1, 65535), 1200, 0x46), false, 400)));

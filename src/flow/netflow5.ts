@@ -72,9 +72,21 @@ export function decodeNetflow5(buf: Buffer, ctx: DecodeContext): number {
     rec.ipProto = proto;
     let fields = V5_FIELDS;
     if (proto === 1 || proto === 58) {
-      // Cisco convention: ICMP type and code travel in the destination port
-      rec.icmpType = dport >>> 8;
-      rec.icmpCode = dport & 0xff;
+      const sport = rec.srcPort;
+      if (dport === 0 && sport !== 0) {
+        // Some exporters (fprobe) put type and code in the SOURCE port, in host
+        // (little-endian) order: echo request 8/0 arrives as source port 8. A
+        // low byte with a code-sized high byte reads that way; otherwise the
+        // high byte is the type, as in the destination-port convention.
+        const lo = sport & 0xff, hi = sport >>> 8;
+        const littleEndian = lo !== 0 && hi <= 15;
+        rec.icmpType = littleEndian ? lo : hi;
+        rec.icmpCode = littleEndian ? hi : lo;
+      } else {
+        // Cisco convention: ICMP type and code travel in the destination port
+        rec.icmpType = dport >>> 8;
+        rec.icmpCode = dport & 0xff;
+      }
       fields |= F.ICMP;
     } else {
       rec.icmpType = 0;
