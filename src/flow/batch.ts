@@ -57,6 +57,11 @@ export class BatchWriter implements FlowSink {
   private readonly alloc: () => ArrayBuffer | null;
   /** Records dropped because no buffer was available. */
   dropped = 0;
+  /** 32-bit views of the IPv6 arrays of the record last seen (decoders reuse one scratch record). */
+  private src6: Uint8Array | null = null;
+  private dst6: Uint8Array | null = null;
+  private s32: Uint32Array | null = null;
+  private d32: Uint32Array | null = null;
 
   constructor(capacity = 1024, alloc?: () => ArrayBuffer | null) {
     this.capacity = capacity;
@@ -121,14 +126,36 @@ export class BatchWriter implements FlowSink {
       u32[w + 24] = r.src4;
       u32[w + 28] = r.dst4;
     } else {
-      const u8 = this.u8, s6 = r.src6, d6 = r.dst6, b = i * SLOT_BYTES;
-      for (let k = 0; k < 16; k++) {
-        u8[b + 96 + k] = s6[k];
-        u8[b + 112 + k] = d6[k];
+      if (r.src6 !== this.src6 || r.dst6 !== this.dst6) this.views6(r);
+      const s = this.s32, d6 = this.d32;
+      if (s !== null && d6 !== null) {
+        u32[w + 24] = s[0];
+        u32[w + 25] = s[1];
+        u32[w + 26] = s[2];
+        u32[w + 27] = s[3];
+        u32[w + 28] = d6[0];
+        u32[w + 29] = d6[1];
+        u32[w + 30] = d6[2];
+        u32[w + 31] = d6[3];
+      } else {
+        const u8 = this.u8, s6 = r.src6, dd = r.dst6, b = i * SLOT_BYTES;
+        for (let k = 0; k < 16; k++) {
+          u8[b + 96 + k] = s6[k];
+          u8[b + 112 + k] = dd[k];
+        }
       }
     }
     this.count = i + 1;
     if (this.count === this.capacity && this.onFull) this.onFull();
+  }
+
+  private views6(r: FlowRecord): void {
+    const a = r.src6, b = r.dst6;
+    this.src6 = a;
+    this.dst6 = b;
+    const ok = (x: Uint8Array) => x.length === 16 && x.byteOffset % 4 === 0;
+    this.s32 = ok(a) && ok(b) ? new Uint32Array(a.buffer, a.byteOffset, 4) : null;
+    this.d32 = this.s32 !== null ? new Uint32Array(b.buffer, b.byteOffset, 4) : null;
   }
 
   /** The filled batch (null when empty); the writer starts a new buffer on the next record. */
@@ -147,17 +174,18 @@ export class BatchWriter implements FlowSink {
 /** Replays batches into a sink through ONE reused FlowRecord. */
 export class BatchReader {
   private readonly rec: FlowRecord = newFlowRecord();
+  private readonly s32 = new Uint32Array(this.rec.src6.buffer, this.rec.src6.byteOffset, 4);
+  private readonly d32 = new Uint32Array(this.rec.dst6.buffer, this.rec.dst6.byteOffset, 4);
   /** The IPv6 arrays of rec hold a previous record's addresses. */
   private v6dirty = false;
 
   /** Calls sink.record() for every slot; returns the number of records. */
   read(batch: Batch, sink: FlowSink): number {
     const { buf, count, exporters } = batch;
-    const u8 = new Uint8Array(buf);
     const u32 = new Uint32Array(buf);
     const f64 = new Float64Array(buf);
     const r = this.rec;
-    const s6 = r.src6, d6 = r.dst6;
+    const s32 = this.s32, d32 = this.d32;
     let lastEi = -1;
     for (let i = 0; i < count; i++) {
       const w = i * S32, d = i * S64;
@@ -195,19 +223,22 @@ export class BatchReader {
         r.src4 = u32[w + 24];
         r.dst4 = u32[w + 28];
         if (this.v6dirty) {
-          s6.fill(0);
-          d6.fill(0);
+          s32.fill(0);
+          d32.fill(0);
           this.v6dirty = false;
         }
       } else {
         r.family = 6;
         r.src4 = 0;
         r.dst4 = 0;
-        const b = i * SLOT_BYTES;
-        for (let k = 0; k < 16; k++) {
-          s6[k] = u8[b + 96 + k];
-          d6[k] = u8[b + 112 + k];
-        }
+        s32[0] = u32[w + 24];
+        s32[1] = u32[w + 25];
+        s32[2] = u32[w + 26];
+        s32[3] = u32[w + 27];
+        d32[0] = u32[w + 28];
+        d32[1] = u32[w + 29];
+        d32[2] = u32[w + 30];
+        d32[3] = u32[w + 31];
         this.v6dirty = true;
       }
       sink.record(r);

@@ -145,6 +145,20 @@ test('batch: records survive the binary slot encoding exactly', () => {
         const reader = new BatchReader();
         for (const b of batches) if (b) reader.read(b, { record: (r) => void got.push({ ...r, src6: Uint8Array.from(r.src6), dst6: Uint8Array.from(r.dst6) }) });
         assert.deepEqual(got, recs);
+        // The same through ONE reused scratch record, as the decoders hand them over.
+        const scratch = newFlowRecord();
+        const w2 = new BatchWriter(cap);
+        const again: FlowRecord[] = [];
+        const read2 = (b: ReturnType<BatchWriter['take']>) => b && reader.read(b, { record: (r) => void again.push({ ...r, src6: Uint8Array.from(r.src6), dst6: Uint8Array.from(r.dst6) }) });
+        w2.onFull = () => read2(w2.take());
+        for (const r of recs) {
+          Object.assign(scratch, { ...r, src6: scratch.src6, dst6: scratch.dst6 });
+          scratch.src6.set(r.src6);
+          scratch.dst6.set(r.dst6);
+          w2.record(scratch);
+        }
+        read2(w2.take());
+        assert.deepEqual(again, recs);
       },
     ),
     { numRuns: 300 },
