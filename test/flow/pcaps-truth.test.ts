@@ -27,8 +27,8 @@
  *   - NetFlow v5 carries IPv4 only: IPv6 flows are absent from v5 exports.
  *   - fprobe puts the ICMP type/code bytes in the source port field (read
  *     as a little-endian number: echo request 8/0 becomes source port 8) and
- *     0 in the destination port, where NetFlow v5 collectors read them: its
- *     echo requests decode as ICMP type 0 (key with destination port 0).
+ *     0 in the destination port; Breakwater's v5 decoder reads them from
+ *     there, so fprobe's ICMP keys carry the real type/code like the others.
  *   - softflowd never exported the last segment of the flows still active
  *     when it was stopped: every key must match the truth restricted to the
  *     packets before ONE cut-off time, the same for all keys (found from the
@@ -243,9 +243,6 @@ function modelKeys(pk: readonly Pkt[], model: Model, v6: boolean): Array<string 
   const firstPorts = new Map<string, [number, number]>();
   return pk.map((p) => {
     if (p.v6 && !v6) return null;
-    // fprobe writes the ICMP type/code bytes into the SOURCE port field (byte-swapped), and 0
-    // in the destination port where NetFlow collectors (Breakwater, nfdump) read them
-    if (model === 'fprobe' && p.proto === 1) return keyOf(p.src, p.dst, p.proto, 0, 0);
     if (p.frag === 0) return keyOf(p.src, p.dst, p.proto, p.sport, p.dport);
     const fid = `${p.src} ${p.dst} ${p.fragId}`;
     if (model === 'pmacct' || model === 'fprobe') {
@@ -472,15 +469,12 @@ test('nfdump (nfcapd fed by breakwater replay) sees the same per-key totals as o
           addNfdumpCsv(csv.stdout, theirs);
         }
         let ours = decodeCapture(join(pcaps, f)).totals;
-        // ICMP type/code: two known disagreements, where the keys are compared without them.
-        // - fprobe puts the type/code in the source port (byte-swapped) and 0 in the destination
-        //   port; nfdump detects that and recovers the type (echo request: dp 2048), Breakwater
-        //   reads the destination port, where NetFlow v5 carries them (type 0).
+        // ICMP type/code: one known disagreement, where the keys are compared without them.
         // - NetFlow v9: nfdump 1.7.1 reports type 0 for softflowd's ICMPv6 records and for every
         //   pmacct ICMP/ICMPv6 record, where Breakwater reads the type the generated traffic has
         //   (echo request 8 / 128, reply 0 / 129: the per-key tests above check ours against the
         //   generated packets).
-        if (f.startsWith('fprobe') || f.includes('-v9-')) {
+        if (f.includes('-v9-')) {
           const icmpless = (m: Map<string, { packets: number; bytes: number }>) => {
             const out = new Map<string, { packets: number; bytes: number; records: number }>();
             for (const [k, v] of m) {
