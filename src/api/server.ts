@@ -2,7 +2,7 @@
  * The REST API (koa + @koa/router). It reads and changes the daemon only
  * through ApiBackend, so it can be tested against a fake one.
  *
- *   GET  /healthz                 200 when ready, 503 before
+ *   GET  /healthz                 200 when ready, 503 while starting or stopping
  *   GET  /metrics                 Prometheus text
  *   GET  /api/v1/status
  *   GET  /api/v1/attacks          ?active=true|false&limit=&offset=
@@ -103,7 +103,8 @@ function issuesOf(issues: v.BaseIssue<unknown>[]): PathIssue[] {
   return issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: /Expected never/.test(i.message) ? 'unknown key' : i.message }));
 }
 
-class HttpError extends Error {
+/** An error answered as JSON with its status (backends throw it, e.g. 503 while starting). */
+export class HttpError extends Error {
   readonly status: number;
   readonly details?: Record<string, unknown>;
   constructor(status: number, message: string, details?: Record<string, unknown>) {

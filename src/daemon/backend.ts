@@ -1,5 +1,5 @@
 /** The REST API's view of a running daemon (ApiBackend over Daemon). */
-import type { ApiBackend, BanRequest, MutationResult, PageQuery, PageResult, ReloadResult } from '../api/server.ts';
+import { HttpError, type ApiBackend, type BanRequest, type MutationResult, type PageQuery, type PageResult, type ReloadResult } from '../api/server.ts';
 import type { Attack, Ban } from '../engine/events.ts';
 import { VERSION } from '../version.ts';
 import type { Daemon } from './daemon.ts';
@@ -24,6 +24,20 @@ export class DaemonBackend implements ApiBackend {
 
   ready(): boolean {
     return this.d.ready;
+  }
+
+  /** The API starts before the engine, speaker and collector: until they exist, 503. */
+  private up(): Daemon {
+    const d = this.d;
+    if (!d.mitigator || !d.engine || !d.collector || !d.bgp) throw new HttpError(503, 'starting: not ready yet', { ready: false });
+    return d;
+  }
+
+  /** Bans, unbans and reloads wait for ready (and are refused while stopping). */
+  private readyForChange(): Daemon {
+    const d = this.up();
+    if (!d.ready) throw new HttpError(503, 'not ready: starting or stopping', { ready: false });
+    return d;
   }
 
   banView(b: Ban, now = this.d.clock.now()): Record<string, unknown> {
@@ -51,8 +65,8 @@ export class DaemonBackend implements ApiBackend {
   status(): Record<string, unknown> {
     const d = this.d;
     const now = d.clock.now();
-    const m = d.mitigator.stats();
-    const flows = d.collector.stats();
+    const m = d.mitigator?.stats();
+    const flows = d.collector?.stats() ?? { exporters: [], dropped: {} };
     return {
       mode: this.mode(),
       dry_run: d.cfg.dry_run,
@@ -63,10 +77,10 @@ export class DaemonBackend implements ApiBackend {
       uptime_seconds: Math.round((now - d.startedAt) / 1000),
       ready: d.ready,
       active_attacks: d.attacks.size,
-      active_bans: d.mitigator.activeBans().length,
-      announced_routes: m.announced_routes,
-      flowspec_rules: m.flowspec_rules,
-      neighbors: d.bgp.neighbors().map((n) => ({ address: n.neighbor, state: n.state, uptime_seconds: n.uptime_seconds, families: n.families, routes_out: n.routes_out, routes_sent: n.routes_sent, held_routes: n.held_routes, flaps: n.flaps, last_error: n.last_error || undefined })),
+      active_bans: d.mitigator?.activeBans().length ?? 0,
+      announced_routes: m?.announced_routes ?? { real: 0, dry_run: 0 },
+      flowspec_rules: m?.flowspec_rules ?? { real: 0, dry_run: 0 },
+      neighbors: (d.bgp?.neighbors() ?? []).map((n) => ({ address: n.neighbor, state: n.state, uptime_seconds: n.uptime_seconds, families: n.families, routes_out: n.routes_out, routes_sent: n.routes_sent, held_routes: n.held_routes, flaps: n.flaps, last_error: n.last_error || undefined })),
       ingest: flows.exporters.map((e) => ({
         exporter: e.exporter,
         datagrams: e.datagrams,
@@ -76,13 +90,13 @@ export class DaemonBackend implements ApiBackend {
         errors: Object.values(e.errors).reduce((x, y) => x + y, 0),
       })),
       ingest_dropped: flows.dropped,
-      listeners: d.collector.addresses(),
-      store: { path: d.store.path, degraded: d.store.stats.degraded, pending_writes: d.store.stats.pending, last_error: d.store.stats.last_error || undefined },
+      listeners: d.collector?.addresses() ?? {},
+      store: d.store ? { path: d.store.path, degraded: d.store.stats.degraded, pending_writes: d.store.stats.pending, last_error: d.store.stats.last_error || undefined } : undefined,
     };
   }
 
   attacks(q: PageQuery): PageResult {
-    const d = this.d;
+    const d = this.up();
     const active = [...d.attacks.values()].sort((a, b) => b.start - a.start);
     const items: unknown[] = [];
     let total = 0;
@@ -101,7 +115,7 @@ export class DaemonBackend implements ApiBackend {
   }
 
   bans(q: PageQuery): PageResult {
-    const d = this.d;
+    const d = this.up();
     const now = d.clock.now();
     const active = d.mitigator.activeBans().sort((a, b) => b.created - a.created);
     const items: unknown[] = [];
@@ -121,31 +135,31 @@ export class DaemonBackend implements ApiBackend {
   }
 
   hosts(q: PageQuery & { direction?: 'incoming' | 'outgoing' }): PageResult {
-    const all = this.d.engine.hosts({ limit: q.offset + q.limit, direction: q.direction });
+    const all = this.up().engine.hosts({ limit: q.offset + q.limit, direction: q.direction });
     return { total: all.length, items: all.slice(q.offset, q.offset + q.limit) };
   }
 
   host(ip: string): Record<string, unknown> | undefined {
-    const h = this.d.engine.host(ip);
+    const h = this.up().engine.host(ip);
     if (!h || h.length === 0) return undefined;
     const ban = this.d.mitigator.activeBans().find((b) => b.target === ip);
     return { ip, directions: h, ban: ban ? this.banView(ban) : null };
   }
 
   ban(req: BanRequest, actor: string): MutationResult {
-    const r = this.d.manualBan(req.ip, req.ttl_seconds, actor, req.reason);
+    const r = this.readyForChange().manualBan(req.ip, req.ttl_seconds, actor, req.reason);
     if (!r.ok) return { ok: false, status: refusalStatus(r.reason), error: `ban refused: ${r.detail}`, reason: r.reason };
     return { ok: true, status: 201, body: { ban: this.banView(r.ban) } };
   }
 
   unban(req: BanRequest, actor: string): MutationResult {
-    const r = this.d.manualUnban(req.ip, actor);
+    const r = this.readyForChange().manualUnban(req.ip, actor);
     if (!r.ok) return { ok: false, status: refusalStatus(r.reason), error: `unban refused: ${r.detail}`, reason: r.reason };
     return { ok: true, body: { unbanned: req.ip, ban: { ...r.ban, active: false } } };
   }
 
   reload(actor: string): Promise<ReloadResult> {
-    return this.d.reload(actor);
+    return this.readyForChange().reload(actor);
   }
 
   metrics() {

@@ -3,10 +3,11 @@
  * API and metrics, wired together.
  *
  * Start order (so a restart keeps routes continuous on the routers):
- *   config → pid file → SQLite → engine → restore unexpired bans into the
- *   engine and the mitigator (their routes enter each neighbor's Adj-RIB-Out
- *   BEFORE the sessions start, so they go out before End-of-RIB) → BGP →
- *   flow listeners → API → ready (healthz 200).
+ *   config → pid file → SQLite → API (healthz 503, status ready: false; the
+ *   other endpoints answer 503 until the components exist) → engine →
+ *   restore unexpired bans into the engine and the mitigator (their routes
+ *   enter each neighbor's Adj-RIB-Out BEFORE the sessions start, so they go
+ *   out before End-of-RIB) → BGP → flow listeners → ready (healthz 200).
  * Ban path (write-ahead): engine event → SQLite commit → routes to the speaker.
  * Reload (SIGHUP or POST /api/v1/config/reload): parse + validate the file;
  * invalid → nothing changes, the keys are logged and returned; valid → only
@@ -125,6 +126,19 @@ export class Daemon {
     this.store = new Store(dbPath, log);
     log.info({ event: 'store open', path: dbPath }, 'SQLite state open');
 
+    // Metrics read the components through optional chains: they exist before the components do.
+    this.metrics = new Metrics({
+      flow: () => this.collector?.stats(),
+      engine: () => this.engine?.stats(),
+      bgp: () => this.bgp?.neighbors(),
+      mitigation: () => this.mitigator?.stats(),
+      store: () => this.store?.stats,
+      dryRun: () => this.cfg.dry_run,
+      api: () => this.api?.stats,
+    });
+    // The API first: /healthz answers 503 and /api/v1/status shows ready: false while the rest starts.
+    await this.startApi();
+
     const comps = await (this.opts.components ?? (await import('./components.ts')).realComponents)(cfg, log, this.clock);
     this.engine = comps.engine;
     this.collector = comps.collector;
@@ -155,24 +169,14 @@ export class Daemon {
     for (const a of this.store.listAttacks({ active: true, limit: 1000 }).items) this.store.saveAttack({ ...a, end: this.startedAt });
     this.restoreBans();
 
-    this.metrics = new Metrics({
-      flow: () => this.collector.stats(),
-      engine: () => this.engineStats(),
-      bgp: () => this.bgp.neighbors(),
-      mitigation: () => this.mitigator.stats(),
-      store: () => this.store.stats,
-      dryRun: () => this.cfg.dry_run,
-      api: () => this.api?.stats,
-    });
-
     await this.bgp.start();
     await this.collector.start();
-    await this.startApi();
     this.startLoops();
     if (this.opts.signals) this.installSignals();
+    if (this.stopping) return;
     this.ready = true;
     log.info(
-      { event: 'daemon ready', mode, api: this.apiAddress ? `${this.apiAddress.host}:${this.apiAddress.port}` : '', flows: this.collector.addresses(), neighbors: cfg.bgp.neighbors.length, bans: this.mitigator.activeBans().length },
+      { event: 'daemon ready', mode, api: this.apiAddress ? `${this.apiAddress.host}:${this.apiAddress.port}` : '', flows: this.collector.addresses(), neighbors: cfg.bgp.neighbors.length, bans: this.mitigator.activeBans().length, startup_ms: this.clock.now() - this.startedAt },
       'Breakwater ready',
     );
   }

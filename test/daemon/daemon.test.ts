@@ -155,3 +155,60 @@ test('restart: unexpired bans are back in the Adj-RIB-Out before the sessions st
   assert.equal(hist[0].target, '198.51.100.8');
   assert.equal(hist[0].end_reason, 'expired_while_down');
 });
+
+test('healthz is 503 while the daemon starts (API up before BGP, listeners and restore), 200 once everything is up', async (t) => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let bgpStarting = false;
+  t.after(() => release()); // before the harness's own cleanup, which waits for start()
+  const h = await startHarness(t, {}, undefined, {
+    wait: false,
+    bgpStart: async () => {
+      bgpStarting = true;
+      await gate;
+    },
+  });
+  // The API is listening while the (held) BGP start has not returned.
+  const t0 = Date.now();
+  while (!(h.d.apiAddress && bgpStarting) && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(h.d.apiAddress, 'API bound during startup');
+  assert.ok(bgpStarting, 'BGP start reached');
+  const base = `http://127.0.0.1:${h.d.apiAddress.port}`;
+  const get = async (p: string) => {
+    const res = await fetch(base + p);
+    return { status: res.status, json: (await res.json().catch(() => undefined)) as any };
+  };
+  const seen: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const hz = await get('/healthz');
+    seen.push(hz.status);
+    assert.equal(hz.status, 503);
+    assert.equal(hz.json.status, 'starting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const st = await get('/api/v1/status');
+  assert.equal(st.status, 200);
+  assert.equal(st.json.ready, false);
+  assert.equal(st.json.mode, 'dry_run');
+  assert.equal(typeof st.json.version, 'string');
+  assert.equal((await get('/metrics')).status, 200, 'metrics are served while starting');
+  const ban = await fetch(base + '/api/v1/ban', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ip: V }) });
+  assert.equal(ban.status, 503, 'no mutation before ready');
+  assert.equal(((await ban.json()) as any).ready, false);
+  assert.equal((await get('/api/v1/bans')).status, 200, 'lists are served once the components exist');
+
+  release();
+  // Poll: the first 200 comes only after start() completed.
+  let ok = false;
+  for (let i = 0; i < 200 && !ok; i++) {
+    const hz = await get('/healthz');
+    seen.push(hz.status);
+    ok = hz.status === 200;
+    if (!ok) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(ok, `healthz became 200: ${seen}`);
+  await h.started;
+  assert.equal(seen[0], 503);
+  assert.equal(seen.at(-1), 200);
+  assert.equal((await get('/api/v1/status')).json.ready, true);
+});

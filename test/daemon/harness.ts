@@ -34,6 +34,15 @@ export interface Harness {
   req(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any; text: string }>;
   restart(): Promise<void>;
   stop(): Promise<void>;
+  /** Resolves when Daemon.start() has returned (startHarness waits for it unless wait: false). */
+  started: Promise<void>;
+}
+
+export interface HarnessOptions {
+  /** Runs inside the fake BGP start (e.g. to hold the daemon in its startup). */
+  bgpStart?: () => Promise<void>;
+  /** false: return as soon as start() is called; await h.started. */
+  wait?: boolean;
 }
 
 export function baseConfig(dataDir: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -77,11 +86,14 @@ class FakeBgp implements BgpPort {
   readonly speaker: FakeSpeaker;
   readonly ribAtStart: Map<string, number>;
   private cbs: Array<(nb: string, from: string, to: string) => void> = [];
-  constructor(speaker: FakeSpeaker, ribAtStart: Map<string, number>) {
+  private readonly hook?: () => Promise<void>;
+  constructor(speaker: FakeSpeaker, ribAtStart: Map<string, number>, hook?: () => Promise<void>) {
     this.speaker = speaker;
     this.ribAtStart = ribAtStart;
+    this.hook = hook;
   }
   async start() {
+    await this.hook?.();
     for (const p of this.speaker.peerList) this.ribAtStart.set(p.id, this.speaker.rib(p.id).size);
   }
   async stop() {}
@@ -97,7 +109,7 @@ class FakeBgp implements BgpPort {
   }
 }
 
-export async function startHarness(t: { after(fn: () => Promise<void> | void): void }, extra: Record<string, unknown> = {}, log: Logger = silentLogger()): Promise<Harness> {
+export async function startHarness(t: { after(fn: () => Promise<void> | void): void }, extra: Record<string, unknown> = {}, log: Logger = silentLogger(), opts: HarnessOptions = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'bw-daemon-'));
   const configFile = join(dir, 'breakwater.yaml');
   const clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000);
@@ -114,13 +126,16 @@ export async function startHarness(t: { after(fn: () => Promise<void> | void): v
     h.speaker = speaker;
     h.ribAtStart = new Map();
     collector = new FakeCollector();
-    const components = (cfg: any, l: Logger): Components => ({ engine: new EngineAdapter(cfg, clock, l), collector, bgp: new FakeBgp(speaker, h.ribAtStart) });
+    const components = (cfg: any, l: Logger): Components => ({ engine: new EngineAdapter(cfg, clock, l), collector, bgp: new FakeBgp(speaker, h.ribAtStart, opts.bgpStart) });
     h.d = new Daemon({ configFile, log, clock, components });
     await h.d.start();
     h.base = `http://127.0.0.1:${h.d.apiAddress!.port}`;
   };
-  await boot();
+  h.started = boot();
+  if (opts.wait !== false) await h.started;
+  else h.started.catch(() => undefined);
   t.after(async () => {
+    await h.started.catch(() => undefined);
     await h.d.stop('test end').catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   });
