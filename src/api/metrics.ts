@@ -19,9 +19,33 @@ export interface ExporterView {
 
 export interface FlowStatsView {
   exporters: ExporterView[];
-  /** Datagrams dropped before decoding, by reason (not_allowed, queue_full, ...). */
+  /** Datagrams or records dropped, by reason (not_allowed, boundary, queue, exporter_limit, sink_error). */
   dropped: Record<string, number>;
+  /**
+   * The same by source where the collector knows it: reason -> source address
+   * -> count (bounded by the collector; overflow under "other").
+   */
+  dropped_sources?: Record<string, Record<string, number>>;
 }
+
+/**
+ * The protocol label of an exporter's records and decode errors. Decoders
+ * count records and errors per exporter; an exporter sends one protocol in
+ * practice, so its records carry that one. One that sent several (rare)
+ * is labelled "mixed"; one that never sent a recognised datagram "unknown".
+ */
+export function exporterProto(e: Pick<ExporterView, 'byProto'>): string {
+  let proto = 'unknown';
+  for (const [p, n] of Object.entries(e.byProto)) {
+    if (!n) continue;
+    if (proto !== 'unknown') return 'mixed';
+    proto = p;
+  }
+  return proto;
+}
+
+/** Reasons counted before the protocol is known (the datagram matched no decoder). */
+const UNRECOGNISED_REASONS = new Set(['bad_version']);
 
 export interface EngineStatsView {
   tracked_hosts: Record<string, number>;
@@ -130,20 +154,40 @@ export class Metrics {
           if (f) fill(this, f);
         },
       });
-    flowCounter('breakwater_flow_datagrams_total', 'Flow datagrams received, per exporter and protocol.', ['exporter', 'proto'], (c, f) => {
-      for (const e of f.exporters) for (const [p, n] of Object.entries(e.byProto)) setCounter(c, { exporter: e.exporter, proto: p }, n ?? 0);
+    flowCounter('breakwater_flow_datagrams_total', 'Flow datagrams received, per exporter and protocol (proto="unknown": matched no decoder).', ['exporter', 'proto'], (c, f) => {
+      for (const e of f.exporters) {
+        let known = 0;
+        for (const [p, n] of Object.entries(e.byProto)) {
+          known += n ?? 0;
+          setCounter(c, { exporter: e.exporter, proto: p }, n ?? 0);
+        }
+        setCounter(c, { exporter: e.exporter, proto: 'unknown' }, e.datagrams - known);
+      }
     });
-    flowCounter('breakwater_flow_records_total', 'Flow records decoded, per exporter.', ['exporter'], (c, f) => {
-      for (const e of f.exporters) setCounter(c, { exporter: e.exporter }, e.records);
+    flowCounter('breakwater_flow_records_total', 'Flow records decoded, per exporter and protocol.', ['exporter', 'proto'], (c, f) => {
+      for (const e of f.exporters) setCounter(c, { exporter: e.exporter, proto: exporterProto(e) }, e.records);
     });
-    flowCounter('breakwater_flow_decode_errors_total', 'Decode errors, per exporter and reason.', ['exporter', 'reason'], (c, f) => {
-      for (const e of f.exporters) for (const [r, n] of Object.entries(e.errors)) setCounter(c, { exporter: e.exporter, reason: r }, n);
+    flowCounter('breakwater_flow_decode_errors_total', 'Decode errors, per exporter, protocol and reason (proto="unknown": the datagram matched no decoder).', ['exporter', 'proto', 'reason'], (c, f) => {
+      for (const e of f.exporters) {
+        const proto = exporterProto(e);
+        for (const [r, n] of Object.entries(e.errors)) setCounter(c, { exporter: e.exporter, proto: UNRECOGNISED_REASONS.has(r) ? 'unknown' : proto, reason: r }, n);
+      }
     });
     flowCounter('breakwater_flow_no_template_total', 'Data sets that arrived before their template, per exporter.', ['exporter'], (c, f) => {
       for (const e of f.exporters) setCounter(c, { exporter: e.exporter }, e.noTemplate);
     });
-    flowCounter('breakwater_flow_dropped_total', 'Datagrams dropped before decoding, by reason.', ['reason'], (c, f) => {
-      for (const [r, n] of Object.entries(f.dropped)) setCounter(c, { reason: r }, n);
+    flowCounter('breakwater_flow_dropped_total', 'Datagrams (not_allowed, exporter_limit) or records (boundary, queue, sink_error) dropped, by reason, and by source where it is known (source="" otherwise).', ['reason', 'source'], (c, f) => {
+      for (const [r, n] of Object.entries(f.dropped)) {
+        const bySource = f.dropped_sources?.[r];
+        let attributed = 0;
+        if (bySource) {
+          for (const [src, k] of Object.entries(bySource)) {
+            attributed += k;
+            setCounter(c, { reason: r, source: src }, k);
+          }
+        }
+        setCounter(c, { reason: r, source: '' }, n - attributed);
+      }
     });
     new Gauge({
       name: 'breakwater_flow_templates',

@@ -65,7 +65,8 @@ export class CollectorAdapter implements CollectorPort {
     const s = this.collector.stats();
     return {
       exporters: s.exporters,
-      dropped: { not_allowed: s.dropped.not_allowed, boundary: s.dropped.boundary, queue: s.dropped.queue, sink_error: s.sinkErrors },
+      dropped: { not_allowed: s.dropped.not_allowed, exporter_limit: s.dropped.exporter_limit, boundary: s.dropped.boundary, queue: s.dropped.queue, sink_error: s.sinkErrors },
+      dropped_sources: { not_allowed: s.dropped.not_allowed_sources },
     };
   }
 

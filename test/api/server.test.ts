@@ -2,7 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { ApiServer, type ApiBackend, type BanRequest, type MutationResult } from '../../src/api/server.ts';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { Metrics } from '../../src/api/metrics.ts';
+import { validateConfig } from '../../src/config/load.ts';
+import { silentLogger } from '../../src/core/log.ts';
+import { CollectorAdapter } from '../../src/daemon/components.ts';
+import { v5 } from '../fixtures/netflow/build.ts';
+import { attackDatagram } from '../e2e/helpers.ts';
 import { makeAttack, makeBan } from '../store/fixtures.ts';
 
 interface Call {
@@ -210,8 +216,9 @@ test('metrics: per exporter/protocol ingest, engine, mode-labelled routes, BGP p
   assert.match(m, /breakwater_mitigate_announced_routes\{mode="real"\} 0/);
   assert.match(m, /breakwater_mitigate_announced_routes\{mode="dry_run"\} 3/);
   assert.match(m, /breakwater_flow_datagrams_total\{exporter="192.0.2.10",proto="sflow5"\} 7/);
-  assert.match(m, /breakwater_flow_decode_errors_total\{exporter="192.0.2.10",reason="truncated"\} 4/);
-  assert.match(m, /breakwater_flow_dropped_total\{reason="not_allowed"\} 5/);
+  // This exporter sent two protocols: its records and errors are labelled "mixed".
+  assert.match(m, /breakwater_flow_decode_errors_total\{exporter="192.0.2.10",proto="mixed",reason="truncated"\} 4/);
+  assert.match(m, /breakwater_flow_dropped_total\{reason="not_allowed",source=""\} 5/);
   assert.match(m, /breakwater_engine_tracked_hosts\{direction="incoming"\} 12/);
   assert.match(m, /breakwater_engine_attacks_total\{vector="ntp_amplification"\} 2/);
   assert.match(m, /breakwater_engine_bans_refused_total\{reason="whitelist"\} 1/);
@@ -224,7 +231,7 @@ test('metrics: per exporter/protocol ingest, engine, mode-labelled routes, BGP p
   assert.match(m, /# TYPE breakwater_flow_records_total counter/);
   // A second scrape does not double the counters.
   const again = (await s.req('GET', '/metrics')).text;
-  assert.match(again, /breakwater_flow_records_total\{exporter="192.0.2.10"\} 100/);
+  assert.match(again, /breakwater_flow_records_total\{exporter="192.0.2.10",proto="mixed"\} 100/);
 });
 
 test('a slow client neither blocks other requests nor holds a connection forever', async (t) => {
@@ -246,4 +253,63 @@ test('a slow client neither blocks other requests nor holds a connection forever
   clearInterval(drip);
   assert.ok(waited >= 0, 'the slow client was never cut off');
   assert.ok(waited < 5000, `cut off after ${waited} ms`);
+});
+
+test('metrics with real decoded traffic: records and errors per exporter and protocol, drops by reason and source', async (t) => {
+  const cfg = validateConfig({
+    listen: { netflow: '127.0.0.1:0', sflow: '127.0.0.1:0', workers: 1 },
+    flow_sources: ['127.0.0.1/32', '127.0.0.3/32'],
+  });
+  let delivered = 0;
+  const collector = new CollectorAdapter(cfg, { record: () => void delivered++ }, silentLogger());
+  await collector.start();
+  const socks: UdpSocket[] = [];
+  t.after(async () => {
+    for (const s of socks) s.close();
+    await collector.stop();
+  });
+  const { sflow, netflow } = collector.addresses();
+  assert.ok(sflow && netflow);
+  const from = async (addr: string) => {
+    const s = createSocket('udp4');
+    socks.push(s);
+    await new Promise<void>((r) => s.bind({ address: addr, port: 0 }, () => r()));
+    return (buf: Buffer, port: number) => new Promise<void>((r) => s.send(buf, port, '127.0.0.1', () => r()));
+  };
+  const sendA = await from('127.0.0.1'); // sFlow exporter
+  const sendB = await from('127.0.0.3'); // NetFlow v5 exporter, also sends garbage
+  const sendC = await from('127.0.0.2'); // outside flow_sources
+  const spec = { victim: '198.51.100.7', pps: 1000, samplingRate: 10 };
+  for (let i = 0; i < 4; i++) await sendA(attackDatagram(spec, 5, i + 1), sflow.port); // 4 x 5 samples
+  const cut = attackDatagram(spec, 5, 9);
+  await sendA(cut.subarray(0, cut.length - 30), sflow.port); // the last sample cut short
+  for (let i = 0; i < 3; i++) await sendB(v5(6), netflow.port); // 3 x 6 records
+  for (let i = 0; i < 2; i++) await sendB(Buffer.from('ffff0000deadbeefdeadbeef', 'hex'), netflow.port);
+  for (let i = 0; i < 4; i++) await sendC(v5(2), netflow.port);
+
+  const metrics = new Metrics({ flow: () => collector.stats() }, { defaultMetrics: false });
+  let m = '';
+  const val = (name: string, labels: string) => {
+    const line = m.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
+    return line ? Number(line.split(' ')[1]) : NaN;
+  };
+  // Worker threads push their stats periodically: poll (bounded).
+  for (let i = 0; i < 100; i++) {
+    m = (await metrics.render()).body;
+    if (val('breakwater_flow_records_total', 'exporter="127.0.0.3",proto="netflow5"') === 18 && val('breakwater_flow_dropped_total', 'reason="not_allowed",source="127.0.0.2"') === 4 && val('breakwater_flow_datagrams_total', 'exporter="127.0.0.1",proto="sflow5"') === 5) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const flow = m.split('\n').filter((l) => l.startsWith('breakwater_flow_')).join('\n');
+  assert.equal(val('breakwater_flow_datagrams_total', 'exporter="127.0.0.1",proto="sflow5"'), 5, flow);
+  const sflowRecords = val('breakwater_flow_records_total', 'exporter="127.0.0.1",proto="sflow5"');
+  assert.ok(sflowRecords >= 20 && sflowRecords < 25, `the 20 whole samples decoded, the cut one not all: ${flow}`);
+  const sflowErrors = m.split('\n').filter((l) => l.startsWith('breakwater_flow_decode_errors_total{exporter="127.0.0.1",proto="sflow5",reason="'));
+  assert.ok(sflowErrors.length >= 1, `the cut datagram is a decode error under sflow5: ${flow}`);
+  assert.equal(val('breakwater_flow_datagrams_total', 'exporter="127.0.0.3",proto="netflow5"'), 3, flow);
+  assert.equal(val('breakwater_flow_datagrams_total', 'exporter="127.0.0.3",proto="unknown"'), 2, flow);
+  assert.equal(val('breakwater_flow_records_total', 'exporter="127.0.0.3",proto="netflow5"'), 18, flow);
+  assert.equal(val('breakwater_flow_decode_errors_total', 'exporter="127.0.0.3",proto="unknown",reason="bad_version"'), 2, flow);
+  assert.equal(val('breakwater_flow_dropped_total', 'reason="not_allowed",source="127.0.0.2"'), 4, flow);
+  assert.ok(!/exporter="127\.0\.0\.2"/.test(flow), 'a refused source is not an exporter');
+  assert.equal(delivered, 18 + sflowRecords, 'every decoded record reached the sink');
 });

@@ -90,8 +90,13 @@ test('faults: garbage flood, slow API clients, full disk, peer flap — detectio
   clearInterval(g);
   await sleep(1500);
   const m1 = await bw.metrics();
-  const errs = [...m1.matchAll(/^breakwater_flow_decode_errors_total\{exporter="127\.0\.0\.2",reason="[^"]+"\} (\d+)/gm)].reduce((a, x) => a + Number(x[1]), 0);
-  assert.ok(errs > 0, `garbage counted as decode errors (sent ${garbageSent}): ${m1.split('\n').filter((l) => /flow_/.test(l) && !l.startsWith('#')).join('\n')}`);
+  const errs = [...m1.matchAll(/^breakwater_flow_decode_errors_total\{exporter="127\.0\.0\.2",proto="[^"]+",reason="[^"]+"\} (\d+)/gm)].reduce((a, x) => a + Number(x[1]), 0);
+  const flowLines = m1.split('\n').filter((l) => /flow_/.test(l) && !l.startsWith('#')).join('\n');
+  assert.ok(errs > 0, `garbage counted as decode errors (sent ${garbageSent}): ${flowLines}`);
+  // Random bytes match no decoder: counted under proto="unknown", reason bad_version.
+  assert.ok(metricValue(m1, 'breakwater_flow_decode_errors_total', 'exporter="127.0.0.2",proto="unknown",reason="bad_version"') > 0, flowLines);
+  assert.ok(metricValue(m1, 'breakwater_flow_datagrams_total', 'exporter="127.0.0.2",proto="unknown"') > 0, flowLines);
+  assert.ok(metricValue(m1, 'breakwater_flow_records_total', 'exporter="127.0.0.1",proto="sflow5"') > 0, 'the attack exporter\'s records under sflow5');
   assert.equal(await bird.state(), 'Established');
 
   // ---- 2. slow API clients: sockets dripping headers
