@@ -21,7 +21,7 @@ test('dry-run: a detected attack shows its would-be route, the ban is kept but n
 
   h.advance(200);
   for (let i = 0; i < 10; i++) {
-    h.flood(V, 50, 10, { srcPort: 123, bytes: 468 }); // 5000 packets per 100 ms = 50 kpps, threshold 1 kpps
+    h.flood(V, 50, 10, { srcPort: 123, bytes: 468 }); // 500 packets per 100 ms = 5 kpps, threshold 1 kpps
     h.advance(100);
   }
   const att = await h.req('GET', '/api/v1/attacks');
