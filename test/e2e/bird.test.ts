@@ -3,22 +3,30 @@
  * loopback, flows sent over UDP. Walks the going-live procedure: dry-run
  * (attack and route visible, BIRD holds nothing) → dry_run: false + SIGHUP
  * (BIRD holds the blackhole with its communities and next hop, metric under
- * mode="real") → whitelist guard (409) → TTL + hysteresis expiry (BIRD loses
+ * mode="real") → whitelist guard (409) → a bundled SYN-flood capture from
+ * pcaps/ replayed over UDP with `breakwater replay` (BIRD holds the ban of its
+ * victim, the ban names the attack) → TTL + hysteresis expiry (BIRD loses
  * the route) → kill -9 and restart (the ban stays on BIRD throughout) → back
  * to dry-run by the API (BIRD holds nothing, the session stays up) → SIGTERM.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Bird, birdAvailable, birdConfig } from '../helpers/bird.ts';
 import { loopbackBlock, removeDir, sleep, tempDir, waitFor } from '../helpers/netns.ts';
-import { freePort, metricValue, SflowSender, startBreakwater, writeYaml, type Breakwater } from './helpers.ts';
+import { freePort, metricValue, repoRoot, SflowSender, startBreakwater, writeYaml, type Breakwater } from './helpers.ts';
 
 const skip = birdAvailable() ? false : 'BIRD 2 (bird, birdc) not installed or not root';
 
 const ATTACKED = '198.51.100.7';
 const MANUAL = '198.51.100.20';
+/** pmacct sfprobe, sFlow v5 1:100: 20 kpps TCP SYN flood to 198.51.100.10:80 (pcaps/README.md). */
+const CAPTURE = join(repoRoot, 'pcaps/pmacct-sflow5-sampled-syn-flood.pcap');
+const CAPTURE_VICTIM = '198.51.100.10';
+const CAPTURE_DATAGRAMS = 197;
+const PKG_VERSION = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version;
 
 function config(dir: string, L: (h: number) => string, birdPort: number, dryRun: boolean, ports: { sflow: number; api: number }): any {
   return {
@@ -84,7 +92,17 @@ test('going live against BIRD: dry-run, SIGHUP live, whitelist 409, TTL expiry, 
   assert.equal(attack.route.next_hop, '192.0.2.1');
   assert.ok(attack.route.communities.includes('65535:666'));
   assert.equal(attack.mode, 'dry_run');
-  assert.equal((await bw.api('POST', '/api/v1/ban', { ip: MANUAL, ttl_seconds: 600 })).status, 201);
+  const manual = await bw.api('POST', '/api/v1/ban', { ip: MANUAL, ttl_seconds: 600 });
+  assert.equal(manual.status, 201);
+  assert.ok(manual.json.ban.ttl_left_seconds <= 600 && manual.json.ban.ttl_left_seconds >= 595, `ttl_left_seconds ${manual.json.ban.ttl_left_seconds}`);
+  const manualAt = Date.now();
+  const st1 = (await bw.api('GET', '/api/v1/status')).json;
+  assert.equal(st1.version, PKG_VERSION);
+  assert.ok(Number.isInteger(st1.uptime_seconds) && st1.uptime_seconds >= 0 && st1.uptime_seconds < 60, `uptime ${st1.uptime_seconds}`);
+  const ingest1 = st1.ingest.find((e: any) => e.exporter === '127.0.0.1');
+  assert.ok(ingest1 && ingest1.datagrams >= 1 && ingest1.records >= ingest1.datagrams, `ingest per exporter: ${JSON.stringify(st1.ingest)}`);
+  assert.equal(typeof ingest1.datagrams_per_s, 'number');
+  assert.equal(typeof ingest1.records_per_s, 'number');
   await sleep(1000);
   assert.equal((await birdRoutes(bird)).size, 0, 'BIRD holds no Breakwater route in dry-run');
   assert.equal(metricValue(await bw.metrics(), 'breakwater_mitigate_announced_routes', 'mode="real"'), 0);
@@ -115,6 +133,25 @@ test('going live against BIRD: dry-run, SIGHUP live, whitelist 409, TTL expiry, 
   assert.equal(wl.status, 409);
   assert.ok(wl.json.reason);
 
+  // ---- 3b. a capture from pcaps/ replayed over UDP: its victim's ban reaches BIRD.
+  assert.ok(existsSync(CAPTURE), `${CAPTURE} is bundled`);
+  const before = (await bw.api('GET', '/api/v1/status')).json.ingest.find((e: any) => e.exporter === '127.0.0.1')?.datagrams ?? 0;
+  const replayOut = execFileSync(process.execPath, [join(repoRoot, 'src/main.ts'), 'replay', CAPTURE, '--to', `127.0.0.1:${bw.sflowPort}`, '--speed', '0'], { encoding: 'utf8', timeout: 30_000 });
+  const replayed = await waitFor('BIRD holds the replayed victim', async () => (await birdRoutes(bird)).get(`${CAPTURE_VICTIM}/32`), 15_000, 100);
+  assert.match(replayed['BGP.next_hop'] ?? '', /192\.0\.2\.1/, JSON.stringify(replayed));
+  assert.match(replayed['BGP.community'] ?? '', /\(65535,\s*666\)/);
+  const synAttack = (await bw.api('GET', '/api/v1/attacks')).json.attacks.find((a: any) => a.target === CAPTURE_VICTIM);
+  assert.ok(synAttack, `attack on ${CAPTURE_VICTIM} from the capture (replay: ${replayOut.trim()})`);
+  assert.equal(synAttack.vector, 'syn_flood');
+  assert.equal(synAttack.mode, 'live');
+  const synBan = (await bw.api('GET', '/api/v1/bans?active=true')).json.bans.find((b: any) => b.target === CAPTURE_VICTIM);
+  assert.ok(synBan, 'the replayed attack is banned');
+  assert.equal(synBan.attack_id, synAttack.id, 'the ban comes from the replayed attack');
+  assert.deepEqual(synBan.announced_to, [cfg.bgp.neighbors[0].address]);
+  const after = (await bw.api('GET', '/api/v1/status')).json.ingest.find((e: any) => e.exporter === '127.0.0.1');
+  assert.ok(after.datagrams - before >= CAPTURE_DATAGRAMS * 0.95, `the capture's ${CAPTURE_DATAGRAMS} datagrams counted: ${after.datagrams - before}`);
+  assert.ok(metricValue(await bw.metrics(), 'breakwater_engine_attacks_total', 'vector="syn_flood"') >= 1);
+
   // ---- 4. an attack ban in live mode ends after TTL + hysteresis and BIRD loses it.
   await sender.start(bw.sflowPort, { victim: ATTACKED, pps: 30_000, samplingRate: 100 }, 1500);
   await waitFor('BIRD holds the attack ban', async () => (await birdRoutes(bird)).has(`${ATTACKED}/32`), 10_000, 100);
@@ -133,6 +170,12 @@ test('going live against BIRD: dry-run, SIGHUP live, whitelist 409, TTL expiry, 
   assert.ok(goneAt <= Math.max(ab.created + cfg.ban.ttl_seconds * 1000, floodEnd + 5000) + 4000, 'withdrawn late');
   const hist = (await bw.api('GET', '/api/v1/bans?active=false')).json.bans;
   assert.ok(hist.some((b: any) => b.target === ATTACKED && b.end_reason), 'ended ban in history');
+  // TTL left counts down with the wall clock; uptime grows.
+  const mb = (await bw.api('GET', '/api/v1/bans?active=true')).json.bans.find((b: any) => b.target === MANUAL);
+  const elapsed = (Date.now() - manualAt) / 1000;
+  assert.ok(Math.abs(mb.ttl_left_seconds - (600 - elapsed)) <= 2, `ttl_left_seconds ${mb.ttl_left_seconds} after ${elapsed.toFixed(1)} s`);
+  const st4 = (await bw.api('GET', '/api/v1/status')).json;
+  assert.ok(st4.uptime_seconds >= st1.uptime_seconds + Math.floor(elapsed) - 1, `uptime ${st1.uptime_seconds} -> ${st4.uptime_seconds} after ${elapsed.toFixed(1)} s`);
 
   // ---- 5. kill -9 and restart: the manual ban stays on BIRD the whole time.
   await bw.kill9();
@@ -151,6 +194,7 @@ test('going live against BIRD: dry-run, SIGHUP live, whitelist 409, TTL expiry, 
   stopWatch = true;
   await watching;
   assert.equal(missing, 0, 'the ban route disappeared from BIRD during the restart');
+  assert.ok((await bw.api('GET', '/api/v1/status')).json.uptime_seconds < st4.uptime_seconds, 'uptime starts again with the new process');
   const restored = (await bw.api('GET', '/api/v1/bans?active=true')).json.bans;
   assert.ok(restored.some((b: any) => b.target === MANUAL && b.announced_to.length === 1), 'restored ban announced');
   assert.ok((await birdRoutes(bird)).has(`${MANUAL}/32`));
