@@ -279,7 +279,8 @@ export class Daemon {
     }
   }
 
-  private sampleRates(): void {
+  /** Ingest rates per exporter since the previous call (the rates loop runs it every LOOPS.rateSampleMs). */
+  sampleRates(): void {
     const now = this.clock.now();
     const per = new Map<string, { d: number; r: number }>();
     for (const e of this.collector.stats().exporters) per.set(e.exporter, { d: e.datagrams, r: e.records });
