@@ -59,7 +59,7 @@ async function birdRoutes(b: Bird): Promise<Map<string, Record<string, string>>>
   return out;
 }
 
-test('going live against BIRD: dry-run, SIGHUP live, whitelist 409, TTL expiry, kill -9 restart, back to dry-run', { skip, timeout: 180_000 }, async (t) => {
+test('going live against BIRD: dry-run, SIGHUP live, whitelist 409, replayed pcaps/ SYN flood banned, TTL expiry, kill -9 restart, back to dry-run', { skip, timeout: 180_000 }, async (t) => {
   const dir = tempDir('bw-e2e-');
   mkdirSync(join(dir, 'data'));
   const L = loopbackBlock();
