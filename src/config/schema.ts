@@ -276,7 +276,7 @@ export const NotifySchema = v.strictObject({
 
 export const ApiSchema = v.strictObject({
   listen: doc(v.optional(ListenString, '127.0.0.1:8080'), 'Listen address of the REST API, dashboard and `/metrics`; empty disables it.'),
-  dashboard: doc(v.optional(v.boolean(), true), 'Serve the embedded web dashboard.'),
+  dashboard: doc(v.optional(v.boolean(), true), 'Serve the embedded web dashboard. Not part of this version yet: accepted so existing configs load.'),
   token_env: doc(v.optional(v.string()), 'Environment variable holding a single admin token.'),
   tokens: doc(
     v.optional(
@@ -305,7 +305,7 @@ export const StorageSchema = v.strictObject({
         password_env: doc(v.optional(v.string()), 'Environment variable holding the password.'),
       }),
     ),
-    'Attack and ban history in ClickHouse as well.',
+    'Attack and ban history in ClickHouse as well. Not implemented yet: accepted so existing configs load; the daemon logs a warning.',
   ),
   retention_days: doc(posInt(90), 'Ended attacks and bans older than this are pruned.'),
 });
@@ -380,7 +380,7 @@ export const ConfigSchema = v.strictObject({
     ),
     'Flow samples kept with attacks.',
   ),
-  notify: doc(v.optional(NotifySchema, {}), 'Notifications of attacks and bans.'),
+  notify: doc(v.optional(NotifySchema, {}), 'Notifications of attacks and bans. Not implemented yet: accepted so existing configs load; the daemon logs a warning.'),
   api: doc(v.optional(ApiSchema, {}), 'REST API, dashboard and metrics.'),
   storage: doc(v.optional(StorageSchema, {}), 'Where state and history are kept.'),
 });

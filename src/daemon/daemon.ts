@@ -35,6 +35,17 @@ import { diffConfig } from './diff.ts';
 import type { BgpPort, CollectorPort, EnginePort } from './ports.ts';
 import { DaemonBackend } from './backend.ts';
 
+/**
+ * Keys the schema accepts (configs written for other tools load unchanged)
+ * that this version does not act on yet; the daemon says so at start.
+ */
+export function notYetImplemented(cfg: Readonly<Config>): string[] {
+  const out: string[] = [];
+  for (const k of ['telegram', 'slack', 'email', 'webhook', 'exec'] as const) if (cfg.notify[k]) out.push(`notify.${k}`);
+  if (cfg.storage.clickhouse) out.push('storage.clickhouse');
+  return out;
+}
+
 export interface DaemonOptions {
   configFile: string;
   logFormat?: 'text' | 'json';
@@ -118,6 +129,9 @@ export class Daemon {
     const log = this.log;
     this.startedAt = this.clock.now();
     log.info({ event: 'daemon starting', version: VERSION, config: resolve(this.configFile), mode: cfg.dry_run ? 'dry_run' : 'live', pid: process.pid }, 'Breakwater starting');
+    for (const key of notYetImplemented(cfg)) {
+      log.warn({ event: 'config not implemented', key }, `${key} is accepted but not implemented in this version: it has no effect`);
+    }
     if (cfg.dry_run) log.warn({ event: 'dry run', mode: 'dry_run' }, 'dry-run: no route will be announced (set dry_run: false and reload to go live)');
 
     mkdirSync(cfg.storage.data_dir, { recursive: true });
