@@ -148,8 +148,14 @@ test('going live against BIRD: dry-run, SIGHUP live, whitelist 409, replayed pca
   assert.ok(synBan, 'the replayed attack is banned');
   assert.equal(synBan.attack_id, synAttack.id, 'the ban comes from the replayed attack');
   assert.deepEqual(synBan.announced_to, [cfg.bgp.neighbors[0].address]);
-  const after = (await bw.api('GET', '/api/v1/status')).json.ingest.find((e: any) => e.exporter === '127.0.0.1');
-  assert.ok(after.datagrams - before >= CAPTURE_DATAGRAMS * 0.95, `the capture's ${CAPTURE_DATAGRAMS} datagrams counted: ${after.datagrams - before}`);
+  // Collector workers report their counters about once a second: wait for the report.
+  let counted = 0;
+  await waitFor('the capture\'s datagrams in the ingest status', async () => {
+    const e = (await bw!.api('GET', '/api/v1/status')).json.ingest.find((x: any) => x.exporter === '127.0.0.1');
+    counted = (e?.datagrams ?? 0) - before;
+    return counted >= CAPTURE_DATAGRAMS * 0.95 ? true : undefined;
+  }, 5_000, 100).catch(() => undefined);
+  assert.ok(counted >= CAPTURE_DATAGRAMS * 0.95, `the capture's ${CAPTURE_DATAGRAMS} datagrams counted: ${counted}`);
   assert.ok(metricValue(await bw.metrics(), 'breakwater_engine_attacks_total', 'vector="syn_flood"') >= 1);
 
   // ---- 4. an attack ban in live mode ends after TTL + hysteresis and BIRD loses it.
