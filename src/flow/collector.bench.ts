@@ -24,6 +24,9 @@
  * (the bare loop's main thread; the collector's worker) and the whole process
  * (main thread, worker, V8's GC helper threads).
  *
+ * Both run with the V8 setting the collector makes (tuneIngestRuntime:
+ * dead datagram buffers freed in the GC pause, not on helper threads).
+ *
  * Run as a script (`node collector.bench.ts sender '{...}'`) it is the Node sender.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -34,7 +37,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BenchContext, BenchRow } from '../../bench/harness.ts';
 import { Writer } from '../core/writer.ts';
 import { BatchReader, BatchWriter, SLOT_BYTES } from './batch.ts';
-import { Collector, IngestPipeline } from './collector.ts';
+import { Collector, IngestPipeline, tuneIngestRuntime } from './collector.ts';
 import { listenUdpRaw, UdpSender, type UdpListener } from './listener.ts';
 import type { FlowRecord, FlowSink } from './record.ts';
 import { CountingSink } from './sink.ts';
@@ -437,6 +440,9 @@ function inMemory(): { decodeUs: number; handoffNs: number } {
 }
 
 export default async function bench(ctx: BenchContext): Promise<BenchRow[]> {
+  // The collector sets this process-wide V8 option when it starts; set it before
+  // the first run so the bare loop runs with the same runtime settings.
+  tuneIngestRuntime();
   // Interleaved short runs, medians: the machine is shared and noisy.
   const ms = 1000;
   const rounds = ctx.scale < 1 ? 1 : 3;

@@ -19,6 +19,7 @@
  * (tests) works with several workers.
  */
 import { availableParallelism } from 'node:os';
+import v8 from 'node:v8';
 import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../core/worker.ts';
 import { parseIP, parsePrefix, PrefixMap, type Prefix } from '../core/ip.ts';
@@ -123,6 +124,28 @@ const MAX_IN_FLIGHT_BYTES = 32 << 20;
 /** Exporters one decoding thread keeps state for; datagrams from further sources are dropped. */
 export const MAX_EXPORTERS = 4096;
 const MAX_ALLOW_CACHE = 4096;
+
+let runtimeTuned = false;
+
+/**
+ * node:dgram hands every datagram over in its own backing store, malloc'd by
+ * the receiving thread. By default V8 frees the dead ones on its helper threads
+ * ("concurrent ArrayBuffer sweeping"), which then wait on glibc's arena lock
+ * against the receiving thread's own allocations: measured here, ten times the
+ * helper-thread wake-ups and about 0.5 µs of CPU per datagram on a collector
+ * worker. Sweeping them in the isolate's own GC pause is cheaper. V8 reads this
+ * flag each time it starts a sweep, so setting it at run time is safe; it is
+ * process-wide (every isolate, the main thread's too). Idempotent.
+ */
+export function tuneIngestRuntime(): void {
+  if (runtimeTuned) return;
+  runtimeTuned = true;
+  try {
+    v8.setFlagsFromString('--no-concurrent-array-buffer-sweeping');
+  } catch {
+    // an embedder that forbids flag changes: run with the defaults
+  }
+}
 
 /** Per-thread ingest: allowlist -> FlowDecoder -> boundary filter -> sink. */
 export class IngestPipeline {
@@ -335,6 +358,7 @@ export class Collector {
     const sflow = parseListenSpec(this.opts.sflow);
     // Validate flow_sources before binding anything.
     new IngestPipeline({ record() {} }, this.pipelineOptions());
+    tuneIngestRuntime();
     this.running = true;
     this.handles = [];
     this.inline = null;
