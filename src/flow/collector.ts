@@ -132,7 +132,7 @@ let runtimeTuned = false;
  * the receiving thread. By default V8 frees the dead ones on its helper threads
  * ("concurrent ArrayBuffer sweeping"), which then wait on glibc's arena lock
  * against the receiving thread's own allocations: measured here, ten times the
- * helper-thread wake-ups and about 0.5 µs of CPU per datagram on a collector
+ * helper-thread wake-ups and 0.5-1 µs of CPU per datagram with a collector
  * worker. Sweeping them in the isolate's own GC pause is cheaper. V8 reads this
  * flag each time it starts a sweep, so setting it at run time is safe; it is
  * process-wide (every isolate, the main thread's too). Idempotent.
