@@ -88,10 +88,11 @@ test('diffConfig: keys that need a restart are reported as such, run-time keys a
   );
   assert.deepEqual(
     [...d.needsRestart].sort(),
-    ['api.listen', 'bgp.graceful_restart.restart_seconds', 'bgp.listen', 'bgp.local_asn', 'bgp.router_id', 'listen.workers', 'storage.data_dir', 'storage.sqlite'].sort(),
+    ['api.listen', 'bgp.graceful_restart.restart_seconds', 'bgp.listen', 'bgp.local_asn', 'bgp.router_id', 'storage.data_dir', 'storage.sqlite'].sort(),
   );
   assert.ok(d.changed.includes('ban.ttl_seconds'));
   assert.ok(!d.needsRestart.includes('ban.ttl_seconds'));
+  assert.ok(d.changed.includes('listen.workers') && !d.needsRestart.includes('listen.workers'), 'workers rebind the listeners at run time');
   // Listener addresses and tokens change at run time.
   const run = diff(base(), base({ listen: { sflow: ':16343' }, api: { tokens: [{ name: 'ops', token_env: 'BW_TOKEN', role: 'operator' }] } }));
   assert.deepEqual(run.changed.sort(), ['api.tokens', 'listen.sflow']);
