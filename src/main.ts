@@ -9,14 +9,19 @@ import { workerRoles } from './workers.ts';
 import type { WorkerPayload } from './core/worker.ts';
 
 const USAGE = `usage:
-  ${NAME} -config FILE [-log-format text|json]     run the daemon
-  ${NAME} -config FILE -check-config               validate and print the normalised config
-  ${NAME} -config FILE -s reload                   ask a running daemon to reload (SIGHUP)
+  ${NAME} -config FILE [-log-format text|json] [-log-level LEVEL]   run the daemon
+  ${NAME} -config FILE -check-config        validate, print the normalised config (exit 0/1)
+  ${NAME} -config FILE -s reload|stop       signal a running daemon (SIGHUP / SIGTERM)
   ${NAME} -version
-  ${NAME} decode FILE...                           print the flow records of a pcap/pcapng
-  ${NAME} replay FILE --to HOST:PORT [--pps N | --speed X]
-  ${NAME} detect -config FILE CAPTURE...           replay captures through the detection engine
-  ${NAME} bgp -config FILE                         run the BGP speaker alone, commands on stdin
+  ${NAME} selftest                          check node:sqlite and worker threads in this build
+  ${NAME} decode [-default-sampling-rate N] FILE...
+                                            print the flow records of a pcap/pcapng as JSON lines
+  ${NAME} replay FILE --to HOST:PORT [--pps N | --speed X] [--loop N] [--from ADDRESS]
+  ${NAME} detect -config FILE [-updates] [-drain=false] [-stats] CAPTURE...
+                                            replay captures through the detection engine
+  ${NAME} bgp -config FILE [-log-format text|json] [-no-graceful]
+                                            the BGP speaker alone, ExaBGP-style commands on stdin
+Flags take one or two dashes, as -flag value or -flag=value.
 `;
 
 const SUBCOMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<number> }>> = {
