@@ -4,9 +4,10 @@
  * postject injects the blob into a copy of the Node 24 binary. The bundle is
  * also stored as a SEA asset so worker threads can start from it.
  *
- * First runs scripts/build-md5.ts (`npm run build:md5`); when that produced
- * dist/tcp_md5.node, the TCP MD5 addon is stored as the asset `tcp_md5.node`
- * and loaded from there at run time (src/bgp/session.ts, tcpMd5Info()).
+ * First runs scripts/build-native.ts (`npm run build:native`); each addon it
+ * produced (dist/tcp_md5.node: TCP MD5; dist/udp_recv.node: batched UDP
+ * receive) is stored as an asset of the same name and loaded from there at
+ * run time (src/core/addon.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
@@ -22,11 +23,11 @@ const exe = join(dist, 'breakwater');
 mkdirSync(dist, { recursive: true });
 rmSync(exe, { force: true });
 
-// the optional TCP MD5 addon (skips with a message, exit 0, without a C compiler or headers)
-execFileSync(process.execPath, [join(root, 'scripts/build-md5.ts')], { stdio: 'inherit' });
-const md5Addon = join(dist, 'tcp_md5.node');
+// the optional native addons (skips with a message, exit 0, without a C compiler or headers)
+execFileSync(process.execPath, [join(root, 'scripts/build-native.ts')], { stdio: 'inherit' });
 const assets: Record<string, string> = { 'breakwater.cjs': bundle };
-if (existsSync(md5Addon)) assets['tcp_md5.node'] = md5Addon;
+const addons = ['tcp_md5.node', 'udp_recv.node'].filter((a) => existsSync(join(dist, a)));
+for (const a of addons) assets[a] = join(dist, a);
 
 await build({
   entryPoints: [join(root, 'src/main.ts')],
@@ -54,4 +55,4 @@ execFileSync(
   [join(root, 'node_modules/postject/dist/cli.js'), exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'],
   { stdio: ['ignore', 'ignore', 'inherit'] },
 );
-console.log(`built ${exe}${assets['tcp_md5.node'] ? ' (with the TCP MD5 addon)' : ' (without the TCP MD5 addon)'}`);
+console.log(`built ${exe} (${addons.length ? `with ${addons.join(', ')}` : 'without native addons'})`);

@@ -6,7 +6,9 @@
 #     every datagram;
 #  3. when the executable carries the TCP MD5 addon: `dist/breakwater bgp` with a
 #     passive MD5 neighbor (BREAKWATER_TCP_MD5_ADDON unset) answers a signed TCP
-#     connection with its OPEN, while unsigned and wrongly signed SYNs get no answer.
+#     connection with its OPEN, while unsigned and wrongly signed SYNs get no answer;
+#  4. when the executable carries the batched UDP receive addon: `dist/breakwater
+#     selftest` has its collector worker read with it (BREAKWATER_UDP_RECV_ADDON unset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=./dist/breakwater
@@ -100,5 +102,16 @@ if [ "$(uname -s)" = Linux ] && [ -f dist/tcp_md5.node ] && grep -q '"tcp_md5.no
   SPEAKER=
 else
   echo "md5: dist/breakwater was built without the TCP MD5 addon (no C compiler or headers): skipped"
+fi
+echo "== sea: batched UDP receive addon"
+if [ "$(uname -s)" = Linux ] && grep -q '"udp_recv.node"' dist/sea-config.json 2>/dev/null; then
+  line=$(env -u BREAKWATER_UDP_RECV_ADDON timeout 60 "$BIN" selftest | grep '^collector:' || true)
+  echo "$line"
+  case "$line" in
+    "collector: ok receiver batched") ;;
+    *) echo "the collector in dist/breakwater does not read with the embedded addon" >&2; exit 1 ;;
+  esac
+else
+  echo "udp_recv: dist/breakwater was built without the batched UDP receive addon: skipped"
 fi
 echo "== sea check OK"

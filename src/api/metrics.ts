@@ -19,7 +19,7 @@ export interface ExporterView {
 
 export interface FlowStatsView {
   exporters: ExporterView[];
-  /** Datagrams or records dropped, by reason (not_allowed, boundary, queue, exporter_limit, sink_error). */
+  /** Datagrams or records dropped, by reason (not_allowed, boundary, queue, exporter_limit, receive_buffer, sink_error). */
   dropped: Record<string, number>;
   /**
    * The same by source where the collector knows it: reason -> source address
@@ -176,7 +176,7 @@ export class Metrics {
     flowCounter('breakwater_flow_no_template_total', 'Data sets that arrived before their template, per exporter.', ['exporter'], (c, f) => {
       for (const e of f.exporters) setCounter(c, { exporter: e.exporter }, e.noTemplate);
     });
-    flowCounter('breakwater_flow_dropped_total', 'Datagrams (not_allowed, exporter_limit) or records (boundary, queue, sink_error) dropped, by reason, and by source where it is known (source="" otherwise).', ['reason', 'source'], (c, f) => {
+    flowCounter('breakwater_flow_dropped_total', 'Datagrams (not_allowed, exporter_limit, receive_buffer: the kernel dropped them because a socket receive buffer was full, seen with listen.receiver batched) or records (boundary, queue, sink_error) dropped, by reason, and by source where it is known (source="" otherwise).', ['reason', 'source'], (c, f) => {
       for (const [r, n] of Object.entries(f.dropped)) {
         const bySource = f.dropped_sources?.[r];
         let attributed = 0;

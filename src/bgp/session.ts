@@ -17,12 +17,8 @@
  *   per peer for passive sessions and collisions (BgpListener).
  */
 import * as net from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { loadAddon, type AddonInfo } from '../core/addon.ts';
 import { formatIP, parseIP } from '../core/ip.ts';
 import { MSG, MSG_NAMES, ERR, OPEN_SUB, AFI, SAFI } from './constants.ts';
 import { BgpError, errorName } from './errors.ts';
@@ -735,8 +731,6 @@ export class Session {
 
 // ------------------------------------------------------------ TCP MD5 (RFC 2385)
 
-declare const BREAKWATER_BUNDLE: boolean | undefined;
-
 /** The optional native addon built from src/bgp/tcp_md5.c (see the comment there). */
 export interface TcpMd5Addon {
   /** An unconnected socket with the peer's key set, bound to `local` if given. */
@@ -747,112 +741,27 @@ export interface TcpMd5Addon {
   md5SetKey?(fd: number, peer: string, key: string): void;
 }
 
-export interface TcpMd5Info {
-  addon: TcpMd5Addon | null;
-  /** Where the addon came from: the path, or "embedded". */
-  source: string;
-  /** Why it is unavailable (empty when loaded). */
-  error: string;
-}
+export type TcpMd5Info = AddonInfo<TcpMd5Addon>;
 
 /** Name of the addon inside the single executable (scripts/build-sea.ts). */
 export const TCP_MD5_ASSET = 'tcp_md5.node';
 
-let md5Info: TcpMd5Info | undefined;
-let md5InfoKey: string | undefined;
-
-function inBundle(): boolean {
-  return typeof BREAKWATER_BUNDLE !== 'undefined' && BREAKWATER_BUNDLE === true;
-}
-
-function dlopenAddon(path: string): TcpMd5Addon {
-  const mod = { exports: {} as Partial<TcpMd5Addon> };
-  process.dlopen(mod, path);
-  if (typeof mod.exports.md5Socket !== 'function') throw new Error('no md5Socket export (not the Breakwater TCP MD5 addon?)');
-  return mod.exports as TcpMd5Addon;
-}
-
-/**
- * The addon stored in the single executable: written to a fresh private
- * directory (0700, file 0600), loaded, and removed at once. The loaded
- * mapping outlives the file, so nothing is left behind even after a crash.
- * Each thread that needs it does this once (the addon is context-aware).
- */
-function loadEmbedded(): TcpMd5Info | undefined {
-  let sea: { isSea(): boolean; getAsset(k: string): ArrayBuffer };
-  try {
-    sea = createRequire(process.execPath)('node:sea') as typeof sea;
-    if (!sea.isSea()) return undefined;
-  } catch {
-    return undefined;
-  }
-  let bytes: ArrayBuffer;
-  try {
-    bytes = sea.getAsset(TCP_MD5_ASSET);
-  } catch {
-    return { addon: null, source: 'embedded', error: 'this executable was built without the TCP MD5 addon (no C compiler at build time); set BREAKWATER_TCP_MD5_ADDON (see README)' };
-  }
-  const errors: string[] = [];
-  const dirs = [...new Set([tmpdir(), '/var/tmp', '/dev/shm'])];
-  for (const base of dirs) {
-    let dir: string | undefined;
-    try {
-      dir = mkdtempSync(join(base, 'breakwater-md5-'));
-      const file = join(dir, TCP_MD5_ASSET);
-      writeFileSync(file, new Uint8Array(bytes), { mode: 0o600, flag: 'wx' });
-      return { addon: dlopenAddon(file), source: 'embedded', error: '' };
-    } catch (e) {
-      // e.g. a noexec temp file system: try the next one
-      errors.push(`${base}: ${(e as Error).message}`);
-    } finally {
-      if (dir) rmSync(dir, { recursive: true, force: true });
-    }
-  }
-  return { addon: null, source: 'embedded', error: `cannot load the embedded TCP MD5 addon (${errors.join('; ')}); set BREAKWATER_TCP_MD5_ADDON` };
-}
-
-function loadTcpMd5(): TcpMd5Info {
-  const env = process.env.BREAKWATER_TCP_MD5_ADDON;
-  if (env) {
-    try {
-      return { addon: dlopenAddon(env), source: env, error: '' };
-    } catch (e) {
-      return { addon: null, source: env, error: `cannot load ${env} (BREAKWATER_TCP_MD5_ADDON): ${(e as Error).message}` };
-    }
-  }
-  const embedded = inBundle() ? loadEmbedded() : undefined;
-  if (embedded) return embedded;
-  // from source: dist/tcp_md5.node of `npm run build:md5`; a plain bundle (node dist/breakwater.cjs): beside it
-  let path = '';
-  try {
-    path = fileURLToPath(inBundle() ? new URL('./tcp_md5.node', import.meta.url) : new URL('../../dist/tcp_md5.node', import.meta.url));
-  } catch {
-    /* no file location (eval'd code) */
-  }
-  if (!path || decodeURIComponent(import.meta.url).includes('[worker eval]')) {
-    return { addon: null, source: '', error: 'no TCP MD5 addon location known in this thread: set BREAKWATER_TCP_MD5_ADDON (the single executable carries its own)' };
-  }
-  try {
-    return { addon: dlopenAddon(path), source: path, error: '' };
-  } catch (e) {
-    const missing = (e as NodeJS.ErrnoException).code === 'ERR_DLOPEN_FAILED' && /No such file/.test((e as Error).message);
-    const hint = inBundle() ? 'set BREAKWATER_TCP_MD5_ADDON' : 'run `npm run build:md5` or set BREAKWATER_TCP_MD5_ADDON';
-    return { addon: null, source: path, error: missing ? `no TCP MD5 addon at ${path}: ${hint}` : `cannot load ${path}: ${(e as Error).message}` };
-  }
-}
-
 /**
  * The optional TCP MD5 addon and where it came from, looked up once per
- * value of $BREAKWATER_TCP_MD5_ADDON: that path if set; else, inside the
- * single executable, the embedded copy; else dist/tcp_md5.node (source).
+ * thread and value of $BREAKWATER_TCP_MD5_ADDON: that path if set; else,
+ * inside the single executable, the embedded copy; else dist/tcp_md5.node
+ * (source). See src/core/addon.ts.
  */
 export function tcpMd5Info(): TcpMd5Info {
-  const key = process.env.BREAKWATER_TCP_MD5_ADDON ?? '';
-  if (md5Info === undefined || key !== md5InfoKey) {
-    md5InfoKey = key;
-    md5Info = loadTcpMd5();
-  }
-  return md5Info;
+  return loadAddon<TcpMd5Addon>({
+    asset: TCP_MD5_ASSET,
+    env: 'BREAKWATER_TCP_MD5_ADDON',
+    what: 'TCP MD5 addon',
+    exports: ['md5Socket'],
+    fromSource: () => new URL('../../dist/tcp_md5.node', import.meta.url),
+    beside: () => new URL('./tcp_md5.node', import.meta.url),
+    build: 'npm run build:native',
+  });
 }
 
 /** The addon, or null (tcpMd5Info().error says why). */

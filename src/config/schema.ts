@@ -329,6 +329,10 @@ export const ConfigSchema = v.strictObject({
         sflow: doc(v.optional(ListenString, ':6343'), 'UDP address for sFlow v5; empty disables it.'),
         workers: doc(nonNegInt(0, 64), 'Receive threads sharing each port (`SO_REUSEPORT`); `0` = one per core.'),
         receive_buffer_bytes: doc(posInt(32 * 1024 * 1024), 'Socket receive buffer asked for (`SO_RCVBUF`), in bytes.'),
+        receiver: doc(
+          v.optional(v.picklist(['auto', 'batched', 'dgram']), 'auto'),
+          'How datagrams are read: `batched` = many per system call (`recvmmsg`) through Breakwater\'s own native addon, Linux; `dgram` = one at a time through `node:dgram`; `auto` = `batched` when the addon is present, else `dgram`.',
+        ),
       }),
       {},
     ),

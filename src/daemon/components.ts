@@ -43,7 +43,7 @@ export class CollectorAdapter implements CollectorPort {
 
   async start(): Promise<void> {
     await this.collector.start();
-    this.log.info({ event: 'flow listening', netflow: this.cfg.listen.netflow, sflow: this.cfg.listen.sflow, ports: this.collector.ports, workers: this.collector.workerCount }, 'flow listeners up');
+    this.log.info({ event: 'flow listening', netflow: this.cfg.listen.netflow, sflow: this.cfg.listen.sflow, ports: this.collector.ports, workers: this.collector.workerCount, receiver: this.collector.receiver }, 'flow listeners up');
   }
 
   async stop(): Promise<void> {
@@ -65,7 +65,7 @@ export class CollectorAdapter implements CollectorPort {
     const s = this.collector.stats();
     return {
       exporters: s.exporters,
-      dropped: { not_allowed: s.dropped.not_allowed, exporter_limit: s.dropped.exporter_limit, boundary: s.dropped.boundary, queue: s.dropped.queue, sink_error: s.sinkErrors },
+      dropped: { not_allowed: s.dropped.not_allowed, exporter_limit: s.dropped.exporter_limit, boundary: s.dropped.boundary, queue: s.dropped.queue, receive_buffer: s.dropped.receive_buffer, sink_error: s.sinkErrors },
       dropped_sources: { not_allowed: s.dropped.not_allowed_sources },
     };
   }

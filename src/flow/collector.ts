@@ -30,6 +30,7 @@ import type { FlowSink } from './record.ts';
 import { BatchReader, SLOT_BYTES, type Batch } from './batch.ts';
 import { BoundarySink, type BoundaryRule } from './sink.ts';
 import { listenUdp, parseListenSpec, type ListenSpec, type UdpListener } from './listener.ts';
+import { chooseReceiver, kernelDrops, openUdp, type Receiver, type ReceiverMode } from './udp_batch.ts';
 
 export interface CollectorOptions {
   /** listen.netflow, e.g. ":2055"; "" disables. */
@@ -43,6 +44,8 @@ export interface CollectorOptions {
   /** Allowed exporter prefixes; empty = any. */
   flowSources: string[];
   boundary: BoundaryRule[];
+  /** How datagrams are read (listen.receiver; default 'auto'). */
+  receiver?: ReceiverMode;
   /** Records per batch (worker mode; default 4096: each batch costs a few tens of µs to hand over, whatever its size). */
   batchRecords?: number;
   /** A partial batch is handed over at the latest this many ms after it was started (worker mode; default 5). */
@@ -55,7 +58,7 @@ export interface CollectorOptions {
 
 /** The config keys the collector reads (structurally: config.listen, config.sampling, config.flow_sources). */
 export interface CollectorConfig {
-  listen: { netflow: string; sflow: string; workers: number; receive_buffer_bytes: number };
+  listen: { netflow: string; sflow: string; workers: number; receive_buffer_bytes: number; receiver: ReceiverMode };
   sampling: { default_rate: number; boundary: BoundaryRule[] };
   flow_sources: string[];
 }
@@ -67,6 +70,7 @@ export function collectorOptions(cfg: CollectorConfig, workers?: number | 'inlin
     sflow: cfg.listen.sflow,
     workers: workers ?? cfg.listen.workers,
     receiveBufferBytes: cfg.listen.receive_buffer_bytes,
+    receiver: cfg.listen.receiver,
     defaultSamplingRate: cfg.sampling.default_rate,
     flowSources: [...cfg.flow_sources],
     boundary: cfg.sampling.boundary.map((b) => ({ exporter: b.exporter, external_ifindexes: [...b.external_ifindexes] })),
@@ -84,6 +88,8 @@ export interface DroppedStats {
   queue: number;
   /** Datagrams from new sources once MAX_EXPORTERS exporters are known (spoofed floods). */
   exporter_limit: number;
+  /** Datagrams the kernel dropped because a socket's receive buffer was full (batched receiver only: SO_RXQ_OVFL). */
+  receive_buffer: number;
 }
 
 export interface CollectorStats {
@@ -114,6 +120,8 @@ export interface PipelineStats {
   boundary: number;
   queue: number;
   exporterLimit: number;
+  /** Kernel drops on this thread's sockets (batched receiver; 0 with node:dgram, which cannot see them). */
+  receiveBuffer: number;
 }
 
 const MAX_SOURCES = 1024;
@@ -219,7 +227,7 @@ export class IngestPipeline {
     return n;
   }
 
-  snapshot(queue = 0): PipelineStats {
+  snapshot(queue = 0, receiveBuffer = 0): PipelineStats {
     return {
       exporters: [...this.decoder.stats.values()].map((s) => ({ ...s, errors: { ...s.errors }, byProto: { ...s.byProto }, ifCounters: new Map(s.ifCounters) })),
       datagrams: this.datagrams,
@@ -229,6 +237,7 @@ export class IngestPipeline {
       boundary: this.boundary.dropped,
       queue,
       exporterLimit: this.exporterLimit,
+      receiveBuffer,
     };
   }
 }
@@ -236,7 +245,7 @@ export class IngestPipeline {
 /** Sums per-thread stats; exporter stats merged by exporter address. */
 export function mergeStats(parts: PipelineStats[]): Omit<CollectorStats, 'delivered' | 'sinkErrors' | 'workers'> {
   const byExporter = new Map<string, ExporterStats>();
-  const dropped: DroppedStats = { not_allowed: 0, not_allowed_sources: {}, boundary: 0, queue: 0, exporter_limit: 0 };
+  const dropped: DroppedStats = { not_allowed: 0, not_allowed_sources: {}, boundary: 0, queue: 0, exporter_limit: 0, receive_buffer: 0 };
   let datagrams = 0, records = 0;
   for (const p of parts) {
     datagrams += p.datagrams;
@@ -245,6 +254,7 @@ export function mergeStats(parts: PipelineStats[]): Omit<CollectorStats, 'delive
     dropped.boundary += p.boundary;
     dropped.queue += p.queue;
     dropped.exporter_limit += p.exporterLimit;
+    dropped.receive_buffer += p.receiveBuffer ?? 0;
     for (const [k, v] of Object.entries(p.notAllowedSources)) dropped.not_allowed_sources[k] = (dropped.not_allowed_sources[k] ?? 0) + v;
     for (const e of p.exporters) {
       let m = byExporter.get(e.exporter);
@@ -273,6 +283,7 @@ export interface WorkerConfig extends PipelineOptions {
   netflow: ListenSpec | null;
   sflow: ListenSpec | null;
   receiveBufferBytes: number;
+  receiver: ReceiverMode;
   batchRecords: number;
   flushMs: number;
   maxInFlightBatches: number;
@@ -280,7 +291,7 @@ export interface WorkerConfig extends PipelineOptions {
 }
 
 export type ToMain =
-  | { t: 'ready'; netflow: number | null; sflow: number | null; receiveBufferBytes: number; dualStack: boolean }
+  | { t: 'ready'; netflow: number | null; sflow: number | null; receiveBufferBytes: number; dualStack: boolean; receiver: Receiver; receiverNote: string }
   | { t: 'fail'; message: string }
   | { t: 'batch'; batch: Batch }
   | { t: 'stats'; id: number; stats: PipelineStats }
@@ -304,7 +315,7 @@ export interface MinimalLog {
 }
 
 function emptyStats(): PipelineStats {
-  return { exporters: [], datagrams: 0, records: 0, notAllowed: 0, notAllowedSources: {}, boundary: 0, queue: 0, exporterLimit: 0 };
+  return { exporters: [], datagrams: 0, records: 0, notAllowed: 0, notAllowedSources: {}, boundary: 0, queue: 0, exporterLimit: 0, receiveBuffer: 0 };
 }
 
 export class Collector {
@@ -324,6 +335,10 @@ export class Collector {
   ports: { netflow: number | null; sflow: number | null } = { netflow: null, sflow: null };
   /** Receive buffer the kernel granted per socket. */
   receiveBufferBytes = 0;
+  /** How datagrams are read (after start): 'batched' (recvmmsg addon) or 'dgram'. */
+  receiver: Receiver | null = null;
+  /** Why 'auto' fell back to node:dgram ('' otherwise). */
+  receiverNote = '';
 
   private readonly deliver: FlowSink;
 
@@ -370,7 +385,8 @@ export class Collector {
       await this.stop();
       throw err;
     }
-    this.log.info({ netflow: this.ports.netflow, sflow: this.ports.sflow, workers: this.workerCount, receive_buffer_bytes: this.receiveBufferBytes }, 'flow collector listening');
+    this.log.info({ netflow: this.ports.netflow, sflow: this.ports.sflow, workers: this.workerCount, receive_buffer_bytes: this.receiveBufferBytes, receiver: this.receiver }, 'flow collector listening');
+    if (this.receiverNote) this.log.info({ receiver: this.receiver, reason: this.receiverNote }, 'flow collector: batched receive unavailable, reading datagrams with node:dgram');
     if (this.opts.receiveBufferBytes > 0 && this.receiveBufferBytes > 0 && this.receiveBufferBytes < this.opts.receiveBufferBytes) {
       this.log.warn({ requested: this.opts.receiveBufferBytes, granted: this.receiveBufferBytes }, 'UDP receive buffer smaller than requested (raise net.core.rmem_max)');
     }
@@ -380,9 +396,12 @@ export class Collector {
     const p = new IngestPipeline(this.deliver, this.pipelineOptions());
     this.inline = p;
     const on = (msg: Buffer, address: string) => p.datagram(msg, address, Date.now());
+    const how = chooseReceiver(this.opts.receiver ?? 'auto');
+    this.receiver = how.receiver;
+    this.receiverNote = how.note;
     for (const [name, spec] of [['netflow', netflow], ['sflow', sflow]] as const) {
       if (!spec) continue;
-      const l = await listenUdp(spec, { receiveBufferBytes: this.opts.receiveBufferBytes }, on);
+      const l = await openUdp(how, spec, { receiveBufferBytes: this.opts.receiveBufferBytes }, on);
       this.listeners.push(l);
       this.ports[name] = l.port;
       this.receiveBufferBytes = l.receiveBufferBytes;
@@ -396,6 +415,7 @@ export class Collector {
       netflow,
       sflow,
       receiveBufferBytes: this.opts.receiveBufferBytes,
+      receiver: this.opts.receiver ?? 'auto',
       batchRecords: this.opts.batchRecords ?? DEFAULT_BATCH_RECORDS,
       flushMs: this.opts.flushMs ?? DEFAULT_FLUSH_MS,
       maxInFlightBatches: this.opts.maxInFlightBatches ?? Math.max(2, Math.ceil(MAX_IN_FLIGHT_BYTES / ((this.opts.batchRecords ?? DEFAULT_BATCH_RECORDS) * SLOT_BYTES))),
@@ -426,6 +446,8 @@ export class Collector {
             if (index === 0) {
               this.ports = { netflow: m.netflow, sflow: m.sflow };
               this.receiveBufferBytes = m.receiveBufferBytes;
+              this.receiver = m.receiver;
+              this.receiverNote = m.receiverNote;
             }
             resolve(h);
             break;
@@ -498,7 +520,7 @@ export class Collector {
 
   /** The latest stats (workers push theirs every statsIntervalMs). */
   stats(): CollectorStats {
-    const parts = this.inline ? [this.inline.snapshot()] : this.handles.map((h) => h.stats ?? emptyStats());
+    const parts = this.inline ? [this.inline.snapshot(0, this.inlineKernelDrops())] : this.handles.map((h) => h.stats ?? emptyStats());
     return { ...mergeStats(parts), delivered: this.delivered, sinkErrors: this.sinkErrors, workers: this.workerCount };
   }
 
@@ -527,7 +549,13 @@ export class Collector {
 
   /** Per-worker stats (to see how exporters spread over workers). */
   workerStats(): PipelineStats[] {
-    return this.inline ? [this.inline.snapshot()] : this.handles.map((h) => h.stats ?? emptyStats());
+    return this.inline ? [this.inline.snapshot(0, this.inlineKernelDrops())] : this.handles.map((h) => h.stats ?? emptyStats());
+  }
+
+  private inlineKernelDrops(): number {
+    let n = 0;
+    for (const l of this.listeners) n += kernelDrops(l);
+    return n;
   }
 
   /**
@@ -536,7 +564,7 @@ export class Collector {
    * workers, receive buffer): those need a restart of the collector.
    */
   reconfigure(opts: CollectorOptions): boolean {
-    const rebind = opts.netflow !== this.opts.netflow || opts.sflow !== this.opts.sflow || opts.workers !== this.opts.workers || opts.receiveBufferBytes !== this.opts.receiveBufferBytes;
+    const rebind = opts.netflow !== this.opts.netflow || opts.sflow !== this.opts.sflow || opts.workers !== this.opts.workers || opts.receiveBufferBytes !== this.opts.receiveBufferBytes || (opts.receiver ?? 'auto') !== (this.opts.receiver ?? 'auto');
     const next = { ...this.opts, defaultSamplingRate: opts.defaultSamplingRate, flowSources: [...opts.flowSources], boundary: opts.boundary };
     // Validate first: a bad prefix throws here and nothing changes.
     new IngestPipeline({ record() {} }, { defaultSamplingRate: next.defaultSamplingRate, flowSources: next.flowSources, boundary: next.boundary });

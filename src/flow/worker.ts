@@ -6,7 +6,8 @@
 import { parentPort } from 'node:worker_threads';
 import { BatchWriter, SLOT_BYTES } from './batch.ts';
 import { IngestPipeline, type ToMain, type ToWorker, type WorkerConfig } from './collector.ts';
-import { listenUdp, type UdpListener } from './listener.ts';
+import type { UdpListener } from './listener.ts';
+import { chooseReceiver, kernelDrops, openUdp, type ReceiverChoice } from './udp_batch.ts';
 
 export async function runWorker(data: unknown): Promise<void> {
   const port = parentPort;
@@ -51,11 +52,13 @@ export async function runWorker(data: unknown): Promise<void> {
     pipeline.datagram(msg, address, Date.now());
   };
   let ports: { netflow: number | null; sflow: number | null } = { netflow: null, sflow: null };
+  let how: ReceiverChoice;
   try {
+    how = chooseReceiver(cfg.receiver);
     for (const name of ['netflow', 'sflow'] as const) {
       const spec = cfg[name];
       if (!spec) continue;
-      const l = await listenUdp(spec, { reusePort: true, receiveBufferBytes: cfg.receiveBufferBytes }, on);
+      const l = await openUdp(how, spec, { reusePort: true, receiveBufferBytes: cfg.receiveBufferBytes }, on);
       listeners.push(l);
       ports = { ...ports, [name]: l.port };
     }
@@ -66,7 +69,13 @@ export async function runWorker(data: unknown): Promise<void> {
     return;
   }
 
-  const statsTimer = setInterval(() => send({ t: 'stats', id: 0, stats: pipeline.snapshot(writer.dropped) }), cfg.statsIntervalMs);
+  const drops = () => {
+    let n = 0;
+    for (const l of listeners) n += kernelDrops(l);
+    return n;
+  };
+  const snapshot = () => pipeline.snapshot(writer.dropped, drops());
+  const statsTimer = setInterval(() => send({ t: 'stats', id: 0, stats: snapshot() }), cfg.statsIntervalMs);
 
   port.on('message', (m: ToWorker) => {
     switch (m.t) {
@@ -80,19 +89,19 @@ export async function runWorker(data: unknown): Promise<void> {
       case 'stats':
         // Flush first, so the batches counted in these stats reach the main thread before them.
         flush();
-        send({ t: 'stats', id: m.id, stats: pipeline.snapshot(writer.dropped) });
+        send({ t: 'stats', id: m.id, stats: snapshot() });
         break;
       case 'stop':
         void (async () => {
           clearInterval(statsTimer);
           for (const l of listeners) await l.close();
           flush();
-          send({ t: 'stopped', stats: pipeline.snapshot(writer.dropped) });
+          send({ t: 'stopped', stats: snapshot() });
           port.close();
         })();
         break;
     }
   });
 
-  send({ t: 'ready', netflow: ports.netflow, sflow: ports.sflow, receiveBufferBytes: listeners[0]?.receiveBufferBytes ?? 0, dualStack: listeners[0]?.dualStack ?? false });
+  send({ t: 'ready', netflow: ports.netflow, sflow: ports.sflow, receiveBufferBytes: listeners[0]?.receiveBufferBytes ?? 0, dualStack: listeners[0]?.dualStack ?? false, receiver: how.receiver, receiverNote: how.note });
 }

@@ -1,6 +1,6 @@
 /**
  * TCP MD5 (RFC 2385) with the optional native addon src/bgp/tcp_md5.c, built
- * the way operators and CI build it (`npm run build:md5` → dist/tcp_md5.node),
+ * the way operators and CI build it (`npm run build:native` → dist/tcp_md5.node),
  * against BIRD 2 with `password`: outgoing and passive sessions, from source
  * (worker thread and inline) and from the single executable that carries the
  * addon. Also: a neighbor with MD5 never gets an unsigned session when the
@@ -21,25 +21,13 @@ import { silentLogger } from '../../src/core/log.ts';
 import { Bird, birdAvailable, birdConfig, type BirdPeerOptions } from '../helpers/bird.ts';
 import { loopbackBlock, randomPort, removeDir, sleep, tempDir, waitFor } from '../helpers/netns.ts';
 import { RTBH4 } from './interop.fixtures.ts';
+import { nativeAddon } from '../helpers/native.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const addonPath = join(root, 'dist/tcp_md5.node');
 
-/** Runs `npm run build:md5` (which exits 0 with a message when it cannot build); returns why there is no addon, or false. */
-function buildAddon(): string | false {
-  let out = '';
-  try {
-    out = execFileSync('npm', ['run', '--silent', 'build:md5'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120000 });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    out = execFileSync(process.execPath, [join(root, 'scripts/build-md5.ts')], { cwd: root, encoding: 'utf8', timeout: 120000 });
-  }
-  if (/skipped/.test(out) && !existsSync(addonPath)) return `TCP MD5 addon not built: ${out.trim()}`;
-  return existsSync(addonPath) ? false : `npm run build:md5 left no ${addonPath}`;
-}
-
 const noBird = birdAvailable() ? false : 'BIRD 2 not installed or not root';
-const noAddon = process.platform === 'linux' ? buildAddon() : 'TCP MD5 is Linux-only';
+const noAddon = nativeAddon('tcp_md5.node');
 const skip = noBird || noAddon;
 
 /** The `protocol bgp NAME { ... }` block of a BIRD config, with a password if given. */
@@ -140,7 +128,7 @@ test('md5: with the addon but without the password variable, nothing is opened',
   assert.equal(sp.neighbors()[0].md5, 'unavailable');
 });
 
-test('md5: outgoing signed sessions reach BIRD (addon from npm run build:md5, in the worker thread); a wrong key never connects', { skip, timeout: 60000 }, async (t) => {
+test('md5: outgoing signed sessions reach BIRD (addon from npm run build:native, in the worker thread); a wrong key never connects', { skip, timeout: 60000 }, async (t) => {
   delete process.env.BREAKWATER_TCP_MD5_ADDON;
   process.env.BW_TEST_MD5_GOOD = 'Sekrit-1';
   process.env.BW_TEST_MD5_BAD = 'not-the-key';

@@ -14,6 +14,11 @@ import { readCapture, writePcap } from '../../src/flow/pcap.ts';
 import { F, newFlowRecord, type FlowProto, type FlowRecord, type FlowSink } from '../../src/flow/record.ts';
 import { formatIPv4, formatIPv6 } from '../../src/core/ip.ts';
 import { fixtures } from '../fixtures/sflow/build.ts';
+import { nativeAddon } from '../helpers/native.ts';
+
+/** Both receivers when the batched one can be built (CI builds it); node:dgram alone otherwise. */
+const noBatched = nativeAddon('udp_recv.node');
+const RECEIVERS: ('dgram' | 'batched')[] = noBatched ? ['dgram'] : ['dgram', 'batched'];
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const capturesDir = path.resolve(repoRoot, '../shared/flows/captures');
@@ -227,87 +232,100 @@ test('pipeline: state for at most MAX_EXPORTERS sources; a spoofed flood of sour
 
 /* ---------------------------------------------------------------- collector */
 
-test('collector inline: datagrams over UDP give the same records as a direct decode (IPv4)', async (t) => {
-  const { sflow, netflow } = corpus();
-  const sink = new Lines();
-  const col = new Collector(opts(), sink, quiet);
-  t.after(() => col.stop());
-  await col.start();
-  assert.ok(col.ports.sflow! > 0 && col.ports.netflow! > 0);
-  const s = new UdpSender(4);
-  t.after(() => s.close());
-  await sendAll(s, sflow, col.ports.sflow!, '127.0.0.1');
-  await sendAll(s, netflow, col.ports.netflow!, '127.0.0.1');
-  const want = [...direct(sflow, '127.0.0.1'), ...direct(netflow, '127.0.0.1')];
-  await until(() => sink.lines.length >= want.length);
-  assert.deepEqual(sorted(sink.lines), sorted(want));
-  assert.deepEqual([...sink.exporters], ['127.0.0.1']);
-  const st = col.stats();
-  assert.equal(st.datagrams, sflow.length + netflow.length);
-  assert.equal(st.records, want.length);
-  assert.equal(st.delivered, want.length);
-  assert.equal(st.exporters.length, 1);
-  t.diagnostic(`${st.datagrams} datagrams, ${st.records} records; receive buffer granted ${col.receiveBufferBytes}`);
+test('collector inline: datagrams over UDP give the same records as a direct decode (IPv4), with either receiver', async (t) => {
+  if (noBatched) t.diagnostic(`batched receiver not tested: ${noBatched}`);
+  for (const receiver of RECEIVERS) {
+    const { sflow, netflow } = corpus();
+    const sink = new Lines();
+    const col = new Collector(opts({ receiver }), sink, quiet);
+    t.after(() => col.stop());
+    await col.start();
+    assert.equal(col.receiver, receiver);
+    assert.ok(col.ports.sflow! > 0 && col.ports.netflow! > 0);
+    const s = new UdpSender(4);
+    t.after(() => s.close());
+    await sendAll(s, sflow, col.ports.sflow!, '127.0.0.1');
+    await sendAll(s, netflow, col.ports.netflow!, '127.0.0.1');
+    const want = [...direct(sflow, '127.0.0.1'), ...direct(netflow, '127.0.0.1')];
+    await until(() => sink.lines.length >= want.length);
+    assert.deepEqual(sorted(sink.lines), sorted(want));
+    assert.deepEqual([...sink.exporters], ['127.0.0.1']);
+    const st = col.stats();
+    assert.equal(st.datagrams, sflow.length + netflow.length);
+    assert.equal(st.records, want.length);
+    assert.equal(st.delivered, want.length);
+    assert.equal(st.exporters.length, 1);
+    assert.equal(st.dropped.receive_buffer, 0);
+    t.diagnostic(`${receiver}: ${st.datagrams} datagrams, ${st.records} records; receive buffer granted ${col.receiveBufferBytes}`);
+    await col.stop();
+  }
 });
 
-test('collector inline: ":0" is dual-stack, IPv6 (::1) and IPv4 exporters named plainly', async (t) => {
-  const fx = fixtures();
-  const sink = new Lines();
-  const col = new Collector(opts({ netflow: '', sflow: ':0' }), sink, quiet);
-  t.after(() => col.stop());
-  await col.start();
-  assert.equal(col.ports.netflow, null);
-  const s6 = new UdpSender(6);
-  const s4 = new UdpSender(4);
-  t.after(() => s6.close());
-  t.after(() => s4.close());
-  const dgs = fx.map((f) => f.payload);
-  await sendAll(s6, dgs, col.ports.sflow!, '::1');
-  await sendAll(s4, dgs, col.ports.sflow!, '127.0.0.1');
-  const want = direct(dgs, 'x');
-  await until(() => sink.lines.length >= 2 * want.length);
-  assert.deepEqual(sorted(sink.lines), sorted([...want, ...want]));
-  assert.deepEqual([...sink.exporters].sort(), ['127.0.0.1', '::1']);
+test('collector inline: ":0" is dual-stack, IPv6 (::1) and IPv4 exporters named plainly, with either receiver', async (t) => {
+  for (const receiver of RECEIVERS) {
+    const fx = fixtures();
+    const sink = new Lines();
+    const col = new Collector(opts({ netflow: '', sflow: ':0', receiver }), sink, quiet);
+    t.after(() => col.stop());
+    await col.start();
+    assert.equal(col.ports.netflow, null);
+    const s6 = new UdpSender(6);
+    const s4 = new UdpSender(4);
+    t.after(() => s6.close());
+    t.after(() => s4.close());
+    const dgs = fx.map((f) => f.payload);
+    await sendAll(s6, dgs, col.ports.sflow!, '::1');
+    await sendAll(s4, dgs, col.ports.sflow!, '127.0.0.1');
+    const want = direct(dgs, 'x');
+    await until(() => sink.lines.length >= 2 * want.length);
+    assert.deepEqual(sorted(sink.lines), sorted([...want, ...want]));
+    assert.deepEqual([...sink.exporters].sort(), ['127.0.0.1', '::1']);
+    await col.stop();
+  }
 });
 
-test('collector with 2 workers: same records, stats merged, one exporter sticks to one worker', async (t) => {
-  const { sflow, netflow } = corpus();
-  const sink = new Lines();
-  const col = new Collector(opts({ workers: 2, flushMs: 2 }), sink, quiet);
-  t.after(() => col.stop());
-  await col.start();
-  assert.equal(col.workerCount, 2);
-  // One sender (one source port): the kernel's reuseport hash keeps it on one socket.
-  const s = new UdpSender(4);
-  t.after(() => s.close());
-  await sendAll(s, sflow, col.ports.sflow!, '127.0.0.1');
-  await sendAll(s, netflow, col.ports.netflow!, '127.0.0.1');
-  const want = [...direct(sflow, '127.0.0.1'), ...direct(netflow, '127.0.0.1')];
-  await until(async () => (await col.statsNow()).delivered >= want.length);
-  assert.deepEqual(sorted(sink.lines), sorted(want));
-  const st = await col.statsNow();
-  assert.equal(st.datagrams, sflow.length + netflow.length);
-  assert.equal(st.records, want.length);
-  assert.equal(st.exporters.length, 1, 'exporter stats merged across workers');
-  assert.equal(st.exporters[0].datagrams, sflow.length + netflow.length);
-  // Per socket (port), all datagrams of this one sender reached a single worker.
-  const per = col.workerStats().map((w) => w.datagrams);
-  t.diagnostic(`per-worker datagrams from one sender: ${per}`);
-  assert.ok(per.filter((n) => n > 0).length <= 2, 'netflow and sflow ports may hash differently');
+test('collector with 2 workers: same records, stats merged, one exporter sticks to one worker, with either receiver', async (t) => {
+  for (const receiver of RECEIVERS) {
+    const { sflow, netflow } = corpus();
+    const sink = new Lines();
+    const col = new Collector(opts({ workers: 2, flushMs: 2, receiver }), sink, quiet);
+    t.after(() => col.stop());
+    await col.start();
+    assert.equal(col.workerCount, 2);
+    assert.equal(col.receiver, receiver);
+    // One sender (one source port): the kernel's reuseport hash keeps it on one socket.
+    const s = new UdpSender(4);
+    t.after(() => s.close());
+    await sendAll(s, sflow, col.ports.sflow!, '127.0.0.1');
+    await sendAll(s, netflow, col.ports.netflow!, '127.0.0.1');
+    const want = [...direct(sflow, '127.0.0.1'), ...direct(netflow, '127.0.0.1')];
+    await until(async () => (await col.statsNow()).delivered >= want.length);
+    assert.deepEqual(sorted(sink.lines), sorted(want));
+    const st = await col.statsNow();
+    assert.equal(st.datagrams, sflow.length + netflow.length);
+    assert.equal(st.records, want.length);
+    assert.equal(st.exporters.length, 1, 'exporter stats merged across workers');
+    assert.equal(st.exporters[0].datagrams, sflow.length + netflow.length);
+    // Per socket (port), all datagrams of this one sender reached a single worker.
+    const per = col.workerStats().map((w) => w.datagrams);
+    t.diagnostic(`per-worker datagrams from one sender: ${per}`);
+    assert.ok(per.filter((n) => n > 0).length <= 2, 'netflow and sflow ports may hash differently');
 
-  // Many senders (different source ports) spread over both workers.
-  const senders = Array.from({ length: 16 }, () => new UdpSender(4));
-  t.after(() => Promise.all(senders.map((x) => x.close())));
-  const before = col.workerStats().map((w) => w.datagrams);
-  const one = fixtures()[0].payload;
-  for (const x of senders) for (let i = 0; i < 5; i++) await x.send(one, col.ports.sflow!, '127.0.0.1');
-  await until(async () => (await col.statsNow()).datagrams >= sflow.length + netflow.length + 80);
-  const after = col.workerStats().map((w) => w.datagrams);
-  const delta = after.map((n, i) => n - before[i]);
-  t.diagnostic(`16 senders x 5 datagrams per worker: ${delta}`);
-  assert.equal(delta.reduce((a, b) => a + b, 0), 80);
-  assert.ok(delta.every((n) => n > 0), 'both workers receive');
-  assert.ok(delta.every((n) => n % 5 === 0), 'each sender stays on one worker');
+    // Many senders (different source ports) spread over both workers.
+    const senders = Array.from({ length: 16 }, () => new UdpSender(4));
+    t.after(() => Promise.all(senders.map((x) => x.close())));
+    const before = col.workerStats().map((w) => w.datagrams);
+    const one = fixtures()[0].payload;
+    for (const x of senders) for (let i = 0; i < 5; i++) await x.send(one, col.ports.sflow!, '127.0.0.1');
+    await until(async () => (await col.statsNow()).datagrams >= sflow.length + netflow.length + 80);
+    const after = col.workerStats().map((w) => w.datagrams);
+    const delta = after.map((n, i) => n - before[i]);
+    t.diagnostic(`16 senders x 5 datagrams per worker: ${delta}`);
+    assert.equal(delta.reduce((a, b) => a + b, 0), 80);
+    assert.ok(delta.every((n) => n > 0), 'both workers receive');
+    assert.ok(delta.every((n) => n % 5 === 0), 'each sender stays on one worker');
+    await col.stop();
+  }
 });
 
 test('collector: flow_sources allowlist drops and counts, reconfigure lets them in without rebinding', async (t) => {
@@ -367,9 +385,9 @@ test('collector: sampling.boundary and default rate apply, and can be reconfigur
 });
 
 test('collector: malformed datagrams are counted and the collector keeps decoding', async (t) => {
-  for (const workers of ['inline', 2] as const) {
+  for (const [workers, receiver] of (['inline', 2] as const).flatMap((w) => RECEIVERS.map((r) => [w, r] as const))) {
     const sink = new Lines();
-    const col = new Collector(opts({ workers }), sink, quiet);
+    const col = new Collector(opts({ workers, receiver }), sink, quiet);
     t.after(() => col.stop());
     await col.start();
     const s = new UdpSender(4);
@@ -450,8 +468,8 @@ test('collector: after stop() every decoded record has reached the sink', async 
 });
 
 test('collector: stop() frees the ports', async () => {
-  for (const workers of ['inline', 2] as const) {
-    const col = new Collector(opts({ workers, sflow: '127.0.0.1:0', netflow: '[::1]:0' }), new CountingSink(), quiet);
+  for (const [workers, receiver] of (['inline', 2] as const).flatMap((w) => RECEIVERS.map((r) => [w, r] as const))) {
+    const col = new Collector(opts({ workers, receiver, sflow: '127.0.0.1:0', netflow: '[::1]:0' }), new CountingSink(), quiet);
     await col.start();
     const { sflow, netflow } = col.ports;
     await col.stop();
@@ -466,8 +484,8 @@ test('collector: stop() frees the ports', async () => {
 test('collector: a port in use fails start() cleanly', async () => {
   const holder = await listenUdp({ host: '127.0.0.1', port: 0 }, {}, () => {});
   try {
-    for (const workers of ['inline', 2] as const) {
-      const col = new Collector(opts({ workers, sflow: `127.0.0.1:${holder.port}` }), new CountingSink(), quiet);
+    for (const [workers, receiver] of (['inline', 2] as const).flatMap((w) => RECEIVERS.map((r) => [w, r] as const))) {
+      const col = new Collector(opts({ workers, receiver, sflow: `127.0.0.1:${holder.port}` }), new CountingSink(), quiet);
       await assert.rejects(col.start(), /EADDRINUSE|in use/i);
       await col.stop();
     }
@@ -532,11 +550,11 @@ test('collectorOptions: built from the validated config', async () => {
   const { collectorOptions } = await import('../../src/flow/collector.ts');
   const cfg = parseConfigText(
     [
-      'listen: { netflow: ":2055", sflow: "[::1]:6343", workers: 3, receive_buffer_bytes: 1048576 }',
+      'listen: { netflow: ":2055", sflow: "[::1]:6343", workers: 3, receive_buffer_bytes: 1048576, receiver: dgram }',
       'sampling: { default_rate: 100, boundary: [{ exporter: 192.0.2.1, external_ifindexes: [1, 2] }] }',
       'flow_sources: [192.0.2.0/24]',
     ].join('\n'),
   );
-  assert.deepEqual(collectorOptions(cfg), { netflow: ':2055', sflow: '[::1]:6343', workers: 3, receiveBufferBytes: 1 << 20, defaultSamplingRate: 100, flowSources: ['192.0.2.0/24'], boundary: [{ exporter: '192.0.2.1', external_ifindexes: [1, 2] }] });
+  assert.deepEqual(collectorOptions(cfg), { netflow: ':2055', sflow: '[::1]:6343', workers: 3, receiveBufferBytes: 1 << 20, receiver: 'dgram', defaultSamplingRate: 100, flowSources: ['192.0.2.0/24'], boundary: [{ exporter: '192.0.2.1', external_ifindexes: [1, 2] }] });
   assert.equal(collectorOptions(cfg, 'inline').workers, 'inline');
 });
