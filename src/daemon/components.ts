@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { formatIP, parseIP } from '../core/ip.ts';
-import { Collector, type CollectorOptions } from '../flow/collector.ts';
+import { Collector, collectorOptions } from '../flow/collector.ts';
 import type { FlowSink } from '../flow/record.ts';
 import { BgpSpeaker, type NeighborStatus, type PeerStateEvent, type Route } from '../bgp/index.ts';
 import type { FlowStatsView, NeighborView } from '../api/metrics.ts';
@@ -15,18 +15,6 @@ import type { PeerInfo, SpeakerPort } from '../mitigation/reconcile.ts';
 import type { Components } from './daemon.ts';
 import type { BgpPort, CollectorPort } from './ports.ts';
 import { EngineAdapter } from './engine-adapter.ts';
-
-export function collectorOptions(cfg: Readonly<Config>): CollectorOptions {
-  return {
-    netflow: cfg.listen.netflow,
-    sflow: cfg.listen.sflow,
-    workers: cfg.listen.workers,
-    receiveBufferBytes: cfg.listen.receive_buffer_bytes,
-    defaultSamplingRate: cfg.sampling.default_rate,
-    flowSources: [...cfg.flow_sources],
-    boundary: cfg.sampling.boundary.map((b) => ({ exporter: b.exporter, external_ifindexes: [...b.external_ifindexes] })),
-  };
-}
 
 export class CollectorAdapter implements CollectorPort {
   private collector: Collector;

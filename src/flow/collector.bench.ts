@@ -15,8 +15,16 @@
  *
  *   interleaved 1 s runs after a warm-up (3 rounds, medians): bare loop, collector with 1 worker
  *   thread (receive + decode in the worker, batches to a counting sink on the
- *   main thread), collector inline (all in one thread);
- *   then the sender paced at 80 % of the bare rate, bare and 1-worker collector.
+ *   main thread), collector inline (all in one thread), and the 1-worker
+ *   collector again with listen.receiver dgram (node:dgram, one datagram per
+ *   call, as the bare loop reads);
+ *   then the sender paced at 80 % of the bare rate: bare, 1-worker collector,
+ *   1-worker collector on node:dgram.
+ *
+ * "The collector" is the collector as a default config runs it: listen.receiver
+ * auto, which reads with the batched receive addon (recvmmsg, src/flow/udp_recv.c)
+ * when it was built (`npm run build:native`), else with node:dgram. The
+ * figures say which.
  *
  * The collector's rate counts datagrams whose records were decoded AND reached
  * the main-thread sink. CPU time per datagram comes from
@@ -39,6 +47,7 @@ import { Writer } from '../core/writer.ts';
 import { BatchReader, BatchWriter, SLOT_BYTES } from './batch.ts';
 import { Collector, IngestPipeline, tuneIngestRuntime } from './collector.ts';
 import { listenUdpRaw, UdpSender, type UdpListener } from './listener.ts';
+import type { ReceiverMode } from './udp_batch.ts';
 import type { FlowRecord, FlowSink } from './record.ts';
 import { CountingSink } from './sink.ts';
 import { syntheticDatagram } from './sflow5.bench.ts';
@@ -373,10 +382,13 @@ class MixSink implements FlowSink {
   }
 }
 
-async function collectorRun(workers: number | 'inline', ms: number, pps = 0): Promise<Run> {
+let defaultReceiver = '';
+
+async function collectorRun(workers: number | 'inline', ms: number, pps = 0, receiver: ReceiverMode = 'auto'): Promise<Run> {
   const sink = new MixSink();
-  const col = new Collector({ netflow: '[::1]:0', sflow: '[::1]:0', workers, receiveBufferBytes: RCVBUF, defaultSamplingRate: 1, flowSources: [], boundary: [] }, sink, quiet);
+  const col = new Collector({ netflow: '[::1]:0', sflow: '[::1]:0', workers, receiveBufferBytes: RCVBUF, defaultSamplingRate: 1, flowSources: [], boundary: [], receiver }, sink, quiet);
   await col.start();
+  if (receiver === 'auto') defaultReceiver = `${col.receiver}${col.receiverNote ? ` (${col.receiverNote})` : ''}`;
   try {
     const ports = { netflow: col.ports.netflow!, sflow: col.ports.sflow! };
     await runSender({ ports, rate: 0, ms: 5000, limit: WARMUP });
@@ -446,19 +458,22 @@ export default async function bench(ctx: BenchContext): Promise<BenchRow[]> {
   // Interleaved short runs, medians: the machine is shared and noisy.
   const ms = 1000;
   const rounds = ctx.scale < 1 ? 1 : 3;
-  const bare: Run[] = [], inline: Run[] = [], worker: Run[] = [];
+  const bare: Run[] = [], inline: Run[] = [], worker: Run[] = [], dgram: Run[] = [];
   for (let i = 0; i < rounds; i++) {
     bare.push(await bareRun(ms));
     worker.push(await collectorRun(1, ms));
     inline.push(await collectorRun('inline', ms));
+    dgram.push(await collectorRun(1, ms, 0, 'dgram'));
   }
   const show = (n: string, r: Run[]) =>
     ctx.log(`${n}: ${r.map((x) => `${Math.round(rate(x))}/s (got ${x.got} of ${x.sender.sent} sent, socket ${x.received}; ${us(x.cpu.receiver, x.received).toFixed(2)} µs receiving thread, ${us(x.cpu.total, x.got).toFixed(2)} µs process per datagram)`).join(', ')}`);
   show('bare', bare);
   show('collector 1 worker', worker);
   show('collector inline', inline);
+  show('collector 1 worker, node:dgram', dgram);
+  ctx.log(`the collector (listen.receiver auto) reads with: ${defaultReceiver}`);
   const sender = bare[0].sender.sender;
-  const senderRate = median([...bare, ...worker, ...inline].map((r) => (r.sender.sent * 1000) / r.sender.ms));
+  const senderRate = median([...bare, ...worker, ...inline, ...dgram].map((r) => (r.sender.sent * 1000) / r.sender.ms));
   const bareRate = median(bare.map(rate));
   const bareLoss = median(bare.map(loss));
   // A bare loop that loses under 1 % was (nearly) keeping up: the sender was the limit.
@@ -473,18 +488,22 @@ export default async function bench(ctx: BenchContext): Promise<BenchRow[]> {
   const workerUs = median(worker.map((r) => us(r.cpu.total, r.got)));
   const workerThreadUs = median(worker.map((r) => us(r.cpu.receiver, r.received)));
   const inlineUs = median(inline.map((r) => us(r.cpu.total, r.got)));
+  const dgramRatio = median(dgram.map((r, i) => rate(r) / rate(bare[i])));
+  const dgramUs = median(dgram.map((r) => us(r.cpu.total, r.got)));
+  const dgramThreadUs = median(dgram.map((r) => us(r.cpu.receiver, r.received)));
   ctx.log(`sender ${sender} at ${Math.round(senderRate)}/s; bare loop loss ${(bareLoss * 100).toFixed(2)} % -> ${saturated ? 'the bare loop is saturated' : 'the SENDER limits the bare loop: its rate is a lower bound and the ratio an upper bound'}; receive buffer ${bare[0].rcvbuf} bytes`);
 
   // Loss with the sender paced at 80 % of the bare rate; the bare loop at the same pace as a control.
   const target = Math.round(bareRate * 0.8);
   const pacedBare = await bareRun(2000, target);
   const paced = await collectorRun(1, 2000, target);
-  ctx.log(`paced at ${target}/s (${sender}): bare got ${pacedBare.got}/${pacedBare.sender.sent}, collector 1 worker delivered ${paced.got}/${paced.sender.sent} (socket ${paced.received})`);
+  const pacedDgram = await collectorRun(1, 2000, target, 'dgram');
+  ctx.log(`paced at ${target}/s (${sender}): bare got ${pacedBare.got}/${pacedBare.sender.sent}, collector 1 worker delivered ${paced.got}/${paced.sender.sent} (socket ${paced.received}), on node:dgram ${pacedDgram.got}/${pacedDgram.sender.sent} (socket ${pacedDgram.received})`);
 
   const mem = inMemory();
   ctx.log(`in memory: ${mem.decodeUs.toFixed(2)} µs decoding per datagram of the mix, ${mem.handoffNs.toFixed(1)} ns hand-over per record`);
 
-  const mix = `v9 (${V9_MEAN.toFixed(1)} records) and sFlow (${SFLOW_SAMPLES} samples) datagrams 1:1`;
+  const mix = `v9 (${V9_MEAN.toFixed(1)} records) and sFlow (${SFLOW_SAMPLES} samples) datagrams 1:1; receiver ${defaultReceiver.split(' ')[0]}`;
   return [
     { figure: 'collector.sender_datagrams_per_s', value: Math.round(senderRate), unit: 'dgram/s', note: `${sender} on lo, flat out, median over all runs` },
     { figure: 'collector.bare_datagrams_per_s', value: Math.round(bareRate), unit: 'dgram/s', note: `bare node:dgram loop on 2 sockets, median of ${rounds}; ${saturated ? 'saturated' : 'SENDER-LIMITED (a lower bound)'}` },
@@ -493,6 +512,9 @@ export default async function bench(ctx: BenchContext): Promise<BenchRow[]> {
     { figure: 'collector.records_per_s', value: Math.round(median(worker.map((r) => (r.records * 1000) / r.sender.ms))), unit: 'records/s', note: 'records delivered to the main-thread sink' },
     { figure: 'collector.ratio', value: Number(workerRatio.toFixed(3)), unit: 'ratio', note: `collector / bare datagrams per second, median of the rounds' ratios; target >= 0.8${saturated ? '' : ' (upper bound: bare was sender-limited)'}` },
     { figure: 'collector.loss_flat_out', value: Number(median(worker.map(loss)).toFixed(4)), unit: 'fraction', note: 'sent but not delivered, 1 worker, sender flat out' },
+    { figure: 'collector.dgram_datagrams_per_s', value: Math.round(median(dgram.map(rate))), unit: 'dgram/s', note: '1 worker, listen.receiver dgram (node:dgram, one datagram per call)' },
+    { figure: 'collector.dgram_ratio', value: Number(dgramRatio.toFixed(3)), unit: 'ratio', note: '1 worker on node:dgram / bare, median of the rounds\' ratios' },
+    { figure: 'collector.dgram_us_per_datagram', value: Number(dgramUs.toFixed(2)), unit: 'cpu-µs', note: `1 worker on node:dgram, whole process (its worker thread alone ${dgramThreadUs.toFixed(2)} µs)` },
     { figure: 'collector.inline_datagrams_per_s', value: Math.round(inlineRate), unit: 'dgram/s', note: 'workers: inline (receive, decode and sink in one thread)' },
     { figure: 'collector.inline_ratio', value: Number(inlineRatio.toFixed(3)), unit: 'ratio', note: 'inline collector / bare, median of the rounds\' ratios' },
     { figure: 'collector.bare_us_per_datagram', value: Number(bareUs.toFixed(2)), unit: 'cpu-µs', note: `bare loop, whole process (its thread alone ${bareThreadUs.toFixed(2)} µs)` },
@@ -505,6 +527,7 @@ export default async function bench(ctx: BenchContext): Promise<BenchRow[]> {
     { figure: 'collector.handoff_ns_per_record', value: Number(mem.handoffNs.toFixed(1)), unit: 'ns', note: 'in memory, one thread: batch slot written + read back into a FlowRecord + counting sink' },
     { figure: 'collector.paced_bare_loss', value: Number(loss(pacedBare).toFixed(5)), unit: 'fraction', note: `control: bare loop with the sender paced at ${target}/s (achieved ${Math.round((pacedBare.sender.sent * 1000) / pacedBare.sender.ms)}/s)` },
     { figure: 'collector.loss_at_80pct', value: Number(loss(paced).toFixed(5)), unit: 'fraction', note: `1 worker, sender paced at 80 % of the bare rate (${target}/s, achieved ${Math.round((paced.sender.sent * 1000) / paced.sender.ms)}/s); target 0` },
+    { figure: 'collector.dgram_loss_at_80pct', value: Number(loss(pacedDgram).toFixed(5)), unit: 'fraction', note: `1 worker on node:dgram, the same pace` },
   ];
 }
 
