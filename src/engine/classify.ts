@@ -34,6 +34,15 @@ import { formatIPv4, formatIPv6 } from '../core/ip.ts';
 import type { FlowRecord } from '../flow/record.ts';
 import type { AttackSummary, SampleFlow, TopItem, Vector } from './events.ts';
 
+/**
+ * Whether a record is a fragment: the exporter said so, or it is TCP or UDP
+ * with source and destination port 0 (see above). The engine's counters (the
+ * `frag_pps` / `frag_mbps` thresholds) and the classifier both use this.
+ */
+export function isFragment(fragment: number, proto: number, sport: number, dport: number): boolean {
+  return fragment !== 0 || (sport === 0 && dport === 0 && (proto === 17 || proto === 6));
+}
+
 export const AMPLIFICATION_PORTS: Readonly<Record<number, Vector>> = {
   123: 'ntp_amplification',
   53: 'dns_amplification',
@@ -133,7 +142,7 @@ export class Classifier {
     const w = packets * rate;
     const b = bytes * rate;
     if (!(w > 0)) return;
-    if (!fragment && sport === 0 && dport === 0 && (proto === 17 || proto === 6)) fragment = 1;
+    if (isFragment(fragment, proto, sport, dport)) fragment = 1;
     this.records++;
     this.packets += w;
     this.bytes += b;

@@ -48,7 +48,7 @@ import { spreadFraction, windowParams, type WindowParams } from './window.ts';
 import { NetworkSet, HostgroupIndex } from './hostgroups.ts';
 import { compileThresholds, crossed, mergeThresholds, anyLimit, THRESHOLD_KEYS } from './thresholds.ts';
 import { decay, effectiveLimit, ewmaStep, resolveBaseline, type BaselineParams } from './baseline.ts';
-import { Classifier, FlowRing } from './classify.ts';
+import { Classifier, FlowRing, isFragment } from './classify.ts';
 import { BanManager } from './bans.ts';
 import { attackId, DIRECTIONS, keyToAddress, round2, wordsToBytes, type ActiveAttack, type TargetKind } from './detector.ts';
 
@@ -311,7 +311,7 @@ export class Engine implements FlowSink {
     if (p === 6) cls = K.TCP | ((r.tcpFlags & 0x12) === 0x02 ? K.SYN : 0);
     else if (p === 17) cls = K.UDP;
     else if (p === 1 || p === 58) cls = K.ICMP;
-    if (r.fragment) cls |= K.FRAG;
+    if (isFragment(r.fragment, p, r.srcPort, r.dstPort)) cls |= K.FRAG;
     if (this.batch.push(r, kind, r.packets * m, r.bytes * m, r.proto === 'sflow5' ? 0 : m, cls)) this.flush();
   }
 

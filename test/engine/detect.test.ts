@@ -12,6 +12,8 @@ import { encodePcap, readCapture } from '../../src/flow/pcap.ts';
 import { loadConfig, validateConfig } from '../../src/config/load.ts';
 import { detectCaptures, eventJson } from '../../src/cli/detect.ts';
 import type { Attack } from '../../src/engine/events.ts';
+import { FlowDecoder } from '../../src/flow/decode.ts';
+import type { FlowRecord } from '../../src/flow/record.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const pcaps = join(root, 'pcaps');
@@ -104,6 +106,26 @@ for (const [scenario, want] of Object.entries(EXPECT)) {
     }
   });
 }
+
+test('fragment floods from exporters without a fragment field trip frag_pps (TCP/UDP with both ports 0 inferred as fragments)', (t) => {
+  const fs = ['softflowd-v9-sampled-fragment-flood.pcap', 'softflowd-ipfix-sampled-fragment-flood.pcap', 'pmacct-sflow5-sampled-fragment-flood.pcap'].filter((f) => files.includes(f));
+  if (fs.length === 0) { t.skip('no fragment-flood captures in pcaps/'); return; }
+  const fragOnly = validateConfig({ networks: cfg.networks, thresholds: { frag_pps: 100 } });
+  for (const f of fs) {
+    // softflowd exports no fragment field: every record says fragment 0, the flood's later fragments carry ports 0
+    if (f.startsWith('softflowd')) {
+      let flagged = 0, portless = 0;
+      const sink = { record: (r: FlowRecord) => { if (r.fragment) flagged++; if (r.ipProto === 17 && r.srcPort === 0 && r.dstPort === 0) portless++; } };
+      const dec = new FlowDecoder(sink);
+      for (const p of readCapture(join(pcaps, f))) dec.datagram(p.payload, p.src, p.time);
+      assert.equal(flagged, 0, `${f}: no record carries a fragment flag`);
+      assert.ok(portless > 0, `${f}: later fragments exported with ports 0`);
+    }
+    const starts = detectCaptures(fragOnly, [join(pcaps, f)]).events.flatMap((e) => (e.event === 'attack_start' ? [e.attack] : [])) as Attack[];
+    assert.deepEqual(starts.map((a) => [a.target, a.vector, a.triggers]), [['198.51.100.30', 'fragment_flood', ['frag_pps']]], f);
+  }
+  for (const f of scenarioFiles('benign')) assert.equal(detectCaptures(fragOnly, [join(pcaps, f)]).events.length, 0, `${f}: benign fragments stay below frag_pps 100`);
+});
 
 test('breakwater detect CLI: JSON lines, deterministic (two runs, identical output)', (t) => {
   const pick = scenarioFiles('syn-flood')[0] ?? scenarioFiles('benign')[0];

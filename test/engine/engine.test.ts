@@ -52,6 +52,9 @@ test('per-protocol thresholds: SYN, UDP, ICMP, fragments and mbps fire with thei
     [{ udp_pps: 500 }, { proto: 17 }, 'udp_pps'],
     [{ icmp_pps: 500 }, { proto: 1 }, 'icmp_pps'],
     [{ frag_pps: 500 }, { proto: 17, frag: true }, 'frag_pps'],
+    // no fragment field (softflowd, pmacct nfprobe): UDP or TCP with both ports 0 is a later fragment
+    [{ frag_pps: 500 }, { proto: 17, sport: 0, dport: 0 }, 'frag_pps'],
+    [{ frag_pps: 500 }, { proto: 6, sport: 0, dport: 0, flags: 0x10 }, 'frag_pps'],
     [{ tcp_pps: 500 }, { proto: 6, flags: 0x10 }, 'tcp_pps'],
     [{ udp_mbps: 5 }, { proto: 17, bytes: 10 * 1000 }, 'udp_mbps'],
   ];
@@ -64,6 +67,18 @@ test('per-protocol thresholds: SYN, UDP, ICMP, fragments and mbps fire with thei
     other.run(2000, 100, 10, () => ({ packets: 10, proto: 47 }));
     assert.equal(other.starts().length, 0, `${name} vs GRE`);
   }
+});
+
+test('fragment inference: only TCP/UDP with BOTH ports 0 counts as a fragment (ICMP, one port 0: not)', () => {
+  for (const rec of [{ proto: 1, sport: 0, dport: 0 }, { proto: 58, sport: 0, dport: 0 }, { proto: 17, sport: 0, dport: 53 }, { proto: 6, sport: 443, dport: 0 }, { proto: 47, sport: 0, dport: 0 }]) {
+    const h = new Harness(config({ thresholds: { frag_pps: 500 } }));
+    h.run(2000, 100, 10, () => ({ packets: 10, ...rec }));
+    assert.equal(h.starts().length, 0, JSON.stringify(rec));
+    assert.equal(h.engine.hosts({ limit: 1 })[0].frag_pps, 0, JSON.stringify(rec));
+  }
+  const h = new Harness(config({ thresholds: { frag_pps: 500 } }));
+  h.run(2000, 100, 10, () => ({ packets: 10, proto: 17, sport: 0, dport: 0 }));
+  assert.equal(h.engine.hosts({ limit: 1 })[0].frag_pps, 1000);
 });
 
 test('ACK-only TCP does not count as SYN; SYN+ACK neither', () => {
