@@ -12,6 +12,10 @@ export interface ExporterView {
   records: number;
   errors: Record<string, number>;
   byProto: Partial<Record<string, number>>;
+  /** Records per protocol (the collector's stats have it; without it, records carry exporterProto()). */
+  recordsByProto?: Partial<Record<string, number>>;
+  /** Errors per protocol ("unknown": matched no decoder) and reason. */
+  errorsByProto?: Partial<Record<string, Record<string, number>>>;
   templates: number;
   noTemplate: number;
   lastSeen: number;
@@ -29,10 +33,10 @@ export interface FlowStatsView {
 }
 
 /**
- * The protocol label of an exporter's records and decode errors. Decoders
- * count records and errors per exporter; an exporter sends one protocol in
- * practice, so its records carry that one. One that sent several (rare)
- * is labelled "mixed"; one that never sent a recognised datagram "unknown".
+ * The protocol label of an exporter's records and decode errors when the
+ * stats carry no per-protocol breakdown (recordsByProto / errorsByProto):
+ * its one protocol; "mixed" when it sent several; "unknown" when it never
+ * sent a recognised datagram.
  */
 export function exporterProto(e: Pick<ExporterView, 'byProto'>): string {
   let proto = 'unknown';
@@ -165,10 +169,17 @@ export class Metrics {
       }
     });
     flowCounter('breakwater_flow_records_total', 'Flow records decoded, per exporter and protocol.', ['exporter', 'proto'], (c, f) => {
-      for (const e of f.exporters) setCounter(c, { exporter: e.exporter, proto: exporterProto(e) }, e.records);
+      for (const e of f.exporters) {
+        if (e.recordsByProto) for (const [p, n] of Object.entries(e.recordsByProto)) setCounter(c, { exporter: e.exporter, proto: p }, n ?? 0);
+        else setCounter(c, { exporter: e.exporter, proto: exporterProto(e) }, e.records);
+      }
     });
     flowCounter('breakwater_flow_decode_errors_total', 'Decode errors, per exporter, protocol and reason (proto="unknown": the datagram matched no decoder).', ['exporter', 'proto', 'reason'], (c, f) => {
       for (const e of f.exporters) {
+        if (e.errorsByProto) {
+          for (const [p, errs] of Object.entries(e.errorsByProto)) for (const [r, n] of Object.entries(errs ?? {})) setCounter(c, { exporter: e.exporter, proto: p, reason: r }, n);
+          continue;
+        }
         const proto = exporterProto(e);
         for (const [r, n] of Object.entries(e.errors)) setCounter(c, { exporter: e.exporter, proto: UNRECOGNISED_REASONS.has(r) ? 'unknown' : proto, reason: r }, n);
       }

@@ -24,9 +24,9 @@ import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../core/worker.ts';
 import { parseIP, parsePrefix, PrefixMap, type Prefix } from '../core/ip.ts';
 import type { Logger } from '../core/log.ts';
-import { newExporterStats, type ExporterStats } from './context.ts';
+import { copyExporterStats, newExporterStats, type ExporterStats } from './context.ts';
 import { FlowDecoder } from './decode.ts';
-import type { FlowSink } from './record.ts';
+import type { FlowProto, FlowSink } from './record.ts';
 import { BatchReader, SLOT_BYTES, type Batch } from './batch.ts';
 import { BoundarySink, type BoundaryRule } from './sink.ts';
 import { listenUdp, parseListenSpec, type ListenSpec, type UdpListener } from './listener.ts';
@@ -229,7 +229,7 @@ export class IngestPipeline {
 
   snapshot(queue = 0, receiveBuffer = 0): PipelineStats {
     return {
-      exporters: [...this.decoder.stats.values()].map((s) => ({ ...s, errors: { ...s.errors }, byProto: { ...s.byProto }, ifCounters: new Map(s.ifCounters) })),
+      exporters: [...this.decoder.stats.values()].map(copyExporterStats),
       datagrams: this.datagrams,
       records: this.records,
       notAllowed: this.notAllowed,
@@ -267,6 +267,11 @@ export function mergeStats(parts: PipelineStats[]): Omit<CollectorStats, 'delive
       m.lastSeen = Math.max(m.lastSeen, e.lastSeen);
       for (const [k, v] of Object.entries(e.errors)) m.errors[k] = (m.errors[k] ?? 0) + v;
       for (const [k, v] of Object.entries(e.byProto)) m.byProto[k as keyof typeof m.byProto] = (m.byProto[k as keyof typeof m.byProto] ?? 0) + (v ?? 0);
+      for (const [k, v] of Object.entries(e.recordsByProto ?? {})) m.recordsByProto[k as FlowProto] = (m.recordsByProto[k as FlowProto] ?? 0) + (v ?? 0);
+      for (const [k, errs] of Object.entries(e.errorsByProto ?? {})) {
+        const into = (m.errorsByProto[k as FlowProto] ??= {});
+        for (const [r, n] of Object.entries(errs ?? {})) into[r] = (into[r] ?? 0) + n;
+      }
       for (const [i, c] of e.ifCounters) {
         const old = m.ifCounters.get(i);
         if (!old || old.updated <= c.updated) m.ifCounters.set(i, c);

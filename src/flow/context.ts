@@ -27,6 +27,12 @@ export interface ExporterStats {
   errors: Record<string, number>;
   /** Datagrams per protocol. */
   byProto: Partial<Record<FlowProto, number>>;
+  /** Records per protocol. */
+  recordsByProto: Partial<Record<FlowProto, number>>;
+  /** Errors per protocol ("unknown": the datagram matched no decoder) and reason. */
+  errorsByProto: Partial<Record<FlowProto | 'unknown', Record<string, number>>>;
+  /** The protocol of the datagram being decoded (set by FlowDecoder; where countError files errors). */
+  proto: FlowProto | 'unknown';
   /** Templates currently cached for this exporter (all domains). */
   templates: number;
   /** Data sets that arrived before their template. */
@@ -39,11 +45,20 @@ export interface ExporterStats {
 }
 
 export function newExporterStats(exporter: string): ExporterStats {
-  return { exporter, datagrams: 0, records: 0, errors: {}, byProto: {}, templates: 0, noTemplate: 0, counterSamples: 0, ifCounters: new Map(), lastSeen: 0 };
+  return { exporter, datagrams: 0, records: 0, errors: {}, byProto: {}, recordsByProto: {}, errorsByProto: {}, proto: 'unknown', templates: 0, noTemplate: 0, counterSamples: 0, ifCounters: new Map(), lastSeen: 0 };
 }
 
 export function countError(stats: ExporterStats, reason: string): void {
   stats.errors[reason] = (stats.errors[reason] ?? 0) + 1;
+  const by = (stats.errorsByProto[stats.proto] ??= {});
+  by[reason] = (by[reason] ?? 0) + 1;
+}
+
+/** A copy that shares nothing mutable with `s` (for stats snapshots). */
+export function copyExporterStats(s: ExporterStats): ExporterStats {
+  const errorsByProto: ExporterStats['errorsByProto'] = {};
+  for (const [p, e] of Object.entries(s.errorsByProto)) errorsByProto[p as FlowProto] = { ...e };
+  return { ...s, errors: { ...s.errors }, byProto: { ...s.byProto }, recordsByProto: { ...s.recordsByProto }, errorsByProto, ifCounters: new Map(s.ifCounters) };
 }
 
 export interface DecodeContext {

@@ -88,12 +88,14 @@ export class FlowDecoder {
     rec.exporter = exporter;
     rec.received = received;
     rec.domain = 0;
+    stats.proto = 'unknown';
     const proto = detectFlowProto(buf);
     if (proto === null) {
       countError(stats, buf.length < 4 ? 'truncated' : 'bad_version');
       return 0;
     }
     stats.byProto[proto] = (stats.byProto[proto] ?? 0) + 1;
+    stats.proto = proto;
     rec.proto = proto;
     let n = 0;
     try {
@@ -106,6 +108,7 @@ export class FlowDecoder {
       countError(stats, 'internal');
     }
     stats.records += n;
+    if (n > 0) stats.recordsByProto[proto] = (stats.recordsByProto[proto] ?? 0) + n;
     return n;
   }
 }

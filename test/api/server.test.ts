@@ -277,7 +277,7 @@ test('metrics with real decoded traffic: records and errors per exporter and pro
     return (buf: Buffer, port: number) => new Promise<void>((r) => s.send(buf, port, '127.0.0.1', () => r()));
   };
   const sendA = await from('127.0.0.1'); // sFlow exporter
-  const sendB = await from('127.0.0.3'); // NetFlow v5 exporter, also sends garbage
+  const sendB = await from('127.0.0.3'); // NetFlow v5 exporter, also sends garbage and some sFlow
   const sendC = await from('127.0.0.2'); // outside flow_sources
   const spec = { victim: '198.51.100.7', pps: 1000, samplingRate: 10 };
   for (let i = 0; i < 4; i++) await sendA(attackDatagram(spec, 5, i + 1), sflow.port); // 4 x 5 samples
@@ -285,6 +285,8 @@ test('metrics with real decoded traffic: records and errors per exporter and pro
   await sendA(cut.subarray(0, cut.length - 30), sflow.port); // the last sample cut short
   for (let i = 0; i < 3; i++) await sendB(v5(6), netflow.port); // 3 x 6 records
   for (let i = 0; i < 2; i++) await sendB(Buffer.from('ffff0000deadbeefdeadbeef', 'hex'), netflow.port);
+  for (let i = 0; i < 2; i++) await sendB(attackDatagram(spec, 4, 20 + i), sflow.port); // 2 x 4 samples
+  await sendB(cut.subarray(0, cut.length - 30), sflow.port);
   for (let i = 0; i < 4; i++) await sendC(v5(2), netflow.port);
 
   const metrics = new Metrics({ flow: () => collector.stats() }, { defaultMetrics: false });
@@ -296,7 +298,7 @@ test('metrics with real decoded traffic: records and errors per exporter and pro
   // Worker threads push their stats periodically: poll (bounded).
   for (let i = 0; i < 100; i++) {
     m = (await metrics.render()).body;
-    if (val('breakwater_flow_records_total', 'exporter="127.0.0.3",proto="netflow5"') === 18 && val('breakwater_flow_dropped_total', 'reason="not_allowed",source="127.0.0.2"') === 4 && val('breakwater_flow_datagrams_total', 'exporter="127.0.0.1",proto="sflow5"') === 5) break;
+    if (val('breakwater_flow_records_total', 'exporter="127.0.0.3",proto="netflow5"') === 18 && val('breakwater_flow_datagrams_total', 'exporter="127.0.0.3",proto="sflow5"') === 3 && val('breakwater_flow_dropped_total', 'reason="not_allowed",source="127.0.0.2"') === 4 && val('breakwater_flow_datagrams_total', 'exporter="127.0.0.1",proto="sflow5"') === 5) break;
     await new Promise((r) => setTimeout(r, 50));
   }
   const flow = m.split('\n').filter((l) => l.startsWith('breakwater_flow_')).join('\n');
@@ -309,7 +311,14 @@ test('metrics with real decoded traffic: records and errors per exporter and pro
   assert.equal(val('breakwater_flow_datagrams_total', 'exporter="127.0.0.3",proto="unknown"'), 2, flow);
   assert.equal(val('breakwater_flow_records_total', 'exporter="127.0.0.3",proto="netflow5"'), 18, flow);
   assert.equal(val('breakwater_flow_decode_errors_total', 'exporter="127.0.0.3",proto="unknown",reason="bad_version"'), 2, flow);
+  // One exporter, two protocols: records and errors land under the protocol that carried them.
+  assert.equal(val('breakwater_flow_datagrams_total', 'exporter="127.0.0.3",proto="sflow5"'), 3, flow);
+  const bSflow = val('breakwater_flow_records_total', 'exporter="127.0.0.3",proto="sflow5"');
+  assert.equal(bSflow, 8 + sflowRecords - 20, `the 8 samples and what the cut datagram gave, as for 127.0.0.1: ${flow}`);
+  const bErrors = m.split('\n').filter((l) => l.startsWith('breakwater_flow_decode_errors_total{exporter="127.0.0.3",'));
+  assert.ok(bErrors.some((l) => l.includes('proto="sflow5"')) && bErrors.some((l) => l.includes('proto="unknown"')), flow);
+  assert.ok(!bErrors.some((l) => l.includes('proto="netflow5"')) && !/proto="mixed"/.test(flow), flow);
   assert.equal(val('breakwater_flow_dropped_total', 'reason="not_allowed",source="127.0.0.2"'), 4, flow);
   assert.ok(!/exporter="127\.0\.0\.2"/.test(flow), 'a refused source is not an exporter');
-  assert.equal(delivered, 18 + sflowRecords, 'every decoded record reached the sink');
+  assert.equal(delivered, 18 + sflowRecords + bSflow, 'every decoded record reached the sink');
 });
