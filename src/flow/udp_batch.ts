@@ -116,9 +116,11 @@ export function listenUdpBatched(addon: UdpRecvAddon, spec: ListenSpec, opts: Ud
   const meta = new Uint32Array(metaBuf);
   const names = new SourceNames();
   let kernelDrops = 0, truncated = 0;
+  let closed = false;
   const onBatch = (n: number) => {
     if (meta[2] === 1) kernelDrops = meta[1];
-    for (let i = 0; i < n; i++) {
+    // closed: close() was called by the handler, mid-batch; the rest is not delivered.
+    for (let i = 0; i < n && !closed; i++) {
       const w = META_WORDS * (i + 1);
       if (meta[w + 1] !== 0) truncated++;
       // One Buffer object per datagram over the shared receive buffer: a view, no copy.
@@ -137,7 +139,6 @@ export function listenUdpBatched(addon: UdpRecvAddon, spec: ListenSpec, opts: Ud
     addon.udpClose(s.fd);
     throw e;
   }
-  let closed = false;
   return {
     address: host === '' ? (s.family === 6 ? '::' : '0.0.0.0') : host,
     port: s.port,

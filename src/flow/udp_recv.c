@@ -18,8 +18,9 @@
  *   udpStart(fd, data, meta, slots, slotBytes, onBatch) -> handle
  *       data: ArrayBuffer of slots * slotBytes; meta: ArrayBuffer of
  *       (1 + slots) * 32 bytes. Per batch, meta word 0 = datagrams, word 1 = the
- *       kernel's drop count (cumulative, u32, as last reported), word 2 = 1 when
- *       the kernel reported one; then per datagram i, at word 8 * (i + 1):
+ *       kernel's drop count (cumulative, u32: the socket's live counter read after
+ *       the recvmmsg, SO_MEMINFO, else the last SO_RXQ_OVFL), word 2 = 1 when
+ *       known; then per datagram i, at word 8 * (i + 1):
  *         length, flags (1 = truncated: longer than slotBytes), family (4 | 6),
  *         source port, source address (4 or 16 bytes, network order, words 4..7).
  *       onBatch(n) is called with the number of datagrams in the batch.
@@ -57,6 +58,11 @@
 #ifndef SO_RXQ_OVFL
 #define SO_RXQ_OVFL 40
 #endif
+#ifndef SO_MEMINFO
+#define SO_MEMINFO 55
+#endif
+#define SK_MEMINFO_DROPS_IDX 8 /* linux/sock_diag.h SK_MEMINFO_DROPS */
+#define SK_MEMINFO_WORDS 9
 
 typedef struct {
   napi_env env;
@@ -75,6 +81,8 @@ typedef struct {
   size_t ctrl_len;
   int stopped;
   int hooked;
+  int poll_closed; /* libuv has closed the poll handle */
+  int handle_live; /* the JavaScript handle (external) still points here */
 } receiver;
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
@@ -188,9 +196,23 @@ static void free_receiver(receiver *r) {
   free(r);
 }
 
-static void on_closed(uv_handle_t *h) { free_receiver((receiver *)h->data); }
+/* The struct lives until the poll handle is closed AND the JavaScript handle is
+ * gone (a later udpStop(handle) must still find it, marked stopped). */
+static void on_closed(uv_handle_t *h) {
+  receiver *r = (receiver *)h->data;
+  r->poll_closed = 1;
+  if (!r->handle_live) free_receiver(r);
+}
 
-/* Stops polling and closes the socket; the struct is freed once libuv has closed the handle. */
+static void finalize_handle(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  receiver *r = (receiver *)data;
+  r->handle_live = 0;
+  if (r->poll_closed) free_receiver(r);
+}
+
+/* Stops polling and closes the socket; the struct is freed once libuv has closed the handle (and the JavaScript handle is gone). */
 static void shutdown_receiver(receiver *r, int from_hook) {
   if (r->stopped) return;
   r->stopped = 1;
@@ -253,6 +275,17 @@ static void on_readable(uv_poll_t *h, int status, int events) {
           meta[2] = 1;
         }
       }
+    }
+    /* SO_RXQ_OVFL only tells the count as it was when a datagram still in the
+     * queue was queued: drops after the last one queued (a burst's tail) would
+     * stay unseen until more traffic came. The socket's live counter (the same
+     * sk_drops) covers them: any drop happened while the queue was full, so a
+     * read (this one or a later one) follows it. */
+    uint32_t mi[SK_MEMINFO_WORDS];
+    socklen_t mil = sizeof mi;
+    if (getsockopt(r->fd, SOL_SOCKET, SO_MEMINFO, mi, &mil) == 0 && mil >= (SK_MEMINFO_DROPS_IDX + 1) * sizeof(uint32_t)) {
+      meta[1] = mi[SK_MEMINFO_DROPS_IDX];
+      meta[2] = 1;
     }
     napi_handle_scope scope;
     if (napi_open_handle_scope(env, &scope) != napi_ok) return;
@@ -334,10 +367,14 @@ static napi_value udp_start(napi_env env, napi_callback_info info) {
     shutdown_receiver(r, 0);
     return throw_errno(env, "uv_poll_start", EINVAL);
   }
+  napi_value handle;
+  if (napi_create_external(env, r, finalize_handle, NULL, &handle) != napi_ok) {
+    shutdown_receiver(r, 0);
+    return throw_errno(env, "udpStart", ENOMEM);
+  }
+  r->handle_live = 1;
   napi_add_env_cleanup_hook(env, cleanup_hook, r);
   r->hooked = 1;
-  napi_value handle;
-  napi_create_external(env, r, NULL, NULL, &handle);
   return handle;
 }
 
