@@ -528,6 +528,10 @@ export default async function bench(ctx: BenchContext): Promise<BenchRow[]> {
     { figure: 'collector.paced_bare_loss', value: Number(loss(pacedBare).toFixed(5)), unit: 'fraction', note: `control: bare loop with the sender paced at ${target}/s (achieved ${Math.round((pacedBare.sender.sent * 1000) / pacedBare.sender.ms)}/s)` },
     { figure: 'collector.loss_at_80pct', value: Number(loss(paced).toFixed(5)), unit: 'fraction', note: `1 worker, sender paced at 80 % of the bare rate (${target}/s, achieved ${Math.round((paced.sender.sent * 1000) / paced.sender.ms)}/s); target 0` },
     { figure: 'collector.dgram_loss_at_80pct', value: Number(loss(pacedDgram).toFixed(5)), unit: 'fraction', note: `1 worker on node:dgram, the same pace` },
+    // At one fixed pace every receiver gets the same datagrams at the same rate, so CPU per datagram compares like with like.
+    { figure: 'collector.paced_bare_us_per_datagram', value: Number(us(pacedBare.cpu.total, pacedBare.got).toFixed(2)), unit: 'cpu-µs', note: `bare loop at ${target}/s, whole process` },
+    { figure: 'collector.paced_us_per_datagram', value: Number(us(paced.cpu.total, paced.got).toFixed(2)), unit: 'cpu-µs', note: `1-worker collector at the same pace, whole process (worker thread ${us(paced.cpu.receiver, paced.received).toFixed(2)} µs)` },
+    { figure: 'collector.paced_dgram_us_per_datagram', value: Number(us(pacedDgram.cpu.total, pacedDgram.got).toFixed(2)), unit: 'cpu-µs', note: `1 worker on node:dgram at the same pace, whole process (worker thread ${us(pacedDgram.cpu.receiver, pacedDgram.received).toFixed(2)} µs)` },
   ];
 }
 
