@@ -331,7 +331,7 @@ export const ConfigSchema = v.strictObject({
         receive_buffer_bytes: doc(posInt(32 * 1024 * 1024), 'Socket receive buffer asked for (`SO_RCVBUF`), in bytes.'),
         receiver: doc(
           v.optional(v.picklist(['auto', 'batched', 'dgram']), 'auto'),
-          'How datagrams are read: `batched` = many per system call (`recvmmsg`) through Breakwater\'s own native addon, Linux; `dgram` = one at a time through `node:dgram`; `auto` = `batched` when the addon is present, else `dgram`.',
+          'How datagrams are read: `batched` = many per `recvmmsg` call (native addon, Linux); `dgram` = `node:dgram`; `auto` = `batched` when the addon is present.',
         ),
       }),
       {},
