@@ -51,6 +51,7 @@ import type { ReceiverMode } from './udp_batch.ts';
 import type { FlowRecord, FlowSink } from './record.ts';
 import { CountingSink } from './sink.ts';
 import { syntheticDatagram } from './sflow5.bench.ts';
+import { ipfix, v5, v9 } from './decode.bench.ts';
 
 export const prefix = 'collector';
 
@@ -86,10 +87,22 @@ export interface BenchDatagram {
 
 const SFLOW_SAMPLES = 7;
 
-/** The 64 datagrams the sender loops over (v9 first, with the template). */
-export function benchDatagrams(): BenchDatagram[] {
+/** The mix, or one protocol alone (the datagrams of the decode benchmarks). */
+export type DatagramSet = 'mix' | 'netflow5' | 'netflow9' | 'ipfix' | 'sflow5';
+
+/** Records in every datagram of a one-protocol set. */
+const PER_DATAGRAM: Record<Exclude<DatagramSet, 'mix'>, number> = { netflow5: 30, netflow9: 30, ipfix: 25, sflow5: SFLOW_SAMPLES };
+
+/** The 64 datagrams the sender loops over (a template-based set starts with its template). */
+export function benchDatagrams(set: DatagramSet = 'mix'): BenchDatagram[] {
   const out: BenchDatagram[] = [];
-  for (let i = 0; i < 32; i++) {
+  for (let i = 0; i < 64 && set !== 'mix'; i++) {
+    if (set === 'netflow5') out.push({ to: 'netflow', payload: v5(i) });
+    else if (set === 'netflow9') out.push({ to: 'netflow', payload: v9(i, i === 0) });
+    else if (set === 'ipfix') out.push({ to: 'netflow', payload: ipfix(i, i === 0) });
+    else out.push({ to: 'sflow', payload: syntheticDatagram(i, SFLOW_SAMPLES) });
+  }
+  for (let i = 0; i < 32 && set === 'mix'; i++) {
     out.push({ to: 'netflow', payload: v9Datagram(i, 20 + ((i * 7) % 11), i === 0) });
     out.push({ to: 'sflow', payload: syntheticDatagram(i, SFLOW_SAMPLES) });
   }
@@ -117,6 +130,8 @@ interface SenderArgs {
   ms: number;
   /** Stop after this many datagrams (warm-up). */
   limit?: number;
+  /** Which datagrams (default: the mix). */
+  set?: DatagramSet;
 }
 
 interface Sent {
@@ -127,7 +142,7 @@ interface Sent {
 
 /** The Node sender process: sends the loop, prints {sent, ms}. */
 async function senderMain(a: SenderArgs): Promise<void> {
-  const dgs = benchDatagrams();
+  const dgs = benchDatagrams(a.set);
   const s = new UdpSender(6);
   await s.port();
   let sent = 0, inflight = 0, errors = 0;
@@ -211,7 +226,7 @@ function tcpreplaySender(a: SenderArgs): Promise<Sent> {
   h.writeUInt32LE(65535, 16);
   h.writeUInt32LE(1, 20);
   chunks.push(h);
-  benchDatagrams().forEach((d, i) => {
+  benchDatagrams(a.set).forEach((d, i) => {
     const f = frame6(d.payload, a.ports[d.to]);
     const r = Buffer.alloc(16);
     r.writeUInt32LE(i, 4);
@@ -347,18 +362,18 @@ const loss = (r: Run) => (r.sender.sent > 0 ? Math.max(0, r.sender.sent - r.got)
  */
 const WARMUP = 64 * 1500;
 
-async function bareRun(ms: number, pps = 0): Promise<Run> {
+async function bareRun(ms: number, pps = 0, set: DatagramSet = 'mix'): Promise<Run> {
   let n = 0;
   const on = () => void n++;
   const ls: UdpListener[] = [];
   try {
     for (let i = 0; i < 2; i++) ls.push(await listenUdpRaw({ host: '::1', port: 0 }, { receiveBufferBytes: RCVBUF }, on));
     const ports = { netflow: ls[0].port, sflow: ls[1].port };
-    await runSender({ ports, rate: 0, ms: 5000, limit: WARMUP });
+    await runSender({ ports, rate: 0, ms: 5000, limit: WARMUP, set });
     await settle(100);
     const n0 = n;
     const t0 = threadTimes(), c0 = process.cpuUsage();
-    const s = await runSender({ ports, rate: pps, ms });
+    const s = await runSender({ ports, rate: pps, ms, set });
     await settle(150);
     const got = n - n0;
     return { sender: s, got, received: got, records: 0, cpu: cpuSince(t0, c0, 'main'), rcvbuf: ls[0].receiveBufferBytes };
@@ -367,36 +382,41 @@ async function bareRun(ms: number, pps = 0): Promise<Run> {
   }
 }
 
-/** Counts records per protocol: sFlow datagrams carry exactly 7, v9 ones V9_MEAN on average. */
+/** Counts records per protocol: sFlow datagrams carry exactly 7, v9 ones V9_MEAN on average (one-protocol sets: PER_DATAGRAM). */
 class MixSink implements FlowSink {
   sflow = 0;
   netflow = 0;
   packets = 0;
+  private readonly set: DatagramSet;
+  constructor(set: DatagramSet) {
+    this.set = set;
+  }
   record(r: FlowRecord): void {
     if (r.proto === 'sflow5') this.sflow++;
     else this.netflow++;
     this.packets += r.packets * r.samplingRate;
   }
   datagrams(): number {
+    if (this.set !== 'mix') return (this.sflow + this.netflow) / PER_DATAGRAM[this.set];
     return this.sflow / SFLOW_SAMPLES + this.netflow / V9_MEAN;
   }
 }
 
 let defaultReceiver = '';
 
-async function collectorRun(workers: number | 'inline', ms: number, pps = 0, receiver: ReceiverMode = 'auto'): Promise<Run> {
-  const sink = new MixSink();
+async function collectorRun(workers: number | 'inline', ms: number, pps = 0, receiver: ReceiverMode = 'auto', set: DatagramSet = 'mix'): Promise<Run> {
+  const sink = new MixSink(set);
   const col = new Collector({ netflow: '[::1]:0', sflow: '[::1]:0', workers, receiveBufferBytes: RCVBUF, defaultSamplingRate: 1, flowSources: [], boundary: [], receiver }, sink, quiet);
   await col.start();
   if (receiver === 'auto') defaultReceiver = `${col.receiver}${col.receiverNote ? ` (${col.receiverNote})` : ''}`;
   try {
     const ports = { netflow: col.ports.netflow!, sflow: col.ports.sflow! };
-    await runSender({ ports, rate: 0, ms: 5000, limit: WARMUP });
+    await runSender({ ports, rate: 0, ms: 5000, limit: WARMUP, set });
     await settle(100);
     const st0 = await col.statsNow();
     const d0 = sink.datagrams(), r0 = sink.sflow + sink.netflow;
     const t0 = threadTimes(), c0 = process.cpuUsage();
-    const s = await runSender({ ports, rate: pps, ms });
+    const s = await runSender({ ports, rate: pps, ms, set });
     await settle(150);
     const st = await col.statsNow();
     const cpu = cpuSince(t0, c0, workers === 'inline' ? 'main' : 'worker');
@@ -500,6 +520,19 @@ export default async function bench(ctx: BenchContext): Promise<BenchRow[]> {
   const pacedDgram = await collectorRun(1, 2000, target, 'dgram');
   ctx.log(`paced at ${target}/s (${sender}): bare got ${pacedBare.got}/${pacedBare.sender.sent}, collector 1 worker delivered ${paced.got}/${paced.sender.sent} (socket ${paced.received}), on node:dgram ${pacedDgram.got}/${pacedDgram.sender.sent} (socket ${pacedDgram.received})`);
 
+  // Each protocol alone, end to end: bare loop and 1-worker collector, one round each.
+  const perProto: BenchRow[] = [];
+  for (const set of ['netflow5', 'netflow9', 'ipfix', 'sflow5'] as const) {
+    const b = await bareRun(ms, 0, set);
+    const c = await collectorRun(1, ms, 0, 'auto', set);
+    ctx.log(`${set} alone: bare ${Math.round(rate(b))}/s (lost ${(loss(b) * 100).toFixed(1)} %), collector ${Math.round(rate(c))}/s = ${Math.round((c.records * 1000) / c.sender.ms)} records/s (lost ${(loss(c) * 100).toFixed(1)} %)`);
+    perProto.push(
+      { figure: `collector.${set}.datagrams_per_s`, value: Math.round(rate(c)), unit: 'dgram/s', note: `${set} alone (${PER_DATAGRAM[set]} records each), 1 worker, decoded and delivered; lost ${(loss(c) * 100).toFixed(1)} %` },
+      { figure: `collector.${set}.records_per_s`, value: Math.round((c.records * 1000) / c.sender.ms), unit: 'records/s', note: `${set} alone, records delivered to the main-thread sink` },
+      { figure: `collector.${set}.ratio`, value: Number((rate(c) / rate(b)).toFixed(3)), unit: 'ratio', note: `against the bare loop on the same datagrams (${Math.round(rate(b))}/s, lost ${(loss(b) * 100).toFixed(1)} %), one round` },
+    );
+  }
+
   const mem = inMemory();
   ctx.log(`in memory: ${mem.decodeUs.toFixed(2)} µs decoding per datagram of the mix, ${mem.handoffNs.toFixed(1)} ns hand-over per record`);
 
@@ -529,6 +562,7 @@ export default async function bench(ctx: BenchContext): Promise<BenchRow[]> {
     { figure: 'collector.loss_at_80pct', value: Number(loss(paced).toFixed(5)), unit: 'fraction', note: `1 worker, sender paced at 80 % of the bare rate (${target}/s, achieved ${Math.round((paced.sender.sent * 1000) / paced.sender.ms)}/s); target 0` },
     { figure: 'collector.dgram_loss_at_80pct', value: Number(loss(pacedDgram).toFixed(5)), unit: 'fraction', note: `1 worker on node:dgram, the same pace` },
     // At one fixed pace every receiver gets the same datagrams at the same rate, so CPU per datagram compares like with like.
+    ...perProto,
     { figure: 'collector.paced_bare_us_per_datagram', value: Number(us(pacedBare.cpu.total, pacedBare.got).toFixed(2)), unit: 'cpu-µs', note: `bare loop at ${target}/s, whole process` },
     { figure: 'collector.paced_us_per_datagram', value: Number(us(paced.cpu.total, paced.got).toFixed(2)), unit: 'cpu-µs', note: `1-worker collector at the same pace, whole process (worker thread ${us(paced.cpu.receiver, paced.received).toFixed(2)} µs)` },
     { figure: 'collector.paced_dgram_us_per_datagram', value: Number(us(pacedDgram.cpu.total, pacedDgram.got).toFixed(2)), unit: 'cpu-µs', note: `1 worker on node:dgram at the same pace, whole process (worker thread ${us(pacedDgram.cpu.receiver, pacedDgram.received).toFixed(2)} µs)` },

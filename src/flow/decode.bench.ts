@@ -12,7 +12,8 @@ import type { FlowRecord } from './record.ts';
 
 export const prefix = 'decode';
 
-function v5(seq: number): Buffer {
+/** Synthetic NetFlow v5 datagram: 30 records. */
+export function v5(seq: number): Buffer {
   const w = new Writer(1500);
   w.u16(5).u16(30).u32(3600000).u32(1700000000).u32(0).u32(seq).u8(0).u8(0).u16(0);
   for (let i = 0; i < 30; i++) {
@@ -27,7 +28,8 @@ const V9_FIELDS: [number, number][] = [
   [8, 4], [12, 4], [7, 2], [11, 2], [4, 1], [6, 1], [5, 1], [1, 4], [2, 4], [10, 4], [14, 4], [22, 4], [21, 4], [15, 4], [16, 4], [17, 4], [9, 1], [13, 1], [61, 1],
 ];
 
-function v9(seq: number, withTemplate: boolean): Buffer {
+/** Synthetic NetFlow v9 datagram: 30 records (template 256 first when asked). */
+export function v9(seq: number, withTemplate: boolean): Buffer {
   const w = new Writer(1500);
   w.u16(9).u16(withTemplate ? 31 : 30).u32(3600000).u32(1700000000).u32(seq).u32(1);
   if (withTemplate) {
@@ -50,7 +52,8 @@ const IPFIX_FIELDS: [number, number][] = [
   [8, 4], [12, 4], [7, 2], [11, 2], [4, 1], [6, 1], [5, 1], [1, 8], [2, 8], [10, 4], [14, 4], [152, 8], [153, 8], [15, 4], [16, 4], [17, 4], [9, 1], [13, 1], [61, 1], [302, 4],
 ];
 
-function ipfix(seq: number, withTemplate: boolean): Buffer {
+/** Synthetic IPFIX message: 25 records (template 256 first when asked). */
+export function ipfix(seq: number, withTemplate: boolean): Buffer {
   const w = new Writer(1500);
   w.u16(10);
   const lenAt = w.reserve16();
