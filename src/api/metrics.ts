@@ -30,6 +30,8 @@ export interface FlowStatsView {
    * -> count (bounded by the collector; overflow under "other").
    */
   dropped_sources?: Record<string, Record<string, number>>;
+  /** How the collector reads datagrams: "batched" (recvmmsg addon) or "dgram" (node:dgram). */
+  receiver?: string | null;
 }
 
 /**
@@ -199,6 +201,17 @@ export class Metrics {
         }
         setCounter(c, { reason: r, source: '' }, n - attributed);
       }
+    });
+    new Gauge({
+      name: 'breakwater_flow_receiver_info',
+      help: 'How the flow collector reads datagrams (receiver="batched": recvmmsg through the native addon; "dgram": node:dgram, which cannot see kernel receive-buffer drops).',
+      labelNames: ['receiver'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        const r = src.flow?.()?.receiver;
+        if (r) this.set({ receiver: r }, 1);
+      },
     });
     new Gauge({
       name: 'breakwater_flow_templates',

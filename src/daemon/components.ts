@@ -55,6 +55,7 @@ export class CollectorAdapter implements CollectorPort {
       exporters: s.exporters,
       dropped: { not_allowed: s.dropped.not_allowed, exporter_limit: s.dropped.exporter_limit, boundary: s.dropped.boundary, queue: s.dropped.queue, receive_buffer: s.dropped.receive_buffer, sink_error: s.sinkErrors },
       dropped_sources: { not_allowed: s.dropped.not_allowed_sources },
+      receiver: this.collector.receiver,
     };
   }
 

@@ -321,4 +321,8 @@ test('metrics with real decoded traffic: records and errors per exporter and pro
   assert.equal(val('breakwater_flow_dropped_total', 'reason="not_allowed",source="127.0.0.2"'), 4, flow);
   assert.ok(!/exporter="127\.0\.0\.2"/.test(flow), 'a refused source is not an exporter');
   assert.equal(delivered, 18 + sflowRecords + bSflow, 'every decoded record reached the sink');
+  // the daemon's adapter says which receiver reads; the gauge names it
+  const recv = m.split('\n').filter((l) => l.startsWith('breakwater_flow_receiver_info{'));
+  assert.deepEqual(recv, [`breakwater_flow_receiver_info{receiver="${collector.stats().receiver}"} 1`]);
+  assert.ok(['batched', 'dgram'].includes(String(collector.stats().receiver)));
 });
