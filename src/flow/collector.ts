@@ -54,6 +54,8 @@ export interface CollectorOptions {
   maxInFlightBatches?: number;
   /** How often workers push their stats (ms). */
   statsIntervalMs?: number;
+  /** At most one warning about kernel receive-buffer drops per this many ms (default 60 000). */
+  dropWarnIntervalMs?: number;
 }
 
 /** The config keys the collector reads (structurally: config.listen, config.sampling, config.flow_sources). */
@@ -336,6 +338,11 @@ export class Collector {
   private statsId = 0;
   private readonly statsWaiters = new Map<number, { pending: number; resolve: () => void }>();
   private running = false;
+  private dropTimer: NodeJS.Timeout | null = null;
+  private dropsWarned = 0;
+  /** When drops were last reported (0 = never since start) and when counting began. */
+  private dropsWarnedAt = 0;
+  private dropsSince = 0;
   /** Ports actually bound (after start). */
   ports: { netflow: number | null; sflow: number | null } = { netflow: null, sflow: null };
   /** Receive buffer the kernel granted per socket. */
@@ -391,6 +398,12 @@ export class Collector {
       throw err;
     }
     this.log.info({ netflow: this.ports.netflow, sflow: this.ports.sflow, workers: this.workerCount, receive_buffer_bytes: this.receiveBufferBytes, receiver: this.receiver }, 'flow collector listening');
+    this.dropsWarned = 0;
+    this.dropsWarnedAt = 0;
+    this.dropsSince = Date.now();
+    const every = this.opts.dropWarnIntervalMs ?? 60_000;
+    this.dropTimer = setInterval(() => this.warnDrops(), Math.max(10, Math.min(every, 10_000)));
+    this.dropTimer.unref();
     if (this.receiverNote) this.log.info({ receiver: this.receiver, reason: this.receiverNote }, 'flow collector: batched receive unavailable, reading datagrams with node:dgram');
     if (this.opts.receiveBufferBytes > 0 && this.receiveBufferBytes > 0 && this.receiveBufferBytes < this.opts.receiveBufferBytes) {
       this.log.warn({ requested: this.opts.receiveBufferBytes, granted: this.receiveBufferBytes }, 'UDP receive buffer smaller than requested (raise net.core.rmem_max)');
@@ -580,8 +593,30 @@ export class Collector {
     return rebind;
   }
 
+  /**
+   * Kernel receive-buffer drops (batched receiver) are lost flows the operator
+   * can fix: a warning at most once per dropWarnIntervalMs while they grow.
+   */
+  private warnDrops(): void {
+    const now = Date.now();
+    if (this.dropsWarnedAt !== 0 && now - this.dropsWarnedAt < (this.opts.dropWarnIntervalMs ?? 60_000)) return;
+    const total = this.stats().dropped.receive_buffer;
+    if (total <= this.dropsWarned) return;
+    this.log.warn(
+      { event: 'flow kernel drops', dropped: total - this.dropsWarned, total, seconds: Math.round((now - this.dropsSince) / 1000), receive_buffer_bytes: this.receiveBufferBytes, workers: this.workerCount },
+      'the kernel dropped flow datagrams because a socket receive buffer was full: raise listen.receive_buffer_bytes (and net.core.rmem_max) or listen.workers',
+    );
+    this.dropsWarned = total;
+    this.dropsWarnedAt = now;
+    this.dropsSince = now;
+  }
+
   async stop(): Promise<void> {
     this.running = false;
+    if (this.dropTimer !== null) {
+      clearInterval(this.dropTimer);
+      this.dropTimer = null;
+    }
     for (const l of this.listeners) await l.close();
     this.listeners = [];
     const handles = this.handles;

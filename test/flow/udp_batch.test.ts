@@ -283,12 +283,14 @@ test('kernel drops: a tiny receive buffer overflows while the loop is blocked; r
   assert.equal(received + l.kernelDrops, N + again);
 });
 
-test('kernel drops through an inline collector: stats().dropped.receive_buffer counts them, datagrams + drops === sent', { skip: noAddon }, async (t) => {
+test('kernel drops through an inline collector: stats().dropped.receive_buffer counts them, datagrams + drops === sent, and a warning says what to raise', { skip: noAddon }, async (t) => {
   const N = 3000;
   const fx = fixtures()[0].payload;
   let records = 0;
   const sink: FlowSink = { record: () => void records++ };
-  const col = new Collector({ netflow: '', sflow: '127.0.0.1:0', workers: 'inline', receiver: 'batched', receiveBufferBytes: 4096, defaultSamplingRate: 1, flowSources: [], boundary: [] }, sink, quiet);
+  const warnings: Array<Record<string, unknown>> = [];
+  const log = { ...quiet, warn: (o: object) => void warnings.push(o as Record<string, unknown>) };
+  const col = new Collector({ netflow: '', sflow: '127.0.0.1:0', workers: 'inline', receiver: 'batched', receiveBufferBytes: 4096, defaultSamplingRate: 1, flowSources: [], boundary: [], dropWarnIntervalMs: 100 }, sink, log);
   t.after(() => col.stop());
   await col.start();
   assert.equal(col.receiver, 'batched');
@@ -304,6 +306,12 @@ test('kernel drops through an inline collector: stats().dropped.receive_buffer c
   assert.equal(st.datagrams + st.dropped.receive_buffer, N, `(packets dropped before reaching any socket meanwhile, machine-wide: ${backlogDrops() - backlog0})`);
   assert.ok(st.records > 0 && st.records % st.datagrams === 0, 'every datagram received was decoded the same way');
   assert.equal(records, st.delivered);
+  // the operator is told, once for this burst, with the count
+  const drops = () => warnings.filter((w) => w.event === 'flow kernel drops');
+  await until(() => drops().reduce((a, w) => a + Number(w.dropped), 0) >= st.dropped.receive_buffer, 5000, 'the drop warning');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(drops().reduce((a, w) => a + Number(w.dropped), 0), st.dropped.receive_buffer, JSON.stringify(drops()));
+  assert.equal(drops().at(-1)!.total, st.dropped.receive_buffer);
   await col.stop();
 });
 
