@@ -65,6 +65,7 @@ class SourceNames {
   private readonly v4 = new Map<number, string>();
   private readonly v6 = new Map<string, string>();
   private readonly bytes = new Uint8Array(16);
+  private readonly words = new Uint32Array(this.bytes.buffer);
 
   name(meta: Uint32Array, w: number): string {
     const fam = meta[w + 2];
@@ -84,12 +85,12 @@ class SourceNames {
       const key = `${a0},${a1},${a2},${a3}`;
       n = this.v6.get(key);
       if (n === undefined) {
-        const b = this.bytes;
-        new Uint32Array(b.buffer)[0] = a0;
-        new Uint32Array(b.buffer)[1] = a1;
-        new Uint32Array(b.buffer)[2] = a2;
-        new Uint32Array(b.buffer)[3] = a3;
-        n = formatIPv6(b);
+        const w4 = this.words;
+        w4[0] = a0;
+        w4[1] = a1;
+        w4[2] = a2;
+        w4[3] = a3;
+        n = formatIPv6(this.bytes);
         if (this.v6.size >= 8192) this.v6.clear();
         this.v6.set(key, n);
       }
