@@ -48,7 +48,7 @@ export const SLOT_STRIDE = 65536 + 192;
 const META_WORDS = 8;
 
 export interface BatchedListener extends UdpListener {
-  /** Datagrams the kernel dropped on this socket because its receive buffer was full (SO_RXQ_OVFL). */
+  /** Datagrams the kernel dropped on this socket because its receive buffer was full (SO_MEMINFO / SO_RXQ_OVFL; cumulative). */
   readonly kernelDrops: number;
   /** Datagrams longer than a slot (cannot happen with the default slot size). */
   readonly truncated: number;
