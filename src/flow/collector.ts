@@ -90,7 +90,7 @@ export interface DroppedStats {
   queue: number;
   /** Datagrams from new sources once MAX_EXPORTERS exporters are known (spoofed floods). */
   exporter_limit: number;
-  /** Datagrams the kernel dropped because a socket's receive buffer was full (batched receiver only: SO_RXQ_OVFL). */
+  /** Datagrams the kernel dropped because a socket's receive buffer was full (batched receiver only). */
   receive_buffer: number;
 }
 
@@ -538,7 +538,7 @@ export class Collector {
 
   /** The latest stats (workers push theirs every statsIntervalMs). */
   stats(): CollectorStats {
-    const parts = this.inline ? [this.inline.snapshot(0, this.inlineKernelDrops())] : this.handles.map((h) => h.stats ?? emptyStats());
+    const parts = this.inline ? [this.inline.snapshot(0, kernelDrops(this.listeners))] : this.handles.map((h) => h.stats ?? emptyStats());
     return { ...mergeStats(parts), delivered: this.delivered, sinkErrors: this.sinkErrors, workers: this.workerCount };
   }
 
@@ -567,12 +567,14 @@ export class Collector {
 
   /** Per-worker stats (to see how exporters spread over workers). */
   workerStats(): PipelineStats[] {
-    return this.inline ? [this.inline.snapshot(0, this.inlineKernelDrops())] : this.handles.map((h) => h.stats ?? emptyStats());
+    return this.inline ? [this.inline.snapshot(0, kernelDrops(this.listeners))] : this.handles.map((h) => h.stats ?? emptyStats());
   }
 
-  private inlineKernelDrops(): number {
+  /** dropped.receive_buffer without merging every exporter's stats. */
+  private receiveBufferDrops(): number {
+    if (this.inline) return kernelDrops(this.listeners);
     let n = 0;
-    for (const l of this.listeners) n += kernelDrops(l);
+    for (const h of this.handles) n += h.stats?.receiveBuffer ?? 0;
     return n;
   }
 
@@ -600,7 +602,7 @@ export class Collector {
   private warnDrops(): void {
     const now = Date.now();
     if (this.dropsWarnedAt !== 0 && now - this.dropsWarnedAt < (this.opts.dropWarnIntervalMs ?? 60_000)) return;
-    const total = this.stats().dropped.receive_buffer;
+    const total = this.receiveBufferDrops();
     if (total <= this.dropsWarned) return;
     this.log.warn(
       { event: 'flow kernel drops', dropped: total - this.dropsWarned, total, seconds: Math.round((now - this.dropsSince) / 1000), receive_buffer_bytes: this.receiveBufferBytes, workers: this.workerCount },

@@ -188,7 +188,9 @@ export async function openUdp(how: ReceiverChoice, spec: ListenSpec, opts: UdpOp
   return how.addon ? listenUdpBatched(how.addon, spec, opts, onMessage) : listenUdp(spec, opts, onMessage);
 }
 
-/** Kernel drops seen on a listener (0 for node:dgram listeners, which cannot see them). */
-export function kernelDrops(l: UdpListener): number {
-  return 'kernelDrops' in l ? (l as BatchedListener).kernelDrops : 0;
+/** Kernel drops seen on these listeners together (node:dgram listeners add 0: they cannot see them). */
+export function kernelDrops(listeners: readonly UdpListener[]): number {
+  let n = 0;
+  for (const l of listeners) if ('kernelDrops' in l) n += (l as BatchedListener).kernelDrops;
+  return n;
 }

@@ -69,12 +69,7 @@ export async function runWorker(data: unknown): Promise<void> {
     return;
   }
 
-  const drops = () => {
-    let n = 0;
-    for (const l of listeners) n += kernelDrops(l);
-    return n;
-  };
-  const snapshot = () => pipeline.snapshot(writer.dropped, drops());
+  const snapshot = () => pipeline.snapshot(writer.dropped, kernelDrops(listeners));
   const statsTimer = setInterval(() => send({ t: 'stats', id: 0, stats: snapshot() }), cfg.statsIntervalMs);
 
   port.on('message', (m: ToWorker) => {
