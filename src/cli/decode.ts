@@ -51,12 +51,17 @@ export function decodeFiles(paths: readonly string[], sink: FlowSink, defaultSam
   const dec = new FlowDecoder(sink, { defaultSamplingRate, templateTimeoutMs: Infinity });
   let other = 0;
   for (const path of paths) {
-    for (const pk of readCapture(path, newCaptureStats())) {
-      if (detectFlowProto(pk.payload) === null) {
-        other++;
-        continue;
+    try {
+      for (const pk of readCapture(path, newCaptureStats())) {
+        if (detectFlowProto(pk.payload) === null) {
+          other++;
+          continue;
+        }
+        dec.datagram(pk.payload, pk.src, pk.time);
       }
-      dec.datagram(pk.payload, pk.src, pk.time);
+    } catch (e) {
+      // a corrupt record header or an unknown link type: say which file, stop
+      throw new Error(`${path}: ${(e as Error).message}`, { cause: e });
     }
   }
   const sum: DecodeSummary = { files: paths.length, datagrams: 0, other, records: 0, errors: {}, exporters: dec.stats.size };

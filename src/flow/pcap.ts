@@ -50,6 +50,9 @@ const LINK = {
   IPV6: 229,
   SLL2: 276,
 } as const;
+const KNOWN_LINKS: ReadonlySet<number> = new Set(Object.values(LINK));
+/** Largest frame any link layer here carries (a 256 KiB snaplen is tcpdump's default). */
+const MAX_FRAME = 262144;
 
 /** Reads all UDP datagrams of a pcap or pcapng file, in file order. */
 export function readCapture(path: string, stats?: CaptureStats): Iterable<UdpPacket> {
@@ -79,11 +82,15 @@ export function* parseCapture(buf: Buffer, stats: CaptureStats = newCaptureStats
   if (buf.length < 24) throw new Error('truncated pcap header');
   const u32 = (o: number) => (little ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
   const link = u32(20) & 0xffff;
+  if (!KNOWN_LINKS.has(link)) throw new Error(`unsupported link type ${link} (known: ${[...KNOWN_LINKS].join(', ')})`);
+  // incl_len never exceeds the snapshot length; past it (or past any real frame) the header is garbage
+  const maxCaplen = Math.max(u32(16), MAX_FRAME);
   let p = 24;
   while (p + 16 <= buf.length) {
     const sec = u32(p);
     const frac = u32(p + 4);
     const caplen = u32(p + 8);
+    if (caplen > maxCaplen) throw new Error(`corrupt record header at byte ${p}: incl_len ${caplen} exceeds the snapshot length ${u32(16)}`);
     p += 16;
     if (caplen > buf.length - p) {
       stats.truncated++;
@@ -155,6 +162,7 @@ function* parsePcapng(buf: Buffer, stats: CaptureStats, frag: Reassembler): Gene
       const caplen = u32(body + 12);
       const data = body + 20;
       stats.frames++;
+      if (ifId < ifLink.length && !KNOWN_LINKS.has(ifLink[ifId])) throw new Error(`unsupported link type ${ifLink[ifId]} on interface ${ifId} (known: ${[...KNOWN_LINKS].join(', ')})`);
       if (ifId < ifLink.length && caplen <= bodyEnd - data) {
         const units = ifUnits[ifId];
         // 64-bit tick count: split exactly so nanosecond files keep ms precision
