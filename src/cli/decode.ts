@@ -51,18 +51,16 @@ export function decodeFiles(paths: readonly string[], sink: FlowSink, defaultSam
   const dec = new FlowDecoder(sink, { defaultSamplingRate, templateTimeoutMs: Infinity });
   let other = 0;
   for (const path of paths) {
-    try {
-      for (const pk of readCapture(path, newCaptureStats())) {
-        if (detectFlowProto(pk.payload) === null) {
-          other++;
-          continue;
-        }
-        dec.datagram(pk.payload, pk.src, pk.time);
+    const stats = newCaptureStats();
+    for (const pk of readCapture(path, stats)) {
+      if (detectFlowProto(pk.payload) === null) {
+        other++;
+        continue;
       }
-    } catch (e) {
-      // a corrupt record header or an unknown link type: say which file, stop
-      throw new Error(`${path}: ${(e as Error).message}`, { cause: e });
+      dec.datagram(pk.payload, pk.src, pk.time);
     }
+    // a corrupt record header or an unknown link type: say which file, stop
+    if (stats.corrupt) throw new Error(`${path}: ${stats.corrupt}`);
   }
   const sum: DecodeSummary = { files: paths.length, datagrams: 0, other, records: 0, errors: {}, exporters: dec.stats.size };
   for (const s of dec.stats.values()) {
