@@ -27,7 +27,7 @@ import type { Logger } from '../core/log.ts';
 import { copyExporterStats, newExporterStats, type ExporterStats } from './context.ts';
 import { FlowDecoder } from './decode.ts';
 import type { FlowProto, FlowSink } from './record.ts';
-import { BatchReader, SLOT_BYTES, type Batch } from './batch.ts';
+import { BatchReader, SLOT_BYTES, type Batch } from './record_batch.ts';
 import { BoundarySink, type BoundaryRule } from './sink.ts';
 import { listenUdp, parseListenSpec, type ListenSpec, type UdpListener } from './listener.ts';
 import { chooseReceiver, kernelDrops, openUdp, type Receiver, type ReceiverMode } from './udp_batch.ts';

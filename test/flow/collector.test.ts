@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import fc from 'fast-check';
-import { BatchReader, BatchWriter, SLOT_BYTES } from '../../src/flow/batch.ts';
+import { BatchReader, BatchWriter, SLOT_BYTES } from '../../src/flow/record_batch.ts';
 import { BoundarySink, CountingSink } from '../../src/flow/sink.ts';
 import { Collector, IngestPipeline, MAX_EXPORTERS, type CollectorOptions } from '../../src/flow/collector.ts';
 import { FlowDecoder } from '../../src/flow/decode.ts';
