@@ -17,6 +17,7 @@ import { countError, type DecodeContext } from './context.ts';
 import { clearFlowRecord, F } from './record.ts';
 import { K, VARLEN } from './ie.ts';
 import { domainRate, rateFrom, readOptionsRecords } from './sampling.ts';
+import { SAMPLER_BYTES } from './memory.ts';
 import { ntpMs, u32BE, uintBE } from './uint.ts';
 import type { DomainState, NetflowContext, Template } from './templates.ts';
 
@@ -24,7 +25,9 @@ import type { DomainState, NetflowContext, Template } from './templates.ts';
 export function decodeSet(ctx: DecodeContext, dom: DomainState, tpl: Template, buf: Buffer, p: number, end: number, exportMs: number, uptime: number): number {
   const state = (ctx as NetflowContext).state;
   if (tpl.options) {
+    const samplers = dom.sampling.samplers.size;
     const n = readOptionsRecords(dom.sampling, tpl, buf, p, end);
+    if (state !== undefined && dom.sampling.samplers.size !== samplers) state.charge((dom.sampling.samplers.size - samplers) * SAMPLER_BYTES);
     if (n < 0) countError(ctx.stats, 'truncated_record');
     else if (state !== undefined) state.seen += n;
     return 0;

@@ -20,6 +20,7 @@ import { K, VARLEN, fieldKind, optionKind } from './ie.ts';
 import { compilePlan, type RecordFn } from './plan.ts';
 import { newSamplingState, type SamplingState } from './sampling.ts';
 import { decodeSet } from './dataset.ts';
+import { DOMAIN_BYTES, FlowStateBudget, HELD_BYTES, templateCost } from './memory.ts';
 
 export const MAX_DOMAINS = 1024;
 export const MAX_TEMPLATES = 8192;
@@ -54,6 +55,8 @@ export interface Template {
   lastSeen: number;
   /** Specialised record decoder (fixed-length data templates), see plan.ts. */
   fn: RecordFn | null;
+  /** Estimated memory (memory.ts). */
+  cost: number;
 }
 
 export interface FieldDef {
@@ -102,7 +105,7 @@ export function compileTemplate(id: number, fields: readonly FieldDef[], options
     kinds[i] = k;
   }
   const fn = !options && !hasVar && fixed > 0 && useCompiledPlans ? compilePlan(kinds, lens) : null;
-  return { id, options, scopeCount, n, ids, pens, lens, kinds, fixedLen: hasVar ? -1 : fixed, minLen: min, raw: Buffer.from(raw), lastSeen: now, fn };
+  return { id, options, scopeCount, n, ids, pens, lens, kinds, fixedLen: hasVar ? -1 : fixed, minLen: min, raw: Buffer.from(raw), lastSeen: now, fn, cost: templateCost(n, raw.length, fn !== null) };
 }
 
 export class DomainState {
@@ -134,12 +137,34 @@ export class ExporterState {
   /** Records (template, options and data) seen in the current datagram, for v9's header count check. */
   seen = 0;
   private last: DomainState | null = null;
+  /** Estimated bytes of this exporter's state (memory.ts), also counted in budget.used. */
+  bytes = 0;
+  /** Estimated bytes of its templates (capped by budget.templateLimit). */
+  templateBytes = 0;
+  /** Datagram serial of the last use (least recently used exporters are evicted first). */
+  lastUse = 0;
 
   readonly holdEnabled: boolean;
+  readonly budget: FlowStateBudget;
 
-  constructor(templateTimeoutMs: number, holdEnabled = true) {
+  constructor(templateTimeoutMs: number, holdEnabled = true, budget: FlowStateBudget = new FlowStateBudget(Infinity, Infinity)) {
     this.templateTimeoutMs = templateTimeoutMs;
     this.holdEnabled = holdEnabled;
+    this.budget = budget;
+  }
+
+  /** Adds `n` bytes (negative: frees) to this exporter's and the thread's accounted state. */
+  charge(n: number): void {
+    this.bytes += n;
+    this.budget.used += n;
+  }
+
+  private dropTemplate(ctx: DecodeContext, dom: DomainState, t: Template): void {
+    dom.templates.delete(t.id);
+    this.templateCount--;
+    this.templateBytes -= t.cost;
+    this.charge(-t.cost);
+    ctx.stats.templates = this.templateCount;
   }
 
   /** The domain state for (version, id), created on first use; null past the bound. */
@@ -152,6 +177,7 @@ export class ExporterState {
       if (this.domains.size >= MAX_DOMAINS) return null;
       d = new DomainState(id, v9);
       this.domains.set(key, d);
+      this.charge(DOMAIN_BYTES);
     }
     this.last = d;
     return d;
@@ -161,9 +187,7 @@ export class ExporterState {
   template(ctx: DecodeContext, dom: DomainState, id: number): Template | undefined {
     const t = dom.templates.get(id);
     if (t !== undefined && ctx.received - t.lastSeen > this.templateTimeoutMs) {
-      dom.templates.delete(id);
-      this.templateCount--;
-      ctx.stats.templates = this.templateCount;
+      this.dropTemplate(ctx, dom, t);
       countError(ctx.stats, 'template_expired');
       return undefined;
     }
@@ -188,34 +212,35 @@ export class ExporterState {
     if (old !== undefined && old.options === tpl.options && old.scopeCount === tpl.scopeCount && old.raw.equals(tpl.raw)) {
       old.lastSeen = tpl.lastSeen;
     } else {
+      const grow = tpl.cost - (old === undefined ? 0 : old.cost);
+      if (old === undefined && this.templateCount >= MAX_TEMPLATES) {
+        countError(ctx.stats, 'too_many_templates');
+        return 0;
+      }
+      if (grow > 0 && this.templateBytes + grow > this.budget.templateLimit) {
+        countError(ctx.stats, 'template_bytes_limit');
+        return 0;
+      }
       if (old === undefined) {
-        if (this.templateCount >= MAX_TEMPLATES) {
-          countError(ctx.stats, 'too_many_templates');
-          return 0;
-        }
         this.templateCount++;
         ctx.stats.templates = this.templateCount;
       }
       dom.templates.set(tpl.id, tpl);
+      this.templateBytes += grow;
+      this.charge(grow);
     }
     return this.held.length > 0 ? this.release(ctx, dom, tpl.id) : 0;
   }
 
   withdraw(ctx: DecodeContext, dom: DomainState, id: number): void {
-    if (dom.templates.delete(id)) {
-      this.templateCount--;
-      ctx.stats.templates = this.templateCount;
-    } else countError(ctx.stats, 'withdraw_unknown');
+    const t = dom.templates.get(id);
+    if (t !== undefined) this.dropTemplate(ctx, dom, t);
+    else countError(ctx.stats, 'withdraw_unknown');
   }
 
   /** Withdraws all data (options=false) or all options (options=true) templates of a domain. */
   withdrawAll(ctx: DecodeContext, dom: DomainState, options: boolean): void {
-    for (const [id, t] of dom.templates) {
-      if (t.options === options) {
-        dom.templates.delete(id);
-        this.templateCount--;
-      }
-    }
+    for (const t of [...dom.templates.values()]) if (t.options === options) this.dropTemplate(ctx, dom, t);
     ctx.stats.templates = this.templateCount;
   }
 
@@ -232,6 +257,7 @@ export class ExporterState {
     }
     this.held.push({ dom, tplId, data: Buffer.from(buf.subarray(p, end)), exportMs, uptime, heldAt: ctx.received });
     this.heldBytes += len;
+    this.charge(len + HELD_BYTES);
   }
 
   heldSets(): number {
@@ -242,8 +268,10 @@ export class ExporterState {
     if (this.held.length === 0) return;
     const keep: HeldSet[] = [];
     for (const h of this.held) {
-      if (now - h.heldAt > HOLD_MS) this.heldBytes -= h.data.length;
-      else keep.push(h);
+      if (now - h.heldAt > HOLD_MS) {
+        this.heldBytes -= h.data.length;
+        this.charge(-(h.data.length + HELD_BYTES));
+      } else keep.push(h);
     }
     this.held = keep;
   }
@@ -258,6 +286,9 @@ export class ExporterState {
     this.held = rest;
     for (const h of mine) {
       this.heldBytes -= h.data.length;
+      this.charge(-(h.data.length + HELD_BYTES));
+    }
+    for (const h of mine) {
       const tpl = dom.templates.get(tplId);
       if (tpl === undefined) break;
       const r = decodeSet(ctx, dom, tpl, h.data, 0, h.data.length, h.exportMs, h.uptime);
