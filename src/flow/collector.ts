@@ -17,6 +17,11 @@
  *
  * Worker 0 binds first; the others bind the ports it actually got, so port 0
  * (tests) works with several workers.
+ *
+ * Over 600 lines: the per-thread pipeline, its stats and the worker protocol
+ * sit beside the Collector that drives them until the worker channel in core/
+ * takes over the message plumbing; then IngestPipeline and mergeStats move
+ * to a file of their own.
  */
 import { availableParallelism } from 'node:os';
 import v8 from 'node:v8';
