@@ -67,7 +67,7 @@ export interface CollectorOptions {
   plausibility?: PlausibilityLimits;
   /** listen.max_flow_state_mb: per decoding thread (default 256). */
   maxFlowStateMb?: number;
-  /** listen.max_template_bytes_per_exporter (default 8 MiB). */
+  /** listen.max_template_bytes_per_exporter (default 16 MiB). */
   maxTemplateBytesPerExporter?: number;
 }
 

@@ -31,7 +31,7 @@ export function templateCost(n: number, rawLen: number, compiled: boolean): numb
 export const EVICT = { budget: 'flow_state_budget' } as const;
 
 export const DEFAULT_MAX_FLOW_STATE_MB = 256;
-export const DEFAULT_MAX_TEMPLATE_BYTES_PER_EXPORTER = 8 << 20;
+export const DEFAULT_MAX_TEMPLATE_BYTES_PER_EXPORTER = 16 << 20;
 
 /** Shared by every exporter of one decoder (one per thread). */
 export class FlowStateBudget {
