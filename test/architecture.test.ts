@@ -96,3 +96,17 @@ test('no TypeScript enum, namespace or parameter property (Node strips types)', 
   }
   assert.deepEqual(bad, []);
 });
+
+test('flow: element semantics come from the one table (ie.ts), integers from the one reader (uint.ts)', () => {
+  const flow = files(join(src, 'flow')).map((f) => [relative(src, f), readFileSync(f, 'utf8')] as const);
+  // the data-set walker, the compiled plans and the options reader switch on the table's kinds, never on raw element ids
+  for (const f of ['dataset.ts', 'plan.ts', 'sampling.ts']) {
+    const [, text] = flow.find(([p]) => p === join('flow', f))!;
+    assert.ok(all.some((i) => i.from === join('flow', f) && i.target === join('flow', 'ie.ts')), `${f} reads kinds from ie.ts`);
+    assert.deepEqual([...text.matchAll(/case\s+\d+\s*:/g)].map((m) => `${f}: ${m[0]}`), [], `${f} switches on raw ids`);
+  }
+  const tables = flow.filter(([, t]) => /octetDeltaCount|samplingInterval/.test(t) && /\bK\.\w+/.test(t) && /\bie\(|STD\b/.test(t)).map(([p]) => p);
+  assert.deepEqual(tables, [join('flow', 'ie.ts')], 'one element table');
+  const readers = flow.filter(([, t]) => /function\s+(uint\w*|u32\w*|u16\w*)\s*\(/.test(t)).map(([p]) => p);
+  assert.deepEqual(readers, [join('flow', 'uint.ts')], 'one unsigned-integer reader');
+});

@@ -23,7 +23,7 @@ export interface ExporterView {
 
 export interface FlowStatsView {
   exporters: ExporterView[];
-  /** Datagrams or records dropped, by reason (not_allowed, boundary, queue, exporter_limit, receive_buffer, sink_error). */
+  /** Datagrams or records dropped, by reason (not_allowed, boundary, queue, exporter_limit, receive_buffer, sink_error, implausible_*). */
   dropped: Record<string, number>;
   /**
    * The same by source where the collector knows it: reason -> source address
@@ -32,6 +32,10 @@ export interface FlowStatsView {
   dropped_sources?: Record<string, Record<string, number>>;
   /** How the collector reads datagrams: "batched" (recvmmsg addon) or "dgram" (node:dgram). */
   receiver?: string | null;
+  /** Estimated bytes of per-exporter flow state, all collector threads (listen.max_flow_state_mb is per thread). */
+  state_bytes?: number;
+  /** Exporters whose whole flow state was evicted, by reason ("flow_state_budget"). */
+  exporter_evictions?: Record<string, number>;
 }
 
 /**
@@ -189,7 +193,7 @@ export class Metrics {
     flowCounter('breakwater_flow_no_template_total', 'Data sets that arrived before their template, per exporter.', ['exporter'], (c, f) => {
       for (const e of f.exporters) setCounter(c, { exporter: e.exporter }, e.noTemplate);
     });
-    flowCounter('breakwater_flow_dropped_total', 'Datagrams (not_allowed, exporter_limit, receive_buffer: the kernel dropped them because a socket receive buffer was full, seen with listen.receiver batched) or records (boundary, queue, sink_error) dropped, by reason, and by source where it is known (source="" otherwise).', ['reason', 'source'], (c, f) => {
+    flowCounter('breakwater_flow_dropped_total', 'Datagrams (not_allowed, exporter_limit, receive_buffer: the kernel dropped them because a socket receive buffer was full, seen with listen.receiver batched) or records (boundary, queue, sink_error; implausible_sampling, implausible_size, implausible_rate, implausible_time: outside the plausibility bounds, by exporter) dropped, by reason, and by source where it is known (source="" otherwise).', ['reason', 'source'], (c, f) => {
       for (const [r, n] of Object.entries(f.dropped)) {
         const bySource = f.dropped_sources?.[r];
         let attributed = 0;
@@ -201,6 +205,18 @@ export class Metrics {
         }
         setCounter(c, { reason: r, source: '' }, n - attributed);
       }
+    });
+    flowCounter('breakwater_flow_exporter_evictions_total', 'Exporters whose whole flow state (templates, held data, samplers, stats) was forgotten, by reason (flow_state_budget: over listen.max_flow_state_mb, least recently heard first).', ['reason'], (c, f) => {
+      for (const [r, n] of Object.entries(f.exporter_evictions ?? {})) setCounter(c, { reason: r }, n);
+    });
+    new Gauge({
+      name: 'breakwater_flow_state_bytes',
+      help: 'Estimated memory of per-exporter flow state, all collector threads (each thread is bounded by listen.max_flow_state_mb).',
+      registers: [reg],
+      collect() {
+        const b = src.flow?.()?.state_bytes;
+        this.set(b ?? 0);
+      },
     });
     new Gauge({
       name: 'breakwater_flow_receiver_info',

@@ -43,6 +43,8 @@ export interface DecodeSummary {
   records: number;
   errors: Record<string, number>;
   exporters: number;
+  /** Records dropped by the plausibility bounds (not printed), by reason. */
+  implausible: Record<string, number>;
 }
 
 /** Decodes capture files, calling `onRecord` for every record. */
@@ -51,18 +53,22 @@ export function decodeFiles(paths: readonly string[], sink: FlowSink, defaultSam
   const dec = new FlowDecoder(sink, { defaultSamplingRate, templateTimeoutMs: Infinity });
   let other = 0;
   for (const path of paths) {
-    for (const pk of readCapture(path, newCaptureStats())) {
+    const stats = newCaptureStats();
+    for (const pk of readCapture(path, stats)) {
       if (detectFlowProto(pk.payload) === null) {
         other++;
         continue;
       }
       dec.datagram(pk.payload, pk.src, pk.time);
     }
+    // a corrupt record header or an unknown link type: say which file, stop
+    if (stats.corrupt) throw new Error(`${path}: ${stats.corrupt}`);
   }
-  const sum: DecodeSummary = { files: paths.length, datagrams: 0, other, records: 0, errors: {}, exporters: dec.stats.size };
+  const sum: DecodeSummary = { files: paths.length, datagrams: 0, other, records: 0, errors: {}, exporters: dec.stats.size, implausible: {} };
   for (const s of dec.stats.values()) {
     sum.datagrams += s.datagrams;
     sum.records += s.records;
+    for (const k of ['sampling', 'size', 'rate', 'time'] as const) if (s.implausible[k] > 0) sum.implausible[`implausible_${k}`] = (sum.implausible[`implausible_${k}`] ?? 0) + s.implausible[k];
     for (const [k, v] of Object.entries(s.errors)) sum.errors[k] = (sum.errors[k] ?? 0) + v;
   }
   return sum;
@@ -107,6 +113,7 @@ export async function run(argv: string[]): Promise<number> {
     .sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
-  process.stderr.write(`datagrams: ${sum.datagrams}  records: ${sum.records}  exporters: ${sum.exporters}  other udp: ${sum.other}  errors: ${errs || 'none'}\n`);
+  const implausible = Object.entries(sum.implausible).map(([k, v]) => `${k}=${v}`).join(' ');
+  process.stderr.write(`datagrams: ${sum.datagrams}  records: ${sum.records}  exporters: ${sum.exporters}  other udp: ${sum.other}  errors: ${errs || 'none'}  dropped: ${implausible || 'none'}\n`);
   return 0;
 }

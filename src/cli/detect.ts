@@ -25,6 +25,7 @@ import type { Attack, Ban, EngineEvent } from '../engine/events.ts';
 import { NetworkSet } from '../engine/hostgroups.ts';
 import { parseIP } from '../core/ip.ts';
 import { FlowDecoder, detectFlowProto } from '../flow/decode.ts';
+import { plausibilityLimits } from '../flow/plausible.ts';
 import { newCaptureStats, readCapture, type UdpPacket } from '../flow/pcap.ts';
 import { parseFlags, UsageError } from './flags.ts';
 import type { Config } from '../config/schema.ts';
@@ -219,7 +220,7 @@ export function detectCaptures(
     events.push(e);
     onEvent?.(e, r);
   });
-  const dec = new FlowDecoder(engine, { defaultSamplingRate: config.sampling.default_rate });
+  const dec = new FlowDecoder(engine, { defaultSamplingRate: config.sampling.default_rate, plausibility: plausibilityLimits(config) });
 
   /** The engine's current tick: the clock only moves through tickTo. */
   let cur = Math.floor(clock.now() / step);

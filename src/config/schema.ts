@@ -333,6 +333,10 @@ export const ConfigSchema = v.strictObject({
           v.optional(v.picklist(['auto', 'batched', 'dgram']), 'auto'),
           'How datagrams are read: `batched` = many per `recvmmsg` call (native addon, Linux); `dgram` = `node:dgram`; `auto` = `batched` when the addon is present.',
         ),
+        max_flow_state_mb: doc(posInt(256), 'Memory for all exporters\' flow state (templates, held data, samplers, stats) per receive thread, in MiB; over it, the least recently heard exporters are forgotten whole.'),
+        max_template_bytes_per_exporter: doc(posInt(16 * 1024 * 1024), 'Template memory one exporter may hold, in bytes (estimated); further templates from it are refused and counted.'),
+        max_interface_gbps: doc(posInt(400), 'Speed of the fastest interface an exporter reports on, in Gbit/s: a record carrying more packets or bits per second than that (sampling applied) is dropped as implausible.'),
+        max_flow_seconds: doc(posInt(86400), 'Longest flow a record may describe (end minus start), in seconds; a longer one, or one that ends before it starts, is dropped as implausible.'),
       }),
       {},
     ),
@@ -342,6 +346,7 @@ export const ConfigSchema = v.strictObject({
     v.optional(
       v.strictObject({
         default_rate: doc(posInt(1), 'Sampling rate of exporters that do not report one (`1` = every packet).'),
+        max_rate: doc(posInt(1_000_000), 'Largest sampling rate believed: records with a higher one are dropped as implausible (never below `default_rate`).'),
         boundary: doc(
           v.optional(
             v.array(

@@ -53,8 +53,13 @@ export class CollectorAdapter implements CollectorPort {
     const s = this.collector.stats();
     return {
       exporters: s.exporters,
-      dropped: { not_allowed: s.dropped.not_allowed, exporter_limit: s.dropped.exporter_limit, boundary: s.dropped.boundary, queue: s.dropped.queue, receive_buffer: s.dropped.receive_buffer, sink_error: s.sinkErrors },
-      dropped_sources: { not_allowed: s.dropped.not_allowed_sources },
+      dropped: {
+        not_allowed: s.dropped.not_allowed, exporter_limit: s.dropped.exporter_limit, boundary: s.dropped.boundary, queue: s.dropped.queue, receive_buffer: s.dropped.receive_buffer, sink_error: s.sinkErrors,
+        implausible_sampling: s.dropped.implausible_sampling, implausible_size: s.dropped.implausible_size, implausible_rate: s.dropped.implausible_rate, implausible_time: s.dropped.implausible_time,
+      },
+      dropped_sources: { not_allowed: s.dropped.not_allowed_sources, ...s.dropped.implausible_sources },
+      state_bytes: s.flowState.bytes,
+      exporter_evictions: s.flowState.evictions,
       receiver: this.collector.receiver,
     };
   }

@@ -44,7 +44,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BenchContext, BenchRow } from '../../bench/harness.ts';
 import { Writer } from '../core/writer.ts';
-import { BatchReader, BatchWriter, SLOT_BYTES } from './batch.ts';
+import { BatchReader, BatchWriter, SLOT_BYTES } from './record_batch.ts';
 import { Collector, IngestPipeline, tuneIngestRuntime } from './collector.ts';
 import { listenUdpRaw, UdpSender, type UdpListener } from './listener.ts';
 import type { ReceiverMode } from './udp_batch.ts';

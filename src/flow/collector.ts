@@ -17,6 +17,11 @@
  *
  * Worker 0 binds first; the others bind the ports it actually got, so port 0
  * (tests) works with several workers.
+ *
+ * Over 600 lines: the per-thread pipeline, its stats and the worker protocol
+ * sit beside the Collector that drives them until the worker channel in core/
+ * takes over the message plumbing; then IngestPipeline and mergeStats move
+ * to a file of their own.
  */
 import { availableParallelism } from 'node:os';
 import v8 from 'node:v8';
@@ -27,10 +32,12 @@ import type { Logger } from '../core/log.ts';
 import { copyExporterStats, newExporterStats, type ExporterStats } from './context.ts';
 import { FlowDecoder } from './decode.ts';
 import type { FlowProto, FlowSink } from './record.ts';
-import { BatchReader, SLOT_BYTES, type Batch } from './batch.ts';
+import { BatchReader, SLOT_BYTES, type Batch } from './record_batch.ts';
 import { BoundarySink, type BoundaryRule } from './sink.ts';
 import { listenUdp, parseListenSpec, type ListenSpec, type UdpListener } from './listener.ts';
 import { chooseReceiver, kernelDrops, openUdp, type Receiver, type ReceiverMode } from './udp_batch.ts';
+import { DEFAULT_MAX_FLOW_STATE_MB, DEFAULT_MAX_TEMPLATE_BYTES_PER_EXPORTER } from './memory.ts';
+import { DEFAULT_PLAUSIBILITY, IMPLAUSIBLE_REASONS, plausibilityLimits, type ImplausibleReason, type PlausibilityLimits } from './plausible.ts';
 
 export interface CollectorOptions {
   /** listen.netflow, e.g. ":2055"; "" disables. */
@@ -56,12 +63,28 @@ export interface CollectorOptions {
   statsIntervalMs?: number;
   /** At most one warning about kernel receive-buffer drops per this many ms (default 60 000). */
   dropWarnIntervalMs?: number;
+  /** Plausibility bounds of every record (sampling.max_rate, listen.max_interface_gbps, listen.max_flow_seconds; default DEFAULT_PLAUSIBILITY). */
+  plausibility?: PlausibilityLimits;
+  /** listen.max_flow_state_mb: per decoding thread (default 256). */
+  maxFlowStateMb?: number;
+  /** listen.max_template_bytes_per_exporter (default 16 MiB). */
+  maxTemplateBytesPerExporter?: number;
 }
 
 /** The config keys the collector reads (structurally: config.listen, config.sampling, config.flow_sources). */
 export interface CollectorConfig {
-  listen: { netflow: string; sflow: string; workers: number; receive_buffer_bytes: number; receiver: ReceiverMode };
-  sampling: { default_rate: number; boundary: BoundaryRule[] };
+  listen: {
+    netflow: string;
+    sflow: string;
+    workers: number;
+    receive_buffer_bytes: number;
+    receiver: ReceiverMode;
+    max_flow_state_mb: number;
+    max_template_bytes_per_exporter: number;
+    max_interface_gbps: number;
+    max_flow_seconds: number;
+  };
+  sampling: { default_rate: number; max_rate: number; boundary: BoundaryRule[] };
   flow_sources: string[];
 }
 
@@ -76,8 +99,12 @@ export function collectorOptions(cfg: CollectorConfig, workers?: number | 'inlin
     defaultSamplingRate: cfg.sampling.default_rate,
     flowSources: [...cfg.flow_sources],
     boundary: cfg.sampling.boundary.map((b) => ({ exporter: b.exporter, external_ifindexes: [...b.external_ifindexes] })),
+    plausibility: plausibilityLimits(cfg),
+    maxFlowStateMb: cfg.listen.max_flow_state_mb,
+    maxTemplateBytesPerExporter: cfg.listen.max_template_bytes_per_exporter,
   };
 }
+
 
 export interface DroppedStats {
   /** Datagrams from exporters outside flow_sources. */
@@ -92,6 +119,23 @@ export interface DroppedStats {
   exporter_limit: number;
   /** Datagrams the kernel dropped because a socket's receive buffer was full (batched receiver only). */
   receive_buffer: number;
+  /** Records outside the plausibility bounds (plausible.ts), by reason. */
+  implausible_sampling: number;
+  implausible_size: number;
+  implausible_rate: number;
+  implausible_time: number;
+  /** The same by exporter: reason -> exporter address -> count. */
+  implausible_sources: Record<ImplausibleReason, Record<string, number>>;
+}
+
+/** Per-exporter flow state against listen.max_flow_state_mb (memory.ts). */
+export interface FlowStateStats {
+  /** Estimated bytes held now, all decoding threads. */
+  bytes: number;
+  /** The budget of one decoding thread, bytes. */
+  limitBytes: number;
+  /** Exporters evicted (whole), by reason ("flow_state_budget"). */
+  evictions: Record<string, number>;
 }
 
 export interface CollectorStats {
@@ -105,12 +149,16 @@ export interface CollectorStats {
   /** Errors thrown by the sink (counted, not propagated). */
   sinkErrors: number;
   workers: number;
+  flowState: FlowStateStats;
 }
 
 export interface PipelineOptions {
   defaultSamplingRate: number;
   flowSources: string[];
   boundary: BoundaryRule[];
+  plausibility?: PlausibilityLimits;
+  maxFlowStateMb?: number;
+  maxTemplateBytesPerExporter?: number;
 }
 
 export interface PipelineStats {
@@ -124,6 +172,11 @@ export interface PipelineStats {
   exporterLimit: number;
   /** Kernel drops on this thread's sockets (batched receiver; 0 with node:dgram, which cannot see them). */
   receiveBuffer: number;
+  /** Estimated bytes of exporter state and the budget (memory.ts). */
+  flowStateBytes: number;
+  flowStateLimit: number;
+  /** Exporters evicted, by reason. */
+  evictions: Record<string, number>;
 }
 
 const MAX_SOURCES = 1024;
@@ -180,6 +233,8 @@ export class IngestPipeline {
   configure(opts: PipelineOptions): void {
     this.boundary.setRules(opts.boundary);
     this.decoder.setDefaultSamplingRate(opts.defaultSamplingRate);
+    this.decoder.setPlausibility(opts.plausibility ?? DEFAULT_PLAUSIBILITY);
+    this.decoder.setMemoryLimits((opts.maxFlowStateMb ?? DEFAULT_MAX_FLOW_STATE_MB) * 1048576, opts.maxTemplateBytesPerExporter ?? DEFAULT_MAX_TEMPLATE_BYTES_PER_EXPORTER);
     this.allowCache.clear();
     this.admitted = '';
     if (opts.flowSources.length === 0) this.allow = null;
@@ -240,6 +295,9 @@ export class IngestPipeline {
       queue,
       exporterLimit: this.exporterLimit,
       receiveBuffer,
+      flowStateBytes: this.decoder.budget.used,
+      flowStateLimit: this.decoder.budget.limit,
+      evictions: { ...this.decoder.budget.evictions },
     };
   }
 }
@@ -247,9 +305,17 @@ export class IngestPipeline {
 /** Sums per-thread stats; exporter stats merged by exporter address. */
 export function mergeStats(parts: PipelineStats[]): Omit<CollectorStats, 'delivered' | 'sinkErrors' | 'workers'> {
   const byExporter = new Map<string, ExporterStats>();
-  const dropped: DroppedStats = { not_allowed: 0, not_allowed_sources: {}, boundary: 0, queue: 0, exporter_limit: 0, receive_buffer: 0 };
+  const dropped: DroppedStats = {
+    not_allowed: 0, not_allowed_sources: {}, boundary: 0, queue: 0, exporter_limit: 0, receive_buffer: 0,
+    implausible_sampling: 0, implausible_size: 0, implausible_rate: 0, implausible_time: 0,
+    implausible_sources: { implausible_sampling: {}, implausible_size: {}, implausible_rate: {}, implausible_time: {} },
+  };
+  const flowState: FlowStateStats = { bytes: 0, limitBytes: 0, evictions: {} };
   let datagrams = 0, records = 0;
   for (const p of parts) {
+    flowState.bytes += p.flowStateBytes ?? 0;
+    flowState.limitBytes = Math.max(flowState.limitBytes, p.flowStateLimit ?? 0);
+    for (const [k, v] of Object.entries(p.evictions ?? {})) flowState.evictions[k] = (flowState.evictions[k] ?? 0) + v;
     datagrams += p.datagrams;
     records += p.records;
     dropped.not_allowed += p.notAllowed;
@@ -278,9 +344,26 @@ export function mergeStats(parts: PipelineStats[]): Omit<CollectorStats, 'delive
         const old = m.ifCounters.get(i);
         if (!old || old.updated <= c.updated) m.ifCounters.set(i, c);
       }
+      const imp = e.implausible;
+      if (imp) {
+        m.implausible.sampling += imp.sampling;
+        m.implausible.size += imp.size;
+        m.implausible.rate += imp.rate;
+        m.implausible.time += imp.time;
+        m.implausible.last = Math.max(m.implausible.last, imp.last);
+      }
     }
   }
-  return { exporters: [...byExporter.values()], dropped, datagrams, records };
+  for (const m of byExporter.values()) {
+    const imp = m.implausible;
+    const by: Record<ImplausibleReason, number> = { implausible_sampling: imp.sampling, implausible_size: imp.size, implausible_rate: imp.rate, implausible_time: imp.time };
+    for (const r of IMPLAUSIBLE_REASONS) {
+      if (by[r] === 0) continue;
+      dropped[r] += by[r];
+      dropped.implausible_sources[r][m.exporter] = by[r];
+    }
+  }
+  return { exporters: [...byExporter.values()], dropped, datagrams, records, flowState };
 }
 
 /* ------------------------------------------------------------ worker protocol */
@@ -322,7 +405,7 @@ export interface MinimalLog {
 }
 
 function emptyStats(): PipelineStats {
-  return { exporters: [], datagrams: 0, records: 0, notAllowed: 0, notAllowedSources: {}, boundary: 0, queue: 0, exporterLimit: 0, receiveBuffer: 0 };
+  return { exporters: [], datagrams: 0, records: 0, notAllowed: 0, notAllowedSources: {}, boundary: 0, queue: 0, exporterLimit: 0, receiveBuffer: 0, flowStateBytes: 0, flowStateLimit: 0, evictions: {} };
 }
 
 export class Collector {
@@ -376,7 +459,14 @@ export class Collector {
   }
 
   private pipelineOptions(): PipelineOptions {
-    return { defaultSamplingRate: this.opts.defaultSamplingRate, flowSources: [...this.opts.flowSources], boundary: this.opts.boundary.map((b) => ({ exporter: b.exporter, external_ifindexes: [...b.external_ifindexes] })) };
+    return {
+      defaultSamplingRate: this.opts.defaultSamplingRate,
+      flowSources: [...this.opts.flowSources],
+      boundary: this.opts.boundary.map((b) => ({ exporter: b.exporter, external_ifindexes: [...b.external_ifindexes] })),
+      plausibility: this.opts.plausibility ? { ...this.opts.plausibility } : undefined,
+      maxFlowStateMb: this.opts.maxFlowStateMb,
+      maxTemplateBytesPerExporter: this.opts.maxTemplateBytesPerExporter,
+    };
   }
 
   async start(): Promise<void> {
@@ -579,13 +669,22 @@ export class Collector {
   }
 
   /**
-   * Applies flow_sources, sampling.default_rate and sampling.boundary without
+   * Applies flow_sources, sampling.default_rate, sampling.max_rate,
+   * sampling.boundary, the plausibility and flow-state memory bounds without
    * rebinding. Returns true when other options changed too (listen addresses,
    * workers, receive buffer): those need a restart of the collector.
    */
   reconfigure(opts: CollectorOptions): boolean {
     const rebind = opts.netflow !== this.opts.netflow || opts.sflow !== this.opts.sflow || opts.workers !== this.opts.workers || opts.receiveBufferBytes !== this.opts.receiveBufferBytes || (opts.receiver ?? 'auto') !== (this.opts.receiver ?? 'auto');
-    const next = { ...this.opts, defaultSamplingRate: opts.defaultSamplingRate, flowSources: [...opts.flowSources], boundary: opts.boundary };
+    const next = {
+      ...this.opts,
+      defaultSamplingRate: opts.defaultSamplingRate,
+      flowSources: [...opts.flowSources],
+      boundary: opts.boundary,
+      plausibility: opts.plausibility,
+      maxFlowStateMb: opts.maxFlowStateMb,
+      maxTemplateBytesPerExporter: opts.maxTemplateBytesPerExporter,
+    };
     // Validate first: a bad prefix throws here and nothing changes.
     new IngestPipeline({ record() {} }, { defaultSamplingRate: next.defaultSamplingRate, flowSources: next.flowSources, boundary: next.boundary });
     this.opts = next;

@@ -4,6 +4,7 @@
  * throw: they count an error reason in stats.errors and return.
  */
 import type { FlowProto, FlowRecord, FlowSink } from './record.ts';
+import { newImplausibleStats, type ImplausibleStats } from './plausible.ts';
 
 export interface SflowIfCounters {
   ifIndex: number;
@@ -42,10 +43,12 @@ export interface ExporterStats {
   ifCounters: Map<number, SflowIfCounters>;
   /** Receive time of the last datagram (ms since epoch). */
   lastSeen: number;
+  /** Records dropped by the plausibility bounds (plausible.ts), by reason, and when the last one was. */
+  implausible: ImplausibleStats;
 }
 
 export function newExporterStats(exporter: string): ExporterStats {
-  return { exporter, datagrams: 0, records: 0, errors: {}, byProto: {}, recordsByProto: {}, errorsByProto: {}, proto: 'unknown', templates: 0, noTemplate: 0, counterSamples: 0, ifCounters: new Map(), lastSeen: 0 };
+  return { exporter, datagrams: 0, records: 0, errors: {}, byProto: {}, recordsByProto: {}, errorsByProto: {}, proto: 'unknown', templates: 0, noTemplate: 0, counterSamples: 0, ifCounters: new Map(), lastSeen: 0, implausible: newImplausibleStats() };
 }
 
 export function countError(stats: ExporterStats, reason: string): void {
@@ -58,7 +61,7 @@ export function countError(stats: ExporterStats, reason: string): void {
 export function copyExporterStats(s: ExporterStats): ExporterStats {
   const errorsByProto: ExporterStats['errorsByProto'] = {};
   for (const [p, e] of Object.entries(s.errorsByProto)) errorsByProto[p as FlowProto] = { ...e };
-  return { ...s, errors: { ...s.errors }, byProto: { ...s.byProto }, recordsByProto: { ...s.recordsByProto }, errorsByProto, ifCounters: new Map(s.ifCounters) };
+  return { ...s, errors: { ...s.errors }, byProto: { ...s.byProto }, recordsByProto: { ...s.recordsByProto }, errorsByProto, ifCounters: new Map(s.ifCounters), implausible: { ...s.implausible } };
 }
 
 export interface DecodeContext {

@@ -7,6 +7,8 @@
  * One FlowDecoder keeps per-exporter state (stats, template caches) and one
  * scratch record shared by all decoders. It never throws. Decoders return the
  * number of records they emitted; the dispatcher adds it to stats.records.
+ * Every record passes the plausibility bounds (plausible.ts) on its way to the
+ * sink; all exporters' state shares one memory budget (memory.ts).
  */
 import { countError, newExporterStats, type ExporterStats } from './context.ts';
 import { newFlowRecord, type FlowProto, type FlowRecord, type FlowSink } from './record.ts';
@@ -15,12 +17,24 @@ import { decodeNetflow9 } from './netflow9.ts';
 import { decodeIpfix } from './ipfix.ts';
 import { decodeSflow5 } from './sflow5.ts';
 import { ExporterState, type NetflowContext } from './templates.ts';
+import { EVICT, EXPORTER_BYTES, FlowStateBudget } from './memory.ts';
+import { DEFAULT_PLAUSIBILITY, Plausibility, PlausibleSink, type PlausibilityLimits } from './plausible.ts';
 
 export interface DecoderOptions {
   defaultSamplingRate?: number;
   templateTimeoutMs?: number;
   /** Hold data sets that arrive before their template and decode them when it comes (default true). */
   holdDataSets?: boolean;
+  /** Plausibility bounds applied to every record (default DEFAULT_PLAUSIBILITY). */
+  plausibility?: PlausibilityLimits;
+  /** Memory budget of all exporters' state, bytes (default: unbounded). */
+  maxFlowStateBytes?: number;
+  /** Template bytes one exporter may hold (default: unbounded). */
+  maxTemplateBytesPerExporter?: number;
+}
+
+interface ExporterContext extends NetflowContext {
+  state: ExporterState;
 }
 
 /** Default template lifetime without refresh (RFC 3954 §9 leaves it to the collector). */
@@ -40,21 +54,48 @@ export class FlowDecoder {
   readonly stats: Map<string, ExporterStats> = new Map();
   private readonly sink: FlowSink;
   private readonly rec: FlowRecord = newFlowRecord();
-  private readonly contexts: Map<string, NetflowContext> = new Map();
+  private readonly contexts: Map<string, ExporterContext> = new Map();
   private defaultSamplingRate: number;
   private readonly templateTimeoutMs: number;
   private readonly holdDataSets: boolean;
+  private readonly limits: Plausibility;
+  private limitsIn: PlausibilityLimits;
+  readonly budget: FlowStateBudget;
+  /** Datagram serial: what "least recently used" counts in. */
+  private serial = 0;
 
   constructor(sink: FlowSink, opts: DecoderOptions = {}) {
     this.sink = sink;
     this.defaultSamplingRate = opts.defaultSamplingRate !== undefined && opts.defaultSamplingRate >= 1 ? opts.defaultSamplingRate : 1;
     this.templateTimeoutMs = opts.templateTimeoutMs ?? DEFAULT_TEMPLATE_TIMEOUT_MS;
     this.holdDataSets = opts.holdDataSets ?? true;
+    this.limitsIn = opts.plausibility ?? DEFAULT_PLAUSIBILITY;
+    this.limits = new Plausibility(this.limitsIn);
+    this.applyLimits();
+    this.budget = new FlowStateBudget(opts.maxFlowStateBytes ?? Infinity, opts.maxTemplateBytesPerExporter ?? Infinity);
   }
 
   setDefaultSamplingRate(n: number): void {
     this.defaultSamplingRate = n >= 1 ? Math.floor(n) : 1;
     for (const c of this.contexts.values()) c.defaultSamplingRate = this.defaultSamplingRate;
+    this.applyLimits();
+  }
+
+  setPlausibility(l: PlausibilityLimits): void {
+    this.limitsIn = { ...l };
+    this.applyLimits();
+  }
+
+  /** A default rate above sampling.max_rate would drop every record without a rate of its own: the default always passes. */
+  private applyLimits(): void {
+    this.limits.set({ ...this.limitsIn, maxSamplingRate: Math.max(this.limitsIn.maxSamplingRate, this.defaultSamplingRate) });
+  }
+
+  /** Applies new memory bounds; a smaller budget evicts at once. */
+  setMemoryLimits(maxFlowStateBytes: number, maxTemplateBytesPerExporter: number): void {
+    this.budget.limit = maxFlowStateBytes;
+    this.budget.templateLimit = maxTemplateBytesPerExporter;
+    if (this.budget.used > this.budget.limit) this.evict(null);
   }
 
   /** The per-exporter context (created on first use). */
@@ -63,15 +104,10 @@ export class FlowDecoder {
     if (ctx === undefined) {
       const stats = newExporterStats(exporter);
       this.stats.set(exporter, stats);
-      ctx = {
-        rec: this.rec,
-        sink: this.sink,
-        stats,
-        exporter,
-        received: 0,
-        defaultSamplingRate: this.defaultSamplingRate,
-        state: new ExporterState(this.templateTimeoutMs, this.holdDataSets),
-      };
+      const filter = new PlausibleSink(this.sink, this.limits, stats);
+      const state = new ExporterState(this.templateTimeoutMs, this.holdDataSets, this.budget);
+      state.charge(EXPORTER_BYTES);
+      ctx = { rec: this.rec, sink: filter, stats, exporter, received: 0, defaultSamplingRate: this.defaultSamplingRate, state };
       this.contexts.set(exporter, ctx);
     }
     return ctx;
@@ -79,11 +115,12 @@ export class FlowDecoder {
 
   /** Decodes one UDP payload from `exporter` (address text). Never throws. Returns records emitted. */
   datagram(buf: Buffer, exporter: string, received: number): number {
-    const ctx = this.context(exporter);
+    const ctx = this.context(exporter) as ExporterContext;
     const stats = ctx.stats;
     stats.datagrams++;
     stats.lastSeen = received;
     ctx.received = received;
+    ctx.state.lastUse = ++this.serial;
     const rec = this.rec;
     rec.exporter = exporter;
     rec.received = received;
@@ -109,6 +146,38 @@ export class FlowDecoder {
     }
     stats.records += n;
     if (n > 0) stats.recordsByProto[proto] = (stats.recordsByProto[proto] ?? 0) + n;
+    if (this.budget.used > this.budget.limit) this.evict(exporter);
     return n;
+  }
+
+  /**
+   * Over budget: evicts whole exporters, least recently used first, until the
+   * state is at 90 % of the budget. `keep` (the exporter just decoded) goes
+   * last, and only when it alone is over budget.
+   */
+  private evict(keep: string | null): void {
+    const b = this.budget;
+    const target = b.limit * 0.9;
+    const order = [...this.contexts.values()].sort((x, y) => x.state.lastUse - y.state.lastUse);
+    let kept: ExporterContext | null = null;
+    for (const c of order) {
+      if (b.used <= target) break;
+      if (c.exporter === keep) kept = c;
+      else this.forget(c, EVICT.budget);
+    }
+    if (kept !== null && b.used > b.limit) this.forget(kept, EVICT.budget);
+  }
+
+  private forget(c: ExporterContext, reason: string): void {
+    this.budget.evictions[reason] = (this.budget.evictions[reason] ?? 0) + 1;
+    this.contexts.delete(c.exporter);
+    this.stats.delete(c.exporter);
+    this.budget.used -= c.state.bytes;
+    c.state.bytes = 0;
+  }
+
+  /** Exporters that have state now. */
+  get exporters(): number {
+    return this.contexts.size;
   }
 }

@@ -1,36 +1,17 @@
 /**
- * Information elements Breakwater reads from NetFlow v9 (RFC 3954 §8) and IPFIX
- * (RFC 7012, IANA "IPFIX Information Elements") data records, mapped to a small
- * action code ("kind") that the compiled template plan switches on. Everything
- * else, and every enterprise-specific element except the RFC 5103 reverse
- * counters (PEN 29305), is skipped by length.
+ * THE information-element table: every NetFlow v9 (RFC 3954 §8) / IPFIX
+ * (RFC 7012, IANA "IPFIX Information Elements") element Breakwater reads, with
+ * its id, enterprise number, IANA name, action code ("kind"), the widths it
+ * may be encoded in, where it applies (data records, options records or both)
+ * and what it does to the record. The generic data-set walker (dataset.ts),
+ * the compiled plans (plan.ts) and the options reader (sampling.ts) all see
+ * elements only through fieldKind()/optionKind() below, which read this
+ * table: a new element is one row here plus the code for its kind.
  *
- *   id   name (IPFIX)                    kind            id   name                           kind
- *   1    octetDeltaCount                 BYTES           2    packetDeltaCount               PACKETS
- *   231  initiatorOctets (NSEL)          BYTES2          298  initiatorPackets               PACKETS2
- *   85   octetTotalCount                 BYTES3          86   packetTotalCount               PACKETS3
- *   4    protocolIdentifier              PROTO           6    tcpControlBits                 TCPFLAGS
- *   7    sourceTransportPort             SPORT           11   destinationTransportPort       DPORT
- *   8    sourceIPv4Address               SRC4            12   destinationIPv4Address         DST4
- *   27   sourceIPv6Address               SRC6            28   destinationIPv6Address         DST6
- *   10   ingressInterface                IN_IF           14   egressInterface                OUT_IF
- *   32   icmpTypeCodeIPv4                ICMP_TC         139  icmpTypeCodeIPv6               ICMP_TC6
- *   176  icmpTypeIPv4                    ICMP_TYPE       177  icmpCodeIPv4                   ICMP_CODE
- *   178  icmpTypeIPv6                    ICMP_TYPE6      179  icmpCodeIPv6                   ICMP_CODE6
- *   22   flowStartSysUpTime              FIRST_UP        21   flowEndSysUpTime               LAST_UP
- *   150  flowStartSeconds                START_S         151  flowEndSeconds                 END_S
- *   152  flowStartMilliseconds           START_MS        153  flowEndMilliseconds            END_MS
- *   154  flowStartMicroseconds (NTP)     START_US        155  flowEndMicroseconds (NTP)      END_US
- *   156  flowStartNanoseconds (NTP)      START_NS        157  flowEndNanoseconds (NTP)       END_NS
- *   158  flowStartDeltaMicroseconds      START_DUS       159  flowEndDeltaMicroseconds       END_DUS
- *   160  systemInitTimeMilliseconds      SYSINIT
- *   34   samplingInterval                RATE            50   samplerRandomInterval          RATE
- *   48   samplerId (v9 FLOW_SAMPLER_ID)  SAMPLER         302  selectorId                     SAMPLER
- *   305  samplingPacketInterval          PKT_INTERVAL    306  samplingPacketSpace            PKT_SPACE
- *   309  samplingSize                    SAMP_SIZE       310  samplingPopulation             SAMP_POP
- *   61   flowDirection                   DIRECTION       197  fragmentFlags                  FRAG_FLAGS
- *   88   fragmentOffset                  FRAG_OFF
- *   PEN 29305: 1 reverse octetDeltaCount REV_BYTES       2    reverse packetDeltaCount       REV_PACKETS
+ * Everything not in the table, and every enterprise-specific element except
+ * the RFC 5103 reverse counters (PEN 29305), is skipped by length, as are
+ * variable-length and zero-length encodings and widths the row does not allow
+ * (e.g. an IPv4 address declared with 2 bytes).
  */
 
 export const K = {
@@ -81,6 +62,7 @@ export const K = {
   ICMP_TC6: 44,
   ICMP_TYPE6: 45,
   ICMP_CODE6: 46,
+  SAMP_PROB: 47,
 } as const;
 
 /** Reverse-direction elements of RFC 5103 carry this PEN. */
@@ -88,79 +70,103 @@ export const PEN_REVERSE = 29305;
 /** Variable length marker (RFC 7011 §7). */
 export const VARLEN = 65535;
 
-/** Standard (PEN 0) element id -> kind. */
-const STD: Record<number, number> = {
-  1: K.BYTES,
-  2: K.PACKETS,
-  231: K.BYTES2,
-  298: K.PACKETS2,
-  85: K.BYTES3,
-  86: K.PACKETS3,
-  4: K.PROTO,
-  6: K.TCPFLAGS,
-  7: K.SPORT,
-  11: K.DPORT,
-  8: K.SRC4,
-  12: K.DST4,
-  27: K.SRC6,
-  28: K.DST6,
-  10: K.IN_IF,
-  14: K.OUT_IF,
-  32: K.ICMP_TC,
-  139: K.ICMP_TC6,
-  176: K.ICMP_TYPE,
-  177: K.ICMP_CODE,
-  178: K.ICMP_TYPE6,
-  179: K.ICMP_CODE6,
-  22: K.FIRST_UP,
-  21: K.LAST_UP,
-  150: K.START_S,
-  151: K.END_S,
-  152: K.START_MS,
-  153: K.END_MS,
-  154: K.START_US,
-  155: K.END_US,
-  156: K.START_NS,
-  157: K.END_NS,
-  158: K.START_DUS,
-  159: K.END_DUS,
-  160: K.SYSINIT,
-  34: K.RATE,
-  50: K.RATE,
-  48: K.SAMPLER,
-  302: K.SAMPLER,
-  305: K.PKT_INTERVAL,
-  306: K.PKT_SPACE,
-  309: K.SAMP_SIZE,
-  310: K.SAMP_POP,
-  61: K.DIRECTION,
-  197: K.FRAG_FLAGS,
-  88: K.FRAG_OFF,
-};
+/** Where an element is read: in flow data records, in options data records (sampler state), or both. */
+export const APPLIES = { DATA: 1, OPTIONS: 2, BOTH: 3 } as const;
+export type Applies = (typeof APPLIES)[keyof typeof APPLIES];
 
-/**
- * The kind of a data-record field, or SKIP when Breakwater does not use it or
- * its length cannot hold it (e.g. an IPv4 address declared with 2 bytes).
- */
-export function fieldKind(id: number, pen: number, len: number): number {
+export interface InfoElement {
+  id: number;
+  /** Enterprise number (0 = IANA standard). */
+  pen: number;
+  name: string;
+  kind: number;
+  /** Encoded widths accepted (reduced-size encoding, RFC 7011 §6.2); others are skipped. */
+  widths: readonly number[];
+  applies: Applies;
+  /** What the element does to the decoded record (or to the sampler state). */
+  effect: string;
+}
+
+const UINT = [1, 2, 3, 4, 5, 6, 7, 8] as const;
+const { DATA, OPTIONS, BOTH } = APPLIES;
+
+function ie(id: number, pen: number, name: string, kind: number, widths: readonly number[], applies: Applies, effect: string): InfoElement {
+  return { id, pen, name, kind, widths, applies, effect };
+}
+
+export const ELEMENTS: readonly InfoElement[] = [
+  ie(1, 0, 'octetDeltaCount', K.BYTES, UINT, DATA, 'bytes (first choice)'),
+  ie(2, 0, 'packetDeltaCount', K.PACKETS, UINT, DATA, 'packets (first choice)'),
+  ie(231, 0, 'initiatorOctets', K.BYTES2, UINT, DATA, 'bytes when no octetDeltaCount (Cisco NSEL)'),
+  ie(298, 0, 'initiatorPackets', K.PACKETS2, UINT, DATA, 'packets when no packetDeltaCount'),
+  ie(85, 0, 'octetTotalCount', K.BYTES3, UINT, DATA, 'bytes when neither of the above'),
+  ie(86, 0, 'packetTotalCount', K.PACKETS3, UINT, DATA, 'packets when neither of the above'),
+  ie(4, 0, 'protocolIdentifier', K.PROTO, UINT, DATA, 'ipProto (last byte)'),
+  ie(6, 0, 'tcpControlBits', K.TCPFLAGS, UINT, DATA, 'tcpFlags (last byte: 2-byte encodings per RFC 7125)'),
+  ie(7, 0, 'sourceTransportPort', K.SPORT, UINT, DATA, 'srcPort (low 16 bits)'),
+  ie(11, 0, 'destinationTransportPort', K.DPORT, UINT, DATA, 'dstPort (low 16 bits); type<<8|code for ICMP without an ICMP element'),
+  ie(8, 0, 'sourceIPv4Address', K.SRC4, [4], DATA, 'src4'),
+  ie(12, 0, 'destinationIPv4Address', K.DST4, [4], DATA, 'dst4'),
+  ie(27, 0, 'sourceIPv6Address', K.SRC6, [16], DATA, 'src6; family 6 unless all zero beside IPv4 addresses'),
+  ie(28, 0, 'destinationIPv6Address', K.DST6, [16], DATA, 'dst6; family 6 unless all zero beside IPv4 addresses'),
+  ie(10, 0, 'ingressInterface', K.IN_IF, UINT, DATA, 'inIf'),
+  ie(14, 0, 'egressInterface', K.OUT_IF, UINT, DATA, 'outIf'),
+  ie(32, 0, 'icmpTypeCodeIPv4', K.ICMP_TC, UINT, DATA, 'icmpType, icmpCode (last two bytes)'),
+  ie(139, 0, 'icmpTypeCodeIPv6', K.ICMP_TC6, UINT, DATA, 'icmpType, icmpCode of IPv6 records (last two bytes)'),
+  ie(176, 0, 'icmpTypeIPv4', K.ICMP_TYPE, UINT, DATA, 'icmpType'),
+  ie(177, 0, 'icmpCodeIPv4', K.ICMP_CODE, UINT, DATA, 'icmpCode'),
+  ie(178, 0, 'icmpTypeIPv6', K.ICMP_TYPE6, UINT, DATA, 'icmpType of IPv6 records'),
+  ie(179, 0, 'icmpCodeIPv6', K.ICMP_CODE6, UINT, DATA, 'icmpCode of IPv6 records'),
+  ie(22, 0, 'flowStartSysUpTime', K.FIRST_UP, UINT, DATA, 'start = export time - (sysUptime - value) (v9) or systemInitTime + value'),
+  ie(21, 0, 'flowEndSysUpTime', K.LAST_UP, UINT, DATA, 'end, likewise'),
+  ie(150, 0, 'flowStartSeconds', K.START_S, UINT, DATA, 'start (s) when no finer absolute time'),
+  ie(151, 0, 'flowEndSeconds', K.END_S, UINT, DATA, 'end (s) when no finer absolute time'),
+  ie(152, 0, 'flowStartMilliseconds', K.START_MS, UINT, DATA, 'start (first choice)'),
+  ie(153, 0, 'flowEndMilliseconds', K.END_MS, UINT, DATA, 'end (first choice)'),
+  ie(154, 0, 'flowStartMicroseconds', K.START_US, [8], DATA, 'start (NTP timestamp)'),
+  ie(155, 0, 'flowEndMicroseconds', K.END_US, [8], DATA, 'end (NTP timestamp)'),
+  ie(156, 0, 'flowStartNanoseconds', K.START_NS, [8], DATA, 'start (NTP timestamp)'),
+  ie(157, 0, 'flowEndNanoseconds', K.END_NS, [8], DATA, 'end (NTP timestamp)'),
+  ie(158, 0, 'flowStartDeltaMicroseconds', K.START_DUS, UINT, DATA, 'start = export time - value'),
+  ie(159, 0, 'flowEndDeltaMicroseconds', K.END_DUS, UINT, DATA, 'end = export time - value'),
+  ie(160, 0, 'systemInitTimeMilliseconds', K.SYSINIT, UINT, BOTH, 'base of the SysUpTime elements (record, else the options value)'),
+  ie(34, 0, 'samplingInterval', K.RATE, UINT, BOTH, 'samplingRate (record first; options: sampler or exporter-wide rate)'),
+  ie(50, 0, 'samplerRandomInterval', K.RATE, UINT, BOTH, 'samplingRate, as samplingInterval'),
+  ie(48, 0, 'samplerId', K.SAMPLER, UINT, BOTH, 'sampler table key (v9 FLOW_SAMPLER_ID)'),
+  ie(302, 0, 'selectorId', K.SAMPLER, UINT, BOTH, 'sampler table key'),
+  ie(305, 0, 'samplingPacketInterval', K.PKT_INTERVAL, UINT, BOTH, 'samplingRate = (interval + space) / interval'),
+  ie(306, 0, 'samplingPacketSpace', K.PKT_SPACE, UINT, BOTH, 'see samplingPacketInterval'),
+  ie(309, 0, 'samplingSize', K.SAMP_SIZE, UINT, BOTH, 'samplingRate = population / size'),
+  ie(310, 0, 'samplingPopulation', K.SAMP_POP, UINT, BOTH, 'see samplingSize'),
+  ie(311, 0, 'samplingProbability', K.SAMP_PROB, [8], OPTIONS, 'samplingRate = 1 / probability (float64)'),
+  ie(61, 0, 'flowDirection', K.DIRECTION, UINT, DATA, 'direction (0 ingress, 1 egress)'),
+  ie(197, 0, 'fragmentFlags', K.FRAG_FLAGS, UINT, DATA, 'fragment = 1 when More Fragments'),
+  ie(88, 0, 'fragmentOffset', K.FRAG_OFF, UINT, DATA, 'fragment = 1 when non-zero'),
+  ie(1, PEN_REVERSE, 'reverseOctetDeltaCount', K.REV_BYTES, UINT, DATA, 'revBytes (RFC 5103 biflow)'),
+  ie(2, PEN_REVERSE, 'reversePacketDeltaCount', K.REV_PACKETS, UINT, DATA, 'revPackets (RFC 5103 biflow)'),
+];
+
+/** (pen, id) -> row; read when a template is compiled, never per record. */
+const BY_KEY = new Map<number, InfoElement>(ELEMENTS.map((e) => [e.pen * 65536 + e.id, e]));
+
+/** The table row of an element, or undefined. */
+export function infoElement(id: number, pen: number): InfoElement | undefined {
+  return BY_KEY.get(pen * 65536 + id);
+}
+
+function kindOf(id: number, pen: number, len: number, where: Applies): number {
   if (len === VARLEN || len === 0) return K.SKIP;
-  let k: number;
-  if (pen === 0) k = STD[id] ?? K.SKIP;
-  else if (pen === PEN_REVERSE) k = id === 1 ? K.REV_BYTES : id === 2 ? K.REV_PACKETS : K.SKIP;
-  else return K.SKIP;
-  switch (k) {
-    case K.SRC4:
-    case K.DST4:
-      return len === 4 ? k : K.SKIP;
-    case K.SRC6:
-    case K.DST6:
-      return len === 16 ? k : K.SKIP;
-    case K.START_US:
-    case K.END_US:
-    case K.START_NS:
-    case K.END_NS:
-      return len === 8 ? k : K.SKIP;
-    default:
-      return len <= 8 ? k : K.SKIP;
-  }
+  const e = BY_KEY.get(pen * 65536 + id);
+  if (e === undefined || (e.applies & where) === 0 || !e.widths.includes(len)) return K.SKIP;
+  return e.kind;
+}
+
+/** The kind of a data-record field, or SKIP when Breakwater does not use it there or its width cannot hold it. */
+export function fieldKind(id: number, pen: number, len: number): number {
+  return kindOf(id, pen, len, DATA);
+}
+
+/** The kind of an options-record field (sampler state), or SKIP. */
+export function optionKind(id: number, pen: number, len: number): number {
+  return kindOf(id, pen, len, OPTIONS);
 }

@@ -18,7 +18,9 @@
  * elements are skipped by length; RFC 5103 reverse counters (PEN 29305) are read.
  */
 import { countError } from './context.ts';
-import { compileTemplate, decodeSet, type DomainState, type FieldDef, type NetflowContext, MAX_FIELDS } from './templates.ts';
+import { walkSets } from './sets.ts';
+import { compileTemplate, type DomainState, type FieldDef, type NetflowContext, MAX_FIELDS } from './templates.ts';
+import { u32BE } from './uint.ts';
 
 export const IPFIX_HEADER = 16;
 
@@ -37,8 +39,8 @@ export function decodeIpfix(buf: Buffer, ctx: NetflowContext): number {
   // wrong (too short or too long); a mismatch is counted, not fatal.
   const len = buf.length;
   if (msgLen !== len) countError(stats, msgLen > len ? 'truncated' : 'length_mismatch');
-  const secs = ((buf[4] << 24) >>> 0) + ((buf[5] << 16) | (buf[6] << 8) | buf[7]);
-  const domainId = ((buf[12] << 24) >>> 0) + ((buf[13] << 16) | (buf[14] << 8) | buf[15]);
+  const secs = u32BE(buf, 4);
+  const domainId = u32BE(buf, 12);
   const exportMs = secs * 1000;
   const state = ctx.state;
   const dom = state.domain(false, domainId);
@@ -48,35 +50,7 @@ export function decodeIpfix(buf: Buffer, ctx: NetflowContext): number {
   }
   ctx.rec.proto = 'ipfix';
   ctx.rec.domain = domainId;
-  let records = 0;
-  let p = IPFIX_HEADER;
-  while (len - p >= 4) {
-    const setId = (buf[p] << 8) | buf[p + 1];
-    const setLen = (buf[p + 2] << 8) | buf[p + 3];
-    if (setLen < 4) {
-      countError(stats, 'bad_set_length');
-      break;
-    }
-    if (p + setLen > len) {
-      countError(stats, 'truncated');
-      break;
-    }
-    const body = p + 4;
-    const end = p + setLen;
-    if (setId === 2) records += templates(buf, body, end, ctx, dom, false);
-    else if (setId === 3) records += templates(buf, body, end, ctx, dom, true);
-    else if (setId >= 256) {
-      const tpl = state.template(ctx, dom, setId);
-      if (tpl === undefined) {
-        stats.noTemplate++;
-        countError(stats, 'no_template');
-        state.hold(ctx, dom, setId, buf, body, end, exportMs, -1);
-      } else records += decodeSet(ctx, dom, tpl, buf, body, end, exportMs, -1);
-    } else countError(stats, 'reserved_set');
-    p = end;
-  }
-  if (len - p > 0 && len - p < 4) countError(stats, 'trailing_bytes');
-  return records;
+  return walkSets(buf, IPFIX_HEADER, ctx, dom, exportMs, -1, false, templates);
 }
 
 /** Template or options template set. Returns records decoded from held data. */
@@ -137,7 +111,7 @@ function templates(buf: Buffer, p: number, end: number, ctx: NetflowContext, dom
       const e = (buf[p] << 8) | buf[p + 1];
       const flen = (buf[p + 2] << 8) | buf[p + 3];
       if (e & 0x8000) {
-        const pen = ((buf[p + 4] << 24) >>> 0) + ((buf[p + 5] << 16) | (buf[p + 6] << 8) | buf[p + 7]);
+        const pen = u32BE(buf, p + 4);
         fields.push({ id: e & 0x7fff, pen, len: flen });
         p += 8;
       } else {
@@ -145,7 +119,7 @@ function templates(buf: Buffer, p: number, end: number, ctx: NetflowContext, dom
         p += 4;
       }
     }
-    released += state.addTemplate(ctx, dom, compileTemplate(id, fields, options, scopeCount, raw, ctx.received));
+    released += state.addTemplate(ctx, dom, compileTemplate(id, fields, options, scopeCount, false, raw, ctx.received));
   }
   return released;
 }

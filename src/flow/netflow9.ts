@@ -17,20 +17,21 @@
  * template is counted (no_template) and held until its template arrives.
  */
 import { countError } from './context.ts';
-import { compileTemplate, decodeSet, type DomainState, type FieldDef, type NetflowContext, MAX_FIELDS } from './templates.ts';
+import { walkSets } from './sets.ts';
+import { compileTemplate, type DomainState, type FieldDef, type NetflowContext, MAX_FIELDS } from './templates.ts';
+import { u32BE } from './uint.ts';
 
 export const V9_HEADER = 20;
 
 export function decodeNetflow9(buf: Buffer, ctx: NetflowContext): number {
   const stats = ctx.stats;
-  const len = buf.length;
-  if (len < V9_HEADER) {
+  if (buf.length < V9_HEADER) {
     countError(stats, 'truncated');
     return 0;
   }
-  const uptime = ((buf[4] << 24) >>> 0) + ((buf[5] << 16) | (buf[6] << 8) | buf[7]);
-  const secs = ((buf[8] << 24) >>> 0) + ((buf[9] << 16) | (buf[10] << 8) | buf[11]);
-  const sourceId = ((buf[16] << 24) >>> 0) + ((buf[17] << 16) | (buf[18] << 8) | buf[19]);
+  const uptime = u32BE(buf, 4);
+  const secs = u32BE(buf, 8);
+  const sourceId = u32BE(buf, 16);
   const exportMs = secs * 1000;
   const state = ctx.state;
   const dom = state.domain(true, sourceId);
@@ -42,48 +43,11 @@ export function decodeNetflow9(buf: Buffer, ctx: NetflowContext): number {
   ctx.rec.domain = sourceId;
   const count = (buf[2] << 8) | buf[3];
   state.seen = 0;
-  let records = 0;
-  let p = V9_HEADER;
-  while (p < len) {
-    if (len - p < 4) {
-      // trailing bytes shorter than a set header: padding
-      break;
-    }
-    const setId = (buf[p] << 8) | buf[p + 1];
-    const setLen = (buf[p + 2] << 8) | buf[p + 3];
-    if (setLen < 4) {
-      // some exporters zero-fill the rest of the datagram
-      if (setId !== 0 || setLen !== 0 || !allZero(buf, p, len)) countError(stats, 'bad_set_length');
-      break;
-    }
-    if (p + setLen > len) {
-      countError(stats, 'truncated');
-      break;
-    }
-    const body = p + 4;
-    const end = p + setLen;
-    if (setId === 0) records += templates(buf, body, end, ctx, dom, false);
-    else if (setId === 1) records += templates(buf, body, end, ctx, dom, true);
-    else if (setId >= 256) {
-      const tpl = state.template(ctx, dom, setId);
-      if (tpl === undefined) {
-        stats.noTemplate++;
-        countError(stats, 'no_template');
-        state.seen++;
-        state.hold(ctx, dom, setId, buf, body, end, exportMs, uptime);
-      } else records += decodeSet(ctx, dom, tpl, buf, body, end, exportMs, uptime);
-    } else countError(stats, 'reserved_set');
-    p = end;
-  }
+  const records = walkSets(buf, V9_HEADER, ctx, dom, exportMs, uptime, true, templates);
   // fewer records than the header announces: the datagram was cut at a flowset boundary
   // (more than announced is common: some exporters count flowsets, not records)
   if (state.seen < count) countError(stats, 'short_count');
   return records;
-}
-
-function allZero(buf: Buffer, p: number, end: number): boolean {
-  for (let i = p; i < end; i++) if (buf[i] !== 0) return false;
-  return true;
 }
 
 /** Template or options template flowset. Returns records decoded from held data. */
@@ -128,7 +92,7 @@ function templates(buf: Buffer, p: number, end: number, ctx: NetflowContext, dom
     const fields: FieldDef[] = [];
     for (let i = 0; i < n; i++, p += 4) fields.push({ id: (buf[p] << 8) | buf[p + 1], pen: 0, len: (buf[p + 2] << 8) | buf[p + 3] });
     ctx.state.seen++;
-    released += ctx.state.addTemplate(ctx, dom, compileTemplate(id, fields, options, scopeCount, raw, ctx.received));
+    released += ctx.state.addTemplate(ctx, dom, compileTemplate(id, fields, options, scopeCount, true, raw, ctx.received));
   }
   return released;
 }

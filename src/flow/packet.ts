@@ -19,6 +19,7 @@
  * Ports, flags and ICMP type/code are read only from the first fragment.
  */
 import { F, type FlowRecord } from './record.ts';
+import { u32BE } from './uint.ts';
 
 /** sFlow header_protocol values (sFlow v5 §5.2 "header_protocol"). */
 export const HeaderProtocol = { ETHERNET: 1, IPV4: 11, IPV6: 12 } as const;
@@ -43,26 +44,6 @@ const ETH_MPLS_MC = 0x8848;
 
 /** Set by parsePacket: the L4 header was cut short (ports/flags missing). */
 export const parseInfo = { l4Truncated: false, ipLength: 0 };
-
-/** Resets the L3/L4 fields parsePacket may set. */
-export function clearPacketFields(r: FlowRecord): void {
-  if (r.family === 6) {
-    // The IPv6 arrays are only read for family 6: clear them only when they were used.
-    r.src6.fill(0);
-    r.dst6.fill(0);
-  }
-  r.family = 4;
-  r.src4 = 0;
-  r.dst4 = 0;
-  r.srcPort = 0;
-  r.dstPort = 0;
-  r.ipProto = 0;
-  r.tcpFlags = 0;
-  r.icmpType = 0;
-  r.icmpCode = 0;
-  r.fragment = 0;
-  r.fields &= ~(F.SRC_ADDR | F.DST_ADDR | F.SRC_PORT | F.DST_PORT | F.IP_PROTO | F.TCP_FLAGS | F.ICMP | F.FRAGMENT);
-}
 
 /**
  * Parses the packet header in buf[off, end) whose outermost layer is given by
@@ -127,8 +108,8 @@ export function parseIPv4(buf: Uint8Array, p: number, end: number, r: FlowRecord
   const more = fragWord & 0x2000;
   const proto = buf[p + 9];
   r.family = 4;
-  r.src4 = ((buf[p + 12] << 24) >>> 0) + ((buf[p + 13] << 16) | (buf[p + 14] << 8) | buf[p + 15]);
-  r.dst4 = ((buf[p + 16] << 24) >>> 0) + ((buf[p + 17] << 16) | (buf[p + 18] << 8) | buf[p + 19]);
+  r.src4 = u32BE(buf, p + 12);
+  r.dst4 = u32BE(buf, p + 16);
   r.ipProto = proto;
   r.fields |= F.SRC_ADDR | F.DST_ADDR | F.IP_PROTO;
   if (fragOffset !== 0 || more !== 0) {

@@ -36,6 +36,8 @@ export interface CaptureStats {
   fragments: number;
   reassembled: number;
   truncated: number;
+  /** Why reading stopped early on a file that cannot be read on ('' = it did not): a record header past any frame size, an unknown link type. */
+  corrupt: string;
 }
 
 const LINK = {
@@ -50,6 +52,9 @@ const LINK = {
   IPV6: 229,
   SLL2: 276,
 } as const;
+const KNOWN_LINKS: ReadonlySet<number> = new Set(Object.values(LINK));
+/** Largest frame any link layer here carries (a 256 KiB snaplen is tcpdump's default). */
+const MAX_FRAME = 262144;
 
 /** Reads all UDP datagrams of a pcap or pcapng file, in file order. */
 export function readCapture(path: string, stats?: CaptureStats): Iterable<UdpPacket> {
@@ -79,11 +84,21 @@ export function* parseCapture(buf: Buffer, stats: CaptureStats = newCaptureStats
   if (buf.length < 24) throw new Error('truncated pcap header');
   const u32 = (o: number) => (little ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
   const link = u32(20) & 0xffff;
+  if (!KNOWN_LINKS.has(link)) {
+    stats.corrupt ||= `unsupported link type ${link} (known: ${[...KNOWN_LINKS].join(', ')})`;
+    return;
+  }
+  // incl_len never exceeds the snapshot length; past it (or past any real frame) the header is garbage
+  const maxCaplen = Math.max(u32(16), MAX_FRAME);
   let p = 24;
   while (p + 16 <= buf.length) {
     const sec = u32(p);
     const frac = u32(p + 4);
     const caplen = u32(p + 8);
+    if (caplen > maxCaplen) {
+      stats.corrupt ||= `corrupt record header at byte ${p}: incl_len ${caplen} exceeds the snapshot length ${u32(16)}`;
+      break;
+    }
     p += 16;
     if (caplen > buf.length - p) {
       stats.truncated++;
@@ -155,6 +170,10 @@ function* parsePcapng(buf: Buffer, stats: CaptureStats, frag: Reassembler): Gene
       const caplen = u32(body + 12);
       const data = body + 20;
       stats.frames++;
+      if (ifId < ifLink.length && !KNOWN_LINKS.has(ifLink[ifId])) {
+        stats.corrupt ||= `unsupported link type ${ifLink[ifId]} on interface ${ifId} (known: ${[...KNOWN_LINKS].join(', ')})`;
+        break;
+      }
       if (ifId < ifLink.length && caplen <= bodyEnd - data) {
         const units = ifUnits[ifId];
         // 64-bit tick count: split exactly so nanosecond files keep ms precision
@@ -180,7 +199,7 @@ function* parsePcapng(buf: Buffer, stats: CaptureStats, frag: Reassembler): Gene
 }
 
 export function newCaptureStats(): CaptureStats {
-  return { frames: 0, udp: 0, skipped: 0, fragments: 0, reassembled: 0, truncated: 0 };
+  return { frames: 0, udp: 0, skipped: 0, fragments: 0, reassembled: 0, truncated: 0, corrupt: '' };
 }
 
 function decodeFrame(link: number, f: Buffer, time: number, stats: CaptureStats, frag: Reassembler): UdpPacket | null {

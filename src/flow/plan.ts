@@ -9,16 +9,11 @@
  * reference; both are checked against tshark on the capture corpus.
  */
 import { F, type FlowRecord } from './record.ts';
-import { K } from './ie.ts';
+import { K, VARLEN } from './ie.ts';
 import { rateFrom } from './sampling.ts';
+import { ntpMs, uintWide } from './uint.ts';
 
 export type RecordFn = (b: Buffer, p: number, rec: FlowRecord, exportMs: number, uptime: number, sysInit: number, setRate: number, samplers: Map<number, number>) => void;
-
-function uintSlow(b: Buffer, p: number, l: number): number {
-  let v = 0;
-  for (let i = 0; i < l; i++) v = v * 256 + b[p + i];
-  return v;
-}
 
 function rd(o: number, l: number): string {
   const at = (i: number) => `b[p + ${o + i}]`;
@@ -27,7 +22,7 @@ function rd(o: number, l: number): string {
   if (l === 2) return `((${at(0)} << 8) | ${at(1)})`;
   if (l === 4) return u32(0);
   if (l === 8) return `(${u32(0)} * 4294967296 + ${u32(4)})`;
-  return `uintSlow(b, p + ${o}, ${l})`;
+  return `uintWide(b, p + ${o}, ${l})`;
 }
 
 /** Specialised decoder for a fixed-length data template, or null when not applicable. */
@@ -36,7 +31,7 @@ export function compilePlan(kinds: Uint8Array, lens: Uint16Array): RecordFn | nu
   const at = new Map<number, { o: number; l: number }>();
   let off = 0;
   for (let i = 0; i < n; i++) {
-    if (lens[i] === 65535) return null;
+    if (lens[i] === VARLEN) return null;
     if (kinds[i] !== K.SKIP && !at.has(kinds[i])) at.set(kinds[i], { o: off, l: lens[i] });
     off += lens[i];
   }
@@ -154,7 +149,7 @@ export function compilePlan(kinds: Uint8Array, lens: Uint16Array): RecordFn | nu
     if (k !== undefined) {
       if (k === K.START_US || k === K.START_NS || k === K.END_US || k === K.END_NS) {
         const o = at.get(k)!.o;
-        c.push(`rec.${field} = (${rd(o, 4)} - 2208988800) * 1000 + Math.floor((${rd(o + 4, 4)} * 1000) / 4294967296);`);
+        c.push(`rec.${field} = ntpMs(b, p + ${o});`);
       } else c.push(`rec.${field} = ${R(k)};`);
       c.push(`if (rec.${field} >= 0) fields |= ${bit};`);
     } else if (has(secs)) {
@@ -179,5 +174,5 @@ export function compilePlan(kinds: Uint8Array, lens: Uint16Array): RecordFn | nu
   c.push('rec.samplingRate = rate > 0 ? rate : setRate;');
   c.push('rec.fields = fields;');
   const body = `"use strict"; return function decodeRecord(b, p, rec, exportMs, uptime, sysInit, setRate, samplers) {\nlet fields = ${fixedBits};\n${c.join('\n')}\n};`;
-  return new Function('uintSlow', 'rateFrom', body)(uintSlow, rateFrom) as RecordFn;
+  return new Function('uintWide', 'rateFrom', 'ntpMs', body)(uintWide, rateFrom, ntpMs) as RecordFn;
 }

@@ -104,13 +104,19 @@ export function newFlowRecord(): FlowRecord {
   };
 }
 
-/** Clears the per-record fields (not exporter/proto/domain/received). */
-export function clearFlowRecord(r: FlowRecord): void {
+/**
+ * Clears what a packet header says (addresses, ports, protocol, flags, ICMP,
+ * fragment) and their bits in `fields`; counters, times and interfaces stay.
+ * The IPv6 arrays are only read for family 6: they are cleared only when used.
+ */
+export function clearPacketFields(r: FlowRecord): void {
+  if (r.family === 6) {
+    r.src6.fill(0);
+    r.dst6.fill(0);
+  }
   r.family = 4;
   r.src4 = 0;
   r.dst4 = 0;
-  r.src6.fill(0);
-  r.dst6.fill(0);
   r.srcPort = 0;
   r.dstPort = 0;
   r.ipProto = 0;
@@ -118,6 +124,12 @@ export function clearFlowRecord(r: FlowRecord): void {
   r.icmpType = 0;
   r.icmpCode = 0;
   r.fragment = 0;
+  r.fields &= ~(F.SRC_ADDR | F.DST_ADDR | F.SRC_PORT | F.DST_PORT | F.IP_PROTO | F.TCP_FLAGS | F.ICMP | F.FRAGMENT);
+}
+
+/** Clears every per-record field (not exporter/proto/domain/received): the one reset all decoders use. */
+export function clearFlowRecord(r: FlowRecord): void {
+  clearPacketFields(r);
   r.bytes = 0;
   r.packets = 0;
   r.revBytes = 0;

@@ -2,11 +2,10 @@
  * Sampling state learned from NetFlow v9 / IPFIX options data, per
  * (exporter, version, source id / observation domain).
  *
- * Options records read (standard elements, either as scope or as option field):
- *   v9  34 SAMPLING_INTERVAL, 48 FLOW_SAMPLER_ID, 50 FLOW_SAMPLER_RANDOM_INTERVAL
- *   IPFIX 34 samplingInterval, 48 samplerId, 50 samplerRandomInterval, 302 selectorId,
- *         305/306 samplingPacketInterval/Space, 309/310 samplingSize/Population,
- *         311 samplingProbability, 160 systemInitTimeMilliseconds
+ * Options records read: the elements whose row in ie.ts applies to options
+ * (samplerId/selectorId, samplingInterval/samplerRandomInterval, packet
+ * interval/space, size/population, samplingProbability,
+ * systemInitTimeMilliseconds), as scope or option fields.
  * A record with an id (48 or 302) and a rate fills the sampler table; a rate
  * without an id is exporter-wide.
  *
@@ -17,7 +16,9 @@
  *   4. sampling.default_rate
  * (NetFlow v5 uses its header interval instead of 1-3.)
  */
+import { K, VARLEN } from './ie.ts';
 import type { Template } from './templates.ts';
+import { uintBE } from './uint.ts';
 
 export interface SamplingState {
   /** Rate from options data without a sampler id (0 = none). */
@@ -49,20 +50,13 @@ export function domainRate(s: SamplingState, defaultRate: number): number {
   return s.exporterRate > 0 ? s.exporterRate : s.lastSamplerRate > 0 ? s.lastSamplerRate : defaultRate;
 }
 
-function uintAt(buf: Buffer, p: number, l: number): number {
-  let v = 0;
-  for (let i = 0; i < l; i++) v = v * 256 + buf[p + i];
-  return v;
-}
-
 /**
  * Reads the options data records of one set (p..end) and updates `s`.
  * Returns the number of records read, or -1 when a record is truncated.
  */
-export function readOptionsRecords(s: SamplingState, tpl: Template, buf: Buffer, p: number, end: number, v9: boolean): number {
+export function readOptionsRecords(s: SamplingState, tpl: Template, buf: Buffer, p: number, end: number): number {
   const n = tpl.n;
-  const ids = tpl.ids;
-  const pens = tpl.pens;
+  const kinds = tpl.kinds;
   const lens = tpl.lens;
   let count = 0;
   while (end - p >= tpl.minLen && tpl.minLen > 0) {
@@ -74,7 +68,7 @@ export function readOptionsRecords(s: SamplingState, tpl: Template, buf: Buffer,
     let population = -1;
     for (let i = 0; i < n; i++) {
       let l = lens[i];
-      if (l === 65535) {
+      if (l === VARLEN) {
         if (p >= end) return -1;
         l = buf[p++];
         if (l === 255) {
@@ -87,39 +81,33 @@ export function readOptionsRecords(s: SamplingState, tpl: Template, buf: Buffer,
         continue;
       }
       if (p + l > end) return -1;
-      // v9 scope fields use their own type space (system, interface, ...): not elements
-      if (pens[i] === 0 && l > 0 && l <= 8 && !(v9 && i < tpl.scopeCount)) {
-        switch (ids[i]) {
-          case 48:
-          case 302:
-            id = uintAt(buf, p, l);
-            break;
-          case 34:
-          case 50:
-            rate = uintAt(buf, p, l);
-            break;
-          case 305:
-            interval = uintAt(buf, p, l);
-            break;
-          case 306:
-            space = uintAt(buf, p, l);
-            break;
-          case 309:
-            size = uintAt(buf, p, l);
-            break;
-          case 310:
-            population = uintAt(buf, p, l);
-            break;
-          case 311:
-            if (l === 8) {
-              const prob = buf.readDoubleBE(p);
-              if (prob > 0 && prob <= 1) rate = Math.round(1 / prob);
-            }
-            break;
-          case 160:
-            s.sysInitMs = uintAt(buf, p, l);
-            break;
+      switch (kinds[i]) {
+        case K.SAMPLER:
+          id = uintBE(buf, p, l);
+          break;
+        case K.RATE:
+          rate = uintBE(buf, p, l);
+          break;
+        case K.PKT_INTERVAL:
+          interval = uintBE(buf, p, l);
+          break;
+        case K.PKT_SPACE:
+          space = uintBE(buf, p, l);
+          break;
+        case K.SAMP_SIZE:
+          size = uintBE(buf, p, l);
+          break;
+        case K.SAMP_POP:
+          population = uintBE(buf, p, l);
+          break;
+        case K.SAMP_PROB: {
+          const prob = buf.readDoubleBE(p);
+          if (prob > 0 && prob <= 1) rate = Math.round(1 / prob);
+          break;
         }
+        case K.SYSINIT:
+          s.sysInitMs = uintBE(buf, p, l);
+          break;
       }
       p += l;
     }

@@ -36,8 +36,9 @@
  * (multiple outputs) leave the interface unset.
  */
 import { countError, type DecodeContext } from './context.ts';
-import { F } from './record.ts';
-import { clearPacketFields, Parse, parseInfo, parsePacket } from './packet.ts';
+import { clearFlowRecord, clearPacketFields, F } from './record.ts';
+import { Parse, parseInfo, parsePacket } from './packet.ts';
+import { u32BE } from './uint.ts';
 
 const IF_INTERNAL = 0x3fffffff;
 
@@ -48,11 +49,11 @@ export function decodeSflow5(buf: Buffer, ctx: DecodeContext): number {
     countError(ctx.stats, 'truncated');
     return 0;
   }
-  if (u32(buf, 0) !== 5) {
+  if (u32BE(buf, 0) !== 5) {
     countError(ctx.stats, 'bad_version');
     return 0;
   }
-  const agentType = u32(buf, 4);
+  const agentType = u32BE(buf, 4);
   let p = 8;
   if (agentType === 1) p += 4;
   else if (agentType === 2) p += 16;
@@ -64,8 +65,8 @@ export function decodeSflow5(buf: Buffer, ctx: DecodeContext): number {
     countError(ctx.stats, 'truncated');
     return 0;
   }
-  const subAgent = u32(buf, p);
-  const numSamples = u32(buf, p + 12);
+  const subAgent = u32BE(buf, p);
+  const numSamples = u32BE(buf, p + 12);
   p += 16;
   const rec = ctx.rec;
   rec.proto = 'sflow5';
@@ -75,8 +76,8 @@ export function decodeSflow5(buf: Buffer, ctx: DecodeContext): number {
       countError(ctx.stats, 'truncated');
       break;
     }
-    const format = u32(buf, p);
-    const len = u32(buf, p + 4);
+    const format = u32BE(buf, p);
+    const len = u32BE(buf, p + 4);
     const start = p + 8;
     if (len > end - start) {
       countError(ctx.stats, 'truncated');
@@ -95,10 +96,6 @@ export function decodeSflow5(buf: Buffer, ctx: DecodeContext): number {
   return emitted;
 }
 
-function u32(b: Buffer, p: number): number {
-  return ((b[p] << 24) >>> 0) + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
-}
-
 /** Returns records emitted (0|1) or -1 after counting an error. */
 function flowSample(buf: Buffer, p: number, end: number, expanded: boolean, subAgent: number, ctx: DecodeContext): number {
   const hdr = expanded ? 44 : 32;
@@ -109,32 +106,28 @@ function flowSample(buf: Buffer, p: number, end: number, expanded: boolean, subA
   const rec = ctx.rec;
   let rate: number, inFmt: number, inVal: number, outFmt: number, outVal: number, nrec: number;
   if (expanded) {
-    rate = u32(buf, p + 12);
-    inFmt = u32(buf, p + 24);
-    inVal = u32(buf, p + 28);
-    outFmt = u32(buf, p + 32);
-    outVal = u32(buf, p + 36);
-    nrec = u32(buf, p + 40);
+    rate = u32BE(buf, p + 12);
+    inFmt = u32BE(buf, p + 24);
+    inVal = u32BE(buf, p + 28);
+    outFmt = u32BE(buf, p + 32);
+    outVal = u32BE(buf, p + 36);
+    nrec = u32BE(buf, p + 40);
   } else {
-    rate = u32(buf, p + 8);
-    const input = u32(buf, p + 20);
-    const output = u32(buf, p + 24);
+    rate = u32BE(buf, p + 8);
+    const input = u32BE(buf, p + 20);
+    const output = u32BE(buf, p + 24);
     inFmt = input >>> 30;
     inVal = input & 0x3fffffff;
     outFmt = output >>> 30;
     outVal = output & 0x3fffffff;
-    nrec = u32(buf, p + 28);
+    nrec = u32BE(buf, p + 28);
   }
   p += hdr;
 
-  // Reset the scratch record (the same fields clearFlowRecord resets).
-  clearPacketFields(rec);
+  clearFlowRecord(rec);
   rec.domain = subAgent;
-  rec.bytes = 0;
   rec.packets = 1;
   rec.samplingRate = rate === 0 ? ctx.defaultSamplingRate : rate;
-  rec.inIf = 0;
-  rec.outIf = 0;
   rec.start = ctx.received;
   rec.end = ctx.received;
   rec.fields = F.PACKETS;
@@ -154,8 +147,8 @@ function flowSample(buf: Buffer, p: number, end: number, expanded: boolean, subA
       countError(ctx.stats, 'truncated');
       return -1;
     }
-    const format = u32(buf, p);
-    const len = u32(buf, p + 4);
+    const format = u32BE(buf, p);
+    const len = u32BE(buf, p + 4);
     const rs = p + 8;
     if (len > end - rs) {
       countError(ctx.stats, 'truncated');
@@ -168,10 +161,10 @@ function flowSample(buf: Buffer, p: number, end: number, expanded: boolean, subA
         countError(ctx.stats, 'bad_record_length');
         continue;
       }
-      const headerProtocol = u32(buf, rs);
-      const frameLength = u32(buf, rs + 4);
-      const stripped = u32(buf, rs + 8);
-      let hlen = u32(buf, rs + 12);
+      const headerProtocol = u32BE(buf, rs);
+      const frameLength = u32BE(buf, rs + 4);
+      const stripped = u32BE(buf, rs + 8);
+      let hlen = u32BE(buf, rs + 12);
       if (hlen > len - 16) {
         countError(ctx.stats, 'header_truncated');
         hlen = len - 16;
@@ -191,14 +184,14 @@ function flowSample(buf: Buffer, p: number, end: number, expanded: boolean, subA
         continue;
       }
       haveSampled = true;
-      rec.bytes = u32(buf, rs);
-      const proto = u32(buf, rs + 4) & 0xff;
+      rec.bytes = u32BE(buf, rs);
+      const proto = u32BE(buf, rs + 4) & 0xff;
       rec.ipProto = proto;
       let q = rs + 8;
       if (format === 3) {
         rec.family = 4;
-        rec.src4 = u32(buf, q);
-        rec.dst4 = u32(buf, q + 4);
+        rec.src4 = u32BE(buf, q);
+        rec.dst4 = u32BE(buf, q + 4);
         q += 8;
       } else {
         rec.family = 6;
@@ -210,8 +203,8 @@ function flowSample(buf: Buffer, p: number, end: number, expanded: boolean, subA
         q += 32;
       }
       rec.fields |= F.BYTES | F.SRC_ADDR | F.DST_ADDR | F.IP_PROTO;
-      const sp = u32(buf, q);
-      const dp = u32(buf, q + 4);
+      const sp = u32BE(buf, q);
+      const dp = u32BE(buf, q + 4);
       if (proto === 1 || proto === 58) {
         // sFlow agents put the ICMP type/code in the port fields.
         rec.icmpType = sp & 0xff;
@@ -222,7 +215,7 @@ function flowSample(buf: Buffer, p: number, end: number, expanded: boolean, subA
         rec.dstPort = dp & 0xffff;
         rec.fields |= F.SRC_PORT | F.DST_PORT;
         if (proto === 6) {
-          rec.tcpFlags = u32(buf, q + 8) & 0xff;
+          rec.tcpFlags = u32BE(buf, q + 8) & 0xff;
           rec.fields |= F.TCP_FLAGS;
         }
       }
@@ -239,15 +232,15 @@ function counterSample(buf: Buffer, p: number, end: number, expanded: boolean, c
     countError(ctx.stats, 'truncated');
     return;
   }
-  const nrec = u32(buf, p + hdr - 4);
+  const nrec = u32BE(buf, p + hdr - 4);
   p += hdr;
   for (let i = 0; i < nrec; i++) {
     if (p + 8 > end) {
       countError(ctx.stats, 'truncated');
       return;
     }
-    const format = u32(buf, p);
-    const len = u32(buf, p + 4);
+    const format = u32BE(buf, p);
+    const len = u32BE(buf, p + 4);
     const rs = p + 8;
     if (len > end - rs) {
       countError(ctx.stats, 'truncated');
@@ -259,7 +252,7 @@ function counterSample(buf: Buffer, p: number, end: number, expanded: boolean, c
       countError(ctx.stats, 'bad_record_length');
       continue;
     }
-    const ifIndex = u32(buf, rs);
+    const ifIndex = u32BE(buf, rs);
     let c = ctx.stats.ifCounters.get(ifIndex);
     if (c === undefined) {
       if (ctx.stats.ifCounters.size >= 65536) continue;
@@ -268,18 +261,18 @@ function counterSample(buf: Buffer, p: number, end: number, expanded: boolean, c
     }
     c.ifSpeed = u64(buf, rs + 8);
     c.inOctets = u64(buf, rs + 24);
-    c.inUcastPkts = u32(buf, rs + 32);
-    c.inDiscards = u32(buf, rs + 44);
-    c.inErrors = u32(buf, rs + 48);
+    c.inUcastPkts = u32BE(buf, rs + 32);
+    c.inDiscards = u32BE(buf, rs + 44);
+    c.inErrors = u32BE(buf, rs + 48);
     c.outOctets = u64(buf, rs + 56);
-    c.outUcastPkts = u32(buf, rs + 64);
-    c.outDiscards = u32(buf, rs + 76);
-    c.outErrors = u32(buf, rs + 80);
+    c.outUcastPkts = u32BE(buf, rs + 64);
+    c.outDiscards = u32BE(buf, rs + 76);
+    c.outErrors = u32BE(buf, rs + 80);
     c.updated = ctx.received;
   }
   ctx.stats.counterSamples++;
 }
 
 function u64(b: Buffer, p: number): number {
-  return u32(b, p) * 4294967296 + u32(b, p + 4);
+  return u32BE(b, p) * 4294967296 + u32BE(b, p + 4);
 }

@@ -4,7 +4,7 @@
  * See collector.ts for the protocol.
  */
 import { parentPort } from 'node:worker_threads';
-import { BatchWriter, SLOT_BYTES } from './batch.ts';
+import { BatchWriter, SLOT_BYTES } from './record_batch.ts';
 import { IngestPipeline, type ToMain, type ToWorker, type WorkerConfig } from './collector.ts';
 import type { UdpListener } from './listener.ts';
 import { chooseReceiver, kernelDrops, openUdp, type ReceiverChoice } from './udp_batch.ts';

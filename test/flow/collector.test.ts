@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import fc from 'fast-check';
-import { BatchReader, BatchWriter, SLOT_BYTES } from '../../src/flow/batch.ts';
+import { BatchReader, BatchWriter, SLOT_BYTES } from '../../src/flow/record_batch.ts';
 import { BoundarySink, CountingSink } from '../../src/flow/sink.ts';
 import { Collector, IngestPipeline, MAX_EXPORTERS, type CollectorOptions } from '../../src/flow/collector.ts';
 import { FlowDecoder } from '../../src/flow/decode.ts';
@@ -555,6 +555,9 @@ test('collectorOptions: built from the validated config', async () => {
       'flow_sources: [192.0.2.0/24]',
     ].join('\n'),
   );
-  assert.deepEqual(collectorOptions(cfg), { netflow: ':2055', sflow: '[::1]:6343', workers: 3, receiveBufferBytes: 1 << 20, receiver: 'dgram', defaultSamplingRate: 100, flowSources: ['192.0.2.0/24'], boundary: [{ exporter: '192.0.2.1', external_ifindexes: [1, 2] }] });
+  assert.deepEqual(collectorOptions(cfg), {
+    netflow: ':2055', sflow: '[::1]:6343', workers: 3, receiveBufferBytes: 1 << 20, receiver: 'dgram', defaultSamplingRate: 100, flowSources: ['192.0.2.0/24'], boundary: [{ exporter: '192.0.2.1', external_ifindexes: [1, 2] }],
+    plausibility: { maxSamplingRate: 1_000_000, maxInterfaceGbps: 400, maxFlowSeconds: 86_400 }, maxFlowStateMb: 256, maxTemplateBytesPerExporter: 16 << 20,
+  });
   assert.equal(collectorOptions(cfg, 'inline').workers, 'inline');
 });

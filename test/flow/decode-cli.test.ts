@@ -2,6 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { HANDMADE_PCAP } from '../fixtures/netflow/build.ts';
 
@@ -35,4 +37,32 @@ test('decode CLI: usage errors and unreadable files exit non-zero', () => {
   const r = decode(path.join(root, 'package.json'));
   assert.equal(r.status, 1);
   assert.match(r.stderr, /not a pcap/);
+});
+
+test('decode CLI: a corrupt record header or an unknown link type is an error naming the file, not an empty success', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bw-decode-'));
+  try {
+    const good = readFileSync(HANDMADE_PCAP);
+    // the first record header's incl_len (bytes 32..35 of a classic pcap) set to 0xffffffff
+    const corrupt = Buffer.from(good);
+    corrupt.writeUInt32LE(0xffffffff, 32);
+    const fCorrupt = path.join(dir, 'corrupt.pcap');
+    writeFileSync(fCorrupt, corrupt);
+    let r = decode(fCorrupt);
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /corrupt\.pcap: corrupt record header at byte 24: incl_len 4294967295/);
+    // link type 147 (DLT_USER0): not a link layer the reader knows
+    const unknown = Buffer.from(good);
+    unknown.writeUInt32LE(147, 20);
+    const fUnknown = path.join(dir, 'unknown.pcap');
+    writeFileSync(fUnknown, unknown);
+    r = decode(fUnknown);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /unknown\.pcap: unsupported link type 147/);
+    // the intact file still decodes
+    assert.equal(decode(HANDMADE_PCAP).status, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
