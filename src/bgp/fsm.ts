@@ -34,6 +34,8 @@
  *   peer that negotiated graceful restart (RFC 4724) keeps our routes.
  */
 
+import { CEASE_SUB as CEASE, ERR } from './constants.ts';
+
 export const STATES = ['Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established'] as const;
 export type FsmState = (typeof STATES)[number];
 
@@ -105,24 +107,6 @@ export interface Transition {
   readonly reason: string;
 }
 
-export const ERR = {
-  HEADER: 1,
-  OPEN: 2,
-  UPDATE: 3,
-  HOLD_TIMER_EXPIRED: 4,
-  FSM: 5,
-  CEASE: 6,
-} as const;
-export const CEASE = {
-  MAX_PREFIXES: 1,
-  ADMIN_SHUTDOWN: 2,
-  PEER_DECONFIGURED: 3,
-  ADMIN_RESET: 4,
-  CONNECTION_REJECTED: 5,
-  OTHER_CONFIG_CHANGE: 6,
-  COLLISION: 7,
-  OUT_OF_RESOURCES: 8,
-} as const;
 /** RFC 6608 FSM error subcodes. */
 const FSM_SUB: Partial<Record<FsmState, number>> = { OpenSent: 1, OpenConfirm: 2, Established: 3 };
 
@@ -203,7 +187,7 @@ function openSentOrConfirm(state: 'OpenSent' | 'OpenConfirm', ev: FsmEvent): Tra
     case 'AutomaticStop':
       return t('Idle', 'peer de-configured', STOP, { code: ERR.CEASE, subcode: CEASE.PEER_DECONFIGURED });
     case 'HoldTimer_Expires':
-      return t('Idle', 'hold timer expired', TO_IDLE_DAMPED, { code: ERR.HOLD_TIMER_EXPIRED, subcode: 0 });
+      return t('Idle', 'hold timer expired', TO_IDLE_DAMPED, { code: ERR.HOLD_TIMER, subcode: 0 });
     case 'KeepaliveTimer_Expires':
       return state === 'OpenConfirm'
         ? t('OpenConfirm', 'keepalive', ['sendKeepalive', 'restartKeepaliveTimer'])
@@ -227,7 +211,7 @@ function openSentOrConfirm(state: 'OpenSent' | 'OpenConfirm', ev: FsmEvent): Tra
         'sendKeepalive',
         'startHoldTimer',
         'startKeepaliveTimer',
-      ], { code: ERR.CEASE, subcode: CEASE.COLLISION });
+      ], { code: ERR.CEASE, subcode: CEASE.COLLISION_RESOLUTION });
     case 'BGPHeaderErr':
     case 'BGPOpenMsgErr':
       return t('Idle', 'message error', TO_IDLE_DAMPED, 'event');
@@ -259,7 +243,7 @@ function established(ev: FsmEvent): Transition {
     case 'AutomaticStop':
       return t('Idle', 'peer de-configured', STOP_DOWN, { code: ERR.CEASE, subcode: CEASE.PEER_DECONFIGURED });
     case 'HoldTimer_Expires':
-      return t('Idle', 'hold timer expired', TO_IDLE_DOWN, { code: ERR.HOLD_TIMER_EXPIRED, subcode: 0 });
+      return t('Idle', 'hold timer expired', TO_IDLE_DOWN, { code: ERR.HOLD_TIMER, subcode: 0 });
     case 'KeepaliveTimer_Expires':
       return t('Established', 'keepalive', ['sendKeepalive', 'restartKeepaliveTimer']);
     case 'Tcp_CR_Acked':

@@ -41,7 +41,7 @@ import { spawnWorker } from '../core/worker.ts';
 import { AdjRibOut } from './adjrib.ts';
 import { RouteError } from './errors.ts';
 import type { FsmState } from './fsm.ts';
-import { normalizeAddress } from './session.ts';
+import { normalizeAddress } from './listener.ts';
 import { SpeakerCore, checkRoute, type AdjRibOutEntry, type FromWorker, type NeighborStatus, type RouteOptions, type ToWorker, type WorkerData } from './speaker.ts';
 import { routeKey, type Route } from './types.ts';
 import { newUpdateStats } from './update.ts';

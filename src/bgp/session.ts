@@ -12,22 +12,20 @@
  *   `bgp peer state` with neighbor, from, to and reason.
  * - Received UPDATEs are counted (Breakwater does not use them); codec errors
  *   become the NOTIFICATION the RFC asks for.
- * - TCP MD5 (RFC 2385) through the optional addon src/bgp/tcp_md5.c
- *   (tcpMd5Info()): signed outgoing sockets, and a listening socket keyed
- *   per peer for passive sessions and collisions (BgpListener).
+ * - TCP MD5 (RFC 2385): outgoing sockets signed through md5.ts; incoming
+ *   ones are keyed on the listener (listener.ts).
  */
 import * as net from 'node:net';
 import type { Logger } from 'pino';
-import { loadAddon, type AddonInfo } from '../core/addon.ts';
-import { formatIP, parseIP } from '../core/ip.ts';
-import { MSG, MSG_NAMES, ERR, OPEN_SUB, AFI, SAFI } from './constants.ts';
+import { CEASE_SUB, MSG, ERR, OPEN_SUB } from './constants.ts';
 import { BgpError, errorName } from './errors.ts';
 import { Framer, encodeKeepalive, type RawMessage } from './header.ts';
 import { decodeNotification, encodeNotification } from './notification.ts';
 import { decodeOpen, encodeOpen, emptyCapabilities, negotiate, routerIdNumber, validateOpen, type Negotiated, type OpenMessage, type OpenParams } from './open.ts';
 import { decodeRouteRefresh, encodeRouteRefresh } from './refresh.ts';
 import { AfiSafi, type FamilyName } from './types.ts';
-import { CEASE, transition, type FsmEvent, type FsmState, type Transition } from './fsm.ts';
+import { transition, type FsmEvent, type FsmState, type Transition } from './fsm.ts';
+import { tcpMd5Addon, tcpMd5Info } from './md5.ts';
 import { IdleHold, LARGE_HOLD_MS, Timers, backoff, jitter, realScheduler, type Scheduler, type TimerName } from './timers.ts';
 
 export interface SessionOptions {
@@ -290,7 +288,7 @@ export class Session {
           break;
         case 'refuseCollision':
           if (ctx.conn) {
-            this.sendNotification(ctx.conn, new BgpError(ERR.CEASE, CEASE.COLLISION));
+            this.sendNotification(ctx.conn, new BgpError(ERR.CEASE, CEASE_SUB.COLLISION_RESOLUTION));
             this.closeConn(ctx.conn);
           }
           break;
@@ -685,7 +683,7 @@ export class Session {
       }
       c.open = open;
       if (this.state === 'Established') {
-        this.sendNotification(c, new BgpError(ERR.CEASE, CEASE.COLLISION));
+        this.sendNotification(c, new BgpError(ERR.CEASE, CEASE_SUB.COLLISION_RESOLUTION));
         this.dropCandidate();
         return;
       }
@@ -715,7 +713,7 @@ export class Session {
       return true;
     }
     if (!candidateWins) {
-      this.sendNotification(cand, new BgpError(ERR.CEASE, CEASE.COLLISION));
+      this.sendNotification(cand, new BgpError(ERR.CEASE, CEASE_SUB.COLLISION_RESOLUTION));
       this.dropCandidate();
     }
     return false;
@@ -728,182 +726,3 @@ export class Session {
     this.closeConn(c);
   }
 }
-
-// ------------------------------------------------------------ TCP MD5 (RFC 2385)
-
-/** The optional native addon built from src/bgp/tcp_md5.c (see the comment there). */
-export interface TcpMd5Addon {
-  /** An unconnected socket with the peer's key set, bound to `local` if given. */
-  md5Socket(peer: string, key: string, local?: string): number;
-  /** A listening socket on host:port ("" = dual stack) with the keys installed before listen(). */
-  md5Listen?(host: string, port: number, keys?: Array<[peer: string, key: string]>, backlog?: number): number;
-  /** Adds, replaces or (key "") removes a peer's key on a socket. */
-  md5SetKey?(fd: number, peer: string, key: string): void;
-}
-
-export type TcpMd5Info = AddonInfo<TcpMd5Addon>;
-
-/** Name of the addon inside the single executable (scripts/build-sea.ts). */
-export const TCP_MD5_ASSET = 'tcp_md5.node';
-
-/**
- * The optional TCP MD5 addon and where it came from, looked up once per
- * thread and value of $BREAKWATER_TCP_MD5_ADDON: that path if set; else,
- * inside the single executable, the embedded copy; else dist/tcp_md5.node
- * (source). See src/core/addon.ts.
- */
-export function tcpMd5Info(): TcpMd5Info {
-  return loadAddon<TcpMd5Addon>({
-    asset: TCP_MD5_ASSET,
-    env: 'BREAKWATER_TCP_MD5_ADDON',
-    what: 'TCP MD5 addon',
-    exports: ['md5Socket'],
-    fromSource: () => new URL('../../dist/tcp_md5.node', import.meta.url),
-    beside: () => new URL('./tcp_md5.node', import.meta.url),
-    build: 'npm run build:native',
-  });
-}
-
-/** The addon, or null (tcpMd5Info().error says why). */
-export function tcpMd5Addon(): TcpMd5Addon | null {
-  return tcpMd5Info().addon;
-}
-
-/** Keys for the listening socket: canonical peer address → password. */
-export interface ListenMd5 {
-  addon: TcpMd5Addon;
-  keys: ReadonlyMap<string, string>;
-}
-
-/** What the listener does with a connection: the session, a refusal reason, or unknown (undefined). */
-export type ListenRoute = Session | { refuse: string } | undefined;
-
-/**
- * Accepts passive connections (`bgp.listen`) and hands each to the session
- * whose neighbor address matches; unknown sources are refused with
- * Cease/Connection Rejected. With TCP MD5 the socket is created by the addon
- * with a key per MD5 peer (the kernel drops their unsigned or wrongly signed
- * SYNs, and accepted sockets inherit the key); setKey() changes keys on the
- * live socket.
- */
-export class BgpListener {
-  private server: net.Server | undefined;
-  private readonly log: Logger;
-  private readonly route: (remote: string) => ListenRoute;
-  private md5: { addon: TcpMd5Addon; fd: number; keys: Map<string, string> } | undefined;
-  refused = 0;
-
-  constructor(log: Logger, route: (remote: string) => ListenRoute) {
-    this.log = log;
-    this.route = route;
-  }
-
-  /** true when this listener was created with TCP MD5 support. */
-  get signing(): boolean {
-    return this.md5 !== undefined;
-  }
-
-  /** true when incoming connections from `peer` (canonical address) must carry its TCP MD5 signature. */
-  keyed(peer: string): boolean {
-    return this.md5?.keys.has(peer) ?? false;
-  }
-
-  listen(host: string, port: number, md5?: ListenMd5): Promise<{ address: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      const srv = net.createServer((sock) => this.onConnection(sock));
-      const failed = (e: Error) => {
-        this.md5 = undefined;
-        reject(e);
-      };
-      srv.once('error', failed);
-      const ready = () => {
-        srv.off('error', failed);
-        srv.on('error', (e) => this.log.warn({ err: e.message }, 'bgp listener error'));
-        this.server = srv;
-        const a = srv.address() as net.AddressInfo;
-        this.log.info({ address: a.address, port: a.port, md5_peers: this.md5?.keys.size }, 'bgp listening');
-        resolve({ address: a.address, port: a.port });
-      };
-      if (!md5) {
-        srv.listen({ host: host || '::', port, ipv6Only: false }, ready);
-        return;
-      }
-      if (!md5.addon.md5Listen || !md5.addon.md5SetKey) {
-        reject(new Error('the TCP MD5 addon is too old for passive sessions (no md5Listen): rebuild it from src/bgp/tcp_md5.c'));
-        return;
-      }
-      let fd: number;
-      try {
-        fd = md5.addon.md5Listen(host === '::' ? '' : host, port, [...md5.keys]);
-      } catch (e) {
-        reject(new Error(`bgp listen ${host || '::'} port ${port} with TCP MD5: ${(e as Error).message}`));
-        return;
-      }
-      this.md5 = { addon: md5.addon, fd, keys: new Map(md5.keys) };
-      srv.listen({ fd }, ready);
-    });
-  }
-
-  /** Adds, replaces (key) or removes (null) a peer's TCP MD5 key on the listening socket. */
-  setKey(peer: string, key: string | null): void {
-    const m = this.md5;
-    if (!m || !this.server) throw new Error('the listener was not created with TCP MD5');
-    if (key === null) {
-      if (!m.keys.has(peer)) return;
-      m.addon.md5SetKey!(m.fd, peer, '');
-      m.keys.delete(peer);
-      return;
-    }
-    if (m.keys.get(peer) === key) return;
-    m.addon.md5SetKey!(m.fd, peer, key);
-    m.keys.set(peer, key);
-  }
-
-  /** Peers whose key is installed. */
-  keyedPeers(): string[] {
-    return [...(this.md5?.keys.keys() ?? [])];
-  }
-
-  private onConnection(sock: net.Socket): void {
-    const remote = normalizeAddress(sock.remoteAddress ?? '');
-    const s = this.route(remote);
-    if (!(s instanceof Session)) {
-      this.refused++;
-      if (s) this.log.warn({ remote, reason: s.refuse }, 'bgp incoming connection refused');
-      else this.log.warn({ remote }, 'bgp connection from an unknown address refused');
-      sock.on('error', () => {});
-      sock.end(encodeNotification(ERR.CEASE, CEASE.CONNECTION_REJECTED));
-      setTimeout(() => sock.destroy(), 1000).unref();
-      return;
-    }
-    s.acceptIncoming(sock);
-  }
-
-  close(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    this.md5 = undefined;
-    if (!s) return Promise.resolve();
-    // close() waits for accepted connections; the sessions close those, bounded here
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, 3000);
-      t.unref();
-      s.close(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
-  }
-}
-
-/** Canonical address text: "::ffff:192.0.2.1" → "192.0.2.1", IPv6 compressed lower case. */
-export function normalizeAddress(a: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a);
-  if (m) return m[1];
-  const ip = parseIP(a);
-  return ip ? formatIP(ip.family, ip.bytes) : a.toLowerCase();
-}
-
-/** Family keys for End-of-RIB and refresh. */
-export const FAMILY_AFI_SAFI = { AFI, SAFI };
-export { MSG_NAMES };
