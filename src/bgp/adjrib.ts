@@ -102,10 +102,12 @@ export class AdjRibOut {
   /**
    * Takes the pending changes for the families the session negotiated and
    * marks them sent. `refuse(route)` returns a reason to hold a route back.
+   * At most `limit` routes per call: the rest stays pending for the next.
    */
-  takeChanges(families: ReadonlySet<FamilyName>, refuse?: (r: Route) => string | null): RibChanges {
+  takeChanges(families: ReadonlySet<FamilyName>, refuse?: (r: Route) => string | null, limit = Infinity): RibChanges {
     const out: RibChanges = { announce: [], withdraw: [] };
     for (const key of this.dirty) {
+      if (out.announce.length + out.withdraw.length >= limit) break;
       const want = this.desired.get(key);
       const had = this.sent.get(key);
       if (!want && !had) {

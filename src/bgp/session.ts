@@ -47,6 +47,10 @@ export interface SessionOptions {
   maxBackoffSeconds?: number;
   /** TCP MD5 password (RFC 2385) for outgoing connections: needs the native addon (tcpMd5Addon). Incoming ones are keyed on the listener. */
   md5Password?: string;
+  /** Output queued in user space above which the owner stops writing (sendBlocked) and the send hold timer runs. Default 1 MiB. */
+  sendQueueBytes?: number;
+  /** How long output may stay queued above sendQueueBytes before the session is reset with Cease/Out of Resources. Default 30 s. */
+  sendStallSeconds?: number;
   sched?: Scheduler;
 }
 
@@ -59,6 +63,8 @@ export interface SessionHooks {
   refresh?(family: FamilyName): void;
   /** A received UPDATE body (counted; decoded by the owner if it wants). */
   update?(body: Buffer): void;
+  /** The socket's queued output was written out ('drain'): the owner may write more. */
+  drained?(): void;
 }
 
 export interface SessionStats {
@@ -80,6 +86,8 @@ export interface SessionStats {
   bytesOut: number;
   /** The largest message written, in bytes (> 4096 only with RFC 8654 extended messages). */
   maxMessageOut: number;
+  /** Sessions reset because the peer left output unread (Cease / Out of Resources). */
+  sendStallResets: number;
 }
 
 /** Failed connection attempts whose Connect/Active transitions are logged at info; later ones at debug. */
@@ -100,6 +108,10 @@ interface EventCtx {
   error?: BgpError;
   conn?: Conn;
   reason?: string;
+  /** UpdateMsg: the message body. */
+  body?: Buffer;
+  /** RouteRefreshMsg: what was decoded (family undefined: not decodable). */
+  refresh?: { family?: FamilyName; subtype: number; length: number; error?: BgpError };
 }
 
 export class Session {
@@ -140,6 +152,7 @@ export class Session {
     flaps: 0,
     bytesOut: 0,
     maxMessageOut: 0,
+    sendStallResets: 0,
   };
   private dispatching = false;
   private readonly queue: Array<[FsmEvent, EventCtx]> = [];
@@ -238,6 +251,15 @@ export class Session {
     return this.conn?.socket.writableLength ?? 0;
   }
 
+  /** The limit of sendQueueBytes is reached: write more only after hooks.drained(). */
+  get sendBlocked(): boolean {
+    return this.writeQueue >= this.sendQueueBytes;
+  }
+
+  private get sendQueueBytes(): number {
+    return this.opts.sendQueueBytes ?? 1 << 20;
+  }
+
   // ------------------------------------------------------------ FSM core
 
   private dispatch(ev: FsmEvent, ctx: EventCtx = {}): void {
@@ -255,19 +277,22 @@ export class Session {
   }
 
   private apply(ev: FsmEvent, ctx: EventCtx, tr: Transition): void {
-    const prev = this.state;
     let retryMs = -1;
     let counted = false;
-    if (tr.notify !== undefined && this.conn) {
-      const n = tr.notify === 'event' ? ctx.error : new BgpError(tr.notify.code, tr.notify.subcode);
-      if (n) this.sendNotification(this.conn, n);
-    }
     let reason = ctx.reason ?? tr.reason;
-    if (tr.notify !== undefined) {
-      const n = tr.notify === 'event' ? ctx.error : new BgpError(tr.notify.code, tr.notify.subcode);
-      if (n && ev !== 'ManualStop' && ev !== 'AutomaticStop') this.recordError(`sent NOTIFICATION ${errorName(n.code, n.subcode)}${n.message && n.message !== errorName(n.code, n.subcode) ? ': ' + n.message : ''}`);
-      if (n) reason = `${tr.reason}: sent ${errorName(n.code, n.subcode)}`;
+    const notice = tr.notify === undefined ? undefined : tr.notify === 'event' ? ctx.error : new BgpError(tr.notify.code, tr.notify.subcode);
+    if (notice) {
+      if (ev !== 'ManualStop' && ev !== 'AutomaticStop') this.recordError(`sent NOTIFICATION ${errorName(notice.code, notice.subcode)}${notice.message && notice.message !== errorName(notice.code, notice.subcode) ? ': ' + notice.message : ''}`);
+      reason = `${tr.reason}: sent ${errorName(notice.code, notice.subcode)}`;
     }
+    // The state changes once, before the first action that needs the new state (sessionUp/Down), else after the last.
+    let entered = false;
+    const enter = () => {
+      if (entered) return;
+      entered = true;
+      if (counted && this.connectRetryCounter === QUIET_RETRIES_AFTER) reason += '; further retries are logged at debug level';
+      this.changeState(tr.next, reason, counted);
+    };
     for (const a of tr.actions) {
       switch (a) {
         case 'connect':
@@ -310,7 +335,11 @@ export class Session {
           if (this.conn) this.write(this.conn, encodeKeepalive(), MSG.KEEPALIVE);
           break;
         case 'sendNotification':
-          break; // done above, before the connection is dropped
+          if (notice && this.conn) {
+            if (ev === 'SendHoldTimer_Expires') this.stats.sendStallResets++;
+            this.sendNotification(this.conn, notice);
+          }
+          break;
         case 'startConnectRetryTimer':
           if (!this.opts.passive && !this.stopped) {
             retryMs = backoff(this.opts.connectRetrySeconds * 1000, this.connectRetryCounter, (this.opts.maxBackoffSeconds ?? 120) * 1000);
@@ -340,6 +369,7 @@ export class Session {
         case 'stopTimers':
           this.timers.stop('hold');
           this.timers.stop('keepalive');
+          this.timers.stop('sendHold');
           break;
         case 'resetConnectRetryCounter':
           this.connectRetryCounter = 0;
@@ -362,28 +392,54 @@ export class Session {
           this.dropCandidate();
           break;
         case 'sessionUp':
-          break; // after the state change below
+          enter();
+          if (this.negotiated) {
+            this.establishedAt = Date.now();
+            this.stats.establishedCount++;
+            this.firstSession = false;
+            this.idleHold.established(this.sched.now());
+            this.hooks.established?.(this.negotiated);
+          }
+          break;
         case 'sessionDown':
+          enter();
+          this.stats.flaps++;
+          this.hooks.down?.(reason);
           break;
         case 'processUpdate':
-          break; // counted where the message is read
+          this.processUpdate(ctx.body);
+          break;
         case 'processRouteRefresh':
+          this.processRouteRefresh(ctx.refresh);
           break;
       }
     }
-    if (counted && this.connectRetryCounter === QUIET_RETRIES_AFTER) reason += '; further retries are logged at debug level';
-    this.changeState(tr.next, reason, counted);
-    if (tr.actions.includes('sessionDown') || (prev === 'Established' && tr.next !== 'Established')) {
-      this.stats.flaps++;
-      this.hooks.down?.(reason);
+    enter();
+  }
+
+  /** A received UPDATE (Established): handed to the owner, whose BgpError resets the session (RFC 7606). */
+  private processUpdate(body: Buffer | undefined): void {
+    if (!body) return;
+    try {
+      this.hooks.update?.(body);
+    } catch (e) {
+      if (!(e instanceof BgpError)) throw e;
+      this.dispatch('UpdateMsgErr', { error: e, reason: `bad UPDATE: ${e.message}` });
     }
-    if (tr.actions.includes('sessionUp') && this.negotiated) {
-      this.establishedAt = Date.now();
-      this.stats.establishedCount++;
-      this.firstSession = false;
-      this.idleHold.established(this.sched.now());
-      this.hooks.established?.(this.negotiated);
+  }
+
+  /**
+   * A received ROUTE-REFRESH (Established). A malformed BoRR/EoRR earns
+   * ROUTE-REFRESH Message Error (RFC 7313 §5); a request for a negotiated
+   * family goes to the owner; markers and other families are ignored.
+   */
+  private processRouteRefresh(r: EventCtx['refresh']): void {
+    if (!r) return;
+    if (r.error) {
+      this.dispatch('UpdateMsgErr', { error: r.error, reason: `bad ROUTE-REFRESH (${r.length} bytes)` });
+      return;
     }
+    if (r.family && r.subtype === 0 && this.negotiated?.families.includes(r.family)) this.hooks.refresh?.(r.family);
   }
 
   /** The one place the state changes. */
@@ -415,6 +471,15 @@ export class Session {
       case 'idleHold':
         if (!this.stopped) this.dispatch(this.opts.passive ? 'AutomaticStart_Passive' : 'AutomaticStart', { reason: 'idle hold expired' });
         break;
+      case 'sendHold': {
+        // still above the limit: the peer read less than the queue in the whole stall time
+        const queued = this.writeQueue;
+        if (queued >= this.sendQueueBytes) {
+          this.recordError(`the peer left ${queued} bytes unread for ${this.opts.sendStallSeconds ?? 30} s`);
+          this.dispatch('SendHoldTimer_Expires', { reason: `the peer does not read: ${queued} bytes queued for ${this.opts.sendStallSeconds ?? 30} s` });
+        }
+        break;
+      }
     }
   }
 
@@ -471,6 +536,11 @@ export class Session {
       if (c === this.conn || c === this.candidate) this.log.debug({ neighbor: this.opts.neighbor, err: e.message }, 'bgp socket error');
     });
     socket.on('close', () => this.onClose(c));
+    socket.on('drain', () => {
+      if (c !== this.conn) return;
+      this.timers.stop('sendHold');
+      this.hooks.drained?.();
+    });
     return c;
   }
 
@@ -550,6 +620,9 @@ export class Session {
     if (c.socket.destroyed || !c.socket.writable) return;
     c.socket.write(msg);
     if (c !== this.conn) return;
+    if (this.state === 'Established' && c.socket.writableLength >= this.sendQueueBytes && !this.timers.running('sendHold')) {
+      this.timers.start('sendHold', (this.opts.sendStallSeconds ?? 30) * 1000);
+    }
     this.stats.messagesOut++;
     this.stats.bytesOut += msg.length;
     if (msg.length > this.stats.maxMessageOut) this.stats.maxMessageOut = msg.length;
@@ -606,18 +679,7 @@ export class Session {
         return;
       case MSG.UPDATE:
         this.stats.updatesIn++;
-        if (this.state === 'Established') {
-          try {
-            this.hooks.update?.(m.body);
-          } catch (e) {
-            if (e instanceof BgpError) {
-              this.dispatch('UpdateMsgErr', { error: e, reason: `bad UPDATE: ${e.message}` });
-              return;
-            }
-            throw e;
-          }
-        }
-        this.dispatch('UpdateMsg');
+        this.dispatch('UpdateMsg', { body: m.body });
         return;
       case MSG.NOTIFICATION: {
         this.stats.notificationsIn++;
@@ -637,23 +699,16 @@ export class Session {
       case MSG.ROUTE_REFRESH: {
         this.stats.refreshesIn++;
         const enhanced = !!this.negotiated?.enhancedRouteRefresh;
-        let fam: FamilyName | undefined;
-        let subtype = 0;
         try {
           const r = decodeRouteRefresh(m.body);
-          fam = r.family;
           // without RFC 7313 the subtype octet is reserved: every ROUTE-REFRESH is a request
-          subtype = enhanced ? r.subtype : 0;
+          this.dispatch('RouteRefreshMsg', { refresh: { family: r.family, subtype: enhanced ? r.subtype : 0, length: m.body.length + 19 } });
         } catch (e) {
-          // RFC 7313 §5: a BoRR/EoRR whose length is not 4 earns ROUTE-REFRESH Message Error /
-          // Invalid Message Length once enhanced route refresh is negotiated; otherwise ignored
-          if (enhanced && e instanceof BgpError && this.state === 'Established' && m.body.length >= 3 && (m.body[2] === 1 || m.body[2] === 2)) {
-            this.dispatch('UpdateMsgErr', { error: e, reason: `bad ROUTE-REFRESH (${m.body.length + 19} bytes)` });
-          }
-          return;
+          // RFC 7313 §5: a BoRR/EoRR whose length is not 4 is an error once enhanced route refresh
+          // is negotiated; any other undecodable ROUTE-REFRESH is ignored
+          const marker = enhanced && e instanceof BgpError && m.body.length >= 3 && (m.body[2] === 1 || m.body[2] === 2);
+          this.dispatch('RouteRefreshMsg', { refresh: { subtype: -1, length: m.body.length + 19, error: marker ? (e as BgpError) : undefined } });
         }
-        this.dispatch('RouteRefreshMsg');
-        if (fam && subtype === 0 && this.state === 'Established' && this.negotiated?.families.includes(fam)) this.hooks.refresh?.(fam);
         return;
       }
     }
