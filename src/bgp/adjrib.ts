@@ -31,6 +31,9 @@ export interface RibEntry {
 export interface RibChanges {
   announce: Route[];
   withdraw: Route[];
+  /** routeKey() of each, in the same order. */
+  announceKeys: string[];
+  withdrawKeys: string[];
 }
 
 /**
@@ -53,6 +56,8 @@ export class AdjRibOut {
   /** key → attrs key of what the peer holds. */
   readonly sent = new Map<string, { route: Route; attrs: string }>();
   private readonly dirty = new Set<string>();
+  /** Dirty keys to send again although the peer holds them unchanged (route refresh). */
+  private readonly force = new Set<string>();
   /** key → reason, routes this neighbor must not get. */
   readonly refused = new Map<string, string>();
 
@@ -89,10 +94,19 @@ export class AdjRibOut {
 
   /** The peer holds nothing (session down) or must get everything again (refresh). */
   resetSent(family?: FamilyName): void {
-    for (const [k, s] of this.sent) {
-      if (family === undefined || s.route.family === family) this.sent.delete(k);
+    if (family === undefined) {
+      this.sent.clear();
+      this.force.clear();
+      for (const k of this.desired.keys()) this.dirty.add(k);
+      return;
     }
-    for (const [k, e] of this.desired) if (family === undefined || e.route.family === family) this.dirty.add(k);
+    // The peer keeps what it holds until it is sent again: the entries of `sent`
+    // stay (no 10,000 objects rebuilt per refresh), the routes are marked to re-send.
+    for (const [k, e] of this.desired) {
+      if (e.route.family !== family) continue;
+      this.dirty.add(k);
+      this.force.add(k);
+    }
   }
 
   get hasChanges(): boolean {
@@ -105,7 +119,7 @@ export class AdjRibOut {
    * At most `limit` routes per call: the rest stays pending for the next.
    */
   takeChanges(families: ReadonlySet<FamilyName>, refuse?: (r: Route) => string | null, limit = Infinity): RibChanges {
-    const out: RibChanges = { announce: [], withdraw: [] };
+    const out: RibChanges = { announce: [], withdraw: [], announceKeys: [], withdrawKeys: [] };
     for (const key of this.dirty) {
       if (out.announce.length + out.withdraw.length >= limit) break;
       const want = this.desired.get(key);
@@ -117,22 +131,29 @@ export class AdjRibOut {
       const fam = (want ?? had)!.route.family;
       if (!families.has(fam)) continue; // held; stays dirty until negotiated
       this.dirty.delete(key);
+      const forced = this.force.delete(key);
       if (want) {
         const why = refuse?.(want.route) ?? null;
         if (why) {
           this.refused.set(key, why);
           if (had) {
             out.withdraw.push(had.route);
+            out.withdrawKeys.push(key);
             this.sent.delete(key);
           }
           continue;
         }
         this.refused.delete(key);
-        if (had && had.attrs === want.attrs) continue;
+        if (had && had.attrs === want.attrs && !forced) continue;
         out.announce.push(want.route);
-        this.sent.set(key, { route: want.route, attrs: want.attrs });
+        out.announceKeys.push(key);
+        if (had) {
+          had.route = want.route;
+          had.attrs = want.attrs;
+        } else this.sent.set(key, { route: want.route, attrs: want.attrs });
       } else if (had) {
         out.withdraw.push(had.route);
+        out.withdrawKeys.push(key);
         this.sent.delete(key);
       }
     }

@@ -219,10 +219,16 @@ export class Session {
     return this.connectRetryCounter;
   }
 
-  /** Sends already-framed UPDATE messages; false if the session is not Established. */
+  /**
+   * Sends already-framed UPDATE messages; false if the session is not
+   * Established. They go to the socket as one exact-size buffer: a small
+   * message framed in a larger buffer would otherwise keep all of it alive
+   * while it waits in the queue.
+   */
   sendUpdates(msgs: readonly Buffer[]): boolean {
     if (this.state !== 'Established' || !this.conn) return false;
-    for (const m of msgs) this.write(this.conn, m, MSG.UPDATE);
+    if (msgs.length === 1) this.write(this.conn, msgs[0], MSG.UPDATE);
+    else if (msgs.length > 1) this.write(this.conn, Buffer.concat(msgs), MSG.UPDATE, msgs);
     return true;
   }
 
@@ -616,20 +622,22 @@ export class Session {
     setTimeout(() => s.destroy(), 1000).unref();
   }
 
-  private write(c: Conn, msg: Buffer, type: number): void {
+  /** Writes one message, or (parts given) several messages of one type framed back to back in `msg`. */
+  private write(c: Conn, msg: Buffer, type: number, parts?: readonly Buffer[]): void {
     if (c.socket.destroyed || !c.socket.writable) return;
     c.socket.write(msg);
     if (c !== this.conn) return;
     if (this.state === 'Established' && c.socket.writableLength >= this.sendQueueBytes && !this.timers.running('sendHold')) {
       this.timers.start('sendHold', (this.opts.sendStallSeconds ?? 30) * 1000);
     }
-    this.stats.messagesOut++;
+    const n = parts?.length ?? 1;
+    this.stats.messagesOut += n;
     this.stats.bytesOut += msg.length;
-    if (msg.length > this.stats.maxMessageOut) this.stats.maxMessageOut = msg.length;
-    if (type === MSG.UPDATE) this.stats.updatesOut++;
-    else if (type === MSG.KEEPALIVE) this.stats.keepalivesOut++;
-    else if (type === MSG.NOTIFICATION) this.stats.notificationsOut++;
-    else if (type === MSG.ROUTE_REFRESH) this.stats.refreshesOut++;
+    for (const m of parts ?? [msg]) if (m.length > this.stats.maxMessageOut) this.stats.maxMessageOut = m.length;
+    if (type === MSG.UPDATE) this.stats.updatesOut += n;
+    else if (type === MSG.KEEPALIVE) this.stats.keepalivesOut += n;
+    else if (type === MSG.NOTIFICATION) this.stats.notificationsOut += n;
+    else if (type === MSG.ROUTE_REFRESH) this.stats.refreshesOut += n;
   }
 
   private sendNotification(c: Conn, e: BgpError): void {

@@ -28,7 +28,7 @@ import type { Logger } from 'pino';
 import type { BgpConfig, NeighborConfig } from '../config/schema.ts';
 import { parseListen } from '../config/schema.ts';
 import { RouteError } from './errors.ts';
-import { AdjRibOut, badNextHop4, badNextHop6, encodeEndOfRib, encodeRouteChanges, refuseForSession, validateRoute } from './adjrib.ts';
+import { AdjRibOut, type RibChanges, badNextHop4, badNextHop6, encodeEndOfRib, encodeRouteChanges, refuseForSession, validateRoute } from './adjrib.ts';
 import { BgpListener, normalizeAddress, type ListenRoute } from './listener.ts';
 import { tcpMd5Addon, tcpMd5Info } from './md5.ts';
 import { Session, type SessionOptions } from './session.ts';
@@ -163,12 +163,14 @@ interface Output {
   refreshQueue: FamilyName[];
   /** ROUTE-REFRESH requests merged into one already waiting. */
   refreshesCoalesced: number;
+  /** The next chunk of a big table, scheduled for the next turn of the event loop. */
+  resume?: NodeJS.Immediate;
 }
 
 const newOutput = (): Output => ({ endOfRib: [], initialRoutes: 0, refreshing: null, refreshQueue: [], refreshesCoalesced: 0 });
 
 /** Routes taken from the Adj-RIB-Out per write (a few UPDATE messages). */
-const CHUNK_ROUTES = 2048;
+const CHUNK_ROUTES = 1024;
 
 function defaultRouterId(cfg: BgpConfig): string {
   if (cfg.router_id) return cfg.router_id;
@@ -397,6 +399,7 @@ export class SpeakerCore {
       down: () => {
         nb.rib.resetSent();
         const coalesced = nb.out.refreshesCoalesced;
+        if (nb.out.resume) clearImmediate(nb.out.resume);
         nb.out = newOutput();
         nb.out.refreshesCoalesced = coalesced;
         this.events.sent?.({ neighbor: id, announced: [], withdrawn: [], reset: true });
@@ -493,10 +496,17 @@ export class SpeakerCore {
     });
   }
 
+  /** refuseForSession for this session; its answer depends on the next hop only, so it is kept per attribute object. */
   private refuser(nb: Neighbor): (r: Route) => string | null {
     const peer = nb.id;
     const local = nb.session.localAddress;
-    return (r) => refuseForSession(r, peer, local);
+    const byAttrs = new Map<object, string | null>();
+    return (r) => {
+      if (isFlowspecRoute(r)) return null;
+      let why = byAttrs.get(r.attrs);
+      if (why === undefined) byAttrs.set(r.attrs, (why = refuseForSession(r, peer, local)));
+      return why;
+    };
   }
 
   /**
@@ -511,14 +521,25 @@ export class SpeakerCore {
     if (!s.established || !neg) return;
     const fams = new Set(neg.families);
     const refuse = this.refuser(nb);
+    if (nb.out.resume) return; // a chunk is already scheduled
     for (;;) {
       while (nb.rib.hasChanges) {
         if (s.sendBlocked) return; // resumed by drained()
         const ch = nb.rib.takeChanges(fams, refuse, CHUNK_ROUTES);
-        if (ch.announce.length === 0 && ch.withdraw.length === 0) break;
+        const n = ch.announce.length + ch.withdraw.length;
+        if (n === 0) break;
         if (nb.out.endOfRib.length > 0) nb.out.initialRoutes += ch.announce.length;
-        this.send(nb, neg, ch.announce, ch.withdraw);
+        this.send(nb, neg, ch);
         if (!s.established) return;
+        if (n >= CHUNK_ROUTES) {
+          // a big table: the next chunk on the next turn, so received messages and timers are not held up
+          const out = nb.out;
+          out.resume = setImmediate(() => {
+            out.resume = undefined;
+            if (nb.out === out) this.flushNeighbor(nb);
+          });
+          return;
+        }
       }
       if (nb.out.endOfRib.length > 0) this.sendEndOfRib(nb, neg);
       const r = nb.out.refreshing;
@@ -557,7 +578,8 @@ export class SpeakerCore {
     if (enhanced) nb.session.sendRefreshMarker(fam, 'begin');
   }
 
-  private send(nb: Neighbor, neg: Negotiated, announce: Route[], withdraw: Route[]): void {
+  private send(nb: Neighbor, neg: Negotiated, ch: RibChanges): void {
+    const { announce, withdraw } = ch;
     const localAsn = nb.cfg.local_asn ?? this.cfg.local_asn;
     try {
       const msgs = encodeRouteChanges(announce, withdraw, {
@@ -568,7 +590,7 @@ export class SpeakerCore {
         localAddress: nb.session.localAddress,
       });
       if (nb.session.sendUpdates(msgs) && this.events.sent) {
-        this.events.sent({ neighbor: nb.id, announced: announce.map(routeKey), withdrawn: withdraw.map(routeKey) });
+        this.events.sent({ neighbor: nb.id, announced: ch.announceKeys, withdrawn: ch.withdrawKeys });
       }
     } catch (e) {
       this.log.error({ neighbor: nb.id, err: (e as Error).message }, 'bgp failed to encode routes');
@@ -577,6 +599,7 @@ export class SpeakerCore {
 
   private onEstablished(nb: Neighbor, neg: Negotiated): void {
     nb.rib.resetSent();
+    if (nb.out.resume) clearImmediate(nb.out.resume);
     nb.out = { ...newOutput(), endOfRib: [...neg.families], refreshesCoalesced: nb.out.refreshesCoalesced };
     this.flushNeighbor(nb);
   }
