@@ -96,3 +96,15 @@ test('no TypeScript enum, namespace or parameter property (Node strips types)', 
   }
   assert.deepEqual(bad, []);
 });
+
+test('threads talk through one channel: postMessage only in core/channel.ts, Workers only from core/spawn-worker.ts', () => {
+  const bad: string[] = [];
+  for (const f of files(src)) {
+    const rel = relative(src, f);
+    const t = readFileSync(f, 'utf8').replace(/^\s*(\*|\/\/).*$/gm, '');
+    // the selftest role answers with a bare echo: it checks that a worker starts at all
+    if (/\.postMessage\(/.test(t) && rel !== join('core', 'channel.ts') && rel !== 'worker-roles.ts') bad.push(`${rel}: postMessage`);
+    if (/new Worker\(/.test(t) && rel !== join('core', 'spawn-worker.ts')) bad.push(`${rel}: new Worker`);
+  }
+  assert.deepEqual(bad, []);
+});
