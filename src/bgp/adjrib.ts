@@ -34,6 +34,8 @@ export interface RibChanges {
   /** routeKey() of each, in the same order. */
   announceKeys: string[];
   withdrawKeys: string[];
+  /** Stopped at the limit: more changes may be pending. */
+  more?: boolean;
 }
 
 /**
@@ -116,12 +118,17 @@ export class AdjRibOut {
   /**
    * Takes the pending changes for the families the session negotiated and
    * marks them sent. `refuse(route)` returns a reason to hold a route back.
-   * At most `limit` routes per call: the rest stays pending for the next.
+   * At most `limit` per call, counting `cost(route)` for each route taken
+   * (default 1: a number of routes); the rest stays pending for the next.
    */
-  takeChanges(families: ReadonlySet<FamilyName>, refuse?: (r: Route) => string | null, limit = Infinity): RibChanges {
+  takeChanges(families: ReadonlySet<FamilyName>, refuse?: (r: Route) => string | null, limit = Infinity, cost?: (r: Route) => number): RibChanges {
     const out: RibChanges = { announce: [], withdraw: [], announceKeys: [], withdrawKeys: [] };
+    let spent = 0;
     for (const key of this.dirty) {
-      if (out.announce.length + out.withdraw.length >= limit) break;
+      if (spent >= limit) {
+        out.more = true;
+        break;
+      }
       const want = this.desired.get(key);
       const had = this.sent.get(key);
       if (!want && !had) {
@@ -140,6 +147,7 @@ export class AdjRibOut {
             out.withdraw.push(had.route);
             out.withdrawKeys.push(key);
             this.sent.delete(key);
+            spent += cost ? cost(had.route) : 1;
           }
           continue;
         }
@@ -147,6 +155,7 @@ export class AdjRibOut {
         if (had && had.attrs === want.attrs && !forced) continue;
         out.announce.push(want.route);
         out.announceKeys.push(key);
+        spent += cost ? cost(want.route) : 1;
         if (had) {
           had.route = want.route;
           had.attrs = want.attrs;
@@ -155,6 +164,7 @@ export class AdjRibOut {
         out.withdraw.push(had.route);
         out.withdrawKeys.push(key);
         this.sent.delete(key);
+        spent += cost ? cost(had.route) : 1;
       }
     }
     return out;

@@ -169,8 +169,30 @@ interface Output {
 
 const newOutput = (): Output => ({ endOfRib: [], initialRoutes: 0, refreshing: null, refreshQueue: [], refreshesCoalesced: 0 });
 
-/** Routes taken from the Adj-RIB-Out per write (a few UPDATE messages). */
-const CHUNK_ROUTES = 1024;
+/**
+ * Bytes of UPDATE taken from the Adj-RIB-Out per write (estimated by
+ * wireCost): a table of 10,000 RTBH routes that share attributes is one
+ * chunk, so it still packs into the fewest UPDATEs (one with RFC 8654); a
+ * bigger table, or routes with attributes of their own, leave the event loop
+ * between chunks. Output per session stays within send_queue_bytes plus one
+ * chunk.
+ */
+const CHUNK_BYTES = 96 * 1024;
+
+/**
+ * Estimated bytes a route adds to a chunk: its NLRI, plus the attributes and
+ * a message header the first time its attribute object is seen (routes that
+ * share one are packed into the same UPDATEs).
+ */
+function wireCost(): (r: Route) => number {
+  const seen = new Set<object>();
+  return (r) => {
+    const nlri = isFlowspecRoute(r) ? 24 : 1 + Math.ceil(Number(r.prefix.slice(r.prefix.indexOf('/') + 1)) / 8);
+    if (seen.has(r.attrs)) return nlri;
+    seen.add(r.attrs);
+    return nlri + 96;
+  };
+}
 
 function defaultRouterId(cfg: BgpConfig): string {
   if (cfg.router_id) return cfg.router_id;
@@ -525,13 +547,13 @@ export class SpeakerCore {
     for (;;) {
       while (nb.rib.hasChanges) {
         if (s.sendBlocked) return; // resumed by drained()
-        const ch = nb.rib.takeChanges(fams, refuse, CHUNK_ROUTES);
+        const ch = nb.rib.takeChanges(fams, refuse, CHUNK_BYTES, wireCost());
         const n = ch.announce.length + ch.withdraw.length;
         if (n === 0) break;
         if (nb.out.endOfRib.length > 0) nb.out.initialRoutes += ch.announce.length;
         this.send(nb, neg, ch);
         if (!s.established) return;
-        if (n >= CHUNK_ROUTES) {
+        if (ch.more) {
           // a big table: the next chunk on the next turn, so received messages and timers are not held up
           const out = nb.out;
           out.resume = setImmediate(() => {

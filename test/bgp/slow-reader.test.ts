@@ -133,15 +133,17 @@ test('slow reader: a peer that never reads and floods ROUTE-REFRESH is reset wit
   const nb = (a: string) => sp.neighbors().find((n) => n.address === a)!;
   await waitFor('both Established', () => nb(addr(2)).state === 'Established' && nb(addr(3)).state === 'Established', 20000);
   await waitFor('the healthy peer has every route', () => healthy.routes.size === 10000, 20000);
-  // warm-up: the healthy peer asks for the table again a few times, as routers do, so the
-  // baseline is a process that has re-sent its table before (its heap grown to working size)
+  // warm-up: the healthy peer asks for the table again and again for 4 s, as fast as the stuck
+  // one will, so the baseline is a process that has re-sent its table at full speed before
+  // (its heap grown to working size); then everything it was sent is read
   const warm = encodeRouteRefresh(1, 1, 0);
-  for (let i = 1; i <= 5; i++) {
-    healthy.sock()!.write(warm);
-    await waitFor('re-sent to the healthy peer', () => (nb(addr(3)).refreshesIn ?? 0) >= i && (nb(addr(3)).sendQueueBytes ?? 0) === 0, 20000);
-    await sleep(200);
+  const w0 = Date.now();
+  for (let i = 0; i < 40; i++) {
+    healthy.sock()!.write(Buffer.concat(Array.from({ length: 10 }, () => warm)));
+    await sleep(Math.max(0, w0 + (i + 1) * 100 - Date.now()));
   }
-  await sleep(500);
+  await waitFor('re-sends to the healthy peer done', () => (nb(addr(3)).refreshesIn ?? 0) >= 400 && (nb(addr(3)).sendQueueBytes ?? 0) === 0, 60000);
+  await sleep(2000);
 
   const m0 = held();
   const rss0 = m0.rss;
