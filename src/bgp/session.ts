@@ -14,6 +14,12 @@
  *   become the NOTIFICATION the RFC asks for.
  * - TCP MD5 (RFC 2385): outgoing sockets signed through md5.ts; incoming
  *   ones are keyed on the listener (listener.ts).
+ * - Output: sendBlocked tells the owner to wait for drained(); output left
+ *   above sendQueueBytes for sendStallSeconds fires SendHoldTimer_Expires.
+ *
+ * Longer than most files because one session's connection, timers and the
+ * performer of every FSM action belong together: splitting them would put
+ * the session's state behind accessors. The listener and MD5 are apart.
  */
 import * as net from 'node:net';
 import type { Logger } from 'pino';

@@ -18,6 +18,10 @@
  *   send_stall_seconds is reset by its session (Cease / Out of Resources).
  * - What was written is reported per neighbor (events.sent), so callers know
  *   which neighbors actually got a route.
+ *
+ * Over 600 lines: the neighbors' Adj-RIB-Out, their output and their status
+ * read the same per-neighbor record; the session (session.ts), listener,
+ * MD5, codec and worker entry (speaker-worker.ts) live apart.
  * - Routes of a family the neighbor did not negotiate are held and counted.
  * - Leases: a route announced with ttlSeconds is withdrawn by the speaker
  *   when the lease ends unless announced again (a new announce without ttl
