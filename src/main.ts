@@ -5,8 +5,8 @@
 import { isMainThread, workerData } from 'node:worker_threads';
 import { NAME, VERSION } from './version.ts';
 import { UsageError } from './cli/flags.ts';
-import { workerRoles } from './workers.ts';
-import type { WorkerPayload } from './core/worker.ts';
+import { workerRoles } from './worker-roles.ts';
+import type { WorkerPayload } from './core/spawn-worker.ts';
 
 const USAGE = `usage:
   ${NAME} -config FILE [-log-format text|json] [-log-level LEVEL]   run the daemon

@@ -81,7 +81,7 @@ test('node:dgram and node:net each have one user', () => {
   const users = (mod: string) => [...new Set(all.filter((i) => i.spec === mod && !helpersOnly(i)).map((i) => i.from))];
   // The receive path has one dgram user; `breakwater replay` is the sending side.
   assert.ok(users('node:dgram').every((f) => [join('flow', 'listener.ts'), join('flow', 'replay.ts')].includes(f) || f.startsWith('cli' + sep)), `node:dgram users: ${users('node:dgram')}`);
-  assert.ok(users('node:net').every((f) => f === join('bgp', 'session.ts') || f.startsWith('api' + sep)), `node:net users: ${users('node:net')}`);
+  assert.ok(users('node:net').every((f) => f === join('bgp', 'session.ts') || f === join('bgp', 'listener.ts') || f.startsWith('api' + sep)), `node:net users: ${users('node:net')}`);
 });
 
 test('no TypeScript enum, namespace or parameter property (Node strips types)', () => {
@@ -109,4 +109,16 @@ test('flow: element semantics come from the one table (ie.ts), integers from the
   assert.deepEqual(tables, [join('flow', 'ie.ts')], 'one element table');
   const readers = flow.filter(([, t]) => /function\s+(uint\w*|u32\w*|u16\w*)\s*\(/.test(t)).map(([p]) => p);
   assert.deepEqual(readers, [join('flow', 'uint.ts')], 'one unsigned-integer reader');
+});
+
+test('threads talk through one channel: postMessage only in core/channel.ts, Workers only from core/spawn-worker.ts', () => {
+  const bad: string[] = [];
+  for (const f of files(src)) {
+    const rel = relative(src, f);
+    const t = readFileSync(f, 'utf8').replace(/^\s*(\*|\/\/).*$/gm, '');
+    // the selftest role answers with a bare echo: it checks that a worker starts at all
+    if (/\.postMessage\(/.test(t) && rel !== join('core', 'channel.ts') && rel !== 'worker-roles.ts') bad.push(`${rel}: postMessage`);
+    if (/new Worker\(/.test(t) && rel !== join('core', 'spawn-worker.ts')) bad.push(`${rel}: new Worker`);
+  }
+  assert.deepEqual(bad, []);
 });

@@ -31,6 +31,11 @@ export interface RibEntry {
 export interface RibChanges {
   announce: Route[];
   withdraw: Route[];
+  /** routeKey() of each, in the same order. */
+  announceKeys: string[];
+  withdrawKeys: string[];
+  /** Stopped at the limit: more changes may be pending. */
+  more?: boolean;
 }
 
 /**
@@ -53,6 +58,8 @@ export class AdjRibOut {
   /** key → attrs key of what the peer holds. */
   readonly sent = new Map<string, { route: Route; attrs: string }>();
   private readonly dirty = new Set<string>();
+  /** Dirty keys to send again although the peer holds them unchanged (route refresh). */
+  private readonly force = new Set<string>();
   /** key → reason, routes this neighbor must not get. */
   readonly refused = new Map<string, string>();
 
@@ -89,10 +96,19 @@ export class AdjRibOut {
 
   /** The peer holds nothing (session down) or must get everything again (refresh). */
   resetSent(family?: FamilyName): void {
-    for (const [k, s] of this.sent) {
-      if (family === undefined || s.route.family === family) this.sent.delete(k);
+    if (family === undefined) {
+      this.sent.clear();
+      this.force.clear();
+      for (const k of this.desired.keys()) this.dirty.add(k);
+      return;
     }
-    for (const [k, e] of this.desired) if (family === undefined || e.route.family === family) this.dirty.add(k);
+    // The peer keeps what it holds until it is sent again: the entries of `sent`
+    // stay (no 10,000 objects rebuilt per refresh), the routes are marked to re-send.
+    for (const [k, e] of this.desired) {
+      if (e.route.family !== family) continue;
+      this.dirty.add(k);
+      this.force.add(k);
+    }
   }
 
   get hasChanges(): boolean {
@@ -102,10 +118,17 @@ export class AdjRibOut {
   /**
    * Takes the pending changes for the families the session negotiated and
    * marks them sent. `refuse(route)` returns a reason to hold a route back.
+   * At most `limit` per call, counting `cost(route)` for each route taken
+   * (default 1: a number of routes); the rest stays pending for the next.
    */
-  takeChanges(families: ReadonlySet<FamilyName>, refuse?: (r: Route) => string | null): RibChanges {
-    const out: RibChanges = { announce: [], withdraw: [] };
+  takeChanges(families: ReadonlySet<FamilyName>, refuse?: (r: Route) => string | null, limit = Infinity, cost?: (r: Route) => number): RibChanges {
+    const out: RibChanges = { announce: [], withdraw: [], announceKeys: [], withdrawKeys: [] };
+    let spent = 0;
     for (const key of this.dirty) {
+      if (spent >= limit) {
+        out.more = true;
+        break;
+      }
       const want = this.desired.get(key);
       const had = this.sent.get(key);
       if (!want && !had) {
@@ -115,23 +138,33 @@ export class AdjRibOut {
       const fam = (want ?? had)!.route.family;
       if (!families.has(fam)) continue; // held; stays dirty until negotiated
       this.dirty.delete(key);
+      const forced = this.force.delete(key);
       if (want) {
         const why = refuse?.(want.route) ?? null;
         if (why) {
           this.refused.set(key, why);
           if (had) {
             out.withdraw.push(had.route);
+            out.withdrawKeys.push(key);
             this.sent.delete(key);
+            spent += cost ? cost(had.route) : 1;
           }
           continue;
         }
         this.refused.delete(key);
-        if (had && had.attrs === want.attrs) continue;
+        if (had && had.attrs === want.attrs && !forced) continue;
         out.announce.push(want.route);
-        this.sent.set(key, { route: want.route, attrs: want.attrs });
+        out.announceKeys.push(key);
+        spent += cost ? cost(want.route) : 1;
+        if (had) {
+          had.route = want.route;
+          had.attrs = want.attrs;
+        } else this.sent.set(key, { route: want.route, attrs: want.attrs });
       } else if (had) {
         out.withdraw.push(had.route);
+        out.withdrawKeys.push(key);
         this.sent.delete(key);
+        spent += cost ? cost(had.route) : 1;
       }
     }
     return out;

@@ -32,7 +32,14 @@
  * - RouteRefreshMsg (RFC 2918) is an extra event, valid in Established.
  * - ManualStop_Graceful closes the connection without a NOTIFICATION, so a
  *   peer that negotiated graceful restart (RFC 4724) keeps our routes.
+ * - SendHoldTimer_Expires (after RFC 9687's Send Hold Timer): output stayed
+ *   queued above the neighbor's limit for its stall time, the peer does not
+ *   read; Established resets with Cease / Out of Resources (RFC 4486 subcode 8)
+ *   so its queue is freed. Other states ignore it (the timer runs only while
+ *   Established).
  */
+
+import { CEASE_SUB as CEASE, ERR } from './constants.ts';
 
 export const STATES = ['Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established'] as const;
 export type FsmState = (typeof STATES)[number];
@@ -61,6 +68,7 @@ export const EVENTS = [
   'UpdateMsgErr', // 28
   'RouteRefreshMsg', // RFC 2918
   'ManualStop_Graceful', // stop without NOTIFICATION (graceful restart)
+  'SendHoldTimer_Expires', // RFC 9687 idea: output stayed queued above the limit (the peer does not read)
 ] as const;
 export type FsmEvent = (typeof EVENTS)[number];
 
@@ -105,35 +113,23 @@ export interface Transition {
   readonly reason: string;
 }
 
-export const ERR = {
-  HEADER: 1,
-  OPEN: 2,
-  UPDATE: 3,
-  HOLD_TIMER_EXPIRED: 4,
-  FSM: 5,
-  CEASE: 6,
-} as const;
-export const CEASE = {
-  MAX_PREFIXES: 1,
-  ADMIN_SHUTDOWN: 2,
-  PEER_DECONFIGURED: 3,
-  ADMIN_RESET: 4,
-  CONNECTION_REJECTED: 5,
-  OTHER_CONFIG_CHANGE: 6,
-  COLLISION: 7,
-  OUT_OF_RESOURCES: 8,
-} as const;
 /** RFC 6608 FSM error subcodes. */
 const FSM_SUB: Partial<Record<FsmState, number>> = { OpenSent: 1, OpenConfirm: 2, Established: 3 };
 
+/** A transition; with a NOTIFICATION, 'sendNotification' comes first (before the connection is dropped). */
 const t = (next: FsmState, reason: string, actions: FsmAction[], notify?: FsmNotify): Transition =>
-  Object.freeze(notify === undefined ? { next, actions: Object.freeze(actions), reason } : { next, actions: Object.freeze(actions), notify, reason });
+  Object.freeze(
+    notify === undefined
+      ? { next, actions: Object.freeze(actions), reason }
+      : { next, actions: Object.freeze(['sendNotification' as FsmAction, ...actions.filter((a) => a !== 'sendNotification')]), notify, reason },
+  );
 
 /** Errors after which the peer is restarted only after the IdleHold time. */
 const TO_IDLE_DAMPED: FsmAction[] = ['stopConnectRetryTimer', 'stopTimers', 'dropConnection', 'releaseResources', 'incrementConnectRetryCounter', 'dampIdleHold'];
-const TO_IDLE_DOWN: FsmAction[] = ['stopConnectRetryTimer', 'stopTimers', 'sessionDown', 'dropConnection', 'releaseResources', 'incrementConnectRetryCounter', 'dampIdleHold'];
+// sessionDown last: it reports the reason the other actions completed (restart delay)
+const TO_IDLE_DOWN: FsmAction[] = ['stopConnectRetryTimer', 'stopTimers', 'dropConnection', 'releaseResources', 'incrementConnectRetryCounter', 'dampIdleHold', 'sessionDown'];
 const STOP: FsmAction[] = ['stopConnectRetryTimer', 'stopTimers', 'dropConnection', 'releaseResources', 'resetConnectRetryCounter'];
-const STOP_DOWN: FsmAction[] = ['stopConnectRetryTimer', 'stopTimers', 'sessionDown', 'dropConnection', 'releaseResources', 'resetConnectRetryCounter'];
+const STOP_DOWN: FsmAction[] = ['stopConnectRetryTimer', 'stopTimers', 'dropConnection', 'releaseResources', 'resetConnectRetryCounter', 'sessionDown'];
 
 function idle(ev: FsmEvent): Transition {
   switch (ev) {
@@ -183,6 +179,8 @@ function connectOrActive(state: 'Connect' | 'Active', ev: FsmEvent): Transition 
       return t('Idle', 'message error', TO_IDLE_DAMPED, 'event');
     case 'NotifMsgVerErr':
       return t('Idle', 'NOTIFICATION (version) received', ['stopConnectRetryTimer', 'stopTimers', 'dropConnection', 'releaseResources']);
+    case 'SendHoldTimer_Expires':
+      return t(state, `${ev} ignored in ${state}`, []);
     default:
       return t('Idle', `unexpected ${ev} in ${state}`, TO_IDLE_DAMPED);
   }
@@ -203,7 +201,7 @@ function openSentOrConfirm(state: 'OpenSent' | 'OpenConfirm', ev: FsmEvent): Tra
     case 'AutomaticStop':
       return t('Idle', 'peer de-configured', STOP, { code: ERR.CEASE, subcode: CEASE.PEER_DECONFIGURED });
     case 'HoldTimer_Expires':
-      return t('Idle', 'hold timer expired', TO_IDLE_DAMPED, { code: ERR.HOLD_TIMER_EXPIRED, subcode: 0 });
+      return t('Idle', 'hold timer expired', TO_IDLE_DAMPED, { code: ERR.HOLD_TIMER, subcode: 0 });
     case 'KeepaliveTimer_Expires':
       return state === 'OpenConfirm'
         ? t('OpenConfirm', 'keepalive', ['sendKeepalive', 'restartKeepaliveTimer'])
@@ -211,6 +209,8 @@ function openSentOrConfirm(state: 'OpenSent' | 'OpenConfirm', ev: FsmEvent): Tra
     case 'Tcp_CR_Acked':
     case 'TcpConnectionConfirmed':
       return t(state, 'second connection (collision detection)', ['trackCollision']);
+    case 'SendHoldTimer_Expires':
+      return t(state, `${ev} ignored in ${state}`, []);
     case 'TcpConnectionFails':
       return state === 'OpenSent'
         ? t('Active', 'connection closed by peer', ['stopTimers', 'dropConnection', 'startConnectRetryTimer', 'incrementConnectRetryCounter'])
@@ -227,7 +227,7 @@ function openSentOrConfirm(state: 'OpenSent' | 'OpenConfirm', ev: FsmEvent): Tra
         'sendKeepalive',
         'startHoldTimer',
         'startKeepaliveTimer',
-      ], { code: ERR.CEASE, subcode: CEASE.COLLISION });
+      ], { code: ERR.CEASE, subcode: CEASE.COLLISION_RESOLUTION });
     case 'BGPHeaderErr':
     case 'BGPOpenMsgErr':
       return t('Idle', 'message error', TO_IDLE_DAMPED, 'event');
@@ -259,7 +259,9 @@ function established(ev: FsmEvent): Transition {
     case 'AutomaticStop':
       return t('Idle', 'peer de-configured', STOP_DOWN, { code: ERR.CEASE, subcode: CEASE.PEER_DECONFIGURED });
     case 'HoldTimer_Expires':
-      return t('Idle', 'hold timer expired', TO_IDLE_DOWN, { code: ERR.HOLD_TIMER_EXPIRED, subcode: 0 });
+      return t('Idle', 'hold timer expired', TO_IDLE_DOWN, { code: ERR.HOLD_TIMER, subcode: 0 });
+    case 'SendHoldTimer_Expires':
+      return t('Idle', 'the peer does not read: output stalled', TO_IDLE_DOWN, { code: ERR.CEASE, subcode: CEASE.OUT_OF_RESOURCES });
     case 'KeepaliveTimer_Expires':
       return t('Established', 'keepalive', ['sendKeepalive', 'restartKeepaliveTimer']);
     case 'Tcp_CR_Acked':

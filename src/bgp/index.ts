@@ -25,7 +25,11 @@
  * runs the same core on the calling thread (tools, tests).
  *
  * Events: 'peer-state' {neighbor, from, to, reason}; 'expired' {neighbor,
- * keys} when leases end; 'status' NeighborStatus[] when counters change.
+ * keys} when leases end; 'status' NeighborStatus[] when counters change;
+ * 'sent' SentEvent {neighbor, announced, withdrawn, reset?} when UPDATEs were
+ * written to a neighbor (or its session went down: reset).
+ * speaker.announcedTo(routeKey): the neighbors that were sent the route and
+ * hold it now (Established when it was written; not withdrawn or down since).
  *
  * Routes (types.ts) are plain objects: UnicastRoute {family, prefix, attrs}
  * with attrs.nextHop (IPv4) or attrs.nextHop6 (IPv6; 'self' = the session's
@@ -37,16 +41,18 @@ import { EventEmitter } from 'node:events';
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { BgpConfig } from '../config/schema.ts';
-import { spawnWorker } from '../core/worker.ts';
+import { Channel, type PortLike } from '../core/channel.ts';
+import { spawnWorker } from '../core/spawn-worker.ts';
 import { AdjRibOut } from './adjrib.ts';
 import { RouteError } from './errors.ts';
 import type { FsmState } from './fsm.ts';
-import { normalizeAddress } from './session.ts';
-import { SpeakerCore, checkRoute, type AdjRibOutEntry, type FromWorker, type NeighborStatus, type RouteOptions, type ToWorker, type WorkerData } from './speaker.ts';
+import { normalizeAddress } from './listener.ts';
+import { SpeakerCore, checkRoute, type AdjRibOutEntry, type NeighborStatus, type RouteOptions, type SentEvent } from './speaker.ts';
+import { applyRouteOp, type FacadeSends, type RouteOp, type SpeakerSends, type WorkerData } from './speaker-worker.ts';
 import { routeKey, type Route } from './types.ts';
 import { newUpdateStats } from './update.ts';
 
-export type { AdjRibOutEntry, NeighborStatus, RouteOptions } from './speaker.ts';
+export type { AdjRibOutEntry, NeighborStatus, RouteOptions, SentEvent } from './speaker.ts';
 export type { Route, UnicastRoute, FlowspecRoute, FlowspecRule, PathAttributes, FamilyName } from './types.ts';
 export { routeKey, attrsKey } from './types.ts';
 export { RouteError, BgpError } from './errors.ts';
@@ -69,7 +75,7 @@ export interface BgpSpeakerOptions {
   restarting?: boolean;
 }
 
-type Item = Extract<ToWorker, { op: 'batch' }>['items'][number];
+type Item = RouteOp;
 
 function placeholderStatus(n: BgpConfig['neighbors'][number]): NeighborStatus {
   return {
@@ -116,12 +122,13 @@ export class BgpSpeaker extends EventEmitter {
   private readonly restarting: boolean;
   private core: SpeakerCore | undefined;
   private worker: Worker | undefined;
+  private channel: Channel<FacadeSends, SpeakerSends> | undefined;
+  /** route key → neighbors that were sent its UPDATE and hold it now. */
+  private readonly sentTo = new Map<string, Set<string>>();
   private readonly mirror = new Map<string, AdjRibOut>();
   private status: NeighborStatus[] = [];
   private batch: Item[] = [];
   private batchScheduled = false;
-  private seq = 0;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private running = false;
   private stopping = false;
   private restarts = 0;
@@ -156,6 +163,7 @@ export class BgpSpeaker extends EventEmitter {
       this.core = new SpeakerCore(this.cfg, this.log, {
         state: (neighbor, from, to, reason) => this.emit('peer-state', { neighbor, from, to, reason } satisfies PeerStateEvent),
         expired: (neighbor, keys) => this.onExpired(neighbor, keys),
+        sent: (e) => this.onSent(e),
       }, { restarting: this.restarting });
       this.replay();
       await this.core.start();
@@ -169,13 +177,25 @@ export class BgpSpeaker extends EventEmitter {
     const data: WorkerData = { cfg: this.cfg, level: this.log.level, restarting: this.restarting };
     const w = spawnWorker('bgp', data);
     this.worker = w;
-    w.on('message', (m: FromWorker) => this.onWorkerMessage(m));
+    // stop/reconfigure may wait on sessions (2 s each, in parallel): their own bound applies, not a short timeout
+    const ch = new Channel<FacadeSends, SpeakerSends>(w as PortLike, { timeoutMs: 0, onError: (e, what) => this.log.error({ err: e.message, what }, 'bgp worker message failed') });
+    this.channel = ch;
+    ch.on('log', (line) => this.onWorkerLog(line))
+      .on('state', (e) => this.emit('peer-state', { neighbor: e.neighbor, from: e.from, to: e.to, reason: e.reason } satisfies PeerStateEvent))
+      .on('status', (neighbors) => {
+        this.status = neighbors;
+        this.emit('status', neighbors);
+      })
+      .on('expired', (e) => this.onExpired(e.neighbor, e.keys))
+      .on('sent', (e) => this.onSent(e));
     w.on('error', (e) => this.log.error({ err: e.message }, 'bgp worker error'));
     w.on('exit', (code) => {
+      ch.close('bgp worker exited');
       if (this.worker !== w) return;
       this.worker = undefined;
-      for (const p of this.pending.values()) p.reject(new Error('bgp worker exited'));
-      this.pending.clear();
+      this.channel = undefined;
+      // the new worker's sessions start from nothing: no neighbor holds a route until it is sent again
+      for (const id of this.mirror.keys()) this.onSent({ neighbor: id, announced: [], withdrawn: [], reset: true });
       if (!this.stopping && this.running && this.restarts < 5) {
         this.restarts++;
         this.log.error({ code, restarts: this.restarts }, 'bgp worker exited unexpectedly: restarting it');
@@ -183,7 +203,7 @@ export class BgpSpeaker extends EventEmitter {
       }
     });
     this.replay();
-    const r = (await this.call({ op: 'start', id: 0 })) as { listen?: { address: string; port: number } };
+    const r = await ch.request('start', undefined);
     this.listenAddress = r?.listen;
   }
 
@@ -219,13 +239,14 @@ export class BgpSpeaker extends EventEmitter {
       // bounded: a worker that does not stop in time is terminated
       const t = setTimeout(() => void w.terminate(), 8000);
       try {
-        await this.call({ op: 'stop', id: 0, graceful: !!opts.graceful });
+        await this.channel?.request('stop', { graceful: !!opts.graceful });
       } catch {
         /* exited already */
       }
       await exited;
       clearTimeout(t);
       this.worker = undefined;
+      this.channel = undefined;
     }
     this.running = false;
   }
@@ -236,7 +257,7 @@ export class BgpSpeaker extends EventEmitter {
     if (this.core) await this.core.reconfigure(cfg);
     else if (this.worker) {
       this.flushBatch();
-      await this.call({ op: 'reconfigure', id: 0, cfg });
+      await this.channel?.request('reconfigure', cfg);
     }
   }
 
@@ -279,9 +300,7 @@ export class BgpSpeaker extends EventEmitter {
 
   private dispatch(it: Item, replaying = false): void {
     if (this.core) {
-      if (it.op === 'announce') this.core.announce(it.routes, it.opts, true);
-      else if (it.op === 'withdraw') this.core.withdraw(it.keys, it.opts);
-      else this.core.flush(it.neighbor);
+      applyRouteOp(this.core, it);
       return;
     }
     if (!this.worker && !replaying) return; // not started: the mirror is replayed on start
@@ -294,17 +313,17 @@ export class BgpSpeaker extends EventEmitter {
 
   private flushBatch(): void {
     this.batchScheduled = false;
-    if (this.batch.length === 0 || !this.worker) return;
+    if (this.batch.length === 0 || !this.channel) return;
     const items = this.batch;
     this.batch = [];
-    this.worker.postMessage({ op: 'batch', items } satisfies ToWorker);
+    this.channel.post('batch', items);
   }
 
   /** Resolves once every operation issued before it has been applied by the speaker. */
   async sync(): Promise<void> {
-    if (this.worker) {
+    if (this.channel) {
       this.flushBatch();
-      await this.call({ op: 'neighbors', id: 0 });
+      await this.channel.request('neighbors', undefined);
     }
   }
 
@@ -319,9 +338,9 @@ export class BgpSpeaker extends EventEmitter {
   /** Fresh status from the worker. */
   async neighborsNow(): Promise<NeighborStatus[]> {
     if (this.core) return this.core.neighbors();
-    if (!this.worker) return this.status;
+    if (!this.channel) return this.status;
     this.flushBatch();
-    this.status = (await this.call({ op: 'neighbors', id: 0 })) as NeighborStatus[];
+    this.status = await this.channel.request('neighbors', undefined);
     return this.status;
   }
 
@@ -333,7 +352,7 @@ export class BgpSpeaker extends EventEmitter {
   /** Adj-RIB-Out entries with their state (sent, pending, held, refused). */
   async adjRibOut(neighbor?: string): Promise<AdjRibOutEntry[]> {
     if (this.core) return this.core.adjRibOut(neighbor);
-    if (!this.worker) {
+    if (!this.channel) {
       const out: AdjRibOutEntry[] = [];
       for (const id of this.targets(neighbor ? [neighbor] : undefined)) {
         for (const e of this.mirror.get(id)!.desired.values()) out.push({ neighbor: id, key: e.key, route: e.route, status: 'pending' });
@@ -341,25 +360,15 @@ export class BgpSpeaker extends EventEmitter {
       return out;
     }
     this.flushBatch();
-    return (await this.call({ op: 'adjRibOut', id: 0, neighbor })) as AdjRibOutEntry[];
+    return this.channel.request('adjRibOut', neighbor);
   }
 
   /** Test hook: blocks the speaker's own thread (worker mode) for ms. */
   blockSpeakerThread(ms: number): void {
-    this.worker?.postMessage({ op: 'busy', ms } satisfies ToWorker);
+    this.channel?.post('busy', ms);
   }
 
   // ------------------------------------------------------------ worker plumbing
-
-  private call(m: ToWorker & { id: number }): Promise<unknown> {
-    const w = this.worker;
-    if (!w) return Promise.reject(new Error('bgp speaker is not running'));
-    const id = ++this.seq;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      w.postMessage({ ...m, id });
-    });
-  }
 
   private onExpired(neighbor: string, keys: string[]): void {
     const rib = this.mirror.get(neighbor);
@@ -367,37 +376,44 @@ export class BgpSpeaker extends EventEmitter {
     this.emit('expired', { neighbor, keys });
   }
 
-  private onWorkerMessage(m: FromWorker): void {
-    switch (m.type) {
-      case 'log': {
-        try {
-          const o = JSON.parse(m.line) as Record<string, unknown>;
-          const { level, msg, time: _t, ...rest } = o;
-          const name = LEVEL_NAMES[level as number] ?? 'info';
-          this.log[name](rest, String(msg ?? ''));
-        } catch {
-          this.log.info(m.line);
-        }
-        break;
-      }
-      case 'state':
-        this.emit('peer-state', { neighbor: m.neighbor, from: m.from, to: m.to, reason: m.reason } satisfies PeerStateEvent);
-        break;
-      case 'status':
-        this.status = m.neighbors;
-        this.emit('status', m.neighbors);
-        break;
-      case 'expired':
-        this.onExpired(m.neighbor, m.keys);
-        break;
-      case 'reply': {
-        const p = this.pending.get(m.id);
-        if (!p) break;
-        this.pending.delete(m.id);
-        if (m.error !== undefined) p.reject(new Error(m.error));
-        else p.resolve(m.result);
-        break;
-      }
+  /**
+   * Who holds which route: UPDATEs the speaker wrote (announced keys added,
+   * withdrawn keys removed for that neighbor), or a session that went down
+   * (reset: the neighbor holds nothing). Emitted as 'sent'.
+   */
+  private onSent(e: SentEvent): void {
+    if (e.reset) {
+      for (const [k, set] of this.sentTo) if (set.delete(e.neighbor) && set.size === 0) this.sentTo.delete(k);
+    }
+    for (const k of e.announced) {
+      let set = this.sentTo.get(k);
+      if (!set) this.sentTo.set(k, (set = new Set()));
+      set.add(e.neighbor);
+    }
+    for (const k of e.withdrawn) {
+      const set = this.sentTo.get(k);
+      if (set?.delete(e.neighbor) && set.size === 0) this.sentTo.delete(k);
+    }
+    this.emit('sent', e);
+  }
+
+  /**
+   * Neighbors that were Established and were written the UPDATE announcing
+   * this route (routeKey), and have not had it withdrawn or lost their
+   * session since. A route queued for a neighbor that is down is not listed.
+   */
+  announcedTo(key: string): string[] {
+    return [...(this.sentTo.get(key) ?? [])];
+  }
+
+  private onWorkerLog(line: string): void {
+    try {
+      const o = JSON.parse(line) as Record<string, unknown>;
+      const { level, msg, time: _t, ...rest } = o;
+      const name = LEVEL_NAMES[level as number] ?? 'info';
+      this.log[name](rest, String(msg ?? ''));
+    } catch {
+      this.log.info(line);
     }
   }
 }

@@ -12,22 +12,26 @@
  *   `bgp peer state` with neighbor, from, to and reason.
  * - Received UPDATEs are counted (Breakwater does not use them); codec errors
  *   become the NOTIFICATION the RFC asks for.
- * - TCP MD5 (RFC 2385) through the optional addon src/bgp/tcp_md5.c
- *   (tcpMd5Info()): signed outgoing sockets, and a listening socket keyed
- *   per peer for passive sessions and collisions (BgpListener).
+ * - TCP MD5 (RFC 2385): outgoing sockets signed through md5.ts; incoming
+ *   ones are keyed on the listener (listener.ts).
+ * - Output: sendBlocked tells the owner to wait for drained(); output left
+ *   above sendQueueBytes for sendStallSeconds fires SendHoldTimer_Expires.
+ *
+ * Longer than most files because one session's connection, timers and the
+ * performer of every FSM action belong together: splitting them would put
+ * the session's state behind accessors. The listener and MD5 are apart.
  */
 import * as net from 'node:net';
 import type { Logger } from 'pino';
-import { loadAddon, type AddonInfo } from '../core/addon.ts';
-import { formatIP, parseIP } from '../core/ip.ts';
-import { MSG, MSG_NAMES, ERR, OPEN_SUB, AFI, SAFI } from './constants.ts';
+import { CEASE_SUB, MSG, ERR, OPEN_SUB } from './constants.ts';
 import { BgpError, errorName } from './errors.ts';
 import { Framer, encodeKeepalive, type RawMessage } from './header.ts';
 import { decodeNotification, encodeNotification } from './notification.ts';
 import { decodeOpen, encodeOpen, emptyCapabilities, negotiate, routerIdNumber, validateOpen, type Negotiated, type OpenMessage, type OpenParams } from './open.ts';
 import { decodeRouteRefresh, encodeRouteRefresh } from './refresh.ts';
 import { AfiSafi, type FamilyName } from './types.ts';
-import { CEASE, transition, type FsmEvent, type FsmState, type Transition } from './fsm.ts';
+import { transition, type FsmEvent, type FsmState, type Transition } from './fsm.ts';
+import { tcpMd5Addon, tcpMd5Info } from './md5.ts';
 import { IdleHold, LARGE_HOLD_MS, Timers, backoff, jitter, realScheduler, type Scheduler, type TimerName } from './timers.ts';
 
 export interface SessionOptions {
@@ -49,6 +53,10 @@ export interface SessionOptions {
   maxBackoffSeconds?: number;
   /** TCP MD5 password (RFC 2385) for outgoing connections: needs the native addon (tcpMd5Addon). Incoming ones are keyed on the listener. */
   md5Password?: string;
+  /** Output queued in user space above which the owner stops writing (sendBlocked) and the send hold timer runs. Default 1 MiB. */
+  sendQueueBytes?: number;
+  /** How long output may stay queued above sendQueueBytes before the session is reset with Cease/Out of Resources. Default 30 s. */
+  sendStallSeconds?: number;
   sched?: Scheduler;
 }
 
@@ -61,6 +69,8 @@ export interface SessionHooks {
   refresh?(family: FamilyName): void;
   /** A received UPDATE body (counted; decoded by the owner if it wants). */
   update?(body: Buffer): void;
+  /** The socket's queued output was written out ('drain'): the owner may write more. */
+  drained?(): void;
 }
 
 export interface SessionStats {
@@ -82,6 +92,8 @@ export interface SessionStats {
   bytesOut: number;
   /** The largest message written, in bytes (> 4096 only with RFC 8654 extended messages). */
   maxMessageOut: number;
+  /** Sessions reset because the peer left output unread (Cease / Out of Resources). */
+  sendStallResets: number;
 }
 
 /** Failed connection attempts whose Connect/Active transitions are logged at info; later ones at debug. */
@@ -102,6 +114,10 @@ interface EventCtx {
   error?: BgpError;
   conn?: Conn;
   reason?: string;
+  /** UpdateMsg: the message body. */
+  body?: Buffer;
+  /** RouteRefreshMsg: what was decoded (family undefined: not decodable). */
+  refresh?: { family?: FamilyName; subtype: number; length: number; error?: BgpError };
 }
 
 export class Session {
@@ -142,6 +158,7 @@ export class Session {
     flaps: 0,
     bytesOut: 0,
     maxMessageOut: 0,
+    sendStallResets: 0,
   };
   private dispatching = false;
   private readonly queue: Array<[FsmEvent, EventCtx]> = [];
@@ -208,10 +225,16 @@ export class Session {
     return this.connectRetryCounter;
   }
 
-  /** Sends already-framed UPDATE messages; false if the session is not Established. */
+  /**
+   * Sends already-framed UPDATE messages; false if the session is not
+   * Established. They go to the socket as one exact-size buffer: a small
+   * message framed in a larger buffer would otherwise keep all of it alive
+   * while it waits in the queue.
+   */
   sendUpdates(msgs: readonly Buffer[]): boolean {
     if (this.state !== 'Established' || !this.conn) return false;
-    for (const m of msgs) this.write(this.conn, m, MSG.UPDATE);
+    if (msgs.length === 1) this.write(this.conn, msgs[0], MSG.UPDATE);
+    else if (msgs.length > 1) this.write(this.conn, Buffer.concat(msgs), MSG.UPDATE, msgs);
     return true;
   }
 
@@ -240,6 +263,15 @@ export class Session {
     return this.conn?.socket.writableLength ?? 0;
   }
 
+  /** The limit of sendQueueBytes is reached: write more only after hooks.drained(). */
+  get sendBlocked(): boolean {
+    return this.writeQueue >= this.sendQueueBytes;
+  }
+
+  private get sendQueueBytes(): number {
+    return this.opts.sendQueueBytes ?? 1 << 20;
+  }
+
   // ------------------------------------------------------------ FSM core
 
   private dispatch(ev: FsmEvent, ctx: EventCtx = {}): void {
@@ -257,19 +289,22 @@ export class Session {
   }
 
   private apply(ev: FsmEvent, ctx: EventCtx, tr: Transition): void {
-    const prev = this.state;
     let retryMs = -1;
     let counted = false;
-    if (tr.notify !== undefined && this.conn) {
-      const n = tr.notify === 'event' ? ctx.error : new BgpError(tr.notify.code, tr.notify.subcode);
-      if (n) this.sendNotification(this.conn, n);
-    }
     let reason = ctx.reason ?? tr.reason;
-    if (tr.notify !== undefined) {
-      const n = tr.notify === 'event' ? ctx.error : new BgpError(tr.notify.code, tr.notify.subcode);
-      if (n && ev !== 'ManualStop' && ev !== 'AutomaticStop') this.recordError(`sent NOTIFICATION ${errorName(n.code, n.subcode)}${n.message && n.message !== errorName(n.code, n.subcode) ? ': ' + n.message : ''}`);
-      if (n) reason = `${tr.reason}: sent ${errorName(n.code, n.subcode)}`;
+    const notice = tr.notify === undefined ? undefined : tr.notify === 'event' ? ctx.error : new BgpError(tr.notify.code, tr.notify.subcode);
+    if (notice) {
+      if (ev !== 'ManualStop' && ev !== 'AutomaticStop') this.recordError(`sent NOTIFICATION ${errorName(notice.code, notice.subcode)}${notice.message && notice.message !== errorName(notice.code, notice.subcode) ? ': ' + notice.message : ''}`);
+      reason = `${tr.reason}: sent ${errorName(notice.code, notice.subcode)}`;
     }
+    // The state changes once, before the first action that needs the new state (sessionUp/Down), else after the last.
+    let entered = false;
+    const enter = () => {
+      if (entered) return;
+      entered = true;
+      if (counted && this.connectRetryCounter === QUIET_RETRIES_AFTER) reason += '; further retries are logged at debug level';
+      this.changeState(tr.next, reason, counted);
+    };
     for (const a of tr.actions) {
       switch (a) {
         case 'connect':
@@ -290,7 +325,7 @@ export class Session {
           break;
         case 'refuseCollision':
           if (ctx.conn) {
-            this.sendNotification(ctx.conn, new BgpError(ERR.CEASE, CEASE.COLLISION));
+            this.sendNotification(ctx.conn, new BgpError(ERR.CEASE, CEASE_SUB.COLLISION_RESOLUTION));
             this.closeConn(ctx.conn);
           }
           break;
@@ -312,7 +347,11 @@ export class Session {
           if (this.conn) this.write(this.conn, encodeKeepalive(), MSG.KEEPALIVE);
           break;
         case 'sendNotification':
-          break; // done above, before the connection is dropped
+          if (notice && this.conn) {
+            if (ev === 'SendHoldTimer_Expires') this.stats.sendStallResets++;
+            this.sendNotification(this.conn, notice);
+          }
+          break;
         case 'startConnectRetryTimer':
           if (!this.opts.passive && !this.stopped) {
             retryMs = backoff(this.opts.connectRetrySeconds * 1000, this.connectRetryCounter, (this.opts.maxBackoffSeconds ?? 120) * 1000);
@@ -342,6 +381,7 @@ export class Session {
         case 'stopTimers':
           this.timers.stop('hold');
           this.timers.stop('keepalive');
+          this.timers.stop('sendHold');
           break;
         case 'resetConnectRetryCounter':
           this.connectRetryCounter = 0;
@@ -364,28 +404,54 @@ export class Session {
           this.dropCandidate();
           break;
         case 'sessionUp':
-          break; // after the state change below
+          enter();
+          if (this.negotiated) {
+            this.establishedAt = Date.now();
+            this.stats.establishedCount++;
+            this.firstSession = false;
+            this.idleHold.established(this.sched.now());
+            this.hooks.established?.(this.negotiated);
+          }
+          break;
         case 'sessionDown':
+          enter();
+          this.stats.flaps++;
+          this.hooks.down?.(reason);
           break;
         case 'processUpdate':
-          break; // counted where the message is read
+          this.processUpdate(ctx.body);
+          break;
         case 'processRouteRefresh':
+          this.processRouteRefresh(ctx.refresh);
           break;
       }
     }
-    if (counted && this.connectRetryCounter === QUIET_RETRIES_AFTER) reason += '; further retries are logged at debug level';
-    this.changeState(tr.next, reason, counted);
-    if (tr.actions.includes('sessionDown') || (prev === 'Established' && tr.next !== 'Established')) {
-      this.stats.flaps++;
-      this.hooks.down?.(reason);
+    enter();
+  }
+
+  /** A received UPDATE (Established): handed to the owner, whose BgpError resets the session (RFC 7606). */
+  private processUpdate(body: Buffer | undefined): void {
+    if (!body) return;
+    try {
+      this.hooks.update?.(body);
+    } catch (e) {
+      if (!(e instanceof BgpError)) throw e;
+      this.dispatch('UpdateMsgErr', { error: e, reason: `bad UPDATE: ${e.message}` });
     }
-    if (tr.actions.includes('sessionUp') && this.negotiated) {
-      this.establishedAt = Date.now();
-      this.stats.establishedCount++;
-      this.firstSession = false;
-      this.idleHold.established(this.sched.now());
-      this.hooks.established?.(this.negotiated);
+  }
+
+  /**
+   * A received ROUTE-REFRESH (Established). A malformed BoRR/EoRR earns
+   * ROUTE-REFRESH Message Error (RFC 7313 §5); a request for a negotiated
+   * family goes to the owner; markers and other families are ignored.
+   */
+  private processRouteRefresh(r: EventCtx['refresh']): void {
+    if (!r) return;
+    if (r.error) {
+      this.dispatch('UpdateMsgErr', { error: r.error, reason: `bad ROUTE-REFRESH (${r.length} bytes)` });
+      return;
     }
+    if (r.family && r.subtype === 0 && this.negotiated?.families.includes(r.family)) this.hooks.refresh?.(r.family);
   }
 
   /** The one place the state changes. */
@@ -417,6 +483,15 @@ export class Session {
       case 'idleHold':
         if (!this.stopped) this.dispatch(this.opts.passive ? 'AutomaticStart_Passive' : 'AutomaticStart', { reason: 'idle hold expired' });
         break;
+      case 'sendHold': {
+        // still above the limit: the peer read less than the queue in the whole stall time
+        const queued = this.writeQueue;
+        if (queued >= this.sendQueueBytes) {
+          this.recordError(`the peer left ${queued} bytes unread for ${this.opts.sendStallSeconds ?? 30} s`);
+          this.dispatch('SendHoldTimer_Expires', { reason: `the peer does not read: ${queued} bytes queued for ${this.opts.sendStallSeconds ?? 30} s` });
+        }
+        break;
+      }
     }
   }
 
@@ -473,6 +548,11 @@ export class Session {
       if (c === this.conn || c === this.candidate) this.log.debug({ neighbor: this.opts.neighbor, err: e.message }, 'bgp socket error');
     });
     socket.on('close', () => this.onClose(c));
+    socket.on('drain', () => {
+      if (c !== this.conn) return;
+      this.timers.stop('sendHold');
+      this.hooks.drained?.();
+    });
     return c;
   }
 
@@ -548,17 +628,22 @@ export class Session {
     setTimeout(() => s.destroy(), 1000).unref();
   }
 
-  private write(c: Conn, msg: Buffer, type: number): void {
+  /** Writes one message, or (parts given) several messages of one type framed back to back in `msg`. */
+  private write(c: Conn, msg: Buffer, type: number, parts?: readonly Buffer[]): void {
     if (c.socket.destroyed || !c.socket.writable) return;
     c.socket.write(msg);
     if (c !== this.conn) return;
-    this.stats.messagesOut++;
+    if (this.state === 'Established' && c.socket.writableLength >= this.sendQueueBytes && !this.timers.running('sendHold')) {
+      this.timers.start('sendHold', (this.opts.sendStallSeconds ?? 30) * 1000);
+    }
+    const n = parts?.length ?? 1;
+    this.stats.messagesOut += n;
     this.stats.bytesOut += msg.length;
-    if (msg.length > this.stats.maxMessageOut) this.stats.maxMessageOut = msg.length;
-    if (type === MSG.UPDATE) this.stats.updatesOut++;
-    else if (type === MSG.KEEPALIVE) this.stats.keepalivesOut++;
-    else if (type === MSG.NOTIFICATION) this.stats.notificationsOut++;
-    else if (type === MSG.ROUTE_REFRESH) this.stats.refreshesOut++;
+    for (const m of parts ?? [msg]) if (m.length > this.stats.maxMessageOut) this.stats.maxMessageOut = m.length;
+    if (type === MSG.UPDATE) this.stats.updatesOut += n;
+    else if (type === MSG.KEEPALIVE) this.stats.keepalivesOut += n;
+    else if (type === MSG.NOTIFICATION) this.stats.notificationsOut += n;
+    else if (type === MSG.ROUTE_REFRESH) this.stats.refreshesOut += n;
   }
 
   private sendNotification(c: Conn, e: BgpError): void {
@@ -608,18 +693,7 @@ export class Session {
         return;
       case MSG.UPDATE:
         this.stats.updatesIn++;
-        if (this.state === 'Established') {
-          try {
-            this.hooks.update?.(m.body);
-          } catch (e) {
-            if (e instanceof BgpError) {
-              this.dispatch('UpdateMsgErr', { error: e, reason: `bad UPDATE: ${e.message}` });
-              return;
-            }
-            throw e;
-          }
-        }
-        this.dispatch('UpdateMsg');
+        this.dispatch('UpdateMsg', { body: m.body });
         return;
       case MSG.NOTIFICATION: {
         this.stats.notificationsIn++;
@@ -639,23 +713,16 @@ export class Session {
       case MSG.ROUTE_REFRESH: {
         this.stats.refreshesIn++;
         const enhanced = !!this.negotiated?.enhancedRouteRefresh;
-        let fam: FamilyName | undefined;
-        let subtype = 0;
         try {
           const r = decodeRouteRefresh(m.body);
-          fam = r.family;
           // without RFC 7313 the subtype octet is reserved: every ROUTE-REFRESH is a request
-          subtype = enhanced ? r.subtype : 0;
+          this.dispatch('RouteRefreshMsg', { refresh: { family: r.family, subtype: enhanced ? r.subtype : 0, length: m.body.length + 19 } });
         } catch (e) {
-          // RFC 7313 §5: a BoRR/EoRR whose length is not 4 earns ROUTE-REFRESH Message Error /
-          // Invalid Message Length once enhanced route refresh is negotiated; otherwise ignored
-          if (enhanced && e instanceof BgpError && this.state === 'Established' && m.body.length >= 3 && (m.body[2] === 1 || m.body[2] === 2)) {
-            this.dispatch('UpdateMsgErr', { error: e, reason: `bad ROUTE-REFRESH (${m.body.length + 19} bytes)` });
-          }
-          return;
+          // RFC 7313 §5: a BoRR/EoRR whose length is not 4 is an error once enhanced route refresh
+          // is negotiated; any other undecodable ROUTE-REFRESH is ignored
+          const marker = enhanced && e instanceof BgpError && m.body.length >= 3 && (m.body[2] === 1 || m.body[2] === 2);
+          this.dispatch('RouteRefreshMsg', { refresh: { subtype: -1, length: m.body.length + 19, error: marker ? (e as BgpError) : undefined } });
         }
-        this.dispatch('RouteRefreshMsg');
-        if (fam && subtype === 0 && this.state === 'Established' && this.negotiated?.families.includes(fam)) this.hooks.refresh?.(fam);
         return;
       }
     }
@@ -685,7 +752,7 @@ export class Session {
       }
       c.open = open;
       if (this.state === 'Established') {
-        this.sendNotification(c, new BgpError(ERR.CEASE, CEASE.COLLISION));
+        this.sendNotification(c, new BgpError(ERR.CEASE, CEASE_SUB.COLLISION_RESOLUTION));
         this.dropCandidate();
         return;
       }
@@ -715,7 +782,7 @@ export class Session {
       return true;
     }
     if (!candidateWins) {
-      this.sendNotification(cand, new BgpError(ERR.CEASE, CEASE.COLLISION));
+      this.sendNotification(cand, new BgpError(ERR.CEASE, CEASE_SUB.COLLISION_RESOLUTION));
       this.dropCandidate();
     }
     return false;
@@ -728,182 +795,3 @@ export class Session {
     this.closeConn(c);
   }
 }
-
-// ------------------------------------------------------------ TCP MD5 (RFC 2385)
-
-/** The optional native addon built from src/bgp/tcp_md5.c (see the comment there). */
-export interface TcpMd5Addon {
-  /** An unconnected socket with the peer's key set, bound to `local` if given. */
-  md5Socket(peer: string, key: string, local?: string): number;
-  /** A listening socket on host:port ("" = dual stack) with the keys installed before listen(). */
-  md5Listen?(host: string, port: number, keys?: Array<[peer: string, key: string]>, backlog?: number): number;
-  /** Adds, replaces or (key "") removes a peer's key on a socket. */
-  md5SetKey?(fd: number, peer: string, key: string): void;
-}
-
-export type TcpMd5Info = AddonInfo<TcpMd5Addon>;
-
-/** Name of the addon inside the single executable (scripts/build-sea.ts). */
-export const TCP_MD5_ASSET = 'tcp_md5.node';
-
-/**
- * The optional TCP MD5 addon and where it came from, looked up once per
- * thread and value of $BREAKWATER_TCP_MD5_ADDON: that path if set; else,
- * inside the single executable, the embedded copy; else dist/tcp_md5.node
- * (source). See src/core/addon.ts.
- */
-export function tcpMd5Info(): TcpMd5Info {
-  return loadAddon<TcpMd5Addon>({
-    asset: TCP_MD5_ASSET,
-    env: 'BREAKWATER_TCP_MD5_ADDON',
-    what: 'TCP MD5 addon',
-    exports: ['md5Socket'],
-    fromSource: () => new URL('../../dist/tcp_md5.node', import.meta.url),
-    beside: () => new URL('./tcp_md5.node', import.meta.url),
-    build: 'npm run build:native',
-  });
-}
-
-/** The addon, or null (tcpMd5Info().error says why). */
-export function tcpMd5Addon(): TcpMd5Addon | null {
-  return tcpMd5Info().addon;
-}
-
-/** Keys for the listening socket: canonical peer address → password. */
-export interface ListenMd5 {
-  addon: TcpMd5Addon;
-  keys: ReadonlyMap<string, string>;
-}
-
-/** What the listener does with a connection: the session, a refusal reason, or unknown (undefined). */
-export type ListenRoute = Session | { refuse: string } | undefined;
-
-/**
- * Accepts passive connections (`bgp.listen`) and hands each to the session
- * whose neighbor address matches; unknown sources are refused with
- * Cease/Connection Rejected. With TCP MD5 the socket is created by the addon
- * with a key per MD5 peer (the kernel drops their unsigned or wrongly signed
- * SYNs, and accepted sockets inherit the key); setKey() changes keys on the
- * live socket.
- */
-export class BgpListener {
-  private server: net.Server | undefined;
-  private readonly log: Logger;
-  private readonly route: (remote: string) => ListenRoute;
-  private md5: { addon: TcpMd5Addon; fd: number; keys: Map<string, string> } | undefined;
-  refused = 0;
-
-  constructor(log: Logger, route: (remote: string) => ListenRoute) {
-    this.log = log;
-    this.route = route;
-  }
-
-  /** true when this listener was created with TCP MD5 support. */
-  get signing(): boolean {
-    return this.md5 !== undefined;
-  }
-
-  /** true when incoming connections from `peer` (canonical address) must carry its TCP MD5 signature. */
-  keyed(peer: string): boolean {
-    return this.md5?.keys.has(peer) ?? false;
-  }
-
-  listen(host: string, port: number, md5?: ListenMd5): Promise<{ address: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      const srv = net.createServer((sock) => this.onConnection(sock));
-      const failed = (e: Error) => {
-        this.md5 = undefined;
-        reject(e);
-      };
-      srv.once('error', failed);
-      const ready = () => {
-        srv.off('error', failed);
-        srv.on('error', (e) => this.log.warn({ err: e.message }, 'bgp listener error'));
-        this.server = srv;
-        const a = srv.address() as net.AddressInfo;
-        this.log.info({ address: a.address, port: a.port, md5_peers: this.md5?.keys.size }, 'bgp listening');
-        resolve({ address: a.address, port: a.port });
-      };
-      if (!md5) {
-        srv.listen({ host: host || '::', port, ipv6Only: false }, ready);
-        return;
-      }
-      if (!md5.addon.md5Listen || !md5.addon.md5SetKey) {
-        reject(new Error('the TCP MD5 addon is too old for passive sessions (no md5Listen): rebuild it from src/bgp/tcp_md5.c'));
-        return;
-      }
-      let fd: number;
-      try {
-        fd = md5.addon.md5Listen(host === '::' ? '' : host, port, [...md5.keys]);
-      } catch (e) {
-        reject(new Error(`bgp listen ${host || '::'} port ${port} with TCP MD5: ${(e as Error).message}`));
-        return;
-      }
-      this.md5 = { addon: md5.addon, fd, keys: new Map(md5.keys) };
-      srv.listen({ fd }, ready);
-    });
-  }
-
-  /** Adds, replaces (key) or removes (null) a peer's TCP MD5 key on the listening socket. */
-  setKey(peer: string, key: string | null): void {
-    const m = this.md5;
-    if (!m || !this.server) throw new Error('the listener was not created with TCP MD5');
-    if (key === null) {
-      if (!m.keys.has(peer)) return;
-      m.addon.md5SetKey!(m.fd, peer, '');
-      m.keys.delete(peer);
-      return;
-    }
-    if (m.keys.get(peer) === key) return;
-    m.addon.md5SetKey!(m.fd, peer, key);
-    m.keys.set(peer, key);
-  }
-
-  /** Peers whose key is installed. */
-  keyedPeers(): string[] {
-    return [...(this.md5?.keys.keys() ?? [])];
-  }
-
-  private onConnection(sock: net.Socket): void {
-    const remote = normalizeAddress(sock.remoteAddress ?? '');
-    const s = this.route(remote);
-    if (!(s instanceof Session)) {
-      this.refused++;
-      if (s) this.log.warn({ remote, reason: s.refuse }, 'bgp incoming connection refused');
-      else this.log.warn({ remote }, 'bgp connection from an unknown address refused');
-      sock.on('error', () => {});
-      sock.end(encodeNotification(ERR.CEASE, CEASE.CONNECTION_REJECTED));
-      setTimeout(() => sock.destroy(), 1000).unref();
-      return;
-    }
-    s.acceptIncoming(sock);
-  }
-
-  close(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    this.md5 = undefined;
-    if (!s) return Promise.resolve();
-    // close() waits for accepted connections; the sessions close those, bounded here
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, 3000);
-      t.unref();
-      s.close(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
-  }
-}
-
-/** Canonical address text: "::ffff:192.0.2.1" → "192.0.2.1", IPv6 compressed lower case. */
-export function normalizeAddress(a: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a);
-  if (m) return m[1];
-  const ip = parseIP(a);
-  return ip ? formatIP(ip.family, ip.bytes) : a.toLowerCase();
-}
-
-/** Family keys for End-of-RIB and refresh. */
-export const FAMILY_AFI_SAFI = { AFI, SAFI };
-export { MSG_NAMES };

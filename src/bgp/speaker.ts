@@ -1,7 +1,8 @@
 /**
  * SpeakerCore: several neighbors, each a Session with its own Adj-RIB-Out,
  * the passive listener, route leases (ttl) and the status the API shows.
- * Thread-agnostic: index.ts runs it in a worker thread (default) or inline.
+ * Thread-agnostic: index.ts runs it in a worker thread (speaker-worker.ts,
+ * the default) or inline.
  *
  * - Announce/withdraw go into every targeted neighbor's Adj-RIB-Out (dedup by
  *   canonical key); changes are flushed on the next turn of the event loop,
@@ -9,6 +10,18 @@
  * - Session up: everything in negotiated families, then End-of-RIB per
  *   family. ROUTE-REFRESH: that family again. Session down: nothing is lost,
  *   the Adj-RIB-Out is re-sent on the next Established.
+ * - Output is bounded per session: changes are taken from the Adj-RIB-Out a
+ *   chunk at a time and written only while the socket holds less than the
+ *   neighbor's send_queue_bytes; the rest waits for 'drain'. Route refreshes
+ *   run one family at a time (BoRR, the family, EoRR); a request for a family
+ *   already waiting is coalesced. A peer that leaves the queue unread for
+ *   send_stall_seconds is reset by its session (Cease / Out of Resources).
+ * - What was written is reported per neighbor (events.sent), so callers know
+ *   which neighbors actually got a route.
+ *
+ * Over 600 lines: the neighbors' Adj-RIB-Out, their output and their status
+ * read the same per-neighbor record; the session (session.ts), listener,
+ * MD5, codec and worker entry (speaker-worker.ts) live apart.
  * - Routes of a family the neighbor did not negotiate are held and counted.
  * - Leases: a route announced with ttlSeconds is withdrawn by the speaker
  *   when the lease ends unless announced again (a new announce without ttl
@@ -19,8 +32,10 @@ import type { Logger } from 'pino';
 import type { BgpConfig, NeighborConfig } from '../config/schema.ts';
 import { parseListen } from '../config/schema.ts';
 import { RouteError } from './errors.ts';
-import { AdjRibOut, badNextHop4, badNextHop6, encodeEndOfRib, encodeRouteChanges, refuseForSession, validateRoute } from './adjrib.ts';
-import { BgpListener, Session, normalizeAddress, tcpMd5Addon, tcpMd5Info, type ListenRoute, type SessionOptions } from './session.ts';
+import { AdjRibOut, type RibChanges, badNextHop4, badNextHop6, encodeEndOfRib, encodeRouteChanges, refuseForSession, validateRoute } from './adjrib.ts';
+import { BgpListener, normalizeAddress, type ListenRoute } from './listener.ts';
+import { tcpMd5Addon, tcpMd5Info } from './md5.ts';
+import { Session, type SessionOptions } from './session.ts';
 import { isFlowspecRoute, routeKey, type FamilyName, type Route } from './types.ts';
 import type { FsmState } from './fsm.ts';
 import type { Negotiated } from './open.ts';
@@ -74,6 +89,12 @@ export interface NeighborStatus {
   maxMessageOut?: number;
   /** Consecutive failed connection attempts (the ConnectRetry backoff exponent); 0 once Established. */
   connectRetries?: number;
+  /** Output queued for the peer in user space now (bytes), beyond what the kernel holds. */
+  sendQueueBytes?: number;
+  /** Sessions reset because the peer left send_queue_bytes unread for send_stall_seconds (Cease / Out of Resources). */
+  sendStallResets?: number;
+  /** ROUTE-REFRESH requests merged into a re-send already waiting. */
+  refreshesCoalesced?: number;
   lastError: string;
   lastErrorAt?: number;
   /**
@@ -96,8 +117,22 @@ export interface AdjRibOutEntry {
   expiresAt?: number;
 }
 
+/**
+ * UPDATEs written to one neighbor: route keys announced and withdrawn. With
+ * `reset`, the peer holds nothing from us any more (the session went down);
+ * it comes alone.
+ */
+export interface SentEvent {
+  neighbor: string;
+  announced: string[];
+  withdrawn: string[];
+  reset?: boolean;
+}
+
 export interface SpeakerEvents {
   state?(neighbor: string, from: FsmState, to: FsmState, reason: string): void;
+  /** UPDATEs written (after they were handed to the socket). */
+  sent?(e: SentEvent): void;
   /** Leased routes withdrawn by the speaker. */
   expired?(neighbor: string, keys: string[]): void;
   /** Status changed (debounced by the caller). */
@@ -117,6 +152,50 @@ interface Neighbor {
   rib: AdjRibOut;
   leases: Map<string, number>;
   received: UpdateStats;
+  out: Output;
+}
+
+/** Where a neighbor's output stands (reset when its session goes down). */
+interface Output {
+  /** Families whose End-of-RIB follows the initial table (pending while it is written). */
+  endOfRib: FamilyName[];
+  /** Routes written for the initial table (logged with the End-of-RIB). */
+  initialRoutes: number;
+  /** The family being re-sent for a ROUTE-REFRESH, and whether its EoRR is due (enhanced). */
+  refreshing: { family: FamilyName; enhanced: boolean } | null;
+  /** Families whose re-send waits for the current one (each at most once). */
+  refreshQueue: FamilyName[];
+  /** ROUTE-REFRESH requests merged into one already waiting. */
+  refreshesCoalesced: number;
+  /** The next chunk of a big table, scheduled for the next turn of the event loop. */
+  resume?: NodeJS.Immediate;
+}
+
+const newOutput = (): Output => ({ endOfRib: [], initialRoutes: 0, refreshing: null, refreshQueue: [], refreshesCoalesced: 0 });
+
+/**
+ * Bytes of UPDATE taken from the Adj-RIB-Out per write (estimated by
+ * wireCost): a table of 10,000 RTBH routes that share attributes is one
+ * chunk, so it still packs into the fewest UPDATEs (one with RFC 8654); a
+ * bigger table, or routes with attributes of their own, leave the event loop
+ * between chunks. Output per session stays within send_queue_bytes plus one
+ * chunk.
+ */
+const CHUNK_BYTES = 96 * 1024;
+
+/**
+ * Estimated bytes a route adds to a chunk: its NLRI, plus the attributes and
+ * a message header the first time its attribute object is seen (routes that
+ * share one are packed into the same UPDATEs).
+ */
+function wireCost(): (r: Route) => number {
+  const seen = new Set<object>();
+  return (r) => {
+    const nlri = isFlowspecRoute(r) ? 24 : 1 + Math.ceil(Number(r.prefix.slice(r.prefix.indexOf('/') + 1)) / 8);
+    if (seen.has(r.attrs)) return nlri;
+    seen.add(r.attrs);
+    return nlri + 96;
+  };
 }
 
 function defaultRouterId(cfg: BgpConfig): string {
@@ -324,6 +403,8 @@ export class SpeakerCore {
       families: n.families,
       gracefulRestart: gr.enabled ? { restartSeconds: gr.restart_seconds, restarting: this.restarting } : undefined,
       connectRetrySeconds: this.cfg.connect_retry_seconds,
+      sendQueueBytes: n.send_queue_bytes,
+      sendStallSeconds: n.send_stall_seconds,
     };
     if (n.md5_password_env) {
       const pw = process.env[n.md5_password_env];
@@ -334,24 +415,23 @@ export class SpeakerCore {
       else this.log.debug({ neighbor: id, addon: info.source }, 'bgp TCP MD5 addon loaded');
       if (n.passive && !this.cfg.listen) this.log.error({ neighbor: id }, 'bgp passive TCP MD5 neighbor without bgp.listen: it cannot be reached');
     }
-    const nb: Neighbor = { id, cfg: n, cfgKey: JSON.stringify(n), rib, leases, received: newUpdateStats(), session: undefined as unknown as Session };
+    const nb: Neighbor = { id, cfg: n, cfgKey: JSON.stringify(n), rib, leases, received: newUpdateStats(), out: newOutput(), session: undefined as unknown as Session };
     nb.session = new Session(so, this.log, {
       state: (from, to, reason) => {
         this.events.state?.(id, from, to, reason);
         this.events.changed?.();
       },
       established: (neg) => this.onEstablished(nb, neg),
-      down: () => nb.rib.resetSent(),
-      refresh: (fam) => {
-        // RFC 7313: with enhanced route refresh the family is re-sent between BoRR and EoRR,
-        // so the peer can drop whatever it holds from us that was not re-sent
-        const enhanced = !!nb.session.negotiated?.enhancedRouteRefresh;
-        this.log.info({ neighbor: id, family: fam, enhanced }, 'bgp route refresh requested by peer');
-        nb.rib.resetSent(fam);
-        if (enhanced) nb.session.sendRefreshMarker(fam, 'begin');
-        this.flushNeighbor(nb);
-        if (enhanced) nb.session.sendRefreshMarker(fam, 'end');
+      down: () => {
+        nb.rib.resetSent();
+        const coalesced = nb.out.refreshesCoalesced;
+        if (nb.out.resume) clearImmediate(nb.out.resume);
+        nb.out = newOutput();
+        nb.out.refreshesCoalesced = coalesced;
+        this.events.sent?.({ neighbor: id, announced: [], withdrawn: [], reset: true });
       },
+      refresh: (fam) => this.onRefresh(nb, fam),
+      drained: () => this.flushNeighbor(nb),
       update: (body) => {
         // Breakwater does not use received routes: decoded for RFC 7606 checks and counted.
         // A BgpError (session reset per RFC 7606) propagates to the session.
@@ -442,22 +522,90 @@ export class SpeakerCore {
     });
   }
 
+  /** refuseForSession for this session; its answer depends on the next hop only, so it is kept per attribute object. */
   private refuser(nb: Neighbor): (r: Route) => string | null {
     const peer = nb.id;
     const local = nb.session.localAddress;
-    return (r) => refuseForSession(r, peer, local);
+    const byAttrs = new Map<object, string | null>();
+    return (r) => {
+      if (isFlowspecRoute(r)) return null;
+      let why = byAttrs.get(r.attrs);
+      if (why === undefined) byAttrs.set(r.attrs, (why = refuseForSession(r, peer, local)));
+      return why;
+    };
   }
 
+  /**
+   * Writes the neighbor's pending changes a chunk at a time while its socket
+   * takes them; a blocked socket resumes on 'drain'. When nothing is left,
+   * the markers that close a table go out (End-of-RIB, EoRR) and the next
+   * waiting route refresh starts.
+   */
   private flushNeighbor(nb: Neighbor): void {
     const s = nb.session;
     const neg = s.negotiated;
-    if (!s.established || !neg || !nb.rib.hasChanges) return;
-    const ch = nb.rib.takeChanges(new Set(neg.families), this.refuser(nb));
-    if (ch.announce.length === 0 && ch.withdraw.length === 0) return;
-    this.send(nb, neg, ch.announce, ch.withdraw);
+    if (!s.established || !neg) return;
+    const fams = new Set(neg.families);
+    const refuse = this.refuser(nb);
+    if (nb.out.resume) return; // a chunk is already scheduled
+    for (;;) {
+      while (nb.rib.hasChanges) {
+        if (s.sendBlocked) return; // resumed by drained()
+        const ch = nb.rib.takeChanges(fams, refuse, CHUNK_BYTES, wireCost());
+        const n = ch.announce.length + ch.withdraw.length;
+        if (n === 0) break;
+        if (nb.out.endOfRib.length > 0) nb.out.initialRoutes += ch.announce.length;
+        this.send(nb, neg, ch);
+        if (!s.established) return;
+        if (ch.more) {
+          // a big table: the next chunk on the next turn, so received messages and timers are not held up
+          const out = nb.out;
+          out.resume = setImmediate(() => {
+            out.resume = undefined;
+            if (nb.out === out) this.flushNeighbor(nb);
+          });
+          return;
+        }
+      }
+      if (nb.out.endOfRib.length > 0) this.sendEndOfRib(nb, neg);
+      const r = nb.out.refreshing;
+      if (r) {
+        nb.out.refreshing = null;
+        if (r.enhanced) s.sendRefreshMarker(r.family, 'end');
+      }
+      const next = nb.out.refreshQueue.shift();
+      if (next === undefined) return;
+      this.startRefresh(nb, next);
+    }
   }
 
-  private send(nb: Neighbor, neg: Negotiated, announce: Route[], withdraw: Route[]): void {
+  /** The peer asked for a family again (RFC 2918); queued behind a re-send in progress, merged with one already waiting. */
+  private onRefresh(nb: Neighbor, fam: FamilyName): void {
+    const o = nb.out;
+    if (o.refreshQueue.includes(fam)) {
+      o.refreshesCoalesced++;
+      return;
+    }
+    if (o.refreshing || o.endOfRib.length > 0) {
+      o.refreshQueue.push(fam);
+      return;
+    }
+    this.startRefresh(nb, fam);
+    this.flushNeighbor(nb);
+  }
+
+  private startRefresh(nb: Neighbor, fam: FamilyName): void {
+    // RFC 7313: with enhanced route refresh the family is re-sent between BoRR and EoRR,
+    // so the peer can drop whatever it holds from us that was not re-sent
+    const enhanced = !!nb.session.negotiated?.enhancedRouteRefresh;
+    this.log.info({ neighbor: nb.id, family: fam, enhanced }, 'bgp route refresh requested by peer');
+    nb.rib.resetSent(fam);
+    nb.out.refreshing = { family: fam, enhanced };
+    if (enhanced) nb.session.sendRefreshMarker(fam, 'begin');
+  }
+
+  private send(nb: Neighbor, neg: Negotiated, ch: RibChanges): void {
+    const { announce, withdraw } = ch;
     const localAsn = nb.cfg.local_asn ?? this.cfg.local_asn;
     try {
       const msgs = encodeRouteChanges(announce, withdraw, {
@@ -467,7 +615,9 @@ export class SpeakerCore {
         localPref: nb.cfg.local_pref ?? this.cfg.local_pref,
         localAddress: nb.session.localAddress,
       });
-      nb.session.sendUpdates(msgs);
+      if (nb.session.sendUpdates(msgs) && this.events.sent) {
+        this.events.sent({ neighbor: nb.id, announced: ch.announceKeys, withdrawn: ch.withdrawKeys });
+      }
     } catch (e) {
       this.log.error({ neighbor: nb.id, err: (e as Error).message }, 'bgp failed to encode routes');
     }
@@ -475,14 +625,20 @@ export class SpeakerCore {
 
   private onEstablished(nb: Neighbor, neg: Negotiated): void {
     nb.rib.resetSent();
+    if (nb.out.resume) clearImmediate(nb.out.resume);
+    nb.out = { ...newOutput(), endOfRib: [...neg.families], refreshesCoalesced: nb.out.refreshesCoalesced };
+    this.flushNeighbor(nb);
+  }
+
+  /** The initial table is written: End-of-RIB per family (RFC 4724). */
+  private sendEndOfRib(nb: Neighbor, neg: Negotiated): void {
     const fams = new Set(neg.families);
-    const ch = nb.rib.takeChanges(fams, this.refuser(nb));
-    if (ch.announce.length || ch.withdraw.length) this.send(nb, neg, ch.announce, ch.withdraw);
-    nb.session.sendUpdates(neg.families.map((f) => encodeEndOfRib(f)));
+    nb.session.sendUpdates(nb.out.endOfRib.map((f) => encodeEndOfRib(f)));
+    nb.out.endOfRib = [];
     const held = nb.rib.held(fams).length;
     const missing = nb.cfg.families.filter((f) => !fams.has(f));
     this.log.info(
-      { neighbor: nb.id, families: neg.families, missing_families: missing, routes: ch.announce.length, held },
+      { neighbor: nb.id, families: neg.families, missing_families: missing, routes: nb.out.initialRoutes, held },
       'bgp session established: Adj-RIB-Out sent, End-of-RIB',
     );
     if (held > 0) this.log.warn({ neighbor: nb.id, held, missing_families: missing }, 'bgp routes held: the neighbor did not negotiate their family');
@@ -532,6 +688,9 @@ export class SpeakerCore {
         refreshesOut: s.stats.refreshesOut,
         bytesOut: s.stats.bytesOut,
         maxMessageOut: s.stats.maxMessageOut,
+        sendQueueBytes: s.writeQueue,
+        sendStallResets: s.stats.sendStallResets,
+        refreshesCoalesced: nb.out.refreshesCoalesced,
         lastError: s.lastError,
         lastErrorAt: s.lastErrorAt || undefined,
         md5: !nb.cfg.md5_password_env ? 'none' : this.md5Problem(nb) ? 'unavailable' : 'active',
@@ -577,114 +736,3 @@ export function checkRoute(r: Route): void {
 }
 
 export { badNextHop4, badNextHop6 };
-
-// ------------------------------------------------------------ worker thread entry
-
-/** Messages from the facade (index.ts) to the worker. */
-export type ToWorker =
-  | { op: 'start'; id: number }
-  | { op: 'stop'; id: number; graceful: boolean }
-  | { op: 'reconfigure'; id: number; cfg: BgpConfig }
-  | { op: 'batch'; items: Array<{ op: 'announce'; routes: Route[]; opts: RouteOptions } | { op: 'withdraw'; keys: string[]; opts: RouteOptions } | { op: 'flush'; neighbor?: string }> }
-  | { op: 'adjRibOut'; id: number; neighbor?: string }
-  | { op: 'neighbors'; id: number }
-  | { op: 'busy'; ms: number };
-
-/** Messages from the worker to the facade. */
-export type FromWorker =
-  | { type: 'log'; line: string }
-  | { type: 'state'; neighbor: string; from: FsmState; to: FsmState; reason: string }
-  | { type: 'status'; neighbors: NeighborStatus[] }
-  | { type: 'expired'; neighbor: string; keys: string[] }
-  | { type: 'reply'; id: number; result?: unknown; error?: string };
-
-export interface WorkerData {
-  cfg: BgpConfig;
-  level: string;
-  restarting?: boolean;
-}
-
-/**
- * Worker role 'bgp' (registered in src/workers.ts): runs a SpeakerCore with
- * its sockets and timers on this thread's event loop, so keepalives keep
- * flowing however busy the main thread is.
- */
-export async function runWorker(data: unknown): Promise<void> {
-  const { parentPort } = await import('node:worker_threads');
-  const { default: pino } = await import('pino');
-  if (!parentPort) throw new Error('bgp worker without a parent port');
-  const port = parentPort;
-  const d = data as WorkerData;
-  const post = (m: FromWorker) => port.postMessage(m);
-  const log = pino(
-    { level: d.level, base: undefined, timestamp: pino.stdTimeFunctions.epochTime, formatters: { level: (_l: string, n: number) => ({ level: n }) } },
-    { write: (line: string) => post({ type: 'log', line }) },
-  ) as unknown as Logger;
-  let statusTimer: NodeJS.Timeout | undefined;
-  const pushStatus = () => {
-    if (statusTimer) return;
-    statusTimer = setTimeout(() => {
-      statusTimer = undefined;
-      post({ type: 'status', neighbors: core.neighbors() });
-    }, 50);
-  };
-  const core: SpeakerCore = new SpeakerCore(d.cfg, log, {
-    state: (neighbor, from, to, reason) => post({ type: 'state', neighbor, from, to, reason }),
-    expired: (neighbor, keys) => post({ type: 'expired', neighbor, keys }),
-    changed: pushStatus,
-  }, { restarting: d.restarting });
-  const periodic = setInterval(() => post({ type: 'status', neighbors: core.neighbors() }), 1000);
-  const reply = async (id: number, fn: () => unknown) => {
-    try {
-      post({ type: 'reply', id, result: await fn() });
-    } catch (e) {
-      post({ type: 'reply', id, error: (e as Error).message });
-    }
-  };
-  port.on('message', (m: ToWorker) => {
-    switch (m.op) {
-      case 'start':
-        void reply(m.id, async () => {
-          await core.start();
-          return { listen: core.listenAddress };
-        });
-        break;
-      case 'stop':
-        void reply(m.id, async () => {
-          await core.stop({ graceful: m.graceful });
-          clearInterval(periodic);
-          if (statusTimer) clearTimeout(statusTimer);
-          setImmediate(() => port.close());
-        });
-        break;
-      case 'reconfigure':
-        void reply(m.id, () => core.reconfigure(m.cfg));
-        break;
-      case 'batch':
-        for (const it of m.items) {
-          try {
-            if (it.op === 'announce') core.announce(it.routes, it.opts, true); // validated by the facade
-            else if (it.op === 'withdraw') core.withdraw(it.keys, it.opts);
-            else core.flush(it.neighbor);
-          } catch (e) {
-            log.error({ err: (e as Error).message }, 'bgp route operation failed in the speaker');
-          }
-        }
-        break;
-      case 'adjRibOut':
-        void reply(m.id, () => core.adjRibOut(m.neighbor));
-        break;
-      case 'neighbors':
-        void reply(m.id, () => core.neighbors());
-        break;
-      case 'busy': {
-        // test hook: block this thread's event loop
-        const end = Date.now() + m.ms;
-        while (Date.now() < end) {
-          /* spin */
-        }
-        break;
-      }
-    }
-  });
-}

@@ -77,7 +77,8 @@ export class IdleHold {
   }
 }
 
-export type TimerName = 'connectRetry' | 'hold' | 'keepalive' | 'idleHold';
+/** sendHold: output stayed queued above the session's limit (the peer stopped reading). */
+export type TimerName = 'connectRetry' | 'hold' | 'keepalive' | 'idleHold' | 'sendHold';
 
 /** A set of named one-shot timers; starting a running timer restarts it. */
 export class Timers {

@@ -60,16 +60,14 @@ function checkFamily(r: Route, ctx: CodecContext): void {
 function pack(items: Nlri[], room: number, begin: (w: Writer) => () => void, out: Buffer[]): void {
   let i = 0;
   while (i < items.length) {
-    const w = new Writer(Math.min(4096, room + 256));
-    const finish = begin(w);
+    // what fits first, so the buffer is sized to the message (a small UPDATE does not hold 4 KB)
     let used = 0;
-    const first = i;
-    while (i < items.length && used + items[i].bytes <= room) {
-      items[i].write(w);
-      used += items[i].bytes;
-      i++;
-    }
-    if (i === first) throw new RouteError(`one NLRI of ${items[i].bytes} bytes does not fit a message (room ${room})`);
+    let end = i;
+    while (end < items.length && used + items[end].bytes <= room) used += items[end++].bytes;
+    if (end === i) throw new RouteError(`one NLRI of ${items[i].bytes} bytes does not fit a message (room ${room})`);
+    const w = new Writer(Math.min(4096, room + 256, used + 256));
+    const finish = begin(w);
+    for (; i < end; i++) items[i].write(w);
     finish();
     out.push(w.finish());
   }
@@ -127,9 +125,13 @@ export function encodeUpdates(changes: RouteChanges, ctx: CodecContext): Buffer[
 
   // ---- announcements, per family and attribute set
   const groups = new Map<string, { family: FamilyName; attrs: PathAttributes; items: Nlri[] }>();
+  // routes of a batch mostly share one attribute object: its key is computed once
+  const keys = new Map<PathAttributes, string>();
   for (const r of changes.announce ?? []) {
     checkFamily(r, ctx);
-    const key = `${r.family}|${attrsKey(r.attrs)}`;
+    let ak = keys.get(r.attrs);
+    if (ak === undefined) keys.set(r.attrs, (ak = attrsKey(r.attrs)));
+    const key = `${r.family}|${ak}`;
     let g = groups.get(key);
     if (!g) {
       g = { family: r.family, attrs: r.attrs, items: [] };

@@ -5,7 +5,7 @@
  * NetFlow v5 datagram sent to it, and the line says which receiver read it
  * (batched: the recvmmsg addon; dgram: node:dgram, and why).
  */
-import { spawnWorker } from '../core/worker.ts';
+import { spawnWorker } from '../core/spawn-worker.ts';
 import { Collector } from '../flow/collector.ts';
 import { UdpSender } from '../flow/listener.ts';
 

@@ -201,6 +201,14 @@ export const NeighborSchema = v.strictObject({
   large_communities: doc(v.optional(v.array(LargeCommunity)), 'Replaces `bgp.large_communities` for this neighbor.'),
   local_pref: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(4294967295))), 'Replaces `bgp.local_pref` for this neighbor (iBGP only).'),
   enabled: doc(v.optional(v.boolean(), true), '`false` keeps the neighbor in the file but opens no session.'),
+  send_queue_bytes: doc(
+    v.optional(v.pipe(v.number(), v.integer(), v.minValue(16384), v.maxValue(268435456)), 1048576),
+    'Bytes of output held for the peer beyond what the kernel buffers: the Adj-RIB-Out (initial table, route refresh) is written only while less is queued.',
+  ),
+  send_stall_seconds: doc(
+    v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(3600)), 30),
+    'A peer that leaves `send_queue_bytes` of output unread for this long is reset with NOTIFICATION Cease / Out of Resources.',
+  ),
 });
 export type NeighborConfig = v.InferOutput<typeof NeighborSchema>;
 

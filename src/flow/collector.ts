@@ -26,7 +26,8 @@
 import { availableParallelism } from 'node:os';
 import v8 from 'node:v8';
 import type { Worker } from 'node:worker_threads';
-import { spawnWorker } from '../core/worker.ts';
+import { Channel, type PortLike } from '../core/channel.ts';
+import { spawnWorker } from '../core/spawn-worker.ts';
 import { parseIP, parsePrefix, PrefixMap, type Prefix } from '../core/ip.ts';
 import type { Logger } from '../core/log.ts';
 import { copyExporterStats, newExporterStats, type ExporterStats } from './context.ts';
@@ -380,17 +381,31 @@ export interface WorkerConfig extends PipelineOptions {
   statsIntervalMs: number;
 }
 
-export type ToMain =
-  | { t: 'ready'; netflow: number | null; sflow: number | null; receiveBufferBytes: number; dualStack: boolean; receiver: Receiver; receiverNote: string }
-  | { t: 'fail'; message: string }
-  | { t: 'batch'; batch: Batch }
-  | { t: 'stats'; id: number; stats: PipelineStats }
-  | { t: 'stopped'; stats: PipelineStats };
+/** What the main thread sends a collector worker (core/channel.ts). */
+export interface CollectorMainSends {
+  req: {
+    stats: [undefined, PipelineStats];
+    /** Closes the sockets; the reply comes after the worker's last batch. */
+    stop: [undefined, PipelineStats];
+  };
+  msg: { free: ArrayBuffer; configure: PipelineOptions };
+}
 
-export type ToWorker = { t: 'free'; buf: ArrayBuffer } | { t: 'configure'; opts: PipelineOptions } | { t: 'stats'; id: number } | { t: 'stop' };
+/** What a collector worker sends the main thread. */
+export interface CollectorWorkerSends {
+  req: Record<never, [unknown, unknown]>;
+  msg: {
+    ready: { netflow: number | null; sflow: number | null; receiveBufferBytes: number; dualStack: boolean; receiver: Receiver; receiverNote: string };
+    fail: string;
+    batch: Batch;
+    /** Pushed every statsIntervalMs. */
+    stats: PipelineStats;
+  };
+}
 
 interface WorkerHandle {
   worker: Worker;
+  channel: Channel<CollectorMainSends, CollectorWorkerSends>;
   stats: PipelineStats | null;
   exited: boolean;
   /** Resolves when the worker said 'stopped' (after its last batch) or exited. */
@@ -418,8 +433,6 @@ export class Collector {
   private listeners: UdpListener[] = [];
   private delivered = 0;
   private sinkErrors = 0;
-  private statsId = 0;
-  private readonly statsWaiters = new Map<number, { pending: number; resolve: () => void }>();
   private running = false;
   private dropTimer: NodeJS.Timeout | null = null;
   private dropsWarned = 0;
@@ -530,50 +543,39 @@ export class Collector {
       statsIntervalMs: this.opts.statsIntervalMs ?? 1000,
     };
     const worker = spawnWorker('collector', cfg);
+    const channel = new Channel<CollectorMainSends, CollectorWorkerSends>(worker as PortLike, { timeoutMs: 0 });
     let markStopped = () => {};
     const stopped = new Promise<void>((r) => (markStopped = r));
-    const h: WorkerHandle = { worker, stats: null, exited: false, stopped, markStopped };
+    const h: WorkerHandle = { worker, channel, stats: null, exited: false, stopped, markStopped };
     this.handles.push(h);
     return new Promise((resolve, reject) => {
       let started = false;
-      worker.on('message', (m: ToMain) => {
-        switch (m.t) {
-          case 'batch':
-            this.onBatch(h, m.batch);
-            break;
-          case 'stats':
-            h.stats = m.stats;
-            this.statsArrived(m.id);
-            break;
-          case 'stopped':
-            h.stats = m.stats;
-            h.markStopped();
-            break;
-          case 'ready':
-            started = true;
-            if (index === 0) {
-              this.ports = { netflow: m.netflow, sflow: m.sflow };
-              this.receiveBufferBytes = m.receiveBufferBytes;
-              this.receiver = m.receiver;
-              this.receiverNote = m.receiverNote;
-            }
-            resolve(h);
-            break;
-          case 'fail':
-            reject(new Error(m.message));
-            break;
-        }
-      });
+      channel
+        .on('batch', (batch) => this.onBatch(h, batch))
+        .on('stats', (stats) => {
+          h.stats = stats;
+        })
+        .on('ready', (m) => {
+          started = true;
+          if (index === 0) {
+            this.ports = { netflow: m.netflow, sflow: m.sflow };
+            this.receiveBufferBytes = m.receiveBufferBytes;
+            this.receiver = m.receiver;
+            this.receiverNote = m.receiverNote;
+          }
+          resolve(h);
+        })
+        .on('fail', (message) => reject(new Error(message)));
       worker.on('error', (err) => {
         if (!started) reject(err);
         else this.log.error({ err: String(err), worker: index }, 'collector worker failed');
       });
       worker.on('exit', (code) => {
         h.exited = true;
+        channel.close(`collector worker ${index} exited`);
         h.markStopped();
         if (!started) reject(new Error(`collector worker exited with code ${code}`));
         else if (this.running) this.log.error({ code, worker: index }, 'collector worker exited');
-        for (const [id] of this.statsWaiters) this.statsArrived(id);
       });
     });
   }
@@ -610,19 +612,10 @@ export class Collector {
     this.reader.read(batch, this.deliver);
     if (!h.exited) {
       try {
-        h.worker.postMessage({ t: 'free', buf: batch.buf } satisfies ToWorker, [batch.buf]);
+        h.channel.post('free', batch.buf, [batch.buf]);
       } catch {
         // worker gone
       }
-    }
-  }
-
-  private statsArrived(id: number): void {
-    const w = this.statsWaiters.get(id);
-    if (!w) return;
-    if (--w.pending <= 0) {
-      this.statsWaiters.delete(id);
-      w.resolve();
     }
   }
 
@@ -634,24 +627,14 @@ export class Collector {
 
   /** Asks every worker for fresh stats (and waits for the batches sent before them). */
   async statsNow(timeoutMs = 2000): Promise<CollectorStats> {
-    const live = this.handles.filter((h) => !h.exited);
-    if (live.length > 0) {
-      const id = ++this.statsId;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.statsWaiters.delete(id);
-          resolve();
-        }, timeoutMs);
-        this.statsWaiters.set(id, {
-          pending: live.length,
-          resolve: () => {
-            clearTimeout(timer);
-            resolve();
-          },
-        });
-        for (const h of live) h.worker.postMessage({ t: 'stats', id } satisfies ToWorker);
-      });
-    }
+    // a worker that does not answer in time (or exits) keeps its last pushed stats
+    await Promise.allSettled(
+      this.handles
+        .filter((h) => !h.exited)
+        .map(async (h) => {
+          h.stats = await h.channel.request('stats', undefined, { timeoutMs });
+        }),
+    );
     return this.stats();
   }
 
@@ -690,7 +673,7 @@ export class Collector {
     this.opts = next;
     const p = this.pipelineOptions();
     if (this.inline) this.inline.configure(p);
-    for (const h of this.handles) if (!h.exited) h.worker.postMessage({ t: 'configure', opts: p } satisfies ToWorker);
+    for (const h of this.handles) if (!h.exited) h.channel.post('configure', p);
     return rebind;
   }
 
@@ -727,7 +710,7 @@ export class Collector {
           new Promise<void>((resolve) => {
             if (h.exited) return resolve();
             const timer = setTimeout(() => void h.worker.terminate().then(() => resolve()), 3000);
-            // 'stopped' comes after the worker's last batch: everything it decoded reached the sink.
+            // The stop reply comes after the worker's last batch: everything it decoded reached the sink.
             void h.stopped.then(() => {
               if (h.exited) {
                 clearTimeout(timer);
@@ -738,12 +721,13 @@ export class Collector {
                 resolve();
               });
             });
-            try {
-              h.worker.postMessage({ t: 'stop' } satisfies ToWorker);
-            } catch {
-              clearTimeout(timer);
-              void h.worker.terminate().then(() => resolve());
-            }
+            h.channel.request('stop', undefined).then(
+              (stats) => {
+                h.stats = stats;
+                h.markStopped();
+              },
+              () => h.markStopped(),
+            );
           }),
       ),
     );

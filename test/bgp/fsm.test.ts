@@ -184,3 +184,35 @@ test('timers: named timers fire once, restart and stop', () => {
   assert.equal(fired.length, 2);
   assert.equal(tm.running('hold'), false);
 });
+
+test('fsm: a peer that leaves output unread (SendHoldTimer_Expires) is reset from Established with Cease / Out of Resources; other states ignore it', () => {
+  const r = transition('Established', 'SendHoldTimer_Expires');
+  assert.equal(r.next, 'Idle');
+  assert.deepEqual(r.notify, { code: 6, subcode: 8 });
+  assert.ok(r.actions.includes('sessionDown'));
+  assert.ok(r.actions.includes('dropConnection'));
+  assert.ok(r.actions.includes('dampIdleHold'), 'restarted after the IdleHold time like other errors');
+  for (const s of STATES) {
+    if (s === 'Established') continue;
+    const x = transition(s, 'SendHoldTimer_Expires');
+    assert.equal(x.next, s, `${s}: ignored`);
+    assert.deepEqual(x.actions, [], `${s}: no action`);
+  }
+});
+
+test('fsm: the actions carry the work: a NOTIFICATION is the first action, sessionDown the last', () => {
+  for (const s of STATES) {
+    for (const e of EVENTS) {
+      const r = transition(s, e);
+      if (r.notify !== undefined) assert.equal(r.actions[0], 'sendNotification', `${s}/${e}: NOTIFICATION before the connection is dropped`);
+      else assert.ok(!r.actions.includes('sendNotification'), `${s}/${e}: sendNotification without a NOTIFICATION`);
+      if (r.actions.includes('sessionDown')) assert.equal(r.actions.at(-1), 'sessionDown', `${s}/${e}: sessionDown reports the completed reason`);
+      if (r.actions.includes('sessionUp')) assert.equal(r.actions.at(-1), 'sessionUp', `${s}/${e}`);
+    }
+  }
+  // received UPDATEs and ROUTE-REFRESHes are processed by the table's action, in Established only
+  for (const s of STATES) {
+    assert.equal(transition(s, 'UpdateMsg').actions.includes('processUpdate'), s === 'Established', `${s}/UpdateMsg`);
+    assert.equal(transition(s, 'RouteRefreshMsg').actions.includes('processRouteRefresh'), s === 'Established', `${s}/RouteRefreshMsg`);
+  }
+});

@@ -1,11 +1,13 @@
 /**
  * Collector worker thread ('collector' role): binds the flow ports with
- * SO_REUSEPORT, decodes, and posts record batches to the main thread.
- * See collector.ts for the protocol.
+ * SO_REUSEPORT, decodes, and posts record batches to the main thread over a
+ * core/channel.ts Channel (protocol: CollectorMainSends/CollectorWorkerSends
+ * in collector.ts).
  */
 import { parentPort } from 'node:worker_threads';
+import { Channel, type PortLike } from '../core/channel.ts';
 import { BatchWriter, SLOT_BYTES } from './record_batch.ts';
-import { IngestPipeline, type ToMain, type ToWorker, type WorkerConfig } from './collector.ts';
+import { IngestPipeline, type CollectorMainSends, type CollectorWorkerSends, type WorkerConfig } from './collector.ts';
 import type { UdpListener } from './listener.ts';
 import { chooseReceiver, kernelDrops, openUdp, type ReceiverChoice } from './udp_batch.ts';
 
@@ -13,7 +15,7 @@ export async function runWorker(data: unknown): Promise<void> {
   const port = parentPort;
   if (!port) throw new Error('collector worker needs a parent port');
   const cfg = data as WorkerConfig;
-  const send = (m: ToMain, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
+  const ch = new Channel<CollectorWorkerSends, CollectorMainSends>(port as PortLike);
 
   const free: ArrayBuffer[] = [];
   let inFlight = 0;
@@ -35,7 +37,7 @@ export async function runWorker(data: unknown): Promise<void> {
     const b = writer.take();
     if (b === null) return;
     inFlight++;
-    send({ t: 'batch', batch: b }, [b.buf]);
+    ch.post('batch', b, [b.buf]);
   };
   const onTimer = () => {
     timer = null;
@@ -46,6 +48,11 @@ export async function runWorker(data: unknown): Promise<void> {
     if (timer === null) timer = setTimeout(onTimer, cfg.flushMs);
   };
   const pipeline = new IngestPipeline(writer, cfg);
+  // Batches may go out (and come back) while the sockets are still being opened.
+  ch.on('free', (buf) => {
+    inFlight--;
+    if (buf.byteLength === cfg.batchRecords * SLOT_BYTES) free.push(buf);
+  }).on('configure', (opts) => pipeline.configure(opts));
 
   const listeners: UdpListener[] = [];
   const on = (msg: Buffer, address: string) => {
@@ -64,39 +71,30 @@ export async function runWorker(data: unknown): Promise<void> {
     }
   } catch (err) {
     for (const l of listeners) await l.close();
-    send({ t: 'fail', message: `worker ${cfg.index}: ${(err as Error).message}` });
+    ch.post('fail', `worker ${cfg.index}: ${(err as Error).message}`);
+    ch.close();
     port.close();
     return;
   }
 
   const snapshot = () => pipeline.snapshot(writer.dropped, kernelDrops(listeners));
-  const statsTimer = setInterval(() => send({ t: 'stats', id: 0, stats: snapshot() }), cfg.statsIntervalMs);
+  const statsTimer = setInterval(() => ch.post('stats', snapshot()), cfg.statsIntervalMs);
 
-  port.on('message', (m: ToWorker) => {
-    switch (m.t) {
-      case 'free':
-        inFlight--;
-        if (m.buf.byteLength === cfg.batchRecords * SLOT_BYTES) free.push(m.buf);
-        break;
-      case 'configure':
-        pipeline.configure(m.opts);
-        break;
-      case 'stats':
-        // Flush first, so the batches counted in these stats reach the main thread before them.
-        flush();
-        send({ t: 'stats', id: m.id, stats: snapshot() });
-        break;
-      case 'stop':
-        void (async () => {
-          clearInterval(statsTimer);
-          for (const l of listeners) await l.close();
-          flush();
-          send({ t: 'stopped', stats: snapshot() });
-          port.close();
-        })();
-        break;
-    }
-  });
+  ch.handle('stats', () => {
+      // Flush first, so the batches counted in these stats reach the main thread before them.
+      flush();
+      return snapshot();
+    })
+    .handle('stop', async () => {
+      clearInterval(statsTimer);
+      for (const l of listeners) await l.close();
+      flush();
+      setImmediate(() => {
+        ch.close();
+        port.close();
+      });
+      return snapshot();
+    });
 
-  send({ t: 'ready', netflow: ports.netflow, sflow: ports.sflow, receiveBufferBytes: listeners[0]?.receiveBufferBytes ?? 0, dualStack: listeners[0]?.dualStack ?? false, receiver: how.receiver, receiverNote: how.note });
+  ch.post('ready', { netflow: ports.netflow, sflow: ports.sflow, receiveBufferBytes: listeners[0]?.receiveBufferBytes ?? 0, dualStack: listeners[0]?.dualStack ?? false, receiver: how.receiver, receiverNote: how.note });
 }

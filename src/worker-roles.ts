@@ -9,6 +9,6 @@ export const workerRoles: Record<string, () => Promise<{ runWorker(data: unknown
       parentPort?.postMessage({ echo: data });
     },
   }),
-  collector: () => import('./flow/worker.ts'),
-  bgp: () => import('./bgp/speaker.ts'),
+  collector: () => import('./flow/collector-worker.ts'),
+  bgp: () => import('./bgp/speaker-worker.ts'),
 };
