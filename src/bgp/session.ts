@@ -19,7 +19,7 @@
 import * as net from 'node:net';
 import type { Logger } from 'pino';
 import { loadAddon, type AddonInfo } from '../core/addon.ts';
-import { formatIP, parseIP } from '../core/ip.ts';
+import { canonicalAddress, formatIP, parseIP } from '../core/ip.ts';
 import { MSG, MSG_NAMES, ERR, OPEN_SUB, AFI, SAFI } from './constants.ts';
 import { BgpError, errorName } from './errors.ts';
 import { Framer, encodeKeepalive, type RawMessage } from './header.ts';
@@ -897,11 +897,9 @@ export class BgpListener {
 }
 
 /** Canonical address text: "::ffff:192.0.2.1" → "192.0.2.1", IPv6 compressed lower case. */
+/** A neighbor's identity: core/ip.ts canonicalAddress (the one normalisation of config, mitigation and the speaker). */
 export function normalizeAddress(a: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a);
-  if (m) return m[1];
-  const ip = parseIP(a);
-  return ip ? formatIP(ip.family, ip.bytes) : a.toLowerCase();
+  return canonicalAddress(a);
 }
 
 /** Family keys for End-of-RIB and refresh. */

@@ -11,7 +11,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { Attack, Ban } from '../engine/events.ts';
+import type { AttackView as Attack, Ban } from '../ban/types.ts';
 import type { Logger } from '../core/log.ts';
 
 /** Schema migrations; PRAGMA user_version holds how many have run. Append only. */

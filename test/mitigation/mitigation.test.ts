@@ -3,13 +3,12 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { validateConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
-import type { Ban, RouteIntent } from '../../src/engine/events.ts';
+import type { Ban, RouteIntent } from '../../src/ban/types.ts';
 import { routeKey, type FlowspecRoute, type UnicastRoute } from '../../src/bgp/types.ts';
 import { blackholeRoute } from '../../src/mitigation/blackhole.ts';
 import { flowspecRoutes } from '../../src/mitigation/flowspec.ts';
 import { globalPolicy, neighborPolicy } from '../../src/mitigation/policy.ts';
-import { Mitigator } from '../../src/mitigation/reconcile.ts';
-import { FakeSpeaker } from './fake-speaker.ts';
+import { FakeSpeaker, mitigator } from './fake-speaker.ts';
 import { makeBan } from '../store/fixtures.ts';
 
 const BLACKHOLE = 0xffff029a;
@@ -120,7 +119,7 @@ test('dry-run: sessions are listed but nothing is announced; going live announce
   const c = cfg();
   const sp = new FakeSpeaker([{ id: '127.0.0.2' }, { id: '127.0.0.3' }]);
   const announced: Array<[string, string[]]> = [];
-  const m = new Mitigator({ port: sp, config: c, dryRun: true, onAnnounced: (b, n) => announced.push([b, n]) });
+  const m = mitigator({ port: sp, config: c, dryRun: true, onAnnounced: (b, n) => announced.push([b, n]) });
   const b1 = makeBan('198.51.100.7', { route: bhIntent('198.51.100.7/32', c) });
   const b2 = fsBan('198.51.100.8');
   m.upsert(b1);
@@ -159,7 +158,7 @@ test('property: in dry-run no operation sequence ever announces; live state alwa
   await fc.assert(
     fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops) => {
       const sp = new FakeSpeaker([{ id: '127.0.0.2' }, { id: '127.0.0.3', families: ['ipv4_unicast', 'ipv6_unicast'] }]);
-      const m = new Mitigator({ port: sp, config: c, dryRun: true });
+      const m = mitigator({ port: sp, config: c, dryRun: true });
       let dry = true;
       const byTarget = new Map<string, string>();
       for (const o of ops) {
@@ -215,7 +214,7 @@ test('FlowSpec ban to a neighbor without FlowSpec: blackhole fallback (counted o
   for (const fallback of ['blackhole', 'none'] as const) {
     const c = cfg({ ban: { fallback } });
     const sp = new FakeSpeaker([{ id: '127.0.0.2' }, { id: '127.0.0.3', families: ['ipv4_unicast', 'ipv6_unicast'] }]);
-    const m = new Mitigator({ port: sp, config: c, dryRun: false });
+    const m = mitigator({ port: sp, config: c, dryRun: false });
     const b = fsBan('198.51.100.9');
     m.upsert(b);
     await m.reconcile();
@@ -244,7 +243,7 @@ test('reconcile repairs drift (missing, changed, stale) and logs it; a route sha
   const sp = new FakeSpeaker([{ id: '127.0.0.2' }]);
   const lines: any[] = [];
   const log = { warn: (o: unknown) => lines.push(o), error: (o: unknown) => lines.push(o), info: () => {} } as any;
-  const m = new Mitigator({ port: sp, config: c, dryRun: false, log });
+  const m = mitigator({ port: sp, config: c, dryRun: false, log });
   const a = makeBan('198.51.100.7', { route: bhIntent('198.51.100.7/32', c) });
   const a2 = makeBan('198.51.100.7', { route: bhIntent('198.51.100.7/32', c), source: 'alice' });
   const b = makeBan('198.51.100.8', { route: bhIntent('198.51.100.8/32', c) });
@@ -283,7 +282,7 @@ test('reconcile repairs drift (missing, changed, stale) and logs it; a route sha
 test('reconfigure applies new neighbor overrides to active bans without a new ban', () => {
   const c = cfg();
   const sp = new FakeSpeaker([{ id: '127.0.0.2' }]);
-  const m = new Mitigator({ port: sp, config: c, dryRun: false });
+  const m = mitigator({ port: sp, config: c, dryRun: false });
   m.upsert(makeBan('198.51.100.7', { route: bhIntent('198.51.100.7/32', c) }));
   const before = sp.rib('127.0.0.2').get('ipv4_unicast 198.51.100.7/32') as UnicastRoute;
   assert.equal(before.attrs.nextHop, '192.0.2.1');
