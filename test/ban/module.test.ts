@@ -18,13 +18,12 @@ import { attack, cfg, ev, record, T0 } from './helpers.ts';
 /** A route builder that knows nothing of BGP: one "blackhole" whose prefix is the target, tagged with the level. */
 function stubRoutes(): RouteBuilder & { calls: RouteSubject[] } {
   const calls: RouteSubject[] = [];
-  const fn = ((s: RouteSubject) => {
+  const fn: RouteBuilder = (s) => {
     calls.push(s);
     const len = s.target.includes('/') ? '' : s.family === 4 ? '/32' : '/128';
     return { type: 'blackhole', prefix: s.target + len, next_hop: `level:${s.level}`, communities: [], large_communities: [] };
-  }) as RouteBuilder & { calls: RouteSubject[] };
-  fn.calls = calls;
-  return fn;
+  };
+  return Object.assign(fn, { calls });
 }
 
 function mgr(over: Record<string, unknown> = {}) {
@@ -206,7 +205,7 @@ test('previewReconfigure reports a reroute when the route builder gives a differ
   m.onAttackEvent(ev('attack_start', T0, attack('198.51.100.1')));
   const next = cfg({ bgp: { next_hop: '192.0.2.99' } });
   const p = m.previewReconfigure(next);
-  assert.deepEqual(p.rerouted.map((b) => b.route.type === 'blackhole' && b.route.next_hop), ['192.0.2.99']);
+  assert.deepEqual(p.rerouted.map((b) => (b.route.type === 'blackhole' ? b.route.next_hop : '')), ['192.0.2.99']);
   assert.equal(m.active()[0].route.type === 'blackhole' && m.active()[0].route.next_hop, '192.0.2.1', 'unchanged until reconfigure');
   assert.deepEqual(m.previewReconfigure(cfg()), { unbanned: [], rerouted: [] });
   const r = m.reconfigure(next, T0 + 1);
