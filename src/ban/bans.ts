@@ -3,6 +3,12 @@
  * every ban's lifecycle (lifecycle.ts) — guards, TTL and hysteresis,
  * escalation, manual ban/unban, reload, snapshot/restore.
  *
+ * Longer than 600 lines on purpose: one class around one lifecycle table,
+ * whose actions (fire) update the same indexes (by id, by target, by attack,
+ * pending refusals, rate-cap creations); split up, each part would reach
+ * into the others' state. Types are in types.ts, rules in guards.ts,
+ * escalation.ts, policy.ts and lifecycle.ts.
+ *
  * It decides the same things whatever `dry_run` says (it never reads it):
  * mitigation decides whether a ban's route is sent to routers.
  *
@@ -64,7 +70,7 @@ import { systemClock } from '../core/clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { Attack } from '../engine/events.ts';
 import { BreakwaterError } from '../core/errors.ts';
-import type { Ban, BanEvent, BanListener, DetectionEvent, MitigationLevel, RouteBuilder, RouteSubject } from './types.ts';
+import type { Ban, BanEvent, BanListener, BanManagerOptions, BanResult, BanStats, DetectionEvent, ManualBanRequest, ManualUnbanRequest, MitigationLevel, ReconfigureResult, RouteBuilder, RouteSubject } from './types.ts';
 import { routeTargets, sameRoute } from './intent.ts';
 import { initialLevel, levelAction, nextEscalation, nextStepDue } from './escalation.ts';
 import { ActiveIndex, Guards, unionSize, type CapContext, type Creation, type Refusal, type RefusalReason } from './guards.ts';
@@ -73,56 +79,7 @@ import { PolicyResolver, sameLadder, type TargetPolicy } from './policy.ts';
 
 export type { BanEvent, BanListener };
 
-export type BanResult = { ok: true; ban: Ban } | { ok: false; reason: RefusalReason; detail: string };
-
-export interface ManualBanRequest {
-  ip?: string;
-  prefix?: string;
-  /** Defaults to the target's `ban.ttl_seconds`. Must be 1 .. 31 536 000. */
-  ttlSeconds?: number;
-  actor: string;
-  reason?: string;
-}
-
-export interface ManualUnbanRequest {
-  ip?: string;
-  prefix?: string;
-  id?: string;
-  actor: string;
-}
-
-export interface BanStats {
-  active: number;
-  active_by_state: { active: number; expiring: number };
-  active_by_family: { 4: number; 6: number };
-  banned_addresses: { 4: number; 6: number };
-  banned_fraction: { 4: number; 6: number };
-  /** Attacks under way without a ban (refused, retried). */
-  pending_attacks: number;
-  created_total: number;
-  created_manual: number;
-  ended_total: number;
-  ended_by_reason: Record<string, number>;
-  refused_total: number;
-  refused_by_reason: Record<string, number>;
-  escalations_total: number;
-  listener_errors: number;
-}
-
-export interface BanManagerOptions {
-  /** core/clock.ts Clock (manual operations use it); default the system clock. */
-  clock?: Clock;
-  /** Builds a ban's route (mitigation/route.ts buildRoute); the ban module knows no BGP. */
-  routes: RouteBuilder;
-}
-
-/** What a reload did, or would do (previewReconfigure), to the active bans. */
-export interface ReconfigureResult {
-  /** Bans ended because their target became whitelisted or outside networks (end_reason says which). */
-  unbanned: Ban[];
-  /** Bans whose route changed (with the new route). */
-  rerouted: Ban[];
-}
+export type { BanManagerOptions, BanResult, BanStats, ManualBanRequest, ManualUnbanRequest, ReconfigureResult };
 
 export const MAX_MANUAL_TTL_SECONDS = 365 * 86400;
 const HISTORY_MAX = 1000;

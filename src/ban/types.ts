@@ -4,7 +4,9 @@
  * shape of a ban's route as mitigation describes it. Plain data only.
  */
 import type { Attack, Direction, EngineEvent, Vector } from '../engine/events.ts';
-import type { MitigationLevel, RouteIntent } from './intent.ts';
+import type { Clock } from '../core/clock.ts';
+import type { RefusalReason } from './guards.ts';
+import type { MitigationLevel, RouteBuilder, RouteIntent } from './intent.ts';
 
 export type { FlowspecRuleIntent, MitigationLevel, RouteBuilder, RouteIntent, RouteSubject } from './intent.ts';
 
@@ -63,3 +65,57 @@ export type DetectionListener = (e: DetectionEvent) => void;
 
 /** An attack as shown and stored: with the route its ban has, or would have (asked from mitigation). */
 export type AttackView = Attack & { route?: RouteIntent };
+
+// ---------------------------------------------------------------- BanManager API (bans.ts)
+
+export type BanResult = { ok: true; ban: Ban } | { ok: false; reason: RefusalReason; detail: string };
+
+export interface ManualBanRequest {
+  ip?: string;
+  prefix?: string;
+  /** Defaults to the target's `ban.ttl_seconds`. Must be 1 .. 31 536 000. */
+  ttlSeconds?: number;
+  actor: string;
+  reason?: string;
+}
+
+export interface ManualUnbanRequest {
+  ip?: string;
+  prefix?: string;
+  id?: string;
+  actor: string;
+}
+
+export interface BanStats {
+  active: number;
+  active_by_state: { active: number; expiring: number };
+  active_by_family: { 4: number; 6: number };
+  banned_addresses: { 4: number; 6: number };
+  banned_fraction: { 4: number; 6: number };
+  /** Attacks under way without a ban (refused, retried). */
+  pending_attacks: number;
+  created_total: number;
+  created_manual: number;
+  ended_total: number;
+  ended_by_reason: Record<string, number>;
+  refused_total: number;
+  refused_by_reason: Record<string, number>;
+  escalations_total: number;
+  listener_errors: number;
+}
+
+export interface BanManagerOptions {
+  /** core/clock.ts Clock (manual operations use it); default the system clock. */
+  clock?: Clock;
+  /** Builds a ban's route (mitigation/route.ts buildRoute); the ban module knows no BGP. */
+  routes: RouteBuilder;
+}
+
+/** What a reload did, or would do (previewReconfigure), to the active bans. */
+export interface ReconfigureResult {
+  /** Bans ended because their target became whitelisted or outside networks (end_reason says which). */
+  unbanned: Ban[];
+  /** Bans whose route changed (with the new route). */
+  rerouted: Ban[];
+}
+
