@@ -292,3 +292,43 @@ test('reconfigure applies new neighbor overrides to active bans without a new ba
   const after = sp.rib('127.0.0.2').get('ipv4_unicast 198.51.100.7/32') as UnicastRoute;
   assert.equal(after.attrs.nextHop, '192.0.2.55');
 });
+
+test('changes are applied per ban: a new, escalated or ended ban touches only its own routes', () => {
+  const c = cfg();
+  const sp = new FakeSpeaker([{ id: '127.0.0.2' }, { id: '127.0.0.3' }]);
+  const m = mitigator({ port: sp, config: c, dryRun: false });
+  for (let i = 1; i <= 50; i++) m.upsert(makeBan(`198.51.100.${i}`, { route: bhIntent(`198.51.100.${i}/32`, c) }));
+  assert.equal(sp.rib('127.0.0.2').size, 50);
+  sp.calls.length = 0;
+  const extra = makeBan('198.51.100.200', { route: bhIntent('198.51.100.200/32', c) });
+  m.upsert(extra);
+  assert.deepEqual(sp.calls.map((x) => [x.kind, x.neighbor, x.keys]), [
+    ['announce', '127.0.0.2', ['ipv4_unicast 198.51.100.200/32']],
+    ['announce', '127.0.0.3', ['ipv4_unicast 198.51.100.200/32']],
+  ], 'a new ban announces its route and nothing else');
+  sp.calls.length = 0;
+  m.upsert({ ...extra, expires: extra.expires + 60_000 });
+  assert.deepEqual(sp.calls, [], 'a ban whose routes did not change sends nothing');
+  m.upsert(fsBan('198.51.100.200', { id: extra.id }));
+  assert.deepEqual(sp.calls.map((x) => [x.kind, x.neighbor, x.keys.length]), [
+    ['withdraw', '127.0.0.2', 1], ['announce', '127.0.0.2', 2],
+    ['withdraw', '127.0.0.3', 1], ['announce', '127.0.0.3', 2],
+  ], 'an escalated (rerouted) ban swaps its own routes');
+  sp.calls.length = 0;
+  m.remove(extra.id);
+  assert.deepEqual(sp.calls.map((x) => [x.kind, x.neighbor, x.keys.length]), [['withdraw', '127.0.0.2', 2], ['withdraw', '127.0.0.3', 2]]);
+  assert.equal(sp.rib('127.0.0.2').size, 50);
+});
+
+test('the Mitigator keeps no copy of the bans: what it announces follows the ban source', async () => {
+  const c = cfg();
+  const sp = new FakeSpeaker([{ id: '127.0.0.2' }]);
+  const m = mitigator({ port: sp, config: c, dryRun: false });
+  const b = makeBan('198.51.100.7', { route: bhIntent('198.51.100.7/32', c) });
+  m.upsert(b);
+  // The ban ends in the ban module; the next reconcile withdraws its route even without a call for it.
+  m.source.delete(b.id);
+  assert.equal(m.activeBans().length, 0);
+  await m.reconcile();
+  assert.equal(sp.rib('127.0.0.2').size, 0);
+});
