@@ -308,7 +308,7 @@ test('changes are applied per ban: a new, escalated or ended ban touches only it
   ], 'a new ban announces its route and nothing else');
   sp.calls.length = 0;
   m.upsert({ ...extra, expires: extra.expires + 60_000 });
-  assert.deepEqual(sp.calls, [], 'a ban whose routes did not change sends nothing');
+  assert.equal(sp.calls.length, 0, 'a ban whose routes did not change sends nothing');
   m.upsert(fsBan('198.51.100.200', { id: extra.id }));
   assert.deepEqual(sp.calls.map((x) => [x.kind, x.neighbor, x.keys.length]), [
     ['withdraw', '127.0.0.2', 1], ['announce', '127.0.0.2', 2],
