@@ -19,7 +19,7 @@
 import * as net from 'node:net';
 import type { Logger } from 'pino';
 import { loadAddon, type AddonInfo } from '../core/addon.ts';
-import { canonicalAddress, formatIP, parseIP } from '../core/ip.ts';
+import { canonicalAddress } from '../core/ip.ts';
 import { MSG, MSG_NAMES, ERR, OPEN_SUB, AFI, SAFI } from './constants.ts';
 import { BgpError, errorName } from './errors.ts';
 import { Framer, encodeKeepalive, type RawMessage } from './header.ts';

@@ -31,7 +31,7 @@
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../core/log.ts';
 import type { Ban } from '../ban/types.ts';
-import { attrsKey, routeKey, type AppliedRoutes, type FamilyName, type Route } from '../bgp/index.ts';
+import { attrsKey, isFlowspecRoute, routeKey, type AppliedRoutes, type FamilyName, type Route } from '../bgp/index.ts';
 import { blackholeIntent, blackholeRoute } from './blackhole.ts';
 import { flowspecRoutes } from './flowspec.ts';
 import { compilePolicy, type MitigationPolicy, type NeighborPolicy } from './policy.ts';
@@ -381,7 +381,7 @@ export class Mitigator {
     const realFs = new Set<string>();
     for (const peer of this.port.peers()) for (const [k, r] of this.port.applied(peer.id)) {
       real.add(k);
-      if ('rule' in r) realFs.add(k);
+      if (isFlowspecRoute(r)) realFs.add(k);
     }
     let dry = 0, dryFs = 0;
     if (!this.live) {
@@ -393,7 +393,7 @@ export class Mitigator {
             if (keys.has(k)) continue;
             keys.add(k);
             dry++;
-            if ('rule' in r) dryFs++;
+            if (isFlowspecRoute(r)) dryFs++;
           }
         } catch {
           /* counted when applied */
