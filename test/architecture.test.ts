@@ -122,3 +122,27 @@ test('threads talk through one channel: postMessage only in core/channel.ts, Wor
   }
   assert.deepEqual(bad, []);
 });
+
+test('the ban module imports neither bgp nor api: only core, config, engine events and itself', () => {
+  assert.deepEqual(
+    violations('ban', (i) => external(i) ? !['koa', '@koa/router', 'prom-client'].includes(i.spec) : ['core', 'config', 'ban'].includes(area(i.target!)) || i.target === join('engine', 'events.ts')),
+    [],
+  );
+});
+
+test('mitigation is the only pipeline module that drives bgp, and only through bgp/index.ts', () => {
+  const pipeline = ['flow', 'engine', 'ban', 'store', 'api', 'notify', 'history', 'signals', 'cluster', 'console'];
+  const bad = all.filter((i) => i.target && area(i.target) === 'bgp' && pipeline.includes(area(i.from)));
+  assert.deepEqual(bad.map((i) => `${i.from} imports ${i.spec}`), []);
+  const deep = all.filter((i) => i.target && area(i.target) === 'bgp' && area(i.from) === 'mitigation' && i.target !== join('bgp', 'index.ts'));
+  assert.deepEqual(deep.map((i) => `${i.from} imports ${i.spec}`), [], 'mitigation uses bgp only through bgp/index.ts');
+});
+
+test('no file imports daemon/ (except the CLI command that starts it)', () => {
+  const bad = all.filter((i) => i.target && area(i.target) === 'daemon' && area(i.from) !== 'daemon' && i.from !== join('cli', 'daemon.ts'));
+  assert.deepEqual(bad.map((i) => `${i.from} imports ${i.spec}`), []);
+});
+
+test('the engine emits attacks only: it imports neither ban nor mitigation', () => {
+  assert.deepEqual(violations('engine', (i) => external(i) || !['ban', 'mitigation'].includes(area(i.target!))), []);
+});

@@ -13,9 +13,13 @@
  *  0x8108 redirect IPv4: address (4) | value (2)
  *  0x8009 traffic-marking: 5 zero bytes | DSCP (low 6 bits)
  */
+import { parseCommunity, parseLargeCommunity, WELL_KNOWN_COMMUNITIES } from '../core/community.ts';
 import { formatIPv4, parseIPv4 } from '../core/ip.ts';
-import { EXT, WELL_KNOWN_COMMUNITIES } from './constants.ts';
+import { EXT } from './constants.ts';
 import type { ExtCommunity, LargeCommunity } from './types.ts';
+
+/** Standard and large communities share the config's grammar (core/community.ts). */
+export { parseCommunity, parseLargeCommunity };
 
 const WK_BY_VALUE = new Map<number, string>(Object.entries(WELL_KNOWN_COMMUNITIES).map(([k, v]) => [v, k]));
 
@@ -25,21 +29,6 @@ function u32text(s: string, max = 0xffffffff): number {
   return n <= max ? n : -1;
 }
 
-/** "65535:666", "blackhole", "no-export", "NO_EXPORT" or a plain u32 → value; or an error message. */
-export function parseCommunity(s: string): number | string {
-  const name = s.trim().toLowerCase().replace(/_/g, '-');
-  if (name in WELL_KNOWN_COMMUNITIES) return WELL_KNOWN_COMMUNITIES[name];
-  const m = /^([0-9]+):([0-9]+)$/.exec(name);
-  if (m) {
-    const hi = u32text(m[1], 0xffff), lo = u32text(m[2], 0xffff);
-    if (hi < 0 || lo < 0) return `community "${s}": each half must be 0..65535`;
-    return hi * 65536 + lo;
-  }
-  const n = u32text(name);
-  if (n >= 0) return n;
-  return `"${s}" is not a community (ASN:VALUE or a well-known name)`;
-}
-
 /** "65535:666" (numeric form; wellKnownName() gives the name). */
 export function formatCommunity(v: number): string {
   return `${Math.floor(v / 65536)}:${v & 0xffff}`;
@@ -47,15 +36,6 @@ export function formatCommunity(v: number): string {
 
 export function wellKnownName(v: number): string | undefined {
   return WK_BY_VALUE.get(v);
-}
-
-/** "65000:1:2" → [65000, 1, 2]; or an error message. */
-export function parseLargeCommunity(s: string): LargeCommunity | string {
-  const m = /^([0-9]+):([0-9]+):([0-9]+)$/.exec(s.trim());
-  if (!m) return `"${s}" is not a large community (GLOBAL:LOCAL1:LOCAL2)`;
-  const a = u32text(m[1]), b = u32text(m[2]), c = u32text(m[3]);
-  if (a < 0 || b < 0 || c < 0) return `large community "${s}": each part must be 0..4294967295`;
-  return [a, b, c];
 }
 
 export function formatLargeCommunity(c: LargeCommunity): string {

@@ -244,17 +244,7 @@ export const ERROR_NAMES: Record<number, { name: string; sub: Record<number, str
 };
 
 /** Well-known communities (IANA "BGP Well-known Communities"). */
-export const WELL_KNOWN_COMMUNITIES: Record<string, number> = {
-  'graceful-shutdown': 0xffff0000, // RFC 8326
-  'accept-own': 0xffff0001, // RFC 7611
-  'llgr-stale': 0xffff0006,
-  'no-llgr': 0xffff0007,
-  blackhole: 0xffff029a, // 65535:666, RFC 7999
-  'no-export': 0xffffff01, // RFC 1997
-  'no-advertise': 0xffffff02,
-  'no-export-subconfed': 0xffffff03,
-  'no-peer': 0xffffff04, // RFC 3765
-};
+export { WELL_KNOWN_COMMUNITIES } from '../core/community.ts';
 
 /** FlowSpec component types (RFC 8955 §4.2.2, RFC 8956 §3). */
 export const FS = {

@@ -10,6 +10,7 @@
  *   speaker.flush(neighbor?);                                  // withdraw everything
  *   speaker.neighbors(): NeighborStatus[]                      // latest status (sync)
  *   speaker.routes(neighbor): Route[]                          // Adj-RIB-Out contents (sync)
+ *   speaker.applied(neighbor): AppliedRoutes                   // the same by routeKey, no copy (sync)
  *   await speaker.adjRibOut(neighbor?): AdjRibOutEntry[]       // with sent/pending/held/refused
  *   await speaker.reconfigure(newConfig.bgp);                  // unchanged sessions stay up
  *   await speaker.stop({ graceful: true });                    // graceful: peers keep routes (RFC 4724)
@@ -19,7 +20,9 @@
  * loop (flow decoding, detection) therefore cannot delay KEEPALIVEs and let
  * a router's hold timer expire. The facade validates routes synchronously
  * (so callers get errors at once), keeps a mirror of every neighbor's
- * Adj-RIB-Out for synchronous reads, batches operations into one message per
+ * Adj-RIB-Out for synchronous reads — THE applied set of Breakwater: what
+ * has been handed to the speaker and not withdrawn; mitigation keeps no copy
+ * of it — batches operations into one message per
  * event-loop turn, forwards the worker's log lines to the caller's logger,
  * and restarts a crashed worker, replaying the mirror. `{ mode: 'inline' }`
  * runs the same core on the calling thread (tools, tests).
@@ -46,7 +49,7 @@ import { spawnWorker } from '../core/spawn-worker.ts';
 import { AdjRibOut } from './adjrib.ts';
 import { RouteError } from './errors.ts';
 import type { FsmState } from './fsm.ts';
-import { normalizeAddress } from './listener.ts';
+import { canonicalAddress as normalizeAddress } from '../core/ip.ts';
 import { SpeakerCore, checkRoute, type AdjRibOutEntry, type NeighborStatus, type RouteOptions, type SentEvent } from './speaker.ts';
 import { applyRouteOp, type FacadeSends, type RouteOp, type SpeakerSends, type WorkerData } from './speaker-worker.ts';
 import { routeKey, type Route } from './types.ts';
@@ -54,7 +57,41 @@ import { newUpdateStats } from './update.ts';
 
 export type { AdjRibOutEntry, NeighborStatus, RouteOptions, SentEvent } from './speaker.ts';
 export type { Route, UnicastRoute, FlowspecRoute, FlowspecRule, PathAttributes, FamilyName } from './types.ts';
-export { routeKey, attrsKey } from './types.ts';
+export { routeKey, attrsKey, isFlowspecRoute } from './types.ts';
+export type { BitmaskOp, ExtCommunity, LargeCommunity, NumericOp } from './types.ts';
+
+/** A read-only view of one neighbor's applied routes, by routeKey (a Map fits). */
+export interface AppliedRoutes {
+  readonly size: number;
+  get(key: string): Route | undefined;
+  has(key: string): boolean;
+  values(): IterableIterator<Route>;
+  [Symbol.iterator](): IterableIterator<[string, Route]>;
+}
+
+const NO_ROUTES: AppliedRoutes = new Map<string, Route>();
+
+class AppliedView implements AppliedRoutes {
+  private readonly rib: AdjRibOut;
+  constructor(rib: AdjRibOut) {
+    this.rib = rib;
+  }
+  get size(): number {
+    return this.rib.desired.size;
+  }
+  get(key: string): Route | undefined {
+    return this.rib.desired.get(key)?.route;
+  }
+  has(key: string): boolean {
+    return this.rib.desired.has(key);
+  }
+  *values(): IterableIterator<Route> {
+    for (const e of this.rib.desired.values()) yield e.route;
+  }
+  *[Symbol.iterator](): IterableIterator<[string, Route]> {
+    for (const [k, e] of this.rib.desired) yield [k, e.route];
+  }
+}
 export { RouteError, BgpError } from './errors.ts';
 export type { FsmState } from './fsm.ts';
 
@@ -347,6 +384,12 @@ export class BgpSpeaker extends EventEmitter {
   /** The routes in a neighbor's Adj-RIB-Out (what it should hold), synchronously. */
   routes(neighbor: string): Route[] {
     return this.mirror.get(normalizeAddress(neighbor))?.routes() ?? [];
+  }
+
+  /** The applied set of a neighbor (announced, not withdrawn nor expired), by routeKey; a live view, not a copy. */
+  applied(neighbor: string): AppliedRoutes {
+    const rib = this.mirror.get(normalizeAddress(neighbor));
+    return rib ? new AppliedView(rib) : NO_ROUTES;
   }
 
   /** Adj-RIB-Out entries with their state (sent, pending, held, refused). */

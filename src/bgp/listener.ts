@@ -6,7 +6,7 @@
  */
 import * as net from 'node:net';
 import type { Logger } from 'pino';
-import { formatIP, parseIP } from '../core/ip.ts';
+import { canonicalAddress } from '../core/ip.ts';
 import { ERR, CEASE_SUB } from './constants.ts';
 import type { ListenMd5, TcpMd5Addon } from './md5.ts';
 import { encodeNotification } from './notification.ts';
@@ -133,10 +133,7 @@ export class BgpListener {
   }
 }
 
-/** Canonical address text: "::ffff:192.0.2.1" → "192.0.2.1", IPv6 compressed lower case. */
+/** A neighbor's identity: core/ip.ts canonicalAddress (the one normalisation of config, mitigation and the speaker). */
 export function normalizeAddress(a: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a);
-  if (m) return m[1];
-  const ip = parseIP(a);
-  return ip ? formatIP(ip.family, ip.bytes) : a.toLowerCase();
+  return canonicalAddress(a);
 }

@@ -21,7 +21,10 @@
 import { loadConfig } from '../config/load.ts';
 import { ManualClock } from '../core/clock.ts';
 import { Engine } from '../engine/engine.ts';
-import type { Attack, Ban, EngineEvent } from '../engine/events.ts';
+import type { Attack } from '../engine/events.ts';
+import { BanManager } from '../ban/bans.ts';
+import type { AttackView, Ban, DetectionEvent } from '../ban/types.ts';
+import { buildRoute, routeForAttack } from '../mitigation/route.ts';
 import { NetworkSet } from '../engine/hostgroups.ts';
 import { parseIP } from '../core/ip.ts';
 import { FlowDecoder, detectFlowProto } from '../flow/decode.ts';
@@ -36,7 +39,7 @@ function iso(ms: number): string {
   return new Date(Math.round(ms)).toISOString();
 }
 
-function attackFields(a: Attack): Record<string, unknown> {
+function attackFields(a: AttackView): Record<string, unknown> {
   const o: Record<string, unknown> = {
     target: a.target,
     direction: a.direction,
@@ -77,7 +80,7 @@ function attackFields(a: Attack): Record<string, unknown> {
  * `rates` detectCaptures computed for them (pps/mbps/fps and peaks, see
  * banRates) when given.
  */
-export function eventJson(e: EngineEvent, rates?: EventRates): Record<string, unknown> {
+export function eventJson(e: DetectionEvent, rates?: EventRates): Record<string, unknown> {
   const base: Record<string, unknown> = { event: e.event, time: iso(e.time) };
   switch (e.event) {
     case 'attack_start':
@@ -95,7 +98,7 @@ export function eventJson(e: EngineEvent, rates?: EventRates): Record<string, un
       };
     }
     case 'ban_refused': {
-      const a = e.attack;
+      const a: AttackView | undefined = e.attack;
       return {
         ...base, target: e.target, direction: a?.direction, vector: a?.vector, pps: a?.pps, mbps: a?.mbps, fps: a?.fps,
         route: a?.route, reason: e.reason, attack_id: a?.id,
@@ -132,10 +135,12 @@ export interface EventRates {
 }
 
 export interface DetectResult {
-  events: EngineEvent[];
+  /** Attack events (their attack with its route) and ban events, in order. */
+  events: DetectionEvent[];
   /** Rates for escalate and unban events (they carry a ban, not an attack). */
-  rates: Map<EngineEvent, EventRates>;
+  rates: Map<DetectionEvent, EventRates>;
   engine: Engine;
+  bans: BanManager;
   datagrams: number;
   other: number;
   records: number;
@@ -187,7 +192,7 @@ export function detectCaptures(
   config: Readonly<Config>,
   paths: readonly string[],
   opts: DetectOptions = {},
-  onEvent?: (e: EngineEvent, rates?: EventRates) => void,
+  onEvent?: (e: DetectionEvent, rates?: EventRates) => void,
 ): DetectResult {
   const packets: UdpPacket[] = [];
   for (const p of paths) for (const pk of readCapture(p, newCaptureStats())) packets.push(pk);
@@ -195,14 +200,27 @@ export function detectCaptures(
   packets.sort((a, b) => a.time - b.time);
   const sources = config.flow_sources.length ? new NetworkSet(config.flow_sources) : null;
   const clock = new ManualClock(packets.length ? Math.floor(packets[0].time) : 0);
-  const engine = new Engine(config, { clock });
-  const bm = engine.bans;
+  const bm = new BanManager(config, { clock, routes: buildRoute });
+  const engine = new Engine(config, { clock, onTick: (time) => bm.tick(time) });
   const step = engine.window.tickMs;
-  const events: EngineEvent[] = [];
-  const rates = new Map<EngineEvent, EventRates>();
+  const events: DetectionEvent[] = [];
+  const rates = new Map<DetectionEvent, EventRates>();
   /** Latest view of every attack (updates included), for the rates of ban lines. */
   const attacks = new Map<string, Attack>();
+  /** An attack as printed: with its ban's route, or the route its ban would get (asked before the ban module sees the event). */
+  const withRoute = (a: Attack): AttackView => {
+    try {
+      return { ...a, route: routeForAttack(a, config, bm) };
+    } catch {
+      return a;
+    }
+  };
   engine.on((e) => {
+    handle({ ...e, attack: withRoute(e.attack) });
+    bm.onAttackEvent(e);
+  });
+  bm.on((e) => handle(e.event === 'ban_refused' && e.attack ? { ...e, attack: withRoute(e.attack) } : e));
+  function handle(e: DetectionEvent): void {
     if (e.event === 'attack_start' || e.event === 'attack_update' || e.event === 'attack_end') attacks.set(e.attack.id, e.attack);
     if (e.event === 'attack_update' && !opts.updates) return;
     let r: EventRates | undefined;
@@ -219,7 +237,7 @@ export function detectCaptures(
     }
     events.push(e);
     onEvent?.(e, r);
-  });
+  }
   const dec = new FlowDecoder(engine, { defaultSamplingRate: config.sampling.default_rate, plausibility: plausibilityLimits(config) });
 
   /** The engine's current tick: the clock only moves through tickTo. */
@@ -230,11 +248,11 @@ export function detectCaptures(
     cur = Math.max(cur, Math.floor(clock.now() / step));
   };
   /** True when every boundary matters: an attack is active or a ban is kept by one. */
-  const busy = () => engine.stats().attacks_active > 0 || (bm !== null && bm.active().some((b) => b.state === 'active'));
+  const busy = () => engine.stats().attacks_active > 0 || bm.active().some((b) => b.state === 'active');
   /** The first boundary (tick index) at which a ban is due, or Infinity. */
   const dueTick = () => {
     let due = Infinity;
-    if (bm) for (const b of bm.active()) due = Math.min(due, Math.ceil(b.expires / step));
+    for (const b of bm.active()) due = Math.min(due, Math.ceil(b.expires / step));
     return Math.max(due, cur + 1);
   };
   const MAX_STEPS = 10_000_000;
@@ -274,7 +292,7 @@ export function detectCaptures(
   }
   let records = 0;
   for (const s of dec.stats.values()) records += s.records;
-  return { events, rates, engine, datagrams, other, records, end: clock.now() };
+  return { events, rates, engine, bans: bm, datagrams, other, records, end: clock.now() };
 }
 
 /**
@@ -347,7 +365,7 @@ export async function run(argv: string[]): Promise<number> {
   flush();
   if (flags.flags.has('stats')) {
     const st = res.engine.stats();
-    process.stderr.write(JSON.stringify({ datagrams: res.datagrams, other_datagrams: res.other, records: res.records, engine: st, bans: res.engine.bans?.stats() }) + '\n');
+    process.stderr.write(JSON.stringify({ datagrams: res.datagrams, other_datagrams: res.other, records: res.records, engine: st, bans: res.bans.stats() }) + '\n');
   }
   return 0;
 }

@@ -8,6 +8,7 @@
  * defaults, as the configuration reference in README.md.
  */
 import * as v from 'valibot';
+import { parseCommunity, parseLargeCommunity } from '../core/community.ts';
 import { parseIP, parseIPv4, parsePrefix } from '../core/ip.ts';
 
 const nonNeg = (def?: number) => (def === undefined ? v.optional(v.pipe(v.number(), v.minValue(0))) : v.optional(v.pipe(v.number(), v.minValue(0)), def));
@@ -49,36 +50,9 @@ export const ListenString = v.pipe(
   v.title('listen address'),
 );
 
-/** RFC 1997 community "ASN:value" or a well-known name. */
-export const WELL_KNOWN_COMMUNITIES: Record<string, number> = {
-  blackhole: 0xffff029a,
-  no_export: 0xffffff01,
-  no_advertise: 0xffffff02,
-  no_export_subconfed: 0xffffff03,
-  no_peer: 0xffffff04,
-  graceful_shutdown: 0xffff0000,
-  accept_own: 0xffff0001,
-};
-
-export function parseCommunity(s: string): number | null {
-  const wk = WELL_KNOWN_COMMUNITIES[s.toLowerCase().replace(/-/g, '_')];
-  if (wk !== undefined) return wk;
-  const m = /^([0-9]{1,5}):([0-9]{1,5})$/.exec(s);
-  if (!m) return null;
-  const a = Number(m[1]), b = Number(m[2]);
-  if (a > 65535 || b > 65535) return null;
-  return a * 65536 + b;
-}
-
-export function parseLargeCommunity(s: string): [number, number, number] | null {
-  const m = /^([0-9]{1,10}):([0-9]{1,10}):([0-9]{1,10})$/.exec(s);
-  if (!m) return null;
-  const parts = [Number(m[1]), Number(m[2]), Number(m[3])] as [number, number, number];
-  return parts.every((p) => p <= 0xffffffff) ? parts : null;
-}
-
-const Community = v.pipe(v.string(), v.check((s) => parseCommunity(s) !== null, (i) => `"${i.input}" is not a community (ASN:value or blackhole, no_export, ...)`), v.title('community'));
-const LargeCommunity = v.pipe(v.string(), v.check((s) => parseLargeCommunity(s) !== null, (i) => `"${i.input}" is not a large community (a:b:c)`), v.title('large community'));
+/** Standard and large communities: the one grammar of core/community.ts (the command line's too). */
+const Community = v.pipe(v.string(), v.check((s) => typeof parseCommunity(s) === 'number', (i) => String(parseCommunity(i.input as string))), v.title('community'));
+const LargeCommunity = v.pipe(v.string(), v.check((s) => typeof parseLargeCommunity(s) !== 'string', (i) => String(parseLargeCommunity(i.input as string))), v.title('large community'));
 
 const Asn = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(4294967295), v.title('ASN'));
 

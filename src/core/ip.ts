@@ -265,3 +265,15 @@ export class PrefixMap<T> {
     return this.entries.filter(([q]) => prefixesOverlap(p, q));
   }
 }
+
+/**
+ * The one canonical text of an address that names something (a BGP
+ * neighbor, a peer): lower-case compressed IPv6, dotted IPv4, and an
+ * IPv4-mapped IPv6 address ("::ffff:192.0.2.1") as its IPv4 address.
+ * Text that is not an address comes back lower-cased.
+ */
+export function canonicalAddress(a: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a.trim());
+  const ip = parseIP(m ? m[1] : a.trim());
+  return ip ? formatIP(ip.family, ip.bytes) : a.trim().toLowerCase();
+}

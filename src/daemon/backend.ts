@@ -1,15 +1,9 @@
 /** The REST API's view of a running daemon (ApiBackend over Daemon). */
 import { HttpError, type ApiBackend, type BanRequest, type MutationResult, type PageQuery, type PageResult, type ReloadResult } from '../api/server.ts';
-import type { Attack, Ban } from '../engine/events.ts';
+import type { AttackView as Attack, Ban } from '../ban/types.ts';
+import { httpStatus } from '../core/errors.ts';
 import { VERSION } from '../version.ts';
 import type { Daemon } from './daemon.ts';
-
-/** HTTP status for a refused manual ban or unban. */
-function refusalStatus(reason: string): number {
-  if (reason === 'invalid_target' || reason === 'invalid_ttl') return 400;
-  if (reason === 'not_banned') return 404;
-  return 409;
-}
 
 export class DaemonBackend implements ApiBackend {
   private readonly d: Daemon;
@@ -148,13 +142,13 @@ export class DaemonBackend implements ApiBackend {
 
   ban(req: BanRequest, actor: string): MutationResult {
     const r = this.readyForChange().manualBan(req.ip, req.ttl_seconds, actor, req.reason);
-    if (!r.ok) return { ok: false, status: refusalStatus(r.reason), error: `ban refused: ${r.detail}`, reason: r.reason };
+    if (!r.ok) return { ok: false, status: httpStatus(r.reason), error: `ban refused: ${r.detail}`, reason: r.reason };
     return { ok: true, status: 201, body: { ban: this.banView(r.ban) } };
   }
 
   unban(req: BanRequest, actor: string): MutationResult {
     const r = this.readyForChange().manualUnban(req.ip, actor);
-    if (!r.ok) return { ok: false, status: refusalStatus(r.reason), error: `unban refused: ${r.detail}`, reason: r.reason };
+    if (!r.ok) return { ok: false, status: httpStatus(r.reason), error: `unban refused: ${r.detail}`, reason: r.reason };
     return { ok: true, body: { unbanned: req.ip, ban: { ...r.ban, active: false } } };
   }
 

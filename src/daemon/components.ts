@@ -9,7 +9,7 @@ import type { Logger } from '../core/log.ts';
 import { formatIP, parseIP } from '../core/ip.ts';
 import { Collector, collectorOptions } from '../flow/collector.ts';
 import type { FlowSink } from '../flow/record.ts';
-import { BgpSpeaker, type NeighborStatus, type PeerStateEvent, type Route } from '../bgp/index.ts';
+import { BgpSpeaker, type AppliedRoutes, type NeighborStatus, type PeerStateEvent, type Route } from '../bgp/index.ts';
 import type { FlowStatsView, NeighborView } from '../api/metrics.ts';
 import type { PeerInfo, SpeakerPort } from '../mitigation/reconcile.ts';
 import type { Components } from './daemon.ts';
@@ -126,6 +126,10 @@ export class BgpAdapter implements BgpPort, SpeakerPort {
 
   withdraw(routes: Route[], neighbors: string[]): void {
     this.bgp.withdraw(routes, { neighbors: neighbors.map(normAddr) });
+  }
+
+  applied(neighbor: string): AppliedRoutes {
+    return this.bgp.applied(neighbor);
   }
 
   async adjRibOut(neighbor: string): Promise<Route[]> {

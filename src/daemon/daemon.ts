@@ -25,7 +25,8 @@ import { parseListen } from '../config/schema.ts';
 import { ConfigError, type PathIssue } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
-import type { Attack, Ban, EngineEvent } from '../engine/events.ts';
+import type { Attack } from '../engine/events.ts';
+import type { AttackView, DetectionEvent } from '../ban/types.ts';
 import { Store, defaultDbPath } from '../store/sqlite.ts';
 import { Mitigator } from '../mitigation/reconcile.ts';
 import { ApiServer, type ApiToken, type ReloadResult } from '../api/server.ts';
@@ -97,12 +98,9 @@ export class Daemon {
   private tickTimer?: NodeJS.Timeout;
   private reloadChain: Promise<unknown> = Promise.resolve();
   private pidFile = '';
-  /** Attacks in progress, by id (with their latest rates). */
-  readonly attacks = new Map<string, Attack>();
+  /** Attacks in progress, by id (with their latest rates and route). */
+  readonly attacks = new Map<string, AttackView>();
   private attackSaved = new Map<string, number>();
-  /** Ended attacks kept in memory for the API, newest last. */
-  readonly recentAttacks: Attack[] = [];
-  readonly counters = { attacks_by_vector: {} as Record<string, number>, bans: 0, refused: {} as Record<string, number>, reloads: 0, reload_failures: 0, handler_errors: 0 };
   /** Datagram rates per exporter, sampled every LOOPS.rateSampleMs. */
   rates: Record<string, { datagrams_per_s: number; records_per_s: number }> = {};
   private lastRateSample?: { t: number; per: Map<string, { d: number; r: number }> };
@@ -160,6 +158,7 @@ export class Daemon {
 
     this.mitigator = new Mitigator({
       port: this.bgp.speaker,
+      bans: { active: () => this.engine.activeBans(), get: (id) => this.engine.banById(id) },
       config: cfg,
       dryRun: cfg.dry_run,
       log,
@@ -221,7 +220,7 @@ export class Daemon {
       this.store.audit({ time: now, actor: 'system', action: 'unban', target: ban.target, detail: { ban: ban.id, reason: `not_restored:${reason}` } });
     }
     for (const b of r.restored) this.store.saveBan(b);
-    this.mitigator.upsertMany(r.restored);
+    this.mitigator.applyAll();
     this.log.info(
       { event: 'bans restored', restored: r.restored.length, expired: r.expired.length, refused: r.refused.length, targets: r.restored.map((b) => b.target).slice(0, 50) },
       'bans restored from SQLite (announced before End-of-RIB)',
@@ -269,7 +268,6 @@ export class Daemon {
 
   private safe(name: string, fn: () => unknown): void {
     const fail = (e: unknown) => {
-      this.counters.handler_errors++;
       this.log.error({ event: 'daemon error', loop: name, err: (e as Error).stack ?? String(e) }, `${name} failed`);
     };
     try {
@@ -317,12 +315,11 @@ export class Daemon {
 
   // ------------------------------------------------------------ engine events
 
-  private onEngineEvent(e: EngineEvent): void {
+  private onEngineEvent(e: DetectionEvent): void {
     this.safe(`event ${e.event}`, () => this.handleEvent(e));
   }
 
-  private withRoute(a: Attack): Attack {
-    if (a.route) return a;
+  private withRoute(a: Attack): AttackView {
     try {
       return { ...a, route: this.engine.routeForAttack(a) };
     } catch {
@@ -330,13 +327,12 @@ export class Daemon {
     }
   }
 
-  private handleEvent(e: EngineEvent): void {
+  private handleEvent(e: DetectionEvent): void {
     const log = this.log;
     switch (e.event) {
       case 'attack_start': {
         const a = this.withRoute(e.attack);
         this.attacks.set(a.id, a);
-        this.counters.attacks_by_vector[a.vector] = (this.counters.attacks_by_vector[a.vector] ?? 0) + 1;
         this.store.saveAttack(a);
         this.attackSaved.set(a.id, e.time);
         log.warn(
@@ -360,27 +356,24 @@ export class Daemon {
         const ended = { ...a, end: a.end ?? e.time };
         this.attacks.delete(a.id);
         this.attackSaved.delete(a.id);
-        this.recentAttacks.push(ended);
-        if (this.recentAttacks.length > 1000) this.recentAttacks.splice(0, this.recentAttacks.length - 1000);
         this.store.saveAttack(ended);
         log.info({ event: 'attack end', attack: a.id, target: a.target, vector: a.vector, peak_pps: a.peak_pps, peak_mbps: a.peak_mbps, duration_s: Math.round((ended.end - a.start) / 1000) }, `attack on ${a.target} ended`);
         break;
       }
       case 'ban': {
         const b = e.ban;
-        this.counters.bans++;
         // Write-ahead: the ban is on disk before any route leaves.
         this.store.saveBan(b);
         this.store.audit({ time: e.time, actor: b.source, action: 'ban', target: b.target, detail: { ban: b.id, reason: b.reason, ttl_seconds: b.ttl_seconds, action: b.action, attack: b.attack_id } });
         log.warn({ event: 'ban', ban: b.id, target: b.target, source: b.source, reason: b.reason, ttl_seconds: b.ttl_seconds, route: b.route, mode: this.cfg.dry_run ? 'dry_run' : 'live' }, this.cfg.dry_run ? `ban ${b.target} (dry-run: not announced)` : `ban ${b.target}`);
-        this.mitigator.upsert(b);
+        this.mitigator.changed(b.id);
         break;
       }
       case 'escalate': {
         this.store.saveBan(e.ban);
         this.store.audit({ time: e.time, actor: 'auto', action: 'escalate', target: e.ban.target, detail: { ban: e.ban.id, from: e.from, to: e.to } });
         log.warn({ event: 'escalate', ban: e.ban.id, target: e.ban.target, from: e.from, to: e.to }, `ban ${e.ban.target} escalated to ${e.to}`);
-        this.mitigator.upsert(e.ban);
+        this.mitigator.changed(e.ban.id);
         break;
       }
       case 'unban': {
@@ -388,11 +381,10 @@ export class Daemon {
         this.store.saveBan(b);
         this.store.audit({ time: e.time, actor: b.ended_by ?? (e.reason === 'manual' ? 'api' : 'auto'), action: 'unban', target: b.target, detail: { ban: b.id, reason: e.reason } });
         log.warn({ event: 'unban', ban: b.id, target: b.target, reason: e.reason }, `unban ${b.target} (${e.reason})`);
-        this.mitigator.remove(b.id);
+        this.mitigator.changed(b.id);
         break;
       }
       case 'ban_refused': {
-        this.counters.refused[e.reason] = (this.counters.refused[e.reason] ?? 0) + 1;
         this.store.audit({ time: e.time, actor: e.source ?? 'auto', action: 'ban_refused', target: e.target, detail: { reason: e.reason, detail: e.detail, attack: e.attack?.id } });
         log.warn({ event: 'ban refused', target: e.target, reason: e.reason, detail: e.detail }, `ban of ${e.target} refused: ${e.reason}`);
         break;
@@ -427,7 +419,6 @@ export class Daemon {
       next = loadConfig(this.configFile);
     } catch (e) {
       const issues: PathIssue[] = e instanceof ConfigError ? e.issues : [{ path: '', message: (e as Error).message }];
-      this.counters.reload_failures++;
       log.error({ event: 'config reload failed', actor, file: this.configFile, issues, keys: issues.map((i) => i.path) }, 'config reload rejected; the running config stays');
       this.store.audit({ time: now, actor, action: 'reload_failed', detail: { issues } });
       return { ok: false, error: 'invalid config; the running config stays', issues };
@@ -443,20 +434,12 @@ export class Daemon {
     // Only keys that can change at run time are applied; the rest keep their old values.
     const effective = keepRestartKeys(old, next, d.needsRestart);
     this.cfg = effective;
-    this.counters.reloads++;
 
-    // Engine first: a newly whitelisted target is unbanned here (its unban event withdraws the route).
+    // Engine and bans first: a newly whitelisted target is unbanned here (its unban event withdraws the route).
     const eb = this.engine.reconfigure(effective, now);
-    for (const b of eb.unbanned) {
-      // Normally already handled through its unban event; make sure the route is gone.
-      if (this.mitigator.activeBans().some((x) => x.id === b.id)) {
-        this.store.saveBan({ ...b, ended: b.ended ?? now, end_reason: b.end_reason ?? 'whitelisted' });
-        this.mitigator.remove(b.id);
-      }
-    }
     for (const b of eb.rerouted) {
       this.store.saveBan(b);
-      this.mitigator.upsert(b);
+      this.mitigator.changed(b.id);
     }
     if (eb.unbanned.length) details.unbanned = eb.unbanned.map((b) => ({ target: b.target, reason: b.end_reason }));
     await this.bgp.reconfigure(effective);

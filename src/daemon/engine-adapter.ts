@@ -1,37 +1,46 @@
 /**
- * EnginePort over the real engine. The Engine owns its BanManager and emits
- * attack events first, then the ban events they cause, to the same listeners,
- * so a ban is always handled after the attack that caused it.
+ * EnginePort over the real engine and ban module. The engine emits attacks;
+ * the ban module (ban/bans.ts) is fed each attack event right after the
+ * daemon saw it, and ticks with the engine's closed ticks, so the daemon
+ * sees an attack before the ban it causes. Routes come from mitigation
+ * (mitigation/route.ts): the ban module is handed the builder, the attack
+ * view asks routeForAttack.
  */
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { Engine } from '../engine/engine.ts';
-import { BanManager } from '../engine/bans.ts';
-import type { Attack, Ban, EngineEvent, EngineListener } from '../engine/events.ts';
+import type { Attack } from '../engine/events.ts';
+import { BanManager, type ReconfigureResult } from '../ban/bans.ts';
+import type { Ban, DetectionEvent, DetectionListener, RouteIntent } from '../ban/types.ts';
+import { buildRoute, routeForAttack } from '../mitigation/route.ts';
 import type { EngineStatsView } from '../api/metrics.ts';
 import type { BanOutcome, EnginePort, HostView } from './ports.ts';
 
 export class EngineAdapter implements EnginePort {
   readonly engine: Engine;
   readonly bans: BanManager;
-  private readonly listeners: EngineListener[] = [];
+  private cfg: Readonly<Config>;
+  private readonly listeners: DetectionListener[] = [];
   private readonly log?: Logger;
 
   constructor(cfg: Readonly<Config>, clock: Clock, log?: Logger) {
     this.log = log;
-    this.engine = new Engine(cfg, { clock, log });
-    const bans = this.engine.bans;
-    if (!bans) throw new Error('the engine runs without a ban manager');
-    this.bans = bans;
-    this.engine.on((e) => this.emit(e));
+    this.cfg = cfg;
+    this.bans = new BanManager(cfg, { clock, routes: buildRoute });
+    this.engine = new Engine(cfg, { clock, log, onTick: (time) => this.bans.tick(time) });
+    this.engine.on((e) => {
+      this.emit(e);
+      this.bans.onAttackEvent(e);
+    });
+    this.bans.on((e) => this.emit(e));
   }
 
   get sink() {
     return this.engine;
   }
 
-  private emit(e: EngineEvent): void {
+  private emit(e: DetectionEvent): void {
     for (const l of this.listeners) {
       try {
         l(e);
@@ -41,7 +50,7 @@ export class EngineAdapter implements EnginePort {
     }
   }
 
-  on(listener: EngineListener): void {
+  on(listener: DetectionListener): void {
     this.listeners.push(listener);
   }
 
@@ -53,8 +62,8 @@ export class EngineAdapter implements EnginePort {
     return this.engine.attacks().filter((a) => a.end === undefined);
   }
 
-  routeForAttack(a: Attack): Attack['route'] {
-    return this.bans.routeForAttack(a);
+  routeForAttack(a: Attack): RouteIntent {
+    return routeForAttack(a, this.cfg, this.bans);
   }
 
   hosts(q: { limit: number; direction?: 'incoming' | 'outgoing' }): HostView[] {
@@ -68,33 +77,38 @@ export class EngineAdapter implements EnginePort {
   }
 
   manualBan(req: { ip: string; ttlSeconds?: number; actor: string; reason?: string }): BanOutcome {
-    const r = req.ip.includes('/') ? this.bans.manualBan({ prefix: req.ip, ttlSeconds: req.ttlSeconds, actor: req.actor, reason: req.reason }) : this.bans.manualBan({ ip: req.ip, ttlSeconds: req.ttlSeconds, actor: req.actor, reason: req.reason });
-    return r.ok ? r : { ok: false, reason: r.reason, detail: r.detail };
+    const target = req.ip.includes('/') ? { prefix: req.ip } : { ip: req.ip };
+    return this.bans.manualBan({ ...target, ttlSeconds: req.ttlSeconds, actor: req.actor, reason: req.reason });
   }
 
   manualUnban(req: { ip: string; actor: string }): BanOutcome {
-    const r = req.ip.includes('/') ? this.bans.manualUnban({ prefix: req.ip, actor: req.actor }) : this.bans.manualUnban({ ip: req.ip, actor: req.actor });
-    return r.ok ? r : { ok: false, reason: r.reason, detail: r.detail };
+    const target = req.ip.includes('/') ? { prefix: req.ip } : { ip: req.ip };
+    return this.bans.manualUnban({ ...target, actor: req.actor });
   }
 
   activeBans(): Ban[] {
     return this.bans.active();
   }
 
+  banById(id: string): Ban | undefined {
+    return this.bans.get(id);
+  }
+
   restore(bans: Ban[], now: number) {
     return this.bans.restore(bans, now);
   }
 
-  /** The engine reconfigures its ban manager; ended and re-routed bans are found by comparing before and after. */
-  reconfigure(cfg: Readonly<Config>, now: number): { unbanned: Ban[]; rerouted: Ban[] } {
+  /** The engine first (attacks outside the new networks end), then the ban module at the same time; its result as it is. */
+  reconfigure(cfg: Readonly<Config>, now: number): ReconfigureResult {
     void now;
-    const before = new Map(this.bans.active().map((b) => [b.id, JSON.stringify(b.route)]));
-    this.engine.reconfigure(cfg);
-    const after = this.bans.active();
-    const still = new Set(after.map((b) => b.id));
-    const unbanned = this.bans.history(before.size).filter((b) => before.has(b.id) && !still.has(b.id));
-    const rerouted = after.filter((b) => before.has(b.id) && before.get(b.id) !== JSON.stringify(b.route));
-    return { unbanned, rerouted };
+    const time = this.engine.reconfigure(cfg);
+    this.cfg = cfg;
+    return this.bans.reconfigure(cfg, time);
+  }
+
+  /** What reconfigure(cfg) would do to the active bans; changes nothing. */
+  previewReconfigure(cfg: Readonly<Config>): ReconfigureResult {
+    return this.bans.previewReconfigure(cfg);
   }
 
   stats(): EngineStatsView {

@@ -4,7 +4,8 @@
  * these shapes; the daemon itself only sees the ports.
  */
 import type { Config } from '../config/schema.ts';
-import type { Attack, Ban, EngineListener } from '../engine/events.ts';
+import type { Attack } from '../engine/events.ts';
+import type { Ban, DetectionListener, RouteIntent } from '../ban/types.ts';
 import type { FlowSink } from '../flow/record.ts';
 import type { EngineStatsView, FlowStatsView, NeighborView } from '../api/metrics.ts';
 import type { SpeakerPort } from '../mitigation/reconcile.ts';
@@ -22,20 +23,25 @@ export interface HostView {
 export interface EnginePort {
   /** Where decoded flow records go. */
   readonly sink: FlowSink;
-  on(listener: EngineListener): void;
+  /** Attack events and the ban events they cause, in that order. */
+  on(listener: DetectionListener): void;
   tick(now: number): void;
   /** Attacks in progress. */
   activeAttacks(): Attack[];
   /** The route a ban for this attack has or would have. */
-  routeForAttack(a: Attack): Attack['route'];
+  routeForAttack(a: Attack): RouteIntent;
   hosts(q: { limit: number; direction?: 'incoming' | 'outgoing' }): HostView[];
   host(ip: string): HostView[] | undefined;
   manualBan(req: { ip: string; ttlSeconds?: number; actor: string; reason?: string }): BanOutcome;
   manualUnban(req: { ip: string; actor: string }): BanOutcome;
   activeBans(): Ban[];
+  /** An active ban by id (the ban module's own record). */
+  banById(id: string): Ban | undefined;
   restore(bans: Ban[], now: number): { restored: Ban[]; expired: Ban[]; refused: Array<{ ban: Ban; reason: string }> };
   /** Applies a new config; returns bans ended (whitelisted, outside networks) and bans whose route changed. */
   reconfigure(cfg: Readonly<Config>, now: number): { unbanned: Ban[]; rerouted: Ban[] };
+  /** What reconfigure(cfg) would do to the active bans (end or reroute), without doing it. */
+  previewReconfigure(cfg: Readonly<Config>): { unbanned: Ban[]; rerouted: Ban[] };
   stats(): EngineStatsView;
 }
 

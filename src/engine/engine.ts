@@ -1,8 +1,8 @@
 /**
- * Engine: flow records in, attack (and ban) events out. No I/O.
+ * Engine: flow records in, attack events out. No I/O.
  *
  *   const engine = new Engine(config, { clock, log });
- *   engine.on((e: EngineEvent) => ...);      // attack_start / attack_update / attack_end (+ ban events)
+ *   engine.on((e: EngineEvent) => ...);      // attack_start / attack_update / attack_end
  *   decoder = new FlowDecoder(engine, ...);  // Engine is a FlowSink: engine.record(r)
  *   setInterval(() => engine.tick(clock.now()), config.detection.tick_ms);
  *   engine.reconfigure(newConfig);           // keeps counters unless the window changes
@@ -29,11 +29,9 @@
  * least active rows. Time comes from the caller (the Clock in the daemon, the
  * capture timestamps in `breakwater detect`).
  *
- * Bans: the engine owns a BanManager (engine/bans.ts, `engine.bans`). Every
- * attack event carries `route` (what its ban announces, or would) and is fed
- * to the BanManager after the listeners saw it; the ban events it decides
- * (ban, ban_refused, escalate, unban) reach the same listeners right after.
- * The BanManager ticks with the engine.
+ * Bans are not the engine's: the ban module (ban/) subscribes to the attack
+ * events and decides. `onTick(time)` is called after each closed tick, so the
+ * ban module can act at the same tick boundaries as detection.
  */
 import type { Logger } from '../core/log.ts';
 import type { Clock } from '../core/clock.ts';
@@ -49,14 +47,13 @@ import { NetworkSet, HostgroupIndex } from './hostgroups.ts';
 import { compileThresholds, crossed, mergeThresholds, anyLimit, THRESHOLD_KEYS } from './thresholds.ts';
 import { decay, effectiveLimit, ewmaStep, resolveBaseline, type BaselineParams } from './baseline.ts';
 import { Classifier, FlowRing, isFragment } from './classify.ts';
-import { BanManager } from './bans.ts';
 import { attackId, DIRECTIONS, keyToAddress, round2, wordsToBytes, type ActiveAttack, type TargetKind } from './detector.ts';
 
 export interface EngineOptions {
   clock: Clock;
   log?: Logger;
-  /** The ban manager to drive (default: a new BanManager on the same config and clock); false: none. */
-  bans?: BanManager | false;
+  /** Called after every closed tick with its time (the ban module ticks with detection). */
+  onTick?: (time: number) => void;
   /** Minimum interval between attack_update events of one attack (default 1000 ms). */
   updateIntervalMs?: number;
   /** Ended attacks kept for attacks() (default 1000). */
@@ -191,7 +188,7 @@ export class Engine implements FlowSink {
   private c: Compiled;
   private readonly clock: Clock;
   private readonly log?: Logger;
-  private readonly banManager: BanManager | null;
+  private readonly onTick?: (time: number) => void;
   private readonly updateIntervalMs: number;
   private readonly recentMax: number;
   private tables!: CounterTable[];
@@ -224,8 +221,7 @@ export class Engine implements FlowSink {
     this.cfg = config;
     this.clock = opts.clock;
     this.log = opts.log;
-    this.banManager = opts.bans === false ? null : (opts.bans ?? new BanManager(config, { clock: opts.clock }));
-    this.banManager?.on((e) => this.emit(e));
+    this.onTick = opts.onTick;
     this.updateIntervalMs = opts.updateIntervalMs ?? 1000;
     this.recentMax = opts.recentAttacks ?? 1000;
     this.batch = new RecordBatch(Math.max(1, Math.floor(opts.batchSize ?? 256)));
@@ -234,11 +230,6 @@ export class Engine implements FlowSink {
     for (const v of VECTORS) this.byVector[v] = 0;
     const now = this.clock.now();
     if (now > 0) this.startAt(now);
-  }
-
-  /** The ban manager (manual ban/unban, active bans, history), or null when disabled. */
-  get bans(): BanManager | null {
-    return this.banManager;
   }
 
   on(listener: EngineListener): () => void {
@@ -494,7 +485,7 @@ export class Engine implements FlowSink {
     }
     this.checkActive(time);
     this.maintain();
-    this.banManager?.tick(time);
+    this.onTick?.(time);
   }
 
   private evalChunk(ti: number, tb: CounterTable, rows: Int32Array, n: number, time: number): void {
@@ -761,17 +752,7 @@ export class Engine implements FlowSink {
   }
 
   private emitAttack(event: 'attack_start' | 'attack_update' | 'attack_end', time: number, attack: Attack): void {
-    const bm = this.banManager;
-    if (bm) {
-      try {
-        attack.route = bm.routeForAttack(attack);
-      } catch (err) {
-        this.log?.warn({ err, target: attack.target }, 'no route for attack');
-      }
-    }
-    const e: EngineEvent = { event, time, attack: snapshot(attack) };
-    this.emit(e);
-    bm?.onAttackEvent(e);
+    this.emit({ event, time, attack: snapshot(attack) });
   }
 
   private emit(e: EngineEvent): void {
@@ -810,9 +791,10 @@ export class Engine implements FlowSink {
    * Applies a new config. Counters are kept unless the window (window_seconds,
    * tick_ms) or the carpet prefix length changes; hosts no longer inside
    * `networks` are dropped (their attacks end); hostgroup membership and limits
-   * are recomputed for every tracked host.
+   * are recomputed for every tracked host. Returns the time the new config
+   * took effect at (the ban module reconfigures at the same time).
    */
-  reconfigure(config: Readonly<Config>): void {
+  reconfigure(config: Readonly<Config>): number {
     this.flush();
     const old = this.cfg, oldC = this.c;
     this.cfg = config;
@@ -862,7 +844,7 @@ export class Engine implements FlowSink {
       }
     }
     this.setWatchLevels();
-    this.banManager?.reconfigure(config, time);
+    return time;
   }
 
   private freshLike(tb: CounterTable, maxRows = tb.maxRows): CounterTable {

@@ -7,8 +7,9 @@
  *   range, ICMP type; action as extended community traffic-rate (0 = discard,
  *   else bytes per second).
  */
-import type { FlowspecRuleIntent, RouteIntent } from '../engine/events.ts';
-import type { BitmaskOp, ExtCommunity, FlowspecRoute, FlowspecRule, NumericOp } from '../bgp/types.ts';
+import type { FlowspecRuleIntent, RouteIntent } from '../ban/types.ts';
+import type { BitmaskOp, ExtCommunity, FlowspecRoute, FlowspecRule, NumericOp } from '../bgp/index.ts';
+import { BreakwaterError } from '../core/errors.ts';
 import { formatPrefix, parsePrefix } from '../core/ip.ts';
 
 export type FlowspecIntent = Extract<RouteIntent, { type: 'flowspec' }>;
@@ -22,7 +23,7 @@ function eqList(values: number[]): NumericOp[] {
 
 function canonical(prefix: string): string {
   const p = parsePrefix(prefix, false);
-  if (typeof p === 'string') throw new Error(`invalid FlowSpec prefix: ${p}`);
+  if (typeof p === 'string') throw new BreakwaterError('invalid_route', `invalid FlowSpec prefix: ${p}`);
   return formatPrefix(p);
 }
 

@@ -3,31 +3,41 @@
  * dry-run gate, and the reconciliation of that desired state with each
  * neighbor's Adj-RIB-Out.
  *
- * - desired(nb) = the routes of every active ban, translated for nb
- *   (blackhole.ts / flowspec.ts with nb's overrides), limited to the families
- *   nb has (negotiated once Established, configured before). A FlowSpec ban
- *   for a neighbor without that FlowSpec family becomes a blackhole route when
- *   `ban.fallback: blackhole` (counted once per ban and neighbor), and is
- *   otherwise held (counted, not sent).
- * - Dry-run gate: while dry-run, desired(nb) is empty for every neighbor and
- *   the one place that calls speaker.announce refuses to run. Sessions are
- *   untouched. Going live = desired becomes the bans' routes → announced at
- *   once; back to dry-run = desired empty → everything withdrawn at once.
- * - sync() applies the difference between desired and what was last applied
- *   (fast path on every ban change). reconcile() compares desired with the
- *   speaker's real Adj-RIB-Out and repairs drift: missing or changed routes
- *   re-sent, stale ones withdrawn, each repair logged and counted.
+ * One owner per fact: the bans are the ban module's (read through BanSource,
+ * never copied here); what has been handed to the speaker is the speaker
+ * facade's applied set (SpeakerPort.applied, bgp/index.ts). The Mitigator
+ * keeps only which routes each ban claims on each neighbor, so a ban's routes
+ * can be withdrawn when it ends and a route two bans share stays until both
+ * are gone.
+ *
+ * - A ban's routes for a neighbor: blackhole.ts / flowspec.ts with the
+ *   neighbor's overrides (policy.ts, compiled once per config), limited to
+ *   the families the neighbor has (negotiated once Established, configured
+ *   before). A FlowSpec ban for a neighbor without that FlowSpec family
+ *   becomes a blackhole route when `ban.fallback: blackhole` (counted once per
+ *   ban and neighbor), and is otherwise held (counted, not sent).
+ * - Per ban: changed(banId) re-reads that ban and applies the difference of
+ *   ITS routes (announce new or changed ones, withdraw the ones it no longer
+ *   claims and no other ban claims). Nothing else is recomputed.
+ * - Dry-run gate: while dry-run no ban claims anything and the one place that
+ *   calls speaker.announce refuses to run. Sessions are untouched. Going live
+ *   applies every active ban at once; back to dry-run withdraws every route
+ *   at once.
+ * - reconcile() (periodic, and when a session comes up) compares every ban's
+ *   routes with the speaker's real Adj-RIB-Out and repairs drift: missing or
+ *   changed routes re-sent, stale ones withdrawn, each repair logged and
+ *   counted.
  */
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../core/log.ts';
-import type { Ban } from '../engine/events.ts';
-import { attrsKey, isFlowspecRoute, routeKey, type FamilyName, type Route } from '../bgp/types.ts';
-import { blackholeRoute, fallbackIntent } from './blackhole.ts';
+import type { Ban } from '../ban/types.ts';
+import { attrsKey, isFlowspecRoute, routeKey, type AppliedRoutes, type FamilyName, type Route } from '../bgp/index.ts';
+import { blackholeIntent, blackholeRoute } from './blackhole.ts';
 import { flowspecRoutes } from './flowspec.ts';
-import { globalPolicy, neighborPolicy, TargetPolicies, type GlobalPolicy, type NeighborPolicy } from './policy.ts';
+import { compilePolicy, type MitigationPolicy, type NeighborPolicy } from './policy.ts';
 
 export interface PeerInfo {
-  /** Neighbor id (its address), as the speaker names it. */
+  /** Neighbor id (its canonical address, policy.ts neighborKey), as the speaker names it. */
   id: string;
   state: string;
   established: boolean;
@@ -40,12 +50,23 @@ export interface SpeakerPort {
   peers(): PeerInfo[];
   announce(routes: Route[], neighbors: string[]): void;
   withdraw(routes: Route[], neighbors: string[]): void;
-  /** The routes currently in a neighbor's Adj-RIB-Out. */
+  /** The applied set: every route handed to the speaker for a neighbor and not withdrawn, by routeKey. */
+  applied(neighbor: string): AppliedRoutes;
+  /** The routes currently in a neighbor's real Adj-RIB-Out (the speaker's own thread). */
   adjRibOut(neighbor: string): Route[] | Promise<Route[]>;
+}
+
+/** Where the Mitigator reads bans: the ban module (ban/bans.ts BanManager fits). */
+export interface BanSource {
+  /** Bans not ended. */
+  active(): Ban[];
+  /** A ban not ended, by id. */
+  get(id: string): Ban | undefined;
 }
 
 export interface MitigatorOptions {
   port: SpeakerPort;
+  bans: BanSource;
   config: Readonly<Config>;
   dryRun: boolean;
   log?: Logger;
@@ -64,13 +85,10 @@ export interface MitigationStats {
   errors: number;
 }
 
-interface Entry {
-  route: Route;
-  attrs: string;
-  bans: Set<string>;
-}
-
-type RouteSet = Map<string, Entry>;
+/** Routes by routeKey. */
+type RouteSet = Map<string, Route>;
+/** Per neighbor. */
+type Claim = Map<string, RouteSet>;
 
 const FLOWSPEC_FAMILY = { 4: 'ipv4_flowspec', 6: 'ipv6_flowspec' } as const;
 const UNICAST_FAMILY = { 4: 'ipv4_unicast', 6: 'ipv6_unicast' } as const;
@@ -88,77 +106,81 @@ function familyOfTarget(target: string): 4 | 6 {
 
 export class Mitigator {
   private readonly port: SpeakerPort;
+  private readonly bans: BanSource;
   private readonly log?: Logger;
   private readonly onAnnounced?: (banId: string, neighbors: string[]) => void;
-  private cfg!: Readonly<Config>;
-  private global!: GlobalPolicy;
-  private targets!: TargetPolicies;
-  private nbPolicies = new Map<string, NeighborPolicy>();
+  private policy: MitigationPolicy;
   private live: boolean;
-  private readonly bans = new Map<string, Ban>();
-  /** What we last told the speaker, per neighbor. */
-  private readonly applied = new Map<string, RouteSet>();
+  /** The routes each ban claims on each neighbor (empty in dry-run). */
+  private readonly claims = new Map<string, Claim>();
+  /** FlowSpec routes held back per ban (neighbor without FlowSpec, no fallback). */
+  private readonly held = new Map<string, number>();
   private readonly announcedTo = new Map<string, string>();
   private readonly fallbackCounted = new Set<string>();
-  private heldNow = 0;
   /** Bumped on every call to the speaker: a reconcile that saw an older state does nothing. */
   private generation = 0;
   readonly counters = { fallbacks: 0, missing: 0, changed: 0, stale: 0, gate_blocked: 0, errors: 0 };
 
   constructor(o: MitigatorOptions) {
     this.port = o.port;
+    this.bans = o.bans;
     this.log = o.log;
     this.onAnnounced = o.onAnnounced;
     this.live = !o.dryRun;
-    this.setConfig(o.config);
-  }
-
-  private setConfig(cfg: Readonly<Config>): void {
-    this.cfg = cfg;
-    this.global = globalPolicy(cfg);
-    this.targets = new TargetPolicies(cfg);
-    this.nbPolicies = new Map(cfg.bgp.neighbors.filter((n) => n.enabled).map((n) => [neighborPolicy(cfg, n).id, neighborPolicy(cfg, n)]));
+    this.policy = compilePolicy(o.config);
   }
 
   get dryRun(): boolean {
     return !this.live;
   }
 
-  /** New config (overrides, fallback, flowspec limits, neighbors): recompute and apply. */
+  /** New config (overrides, fallback, flowspec limits, neighbors): every ban re-applied. */
   reconfigure(cfg: Readonly<Config>): void {
-    this.setConfig(cfg);
-    this.sync();
+    this.policy = compilePolicy(cfg);
+    this.applyAll();
   }
 
   /** Switches mode. Live: announce every active ban now. Dry-run: withdraw every route now. */
   setDryRun(dryRun: boolean): void {
     if (this.live === !dryRun) return;
     this.live = !dryRun;
-    this.log?.warn({ event: 'mitigation mode', mode: dryRun ? 'dry_run' : 'live', bans: this.bans.size }, dryRun ? 'dry-run: withdrawing every route' : 'live: announcing active bans');
-    this.sync();
+    this.log?.warn({ event: 'mitigation mode', mode: dryRun ? 'dry_run' : 'live', bans: this.bans.active().length }, dryRun ? 'dry-run: withdrawing every route' : 'live: announcing active bans');
+    if (dryRun) {
+      for (const peer of this.port.peers()) this.send('withdraw', [...this.port.applied(peer.id).values()], peer.id);
+      this.claims.clear();
+    }
+    this.applyAll();
   }
 
-  /** Adds or updates (escalation, new TTL) a ban, and applies it. */
-  upsert(ban: Ban): void {
-    this.bans.set(ban.id, ban);
-    this.sync();
+  /** A ban was created, changed (escalation, reroute) or ended: apply its routes, and only its. */
+  changed(banId: string): void {
+    const peers = this.port.peers();
+    const ban = this.bans.get(banId);
+    const want = ban && this.live ? this.wantFor(ban, peers) : null;
+    this.applyClaim(banId, want, peers);
+    if (!ban) this.forget(banId);
+    this.updateAnnounced(banId, ban !== undefined);
   }
 
-  /** Adds several bans (restore after restart) with one sync. */
-  upsertMany(bans: Ban[]): void {
-    for (const b of bans) this.bans.set(b.id, b);
-    this.sync();
+  /** Every active ban applied, and every claim of a ban no longer active withdrawn (mode or config change, restore). */
+  applyAll(): void {
+    const peers = this.port.peers();
+    const active = this.bans.active();
+    const ids = new Set(active.map((b) => b.id));
+    for (const id of [...this.claims.keys()]) if (!ids.has(id)) {
+      this.applyClaim(id, null, peers);
+      this.forget(id);
+      this.updateAnnounced(id, false);
+    }
+    for (const b of active) {
+      this.applyClaim(b.id, this.live ? this.wantFor(b, peers) : null, peers);
+      this.updateAnnounced(b.id, true);
+    }
   }
 
-  remove(banId: string): void {
-    if (!this.bans.delete(banId)) return;
-    for (const k of [...this.fallbackCounted]) if (k.startsWith(banId + '|')) this.fallbackCounted.delete(k);
-    this.announcedTo.delete(banId);
-    this.sync();
-  }
-
+  /** The ban module's active bans (no copy is kept here). */
   activeBans(): Ban[] {
-    return [...this.bans.values()];
+    return this.bans.active();
   }
 
   /** Neighbors a ban is announced to (empty in dry-run). */
@@ -171,57 +193,81 @@ export class Mitigator {
   routesForBan(ban: Ban, nb?: NeighborPolicy, families?: readonly FamilyName[]): { routes: Route[]; held: number; fallback: boolean } {
     const fam = familyOfTarget(ban.target);
     const has = (f: FamilyName) => !families || families.includes(f);
-    const maxRules = this.cfg.flowspec.max_rules_per_ban;
+    const g = this.policy.global;
     if (ban.route.type === 'blackhole') {
-      const r = blackholeRoute(ban.route, this.global, nb);
+      const r = blackholeRoute(ban.route, g, nb);
       return has(r.family) ? { routes: [r], held: 0, fallback: false } : { routes: [], held: 1, fallback: false };
     }
-    const fs = flowspecRoutes(ban.route, maxRules);
+    const fs = flowspecRoutes(ban.route, this.policy.maxRulesPerBan);
     if (has(FLOWSPEC_FAMILY[fam])) return { routes: fs, held: 0, fallback: false };
-    if (this.targets.fallback(ban.target) === 'blackhole' && has(UNICAST_FAMILY[fam])) {
-      const r = blackholeRoute(fallbackIntent(ban.target, this.global, this.targets.communities(ban.target)), this.global, nb);
+    if (this.policy.fallback(ban.target, ban.hostgroup) === 'blackhole' && has(UNICAST_FAMILY[fam])) {
+      const r = blackholeRoute(blackholeIntent(ban.target, this.policy, ban.hostgroup), g, nb);
       return { routes: [r], held: 0, fallback: true };
     }
     return { routes: [], held: fs.length, fallback: false };
   }
 
-  /** What each neighbor should hold now (empty sets in dry-run). */
-  desired(): Map<string, RouteSet> {
-    const out = new Map<string, RouteSet>();
+  /** What one ban should have on each neighbor now; counts held routes and fallbacks. */
+  private wantFor(ban: Ban, peers: PeerInfo[]): Claim {
+    const out: Claim = new Map();
     let held = 0;
-    for (const peer of this.port.peers()) {
-      const set: RouteSet = new Map();
-      out.set(peer.id, set);
-      if (!this.live) continue;
-      const nb = this.nbPolicies.get(peer.id);
-      for (const ban of this.bans.values()) {
-        let res;
-        try {
-          res = this.routesForBan(ban, nb, peer.families);
-        } catch (e) {
-          this.counters.errors++;
-          this.log?.error({ event: 'mitigation error', ban: ban.id, target: ban.target, err: (e as Error).message }, 'cannot build the route of a ban');
-          continue;
-        }
-        held += res.held;
-        if (res.fallback) {
-          const k = `${ban.id}|${peer.id}`;
-          if (!this.fallbackCounted.has(k)) {
-            this.fallbackCounted.add(k);
-            this.counters.fallbacks++;
-            this.log?.warn({ event: 'mitigation fallback', ban: ban.id, target: ban.target, neighbor: peer.id }, 'neighbor lacks FlowSpec: sending a blackhole route instead');
-          }
-        }
-        for (const r of res.routes) {
-          const key = routeKey(r);
-          const e = set.get(key);
-          if (e) e.bans.add(ban.id);
-          else set.set(key, { route: r, attrs: attrsKey(r.attrs), bans: new Set([ban.id]) });
+    for (const peer of peers) {
+      let res;
+      try {
+        res = this.routesForBan(ban, this.policy.neighbors.get(peer.id), peer.families);
+      } catch (e) {
+        this.counters.errors++;
+        this.log?.error({ event: 'mitigation error', ban: ban.id, target: ban.target, err: (e as Error).message }, 'cannot build the route of a ban');
+        continue;
+      }
+      held += res.held;
+      if (res.fallback) {
+        const k = `${ban.id}|${peer.id}`;
+        if (!this.fallbackCounted.has(k)) {
+          this.fallbackCounted.add(k);
+          this.counters.fallbacks++;
+          this.log?.warn({ event: 'mitigation fallback', ban: ban.id, target: ban.target, neighbor: peer.id }, 'neighbor lacks FlowSpec: sending a blackhole route instead');
         }
       }
+      if (res.routes.length) out.set(peer.id, new Map(res.routes.map((r) => [routeKey(r), r])));
     }
-    this.heldNow = held;
+    if (held) this.held.set(ban.id, held);
+    else this.held.delete(ban.id);
     return out;
+  }
+
+  /** Moves one ban's claim to `want` (null: nothing), telling the speaker only the difference. */
+  private applyClaim(banId: string, want: Claim | null, peers: PeerInfo[]): void {
+    const had = this.claims.get(banId);
+    if (want && want.size) this.claims.set(banId, want);
+    else this.claims.delete(banId);
+    if (!want) this.held.delete(banId);
+    for (const peer of peers) {
+      const nb = peer.id;
+      const before = had?.get(nb);
+      const after = want?.get(nb);
+      if (!before && !after) continue;
+      const applied = this.port.applied(nb);
+      const add: Route[] = [];
+      const del: Route[] = [];
+      if (after) for (const [k, r] of after) {
+        const a = applied.get(k);
+        if (!a || attrsKey(a.attrs) !== attrsKey(r.attrs)) add.push(r);
+      }
+      if (before) for (const [k, r] of before) if (!after?.has(k) && applied.has(k) && !this.claimedByOther(banId, nb, k)) del.push(r);
+      this.send('withdraw', del, nb);
+      this.send('announce', add, nb);
+    }
+  }
+
+  private claimedByOther(banId: string, nb: string, key: string): boolean {
+    for (const [id, c] of this.claims) if (id !== banId && c.get(nb)?.has(key)) return true;
+    return false;
+  }
+
+  private forget(banId: string): void {
+    for (const k of [...this.fallbackCounted]) if (k.startsWith(banId + '|')) this.fallbackCounted.delete(k);
+    this.held.delete(banId);
   }
 
   /** The single place routes are handed to the speaker: the dry-run gate. */
@@ -242,52 +288,32 @@ export class Mitigator {
     }
   }
 
-  /** Applies the difference between desired and what was last applied. */
-  sync(): void {
-    const want = this.desired();
-    for (const [nb, set] of want) {
-      const had = this.applied.get(nb) ?? new Map<string, Entry>();
-      const add: Route[] = [];
-      const del: Route[] = [];
-      for (const [k, e] of set) {
-        const h = had.get(k);
-        if (!h || h.attrs !== e.attrs) add.push(e.route);
-      }
-      for (const [k, h] of had) if (!set.has(k)) del.push(h.route);
-      this.send('withdraw', del, nb);
-      this.send('announce', add, nb);
-      this.applied.set(nb, set);
+  /** Tells onAnnounced when the neighbors holding a ban's routes changed. */
+  private updateAnnounced(banId: string, active: boolean): void {
+    if (!active) {
+      this.announcedTo.delete(banId);
+      return;
     }
-    for (const nb of [...this.applied.keys()]) if (!want.has(nb)) this.applied.delete(nb);
-    this.updateAnnounced();
-  }
-
-  private updateAnnounced(): void {
-    const per = new Map<string, string[]>();
-    for (const [nb, set] of this.applied) for (const e of set.values()) for (const b of e.bans) {
-      const l = per.get(b) ?? [];
-      if (!l.includes(nb)) l.push(nb);
-      per.set(b, l);
-    }
-    for (const id of this.bans.keys()) {
-      const list = (per.get(id) ?? []).sort();
-      const s = list.join(',');
-      if ((this.announcedTo.get(id) ?? '') !== s || !this.announcedTo.has(id)) {
-        this.announcedTo.set(id, s);
-        this.onAnnounced?.(id, list);
-      }
+    const c = this.claims.get(banId);
+    const list = c ? [...c.keys()].filter((nb) => (c.get(nb)?.size ?? 0) > 0).sort() : [];
+    const s = list.join(',');
+    if (this.announcedTo.get(banId) !== s) {
+      this.announcedTo.set(banId, s);
+      this.onAnnounced?.(banId, list);
     }
   }
 
   /**
-   * Compares desired routes with each neighbor's real Adj-RIB-Out and repairs
-   * the difference. Returns what was fixed, or null when routes changed while
-   * the Adj-RIB-Outs were being read (the next round checks again).
+   * Compares every ban's routes with each neighbor's real Adj-RIB-Out and
+   * repairs the difference. Returns what was fixed, or null when routes
+   * changed while the Adj-RIB-Outs were being read (the next round checks
+   * again).
    */
   async reconcile(): Promise<{ missing: number; changed: number; stale: number } | null> {
     const gen = this.generation;
+    const peers = this.port.peers();
     const ribs = new Map<string, Route[]>();
-    for (const peer of this.port.peers()) {
+    for (const peer of peers) {
       try {
         ribs.set(peer.id, await this.port.adjRibOut(peer.id));
       } catch (e) {
@@ -296,57 +322,71 @@ export class Mitigator {
       }
     }
     if (gen !== this.generation) return null;
-    return this.repair(ribs);
+    return this.repair(this.port.peers(), ribs);
   }
 
-  private repair(ribs: Map<string, Route[]>): { missing: number; changed: number; stale: number } {
-    const want = this.desired();
+  private repair(peers: PeerInfo[], ribs: Map<string, Route[]>): { missing: number; changed: number; stale: number } {
+    // Every ban's claim, recomputed (families may have changed with a session).
+    const active = this.bans.active();
+    const ids = new Set(active.map((b) => b.id));
+    for (const id of [...this.claims.keys()]) if (!ids.has(id)) { this.claims.delete(id); this.forget(id); }
+    for (const b of active) {
+      const want = this.live ? this.wantFor(b, peers) : null;
+      if (want && want.size) this.claims.set(b.id, want);
+      else this.claims.delete(b.id);
+    }
     const fixed = { missing: 0, changed: 0, stale: 0 };
-    for (const [nb, set] of want) {
+    for (const peer of peers) {
+      const nb = peer.id;
       const rib = ribs.get(nb);
       if (!rib) continue;
+      const set: RouteSet = new Map();
+      for (const c of this.claims.values()) for (const [k, r] of c.get(nb) ?? []) if (!set.has(k)) set.set(k, r);
       const have = new Map(rib.map((r) => [routeKey(r), r]));
       const add: Route[] = [];
       const del: Route[] = [];
       const keys: string[] = [];
       let m = 0, c = 0;
-      for (const [k, e] of set) {
+      for (const [k, r] of set) {
         const h = have.get(k);
-        if (!h) { add.push(e.route); m++; keys.push(`+${k}`); }
-        else if (attrsKey(normalizeAttrs(h.attrs)) !== attrsKey(normalizeAttrs(e.route.attrs))) { add.push(e.route); c++; keys.push(`~${k}`); }
+        if (!h) { add.push(r); m++; keys.push(`+${k}`); }
+        else if (attrsKey(normalizeAttrs(h.attrs)) !== attrsKey(normalizeAttrs(r.attrs))) { add.push(r); c++; keys.push(`~${k}`); }
       }
       for (const [k, r] of have) if (!set.has(k)) { del.push(r); keys.push(`-${k}`); }
+      // Routes handed to the speaker that no ban claims any more (e.g. a failed withdraw) go too.
+      for (const [k, r] of this.port.applied(nb)) if (!set.has(k) && !have.has(k)) del.push(r);
       if (add.length || del.length) {
-        this.log?.warn(
-          { event: 'mitigation drift repaired', neighbor: nb, missing: m, changed: c, stale: del.length, routes: keys.slice(0, 20) },
-          'Adj-RIB-Out differed from the active bans; repaired',
-        );
+        if (m || c || keys.length) {
+          this.log?.warn(
+            { event: 'mitigation drift repaired', neighbor: nb, missing: m, changed: c, stale: keys.filter((x) => x[0] === '-').length, routes: keys.slice(0, 20) },
+            'Adj-RIB-Out differed from the active bans; repaired',
+          );
+        }
         this.send('withdraw', del, nb);
         this.send('announce', add, nb);
       }
       fixed.missing += m;
       fixed.changed += c;
-      fixed.stale += del.length;
-      this.applied.set(nb, set);
+      fixed.stale += keys.filter((x) => x[0] === '-').length;
     }
     this.counters.missing += fixed.missing;
     this.counters.changed += fixed.changed;
     this.counters.stale += fixed.stale;
-    this.updateAnnounced();
+    for (const b of active) this.updateAnnounced(b.id, true);
     return fixed;
   }
 
   stats(): MitigationStats {
     const real = new Set<string>();
     const realFs = new Set<string>();
-    for (const set of this.applied.values()) for (const [k, e] of set) {
+    for (const peer of this.port.peers()) for (const [k, r] of this.port.applied(peer.id)) {
       real.add(k);
-      if (isFlowspecRoute(e.route)) realFs.add(k);
+      if (isFlowspecRoute(r)) realFs.add(k);
     }
     let dry = 0, dryFs = 0;
     if (!this.live) {
       const keys = new Set<string>();
-      for (const b of this.bans.values()) {
+      for (const b of this.bans.active()) {
         try {
           for (const r of this.routesForBan(b).routes) {
             const k = routeKey(r);
@@ -356,15 +396,17 @@ export class Mitigator {
             if (isFlowspecRoute(r)) dryFs++;
           }
         } catch {
-          /* counted in desired() */
+          /* counted when applied */
         }
       }
     }
+    let held = 0;
+    for (const n of this.held.values()) held += n;
     return {
       announced_routes: { real: real.size, dry_run: dry },
       flowspec_rules: { real: realFs.size, dry_run: dryFs },
       fallbacks: this.counters.fallbacks,
-      held: this.heldNow,
+      held,
       repairs: { missing: this.counters.missing, changed: this.counters.changed, stale: this.counters.stale },
       gate_blocked: this.counters.gate_blocked,
       errors: this.counters.errors,

@@ -11,7 +11,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { Attack, Ban } from '../engine/events.ts';
+import type { AttackView as Attack, Ban } from '../ban/types.ts';
+import { BreakwaterError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 
 /** Schema migrations; PRAGMA user_version holds how many have run. Append only. */
@@ -167,7 +168,7 @@ export class Store {
   private migrate(): void {
     const row = this.db.prepare('PRAGMA user_version').get() as { user_version: number };
     const from = row.user_version;
-    if (from > MIGRATIONS.length) throw new Error(`${this.path}: database schema ${from} is newer than this build (${MIGRATIONS.length})`);
+    if (from > MIGRATIONS.length) throw new BreakwaterError('store_schema', `${this.path}: database schema ${from} is newer than this build (${MIGRATIONS.length})`);
     for (let i = from; i < MIGRATIONS.length; i++) {
       this.db.exec('BEGIN IMMEDIATE');
       try {

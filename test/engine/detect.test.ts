@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { encodePcap, readCapture } from '../../src/flow/pcap.ts';
 import { loadConfig, validateConfig } from '../../src/config/load.ts';
 import { detectCaptures, eventJson } from '../../src/cli/detect.ts';
-import type { Attack } from '../../src/engine/events.ts';
+import type { AttackView as Attack } from '../../src/ban/types.ts';
 import { FlowDecoder } from '../../src/flow/decode.ts';
 import type { FlowRecord } from '../../src/flow/record.ts';
 
@@ -191,7 +191,7 @@ test('unban after the last datagram: stamped max(created + TTL, attack end + unb
       assert.equal(j.pps, 0, `${f}: no traffic to the target when its ban ends`);
       assert.ok(Number(j.peak_pps) > 5000 && Number(j.peak_mbps) > 0, `${f}: the attack's peaks on the unban line ${JSON.stringify(j)}`);
       // nothing left running, every event in time order
-      assert.equal(r.engine.bans!.active().length, 0);
+      assert.equal(r.bans.active().length, 0);
       for (let i = 1; i < r.events.length; i++) assert.ok(r.events[i].time >= r.events[i - 1].time, `${f}: events in time order`);
       const nd = detectCaptures(conf, [file], { drain: false });
       assert.ok(!nd.events.some((e) => e.event === 'unban'), `${f}: without drain the ban is still on at the end`);

@@ -4,7 +4,10 @@ import type { Config } from '../../src/config/schema.ts';
 import { ManualClock } from '../../src/core/clock.ts';
 import { parseIPv4, parseIPv6 } from '../../src/core/ip.ts';
 import { Engine } from '../../src/engine/engine.ts';
-import type { EngineEvent } from '../../src/engine/events.ts';
+import type { Attack } from '../../src/engine/events.ts';
+import { BanManager } from '../../src/ban/bans.ts';
+import type { AttackView, DetectionEvent } from '../../src/ban/types.ts';
+import { buildRoute, routeForAttack } from '../../src/mitigation/route.ts';
 import { F, newFlowRecord, type FlowProto, type FlowRecord } from '../../src/flow/record.ts';
 
 export function config(over: Record<string, unknown> = {}): Readonly<Config> {
@@ -63,10 +66,25 @@ export const T0 = Date.UTC(2024, 0, 1, 0, 0, 0);
 export class Harness {
   readonly clock = new ManualClock(T0);
   readonly engine: Engine;
-  readonly events: EngineEvent[] = [];
-  constructor(cfg: Readonly<Config>, opts: { batchSize?: number } = {}) {
-    this.engine = new Engine(cfg, { clock: this.clock, ...opts });
-    this.engine.on((e) => this.events.push(e));
+  /** The ban module fed by the engine (opts.bans), wired as the daemon wires it. */
+  readonly bans: BanManager | null = null;
+  readonly events: DetectionEvent[] = [];
+  constructor(cfg: Readonly<Config>, opts: { batchSize?: number; bans?: boolean } = {}) {
+    const { bans, ...engineOpts } = opts;
+    if (!bans) {
+      this.engine = new Engine(cfg, { clock: this.clock, ...engineOpts });
+      this.engine.on((e) => this.events.push(e));
+      return;
+    }
+    const bm = new BanManager(cfg, { clock: this.clock, routes: buildRoute });
+    this.bans = bm;
+    this.engine = new Engine(cfg, { clock: this.clock, ...engineOpts, onTick: (t) => bm.tick(t) });
+    // Each attack event is recorded with the route mitigation shows for it, then fed to the ban module.
+    this.engine.on((e) => {
+      this.events.push({ ...e, attack: { ...e.attack, route: routeForAttack(e.attack, cfg, bm) } as Attack });
+      bm.onAttackEvent(e);
+    });
+    bm.on((e) => this.events.push(e));
   }
   get now(): number {
     return this.clock.t;
@@ -84,10 +102,10 @@ export class Harness {
   idle(ms: number, step = 100): void {
     this.run(ms, step, 0, null);
   }
-  of(kind: EngineEvent['event']): EngineEvent[] {
+  of(kind: DetectionEvent['event']): DetectionEvent[] {
     return this.events.filter((e) => e.event === kind);
   }
-  starts() {
+  starts(): AttackView[] {
     return this.events.flatMap((e) => (e.event === 'attack_start' ? [e.attack] : []));
   }
   ends() {

@@ -1,6 +1,41 @@
-/** An in-memory SpeakerPort: per-neighbor Adj-RIB-Out and a log of every call. */
+/** An in-memory SpeakerPort (per-neighbor Adj-RIB-Out and a log of every call) and an in-memory BanSource. */
 import { routeKey, type FamilyName, type Route } from '../../src/bgp/types.ts';
-import type { PeerInfo, SpeakerPort } from '../../src/mitigation/reconcile.ts';
+import type { Ban } from '../../src/ban/types.ts';
+import { Mitigator, type BanSource, type MitigatorOptions, type PeerInfo, type SpeakerPort } from '../../src/mitigation/reconcile.ts';
+
+/** Bans kept in a map, standing in for the ban module. */
+export class MemoryBans implements BanSource {
+  readonly map = new Map<string, Ban>();
+  put(b: Ban): void {
+    this.map.set(b.id, b);
+  }
+  delete(id: string): void {
+    this.map.delete(id);
+  }
+  active(): Ban[] {
+    return [...this.map.values()];
+  }
+  get(id: string): Ban | undefined {
+    return this.map.get(id);
+  }
+}
+
+/** A Mitigator over MemoryBans: upsert/remove change a ban in the source, then tell the Mitigator (as ban events do). */
+export function mitigator(o: Omit<MitigatorOptions, 'bans'>): Mitigator & { source: MemoryBans; upsert(b: Ban): void; remove(id: string): void } {
+  const bans = new MemoryBans();
+  const m = new Mitigator({ ...o, bans });
+  return Object.assign(m, {
+    source: bans,
+    upsert(b: Ban) {
+      bans.put(b);
+      m.changed(b.id);
+    },
+    remove(id: string) {
+      bans.delete(id);
+      m.changed(id);
+    },
+  });
+}
 
 export class FakeSpeaker implements SpeakerPort {
   readonly ribs = new Map<string, Map<string, Route>>();
@@ -39,6 +74,10 @@ export class FakeSpeaker implements SpeakerPort {
       this.calls.push({ kind: 'withdraw', neighbor: nb, keys: routes.map(routeKey) });
       for (const r of routes) this.rib(nb).delete(routeKey(r));
     }
+  }
+
+  applied(neighbor: string): Map<string, Route> {
+    return this.rib(neighbor);
   }
 
   adjRibOut(neighbor: string): Route[] {

@@ -3,13 +3,12 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { validateConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
-import type { Ban, RouteIntent } from '../../src/engine/events.ts';
+import type { Ban, RouteIntent } from '../../src/ban/types.ts';
 import { routeKey, type FlowspecRoute, type UnicastRoute } from '../../src/bgp/types.ts';
 import { blackholeRoute } from '../../src/mitigation/blackhole.ts';
 import { flowspecRoutes } from '../../src/mitigation/flowspec.ts';
 import { globalPolicy, neighborPolicy } from '../../src/mitigation/policy.ts';
-import { Mitigator } from '../../src/mitigation/reconcile.ts';
-import { FakeSpeaker } from './fake-speaker.ts';
+import { FakeSpeaker, mitigator } from './fake-speaker.ts';
 import { makeBan } from '../store/fixtures.ts';
 
 const BLACKHOLE = 0xffff029a;
@@ -120,7 +119,7 @@ test('dry-run: sessions are listed but nothing is announced; going live announce
   const c = cfg();
   const sp = new FakeSpeaker([{ id: '127.0.0.2' }, { id: '127.0.0.3' }]);
   const announced: Array<[string, string[]]> = [];
-  const m = new Mitigator({ port: sp, config: c, dryRun: true, onAnnounced: (b, n) => announced.push([b, n]) });
+  const m = mitigator({ port: sp, config: c, dryRun: true, onAnnounced: (b, n) => announced.push([b, n]) });
   const b1 = makeBan('198.51.100.7', { route: bhIntent('198.51.100.7/32', c) });
   const b2 = fsBan('198.51.100.8');
   m.upsert(b1);
@@ -159,7 +158,7 @@ test('property: in dry-run no operation sequence ever announces; live state alwa
   await fc.assert(
     fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops) => {
       const sp = new FakeSpeaker([{ id: '127.0.0.2' }, { id: '127.0.0.3', families: ['ipv4_unicast', 'ipv6_unicast'] }]);
-      const m = new Mitigator({ port: sp, config: c, dryRun: true });
+      const m = mitigator({ port: sp, config: c, dryRun: true });
       let dry = true;
       const byTarget = new Map<string, string>();
       for (const o of ops) {
@@ -215,7 +214,7 @@ test('FlowSpec ban to a neighbor without FlowSpec: blackhole fallback (counted o
   for (const fallback of ['blackhole', 'none'] as const) {
     const c = cfg({ ban: { fallback } });
     const sp = new FakeSpeaker([{ id: '127.0.0.2' }, { id: '127.0.0.3', families: ['ipv4_unicast', 'ipv6_unicast'] }]);
-    const m = new Mitigator({ port: sp, config: c, dryRun: false });
+    const m = mitigator({ port: sp, config: c, dryRun: false });
     const b = fsBan('198.51.100.9');
     m.upsert(b);
     await m.reconcile();
@@ -244,7 +243,7 @@ test('reconcile repairs drift (missing, changed, stale) and logs it; a route sha
   const sp = new FakeSpeaker([{ id: '127.0.0.2' }]);
   const lines: any[] = [];
   const log = { warn: (o: unknown) => lines.push(o), error: (o: unknown) => lines.push(o), info: () => {} } as any;
-  const m = new Mitigator({ port: sp, config: c, dryRun: false, log });
+  const m = mitigator({ port: sp, config: c, dryRun: false, log });
   const a = makeBan('198.51.100.7', { route: bhIntent('198.51.100.7/32', c) });
   const a2 = makeBan('198.51.100.7', { route: bhIntent('198.51.100.7/32', c), source: 'alice' });
   const b = makeBan('198.51.100.8', { route: bhIntent('198.51.100.8/32', c) });
@@ -283,7 +282,7 @@ test('reconcile repairs drift (missing, changed, stale) and logs it; a route sha
 test('reconfigure applies new neighbor overrides to active bans without a new ban', () => {
   const c = cfg();
   const sp = new FakeSpeaker([{ id: '127.0.0.2' }]);
-  const m = new Mitigator({ port: sp, config: c, dryRun: false });
+  const m = mitigator({ port: sp, config: c, dryRun: false });
   m.upsert(makeBan('198.51.100.7', { route: bhIntent('198.51.100.7/32', c) }));
   const before = sp.rib('127.0.0.2').get('ipv4_unicast 198.51.100.7/32') as UnicastRoute;
   assert.equal(before.attrs.nextHop, '192.0.2.1');
@@ -292,4 +291,44 @@ test('reconfigure applies new neighbor overrides to active bans without a new ba
   m.reconfigure(validateConfig(raw));
   const after = sp.rib('127.0.0.2').get('ipv4_unicast 198.51.100.7/32') as UnicastRoute;
   assert.equal(after.attrs.nextHop, '192.0.2.55');
+});
+
+test('changes are applied per ban: a new, escalated or ended ban touches only its own routes', () => {
+  const c = cfg();
+  const sp = new FakeSpeaker([{ id: '127.0.0.2' }, { id: '127.0.0.3' }]);
+  const m = mitigator({ port: sp, config: c, dryRun: false });
+  for (let i = 1; i <= 50; i++) m.upsert(makeBan(`198.51.100.${i}`, { route: bhIntent(`198.51.100.${i}/32`, c) }));
+  assert.equal(sp.rib('127.0.0.2').size, 50);
+  sp.calls.length = 0;
+  const extra = makeBan('198.51.100.200', { route: bhIntent('198.51.100.200/32', c) });
+  m.upsert(extra);
+  assert.deepEqual(sp.calls.map((x) => [x.kind, x.neighbor, x.keys]), [
+    ['announce', '127.0.0.2', ['ipv4_unicast 198.51.100.200/32']],
+    ['announce', '127.0.0.3', ['ipv4_unicast 198.51.100.200/32']],
+  ], 'a new ban announces its route and nothing else');
+  sp.calls.length = 0;
+  m.upsert({ ...extra, expires: extra.expires + 60_000 });
+  assert.equal(sp.calls.length, 0, 'a ban whose routes did not change sends nothing');
+  m.upsert(fsBan('198.51.100.200', { id: extra.id }));
+  assert.deepEqual(sp.calls.map((x) => [x.kind, x.neighbor, x.keys.length]), [
+    ['withdraw', '127.0.0.2', 1], ['announce', '127.0.0.2', 2],
+    ['withdraw', '127.0.0.3', 1], ['announce', '127.0.0.3', 2],
+  ], 'an escalated (rerouted) ban swaps its own routes');
+  sp.calls.length = 0;
+  m.remove(extra.id);
+  assert.deepEqual(sp.calls.map((x) => [x.kind, x.neighbor, x.keys.length]), [['withdraw', '127.0.0.2', 2], ['withdraw', '127.0.0.3', 2]]);
+  assert.equal(sp.rib('127.0.0.2').size, 50);
+});
+
+test('the Mitigator keeps no copy of the bans: what it announces follows the ban source', async () => {
+  const c = cfg();
+  const sp = new FakeSpeaker([{ id: '127.0.0.2' }]);
+  const m = mitigator({ port: sp, config: c, dryRun: false });
+  const b = makeBan('198.51.100.7', { route: bhIntent('198.51.100.7/32', c) });
+  m.upsert(b);
+  // The ban ends in the ban module; the next reconcile withdraws its route even without a call for it.
+  m.source.delete(b.id);
+  assert.equal(m.activeBans().length, 0);
+  await m.reconcile();
+  assert.equal(sp.rib('127.0.0.2').size, 0);
 });

@@ -1,5 +1,5 @@
 /** Small builders of engine-shaped objects for the store, API and mitigation tests. */
-import type { Attack, Ban, RouteIntent } from '../../src/engine/events.ts';
+import type { AttackView as Attack, Ban, RouteIntent } from '../../src/ban/types.ts';
 
 let seq = 0;
 

@@ -1,15 +1,15 @@
 /**
  * Per-target policy: the global settings with the overrides of the hostgroup
  * the target belongs to (ban settings, mitigation, escalation ladder,
- * FlowSpec settings, communities).
+ * FlowSpec settings). What a route carries on the wire (next hops,
+ * communities) is mitigation's policy (mitigation/policy.ts).
  *
  * Hostgroup of a target: the attack's `hostgroup` name when the config has a
  * group of that name; otherwise the group with the most specific network that
  * wholly covers the target (for a carpet prefix, a group network must cover the
  * whole prefix). Overrides: `ban.*` keys, `mitigation`, `flowspec.*` replace
  * the global value key by key; `escalation` replaces the whole global ladder
- * when the group sets it (an empty list disables escalation for the group);
- * `communities` / `large_communities` are added to the global ones.
+ * when the group sets it (an empty list disables escalation for the group).
  *
  * A hostgroup's `ban.max_active_bans`, `ban.max_banned_fraction` (of the
  * group's own networks) and `ban.max_bans_per_window` are caps on the group's
@@ -17,6 +17,7 @@
  */
 import { parsePrefix, prefixCovers, type Prefix } from '../core/ip.ts';
 import type { BanConfig, Config, Escalation, Hostgroup } from '../config/schema.ts';
+import { BreakwaterError } from '../core/errors.ts';
 import { sortLadder, type FlowspecAction } from './escalation.ts';
 
 export interface GroupCaps {
@@ -36,16 +37,6 @@ export interface TargetPolicy {
   /** Sorted by after_seconds. */
   escalation: Escalation;
   flowspec: { action: FlowspecAction; rate_mbps: number; max_rules_per_ban: number };
-  next_hop: string;
-  next_hop6: string;
-  /** bgp.community + bgp.communities + hostgroup communities, deduplicated, in that order. */
-  communities: string[];
-  large_communities: string[];
-  local_pref: number;
-}
-
-function dedup(xs: string[]): string[] {
-  return [...new Set(xs)];
 }
 
 /** Resolves policies for one config; build a new one on reload. */
@@ -114,11 +105,6 @@ export class PolicyResolver {
       mitigation: g?.mitigation ?? c.mitigation,
       escalation: sortLadder(g?.escalation ?? c.escalation),
       flowspec: { action: fs.action ?? 'discard', rate_mbps: fs.rate_mbps ?? 0, max_rules_per_ban: fs.max_rules_per_ban ?? 4 },
-      next_hop: c.bgp.next_hop,
-      next_hop6: c.bgp.next_hop6,
-      communities: dedup([c.bgp.community, ...c.bgp.communities, ...(g?.communities ?? [])]),
-      large_communities: dedup([...c.bgp.large_communities, ...(g?.large_communities ?? [])]),
-      local_pref: c.bgp.local_pref,
     };
   }
 }
@@ -138,6 +124,11 @@ export function policyResolver(config: Readonly<Config>): PolicyResolver {
 /** Policy for a target ("198.51.100.7", "10.0.0.0/24") under a config. */
 export function resolvePolicy(config: Readonly<Config>, target: Prefix | string, hostgroup?: Hostgroup | string): TargetPolicy {
   const p = typeof target === 'string' ? parsePrefix(target) : target;
-  if (typeof p === 'string') throw new Error(p);
+  if (typeof p === 'string') throw new BreakwaterError('invalid_target', p);
   return policyResolver(config).forTarget(p, hostgroup);
+}
+
+/** Same steps in the same order. */
+export function sameLadder(a: Escalation, b: Escalation): boolean {
+  return a.length === b.length && a.every((s, i) => s.after_seconds === b[i].after_seconds && s.action === b[i].action);
 }

@@ -20,9 +20,12 @@
  * are produced by bans.ts: manually_unbanned (an attack whose ban an operator
  * lifted is not banned again automatically), not_banned (manual unban of
  * something that is not banned) and invalid_ttl (a manual TTL out of range).
+ * Every reason is a code of the error catalogue (core/errors.ts), which gives
+ * its HTTP status.
  */
 import { formatPrefix, maskBytes, parsePrefix, prefixCovers, prefixesOverlap, prefixSize, type Family, type Prefix } from '../core/ip.ts';
 import type { Config } from '../config/schema.ts';
+import type { ErrorCode } from '../core/errors.ts';
 import type { PolicyResolver, TargetPolicy } from './policy.ts';
 
 export const REFUSAL_REASONS = [
@@ -36,7 +39,7 @@ export const REFUSAL_REASONS = [
   'manually_unbanned',
   'not_banned',
   'invalid_ttl',
-] as const;
+] as const satisfies readonly ErrorCode[];
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 export interface Refusal {

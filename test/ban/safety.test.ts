@@ -13,12 +13,14 @@ import { ManualClock } from '../../src/core/clock.ts';
 import { formatIPv4, formatIPv6, parsePrefix, prefixCovers, prefixesOverlap, prefixSize, type Prefix } from '../../src/core/ip.ts';
 import { validateConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
-import { BanManager, type BanEvent } from '../../src/engine/bans.ts';
-import { LEVELS } from '../../src/engine/escalation.ts';
-import type { Attack, Ban, Vector } from '../../src/engine/events.ts';
-import { resolvePolicy } from '../../src/engine/policy.ts';
-import { routeTargets } from '../../src/engine/route.ts';
-import { T0 } from '../fixtures/bans/helpers.ts';
+import { buildRoute } from '../../src/mitigation/route.ts';
+import { BanManager, type BanEvent } from '../../src/ban/bans.ts';
+import { LEVELS } from '../../src/ban/escalation.ts';
+import type { Attack, Vector } from '../../src/engine/events.ts';
+import type { Ban } from '../../src/ban/types.ts';
+import { resolvePolicy } from '../../src/ban/policy.ts';
+import { routeTargets } from '../../src/mitigation/route.ts';
+import { T0 } from './helpers.ts';
 
 const RUNS = Number(process.env.BREAKWATER_PROPERTY_RUNS ?? 300);
 /** Replays a failure: BREAKWATER_PROPERTY_SEED=<seed> [BREAKWATER_PROPERTY_PATH=<path>]. */
@@ -337,7 +339,7 @@ function checkLiveness(w: World, bans: Ban[]): void {
 function newWorld(config: Readonly<Config>): World {
   const clock = new ManualClock(T0);
   const w: World = {
-    config, now: T0, clock, m: new BanManager(config, { clock }), events: [], live: new Map(), ended: new Map(),
+    config, now: T0, clock, m: new BanManager(config, { clock, routes: buildRoute }), events: [], live: new Map(), ended: new Map(),
     banTimes: [], maxRank: new Map(), seq: 0, caps: [config.ban.max_active_bans], suppressed: new Set(), banGroup: new Map(),
   };
   attach(w);
@@ -420,7 +422,7 @@ function run(config: Readonly<Config>, cmds: Cmd[]): World {
         w.live.clear();
         w.suppressed.clear();
         const snap = JSON.parse(JSON.stringify([...w.m.snapshot(), ...w.m.history()])) as Ban[];
-        w.m = new BanManager(w.config, { clock: w.clock });
+        w.m = new BanManager(w.config, { clock: w.clock, routes: buildRoute });
         attach(w);
         const r = w.m.restore(snap, w.now);
         for (const b of w.m.active()) w.banGroup.set(b.id, b.hostgroup);

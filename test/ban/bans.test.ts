@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/core/clock.ts';
-import { BanManager } from '../../src/engine/bans.ts';
-import type { Ban } from '../../src/engine/events.ts';
-import { attack, cfg, ev, record, T0 } from '../fixtures/bans/helpers.ts';
+import { buildRoute, routeForAttack } from '../../src/mitigation/route.ts';
+import { BanManager } from '../../src/ban/bans.ts';
+import type { Ban } from '../../src/ban/types.ts';
+import { attack, cfg, ev, record, T0 } from './helpers.ts';
 
 function mgr(over: Record<string, unknown> = {}) {
   const clock = new ManualClock(T0);
-  const m = new BanManager(cfg(over), { clock });
+  const m = new BanManager(cfg(over), { clock, routes: buildRoute });
   return { m, clock, events: record(m) };
 }
 
@@ -167,7 +168,7 @@ test('snapshot and restore: unexpired back, expired and now-whitelisted reported
   const json = JSON.parse(JSON.stringify(snap)) as Ban[];
 
   const clock2 = new ManualClock(T0 + 95_000);
-  const m2 = new BanManager(cfg({ ban: { ttl_seconds: 100, unban_hysteresis_seconds: 30 }, protected_whitelist: ['198.51.100.4/32'] }), { clock: clock2 });
+  const m2 = new BanManager(cfg({ ban: { ttl_seconds: 100, unban_hysteresis_seconds: 30 }, protected_whitelist: ['198.51.100.4/32'] }), { clock: clock2, routes: buildRoute });
   const events2 = record(m2);
   const r = m2.restore(json, clock2.t);
   assert.deepEqual(r.expired.map((b) => b.target), ['198.51.100.3']);
@@ -194,7 +195,7 @@ test('restore re-applies the cap in creation order and ignores ended bans', () =
     created: T0 + i, expires: T0 + 100_000, ttl_seconds: 100, state: 'expiring',
   }));
   bans.push({ ...bans[0], id: 'old', target: '198.51.100.9', state: 'ended', ended: T0 });
-  const m = new BanManager(cfg({ ban: { max_active_bans: 2 } }), { clock: new ManualClock(T0 + 10) });
+  const m = new BanManager(cfg({ ban: { max_active_bans: 2 } }), { clock: new ManualClock(T0 + 10), routes: buildRoute });
   const r = m.restore(bans.reverse(), T0 + 10);
   assert.deepEqual(r.restored.map((b) => b.id), ['b1', 'b2']);
   assert.deepEqual(r.refused.map((x) => [x.ban.id, x.reason]), [['b3', 'max_active_bans']]);
@@ -222,7 +223,7 @@ test('listener errors are counted and do not break the manager; stats and histor
   assert.equal(s.pending_attacks, 1);
   assert.deepEqual(m.history().map((b) => b.target), ['198.51.100.8']);
   // routeForAttack: the ban's route, or the would-be one
-  assert.equal(m.routeForAttack(attack('203.0.113.5')).type, 'blackhole');
+  assert.equal(routeForAttack(attack('203.0.113.5'), cfg({ ban: { ttl_seconds: 1, unban_hysteresis_seconds: 0 } }), m).type, 'blackhole');
   // events from the manager are copies
   const got = m.active()[0];
   got.expires = 0;

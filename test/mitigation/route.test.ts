@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildRoute, routeTargets, AMPLIFICATION_PORTS } from '../../src/engine/route.ts';
-import { resolvePolicy } from '../../src/engine/policy.ts';
-import type { FlowspecRuleIntent, RouteIntent } from '../../src/engine/events.ts';
-import { attack, cfg } from '../fixtures/bans/helpers.ts';
+import { buildRoute, routeTargets, AMPLIFICATION_PORTS } from '../../src/mitigation/route.ts';
+import { resolvePolicy } from '../../src/ban/policy.ts';
+import type { FlowspecRuleIntent, RouteIntent } from '../../src/ban/types.ts';
+import { attack, cfg } from '../ban/helpers.ts';
 
 const rules = (r: RouteIntent): FlowspecRuleIntent[] => {
   assert.equal(r.type, 'flowspec');

@@ -3,13 +3,19 @@
  * every ban's lifecycle (lifecycle.ts) — guards, TTL and hysteresis,
  * escalation, manual ban/unban, reload, snapshot/restore.
  *
+ * Longer than 600 lines on purpose: one class around one lifecycle table,
+ * whose actions (fire) update the same indexes (by id, by target, by attack,
+ * pending refusals, rate-cap creations); split up, each part would reach
+ * into the others' state. Types are in types.ts, rules in guards.ts,
+ * escalation.ts, policy.ts and lifecycle.ts.
+ *
  * It decides the same things whatever `dry_run` says (it never reads it):
  * mitigation decides whether a ban's route is sent to routers.
  *
  * API (all times in ms since the epoch; every method is synchronous and
  * emits its events before returning):
  *
- *   const bans = new BanManager(config, { clock })   // clock: core/clock.ts Clock (manual ops use it)
+ *   const bans = new BanManager(config, { clock, routes: buildRoute })   // routes: mitigation/route.ts
  *   bans.on((e: BanEvent) => ...)                     // ban | ban_refused | escalate | unban; returns unsubscribe
  *   bans.onAttackEvent(e)        // attack_start | attack_update | attack_end (others ignored); time = e.time
  *   bans.tick(now)               // ends due bans, extends bans of ongoing attacks, escalates, retries refused attacks
@@ -18,13 +24,15 @@
  *   bans.active(): Ban[]         // bans not ended (copies), oldest first
  *   bans.history(limit?): Ban[]  // ended bans, most recent first (last 1000 kept)
  *   bans.get(idOrTarget): Ban | undefined
- *   bans.routeForAttack(attack): RouteIntent   // the route its ban has, or would have
+ *   bans.banOfAttack(attackId): Ban | undefined
+ *   bans.wouldBe(attack): RouteSubject  // what its ban would be built from (mitigation builds the route)
  *   bans.reconfigure(config, now) → { unbanned: Ban[], rerouted: Ban[] }
+ *   bans.previewReconfigure(config) → { unbanned: Ban[], rerouted: Ban[] }   // no side effect
  *   bans.snapshot(): Ban[]       // bans not ended, for persistence
  *   bans.restore(bans, now) → { restored: Ban[], expired: Ban[], refused: { ban, reason }[] }
  *   bans.stats(): BanStats
  *
- * Rules (see also guards.ts, escalation.ts, policy.ts, route.ts):
+ * Rules (see also guards.ts, escalation.ts, policy.ts, mitigation/route.ts):
  * - A detected attack gets a ban unless a guard refuses it; a refusal is
  *   emitted once per attack and reason. While the attack lasts it is retried
  *   on each of its updates, and on ticks once something that could let it
@@ -60,51 +68,18 @@ import { formatIP, formatPrefix, parsePrefix, prefixCovers, type Prefix } from '
 import type { Clock } from '../core/clock.ts';
 import { systemClock } from '../core/clock.ts';
 import type { Config } from '../config/schema.ts';
-import type { Attack, Ban, EngineEvent, MitigationLevel, RouteIntent } from './events.ts';
+import type { Attack } from '../engine/events.ts';
+import { BreakwaterError } from '../core/errors.ts';
+import type { Ban, BanEvent, BanListener, BanManagerOptions, BanResult, BanStats, DetectionEvent, ManualBanRequest, ManualUnbanRequest, MitigationLevel, ReconfigureResult, RouteBuilder, RouteSubject } from './types.ts';
+import { routeTargets, sameRoute } from './intent.ts';
 import { initialLevel, levelAction, nextEscalation, nextStepDue } from './escalation.ts';
 import { ActiveIndex, Guards, unionSize, type CapContext, type Creation, type Refusal, type RefusalReason } from './guards.ts';
 import { transition, type LifecycleEvent, type LifecycleState } from './lifecycle.ts';
-import { PolicyResolver, type TargetPolicy } from './policy.ts';
-import { buildRouteWithPolicy, routeTargets } from './route.ts';
+import { PolicyResolver, sameLadder, type TargetPolicy } from './policy.ts';
 
-export type BanEvent = Extract<EngineEvent, { event: 'ban' | 'ban_refused' | 'escalate' | 'unban' }>;
-export type BanListener = (e: BanEvent) => void;
+export type { BanEvent, BanListener };
 
-export type BanResult = { ok: true; ban: Ban } | { ok: false; reason: RefusalReason; detail: string };
-
-export interface ManualBanRequest {
-  ip?: string;
-  prefix?: string;
-  /** Defaults to the target's `ban.ttl_seconds`. Must be 1 .. 31 536 000. */
-  ttlSeconds?: number;
-  actor: string;
-  reason?: string;
-}
-
-export interface ManualUnbanRequest {
-  ip?: string;
-  prefix?: string;
-  id?: string;
-  actor: string;
-}
-
-export interface BanStats {
-  active: number;
-  active_by_state: { active: number; expiring: number };
-  active_by_family: { 4: number; 6: number };
-  banned_addresses: { 4: number; 6: number };
-  banned_fraction: { 4: number; 6: number };
-  /** Attacks under way without a ban (refused, retried). */
-  pending_attacks: number;
-  created_total: number;
-  created_manual: number;
-  ended_total: number;
-  ended_by_reason: Record<string, number>;
-  refused_total: number;
-  refused_by_reason: Record<string, number>;
-  escalations_total: number;
-  listener_errors: number;
-}
+export type { BanManagerOptions, BanResult, BanStats, ManualBanRequest, ManualUnbanRequest, ReconfigureResult };
 
 export const MAX_MANUAL_TTL_SECONDS = 365 * 86400;
 const HISTORY_MAX = 1000;
@@ -164,6 +139,7 @@ export class BanManager {
   private policy: PolicyResolver;
   private guards: Guards;
   private readonly clock: Clock;
+  private readonly routes: RouteBuilder;
   private readonly listeners: BanListener[] = [];
   private readonly byId = new Map<string, Rec>();
   private readonly byTarget = new Map<string, Rec>();
@@ -187,9 +163,10 @@ export class BanManager {
     listener_errors: 0,
   };
 
-  constructor(config: Readonly<Config>, opts: { clock?: Clock } = {}) {
+  constructor(config: Readonly<Config>, opts: BanManagerOptions) {
     this.config = config;
     this.clock = opts.clock ?? systemClock;
+    this.routes = opts.routes;
     this.policy = new PolicyResolver(config);
     this.guards = new Guards(config, this.policy);
   }
@@ -205,8 +182,8 @@ export class BanManager {
 
   // ---------------------------------------------------------------- inputs
 
-  /** Feeds an engine event; only attack_start / attack_update / attack_end matter. */
-  onAttackEvent(e: EngineEvent): void {
+  /** Feeds an event; only attack_start / attack_update / attack_end matter. */
+  onAttackEvent(e: DetectionEvent): void {
     if (e.event !== 'attack_start' && e.event !== 'attack_update' && e.event !== 'attack_end') return;
     const now = this.advance(e.time);
     const a = e.attack;
@@ -292,7 +269,7 @@ export class BanManager {
    * Applies a new config. Bans whose target is now whitelisted or outside
    * networks end at once; the others get their route rebuilt.
    */
-  reconfigure(config: Readonly<Config>, now: number = this.clock.now()): { unbanned: Ban[]; rerouted: Ban[] } {
+  reconfigure(config: Readonly<Config>, now: number = this.clock.now()): ReconfigureResult {
     now = this.advance(now);
     this.config = config;
     this.policy = new PolicyResolver(config);
@@ -310,9 +287,9 @@ export class BanManager {
         }
         unbanned.push(clone(rec.ban));
       } else {
-        const before = JSON.stringify(rec.ban.route);
+        const before = rec.ban.route;
         this.fire(rec, 'config_reload', { now });
-        if (JSON.stringify(rec.ban.route) !== before) rerouted.push(clone(rec.ban));
+        if (!sameRoute(rec.ban.route, before)) rerouted.push(clone(rec.ban));
       }
     }
     // Attacks waiting for a ban are reconsidered under the new rules.
@@ -405,14 +382,46 @@ export class BanManager {
     return r ? clone(r.ban) : undefined;
   }
 
-  /** The route an attack's ban has, or the one it would get under the current config. */
-  routeForAttack(attack: Attack): RouteIntent {
-    const rec = this.attackToBan.get(attack.id);
-    if (rec) return clone(rec.ban.route);
+  /** The ban an attack is linked to, if any. */
+  banOfAttack(attackId: string): Ban | undefined {
+    const rec = this.attackToBan.get(attackId);
+    return rec ? clone(rec.ban) : undefined;
+  }
+
+  /**
+   * What a ban for this attack would be built from now: canonical target,
+   * hostgroup and start level (ladder steps due at once included). Throws
+   * BreakwaterError invalid_target.
+   */
+  wouldBe(attack: Attack): RouteSubject {
     const p = parsePrefix(attack.target);
-    if (typeof p === 'string') throw new Error(`invalid attack target ${attack.target}`);
+    if (typeof p === 'string') throw new BreakwaterError('invalid_target', `invalid attack target ${attack.target}: ${p}`);
     const pol = this.policy.forTarget(p, attack.hostgroup);
-    return buildRouteWithPolicy({ ...attack, target: targetKey(p) }, pol, this.startLevel(pol, 0));
+    return { ...attack, target: targetKey(p), hostgroup: pol.hostgroup?.name, level: this.startLevel(pol, 0) };
+  }
+
+  /**
+   * What reconfigure(config) would do to the active bans, without doing it:
+   * the bans it would end (whitelisted / outside networks, as end_reason) and
+   * the bans whose route would change (with the new route). No state changes,
+   * no events.
+   */
+  previewReconfigure(config: Readonly<Config>): ReconfigureResult {
+    const policy = new PolicyResolver(config);
+    const guards = new Guards(config, policy);
+    const unbanned: Ban[] = [];
+    const rerouted: Ban[] = [];
+    for (const rec of this.byId.values()) {
+      const bad = guards.checkStatic(rec.prefix);
+      if (bad) {
+        unbanned.push({ ...clone(rec.ban), end_reason: bad.reason });
+        continue;
+      }
+      const pol = policy.forTarget(rec.prefix, rec.ban.hostgroup);
+      const route = this.routes(this.subjectOf(rec, pol.hostgroup?.name), config);
+      if (!sameRoute(route, rec.ban.route)) rerouted.push({ ...clone(rec.ban), hostgroup: pol.hostgroup?.name, route });
+    }
+    return { unbanned, rerouted };
   }
 
   stats(): BanStats {
@@ -535,13 +544,13 @@ export class BanManager {
     return r ? r.level : l0;
   }
 
-  private rebuildRoute(rec: Rec): void {
+  private subjectOf(rec: Rec, hostgroup: string | undefined): RouteSubject {
     const b = rec.ban;
-    rec.ban.route = buildRouteWithPolicy(
-      { target: b.target, family: b.family, direction: b.direction, vector: b.vector, summary: rec.attack?.summary },
-      rec.policy,
-      b.level,
-    );
+    return { target: b.target, family: b.family, direction: b.direction, vector: b.vector, summary: rec.attack?.summary, level: b.level, hostgroup };
+  }
+
+  private rebuildRoute(rec: Rec): void {
+    rec.ban.route = this.routes(this.subjectOf(rec, rec.policy.hostgroup?.name), this.config);
   }
 
   private newId(now: number): string {
@@ -624,7 +633,7 @@ export class BanManager {
         }
         case 'reroute': {
           if (!rec) break;
-          const oldLadder = JSON.stringify(rec.policy.escalation);
+          const oldLadder = rec.policy.escalation;
           rec.policy = this.policy.forTarget(rec.prefix, rec.ban.hostgroup);
           if (rec.ban.hostgroup !== rec.policy.hostgroup?.name) {
             rec.ban.hostgroup = rec.policy.hostgroup?.name;
@@ -632,7 +641,7 @@ export class BanManager {
             this.index.add({ prefix: rec.prefix, hostgroup: rec.ban.hostgroup });
             for (const c of this.creations) if (c.id === rec.ban.id) c.hostgroup = rec.ban.hostgroup;
           }
-          if (JSON.stringify(rec.policy.escalation) !== oldLadder) rec.ban.escalation_step = -1;
+          if (!sameLadder(rec.policy.escalation, oldLadder)) rec.ban.escalation_step = -1;
           this.rebuildRoute(rec);
           break;
         }

@@ -2,16 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/core/clock.ts';
 import { parsePrefix, type Prefix } from '../../src/core/ip.ts';
-import { BanManager } from '../../src/engine/bans.ts';
-import { ActiveIndex, REFUSAL_REASONS, unionSize } from '../../src/engine/guards.ts';
+import { buildRoute } from '../../src/mitigation/route.ts';
+import { BanManager } from '../../src/ban/bans.ts';
+import { ActiveIndex, REFUSAL_REASONS, unionSize } from '../../src/ban/guards.ts';
 import fc from 'fast-check';
-import { attack, cfg, ev, record, T0 } from '../fixtures/bans/helpers.ts';
+import { attack, cfg, ev, record, T0 } from './helpers.ts';
 
 const P = (s: string) => parsePrefix(s) as Prefix;
 
 function mgr(over: Record<string, unknown> = {}) {
   const clock = new ManualClock(T0);
-  const m = new BanManager(cfg(over), { clock });
+  const m = new BanManager(cfg(over), { clock, routes: buildRoute });
   return { m, clock, events: record(m) };
 }
 

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/core/clock.ts';
-import { BanManager } from '../../src/engine/bans.ts';
-import { describeLifecycle, LIFECYCLE, LIFECYCLE_ACTIONS, LIFECYCLE_EVENTS, LIFECYCLE_STATES, transition, type LifecycleEvent, type LifecycleState } from '../../src/engine/lifecycle.ts';
-import { attack, cfg, ev, record, T0 } from '../fixtures/bans/helpers.ts';
+import { buildRoute } from '../../src/mitigation/route.ts';
+import { BanManager } from '../../src/ban/bans.ts';
+import { describeLifecycle, LIFECYCLE, LIFECYCLE_ACTIONS, LIFECYCLE_EVENTS, LIFECYCLE_STATES, transition, type LifecycleEvent, type LifecycleState } from '../../src/ban/lifecycle.ts';
+import { attack, cfg, ev, record, T0 } from './helpers.ts';
 
 test('lifecycle table is total: every state × event has a transition to a known state', () => {
   assert.equal(Object.keys(LIFECYCLE).length, LIFECYCLE_STATES.length);
@@ -70,7 +71,7 @@ const LADDER_S = 10;
 function setup(state: LifecycleState) {
   const clock = new ManualClock(T0);
   const config = cfg({ mitigation: 'flowspec', escalation: [{ after_seconds: LADDER_S, action: 'blackhole' }], ban: { ttl_seconds: 300, unban_hysteresis_seconds: 30 } });
-  const m = new BanManager(config, { clock });
+  const m = new BanManager(config, { clock, routes: buildRoute });
   const events = record(m);
   const a = attack(TARGET);
   let banId: string | undefined;

@@ -1,7 +1,9 @@
 /**
  * RouteIntent builder: what a ban (or a detected attack) is, or would be,
- * announced as. Pure: no BGP, no I/O. mitigation/ turns the intent into UPDATEs
- * (and may add per-neighbor overrides of next hop and communities).
+ * announced as. Pure: no I/O. The ban module gets `buildRoute` as its
+ * RouteBuilder (it knows no BGP); the attack view asks `routeForAttack`.
+ * reconcile.ts turns the intent into UPDATEs per neighbor (with the
+ * neighbor's overrides of next hop and communities).
  *
  * Blackhole (RTBH): the target as a prefix (/32, /128, or the carpet prefix),
  * next hop `bgp.next_hop` / `bgp.next_hop6`, communities `bgp.community`
@@ -25,10 +27,17 @@
  * `flowspec.rate_mbps` converted to bytes per second (× 125 000).
  */
 import { formatPrefix, parsePrefix, type Prefix } from '../core/ip.ts';
+import { BreakwaterError } from '../core/errors.ts';
 import type { Config, Hostgroup } from '../config/schema.ts';
-import type { AttackSummary, Direction, FlowspecRuleIntent, MitigationLevel, RouteIntent, Vector } from './events.ts';
-import { initialLevel } from './escalation.ts';
-import { resolvePolicy, type TargetPolicy } from './policy.ts';
+import type { Attack, Vector } from '../engine/events.ts';
+import type { Ban, FlowspecRuleIntent, MitigationLevel, RouteIntent, RouteSubject } from '../ban/types.ts';
+import { initialLevel } from '../ban/escalation.ts';
+import { resolvePolicy, type TargetPolicy } from '../ban/policy.ts';
+import { blackholeIntent } from './blackhole.ts';
+import { compilePolicy } from './policy.ts';
+
+export type { RouteSubject };
+export { routeTargets } from '../ban/intent.ts';
 
 export const AMPLIFICATION_PORTS = {
   ntp_amplification: 123,
@@ -43,18 +52,6 @@ export const AMPLIFICATION_PORTS = {
 
 export const TCP_FLAGS = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10, URG: 0x20 } as const;
 export const IP_PROTO = { ICMP: 1, TCP: 6, UDP: 17, ICMPV6: 58 } as const;
-
-/** What a route is built from: an Attack or a Ban both fit. */
-export interface RouteSubject {
-  target: string;
-  family: 4 | 6;
-  direction?: Direction;
-  vector?: Vector;
-  summary?: AttackSummary;
-  /** A ban's current level; absent → the initial level from `mitigation`. */
-  level?: MitigationLevel;
-  hostgroup?: string;
-}
 
 const PROTO_NAMES: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, gre: 47, esp: 50, icmpv6: 58, 'ipv6-icmp': 58, sctp: 132 };
 
@@ -77,7 +74,7 @@ function portNumber(key: string): number | null {
 /** Parses a target ("198.51.100.7", "10.0.0.0/24") into a prefix; throws on garbage. */
 export function targetPrefix(target: string): Prefix {
   const p = parsePrefix(target);
-  if (typeof p === 'string') throw new Error(`invalid target: ${p}`);
+  if (typeof p === 'string') throw new BreakwaterError('invalid_target', `invalid target: ${p}`);
   return p;
 }
 
@@ -116,22 +113,12 @@ export function flowspecMatches(s: RouteSubject): Array<Omit<FlowspecRuleIntent,
   }
 }
 
-/** Builds the route with an already resolved policy. */
-export function buildRouteWithPolicy(s: RouteSubject, policy: TargetPolicy, level?: MitigationLevel): RouteIntent {
+/** Builds the route with an already resolved (ban) policy under `config`. */
+export function buildRouteWithPolicy(s: RouteSubject, policy: TargetPolicy, config: Readonly<Config>, level?: MitigationLevel): RouteIntent {
   const p = targetPrefix(s.target);
   const prefix = formatPrefix(p);
   const lvl = level ?? s.level ?? initialLevel(policy.mitigation, policy.flowspec.action);
-  if (lvl === 'blackhole') {
-    const r: RouteIntent = {
-      type: 'blackhole',
-      prefix,
-      next_hop: p.family === 4 ? policy.next_hop : policy.next_hop6,
-      communities: [...policy.communities],
-      large_communities: [...policy.large_communities],
-      local_pref: policy.local_pref,
-    };
-    return r;
-  }
+  if (lvl === 'blackhole') return blackholeIntent(prefix, compilePolicy(config), policy.hostgroup?.name);
   const action: FlowspecRuleIntent['action'] =
     lvl === 'flowspec_rate_limit'
       ? { type: 'rate_limit', bytes_per_second: Math.round(policy.flowspec.rate_mbps * 125_000) }
@@ -158,11 +145,16 @@ export function buildRouteWithPolicy(s: RouteSubject, policy: TargetPolicy, leve
  */
 export function buildRoute(subject: RouteSubject, config: Readonly<Config>, hostgroup?: Hostgroup | string): RouteIntent {
   const policy = resolvePolicy(config, subject.target, hostgroup ?? subject.hostgroup);
-  return buildRouteWithPolicy(subject, policy);
+  return buildRouteWithPolicy(subject, policy, config);
 }
 
-/** The prefixes a route targets: the blackhole prefix, or each rule's target side. */
-export function routeTargets(r: RouteIntent): string[] {
-  if (r.type === 'blackhole') return [r.prefix];
-  return r.rules.map((x) => (x.source !== undefined && /\/0$/.test(x.destination) ? x.source : x.destination));
+/**
+ * The route shown on an attack: its ban's route when it has one, else the
+ * route a ban would start with (`wouldBe`: the ban module's canonical target,
+ * hostgroup and start level).
+ */
+export function routeForAttack(attack: Attack, config: Readonly<Config>, bans: { banOfAttack(id: string): Ban | undefined; wouldBe(a: Attack): RouteSubject }): RouteIntent {
+  const ban = bans.banOfAttack(attack.id);
+  if (ban) return ban.route;
+  return buildRoute(bans.wouldBe(attack), config);
 }

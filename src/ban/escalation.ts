@@ -16,7 +16,7 @@
  *   silently: escalation never steps down.
  */
 import type { Escalation } from '../config/schema.ts';
-import type { MitigationLevel } from './events.ts';
+import type { MitigationLevel } from './types.ts';
 
 export const LEVELS = ['flowspec_rate_limit', 'flowspec_discard', 'blackhole'] as const satisfies readonly MitigationLevel[];
 export type { MitigationLevel };

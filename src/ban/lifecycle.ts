@@ -27,7 +27,7 @@
  *   config_reload     any other reload
  *   restore           a ban from a snapshot (restart), not yet expired
  */
-import type { BanState } from './events.ts';
+import type { BanState } from './types.ts';
 
 export const LIFECYCLE_STATES = ['none', 'active', 'expiring', 'ended'] as const;
 export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
