@@ -9,8 +9,10 @@ import type { Logger } from '../core/log.ts';
 import { Engine } from '../engine/engine.ts';
 import { BanManager } from '../engine/bans.ts';
 import type { Attack, Ban, EngineEvent, EngineListener } from '../engine/events.ts';
-import type { EngineStatsView } from '../api/metrics.ts';
-import type { BanOutcome, EnginePort, HostView } from './ports.ts';
+import { Guards } from '../engine/guards.ts';
+import { PolicyResolver } from '../engine/policy.ts';
+import { parsePrefix } from '../core/ip.ts';
+import type { BanOutcome, EngineStatsView, EnginePort, HostView } from './ports.ts';
 
 export class EngineAdapter implements EnginePort {
   readonly engine: Engine;
@@ -95,6 +97,19 @@ export class EngineAdapter implements EnginePort {
     const unbanned = this.bans.history(before.size).filter((b) => before.has(b.id) && !still.has(b.id));
     const rerouted = after.filter((b) => before.has(b.id) && before.get(b.id) !== JSON.stringify(b.route));
     return { unbanned, rerouted };
+  }
+
+  /** Active bans whose target a reload to cfg would end (the same static guards reconfigure applies). */
+  previewReload(cfg: Readonly<Config>): Array<{ target: string; reason: string }> {
+    const guards = new Guards(cfg, new PolicyResolver(cfg));
+    const out: Array<{ target: string; reason: string }> = [];
+    for (const b of this.bans.active()) {
+      const p = parsePrefix(b.target.includes('/') ? b.target : `${b.target}/${b.family === 4 ? 32 : 128}`);
+      if (typeof p === 'string') continue;
+      const bad = guards.checkStatic(p);
+      if (bad) out.push({ target: b.target, reason: bad.reason });
+    }
+    return out;
   }
 
   stats(): EngineStatsView {

@@ -110,7 +110,11 @@ test('whitelist: a manual ban of a whitelisted address is a 409; whitelisting a 
   assert.equal((await h.req('POST', '/api/v1/ban', { ip: V })).status, 201);
   assert.ok(h.speaker.rib('127.0.0.2').has(KEY));
   h.writeConfig(baseConfig(dataDir, { dry_run: false, protected_whitelist: ['198.51.100.1/32', `${V}/32`] }));
-  const r = await h.req('POST', '/api/v1/config/reload');
+  // Lifting an active ban is a dangerous change: refused until confirmed with force.
+  const refused = await h.req('POST', '/api/v1/config/reload');
+  assert.equal(refused.status, 409, refused.text);
+  assert.ok(h.speaker.rib('127.0.0.2').has(KEY), 'still announced after the refused reload');
+  const r = await h.req('POST', '/api/v1/config/reload?force=true');
   assert.equal(r.status, 200);
   assert.deepEqual(r.json.changed, ['protected_whitelist']);
   assert.ok(!h.speaker.rib('127.0.0.2').has(KEY), 'withdrawn at once');
