@@ -67,10 +67,16 @@ export class StartError extends Error {
 
 /** A listen error (EADDRINUSE ...) as a StartError naming the config key, or the error unchanged. */
 export function listenError(e: unknown, key: string, address: string): unknown {
-  // Errors from worker threads arrive as messages ("bind EADDRINUSE 0.0.0.0:6343"): read the code there too.
-  const code = (e as NodeJS.ErrnoException)?.code ?? /\b(EADDRINUSE|EADDRNOTAVAIL|EACCES)\b/.exec(String((e as Error)?.message))?.[1];
+  // Errors from worker threads arrive as messages ("bind EADDRINUSE 0.0.0.0:6343", "bind: Address already in use"): read them too.
+  const msg = String((e as Error)?.message);
+  const code = (e as NodeJS.ErrnoException)?.code ?? /\b(EADDRINUSE|EADDRNOTAVAIL|EACCES)\b/.exec(msg)?.[1];
   const map: Record<string, StartErrorCode> = { EADDRINUSE: 'address_in_use', EADDRNOTAVAIL: 'address_unavailable', EACCES: 'permission_denied' };
-  const c = code ? map[code] : undefined;
+  const byText: Array<[RegExp, StartErrorCode]> = [
+    [/address already in use/i, 'address_in_use'],
+    [/cannot assign requested address/i, 'address_unavailable'],
+    [/permission denied/i, 'permission_denied'],
+  ];
+  const c = (code ? map[code] : undefined) ?? byText.find(([re]) => re.test(msg))?.[1];
   if (!c) return e;
   return new StartError(c, `${key} "${address}": ${START_ERRORS[c]}`, key);
 }

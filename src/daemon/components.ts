@@ -41,12 +41,17 @@ export class CollectorAdapter implements CollectorPort {
     await this.collector.stop();
   }
 
-  /** Which listener key a bind error belongs to (the error names the port it failed on). */
+  /**
+   * Which listener key a bind error belongs to: the one whose port the error
+   * names, the only one configured, or both when the error does not say
+   * (a worker's "bind: Address already in use").
+   */
   private namedListenError(e: unknown): unknown {
     const port = (e as { port?: number }).port ?? Number(/:([0-9]+)\s*$/.exec(String((e as Error).message))?.[1]);
-    const specs = [['listen.netflow', this.cfg.listen.netflow], ['listen.sflow', this.cfg.listen.sflow]] as const;
-    const hit = specs.find(([, spec]) => spec !== '' && Number.isInteger(port) && spec.endsWith(`:${port}`)) ?? specs.find(([, spec]) => spec !== '');
-    return hit ? listenError(e, hit[0], hit[1]) : e;
+    const specs = ([['listen.netflow', this.cfg.listen.netflow], ['listen.sflow', this.cfg.listen.sflow]] as const).filter(([, spec]) => spec !== '' && !spec.endsWith(':0')); // port 0 never conflicts
+    const hit = specs.find(([, spec]) => Number.isInteger(port) && spec.endsWith(`:${port}`)) ?? (specs.length === 1 ? specs[0] : undefined);
+    if (hit) return listenError(e, hit[0], hit[1]);
+    return specs.length ? listenError(e, specs.map(([k]) => k).join(' or '), specs.map(([, a]) => a).join('" / "')) : e;
   }
 
   /** The listeners slice: flow_sources and sampling apply in place; new listen addresses or workers rebind the listeners. */
