@@ -1,18 +1,23 @@
 /**
- * The daemon: ingest → engine → mitigation → BGP, with the store, the REST
- * API and metrics, wired together.
+ * The daemon: the composition root. It builds the running components once
+ * (an immutable record: engine, collector, BGP, mitigator), serves the API
+ * through a narrow view (backend.ts) and applies reload plans (reload.ts);
+ * nothing imports it but the command that runs it.
  *
+ * Phases: new → starting (API up: healthz 503, status ready: false, the
+ * component endpoints 503) → running → stopping → stopped.
  * Start order (so a restart keeps routes continuous on the routers):
- *   config → pid file → SQLite → API (healthz 503, status ready: false; the
- *   other endpoints answer 503 until the components exist) → engine →
- *   restore unexpired bans into the engine and the mitigator (their routes
- *   enter each neighbor's Adj-RIB-Out BEFORE the sessions start, so they go
- *   out before End-of-RIB) → BGP → flow listeners → ready (healthz 200).
- * Ban path (write-ahead): engine event → SQLite commit → routes to the speaker.
+ *   config (+ the daemon's own rules: networks, no open API without tokens)
+ *   → pid file → SQLite → API → engine → restore unexpired bans into the
+ *   engine and the mitigator (their routes enter each neighbor's Adj-RIB-Out
+ *   BEFORE the sessions start, so they go out before End-of-RIB) → BGP →
+ *   flow listeners → running (healthz 200).
+ * Ban path (write-ahead): engine event → SQLite commit → routes to the speaker (events.ts).
  * Reload (SIGHUP or POST /api/v1/config/reload): parse + validate the file;
- * invalid → nothing changes, the keys are logged and returned; valid → only
- * what differs is applied (engine rules, whitelist, neighbors, listeners,
- * tokens, dry_run).
+ * invalid → nothing changes, the keys are logged and returned; valid → one
+ * plan (config/diff.ts); a dangerous plan (bans lifted, auth off, a listener
+ * widened) is refused unless forced; else each module applies its slice and
+ * says what it did, in the response, the log and the audit log.
  * Stop (SIGTERM/SIGINT): API closed, listeners closed, sessions closed
  * without a Cease when graceful restart is on (routers keep the routes for
  * restart_seconds), state flushed, pid file removed.
@@ -35,6 +40,9 @@ import { VERSION } from '../version.ts';
 import type { ComponentFactory, Phase, Running } from './ports.ts';
 import { DaemonBackend } from './backend.ts';
 import { applyPlan } from './reload.ts';
+import { EngineEvents } from './events.ts';
+
+const NO_ATTACKS: ReadonlyMap<string, Attack> = new Map();
 import { FORCE_MARKER, FORCE_MARKER_MAX_AGE_MS, PID_FILE } from './files.ts';
 
 export type { Components, ComponentFactory } from './ports.ts';
@@ -68,7 +76,6 @@ export interface DaemonOptions {
 export const LOOPS = {
   reconcileMs: 5_000,
   storeRetryMs: 2_000,
-  attackSaveMs: 10_000,
   rateSampleMs: 5_000,
   pruneMs: 3_600_000,
 };
@@ -98,10 +105,8 @@ export class Daemon {
   private timers: NodeJS.Timeout[] = [];
   private tickTimer?: NodeJS.Timeout;
   private reloadChain: Promise<unknown> = Promise.resolve();
-  /** Attacks in progress, by id (with their latest rates). */
-  private readonly activeAttacks = new Map<string, Attack>();
-  private attackSaved = new Map<string, number>();
-  readonly counters = { reloads: 0, reload_failures: 0, reloads_refused: 0, handler_errors: 0 };
+  /** Engine events into the store, the log and the mitigator; keeps the attacks in progress. */
+  private events: EngineEvents | undefined;
   /** Datagram rates per exporter, sampled every LOOPS.rateSampleMs. */
   private rateTable: Record<string, { datagrams_per_s: number; records_per_s: number }> = {};
   private lastRateSample?: { t: number; per: Map<string, { d: number; r: number }> };
@@ -167,7 +172,7 @@ export class Daemon {
   }
 
   get attacks(): ReadonlyMap<string, Attack> {
-    return this.activeAttacks;
+    return this.events ? this.events.active : NO_ATTACKS;
   }
 
   get rates(): Readonly<Record<string, { datagrams_per_s: number; records_per_s: number }>> {
@@ -227,7 +232,9 @@ export class Daemon {
     });
     const comps: Running = Object.freeze({ engine: made.engine, collector: made.collector, bgp: made.bgp, mitigator });
     this.comps = comps;
-    comps.engine.on((e) => this.onEngineEvent(e));
+    const events = new EngineEvents({ running: comps, store, log, config: () => this.cfg });
+    this.events = events;
+    comps.engine.on((e) => this.onEngineEvent(events, e));
     comps.bgp.onPeerState((nb, from, to) => {
       if (to.toLowerCase() === 'established' || from.toLowerCase() === 'established') this.safe('reconcile', () => this.reconcileNow());
     });
@@ -304,7 +311,7 @@ export class Daemon {
       config: () => this.cfg,
       phase: () => this.phaseNow,
       running: () => this.comps,
-      attacks: () => this.activeAttacks,
+      attacks: () => this.attacks,
       rates: () => this.rateTable,
       reload: (actor: string, opts: { force: boolean }) => this.reload(actor, opts),
     };
@@ -357,7 +364,6 @@ export class Daemon {
 
   private safe(name: string, fn: () => unknown): void {
     const fail = (e: unknown) => {
-      this.counters.handler_errors++;
       this.log.error({ event: 'daemon error', loop: name, err: (e as Error).stack ?? String(e) }, `${name} failed`);
     };
     try {
@@ -401,94 +407,8 @@ export class Daemon {
 
   // ------------------------------------------------------------ engine events
 
-  private onEngineEvent(e: EngineEvent): void {
-    this.safe(`event ${e.event}`, () => this.handleEvent(e));
-  }
-
-  private withRoute(a: Attack): Attack {
-    if (a.route) return a;
-    try {
-      return { ...a, route: this.engine.routeForAttack(a) };
-    } catch {
-      return a;
-    }
-  }
-
-  private handleEvent(e: EngineEvent): void {
-    const log = this.log;
-    const store = this.store;
-    const mitigator = this.mitigator;
-    switch (e.event) {
-      case 'attack_start': {
-        const a = this.withRoute(e.attack);
-        this.activeAttacks.set(a.id, a);
-        store.saveAttack(a);
-        this.attackSaved.set(a.id, e.time);
-        log.warn(
-          { event: 'attack start', attack: a.id, target: a.target, direction: a.direction, vector: a.vector, pps: a.pps, mbps: a.mbps, fps: a.fps, triggers: a.triggers, route: a.route, mode: this.cfg.dry_run ? 'dry_run' : 'live' },
-          `attack on ${a.target}: ${a.vector}`,
-        );
-        break;
-      }
-      case 'attack_update': {
-        const a = this.withRoute(e.attack);
-        this.activeAttacks.set(a.id, a);
-        const last = this.attackSaved.get(a.id) ?? 0;
-        if (e.time - last >= LOOPS.attackSaveMs) {
-          store.saveAttack(a);
-          this.attackSaved.set(a.id, e.time);
-        }
-        break;
-      }
-      case 'attack_end': {
-        const a = this.withRoute(e.attack);
-        const ended = { ...a, end: a.end ?? e.time };
-        this.activeAttacks.delete(a.id);
-        this.attackSaved.delete(a.id);
-        store.saveAttack(ended);
-        log.info({ event: 'attack end', attack: a.id, target: a.target, vector: a.vector, peak_pps: a.peak_pps, peak_mbps: a.peak_mbps, duration_s: Math.round((ended.end - a.start) / 1000) }, `attack on ${a.target} ended`);
-        break;
-      }
-      case 'ban': {
-        const b = e.ban;
-        // Write-ahead: the ban is on disk before any route leaves.
-        store.saveBan(b);
-        store.audit({ time: e.time, actor: b.source, action: 'ban', target: b.target, detail: { ban: b.id, reason: b.reason, ttl_seconds: b.ttl_seconds, action: b.action, attack: b.attack_id } });
-        log.warn({ event: 'ban', ban: b.id, target: b.target, source: b.source, reason: b.reason, ttl_seconds: b.ttl_seconds, route: b.route, mode: this.cfg.dry_run ? 'dry_run' : 'live' }, this.cfg.dry_run ? `ban ${b.target} (dry-run: not announced)` : `ban ${b.target}`);
-        mitigator.upsert(b);
-        break;
-      }
-      case 'escalate': {
-        store.saveBan(e.ban);
-        store.audit({ time: e.time, actor: 'auto', action: 'escalate', target: e.ban.target, detail: { ban: e.ban.id, from: e.from, to: e.to } });
-        log.warn({ event: 'escalate', ban: e.ban.id, target: e.ban.target, from: e.from, to: e.to }, `ban ${e.ban.target} escalated to ${e.to}`);
-        mitigator.upsert(e.ban);
-        break;
-      }
-      case 'unban': {
-        const b = { ...e.ban, ended: e.ban.ended ?? e.time, end_reason: e.ban.end_reason ?? e.reason };
-        store.saveBan(b);
-        store.audit({ time: e.time, actor: b.ended_by ?? (e.reason === 'manual' ? 'api' : 'auto'), action: 'unban', target: b.target, detail: { ban: b.id, reason: e.reason } });
-        log.warn({ event: 'unban', ban: b.id, target: b.target, reason: e.reason }, `unban ${b.target} (${e.reason})`);
-        mitigator.remove(b.id);
-        break;
-      }
-      case 'ban_refused': {
-        store.audit({ time: e.time, actor: e.source ?? 'auto', action: 'ban_refused', target: e.target, detail: { reason: e.reason, detail: e.detail, attack: e.attack?.id } });
-        log.warn({ event: 'ban refused', target: e.target, reason: e.reason, detail: e.detail }, `ban of ${e.target} refused: ${e.reason}`);
-        break;
-      }
-    }
-  }
-
-  // ------------------------------------------------------------ manual bans
-
-  manualBan(ip: string, ttlSeconds: number | undefined, actor: string, reason?: string) {
-    return this.engine.manualBan({ ip, ttlSeconds, actor, reason });
-  }
-
-  manualUnban(ip: string, actor: string) {
-    return this.engine.manualUnban({ ip, actor });
+  private onEngineEvent(events: EngineEvents, e: EngineEvent): void {
+    this.safe(`event ${e.event}`, () => events.handle(e));
   }
 
   // ------------------------------------------------------------ reload
@@ -513,7 +433,6 @@ export class Daemon {
       next = loadDaemonConfig(this.configFile);
     } catch (e) {
       const issues: PathIssue[] = e instanceof ConfigError ? e.issues : [{ path: '', message: (e as Error).message }];
-      this.counters.reload_failures++;
       log.error({ event: 'config reload failed', actor, file: this.configFile, issues, keys: issues.map((i) => i.path) }, 'config reload rejected; the running config stays');
       store.audit({ time: now, actor, action: 'reload_failed', detail: { issues } });
       return { ok: false, error: 'invalid config; the running config stays', issues };
@@ -530,13 +449,11 @@ export class Daemon {
     const lines = formatPlan(plan);
     const dangers = plan.dangers.map((d) => ({ kind: d.kind, detail: d.detail }));
     if (dangers.length && !force) {
-      this.counters.reloads_refused++;
       log.error({ event: 'config reload refused', actor, file: this.configFile, dangers, plan: lines, changed: plan.changed }, 'config reload refused: dangerous change (confirm with POST /api/v1/config/reload?force=true or -s reload -force); the running config stays');
       store.audit({ time: now, actor, action: 'reload_refused', detail: { changed: plan.changed, dangers } });
       return { ok: false, refused: true, error: 'dangerous change refused; the running config stays (confirm with force)', dangers, plan: lines, changed: [...plan.changed] };
     }
     this.config = plan.config;
-    this.counters.reloads++;
     const api = this.api;
     const cfg = plan.config;
     const { applied, details } = await applyPlan(plan, {
@@ -628,7 +545,7 @@ export class Daemon {
       await step('bgp', () => comps.bgp.stop(cfg.bgp.graceful_restart.enabled));
     }
     await step('store', () => {
-      for (const a of this.activeAttacks.values()) base.store.saveAttack(a);
+      for (const a of this.attacks.values()) base.store.saveAttack(a);
       base.store.audit({ time: this.clock.now(), actor: 'system', action: 'stop', detail: { reason, bans } });
       base.store.close();
     });
