@@ -227,7 +227,7 @@ export class ApiServer {
   }
 
   /** The actor for a request to a route with this access rule, or an ApiError (401/403). */
-  authorize(header: string | undefined, access: Access): string {
+  private authorize(header: string | undefined, access: Access): string {
     if (!this.authRequired) return 'api';
     if (access === 'open' || (access === 'metrics' && !this.metricsTokenRequired)) return 'anonymous';
     const need: Role = access === 'metrics' ? 'viewer' : access;

@@ -121,6 +121,7 @@ export class DaemonBackend implements ApiBackend {
       started: new Date(d.startedAt).toISOString(),
       uptime_seconds: Math.round((now - d.startedAt) / 1000),
       ready: this.ready(),
+      phase: d.phase(),
       active_attacks: d.attacks().size,
       active_bans: r ? r.mitigator.activeBans().length : 0,
       announced_routes: m ? m.announced_routes : { real: 0, dry_run: 0 },

@@ -193,6 +193,7 @@ test('healthz is 503 while the daemon starts (API up before BGP, listeners and r
   const st = await get('/api/v1/status');
   assert.equal(st.status, 200);
   assert.equal(st.json.ready, false);
+  assert.equal(st.json.phase, 'starting');
   assert.equal(st.json.mode, 'dry_run');
   assert.equal(typeof st.json.version, 'string');
   assert.equal((await get('/metrics')).status, 200, 'metrics are served while starting');
@@ -212,6 +213,7 @@ test('healthz is 503 while the daemon starts (API up before BGP, listeners and r
   }
   assert.ok(ok, `healthz became 200: ${seen}`);
   await h.started;
+  assert.equal((await get('/api/v1/status')).json.phase, 'running');
   assert.equal(seen[0], 503);
   assert.equal(seen.at(-1), 200);
   assert.equal((await get('/api/v1/status')).json.ready, true);
