@@ -9,9 +9,11 @@ import { workerRoles } from './worker-roles.ts';
 import type { WorkerPayload } from './core/spawn-worker.ts';
 
 const USAGE = `usage:
-  ${NAME} -config FILE [-log-format text|json] [-log-level LEVEL]   run the daemon
+  ${NAME} -config FILE [-log-format text|json] [-log-level trace|debug|info|warn|error|fatal]
+                                            run the daemon
   ${NAME} -config FILE -check-config        validate, print the normalised config (exit 0/1)
   ${NAME} -config FILE -s reload|stop       signal a running daemon (SIGHUP / SIGTERM)
+  ${NAME} -config FILE -s reload -force     reload even a dangerous change (bans lifted, auth off, a listener widened)
   ${NAME} -version
   ${NAME} selftest                          check node:sqlite and worker threads in this build
   ${NAME} decode [-default-sampling-rate N] FILE...

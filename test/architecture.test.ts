@@ -138,11 +138,41 @@ test('mitigation is the only pipeline module that drives bgp, and only through b
   assert.deepEqual(deep.map((i) => `${i.from} imports ${i.spec}`), [], 'mitigation uses bgp only through bgp/index.ts');
 });
 
-test('no file imports daemon/ (except the CLI command that starts it)', () => {
-  const bad = all.filter((i) => i.target && area(i.target) === 'daemon' && area(i.from) !== 'daemon' && i.from !== join('cli', 'daemon.ts'));
-  assert.deepEqual(bad.map((i) => `${i.from} imports ${i.spec}`), []);
-});
-
 test('the engine emits attacks only: it imports neither ban nor mitigation', () => {
   assert.deepEqual(violations('engine', (i) => external(i) || !['ban', 'mitigation'].includes(area(i.target!))), []);
+});
+
+test('nothing imports daemon/ but the command that runs it; api does not import daemon/', () => {
+  const intoDaemon = all.filter((i) => i.target && area(i.target) === 'daemon' && area(i.from) !== 'daemon');
+  assert.deepEqual(
+    intoDaemon.filter((i) => i.from !== join('cli', 'daemon.ts')).map((i) => `${i.from} imports ${i.spec}`),
+    [],
+    'the daemon is the composition root: it imports the modules, none imports it',
+  );
+  assert.deepEqual(all.filter((i) => area(i.from) === 'api' && i.target && area(i.target) === 'daemon').map((i) => `${i.from} imports ${i.spec}`), []);
+});
+
+test('daemon/ports.ts takes no view type from the API; daemon files import each other without a cycle', () => {
+  assert.deepEqual(all.filter((i) => i.from === join('daemon', 'ports.ts') && i.target && area(i.target) === 'api').map((i) => i.spec), []);
+  const edges = new Map<string, string[]>();
+  for (const i of all) {
+    if (!i.target || area(i.from) !== 'daemon' || area(i.target) !== 'daemon') continue;
+    edges.set(i.from, [...(edges.get(i.from) ?? []), i.target.endsWith('.ts') ? i.target : `${i.target}.ts`]);
+  }
+  const cycles: string[] = [];
+  const visit = (f: string, path: string[]) => {
+    if (path.includes(f)) {
+      cycles.push([...path.slice(path.indexOf(f)), f].join(' -> '));
+      return;
+    }
+    for (const t of edges.get(f) ?? []) visit(t, [...path, f]);
+  };
+  for (const f of edges.keys()) visit(f, []);
+  assert.deepEqual(cycles, []);
+});
+
+test('config/diff.ts and the daemon diff configs structurally, never by JSON.stringify', () => {
+  for (const f of [join('config', 'diff.ts'), join('daemon', 'daemon.ts'), join('daemon', 'reload.ts')]) {
+    assert.ok(!/JSON\.stringify/.test(readFileSync(join(src, f), 'utf8')), `${f} uses JSON.stringify`);
+  }
 });

@@ -1,19 +1,24 @@
 /**
  * The REST API (koa + @koa/router). It reads and changes the daemon only
- * through ApiBackend, so it can be tested against a fake one.
+ * through ApiBackend (a narrow query interface), so it can be tested against
+ * a fake one. Who may call what is one table (ROUTES), checked before any
+ * handler runs.
  *
- *   GET  /healthz                 200 when ready, 503 while starting or stopping
- *   GET  /metrics                 Prometheus text
- *   GET  /api/v1/status
- *   GET  /api/v1/attacks          ?active=true|false&limit=&offset=
- *   GET  /api/v1/bans             ?active=true|false&limit=&offset=
- *   GET  /api/v1/hosts            ?ip=ADDR | ?direction=incoming|outgoing&limit=&offset=
- *   POST /api/v1/ban              {"ip", "ttl_seconds"?, "reason"?}      (token)
- *   POST /api/v1/unban            {"ip"}                                  (token)
- *   POST /api/v1/config/reload                                            (token)
+ *   GET  /healthz                 open: 200 when ready, 503 while starting or stopping
+ *   GET  /metrics                 open unless api.metrics_token_required
+ *   GET  /api/v1/status           viewer
+ *   GET  /api/v1/attacks          viewer   ?active=true|false&limit=&offset=
+ *   GET  /api/v1/bans             viewer   ?active=true|false&limit=&offset=
+ *   GET  /api/v1/hosts            viewer   ?ip=ADDR | ?direction=incoming|outgoing&limit=&offset=
+ *   GET  /api/v1/audit            viewer   ?action=&limit=&offset=
+ *   POST /api/v1/ban              operator {"ip", "ttl_seconds"?, "reason"?}
+ *   POST /api/v1/unban            operator {"ip"}
+ *   POST /api/v1/config/reload    admin    ?force=true applies a dangerous change
+ *   GET  /api/v1/config           admin    the running config, secrets hidden
  *
- * Errors are JSON: {"error": "...", ...details}. Mutating endpoints need
- * `Authorization: Bearer TOKEN` (role operator or admin) when tokens are configured.
+ * Without any token configured (loopback, or api.insecure_no_auth) every
+ * route is open. Errors are JSON: {"error": "...", "code": "...", ...details}.
+ * A query parameter given twice or as an array (`limit[]=1`) is a 400.
  */
 import { createServer, type Server } from 'node:http';
 import { timingSafeEqual, createHash } from 'node:crypto';
@@ -21,7 +26,7 @@ import Koa from 'koa';
 import { Router } from '@koa/router';
 import * as v from 'valibot';
 import type { Logger } from '../core/log.ts';
-import type { PathIssue } from '../core/errors.ts';
+import { API_ERRORS, ApiError, type ApiErrorCode, type PathIssue } from '../core/errors.ts';
 import { parseIP, parsePrefix } from '../core/ip.ts';
 
 export interface PageQuery {
@@ -37,11 +42,19 @@ export interface PageResult<T = unknown> {
 
 export type MutationResult =
   | { ok: true; status?: number; body: Record<string, unknown> }
-  | { ok: false; status: number; error: string; reason?: string; details?: Record<string, unknown> };
+  | { ok: false; status: number; error: string; reason?: string; code?: ApiErrorCode; details?: Record<string, unknown> };
+
+/** What a module did with its slice of the reload plan. */
+export interface ModuleAction {
+  module: string;
+  did: string[];
+}
 
 export type ReloadResult =
-  | { ok: true; changed: string[]; mode: 'dry_run' | 'live'; details?: Record<string, unknown> }
-  | { ok: false; error: string; issues: PathIssue[] };
+  | { ok: true; changed: string[]; mode: 'dry_run' | 'live'; plan?: string[]; applied?: ModuleAction[]; details?: Record<string, unknown> }
+  | { ok: false; error: string; issues: PathIssue[] }
+  /** A dangerous change (bans lifted, auth off, a listener widened) not confirmed with force. */
+  | { ok: false; refused: true; error: string; dangers: Array<{ kind: string; detail: string }>; plan: string[]; changed: string[] };
 
 export interface BanRequest {
   ip: string;
@@ -59,11 +72,33 @@ export interface ApiBackend {
   host(ip: string): Record<string, unknown> | undefined;
   ban(req: BanRequest, actor: string): MutationResult | Promise<MutationResult>;
   unban(req: BanRequest, actor: string): MutationResult | Promise<MutationResult>;
-  reload(actor: string): Promise<ReloadResult>;
+  reload(actor: string, opts?: { force: boolean }): Promise<ReloadResult>;
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** The audit log, newest first. */
+  audit(q: PageQuery & { action?: string }): PageResult;
+  /** The running config with secrets hidden. */
+  config(): Record<string, unknown>;
 }
 
 export type Role = 'viewer' | 'operator' | 'admin';
+/** Who may call a route: anyone, the metrics rule (open unless metrics_token_required), or a role and above. */
+export type Access = 'open' | 'metrics' | Role;
+const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
+
+/** Every route with its access rule: the server checks it, tests walk it. */
+export const ROUTES = [
+  { method: 'GET', path: '/healthz', access: 'open' },
+  { method: 'GET', path: '/metrics', access: 'metrics' },
+  { method: 'GET', path: '/api/v1/status', access: 'viewer' },
+  { method: 'GET', path: '/api/v1/attacks', access: 'viewer' },
+  { method: 'GET', path: '/api/v1/bans', access: 'viewer' },
+  { method: 'GET', path: '/api/v1/hosts', access: 'viewer' },
+  { method: 'GET', path: '/api/v1/audit', access: 'viewer' },
+  { method: 'POST', path: '/api/v1/ban', access: 'operator' },
+  { method: 'POST', path: '/api/v1/unban', access: 'operator' },
+  { method: 'POST', path: '/api/v1/config/reload', access: 'admin' },
+  { method: 'GET', path: '/api/v1/config', access: 'admin' },
+] as const satisfies ReadonlyArray<{ method: 'GET' | 'POST'; path: string; access: Access }>;
 export interface ApiToken {
   name: string;
   token: string;
@@ -74,6 +109,8 @@ export interface ApiServerOptions {
   host: string;
   port: number;
   tokens?: ApiToken[];
+  /** /metrics needs a token too (api.metrics_token_required). */
+  metricsTokenRequired?: boolean;
   log?: Logger;
   /** Largest accepted request body. */
   maxBodyBytes?: number;
@@ -103,23 +140,21 @@ function issuesOf(issues: v.BaseIssue<unknown>[]): PathIssue[] {
   return issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: /Expected never/.test(i.message) ? 'unknown key' : i.message }));
 }
 
-/** An error answered as JSON with its status (backends throw it, e.g. 503 while starting). */
-export class HttpError extends Error {
-  readonly status: number;
-  readonly details?: Record<string, unknown>;
-  constructor(status: number, message: string, details?: Record<string, unknown>) {
-    super(message);
-    this.status = status;
-    this.details = details;
+/** A query parameter given twice or as an array (`limit[]=1`) is a 400, not silently the first value. */
+function checkQuery(querystring: string): void {
+  const seen = new Set<string>();
+  for (const [k] of new URLSearchParams(querystring)) {
+    if (k.includes('[') || k.includes(']')) throw new ApiError('bad_request', `query parameter "${k}" is an array; give it once, as ${k.replace(/\[.*$/, '')}=VALUE`);
+    if (seen.has(k)) throw new ApiError('bad_request', `query parameter "${k}" is given more than once`);
+    seen.add(k);
   }
 }
 
 function parseIntParam(raw: unknown, name: string, def: number, min: number, max: number): number {
   if (raw === undefined || raw === '') return def;
-  const s = Array.isArray(raw) ? raw[0] : raw;
-  if (typeof s !== 'string' || !/^[0-9]+$/.test(s)) throw new HttpError(400, `${name} must be a non-negative integer`);
-  const n = Number(s);
-  if (n < min || n > max) throw new HttpError(400, `${name} must be between ${min} and ${max}`);
+  if (typeof raw !== 'string' || !/^[0-9]+$/.test(raw)) throw new ApiError('bad_request', `${name} must be a non-negative integer`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ApiError('bad_request', `${name} must be between ${min} and ${max}`);
   return n;
 }
 
@@ -130,7 +165,7 @@ function parsePage(q: Record<string, unknown>): PageQuery {
   if (q.active !== undefined) {
     if (q.active === 'true' || q.active === '1') active = true;
     else if (q.active === 'false' || q.active === '0') active = false;
-    else throw new HttpError(400, 'active must be true or false');
+    else throw new ApiError('bad_request', 'active must be true or false');
   }
   return { limit, offset, active };
 }
@@ -141,12 +176,12 @@ function digest(s: string): Buffer {
 
 async function readJson(req: NodeJS.ReadableStream & { headers: Record<string, string | string[] | undefined> }, max: number): Promise<unknown> {
   const len = Number(req.headers['content-length'] ?? 0);
-  if (len > max) throw new HttpError(413, `request body larger than ${max} bytes`);
+  if (len > max) throw new ApiError('payload_too_large', `request body larger than ${max} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
     size += c.length;
-    if (size > max) throw new HttpError(413, `request body larger than ${max} bytes`);
+    if (size > max) throw new ApiError('payload_too_large', `request body larger than ${max} bytes`);
     chunks.push(c);
   }
   const text = Buffer.concat(chunks).toString('utf8').trim();
@@ -154,7 +189,7 @@ async function readJson(req: NodeJS.ReadableStream & { headers: Record<string, s
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new HttpError(400, `invalid JSON: ${(e as Error).message}`);
+    throw new ApiError('bad_request', `invalid JSON: ${(e as Error).message}`);
   }
 }
 
@@ -163,6 +198,7 @@ export class ApiServer {
   private readonly opts: ApiServerOptions;
   private readonly log?: Logger;
   private tokens: Array<{ name: string; hash: Buffer; role: Role }> = [];
+  private metricsTokenRequired = false;
   private server?: Server;
   readonly app: Koa;
   readonly stats = { requests: 0, errors: 0, unauthorized: 0 };
@@ -171,7 +207,7 @@ export class ApiServer {
     this.backend = backend;
     this.opts = opts;
     this.log = opts.log;
-    this.setTokens(opts.tokens ?? []);
+    this.setAuth({ tokens: opts.tokens ?? [], metricsTokenRequired: opts.metricsTokenRequired ?? false });
     this.app = this.build();
   }
 
@@ -180,27 +216,35 @@ export class ApiServer {
     this.tokens = tokens.filter((t) => t.token !== '').map((t) => ({ name: t.name, hash: digest(t.token), role: t.role }));
   }
 
+  /** Tokens and the /metrics rule (config reload). */
+  setAuth(a: { tokens: ApiToken[]; metricsTokenRequired: boolean }): void {
+    this.setTokens(a.tokens);
+    this.metricsTokenRequired = a.metricsTokenRequired;
+  }
+
   get authRequired(): boolean {
     return this.tokens.length > 0;
   }
 
-  /** The actor for a mutating request, or an HttpError. */
-  private authorize(header: string | undefined): string {
+  /** The actor for a request to a route with this access rule, or an ApiError (401/403). */
+  private authorize(header: string | undefined, access: Access): string {
     if (!this.authRequired) return 'api';
+    if (access === 'open' || (access === 'metrics' && !this.metricsTokenRequired)) return 'anonymous';
+    const need: Role = access === 'metrics' ? 'viewer' : access;
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
     if (!m) {
       this.stats.unauthorized++;
-      throw new HttpError(401, 'a bearer token is required');
+      throw new ApiError('unauthorized', 'a bearer token is required');
     }
     const h = digest(m[1]);
     const tok = this.tokens.find((t) => timingSafeEqual(t.hash, h));
     if (!tok) {
       this.stats.unauthorized++;
-      throw new HttpError(401, 'unknown token');
+      throw new ApiError('unauthorized', 'unknown token');
     }
-    if (tok.role === 'viewer') {
+    if (RANK[tok.role] < RANK[need]) {
       this.stats.unauthorized++;
-      throw new HttpError(403, `token "${tok.name}" has role viewer; operator or admin is needed`);
+      throw new ApiError('forbidden', `token "${tok.name}" has role ${tok.role}; ${need}${need === 'admin' ? '' : ' or above'} is needed`);
     }
     return tok.name;
   }
@@ -214,16 +258,17 @@ export class ApiServer {
     app.use(async (ctx, next) => {
       this.stats.requests++;
       try {
+        checkQuery(ctx.querystring);
         await next();
-        if (ctx.status === 404 && ctx.body === undefined) throw new HttpError(404, `no route for ${ctx.method} ${ctx.path}`);
+        if (ctx.status === 404 && ctx.body === undefined) throw new ApiError('not_found', `no route for ${ctx.method} ${ctx.path}`);
         if (ctx.status === 405 && (ctx.body === undefined || typeof ctx.body === 'string')) {
-          ctx.body = { error: `method ${ctx.method} not allowed on ${ctx.path}` };
+          ctx.body = { error: `method ${ctx.method} not allowed on ${ctx.path}`, code: 'method_not_allowed' };
         }
       } catch (e) {
         this.stats.errors++;
-        if (e instanceof HttpError) {
+        if (e instanceof ApiError) {
           ctx.status = e.status;
-          ctx.body = { error: e.message, ...(e.details ?? {}) };
+          ctx.body = { error: e.message, code: e.code, ...(e.details ?? {}) };
         } else {
           const status = (e as { status?: number }).status;
           if (typeof status === 'number' && status >= 400 && status < 500) {
@@ -232,25 +277,37 @@ export class ApiServer {
           } else {
             this.log?.error({ event: 'api error', err: (e as Error).message, path: ctx.path }, 'API handler failed');
             ctx.status = 500;
-            ctx.body = { error: 'internal error', message: (e as Error).message };
+            ctx.body = { error: 'internal error', code: 'internal', message: (e as Error).message };
           }
         }
       }
     });
 
-    r.get('/healthz', (ctx) => {
+    type Handler = (ctx: Koa.Context, actor: string) => unknown;
+    const route = (method: 'GET' | 'POST', path: (typeof ROUTES)[number]['path'], fn: Handler) => {
+      const spec = ROUTES.find((x) => x.method === method && x.path === path);
+      if (!spec) throw new Error(`${method} ${path} is not in ROUTES`);
+      const h = async (ctx: Koa.Context) => {
+        const actor = this.authorize(ctx.get('authorization') || undefined, spec.access);
+        await fn(ctx, actor);
+      };
+      if (method === 'GET') r.get(path, h);
+      else r.post(path, h);
+    };
+
+    route('GET', '/healthz', (ctx) => {
       const ready = b.ready();
       ctx.status = ready ? 200 : 503;
       ctx.body = { status: ready ? 'ok' : 'starting' };
     });
 
-    r.get('/metrics', async (ctx) => {
+    route('GET', '/metrics', async (ctx) => {
       const m = await b.metrics();
       ctx.type = m.contentType;
       ctx.body = m.body;
     });
 
-    r.get('/api/v1/status', (ctx) => {
+    route('GET', '/api/v1/status', (ctx) => {
       ctx.body = b.status();
     });
 
@@ -259,56 +316,71 @@ export class ApiServer {
       const res = b[name](q);
       ctx.body = { [name]: res.items, total: res.total, limit: q.limit, offset: q.offset };
     };
-    r.get('/api/v1/attacks', list('attacks'));
-    r.get('/api/v1/bans', list('bans'));
+    route('GET', '/api/v1/attacks', list('attacks'));
+    route('GET', '/api/v1/bans', list('bans'));
 
-    r.get('/api/v1/hosts', (ctx) => {
+    route('GET', '/api/v1/hosts', (ctx) => {
       const query = ctx.query as Record<string, unknown>;
       if (query.ip !== undefined) {
-        const ip = String(Array.isArray(query.ip) ? query.ip[0] : query.ip).trim();
-        if (!parseIP(ip)) throw new HttpError(400, `ip "${ip}" is not an IPv4 or IPv6 address`);
+        const ip = String(query.ip).trim();
+        if (!parseIP(ip)) throw new ApiError('bad_request', `ip "${ip}" is not an IPv4 or IPv6 address`);
         const h = b.host(ip);
-        if (!h) throw new HttpError(404, `host ${ip} is not tracked (no recent traffic, or outside networks)`);
+        if (!h) throw new ApiError('not_found', `host ${ip} is not tracked (no recent traffic, or outside networks)`);
         ctx.body = h;
         return;
       }
       const q = parsePage(query);
       let direction: 'incoming' | 'outgoing' | undefined;
       if (query.direction !== undefined) {
-        if (query.direction !== 'incoming' && query.direction !== 'outgoing') throw new HttpError(400, 'direction must be incoming or outgoing');
+        if (query.direction !== 'incoming' && query.direction !== 'outgoing') throw new ApiError('bad_request', 'direction must be incoming or outgoing');
         direction = query.direction;
       }
       const res = b.hosts({ ...q, direction });
       ctx.body = { hosts: res.items, total: res.total, limit: q.limit, offset: q.offset };
     });
 
-    const mutation = (fn: (req: BanRequest, actor: string) => MutationResult | Promise<MutationResult>) => async (ctx: Koa.Context) => {
-      const actor = this.authorize(ctx.get('authorization') || undefined);
+    route('GET', '/api/v1/audit', (ctx) => {
+      const query = ctx.query as Record<string, unknown>;
+      const q = parsePage(query);
+      const action = query.action === undefined ? undefined : String(query.action);
+      const res = b.audit({ ...q, action });
+      ctx.body = { audit: res.items, total: res.total, limit: q.limit, offset: q.offset };
+    });
+
+    const mutation = (fn: (req: BanRequest, actor: string) => MutationResult | Promise<MutationResult>): Handler => async (ctx, actor) => {
       const body = await readJson(ctx.req, maxBody);
       const parsed = v.safeParse(BanBody, body);
-      if (!parsed.success) throw new HttpError(400, 'invalid request body', { issues: issuesOf(parsed.issues) });
+      if (!parsed.success) throw new ApiError('bad_request', 'invalid request body', { issues: issuesOf(parsed.issues) });
       const res = await fn(parsed.output, actor);
       if (res.ok) {
         ctx.status = res.status ?? 200;
         ctx.body = res.body;
       } else {
         ctx.status = res.status;
-        ctx.body = { error: res.error, ...(res.reason !== undefined ? { reason: res.reason } : {}), ...(res.details ?? {}) };
+        ctx.body = { error: res.error, ...(res.code !== undefined ? { code: res.code } : {}), ...(res.reason !== undefined ? { reason: res.reason } : {}), ...(res.details ?? {}) };
       }
     };
-    r.post('/api/v1/ban', mutation((req, actor) => b.ban(req, actor)));
-    r.post('/api/v1/unban', mutation((req, actor) => b.unban(req, actor)));
+    route('POST', '/api/v1/ban', mutation((req, actor) => b.ban(req, actor)));
+    route('POST', '/api/v1/unban', mutation((req, actor) => b.unban(req, actor)));
 
-    r.post('/api/v1/config/reload', async (ctx) => {
-      const actor = this.authorize(ctx.get('authorization') || undefined);
+    route('POST', '/api/v1/config/reload', async (ctx, actor) => {
+      const f = (ctx.query as Record<string, unknown>).force;
+      if (f !== undefined && f !== 'true' && f !== 'false') throw new ApiError('bad_request', 'force must be true or false');
       await readJson(ctx.req, maxBody); // drain; the body is ignored
-      const res = await b.reload(actor);
+      const res = await b.reload(actor, { force: f === 'true' });
       if (res.ok) {
-        ctx.body = { status: 'reloaded', changed: res.changed, mode: res.mode, ...(res.details ?? {}) };
+        ctx.body = { status: 'reloaded', changed: res.changed, mode: res.mode, ...(res.plan ? { plan: res.plan } : {}), ...(res.applied ? { applied: res.applied } : {}), ...(res.details ?? {}) };
+      } else if ('refused' in res) {
+        ctx.status = API_ERRORS.dangerous_change;
+        ctx.body = { error: res.error, code: 'dangerous_change', dangers: res.dangers, plan: res.plan, changed: res.changed };
       } else {
-        ctx.status = 400;
-        ctx.body = { error: res.error, issues: res.issues };
+        ctx.status = API_ERRORS.invalid_config;
+        ctx.body = { error: res.error, code: 'invalid_config', issues: res.issues };
       }
+    });
+
+    route('GET', '/api/v1/config', (ctx) => {
+      ctx.body = b.config();
     });
 
     app.use(r.routes());

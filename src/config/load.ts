@@ -4,6 +4,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError, type PathIssue } from '../core/errors.ts';
 import { parsePrefix, prefixesOverlap, type Prefix } from '../core/ip.ts';
 import { ConfigSchema, type Config } from './schema.ts';
+import { authConfigured, listenScope } from './diff.ts';
 
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {
@@ -115,10 +116,34 @@ export function parseConfigText(text: string, file?: string): Readonly<Config> {
     const msg = e instanceof YAMLParseError ? e.message.split('\n')[0] : String(e);
     throw new ConfigError([{ path: '', message: `YAML: ${msg}` }], file);
   }
-  if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
+  // An empty file is what a non-atomic write leaves behind: never "all defaults".
+  if (raw === null || raw === undefined) throw new ConfigError([{ path: '', message: 'the config is empty (write it to a temporary file, fsync, then rename it over the old one)' }], file);
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError([{ path: '', message: 'the config must be a YAML mapping' }], file);
   }
   return validateConfig(raw, file);
+}
+
+/**
+ * What a running daemon needs beyond a valid config: protected networks, and
+ * no API open beyond loopback without tokens unless that is asked for.
+ * The daemon checks these at start and on reload; -check-config prints them.
+ */
+export function daemonConfigIssues(c: Readonly<Config>): PathIssue[] {
+  const issues: PathIssue[] = [];
+  if (c.networks.length === 0) issues.push({ path: 'networks', message: 'the daemon needs at least one protected prefix in networks (only addresses inside them are counted or banned)' });
+  if (listenScope(c.api.listen) === 'wide' && !authConfigured(c) && !c.api.insecure_no_auth) {
+    issues.push({ path: 'api.listen', message: `"${c.api.listen}" is beyond loopback and no token is configured (api.token_env, api.tokens): anyone could ban, unban and reload; add tokens, listen on 127.0.0.1, or set api.insecure_no_auth: true` });
+  }
+  return issues;
+}
+
+/** loadConfig plus daemonConfigIssues: what the daemon starts or reloads with. */
+export function loadDaemonConfig(file: string): Readonly<Config> {
+  const cfg = loadConfig(file);
+  const issues = daemonConfigIssues(cfg);
+  if (issues.length) throw new ConfigError(issues, file);
+  return cfg;
 }
 
 export function loadConfig(file: string): Readonly<Config> {

@@ -266,13 +266,18 @@ export const ApiSchema = v.strictObject({
         v.strictObject({
           name: doc(v.string(), 'Token name, recorded as the actor in the audit log.'),
           token_env: doc(v.string(), 'Environment variable holding the token.'),
-          role: doc(v.optional(v.picklist(['viewer', 'operator', 'admin']), 'viewer'), '`viewer` reads; `operator` and `admin` may also ban, unban and reload.'),
+          role: doc(v.optional(v.picklist(['viewer', 'operator', 'admin']), 'viewer'), '`viewer` reads; `operator` also bans and unbans; `admin` also reloads (and forces a dangerous reload) and reads the config.'),
         }),
       ),
       [],
     ),
-    'Bearer tokens with roles; with any token set, the POST endpoints need one.',
+    'Bearer tokens with roles; with any token set, every endpoint but `/healthz` (and `/metrics`, see `metrics_token_required`) needs one.',
   ),
+  insecure_no_auth: doc(
+    v.optional(v.boolean(), false),
+    'Allow `listen` beyond loopback without any token (the daemon refuses to start otherwise, and warns at every start with it).',
+  ),
+  metrics_token_required: doc(v.optional(v.boolean(), false), '`/metrics` needs a token (any role) too; by default it stays open for Prometheus.'),
 });
 
 export const StorageSchema = v.strictObject({

@@ -10,10 +10,9 @@ import { formatIP, parseIP } from '../core/ip.ts';
 import { Collector, collectorOptions } from '../flow/collector.ts';
 import type { FlowSink } from '../flow/record.ts';
 import { BgpSpeaker, type AppliedRoutes, type NeighborStatus, type PeerStateEvent, type Route } from '../bgp/index.ts';
-import type { FlowStatsView, NeighborView } from '../api/metrics.ts';
+import { listenError } from '../core/errors.ts';
 import type { PeerInfo, SpeakerPort } from '../mitigation/reconcile.ts';
-import type { Components } from './daemon.ts';
-import type { BgpPort, CollectorPort } from './ports.ts';
+import type { BgpPort, CollectorPort, Components, FlowStatsView, NeighborView } from './ports.ts';
 import { EngineAdapter } from './engine-adapter.ts';
 
 export class CollectorAdapter implements CollectorPort {
@@ -30,7 +29,11 @@ export class CollectorAdapter implements CollectorPort {
   }
 
   async start(): Promise<void> {
-    await this.collector.start();
+    try {
+      await this.collector.start();
+    } catch (e) {
+      throw this.namedListenError(e);
+    }
     this.log.info({ event: 'flow listening', netflow: this.cfg.listen.netflow, sflow: this.cfg.listen.sflow, ports: this.collector.ports, workers: this.collector.workerCount, receiver: this.collector.receiver }, 'flow listeners up');
   }
 
@@ -38,15 +41,30 @@ export class CollectorAdapter implements CollectorPort {
     await this.collector.stop();
   }
 
-  /** flow_sources and sampling apply in place; new listen addresses or workers rebind the listeners. */
-  async reconfigure(cfg: Readonly<Config>): Promise<void> {
+  /**
+   * Which listener key a bind error belongs to: the one whose port the error
+   * names, the only one configured, or both when the error does not say
+   * (a worker's "bind: Address already in use").
+   */
+  private namedListenError(e: unknown): unknown {
+    const port = (e as { port?: number }).port ?? Number(/:([0-9]+)\s*$/.exec(String((e as Error).message))?.[1]);
+    const specs = ([['listen.netflow', this.cfg.listen.netflow], ['listen.sflow', this.cfg.listen.sflow]] as const).filter(([, spec]) => spec !== '' && !spec.endsWith(':0')); // port 0 never conflicts
+    const hit = specs.find(([, spec]) => Number.isInteger(port) && spec.endsWith(`:${port}`)) ?? (specs.length === 1 ? specs[0] : undefined);
+    if (hit) return listenError(e, hit[0], hit[1]);
+    return specs.length ? listenError(e, specs.map(([k]) => k).join(' or '), specs.map(([, a]) => a).join('" / "')) : e;
+  }
+
+  /** The listeners slice: flow_sources and sampling apply in place; new listen addresses or workers rebind the listeners. */
+  async reconfigure(cfg: Readonly<Config>, keys: readonly string[]): Promise<string[]> {
+    if (keys.length === 0) return [];
     const rebind = this.collector.reconfigure(collectorOptions(cfg));
     this.cfg = cfg;
-    if (!rebind) return;
+    if (!rebind) return [`applied in place: ${keys.join(', ')}`];
     this.log.info({ event: 'flow rebind', netflow: cfg.listen.netflow, sflow: cfg.listen.sflow }, 'flow listeners change: rebinding');
     await this.collector.stop();
     this.collector = new Collector(collectorOptions(cfg), this.sink, this.log);
     await this.start();
+    return [`rebound the flow listeners (netflow "${cfg.listen.netflow}", sflow "${cfg.listen.sflow}")`];
   }
 
   stats(): FlowStatsView {
@@ -84,8 +102,11 @@ export class BgpAdapter implements BgpPort, SpeakerPort {
   readonly bgp: BgpSpeaker;
   private readonly log: Logger;
 
+  private readonly listenSpec: string;
+
   constructor(cfg: Readonly<Config>, log: Logger, opts: { mode?: 'worker' | 'inline' } = {}) {
     this.log = log;
+    this.listenSpec = cfg.bgp.listen;
     this.bgp = new BgpSpeaker(cfg.bgp, log, { mode: opts.mode });
   }
 
@@ -94,7 +115,11 @@ export class BgpAdapter implements BgpPort, SpeakerPort {
   }
 
   async start(): Promise<void> {
-    await this.bgp.start();
+    try {
+      await this.bgp.start();
+    } catch (e) {
+      throw this.listenSpec ? listenError(e, 'bgp.listen', this.listenSpec) : e;
+    }
   }
 
   async stop(graceful: boolean): Promise<void> {

@@ -1,40 +1,52 @@
 /**
- * The daemon: ingest → engine → mitigation → BGP, with the store, the REST
- * API and metrics, wired together.
+ * The daemon: the composition root. It builds the running components once
+ * (an immutable record: engine, collector, BGP, mitigator), serves the API
+ * through a narrow view (backend.ts) and applies reload plans (reload.ts);
+ * nothing imports it but the command that runs it.
  *
+ * Phases: new → starting (API up: healthz 503, status ready: false, the
+ * component endpoints 503) → running → stopping → stopped.
  * Start order (so a restart keeps routes continuous on the routers):
- *   config → pid file → SQLite → API (healthz 503, status ready: false; the
- *   other endpoints answer 503 until the components exist) → engine →
- *   restore unexpired bans into the engine and the mitigator (their routes
- *   enter each neighbor's Adj-RIB-Out BEFORE the sessions start, so they go
- *   out before End-of-RIB) → BGP → flow listeners → ready (healthz 200).
- * Ban path (write-ahead): engine event → SQLite commit → routes to the speaker.
+ *   config (+ the daemon's own rules: networks, no open API without tokens)
+ *   → pid file → SQLite → API → engine → restore unexpired bans into the
+ *   engine and the mitigator (their routes enter each neighbor's Adj-RIB-Out
+ *   BEFORE the sessions start, so they go out before End-of-RIB) → BGP →
+ *   flow listeners → running (healthz 200).
+ * Ban path (write-ahead): engine event → SQLite commit → routes to the speaker (events.ts).
  * Reload (SIGHUP or POST /api/v1/config/reload): parse + validate the file;
- * invalid → nothing changes, the keys are logged and returned; valid → only
- * what differs is applied (engine rules, whitelist, neighbors, listeners,
- * tokens, dry_run).
+ * invalid → nothing changes, the keys are logged and returned; valid → one
+ * plan (config/diff.ts); a dangerous plan (bans lifted, auth off, a listener
+ * widened) is refused unless forced; else each module applies its slice and
+ * says what it did, in the response, the log and the audit log.
  * Stop (SIGTERM/SIGINT): API closed, listeners closed, sessions closed
  * without a Cease when graceful restart is on (routers keep the routes for
  * restart_seconds), state flushed, pid file removed.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadConfig } from '../config/load.ts';
+import { loadDaemonConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { parseListen } from '../config/schema.ts';
-import { ConfigError, type PathIssue } from '../core/errors.ts';
+import { formatPlan, planReload, withLiftedBans, type ReloadPlan } from '../config/diff.ts';
+import { ConfigError, StartError, listenError, type PathIssue } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
-import type { Attack } from '../engine/events.ts';
-import type { AttackView, DetectionEvent } from '../ban/types.ts';
+import type { AttackView as Attack, DetectionEvent } from '../ban/types.ts';
 import { Store, defaultDbPath } from '../store/sqlite.ts';
 import { Mitigator } from '../mitigation/reconcile.ts';
 import { ApiServer, type ApiToken, type ReloadResult } from '../api/server.ts';
 import { Metrics } from '../api/metrics.ts';
 import { VERSION } from '../version.ts';
-import { diffConfig } from './diff.ts';
-import type { BgpPort, CollectorPort, EnginePort } from './ports.ts';
+import type { ComponentFactory, Phase, Running } from './ports.ts';
 import { DaemonBackend } from './backend.ts';
+import { applyPlan } from './reload.ts';
+import { EngineEvents } from './events.ts';
+
+const NO_ATTACKS: ReadonlyMap<string, Attack> = new Map();
+import { FORCE_MARKER, FORCE_MARKER_MAX_AGE_MS, PID_FILE } from './files.ts';
+
+export type { Components, ComponentFactory } from './ports.ts';
+
 
 /**
  * Keys the schema accepts (configs written for other tools load unchanged)
@@ -60,51 +72,45 @@ export interface DaemonOptions {
   components?: ComponentFactory;
 }
 
-export interface Components {
-  engine: EnginePort;
-  collector: CollectorPort;
-  bgp: BgpPort;
-}
-
-export type ComponentFactory = (cfg: Readonly<Config>, log: Logger, clock: Clock) => Promise<Components> | Components;
-
 /** Intervals of the daemon's loops. */
 export const LOOPS = {
   reconcileMs: 5_000,
   storeRetryMs: 2_000,
-  attackSaveMs: 10_000,
   rateSampleMs: 5_000,
   pruneMs: 3_600_000,
 };
 
+/** What exists from the moment the store is open: the API can answer with it while the rest starts. */
+interface Base {
+  readonly log: Logger;
+  readonly store: Store;
+  readonly metrics: Metrics;
+  readonly pidFile: string;
+  readonly startedAt: number;
+}
+
 export class Daemon {
   readonly configFile: string;
   readonly opts: DaemonOptions;
-  cfg!: Readonly<Config>;
-  log!: Logger;
-  store!: Store;
-  engine!: EnginePort;
-  collector!: CollectorPort;
-  bgp!: BgpPort;
-  mitigator!: Mitigator;
-  metrics!: Metrics;
-  api?: ApiServer;
-  apiAddress?: { host: string; port: number };
   readonly clock: Clock;
-  ready = false;
-  startedAt = 0;
-  private stopping = false;
+  private phaseNow: Phase = 'new';
+  private config: Readonly<Config> | undefined;
+  private base: Base | undefined;
+  /** Set once, when every component exists; never replaced. */
+  private comps: Running | undefined;
+  private api: ApiServer | undefined;
+  private apiBound: { host: string; port: number } | undefined;
+  /** BGP sessions were started: only then do routers hold our routes over a graceful stop. */
+  private bgpStarted = false;
   private timers: NodeJS.Timeout[] = [];
   private tickTimer?: NodeJS.Timeout;
   private reloadChain: Promise<unknown> = Promise.resolve();
-  private pidFile = '';
-  /** Attacks in progress, by id (with their latest rates and route). */
-  readonly attacks = new Map<string, AttackView>();
-  private attackSaved = new Map<string, number>();
+  /** Engine events into the store, the log and the mitigator; keeps the attacks in progress. */
+  private events: EngineEvents | undefined;
   /** Datagram rates per exporter, sampled every LOOPS.rateSampleMs. */
-  rates: Record<string, { datagrams_per_s: number; records_per_s: number }> = {};
+  private rateTable: Record<string, { datagrams_per_s: number; records_per_s: number }> = {};
   private lastRateSample?: { t: number; per: Map<string, { d: number; r: number }> };
-  private stopResolve?: (code: number) => void;
+  private stopResolve: (code: number) => void = () => undefined;
   readonly stopped: Promise<number>;
 
   constructor(opts: DaemonOptions) {
@@ -114,129 +120,210 @@ export class Daemon {
     this.stopped = new Promise((r) => (this.stopResolve = r));
   }
 
+  // ------------------------------------------------------------ read access
+
+  get phase(): Phase {
+    return this.phaseNow;
+  }
+
+  get ready(): boolean {
+    return this.phaseNow === 'running';
+  }
+
+  /** The running config (after start() has loaded it). */
+  get cfg(): Readonly<Config> {
+    if (!this.config) throw new Error('the daemon has not loaded its config yet');
+    return this.config;
+  }
+
   get dryRun(): boolean {
     return this.cfg.dry_run;
   }
 
+  /** The components, once all exist. */
+  running(): Running {
+    if (!this.comps) throw new Error(`the daemon is ${this.phaseNow}: no components yet`);
+    return this.comps;
+  }
+
+  get engine() {
+    return this.running().engine;
+  }
+
+  get collector() {
+    return this.running().collector;
+  }
+
+  get bgp() {
+    return this.running().bgp;
+  }
+
+  get mitigator() {
+    return this.running().mitigator;
+  }
+
+  get store(): Store {
+    if (!this.base) throw new Error('the daemon has not opened its store yet');
+    return this.base.store;
+  }
+
+  get apiAddress(): { host: string; port: number } | undefined {
+    return this.apiBound;
+  }
+
+  get attacks(): ReadonlyMap<string, Attack> {
+    return this.events ? this.events.active : NO_ATTACKS;
+  }
+
+  get rates(): Readonly<Record<string, { datagrams_per_s: number; records_per_s: number }>> {
+    return this.rateTable;
+  }
+
+  // ------------------------------------------------------------ start
+
   async start(): Promise<void> {
-    const cfg = loadConfig(this.configFile);
-    this.cfg = cfg;
-    this.log =
+    this.phaseNow = 'starting';
+    const cfg = loadDaemonConfig(this.configFile);
+    this.config = cfg;
+    const log =
       this.opts.log ??
       createLogger({ format: this.opts.logFormat ?? cfg.log.format, level: this.opts.logLevel ?? cfg.log.level });
-    const log = this.log;
-    this.startedAt = this.clock.now();
+    const startedAt = this.clock.now();
     log.info({ event: 'daemon starting', version: VERSION, config: resolve(this.configFile), mode: cfg.dry_run ? 'dry_run' : 'live', pid: process.pid }, 'Breakwater starting');
     for (const key of notYetImplemented(cfg)) {
       log.warn({ event: 'config not implemented', key }, `${key} is accepted but not implemented in this version: it has no effect`);
     }
     if (cfg.dry_run) log.warn({ event: 'dry run', mode: 'dry_run' }, 'dry-run: no route will be announced (set dry_run: false and reload to go live)');
+    if (cfg.api.insecure_no_auth && !resolveTokens(cfg).length) {
+      log.warn({ event: 'api insecure', listen: cfg.api.listen }, `api.insecure_no_auth: the REST API on "${cfg.api.listen}" needs no token: anyone who reaches it can ban, unban and reload`);
+    }
 
     mkdirSync(cfg.storage.data_dir, { recursive: true });
-    this.writePidFile();
+    const pidFile = this.writePidFile(cfg);
     const dbPath = defaultDbPath(cfg.storage.data_dir, cfg.storage.sqlite.path);
-    this.store = new Store(dbPath, log);
+    const store = new Store(dbPath, log);
     log.info({ event: 'store open', path: dbPath }, 'SQLite state open');
 
-    // Metrics read the components through optional chains: they exist before the components do.
-    this.metrics = new Metrics({
-      flow: () => this.collector?.stats(),
-      engine: () => this.engine?.stats(),
-      bgp: () => this.bgp?.neighbors(),
-      mitigation: () => this.mitigator?.stats(),
-      store: () => this.store?.stats,
+    // Metrics read the components only once they exist (one snapshot per scrape).
+    const metrics = new Metrics({
+      flow: () => (this.comps ? this.comps.collector.stats() : undefined),
+      engine: () => (this.comps ? this.comps.engine.stats() : undefined),
+      bgp: () => (this.comps ? this.comps.bgp.neighbors() : undefined),
+      mitigation: () => (this.comps ? this.comps.mitigator.stats() : undefined),
+      store: () => store.stats,
       dryRun: () => this.cfg.dry_run,
-      api: () => this.api?.stats,
+      api: () => (this.api ? this.api.stats : undefined),
     });
+    const base: Base = { log, store, metrics, pidFile, startedAt };
+    this.base = base;
     // The API first: /healthz answers 503 and /api/v1/status shows ready: false while the rest starts.
-    await this.startApi();
+    await this.startApi(base);
 
-    const comps = await (this.opts.components ?? (await import('./components.ts')).realComponents)(cfg, log, this.clock);
-    this.engine = comps.engine;
-    this.collector = comps.collector;
-    this.bgp = comps.bgp;
-
-    this.mitigator = new Mitigator({
-      port: this.bgp.speaker,
-      bans: { active: () => this.engine.activeBans(), get: (id) => this.engine.banById(id) },
+    const made = await (this.opts.components ?? (await import('./components.ts')).realComponents)(cfg, log, this.clock);
+    const mitigator = new Mitigator({
+      port: made.bgp.speaker,
+      bans: { active: () => made.engine.activeBans(), get: (id) => made.engine.banById(id) },
       config: cfg,
       dryRun: cfg.dry_run,
       log,
       onAnnounced: (banId, neighbors) => {
-        this.store.setAnnounced(banId, neighbors);
+        store.setAnnounced(banId, neighbors);
         if (neighbors.length) log.info({ event: 'ban announced', ban: banId, neighbors }, 'routes in Adj-RIB-Out');
       },
     });
-    this.engine.on((e) => this.onEngineEvent(e));
-    this.bgp.onPeerState((nb, from, to) => {
+    const comps: Running = Object.freeze({ engine: made.engine, collector: made.collector, bgp: made.bgp, mitigator });
+    this.comps = comps;
+    const events = new EngineEvents({ running: comps, store, log, config: () => this.cfg });
+    this.events = events;
+    comps.engine.on((e) => this.onEngineEvent(events, e));
+    comps.bgp.onPeerState((nb, from, to) => {
       if (to.toLowerCase() === 'established' || from.toLowerCase() === 'established') this.safe('reconcile', () => this.reconcileNow());
     });
 
-    const prevMode = this.store.getValue('mode');
+    const prevMode = store.getValue('mode');
     const mode = cfg.dry_run ? 'dry_run' : 'live';
-    this.store.audit({ time: this.clock.now(), actor: 'system', action: 'start', detail: { version: VERSION, mode, pid: process.pid } });
-    if (prevMode !== undefined && prevMode !== mode) this.store.audit({ time: this.clock.now(), actor: 'config', action: 'mode', detail: { from: prevMode, to: mode } });
-    this.store.setValue('mode', mode);
+    store.audit({ time: this.clock.now(), actor: 'system', action: 'start', detail: { version: VERSION, mode, pid: process.pid } });
+    if (prevMode !== undefined && prevMode !== mode) store.audit({ time: this.clock.now(), actor: 'config', action: 'mode', detail: { from: prevMode, to: mode } });
+    store.setValue('mode', mode);
 
     // Attacks that were in progress when the previous process died are closed.
-    for (const a of this.store.listAttacks({ active: true, limit: 1000 }).items) this.store.saveAttack({ ...a, end: this.startedAt });
-    this.restoreBans();
+    for (const a of store.listAttacks({ active: true, limit: 1000 }).items) store.saveAttack({ ...a, end: startedAt });
+    this.restoreBans(comps, base);
 
-    await this.bgp.start();
-    await this.collector.start();
+    this.bgpStarted = true;
+    await comps.bgp.start();
+    await comps.collector.start();
     this.startLoops();
     if (this.opts.signals) this.installSignals();
-    if (this.stopping) return;
-    this.ready = true;
+    if (this.phaseNow !== 'starting') return;
+    this.phaseNow = 'running';
     log.info(
-      { event: 'daemon ready', mode, api: this.apiAddress ? `${this.apiAddress.host}:${this.apiAddress.port}` : '', flows: this.collector.addresses(), neighbors: cfg.bgp.neighbors.length, bans: this.mitigator.activeBans().length, startup_ms: this.clock.now() - this.startedAt },
+      { event: 'daemon ready', mode, api: this.apiBound ? `${this.apiBound.host}:${this.apiBound.port}` : '', flows: comps.collector.addresses(), neighbors: cfg.bgp.neighbors.length, bans: mitigator.activeBans().length, startup_ms: this.clock.now() - startedAt },
       'Breakwater ready',
     );
   }
 
-  private writePidFile(): void {
-    this.pidFile = join(this.cfg.storage.data_dir, 'breakwater.pid');
-    if (existsSync(this.pidFile)) {
-      const old = Number(readFileSync(this.pidFile, 'utf8').trim());
+  private writePidFile(cfg: Readonly<Config>): string {
+    const pidFile = join(cfg.storage.data_dir, PID_FILE);
+    if (existsSync(pidFile)) {
+      const old = Number(readFileSync(pidFile, 'utf8').trim());
       if (Number.isInteger(old) && old > 0 && old !== process.pid && processAlive(old)) {
-        throw new Error(`another Breakwater (pid ${old}) uses ${this.cfg.storage.data_dir}; stop it first (or remove ${this.pidFile})`);
+        throw new StartError('data_dir_busy', `another Breakwater (pid ${old}) uses ${cfg.storage.data_dir}; stop it first (or remove ${pidFile})`, 'storage.data_dir');
       }
     }
-    writeFileSync(this.pidFile, `${process.pid}\n`);
+    writeFileSync(pidFile, `${process.pid}\n`);
+    return pidFile;
   }
 
   /** Unexpired bans back into the engine and the Adj-RIB-Out; expired ones recorded as ended. */
-  private restoreBans(): void {
+  private restoreBans(r: Running, b: Base): void {
     const now = this.clock.now();
-    const saved = this.store.activeBans();
+    const saved = b.store.activeBans();
     if (saved.length === 0) return;
-    const r = this.engine.restore(saved, now);
-    for (const b of r.expired) {
-      this.store.saveBan({ ...b, ended: now, end_reason: 'expired_while_down', state: 'ended' });
-      this.store.audit({ time: now, actor: 'system', action: 'unban', target: b.target, detail: { ban: b.id, reason: 'expired_while_down' } });
+    const res = r.engine.restore(saved, now);
+    for (const x of res.expired) {
+      b.store.saveBan({ ...x, ended: now, end_reason: 'expired_while_down', state: 'ended' });
+      b.store.audit({ time: now, actor: 'system', action: 'unban', target: x.target, detail: { ban: x.id, reason: 'expired_while_down' } });
     }
-    for (const { ban, reason } of r.refused) {
-      this.store.saveBan({ ...ban, ended: now, end_reason: `not_restored:${reason}`, state: 'ended' });
-      this.store.audit({ time: now, actor: 'system', action: 'unban', target: ban.target, detail: { ban: ban.id, reason: `not_restored:${reason}` } });
+    for (const { ban, reason } of res.refused) {
+      b.store.saveBan({ ...ban, ended: now, end_reason: `not_restored:${reason}`, state: 'ended' });
+      b.store.audit({ time: now, actor: 'system', action: 'unban', target: ban.target, detail: { ban: ban.id, reason: `not_restored:${reason}` } });
     }
-    for (const b of r.restored) this.store.saveBan(b);
-    this.mitigator.applyAll();
-    this.log.info(
-      { event: 'bans restored', restored: r.restored.length, expired: r.expired.length, refused: r.refused.length, targets: r.restored.map((b) => b.target).slice(0, 50) },
+    for (const x of res.restored) b.store.saveBan(x);
+    r.mitigator.applyAll();
+    b.log.info(
+      { event: 'bans restored', restored: res.restored.length, expired: res.expired.length, refused: res.refused.length, targets: res.restored.map((x) => x.target).slice(0, 50) },
       'bans restored from SQLite (announced before End-of-RIB)',
     );
   }
 
-  private startApi(): Promise<void> | void {
-    const l = parseListen(this.cfg.api.listen);
-    if (!l || this.cfg.api.listen === '') {
-      this.log.warn({ event: 'api disabled' }, 'api.listen is empty: no REST API');
+  private async startApi(b: Base): Promise<void> {
+    const cfg = this.cfg;
+    const l = parseListen(cfg.api.listen);
+    if (!l || cfg.api.listen === '') {
+      b.log.warn({ event: 'api disabled' }, 'api.listen is empty: no REST API');
       return;
     }
-    this.api = new ApiServer(new DaemonBackend(this), { host: l.host, port: l.port, tokens: resolveTokens(this.cfg, this.log), log: this.log });
-    return this.api.start().then((a) => {
-      this.apiAddress = a;
-    });
+    const view = {
+      clock: this.clock,
+      startedAt: b.startedAt,
+      store: b.store,
+      metrics: b.metrics,
+      config: () => this.cfg,
+      phase: () => this.phaseNow,
+      running: () => this.comps,
+      attacks: () => this.attacks,
+      rates: () => this.rateTable,
+      reload: (actor: string, opts: { force: boolean }) => this.reload(actor, opts),
+    };
+    const api = new ApiServer(new DaemonBackend(view), { host: l.host, port: l.port, tokens: resolveTokens(cfg, b.log), metricsTokenRequired: cfg.api.metrics_token_required, log: b.log });
+    this.api = api;
+    try {
+      this.apiBound = await api.start();
+    } catch (e) {
+      this.api = undefined;
+      throw listenError(e, 'api.listen', cfg.api.listen);
+    }
   }
 
   private startLoops(): void {
@@ -263,7 +350,17 @@ export class Daemon {
   private tick(): void {
     const t0 = performance.now();
     this.engine.tick(this.clock.now());
-    this.metrics.engineTick.observe((performance.now() - t0) / 1000);
+    if (this.base) this.base.metrics.engineTick.observe((performance.now() - t0) / 1000);
+  }
+
+  private get log(): Logger {
+    if (!this.base) throw new Error('the daemon has not started');
+    return this.base.log;
+  }
+
+  /** The daemon's logger once start() has made it. */
+  get logger(): Logger | undefined {
+    return this.base ? this.base.log : undefined;
   }
 
   private safe(name: string, fn: () => unknown): void {
@@ -282,10 +379,10 @@ export class Daemon {
 
   /** One reconciliation at a time. */
   async reconcileNow(): Promise<void> {
-    if (this.reconciling || this.stopping) return;
+    if (this.reconciling || this.phaseNow === 'stopping' || this.phaseNow === 'stopped' || !this.comps) return;
     this.reconciling = true;
     try {
-      await this.mitigator.reconcile();
+      await this.comps.mitigator.reconcile();
     } finally {
       this.reconciling = false;
     }
@@ -299,183 +396,113 @@ export class Daemon {
     const prev = this.lastRateSample;
     if (prev) {
       const dt = Math.max(0.001, (now - prev.t) / 1000);
-      const rates: typeof this.rates = {};
+      const rates: Record<string, { datagrams_per_s: number; records_per_s: number }> = {};
       for (const [ex, c] of per) {
         const p = prev.per.get(ex) ?? { d: 0, r: 0 };
         rates[ex] = { datagrams_per_s: Math.round(((c.d - p.d) / dt) * 10) / 10, records_per_s: Math.round(((c.r - p.r) / dt) * 10) / 10 };
       }
-      this.rates = rates;
+      this.rateTable = rates;
     }
     this.lastRateSample = { t: now, per };
   }
 
-  engineStats() {
-    return this.engine.stats();
-  }
-
   // ------------------------------------------------------------ engine events
 
-  private onEngineEvent(e: DetectionEvent): void {
-    this.safe(`event ${e.event}`, () => this.handleEvent(e));
-  }
-
-  private withRoute(a: Attack): AttackView {
-    try {
-      return { ...a, route: this.engine.routeForAttack(a) };
-    } catch {
-      return a;
-    }
-  }
-
-  private handleEvent(e: DetectionEvent): void {
-    const log = this.log;
-    switch (e.event) {
-      case 'attack_start': {
-        const a = this.withRoute(e.attack);
-        this.attacks.set(a.id, a);
-        this.store.saveAttack(a);
-        this.attackSaved.set(a.id, e.time);
-        log.warn(
-          { event: 'attack start', attack: a.id, target: a.target, direction: a.direction, vector: a.vector, pps: a.pps, mbps: a.mbps, fps: a.fps, triggers: a.triggers, route: a.route, mode: this.cfg.dry_run ? 'dry_run' : 'live' },
-          `attack on ${a.target}: ${a.vector}`,
-        );
-        break;
-      }
-      case 'attack_update': {
-        const a = this.withRoute(e.attack);
-        this.attacks.set(a.id, a);
-        const last = this.attackSaved.get(a.id) ?? 0;
-        if (e.time - last >= LOOPS.attackSaveMs) {
-          this.store.saveAttack(a);
-          this.attackSaved.set(a.id, e.time);
-        }
-        break;
-      }
-      case 'attack_end': {
-        const a = this.withRoute(e.attack);
-        const ended = { ...a, end: a.end ?? e.time };
-        this.attacks.delete(a.id);
-        this.attackSaved.delete(a.id);
-        this.store.saveAttack(ended);
-        log.info({ event: 'attack end', attack: a.id, target: a.target, vector: a.vector, peak_pps: a.peak_pps, peak_mbps: a.peak_mbps, duration_s: Math.round((ended.end - a.start) / 1000) }, `attack on ${a.target} ended`);
-        break;
-      }
-      case 'ban': {
-        const b = e.ban;
-        // Write-ahead: the ban is on disk before any route leaves.
-        this.store.saveBan(b);
-        this.store.audit({ time: e.time, actor: b.source, action: 'ban', target: b.target, detail: { ban: b.id, reason: b.reason, ttl_seconds: b.ttl_seconds, action: b.action, attack: b.attack_id } });
-        log.warn({ event: 'ban', ban: b.id, target: b.target, source: b.source, reason: b.reason, ttl_seconds: b.ttl_seconds, route: b.route, mode: this.cfg.dry_run ? 'dry_run' : 'live' }, this.cfg.dry_run ? `ban ${b.target} (dry-run: not announced)` : `ban ${b.target}`);
-        this.mitigator.changed(b.id);
-        break;
-      }
-      case 'escalate': {
-        this.store.saveBan(e.ban);
-        this.store.audit({ time: e.time, actor: 'auto', action: 'escalate', target: e.ban.target, detail: { ban: e.ban.id, from: e.from, to: e.to } });
-        log.warn({ event: 'escalate', ban: e.ban.id, target: e.ban.target, from: e.from, to: e.to }, `ban ${e.ban.target} escalated to ${e.to}`);
-        this.mitigator.changed(e.ban.id);
-        break;
-      }
-      case 'unban': {
-        const b = { ...e.ban, ended: e.ban.ended ?? e.time, end_reason: e.ban.end_reason ?? e.reason };
-        this.store.saveBan(b);
-        this.store.audit({ time: e.time, actor: b.ended_by ?? (e.reason === 'manual' ? 'api' : 'auto'), action: 'unban', target: b.target, detail: { ban: b.id, reason: e.reason } });
-        log.warn({ event: 'unban', ban: b.id, target: b.target, reason: e.reason }, `unban ${b.target} (${e.reason})`);
-        this.mitigator.changed(b.id);
-        break;
-      }
-      case 'ban_refused': {
-        this.store.audit({ time: e.time, actor: e.source ?? 'auto', action: 'ban_refused', target: e.target, detail: { reason: e.reason, detail: e.detail, attack: e.attack?.id } });
-        log.warn({ event: 'ban refused', target: e.target, reason: e.reason, detail: e.detail }, `ban of ${e.target} refused: ${e.reason}`);
-        break;
-      }
-    }
-  }
-
-  // ------------------------------------------------------------ manual bans
-
-  manualBan(ip: string, ttlSeconds: number | undefined, actor: string, reason?: string) {
-    return this.engine.manualBan({ ip, ttlSeconds, actor, reason });
-  }
-
-  manualUnban(ip: string, actor: string) {
-    return this.engine.manualUnban({ ip, actor });
+  private onEngineEvent(events: EngineEvents, e: DetectionEvent): void {
+    this.safe(`event ${e.event}`, () => events.handle(e));
   }
 
   // ------------------------------------------------------------ reload
 
-  /** SIGHUP and POST /api/v1/config/reload. Serialized: one reload at a time. */
-  reload(actor: string): Promise<ReloadResult> {
-    const run = this.reloadChain.then(() => this.doReload(actor));
+  /**
+   * SIGHUP and POST /api/v1/config/reload. Serialized: one reload at a time.
+   * A dangerous plan (bans lifted, authentication off, a listener widened)
+   * is refused unless force is set.
+   */
+  reload(actor: string, opts: { force?: boolean } = {}): Promise<ReloadResult> {
+    const run = this.reloadChain.then(() => this.doReload(actor, opts.force === true));
     this.reloadChain = run.catch(() => undefined);
     return run;
   }
 
-  private async doReload(actor: string): Promise<ReloadResult> {
+  private async doReload(actor: string, force: boolean): Promise<ReloadResult> {
     const log = this.log;
+    const store = this.store;
     const now = this.clock.now();
     let next: Readonly<Config>;
     try {
-      next = loadConfig(this.configFile);
+      next = loadDaemonConfig(this.configFile);
     } catch (e) {
       const issues: PathIssue[] = e instanceof ConfigError ? e.issues : [{ path: '', message: (e as Error).message }];
       log.error({ event: 'config reload failed', actor, file: this.configFile, issues, keys: issues.map((i) => i.path) }, 'config reload rejected; the running config stays');
-      this.store.audit({ time: now, actor, action: 'reload_failed', detail: { issues } });
+      store.audit({ time: now, actor, action: 'reload_failed', detail: { issues } });
       return { ok: false, error: 'invalid config; the running config stays', issues };
     }
     const old = this.cfg;
-    const d = diffConfig(old, next);
-    const details: Record<string, unknown> = {};
-    if (d.changed.length === 0) {
+    const r = this.running();
+    let plan: ReloadPlan = planReload(old, next);
+    if (plan.changed.length === 0) {
       log.info({ event: 'config reload', actor, changed: [] }, 'config reloaded: nothing changed');
-      this.store.audit({ time: now, actor, action: 'reload', detail: { changed: [] } });
-      return { ok: true, changed: [], mode: next.dry_run ? 'dry_run' : 'live' };
+      store.audit({ time: now, actor, action: 'reload', detail: { changed: [] } });
+      return { ok: true, changed: [], mode: next.dry_run ? 'dry_run' : 'live', plan: [], applied: [] };
     }
-    // Only keys that can change at run time are applied; the rest keep their old values.
-    const effective = keepRestartKeys(old, next, d.needsRestart);
-    this.cfg = effective;
-
-    // Engine and bans first: a newly whitelisted target is unbanned here (its unban event withdraws the route).
-    const eb = this.engine.reconfigure(effective, now);
-    for (const b of eb.rerouted) {
-      this.store.saveBan(b);
-      this.mitigator.changed(b.id);
+    plan = withLiftedBans(plan, r.engine.previewReload(plan.config));
+    const lines = formatPlan(plan);
+    const dangers = plan.dangers.map((d) => ({ kind: d.kind, detail: d.detail }));
+    if (dangers.length && !force) {
+      log.error({ event: 'config reload refused', actor, file: this.configFile, dangers, plan: lines, changed: plan.changed }, 'config reload refused: dangerous change (confirm with POST /api/v1/config/reload?force=true or -s reload -force); the running config stays');
+      store.audit({ time: now, actor, action: 'reload_refused', detail: { changed: plan.changed, dangers } });
+      return { ok: false, refused: true, error: 'dangerous change refused; the running config stays (confirm with force)', dangers, plan: lines, changed: [...plan.changed] };
     }
-    if (eb.unbanned.length) details.unbanned = eb.unbanned.map((b) => ({ target: b.target, reason: b.end_reason }));
-    await this.bgp.reconfigure(effective);
-    this.mitigator.reconfigure(effective);
-    if (d.dryRunChanged) {
-      this.mitigator.setDryRun(effective.dry_run);
-      const mode = effective.dry_run ? 'dry_run' : 'live';
-      this.store.setValue('mode', mode);
-      this.store.audit({ time: now, actor, action: 'mode', detail: { from: old.dry_run ? 'dry_run' : 'live', to: mode } });
-      log.warn({ event: 'mode', actor, mode, bans: this.mitigator.activeBans().length }, effective.dry_run ? 'now in dry-run: every route withdrawn' : 'now LIVE: active bans announced');
-      details.announced_routes = this.mitigator.stats().announced_routes;
-    }
-    await this.collector.reconfigure(effective);
-    this.api?.setTokens(resolveTokens(effective, log));
-    if (old.detection.tick_ms !== effective.detection.tick_ms) this.scheduleTick();
-    if (d.needsRestart.length) {
-      details.needs_restart = d.needsRestart;
-      log.warn({ event: 'config reload', needs_restart: d.needsRestart }, 'some changes take effect only after a restart');
-    }
+    this.config = plan.config;
+    const api = this.api;
+    const cfg = plan.config;
+    const { applied, details } = await applyPlan(plan, {
+      running: r,
+      store,
+      log,
+      actor,
+      now,
+      rescheduleTick: () => this.scheduleTick(),
+      setApiAuth: api
+        ? () => {
+            const tokens = resolveTokens(cfg, log);
+            api.setAuth({ tokens, metricsTokenRequired: cfg.api.metrics_token_required });
+            return [`${tokens.length} token(s)${cfg.api.metrics_token_required ? ', /metrics needs one' : ''}`];
+          }
+        : undefined,
+    });
+    const nb = plan.neighbors;
     log.info(
-      { event: 'config reload', actor, changed: d.changed, neighbors: { added: d.neighbors.added.map((n) => n.address), removed: d.neighbors.removed.map((n) => n.address), changed: d.neighbors.changed.map((c) => c.after.address) } },
+      { event: 'config reload', actor, forced: force && dangers.length > 0, changed: plan.changed, plan: lines, applied, dangers: dangers.length ? dangers : undefined, neighbors: { added: nb.added.map((n) => n.address), removed: nb.removed.map((n) => n.address), changed: nb.changed.map((c) => c.after.address) } },
       'config reloaded',
     );
-    this.store.audit({ time: now, actor, action: 'reload', detail: { changed: d.changed, needs_restart: d.needsRestart } });
-    return { ok: true, changed: d.changed, mode: effective.dry_run ? 'dry_run' : 'live', details };
+    store.audit({ time: now, actor, action: 'reload', detail: { changed: plan.changed, needs_restart: plan.restartOnly, applied, ...(dangers.length ? { forced: true, dangers } : {}) } });
+    return { ok: true, changed: [...plan.changed], mode: cfg.dry_run ? 'dry_run' : 'live', plan: lines, applied, details };
+  }
+
+  /** SIGHUP: forced when `-s reload -force` left a fresh marker next to the pid file (removed here, one-shot). */
+  private consumeForceMarker(): boolean {
+    const f = join(this.cfg.storage.data_dir, FORCE_MARKER);
+    try {
+      const age = Date.now() - statSync(f).mtimeMs;
+      rmSync(f, { force: true });
+      return age <= FORCE_MARKER_MAX_AGE_MS;
+    } catch {
+      return false;
+    }
   }
 
   // ------------------------------------------------------------ stop
 
   private installSignals(): void {
     process.on('SIGHUP', () => {
-      this.log.info({ event: 'signal', signal: 'SIGHUP' }, 'SIGHUP: reloading the config');
-      void this.reload('signal');
+      const force = this.consumeForceMarker();
+      this.log.info({ event: 'signal', signal: 'SIGHUP', force }, force ? 'SIGHUP: reloading the config (forced)' : 'SIGHUP: reloading the config');
+      void this.reload('signal', { force });
     });
     const term = (sig: string) => {
-      if (this.stopping) {
+      if (this.phaseNow === 'stopping') {
         this.log.warn({ event: 'signal', signal: sig }, 'second signal: exiting now');
         process.exit(1);
       }
@@ -487,14 +514,24 @@ export class Daemon {
   }
 
   async stop(reason = 'stop'): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
-    this.ready = false;
-    const log = this.log;
-    const graceful = this.cfg.bgp.graceful_restart.enabled;
-    log.info({ event: 'daemon stopping', reason, graceful_restart: graceful, restart_seconds: this.cfg.bgp.graceful_restart.restart_seconds, bans: this.mitigator?.activeBans().length ?? 0 }, 'stopping');
+    if (this.phaseNow === 'stopping' || this.phaseNow === 'stopped') return;
+    const wasRunning = this.phaseNow === 'running';
+    this.phaseNow = 'stopping';
     for (const t of this.timers) clearInterval(t);
     if (this.tickTimer) clearInterval(this.tickTimer);
+    const base = this.base;
+    if (!base) {
+      this.phaseNow = 'stopped';
+      this.stopResolve(0);
+      return;
+    }
+    const log = base.log;
+    const comps = this.comps;
+    const cfg = this.cfg;
+    // Routers keep our routes over a graceful stop only when the daemon ran: not after a failed start.
+    const graceful = cfg.bgp.graceful_restart.enabled && this.bgpStarted && wasRunning;
+    const bans = comps ? comps.mitigator.activeBans().length : 0;
+    log.info({ event: 'daemon stopping', reason, graceful_restart: graceful, restart_seconds: cfg.bgp.graceful_restart.restart_seconds, bans }, 'stopping');
     const step = async (name: string, fn: () => Promise<void> | void) => {
       try {
         await fn();
@@ -502,20 +539,23 @@ export class Daemon {
         log.error({ event: 'daemon error', step: name, err: (e as Error).message }, `stop: ${name} failed`);
       }
     };
-    await step('api', () => this.api?.stop());
-    await step('collector', () => this.collector?.stop());
-    await step('bgp', () => this.bgp?.stop(graceful));
+    const api = this.api;
+    if (api) await step('api', () => api.stop());
+    if (comps) {
+      await step('collector', () => comps.collector.stop());
+      await step('bgp', () => comps.bgp.stop(cfg.bgp.graceful_restart.enabled));
+    }
     await step('store', () => {
-      if (!this.store) return;
-      for (const a of this.attacks.values()) this.store.saveAttack(a);
-      this.store.audit({ time: this.clock.now(), actor: 'system', action: 'stop', detail: { reason, bans: this.mitigator?.activeBans().length ?? 0 } });
-      this.store.close();
+      for (const a of this.attacks.values()) base.store.saveAttack(a);
+      base.store.audit({ time: this.clock.now(), actor: 'system', action: 'stop', detail: { reason, bans } });
+      base.store.close();
     });
     await step('pid file', () => {
-      if (this.pidFile && existsSync(this.pidFile) && readFileSync(this.pidFile, 'utf8').trim() === String(process.pid)) rmSync(this.pidFile);
+      if (existsSync(base.pidFile) && readFileSync(base.pidFile, 'utf8').trim() === String(process.pid)) rmSync(base.pidFile);
     });
+    this.phaseNow = 'stopped';
     log.info({ event: 'daemon stopped', reason }, graceful ? 'stopped; routers keep Breakwater routes for the graceful-restart time' : 'stopped');
-    this.stopResolve?.(0);
+    this.stopResolve(0);
   }
 }
 
@@ -557,45 +597,24 @@ export function resolveTokens(cfg: Readonly<Config>, log?: Logger): ApiToken[] {
   return out;
 }
 
-/** Keeps the old values of keys that need a restart. */
-function keepRestartKeys(old: Readonly<Config>, next: Readonly<Config>, keys: string[]): Readonly<Config> {
-  if (keys.length === 0) return next;
-  const c = structuredClone(next) as Config;
-  for (const k of keys) {
-    const parts = k.split('.');
-    let src: any = old;
-    let dst: any = c;
-    for (let i = 0; i < parts.length - 1; i++) {
-      src = src?.[parts[i]];
-      dst = dst?.[parts[i]];
-    }
-    const last = parts[parts.length - 1];
-    if (dst && src && last in src) dst[last] = structuredClone(src[last]);
-  }
-  return deepFreeze(c);
-}
-
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const k of Object.keys(o)) deepFreeze((o as Record<string, unknown>)[k]);
-  }
-  return o;
-}
-
 /** `breakwater -config FILE`: runs until SIGTERM/SIGINT. */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const d = new Daemon({ ...opts, signals: true });
   try {
     await d.start();
   } catch (e) {
+    const log = d.logger;
     if (e instanceof ConfigError) {
       process.stderr.write(e.message + '\n');
-      return 1;
+    } else if (e instanceof StartError) {
+      // The operator's mistake (a port in use, a busy data directory): the key to fix, no stack trace.
+      if (log) log.fatal({ event: 'daemon failed', code: e.code, key: e.key }, `cannot start: ${e.message}`);
+      process.stderr.write(`breakwater: cannot start: ${e.message}\n`);
+    } else {
+      const msg = (e as Error).message;
+      if (log) log.fatal({ event: 'daemon failed', err: (e as Error).stack ?? msg }, `cannot start: ${msg}`);
+      else process.stderr.write(`breakwater: cannot start: ${msg}\n`);
     }
-    const msg = (e as Error).message;
-    if (d.log) d.log.fatal({ event: 'daemon failed', err: (e as Error).stack ?? msg }, `cannot start: ${msg}`);
-    else process.stderr.write(`breakwater: cannot start: ${msg}\n`);
     await d.stop('start failed').catch(() => undefined);
     return 1;
   }

@@ -14,8 +14,7 @@ import type { Attack } from '../engine/events.ts';
 import { BanManager, type ReconfigureResult } from '../ban/bans.ts';
 import type { Ban, DetectionEvent, DetectionListener, RouteIntent } from '../ban/types.ts';
 import { buildRoute, routeForAttack } from '../mitigation/route.ts';
-import type { EngineStatsView } from '../api/metrics.ts';
-import type { BanOutcome, EnginePort, HostView } from './ports.ts';
+import type { BanOutcome, EngineStatsView, EnginePort, HostView } from './ports.ts';
 
 export class EngineAdapter implements EnginePort {
   readonly engine: Engine;
@@ -109,6 +108,11 @@ export class EngineAdapter implements EnginePort {
   /** What reconfigure(cfg) would do to the active bans; changes nothing. */
   previewReconfigure(cfg: Readonly<Config>): ReconfigureResult {
     return this.bans.previewReconfigure(cfg);
+  }
+
+  /** Active bans whose target a reload to cfg would end (the ban module's own preview). */
+  previewReload(cfg: Readonly<Config>): Array<{ target: string; reason: string }> {
+    return this.bans.previewReconfigure(cfg).unbanned.map((b) => ({ target: b.target, reason: b.end_reason ?? 'reconfigured' }));
   }
 
   stats(): EngineStatsView {

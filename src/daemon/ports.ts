@@ -1,14 +1,17 @@
 /**
  * What the daemon needs from ingest, engine and BGP. components.ts adapts
  * the real classes (flow/collector.ts, engine/engine.ts, bgp/index.ts) to
- * these shapes; the daemon itself only sees the ports.
+ * these shapes; the daemon itself only sees the ports. The stats types here
+ * are the daemon's own: api/metrics.ts declares what it reads and adapts.
  */
 import type { Config } from '../config/schema.ts';
+import type { Clock } from '../core/clock.ts';
+import type { Logger } from '../core/log.ts';
 import type { Attack } from '../engine/events.ts';
 import type { Ban, DetectionListener, RouteIntent } from '../ban/types.ts';
 import type { FlowSink } from '../flow/record.ts';
-import type { EngineStatsView, FlowStatsView, NeighborView } from '../api/metrics.ts';
 import type { SpeakerPort } from '../mitigation/reconcile.ts';
+import type { Mitigator } from '../mitigation/reconcile.ts';
 
 export type BanOutcome = { ok: true; ban: Ban } | { ok: false; reason: string; detail: string };
 
@@ -18,6 +21,68 @@ export interface HostView {
   pps: number;
   mbps: number;
   fps: number;
+}
+
+export interface EngineStatsView {
+  tracked_hosts: Record<string, number>;
+  active_attacks: number;
+  active_bans: number;
+  attacks_by_vector: Record<string, number>;
+  bans_total: number;
+  bans_refused_by_reason: Record<string, number>;
+  records: number;
+  /** Hosts not tracked because the table was full. */
+  overflow: number;
+}
+
+export interface ExporterStats {
+  exporter: string;
+  datagrams: number;
+  records: number;
+  errors: Record<string, number>;
+  byProto: Partial<Record<string, number>>;
+  recordsByProto?: Partial<Record<string, number>>;
+  errorsByProto?: Partial<Record<string, Record<string, number>>>;
+  templates: number;
+  noTemplate: number;
+  lastSeen: number;
+}
+
+export interface FlowStatsView {
+  exporters: ExporterStats[];
+  /** Datagrams or records dropped, by reason. */
+  dropped: Record<string, number>;
+  /** reason -> source address -> count, where the collector knows the source. */
+  dropped_sources?: Record<string, Record<string, number>>;
+  receiver?: string | null;
+  /** Estimated bytes of per-exporter flow state, all collector threads. */
+  state_bytes?: number;
+  /** Exporters whose whole flow state was evicted, by reason. */
+  exporter_evictions?: Record<string, number>;
+}
+
+/** One BGP neighbor's status, translated once from the speaker's. */
+export interface NeighborView {
+  neighbor: string;
+  state: string;
+  messages_in: number;
+  messages_out: number;
+  updates_in: number;
+  updates_out: number;
+  flaps: number;
+  last_error: string;
+  routes_out: number;
+  routes_sent?: number;
+  held_routes?: number;
+  refused_routes?: number;
+  uptime_seconds?: number;
+  families?: string[];
+}
+
+/** What one module did with its slice of a reload plan. */
+export interface ModuleReport {
+  module: string;
+  did: string[];
 }
 
 export interface EnginePort {
@@ -42,13 +107,16 @@ export interface EnginePort {
   reconfigure(cfg: Readonly<Config>, now: number): { unbanned: Ban[]; rerouted: Ban[] };
   /** What reconfigure(cfg) would do to the active bans (end or reroute), without doing it. */
   previewReconfigure(cfg: Readonly<Config>): { unbanned: Ban[]; rerouted: Ban[] };
+  /** The active bans a reload to cfg would lift (whitelisted, outside networks), changing nothing. */
+  previewReload(cfg: Readonly<Config>): Array<{ target: string; reason: string }>;
   stats(): EngineStatsView;
 }
 
 export interface CollectorPort {
   start(): Promise<void>;
   stop(): Promise<void>;
-  reconfigure(cfg: Readonly<Config>): Promise<void> | void;
+  /** Applies the listeners slice (cfg is the plan's config); says what it did. */
+  reconfigure(cfg: Readonly<Config>, keys: readonly string[]): Promise<string[]> | string[] | void;
   stats(): FlowStatsView;
   /** Bound UDP ports (tests use port 0). */
   addresses(): Record<string, { host: string; port: number } | undefined>;
@@ -65,3 +133,22 @@ export interface BgpPort {
   onPeerState(fn: (neighbor: string, from: string, to: string) => void): void;
   listenAddress(): { host: string; port: number } | undefined;
 }
+
+export interface Components {
+  engine: EnginePort;
+  collector: CollectorPort;
+  bgp: BgpPort;
+}
+
+export type ComponentFactory = (cfg: Readonly<Config>, log: Logger, clock: Clock) => Promise<Components> | Components;
+
+/** The running components: built once at start, never replaced. */
+export interface Running {
+  readonly engine: EnginePort;
+  readonly collector: CollectorPort;
+  readonly bgp: BgpPort;
+  readonly mitigator: Mitigator;
+}
+
+/** starting: the API answers, components may not exist yet; running: all exist and ready. */
+export type Phase = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';

@@ -64,6 +64,8 @@ function fakeBackend() {
       return reloadOk ? { ok: true, changed: ['thresholds'], mode: 'dry_run' } : { ok: false, error: 'invalid config', issues: [{ path: 'ban.tll', message: 'unknown key' }] };
     },
     metrics: () => metrics.render(),
+    audit: (q) => ({ total: 1, items: [{ id: 1, time: '2026-01-01T00:00:00.000Z', actor: 'alice', action: 'ban', target: '198.51.100.9' }].slice(q.offset, q.offset + q.limit) }),
+    config: () => ({ dry_run: true }),
   };
   return { backend, calls, setReady: (r: boolean) => (ready = r), setReloadOk: (r: boolean) => (reloadOk = r) };
 }
@@ -166,14 +168,16 @@ test('ban and unban bodies are validated; a guard refusal is a 409 with its reas
   assert.equal(un.json.unbanned, '198.51.100.50');
 });
 
-test('bearer tokens: required on mutating endpoints only, viewer may not mutate, actor is the token name', async (t) => {
+test('bearer tokens: reads need a viewer token, viewer may not mutate, actor is the token name', async (t) => {
   const s = await startServer(t, {
     tokens: [
       { name: 'alice', token: 'op-secret', role: 'operator' },
       { name: 'grafana', token: 'view-secret', role: 'viewer' },
     ],
   });
-  assert.equal((await s.req('GET', '/api/v1/status')).status, 200, 'reads stay open');
+  // Reads need a token too once tokens are configured (roles mean something); see test/api/roles.test.ts.
+  assert.equal((await s.req('GET', '/api/v1/status')).status, 401, 'reads need a token');
+  assert.equal((await s.req('GET', '/api/v1/status', undefined, { authorization: 'Bearer view-secret' })).status, 200, 'a viewer reads');
   assert.equal((await s.req('POST', '/api/v1/ban', { ip: '198.51.100.9' })).status, 401);
   assert.equal((await s.req('POST', '/api/v1/ban', { ip: '198.51.100.9' }, { authorization: 'Bearer wrong' })).status, 401);
   assert.equal((await s.req('POST', '/api/v1/config/reload', undefined, { authorization: 'Bearer view-secret' })).status, 403);

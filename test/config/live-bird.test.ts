@@ -71,7 +71,8 @@ test('live-bird.yaml against BIRD running its bird.conf: session up, token roles
   bw = await startBreakwater(cfgFile, cfg);
   await waitFor('BGP Established with BIRD', async () => (await bird.state('breakwater')) === 'Established', 30_000, 200);
 
-  const status = await bw.api('GET', '/api/v1/status');
+  assert.equal((await bw.api('GET', '/api/v1/status')).status, 401, 'with tokens set, reads need one too');
+  const status = await bw.api('GET', '/api/v1/status', undefined, { authorization: `Bearer ${tokens.grafana}` });
   assert.equal(status.status, 200);
   assert.equal(status.json.mode, 'live');
 

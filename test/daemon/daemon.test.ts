@@ -110,7 +110,11 @@ test('whitelist: a manual ban of a whitelisted address is a 409; whitelisting a 
   assert.equal((await h.req('POST', '/api/v1/ban', { ip: V })).status, 201);
   assert.ok(h.speaker.rib('127.0.0.2').has(KEY));
   h.writeConfig(baseConfig(dataDir, { dry_run: false, protected_whitelist: ['198.51.100.1/32', `${V}/32`] }));
-  const r = await h.req('POST', '/api/v1/config/reload');
+  // Lifting an active ban is a dangerous change: refused until confirmed with force.
+  const refused = await h.req('POST', '/api/v1/config/reload');
+  assert.equal(refused.status, 409, refused.text);
+  assert.ok(h.speaker.rib('127.0.0.2').has(KEY), 'still announced after the refused reload');
+  const r = await h.req('POST', '/api/v1/config/reload?force=true');
   assert.equal(r.status, 200);
   assert.deepEqual(r.json.changed, ['protected_whitelist']);
   assert.ok(!h.speaker.rib('127.0.0.2').has(KEY), 'withdrawn at once');
@@ -189,6 +193,7 @@ test('healthz is 503 while the daemon starts (API up before BGP, listeners and r
   const st = await get('/api/v1/status');
   assert.equal(st.status, 200);
   assert.equal(st.json.ready, false);
+  assert.equal(st.json.phase, 'starting');
   assert.equal(st.json.mode, 'dry_run');
   assert.equal(typeof st.json.version, 'string');
   assert.equal((await get('/metrics')).status, 200, 'metrics are served while starting');
@@ -208,6 +213,7 @@ test('healthz is 503 while the daemon starts (API up before BGP, listeners and r
   }
   assert.ok(ok, `healthz became 200: ${seen}`);
   await h.started;
+  assert.equal((await get('/api/v1/status')).json.phase, 'running');
   assert.equal(seen[0], 503);
   assert.equal(seen.at(-1), 200);
   assert.equal((await get('/api/v1/status')).json.ready, true);

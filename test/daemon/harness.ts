@@ -11,10 +11,9 @@ import { ManualClock } from '../../src/core/clock.ts';
 import { silentLogger, type Logger } from '../../src/core/log.ts';
 import { newFlowRecord } from '../../src/flow/record.ts';
 import { parseIPv4 } from '../../src/core/ip.ts';
-import { Daemon, type Components } from '../../src/daemon/daemon.ts';
+import { Daemon } from '../../src/daemon/daemon.ts';
 import { EngineAdapter } from '../../src/daemon/engine-adapter.ts';
-import type { BgpPort, CollectorPort } from '../../src/daemon/ports.ts';
-import type { FlowStatsView, NeighborView } from '../../src/api/metrics.ts';
+import type { BgpPort, CollectorPort, Components, FlowStatsView, NeighborView } from '../../src/daemon/ports.ts';
 import { FakeSpeaker } from '../mitigation/fake-speaker.ts';
 
 export interface Harness {

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateConfig } from '../../src/config/load.ts';
-import { diffConfig, diffNeighbors } from '../../src/daemon/diff.ts';
+import { diffConfig, diffNeighbors } from '../../src/config/diff.ts';
 
 const NB1 = { address: '127.0.0.2', remote_asn: 65001 };
 const NB2 = { address: '127.0.0.3', remote_asn: 65002, port: 1179 };
