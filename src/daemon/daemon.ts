@@ -133,6 +133,7 @@ export class Daemon {
       log.warn({ event: 'config not implemented', key }, `${key} is accepted but not implemented in this version: it has no effect`);
     }
     if (cfg.dry_run) log.warn({ event: 'dry run', mode: 'dry_run' }, 'dry-run: no route will be announced (set dry_run: false and reload to go live)');
+    else log.warn({ event: 'live', mode: 'live' }, 'LIVE: detected attacks are announced to the BGP neighbors and drop traffic to their targets (set dry_run: true and reload to stop)');
 
     mkdirSync(cfg.storage.data_dir, { recursive: true });
     this.writePidFile();
@@ -612,7 +613,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     }
     const msg = (e as Error).message;
     if (d.log) d.log.fatal({ event: 'daemon failed', err: (e as Error).stack ?? msg }, `cannot start: ${msg}`);
-    else process.stderr.write(`breakwater: cannot start: ${msg}\n`);
+    process.stderr.write(`breakwater: cannot start: ${msg}\n`);
     await d.stop('start failed').catch(() => undefined);
     return 1;
   }
