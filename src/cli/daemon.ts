@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ConfigError } from '../core/errors.ts';
 import { loadConfig } from '../config/load.ts';
+import { compatLine, compatNotes } from '../config/kapkan.ts';
 import { parseFlags, UsageError } from './flags.ts';
 
 export const DAEMON_FLAGS = {
@@ -25,6 +26,8 @@ export async function run(argv: string[]): Promise<number> {
   if (f.flags.has('check-config')) {
     try {
       const cfg = loadConfig(file);
+      // Keys of a Kapkan config that Breakwater replaces or does not do: said once, on stderr.
+      for (const n of compatNotes(cfg)) process.stderr.write(`${n.kind === 'unsupported' ? 'warning' : 'note'}: ${compatLine(n)}\n`);
       process.stdout.write(stringify(cfg));
       return 0;
     } catch (e) {

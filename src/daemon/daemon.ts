@@ -24,6 +24,7 @@ import type { Config } from '../config/schema.ts';
 import { parseListen } from '../config/schema.ts';
 import { ConfigError, type PathIssue } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
+import { compatLine, compatNotes } from '../config/kapkan.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import type { Attack, Ban, EngineEvent } from '../engine/events.ts';
 import { Store, defaultDbPath } from '../store/sqlite.ts';
@@ -129,6 +130,10 @@ export class Daemon {
     const log = this.log;
     this.startedAt = this.clock.now();
     log.info({ event: 'daemon starting', version: VERSION, config: resolve(this.configFile), mode: cfg.dry_run ? 'dry_run' : 'live', pid: process.pid }, 'Breakwater starting');
+    for (const n of compatNotes(cfg)) {
+      if (n.kind === 'replaced') log.info({ event: 'config compat', key: n.key, kind: n.kind }, compatLine(n));
+      else log.warn({ event: 'config compat', key: n.key, kind: n.kind }, compatLine(n));
+    }
     for (const key of notYetImplemented(cfg)) {
       log.warn({ event: 'config not implemented', key }, `${key} is accepted but not implemented in this version: it has no effect`);
     }
