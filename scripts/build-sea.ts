@@ -10,7 +10,7 @@
  * run time (src/core/addon.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 
@@ -19,9 +19,10 @@ const dist = join(root, 'dist');
 const bundle = join(dist, 'breakwater.cjs');
 const blob = join(dist, 'sea-prep.blob');
 const exe = join(dist, 'breakwater');
+// Built under another name and renamed into place: a test running dist/breakwater never sees half a file.
+const partial = join(dist, `breakwater.partial-${process.pid}`);
 
 mkdirSync(dist, { recursive: true });
-rmSync(exe, { force: true });
 
 // the optional native addons (skips with a message, exit 0, without a C compiler or headers)
 execFileSync(process.execPath, [join(root, 'scripts/build-native.ts')], { stdio: 'inherit' });
@@ -48,11 +49,11 @@ writeFileSync(
   JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false, assets }, null, 2),
 );
 execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: 'inherit' });
-copyNode(exe);
-chmodSync(exe, 0o755);
+copyNode(partial);
+chmodSync(partial, 0o755);
 const injected = spawnSync(
   process.execPath,
-  [join(root, 'node_modules/postject/dist/cli.js'), exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'],
+  [join(root, 'node_modules/postject/dist/cli.js'), partial, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'],
   { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' },
 );
 // postject (LIEF) adds the blob as a new PT_NOTE segment whose section it names ".note" without
@@ -61,7 +62,11 @@ const injected = spawnSync(
 // segment), so that one line is dropped; anything else postject says is shown.
 const noise = /^warning: Can't find string offset for section name '\.note'$/;
 for (const line of (injected.stderr ?? '').split('\n')) if (line && !noise.test(line)) process.stderr.write(line + '\n');
-if (injected.status !== 0) throw new Error(`postject failed (${injected.status})`);
+if (injected.status !== 0) {
+  rmSync(partial, { force: true });
+  throw new Error(`postject failed (${injected.status})`);
+}
+renameSync(partial, exe);
 console.log(`built ${exe}, ${(statSync(exe).size / 2 ** 20).toFixed(1)} MiB (${addons.length ? `with ${addons.join(', ')}` : 'without native addons'})`);
 
 /**

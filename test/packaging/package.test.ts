@@ -15,6 +15,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { removeDir, tempDir } from '../helpers/netns.ts';
+import { singleExecutable } from '../helpers/sea.ts';
 
 const root = join(import.meta.dirname, '../..');
 const unitText = readFileSync(join(root, 'packaging/breakwater.service'), 'utf8');
@@ -75,6 +76,7 @@ test('the unit: reload is SIGHUP, hardening on, no capability unless the drop-in
 test(`npm run package builds breakwater_${version}_amd64.deb: layout, conffile, user, unit; the packaged executable checks the packaged config`, { timeout: 600_000 }, (t) => {
   const dir = tempDir('bw-deb-');
   t.after(() => removeDir(dir));
+  singleExecutable();
   const r = spawnSync(process.execPath, [join(root, 'scripts/package-deb.ts'), '--out', dir], { cwd: root, encoding: 'utf8', timeout: 580_000 });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const deb = join(dir, `breakwater_${version}_amd64.deb`);
