@@ -31,7 +31,7 @@ const ADDONS: Addon[] = [
 ];
 
 function skip(why: string): never {
-  console.log(`build:native: skipped, ${why}. Breakwater still builds; ${ADDONS.map((a) => a.without).join('; ')} (see README).`);
+  console.log(`build:native: skipped, ${why}. Breakwater still builds; ${ADDONS.map((a) => a.without).join('; ')} (see docs/getting-started.md).`);
   process.exit(0);
 }
 

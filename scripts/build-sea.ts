@@ -1,7 +1,7 @@
 /**
  * Builds dist/breakwater: esbuild bundles src/main.ts into one CommonJS file,
  * Node's single-executable-application support turns it into a blob, and
- * postject injects the blob into a copy of the Node 24 binary. The bundle is
+ * postject injects the blob into a stripped copy of the Node 24 binary. The bundle is
  * also stored as a SEA asset so worker threads can start from it.
  *
  * First runs scripts/build-native.ts (`npm run build:native`); each addon it
@@ -9,8 +9,8 @@
  * receive) is stored as an asset of the same name and loaded from there at
  * run time (src/core/addon.ts).
  */
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 
@@ -19,9 +19,10 @@ const dist = join(root, 'dist');
 const bundle = join(dist, 'breakwater.cjs');
 const blob = join(dist, 'sea-prep.blob');
 const exe = join(dist, 'breakwater');
+// Built under another name and renamed into place: a test running dist/breakwater never sees half a file.
+const partial = join(dist, `breakwater.partial-${process.pid}`);
 
 mkdirSync(dist, { recursive: true });
-rmSync(exe, { force: true });
 
 // the optional native addons (skips with a message, exit 0, without a C compiler or headers)
 execFileSync(process.execPath, [join(root, 'scripts/build-native.ts')], { stdio: 'inherit' });
@@ -48,11 +49,39 @@ writeFileSync(
   JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false, assets }, null, 2),
 );
 execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: 'inherit' });
-copyFileSync(process.execPath, exe);
-chmodSync(exe, 0o755);
-execFileSync(
+copyNode(partial);
+chmodSync(partial, 0o755);
+const injected = spawnSync(
   process.execPath,
-  [join(root, 'node_modules/postject/dist/cli.js'), exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'],
-  { stdio: ['ignore', 'ignore', 'inherit'] },
+  [join(root, 'node_modules/postject/dist/cli.js'), partial, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'],
+  { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' },
 );
-console.log(`built ${exe} (${addons.length ? `with ${addons.join(', ')}` : 'without native addons'})`);
+// postject (LIEF) adds the blob as a new PT_NOTE segment whose section it names ".note" without
+// putting that name into .shstrtab, and says so once: "Can't find string offset for section name
+// '.note'". Harmless (sections are not used at run time; the blob is found through the note
+// segment), so that one line is dropped; anything else postject says is shown.
+const noise = /^warning: Can't find string offset for section name '\.note'$/;
+for (const line of (injected.stderr ?? '').split('\n')) if (line && !noise.test(line)) process.stderr.write(line + '\n');
+if (injected.status !== 0) {
+  rmSync(partial, { force: true });
+  throw new Error(`postject failed (${injected.status})`);
+}
+renameSync(partial, exe);
+console.log(`built ${exe}, ${(statSync(exe).size / 2 ** 20).toFixed(1)} MiB (${addons.length ? `with ${addons.join(', ')}` : 'without native addons'})`);
+
+/**
+ * The Node binary without what a running process never reads: its symbol
+ * tables and DWARF debug info (`strip --strip-all`, about 17 MiB) and the
+ * `.gnu.build.attributes` notes of the compiler's annotation plugin (one
+ * section of about 250 notes; LIEF, inside postject, rewrote them as nine
+ * unnamed `.note.100` sections and warned about each). Falls back to a plain
+ * copy where `strip` is missing. The rest is the floor: V8, ICU data and
+ * Node's own code (about 103 MiB) plus the bundle, twice (main script and
+ * worker asset, about 4 MiB).
+ */
+function copyNode(to: string): void {
+  const r = spawnSync('strip', ['--strip-all', '--remove-section=.gnu.build.attributes', '-o', to, process.execPath], { stdio: 'inherit' });
+  if (r.status === 0) return;
+  console.log(`strip unavailable (${r.error?.message ?? `exit ${r.status}`}): the executable keeps Node's symbols and debug info`);
+  copyFileSync(process.execPath, to);
+}

@@ -7,13 +7,17 @@
  * optional, `pipe` (description, title and validation actions), `options` of
  * picklists and unions, `item` of arrays.
  *
- *   npm run config-doc              rewrite the README's config section
- *   npm run config-doc -- --check   exit 1 when the README's section is out of date
- *   npm run config-doc -- --stdout  print the section
+ * It also writes the table of Kapkan's keys (src/config/kapkan.ts) into
+ * docs/kapkan.md.
+ *
+ *   npm run config-doc              rewrite the generated sections of docs/configuration.md and docs/kapkan.md
+ *   npm run config-doc -- --check   exit 1 when a generated section is out of date
+ *   npm run config-doc -- --stdout  print the configuration reference
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { ConfigSchema } from '../src/config/schema.ts';
+import { KAPKAN_BLOCK_KEYS, KAPKAN_KEYS } from '../src/config/kapkan.ts';
 
 /** A schema node, as far as this walk looks at it. */
 interface Node {
@@ -247,7 +251,7 @@ function table(rows: KeyDoc[], groups: Set<string>): string[] {
 
 export const SECTION = 'config';
 
-/** The Markdown that goes between the README's config markers. */
+/** The Markdown that goes between docs/configuration.md's config markers. */
 export function renderReference(root: unknown = ConfigSchema): string {
   const docs = describeSchema(root, { collapse: true });
   const top = docs.filter((d) => !d.path.includes('.') && !d.path.includes('['));
@@ -262,17 +266,17 @@ export function renderReference(root: unknown = ConfigSchema): string {
     'unchanged). `breakwater -config FILE -check-config` validates a file and prints it with every',
     'default filled in.',
     '',
-    '### Key reference',
+    '## Key reference',
     '',
     'Every key with its type and default: **required** keys must be given whenever their parent is,',
     '— means unset. `key[]` is a list of objects and `key[].name` a key of each of them.',
     '',
-    '#### General',
+    '### General',
     '',
     ...table(top.filter((d) => !isGroup(d)), groups),
   ];
   for (const g of top.filter(isGroup)) {
-    lines.push('', `#### ${code(g.path)}`, '');
+    lines.push('', `### ${code(g.path)}`, '');
     const kind = g.type === 'list of objects' ? `A list, default ${g.default}. ` : '';
     lines.push(cell(`${kind}${describeCell(g, groups)}`.trim()));
     const rows = docs.filter((d) => d.path.startsWith(g.path + '.') || d.path.startsWith(g.path + '[].'));
@@ -302,27 +306,59 @@ export function readSection(text: string, name: string): string {
   return text.slice(a + open.length, b).replace(/^\n/, '');
 }
 
-export const README = resolve(import.meta.dirname, '..', 'README.md');
+export const CONFIG_DOC = resolve(import.meta.dirname, '..', 'docs', 'configuration.md');
+export const KAPKAN_DOC = resolve(import.meta.dirname, '..', 'docs', 'kapkan.md');
+export const KAPKAN_SECTION = 'kapkan';
+
+const KIND_TEXT: Record<string, string> = {
+  same: 'same',
+  renamed: 'renamed',
+  replaced: 'replaced (start-up note)',
+  unsupported: 'not done (warning)',
+};
+
+/** The table of every key of Kapkan's configuration reference with what Breakwater does with it. */
+export function renderKapkanTable(): string {
+  const lines = [
+    '<!-- Generated from src/config/kapkan.ts by `npm run config-doc`. -->',
+    '',
+    '| Kapkan key | Breakwater | What happens |',
+    '|---|---|---|',
+  ];
+  for (const k of KAPKAN_KEYS) {
+    lines.push(`| ${code(k.path)} | ${KIND_TEXT[k.kind]} | ${cell(k.note || 'Applied as written.')} |`);
+    for (const sub of KAPKAN_BLOCK_KEYS[k.path] ?? []) lines.push(`| ${code(`${k.path}.${sub}`)} | ${KIND_TEXT[k.kind]} | ${cell(`Part of \`${k.path}\`: the block is accepted and has no effect.`)} |`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+const TARGETS = [
+  { file: CONFIG_DOC, section: SECTION, render: () => renderReference(), what: 'config reference' },
+  { file: KAPKAN_DOC, section: KAPKAN_SECTION, render: renderKapkanTable, what: 'Kapkan key table' },
+];
 
 if (import.meta.main) {
   const args = process.argv.slice(2);
-  const body = renderReference();
   if (args.includes('--stdout')) {
-    process.stdout.write(body);
+    process.stdout.write(renderReference());
   } else {
-    const text = readFileSync(README, 'utf8');
-    const next = replaceSection(text, SECTION, body);
-    if (args.includes('--check')) {
-      if (next !== text) {
-        process.stderr.write('README.md config reference is out of date: run npm run config-doc\n');
-        process.exit(1);
+    let stale = false;
+    for (const t of TARGETS) {
+      const name = relative(resolve(import.meta.dirname, '..'), t.file);
+      const text = readFileSync(t.file, 'utf8');
+      const next = replaceSection(text, t.section, t.render());
+      if (args.includes('--check')) {
+        if (next !== text) {
+          process.stderr.write(`${name}: ${t.what} is out of date: run npm run config-doc\n`);
+          stale = true;
+        } else process.stdout.write(`${name}: ${t.what} is up to date\n`);
+      } else if (next !== text) {
+        writeFileSync(t.file, next);
+        process.stdout.write(`${name}: ${t.what} written\n`);
+      } else {
+        process.stdout.write(`${name}: ${t.what} already up to date\n`);
       }
-      process.stdout.write('README.md config reference is up to date\n');
-    } else if (next !== text) {
-      writeFileSync(README, next);
-      process.stdout.write(`README.md: config reference written (${describeSchema().length} keys)\n`);
-    } else {
-      process.stdout.write('README.md: config reference already up to date\n');
     }
+    if (stale) process.exit(1);
   }
 }

@@ -1,5 +1,5 @@
 /**
- * Keeps the dependency rules of the README's architecture section true by
+ * Keeps the dependency rules of docs/internals/architecture.md true by
  * scanning import specifiers in src/.
  */
 import { test } from 'node:test';

@@ -64,7 +64,7 @@ test('-log-format text gives human lines, json gives JSON lines: the bgp peer st
   assert.equal(json.status, 0, json.stderr);
   const lines = json.stderr.trim().split('\n').map((l) => JSON.parse(l));
   const first = lines.find((l) => l.event === 'bgp peer state');
-  assert.deepEqual({ msg: first.msg, neighbor: first.neighbor, from: first.from, to: first.to, level: first.level }, { msg: 'bgp peer state', neighbor: '127.0.0.1', from: 'Idle', to: 'Connect', level: 30 });
+  assert.deepEqual({ msg: first.msg, neighbor: first.neighbor, from: first.from, to: first.to, level: first.level }, { msg: 'bgp peer state', neighbor: '127.0.0.1', from: 'Idle', to: 'Connect', level: 'info' });
 });
 
 test('usage errors exit 2 and say what is wrong', () => {

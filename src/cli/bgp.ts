@@ -146,7 +146,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const log = createLogger({ format: fmt, level: f.values['log-level'] ?? 'info' });
+  // stdout carries the command answers here: the log goes to stderr.
+  const log = createLogger({ format: fmt, level: f.values['log-level'] ?? 'info', destination: process.stderr });
   if (cfg.bgp.neighbors.length === 0) log.warn('bgp: no neighbors configured');
   const speaker = new BgpSpeaker(cfg.bgp, log);
   speaker.on('peer-state', (_e: PeerStateEvent) => {

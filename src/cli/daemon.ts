@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ConfigError } from '../core/errors.ts';
 import { daemonConfigIssues, loadConfig } from '../config/load.ts';
+import { compatLine, compatNotes } from '../config/kapkan.ts';
 import { parseFlags, UsageError } from './flags.ts';
 import { FORCE_MARKER, PID_FILE } from '../daemon/files.ts';
 
@@ -37,6 +38,8 @@ export async function run(argv: string[]): Promise<number> {
   if (f.flags.has('check-config')) {
     try {
       const cfg = loadConfig(file);
+      // Keys of a Kapkan config that Breakwater replaces or does not do: said once, on stderr.
+      for (const n of compatNotes(cfg)) process.stderr.write(`${n.kind === 'unsupported' ? 'warning' : 'note'}: ${compatLine(n)}\n`);
       const issues = daemonConfigIssues(cfg);
       if (issues.length) throw new ConfigError(issues, file);
       process.stdout.write(stringify(cfg));

@@ -5,6 +5,7 @@ import { ConfigError, type PathIssue } from '../core/errors.ts';
 import { parsePrefix, prefixesOverlap, type Prefix } from '../core/ip.ts';
 import { ConfigSchema, type Config } from './schema.ts';
 import { authConfigured, listenScope } from './diff.ts';
+import { setCompatNotes, translateKapkan } from './kapkan.ts';
 
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {
@@ -84,7 +85,50 @@ export function unknownKeyPaths(schema: unknown, value: unknown, path = '', out:
   return out;
 }
 
-/** valibot's issues plus every unknown key, each path once. */
+/** Levenshtein distance, for "did you mean". */
+export function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length];
+}
+
+/** The keys the schema allows in the object at `path` (dotted, list indexes as numbers). */
+export function keysAt(schema: unknown, path: string): string[] {
+  let s = schema as SchemaNode | undefined;
+  const steps = path ? path.split('.') : [];
+  for (let i = 0; ; i++) {
+    for (let n = 0; n < 16 && s; n++) {
+      if (s.wrapped) s = s.wrapped;
+      else if (!s.entries && !s.item && s.pipe && s.pipe[0] && s.pipe[0] !== s) s = s.pipe[0];
+      else break;
+    }
+    if (!s) return [];
+    if (i === steps.length) return s.entries ? Object.keys(s.entries) : [];
+    if (s.type === 'array' && s.item && /^\d+$/.test(steps[i])) s = s.item;
+    else if (s.entries) s = s.entries[steps[i]];
+    else return [];
+  }
+}
+
+/** The closest known key to a misspelt one: at most 2 edits, and fewer than half its letters. */
+export function suggestKey(unknown: string, known: readonly string[]): string | undefined {
+  let best: string | undefined, bestD = Infinity;
+  for (const k of known) {
+    const d = editDistance(unknown.toLowerCase(), k.toLowerCase());
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  return bestD <= 2 && bestD * 2 < Math.max(unknown.length, 2) ? best : undefined;
+}
+
+/** valibot's issues plus every unknown key, each path once, with a "did you mean" hint where one is close. */
 function schemaIssues(issues: v.BaseIssue<unknown>[], input: unknown): PathIssue[] {
   const out: PathIssue[] = issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: issueMessage(i) }));
   const seen = new Set(out.map((i) => `${i.path}\0${i.message}`));
@@ -93,6 +137,12 @@ function schemaIssues(issues: v.BaseIssue<unknown>[], input: unknown): PathIssue
     if (seen.has(key)) continue;
     seen.add(key);
     out.push({ path, message: 'unknown key' });
+  }
+  for (const i of out) {
+    if (i.message !== 'unknown key') continue;
+    const dot = i.path.lastIndexOf('.');
+    const hint = suggestKey(i.path.slice(dot + 1), keysAt(ConfigSchema, dot < 0 ? '' : i.path.slice(0, dot)));
+    if (hint) i.hint = `did you mean "${hint}"?`;
   }
   // Stable: issues of one key stay in valibot's order.
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -121,7 +171,21 @@ export function parseConfigText(text: string, file?: string): Readonly<Config> {
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError([{ path: '', message: 'the config must be a YAML mapping' }], file);
   }
-  return validateConfig(raw, file);
+  const { config, notes } = translateKapkan(raw, schemaKnows);
+  const cfg = validateConfig(config, file);
+  setCompatNotes(cfg, notes);
+  return cfg;
+}
+
+/** Whether the schema has the key at `path` ("a[].b.c"). */
+function schemaKnows(path: string): boolean {
+  let probe: unknown = 0;
+  const steps = path.split('.');
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const list = steps[i].endsWith('[]');
+    probe = { [list ? steps[i].slice(0, -2) : steps[i]]: list ? [probe] : probe };
+  }
+  return unknownKeyPaths(ConfigSchema, probe).length === 0;
 }
 
 /**

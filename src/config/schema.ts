@@ -5,7 +5,7 @@
  *
  * Every key carries a one-line description (`doc(schema, text)`, valibot's
  * description metadata); `npm run config-doc` prints them, with types and
- * defaults, as the configuration reference in README.md.
+ * defaults, as the configuration reference in docs/configuration.md.
  */
 import * as v from 'valibot';
 import { parseCommunity, parseLargeCommunity } from '../core/community.ts';

@@ -71,7 +71,7 @@ function loadEmbedded<T>(spec: AddonSpec): AddonInfo<T> | undefined {
   try {
     bytes = sea.getAsset(spec.asset);
   } catch {
-    return { addon: null, source: 'embedded', error: `this executable was built without the ${spec.what} (no C compiler at build time); set ${spec.env} (see README)` };
+    return { addon: null, source: 'embedded', error: `this executable was built without the ${spec.what} (no C compiler at build time); set ${spec.env} (see docs/internals/flow.md and docs/internals/bgp.md)` };
   }
   const errors: string[] = [];
   for (const base of [...new Set([tmpdir(), '/var/tmp', '/dev/shm'])]) {

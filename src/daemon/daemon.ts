@@ -30,6 +30,7 @@ import { parseListen } from '../config/schema.ts';
 import { formatPlan, planReload, withLiftedBans, type ReloadPlan } from '../config/diff.ts';
 import { ConfigError, StartError, listenError, type PathIssue } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
+import { compatLine, compatNotes } from '../config/kapkan.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import type { AttackView as Attack, DetectionEvent } from '../ban/types.ts';
 import { Store, defaultDbPath } from '../store/sqlite.ts';
@@ -190,10 +191,15 @@ export class Daemon {
       createLogger({ format: this.opts.logFormat ?? cfg.log.format, level: this.opts.logLevel ?? cfg.log.level });
     const startedAt = this.clock.now();
     log.info({ event: 'daemon starting', version: VERSION, config: resolve(this.configFile), mode: cfg.dry_run ? 'dry_run' : 'live', pid: process.pid }, 'Breakwater starting');
+    for (const n of compatNotes(cfg)) {
+      if (n.kind === 'replaced') log.info({ event: 'config compat', key: n.key, kind: n.kind }, compatLine(n));
+      else log.warn({ event: 'config compat', key: n.key, kind: n.kind }, compatLine(n));
+    }
     for (const key of notYetImplemented(cfg)) {
       log.warn({ event: 'config not implemented', key }, `${key} is accepted but not implemented in this version: it has no effect`);
     }
     if (cfg.dry_run) log.warn({ event: 'dry run', mode: 'dry_run' }, 'dry-run: no route will be announced (set dry_run: false and reload to go live)');
+    else log.warn({ event: 'live', mode: 'live' }, 'LIVE: detected attacks are announced to the BGP neighbors and drop traffic to their targets (set dry_run: true and reload to stop)');
     if (cfg.api.insecure_no_auth && !resolveTokens(cfg).length) {
       log.warn({ event: 'api insecure', listen: cfg.api.listen }, `api.insecure_no_auth: the REST API on "${cfg.api.listen}" needs no token: anyone who reaches it can ban, unban and reload`);
     }
@@ -613,7 +619,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     } else {
       const msg = (e as Error).message;
       if (log) log.fatal({ event: 'daemon failed', err: (e as Error).stack ?? msg }, `cannot start: ${msg}`);
-      else process.stderr.write(`breakwater: cannot start: ${msg}\n`);
+      // Logs go to stdout; a failed start is also said on stderr, where a service manager shows it.
+      process.stderr.write(`breakwater: cannot start: ${msg}\n`);
     }
     await d.stop('start failed').catch(() => undefined);
     return 1;

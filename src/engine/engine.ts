@@ -701,7 +701,6 @@ export class Engine implements FlowSink {
     this.byRow.set(ti * ROW_SPAN + row, a);
     this.n.started++;
     this.byVector[attack.vector] = (this.byVector[attack.vector] ?? 0) + 1;
-    this.log?.info({ attack: attack.id, target, direction, vector: attack.vector, pps: attack.pps, mbps: attack.mbps, triggers }, 'attack start');
     this.emitAttack('attack_start', time, attack);
   }
 
@@ -747,7 +746,6 @@ export class Engine implements FlowSink {
     if (a.table.isLive(a.row)) a.table.setFlags(a.row, a.table.flags(a.row) & ~RF.PINNED);
     this.recent.unshift(at);
     if (this.recent.length > this.recentMax) this.recent.length = this.recentMax;
-    this.log?.info({ attack: at.id, target: at.target, direction: at.direction, vector: at.vector, peak_pps: at.peak_pps, reason }, 'attack end');
     this.emitAttack('attack_end', time, at);
   }
 

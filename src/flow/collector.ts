@@ -509,7 +509,11 @@ export class Collector {
     this.dropTimer.unref();
     if (this.receiverNote) this.log.info({ receiver: this.receiver, reason: this.receiverNote }, 'flow collector: batched receive unavailable, reading datagrams with node:dgram');
     if (this.opts.receiveBufferBytes > 0 && this.receiveBufferBytes > 0 && this.receiveBufferBytes < this.opts.receiveBufferBytes) {
-      this.log.warn({ requested: this.opts.receiveBufferBytes, granted: this.receiveBufferBytes }, 'UDP receive buffer smaller than requested (raise net.core.rmem_max)');
+      const sysctl = `sysctl -w net.core.rmem_max=${this.opts.receiveBufferBytes}`;
+      this.log.warn(
+        { event: 'flow receive buffer small', requested: this.opts.receiveBufferBytes, granted: this.receiveBufferBytes, sysctl },
+        `UDP receive buffer is ${this.receiveBufferBytes} bytes, not the ${this.opts.receiveBufferBytes} asked for (listen.receive_buffer_bytes): the kernel caps it at net.core.rmem_max. A burst larger than the buffer is dropped; raise the cap with \`${sysctl}\` (persist it in /etc/sysctl.d/) and restart`,
+      );
     }
   }
 

@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -22,6 +22,7 @@ import { Bird, birdAvailable, birdConfig, type BirdPeerOptions } from '../helper
 import { loopbackBlock, randomPort, removeDir, sleep, tempDir, waitFor } from '../helpers/netns.ts';
 import { RTBH4 } from './interop.fixtures.ts';
 import { nativeAddon } from '../helpers/native.ts';
+import { singleExecutable } from '../helpers/sea.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const addonPath = join(root, 'dist/tcp_md5.node');
@@ -240,7 +241,7 @@ test('md5: passive — BIRD connects to bgp.listen signed; wrong or missing pass
 const exe = join(root, 'dist/breakwater');
 function seaSkip(): string | false {
   if (skip) return skip;
-  if (!existsSync(exe)) return 'dist/breakwater not built (npm run build)';
+  singleExecutable();
   try {
     const assets = JSON.parse(readFileSync(join(root, 'dist/sea-config.json'), 'utf8')).assets ?? {};
     if (!assets['tcp_md5.node']) return 'dist/breakwater was built without the TCP MD5 addon';

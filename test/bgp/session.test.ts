@@ -230,8 +230,8 @@ test('session: ConnectRetry backs off (≈1, 2, 4 s) toward a closed port, reset
   // logging: every transition is logged, but only the first failed attempts at info
   const stateLines = cap.lines.map((l) => JSON.parse(l)).filter((o) => o.event === 'bgp peer state');
   assert.equal(stateLines.length, evs.length, 'one log line per transition');
-  const info = stateLines.filter((o) => o.level === 30);
-  const debug = stateLines.filter((o) => o.level === 20);
+  const info = stateLines.filter((o) => o.level === 'info');
+  const debug = stateLines.filter((o) => o.level === 'debug');
   assert.ok(info.length <= 7, `${info.length} info lines`);
   assert.ok(debug.length >= 1, 'later retries at debug');
   assert.ok(info.some((o) => /attempt 3, retry in [\d.]+ s\); further retries are logged at debug/.test(o.reason)), JSON.stringify(info.map((o) => o.reason)));

@@ -122,7 +122,7 @@ test('a reload with several bad keys returns all of them in the API response and
   assert.equal(failed.length, 1, lines.join('\n'));
   assert.deepEqual([...failed[0].keys].sort(), want);
   assert.deepEqual(failed[0].issues.map((i: any) => i.path).sort(), want);
-  assert.equal(failed[0].level, 50, 'logged as an error');
+  assert.equal(failed[0].level, 'error', 'logged as an error');
   assert.equal(h.d.cfg.ban.ttl_seconds, 5);
   assert.equal(h.d.cfg.thresholds.pps, 1000, 'the old thresholds stay');
 });

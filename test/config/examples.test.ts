@@ -100,14 +100,15 @@ test('examples/kapkan-style.yaml uses only the compatibility surface key names',
   assert.ok(leafPaths(doc).length > 60);
 });
 
-test("a Kapkan config with its XDP dataplane block is refused, naming the block", (t) => {
+test("a Kapkan config with its XDP dataplane block loads, with a warning naming the block", (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'bw-kapkan-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'config.yaml');
-  writeFileSync(file, readFileSync(join(examples, 'kapkan-style.yaml'), 'utf8') + '\ndataplane:\n  mode: xdp\n  interfaces: [eth0]\n');
+  writeFileSync(file, readFileSync(join(examples, 'kapkan-style.yaml'), 'utf8') + '\ndataplane:\n  enabled: true\n  interfaces: [eth0]\n');
   const r = checkConfig(file);
-  assert.equal(r.status, 1);
-  assert.match(r.stderr, /dataplane: unknown key/);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /^warning: dataplane: accepted but not done by Breakwater \(no effect\)/m);
+  assert.equal(parseYaml(r.stdout).dataplane, undefined, 'not part of the running config');
 });
 
 test('examples/live-bird.yaml: live, one BIRD neighbor, FlowSpec hostgroup with an escalation ladder; valid with -check-config', () => {

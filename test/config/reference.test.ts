@@ -1,5 +1,5 @@
 /**
- * The README's configuration reference is generated from the schema
+ * docs/configuration.md's reference is generated from the schema
  * (scripts/config-doc.ts): it must match the schema exactly, every key must
  * carry a description, and the defaults it prints must be those the loader
  * really fills in.
@@ -9,24 +9,28 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ConfigSchema } from '../../src/config/schema.ts';
 import { defaultConfig, validateConfig } from '../../src/config/load.ts';
-import { describeSchema, readSection, renderReference, replaceSection, README, SECTION, type KeyDoc } from '../../scripts/config-doc.ts';
+import { CONFIG_DOC, describeSchema, KAPKAN_DOC, KAPKAN_SECTION, readSection, renderKapkanTable, renderReference, replaceSection, SECTION, type KeyDoc } from '../../scripts/config-doc.ts';
 
 const full = describeSchema(ConfigSchema);
 
-test('README config section is the reference generated from the schema (npm run config-doc)', () => {
-  const readme = readFileSync(README, 'utf8');
-  const inReadme = readSection(readme, SECTION);
-  const expected = renderReference();
-  if (inReadme !== expected) {
-    const a = inReadme.split('\n'), b = expected.split('\n');
-    let i = 0;
-    while (i < a.length && i < b.length && a[i] === b[i]) i++;
-    assert.fail(
-      `README.md's config reference differs from the schema at line ${i + 1} of the section:\n` +
-        `  README:    ${a[i] ?? '(end)'}\n  generated: ${b[i] ?? '(end)'}\nRun: npm run config-doc`,
-    );
-  }
-});
+for (const [name, file, section, render] of [
+  ['docs/configuration.md config section is the reference generated from the schema (npm run config-doc)', CONFIG_DOC, SECTION, () => renderReference()],
+  ['docs/kapkan.md key table is the one generated from src/config/kapkan.ts (npm run config-doc)', KAPKAN_DOC, KAPKAN_SECTION, renderKapkanTable],
+] as const) {
+  test(name, () => {
+    const inDoc = readSection(readFileSync(file, 'utf8'), section);
+    const expected = render();
+    if (inDoc !== expected) {
+      const a = inDoc.split('\n'), b = expected.split('\n');
+      let i = 0;
+      while (i < a.length && i < b.length && a[i] === b[i]) i++;
+      assert.fail(
+        `${file}'s generated section differs at line ${i + 1} of the section:\n` +
+          `  in the doc: ${a[i] ?? '(end)'}\n  generated:  ${b[i] ?? '(end)'}\nRun: npm run config-doc`,
+      );
+    }
+  });
+}
 
 test('every key of the schema has a one-line description', () => {
   assert.ok(full.length > 150, `only ${full.length} keys found: the walk misses part of the schema`);

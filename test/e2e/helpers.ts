@@ -92,15 +92,21 @@ export async function startBreakwater(configFile: string, cfg: any, opts: { wait
     },
   };
   if (opts.waitReady !== false) {
-    await waitFor(
-      'Breakwater /healthz',
-      async () => {
-        if (d.proc.exitCode !== null) throw new Error(`breakwater exited ${d.proc.exitCode}: ${d.output().slice(-3000)}`);
-        return (await bw.api('GET', '/healthz')).status === 200;
-      },
-      30_000,
-      200,
-    );
+    try {
+      await waitFor(
+        'Breakwater /healthz',
+        async () => {
+          if (d.proc.exitCode !== null) throw new Error(`breakwater exited ${d.proc.exitCode}: ${d.output().slice(-3000)}`);
+          return (await bw.api('GET', '/healthz')).status === 200;
+        },
+        30_000,
+        200,
+      );
+    } catch (e) {
+      // The caller never gets `bw` to stop: a daemon left running would keep the test process alive.
+      await bw.kill9();
+      throw e;
+    }
   }
   return bw;
 }

@@ -1,8 +1,9 @@
 /**
- * The README's first contact, kept true: the daemon on examples/breakwater.yaml
- * (only its ports and data directory moved so tests can run in parallel) and
- * one replay of a bundled attack capture with `breakwater replay` show a
- * detected attack with its would-be route in GET /api/v1/attacks.
+ * The first contact of docs/getting-started.md, kept true: the daemon on
+ * examples/breakwater.yaml (only its ports and data directory moved so tests
+ * can run in parallel) and one replay of a bundled attack capture at its own
+ * pace with `breakwater replay` show a detected attack with its would-be route
+ * in GET /api/v1/attacks.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +17,7 @@ import { freePort, repoRoot, startBreakwater, writeYaml, type Breakwater } from 
 const CAPTURE = join(repoRoot, 'pcaps/pmacct-sflow5-sampled-ntp-amp.pcap');
 const skip = existsSync(CAPTURE) ? false : 'bundled attack capture missing';
 
-test('quick start: example config + replay of a bundled NTP amplification capture → attack with route, dry-run', { skip, timeout: 90_000 }, async (t) => {
+test('quick start: example config + real-pace replay of a bundled NTP amplification capture → attack with route, dry-run', { skip, timeout: 90_000 }, async (t) => {
   const dir = tempDir('bw-quick-');
   const cfg = parse(readFileSync(join(repoRoot, 'examples/breakwater.yaml'), 'utf8'));
   assert.equal(cfg.dry_run, true, 'the example stays in dry-run');
@@ -34,7 +35,7 @@ test('quick start: example config + replay of a bundled NTP amplification captur
   });
   const t0 = Date.now();
   bw = await startBreakwater(file, cfg);
-  execFileSync(process.execPath, [join(repoRoot, 'src/main.ts'), 'replay', CAPTURE, '--to', cfg.listen.sflow, '--speed', '0'], { stdio: 'ignore', timeout: 30_000 });
+  execFileSync(process.execPath, [join(repoRoot, 'src/main.ts'), 'replay', CAPTURE, '--to', cfg.listen.sflow], { stdio: 'ignore', timeout: 40_000 });
   const a = await waitFor('the attack in the API', async () => (await bw!.api('GET', '/api/v1/attacks')).json.attacks.find((x: any) => x.target === '203.0.113.20'), 30_000, 200);
   assert.ok(Date.now() - t0 < 60_000, 'within a minute');
   assert.equal(a.vector, 'ntp_amplification');
