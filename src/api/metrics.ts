@@ -97,6 +97,12 @@ export interface StoreStatsView {
   degraded: boolean;
 }
 
+/** Notification delivery per channel (notify/notifier.ts NotifyStats). */
+export interface NotifyStatsView {
+  channels: Record<string, { sent: number; events_sent: number; failed: number; retries: number; dropped: number; queued: number; failed_rows: number; latency: { p50_seconds: number; p99_seconds: number } }>;
+  outbox: { rows: number; bytes: number };
+}
+
 export interface MetricsSources {
   flow?: () => FlowStatsView | undefined;
   engine?: () => EngineStatsView | undefined;
@@ -105,6 +111,7 @@ export interface MetricsSources {
   store?: () => StoreStatsView | undefined;
   dryRun?: () => boolean;
   api?: () => { requests: number; errors: number; unauthorized: number } | undefined;
+  notify?: () => NotifyStatsView | undefined;
 }
 
 export const BGP_STATES = ['idle', 'connect', 'active', 'opensent', 'openconfirm', 'established'] as const;
@@ -463,6 +470,51 @@ export class Metrics {
       registers: [reg],
       collect() {
         this.set(src.store?.()?.pending ?? 0);
+      },
+    });
+
+    // ---- notifications
+    const notifyMetric = (kind: 'counter' | 'gauge', name: string, help: string, value: (c: NotifyStatsView['channels'][string]) => number) => {
+      const opts = {
+        name,
+        help,
+        labelNames: ['channel'],
+        registers: [reg],
+        collect(this: Counter<string> | Gauge<string>) {
+          this.reset();
+          for (const [channel, c] of Object.entries(src.notify?.()?.channels ?? {})) {
+            if (this instanceof Counter) setCounter(this, { channel }, value(c));
+            else this.set({ channel }, value(c));
+          }
+        },
+      };
+      return kind === 'counter' ? new Counter(opts) : new Gauge(opts);
+    };
+    notifyMetric('counter', 'breakwater_notify_sent_total', 'Notification messages delivered, per channel (a grouped burst counts once).', (c) => c.sent);
+    notifyMetric('counter', 'breakwater_notify_events_sent_total', 'Notification events delivered, per channel.', (c) => c.events_sent);
+    notifyMetric('counter', 'breakwater_notify_failed_total', 'Notification messages given up after notify.outbox.max_age_seconds, per channel.', (c) => c.failed);
+    notifyMetric('counter', 'breakwater_notify_retries_total', 'Failed delivery attempts scheduled again, per channel.', (c) => c.retries);
+    notifyMetric('counter', 'breakwater_notify_dropped_total', 'Notifications dropped at the outbox bound (notify.outbox.max_rows / max_bytes), per channel.', (c) => c.dropped);
+    notifyMetric('gauge', 'breakwater_notify_queued', 'Notifications waiting in the outbox, per channel.', (c) => c.queued);
+    new Gauge({
+      name: 'breakwater_notify_delivery_latency_seconds',
+      help: 'Event-to-delivery latency of the last 1,024 delivered events, per channel (quantile 0.5 and 0.99).',
+      labelNames: ['channel', 'quantile'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        for (const [channel, c] of Object.entries(src.notify?.()?.channels ?? {})) {
+          this.set({ channel, quantile: '0.5' }, c.latency.p50_seconds);
+          this.set({ channel, quantile: '0.99' }, c.latency.p99_seconds);
+        }
+      },
+    });
+    new Gauge({
+      name: 'breakwater_notify_outbox_rows',
+      help: 'Rows in the notification outbox (waiting and failed).',
+      registers: [reg],
+      collect() {
+        this.set(src.notify?.()?.outbox.rows ?? 0);
       },
     });
 

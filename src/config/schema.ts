@@ -238,7 +238,7 @@ export type NotifyEventName = (typeof NOTIFY_EVENTS)[number];
 
 const notifyEvents = doc(
   v.optional(v.array(v.picklist(NOTIFY_EVENTS))),
-  'Events this channel receives; unset: every event. `attack_start`, `attack_update`, `attack_end`, `ban`, `unban`, `escalation`, `ban_refused`, `bgp_down`, `bgp_up`, `exporter_silent`, `exporter_back`, `reload`, `mode_change`.',
+  'Events this channel receives (names as in the webhook body, e.g. `ban`, `unban`, `attack_start`, `bgp_down`); unset: every event.',
 );
 /** An empty string switches the channel off (configs written for other tools leave it empty). */
 const urlOrEmpty = v.union([v.literal(''), v.pipe(v.string(), v.url())]);
@@ -295,7 +295,7 @@ export const NotifySchema = v.strictObject({
         timeout_seconds: doc(v.optional(v.pipe(v.number(), v.minValue(1)), 10), 'The program (its whole process group) is killed after this long.'),
         format: doc(
           v.optional(v.picklist(['breakwater', 'kapkan', 'fastnetmon']), 'breakwater'),
-          '`breakwater` (or `kapkan`, the same): the event name as the last argument, the JSON body on stdin. `fastnetmon`: the FastNetMon notify-script contract `<ip> <incoming|outgoing> <pps> <ban|unban|attack_details>`, details on stdin (in dry-run only `attack_details`).',
+          '`breakwater` (`kapkan`: the same): event name as last argument, JSON on stdin. `fastnetmon`: `<ip> <incoming|outgoing> <pps> <ban|unban|attack_details>`, details on stdin.',
         ),
         events: notifyEvents,
       }),
@@ -303,11 +303,11 @@ export const NotifySchema = v.strictObject({
     'Exec hook. Runs with a minimal environment (PATH, LANG): no daemon secrets.',
   ),
   group_seconds: doc(
-    nonNeg(3),
-    'Bursts of the same event (bans, unbans, attack starts and ends, refusals, escalations) within this many seconds go out as one message per channel with the count; 0: one message per event.',
+    v.optional(v.pipe(v.number(), v.minValue(0)), 3),
+    'A burst of the same event (bans, unbans, attack starts and ends, refusals) within this many seconds is one message per channel, with the count; 0: one message per event.',
   ),
   timeout_seconds: doc(v.optional(v.pipe(v.number(), v.minValue(0.1)), 10), 'Time limit of one HTTP or SMTP delivery.'),
-  exporter_silent_seconds: doc(nonNeg(120), 'An exporter that sent datagrams and then none for this long raises `exporter_silent` (and `exporter_back` when it returns); 0: off.'),
+  exporter_silent_seconds: doc(v.optional(v.pipe(v.number(), v.minValue(0)), 120), 'An exporter that sent datagrams and then none for this long raises `exporter_silent` (`exporter_back` when it returns); 0: off.'),
   outbox: doc(
     v.optional(
       v.strictObject({

@@ -34,6 +34,7 @@ import { VERSION } from '../version.ts';
 import { diffConfig } from './diff.ts';
 import type { BgpPort, CollectorPort, EnginePort } from './ports.ts';
 import { DaemonBackend } from './backend.ts';
+import { attachNotifier, type NotifyWiring } from './notify-wiring.ts';
 
 /**
  * Keys the schema accepts (configs written for other tools load unchanged)
@@ -41,7 +42,6 @@ import { DaemonBackend } from './backend.ts';
  */
 export function notYetImplemented(cfg: Readonly<Config>): string[] {
   const out: string[] = [];
-  for (const k of ['telegram', 'slack', 'email', 'webhook', 'exec'] as const) if (cfg.notify[k]) out.push(`notify.${k}`);
   if (cfg.storage.clickhouse) out.push('storage.clickhouse');
   return out;
 }
@@ -88,6 +88,7 @@ export class Daemon {
   mitigator!: Mitigator;
   metrics!: Metrics;
   api?: ApiServer;
+  notify?: NotifyWiring;
   apiAddress?: { host: string; port: number };
   readonly clock: Clock;
   ready = false;
@@ -149,6 +150,7 @@ export class Daemon {
       store: () => this.store?.stats,
       dryRun: () => this.cfg.dry_run,
       api: () => this.api?.stats,
+      notify: () => this.notify?.stats(),
     });
     // The API first: /healthz answers 503 and /api/v1/status shows ready: false while the rest starts.
     await this.startApi();
@@ -169,6 +171,7 @@ export class Daemon {
       },
     });
     this.engine.on((e) => this.onEngineEvent(e));
+    this.notify = attachNotifier(this);
     this.bgp.onPeerState((nb, from, to) => {
       if (to.toLowerCase() === 'established' || from.toLowerCase() === 'established') this.safe('reconcile', () => this.reconcileNow());
     });
@@ -481,6 +484,7 @@ export class Daemon {
       'config reloaded',
     );
     this.store.audit({ time: now, actor, action: 'reload', detail: { changed: d.changed, needs_restart: d.needsRestart } });
+    this.notify?.reloaded(actor, d.changed, old, effective);
     return { ok: true, changed: d.changed, mode: effective.dry_run ? 'dry_run' : 'live', details };
   }
 
@@ -520,6 +524,7 @@ export class Daemon {
       }
     };
     await step('api', () => this.api?.stop());
+    await step('notify', () => this.notify?.stop());
     await step('collector', () => this.collector?.stop());
     await step('bgp', () => this.bgp?.stop(graceful));
     await step('store', () => {
