@@ -21,6 +21,8 @@ import { buildChannels, CHANNELS, type ChannelName, type ConfiguredChannel } fro
 /** Most events in one grouped message. */
 export const GROUP_MAX = 1000;
 const LATENCY_RING = 1024;
+/** Rows looked at per scan for the next message. */
+const DUE_SCAN = 64;
 const PRUNE_MS = 3_600_000;
 
 export interface ChannelStats {
@@ -55,6 +57,9 @@ export interface NotifyStats {
 interface ChannelState {
   cfg: ConfiguredChannel;
   inFlight: boolean;
+  /** Consecutive failed deliveries; the channel waits (backoff) before its next attempt, so order is kept. */
+  failures: number;
+  pausedUntil: number;
   timer?: NodeJS.Timeout;
   wakeAt: number;
   stats: Omit<ChannelStats, 'queued' | 'failed_rows' | 'dropped' | 'latency'>;
@@ -120,6 +125,8 @@ export class Notifier {
         this.channels.set(name, {
           cfg: c,
           inFlight: false,
+          failures: 0,
+          pausedUntil: 0,
           wakeAt: Infinity,
           stats: { sent: 0, events_sent: 0, failed: 0, retries: 0, last_error: '', last_error_time: 0, last_sent_time: 0 },
           lat: new Float64Array(LATENCY_RING),
@@ -139,22 +146,39 @@ export class Notifier {
     for (const name of this.channels.keys()) this.schedule(name, 0);
   }
 
-  /** Writes the event for every channel that wants it and wakes their loops. Never throws. */
+  /**
+   * Queues the event for every channel that wants it. The events of one
+   * synchronous run (an engine tick that bans 256 hosts) are written in one
+   * transaction at its end (a microtask), before any delivery. Never throws.
+   */
   publish(ev: NotifyEvent): void {
     if (this.stopped) return;
     const targets: ChannelName[] = [];
     for (const [name, st] of this.channels) if (!st.cfg.events || st.cfg.events.has(ev.event)) targets.push(name);
     if (targets.length === 0) return;
-    const now = this.clock.now();
+    this.pending.push({ targets, ev, now: this.clock.now() });
+    if (this.pending.length === 1) queueMicrotask(() => this.flush());
+  }
+
+  private readonly pending: Array<{ targets: ChannelName[]; ev: NotifyEvent; now: number }> = [];
+
+  /** Writes the queued events to the outbox and wakes the loops of their channels. */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const batch = this.pending.splice(0);
     try {
-      this.outbox.enqueue(targets, ev, now);
+      this.outbox.enqueueMany(batch);
     } catch (e) {
-      this.enqueueErrors++;
-      this.log.error({ event: 'notify outbox error', err: (e as Error).message, notify_event: ev.event }, 'notification not written to the outbox');
+      this.enqueueErrors += batch.length;
+      this.log.error({ event: 'notify outbox error', err: (e as Error).message, events: batch.length }, 'notifications not written to the outbox');
       return;
     }
-    const groupMs = GROUPABLE.has(ev.event) ? this.cfg.group_seconds * 1000 : 0;
-    for (const name of targets) this.schedule(name, groupMs);
+    const wake = new Map<ChannelName, number>();
+    for (const { targets, ev } of batch) {
+      const groupMs = GROUPABLE.has(ev.event) ? this.cfg.group_seconds * 1000 : 0;
+      for (const name of targets) wake.set(name, Math.min(wake.get(name) ?? Infinity, groupMs));
+    }
+    for (const [name, ms] of wake) this.schedule(name, ms);
   }
 
   private schedule(name: ChannelName, delayMs: number): void {
@@ -173,24 +197,24 @@ export class Notifier {
   }
 
   /** Picks the next message of a channel: the oldest due row, with its group when it is groupable and the window has closed. */
-  private pick(rows: OutboxRow[], now: number): { batch: OutboxRow[]; wakeAt: number } {
+  private pick(name: ChannelName, rows: OutboxRow[], now: number): { batch: OutboxRow[]; wakeAt: number } {
     const groupMs = this.cfg.group_seconds * 1000;
     let wakeAt = Infinity;
     const unripe = new Set<string>();
-    for (const r of rows) {
-      if (groupMs <= 0 || !GROUPABLE.has(r.event)) return { batch: [r], wakeAt };
-      if (unripe.has(r.event)) continue;
-      if (r.attempts === 0 && now < r.created + groupMs) {
-        unripe.add(r.event);
-        wakeAt = Math.min(wakeAt, r.created + groupMs);
-        continue;
+    // A group still in its window does not hold back the events behind it: look past its rows.
+    for (let scan = rows, round = 0; round <= GROUPABLE.size; round++) {
+      for (const r of scan) {
+        if (groupMs <= 0 || !GROUPABLE.has(r.event)) return { batch: [r], wakeAt };
+        if (unripe.has(r.event)) continue;
+        if (r.attempts === 0 && now < r.created + groupMs) {
+          unripe.add(r.event);
+          wakeAt = Math.min(wakeAt, r.created + groupMs);
+          continue;
+        }
+        return { batch: this.outbox.group(name, r.event, r.created + groupMs, now, GROUP_MAX), wakeAt };
       }
-      const batch: OutboxRow[] = [];
-      for (const x of rows) {
-        if (x.event === r.event && x.created <= r.created + groupMs) batch.push(x);
-        if (batch.length >= GROUP_MAX) break;
-      }
-      return { batch, wakeAt };
+      if (scan.length < DUE_SCAN || unripe.size === 0) break;
+      scan = this.outbox.due(name, now, DUE_SCAN, [...unripe]);
     }
     return { batch: [], wakeAt };
   }
@@ -199,21 +223,41 @@ export class Notifier {
     const st = this.channels.get(name);
     if (!st || st.inFlight || this.stopped) return;
     const now = this.clock.now();
+    if (now < st.pausedUntil) {
+      this.schedule(name, st.pausedUntil - now);
+      return;
+    }
     let rows: OutboxRow[];
     try {
-      rows = this.outbox.due(name, now, GROUP_MAX * 2);
+      rows = this.outbox.due(name, now, DUE_SCAN);
     } catch (e) {
       this.log.error({ event: 'notify outbox error', channel: name, err: (e as Error).message }, 'outbox read failed');
       this.schedule(name, 5_000);
       return;
     }
-    const { batch, wakeAt } = this.pick(rows, now);
+    let picked: { batch: OutboxRow[]; wakeAt: number };
+    try {
+      picked = this.pick(name, rows, now);
+    } catch (e) {
+      this.log.error({ event: 'notify outbox error', channel: name, err: (e as Error).message }, 'outbox read failed');
+      this.schedule(name, 5_000);
+      return;
+    }
+    const { batch, wakeAt } = picked;
     if (batch.length === 0) {
       const next = Math.min(wakeAt, this.outbox.nextDue(name) ?? Infinity);
       if (Number.isFinite(next)) this.schedule(name, next - now);
       return;
     }
-    const msg: Message = { id: `${name}-${batch[0].id}`, channel: name, event: batch[0].event, events: batch.map((r) => r.body) };
+    let events: NotifyEvent[];
+    try {
+      events = this.outbox.bodies(batch.map((r) => r.id));
+    } catch (e) {
+      this.log.error({ event: 'notify outbox error', channel: name, err: (e as Error).message }, 'outbox read failed');
+      this.schedule(name, 5_000);
+      return;
+    }
+    const msg: Message = { id: `${name}-${batch[0].id}`, channel: name, event: batch[0].event, events };
     st.inFlight = true;
     const p = this.deliver(st, name, msg, batch).finally(() => {
       st.inFlight = false;
@@ -238,6 +282,7 @@ export class Notifier {
       // The rows stay: delivered once more after a restart, never lost.
       if (!this.stopped) this.log.error({ event: 'notify outbox error', channel: name, err: (e as Error).message }, 'delivered rows not removed from the outbox');
     }
+    st.failures = 0;
     st.stats.sent++;
     st.stats.events_sent += batch.length;
     st.stats.last_sent_time = now;
@@ -264,8 +309,10 @@ export class Notifier {
         this.log.error({ event: 'notify failed', channel: name, notify_event: msg.event, count: batch.length, id: msg.id, attempts: batch[0].attempts + 1, err }, `notification to ${name} given up after ${o.max_age_seconds}s: ${err}`);
         return;
       }
-      const base = Math.min(o.retry_max_seconds, o.retry_initial_seconds * 2 ** Math.min(batch[0].attempts, 30)) * 1000;
+      const base = Math.min(o.retry_max_seconds, o.retry_initial_seconds * 2 ** Math.min(st.failures, 30)) * 1000;
       const delay = base / 2 + this.random() * (base / 2);
+      st.failures++;
+      st.pausedUntil = now + delay;
       this.outbox.retry(ids, now + delay, err);
     } catch (e) {
       if (!this.stopped) this.log.error({ event: 'notify outbox error', channel: name, err: (e as Error).message }, 'outbox update failed');
@@ -319,6 +366,7 @@ export class Notifier {
   /** Stops the loops; waits up to waitMs for sends in flight, then closes the outbox (undelivered rows stay for the next start). */
   async stop(waitMs = 2_000): Promise<void> {
     if (this.stopped) return;
+    this.flush();
     this.stopped = true;
     clearInterval(this.pruneTimer);
     for (const st of this.channels.values()) clearTimeout(st.timer);

@@ -24,7 +24,10 @@ export interface OutboxRow {
   created: number;
   attempts: number;
   next_attempt: number;
-  body: NotifyEvent;
+}
+
+function toRow(r: Record<string, unknown>): OutboxRow {
+  return { id: Number(r.id), channel: String(r.channel), event: r.event as NotifyEventName, created: Number(r.created), attempts: Number(r.attempts), next_attempt: Number(r.next_attempt) };
 }
 
 export interface OutboxLimits {
@@ -45,7 +48,7 @@ export class Outbox {
   private readonly db: DatabaseSync;
   private rows = 0;
   private bytes = 0;
-  private readonly st: Record<'insert' | 'due' | 'del' | 'retry' | 'fail' | 'oldest' | 'counts' | 'nextDue' | 'prune', StatementSync>;
+  private readonly st: Record<'insert' | 'due' | 'group' | 'body' | 'del' | 'retry' | 'fail' | 'oldest' | 'counts' | 'nextDue' | 'prune', StatementSync>;
 
   constructor(path: string, limits: OutboxLimits) {
     this.path = path;
@@ -69,7 +72,9 @@ export class Outbox {
     const q = (sql: string) => this.db.prepare(sql);
     this.st = {
       insert: q('INSERT INTO notify_outbox (channel, event, created, next_attempt, bytes, body) VALUES (?, ?, ?, ?, ?, ?)'),
-      due: q(`SELECT id, channel, event, created, attempts, next_attempt, body FROM notify_outbox WHERE channel = ? AND state = 'pending' AND next_attempt <= ? ORDER BY id LIMIT ?`),
+      body: q('SELECT body FROM notify_outbox WHERE id = ?'),
+      group: q(`SELECT id, channel, event, created, attempts, next_attempt FROM notify_outbox WHERE channel = ? AND state = 'pending' AND event = ? AND next_attempt <= ? AND created <= ? ORDER BY id LIMIT ?`),
+      due: q(`SELECT id, channel, event, created, attempts, next_attempt FROM notify_outbox WHERE channel = ? AND state = 'pending' AND next_attempt <= ? AND event NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?`),
       del: q('DELETE FROM notify_outbox WHERE id = ? RETURNING bytes'),
       retry: q('UPDATE notify_outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?'),
       fail: q(`UPDATE notify_outbox SET attempts = attempts + 1, state = 'failed', last_error = ?, next_attempt = ? WHERE id = ?`),
@@ -87,26 +92,34 @@ export class Outbox {
     return { rows: this.rows, bytes: this.bytes };
   }
 
-  /** One row per channel, in one transaction. Returns the row ids. */
-  enqueue(channels: readonly string[], ev: NotifyEvent, now: number): number[] {
-    if (channels.length === 0) return [];
-    const body = JSON.stringify(ev);
-    const n = Buffer.byteLength(body);
-    const ids: number[] = [];
+  /** One row per channel, in one transaction. */
+  enqueue(channels: readonly string[], ev: NotifyEvent, now: number): void {
+    this.enqueueMany([{ targets: channels, ev, now }]);
+  }
+
+  /** Several events, each for its channels, in one transaction. */
+  enqueueMany(items: ReadonlyArray<{ targets: readonly string[]; ev: NotifyEvent; now: number }>): void {
+    const rows0 = this.rows;
+    const bytes0 = this.bytes;
     this.db.exec('BEGIN');
     try {
-      for (const ch of channels) {
-        ids.push(Number(this.st.insert.run(ch, ev.event, now, now, n, body).lastInsertRowid));
-        this.rows++;
-        this.bytes += n;
+      for (const { targets, ev, now } of items) {
+        const body = JSON.stringify(ev);
+        const n = Buffer.byteLength(body);
+        for (const ch of targets) {
+          this.st.insert.run(ch, ev.event, now, now, n, body);
+          this.rows++;
+          this.bytes += n;
+        }
       }
       this.enforceBound();
       this.db.exec('COMMIT');
     } catch (e) {
+      this.rows = rows0;
+      this.bytes = bytes0;
       this.db.exec('ROLLBACK');
       throw e;
     }
-    return ids;
   }
 
   private enforceBound(): void {
@@ -123,16 +136,24 @@ export class Outbox {
     }
   }
 
-  due(channel: string, now: number, limit = 2000): OutboxRow[] {
-    return (this.st.due.all(channel, now, limit) as Array<Record<string, unknown>>).map((r) => ({
-      id: Number(r.id),
-      channel: String(r.channel),
-      event: r.event as NotifyEventName,
-      created: Number(r.created),
-      attempts: Number(r.attempts),
-      next_attempt: Number(r.next_attempt),
-      body: JSON.parse(String(r.body)) as NotifyEvent,
-    }));
+  /** The oldest due rows of a channel, leaving out some events. */
+  due(channel: string, now: number, limit = 64, except: readonly string[] = []): OutboxRow[] {
+    return (this.st.due.all(channel, now, JSON.stringify(except), limit) as Array<Record<string, unknown>>).map(toRow);
+  }
+
+  /** Due rows of one event created up to `until` (a group), oldest first. */
+  group(channel: string, event: string, until: number, now: number, limit: number): OutboxRow[] {
+    return (this.st.group.all(channel, event, now, until, limit) as Array<Record<string, unknown>>).map(toRow);
+  }
+
+  /** The events of rows (a row deleted meanwhile is left out). */
+  bodies(ids: readonly number[]): NotifyEvent[] {
+    const out: NotifyEvent[] = [];
+    for (const id of ids) {
+      const r = this.st.body.get(id) as { body: string } | undefined;
+      if (r) out.push(JSON.parse(r.body) as NotifyEvent);
+    }
+    return out;
   }
 
   delivered(ids: readonly number[]): void {
