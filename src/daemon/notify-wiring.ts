@@ -39,7 +39,8 @@ export function outboxPath(cfg: Readonly<Config>): string {
 
 export function attachNotifier(d: NotifySources): NotifyWiring {
   const mode = () => (d.cfg.dry_run ? 'dry_run' : 'live') as 'dry_run' | 'live';
-  const notifier = new Notifier({ config: d.cfg.notify, outboxPath: outboxPath(d.cfg), log: d.log, clock: d.clock });
+  // Delivery runs on wall time (retries, grouping windows); event times come from the daemon's clock.
+  const notifier = new Notifier({ config: d.cfg.notify, outboxPath: outboxPath(d.cfg), log: d.log });
   if (notifier.active.length) d.log.info({ event: 'notify channels', channels: notifier.active, outbox: notifier.outbox.path }, `notifications to ${notifier.active.join(', ')}`);
   const mapper = new EngineEventMapper();
   const established = () =>
