@@ -96,3 +96,12 @@ test('no TypeScript enum, namespace or parameter property (Node strips types)', 
   }
   assert.deepEqual(bad, []);
 });
+
+test('notify depends only on core, config and the engine event types; nothing but daemon/ and cli/ imports notify', () => {
+  assert.deepEqual(
+    violations('notify', (i) => external(i) || ['core', 'config', 'notify'].includes(area(i.target!)) || i.target === join('engine', 'events.ts')),
+    [],
+  );
+  const users = all.filter((i) => i.target && area(i.target) === 'notify' && !['notify', 'daemon', 'cli'].includes(area(i.from)));
+  assert.deepEqual(users.map((i) => `${i.from} imports ${i.spec}`), []);
+});
