@@ -8,7 +8,8 @@
  * notify.outbox_enqueue_events_per_s — events written to the SQLite outbox
  *   (5 channels each), one transaction per burst of 100 events.
  * notify.delivered_events_per_s — events delivered one message each
- *   (group_seconds 0), outbox to webhook receipt.
+ *   (group_seconds 0), outbox to webhook receipt; the note compares a bare
+ *   sequential fetch loop in the same run.
  * notify.detect_to_update_{off,on_hanging}_s — the e2e detect-to-UPDATE
  *   figure (first sFlow datagram of an attack → BIRD holds the /32) in the
  *   same run with notifications off, then with every channel on and the
@@ -54,6 +55,18 @@ async function burst(dir: string, n: number, groupSeconds: number): Promise<{ la
     return { latencies, messages: rx.received.length, ms: Date.now() - t0 };
   } finally {
     await notifier.stop();
+    await rx.close();
+  }
+}
+
+/** The same number of sequential POSTs with a bare fetch loop, as a baseline for delivered_events_per_s. */
+async function bareFetch(n: number): Promise<number> {
+  const rx = await startHttpReceiver();
+  try {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await (await fetch(rx.url, { method: 'POST', body: JSON.stringify(banEvent('198.51.100.7')), signal: AbortSignal.timeout(10_000) })).text();
+    return (n * 1000) / (performance.now() - t0);
+  } finally {
     await rx.close();
   }
 }
@@ -138,7 +151,7 @@ export default async function (ctx: BenchContext): Promise<BenchRow[]> {
       { figure: 'notify.ban_to_webhook_median_ms', value: Number(median(single.latencies).toFixed(1)), unit: 'ms', note: `${n} bans in one burst, group_seconds 0: ${single.messages} POSTs in ${single.ms} ms; grouped (3 s window): ${grouped.messages} POST, median ${median(grouped.latencies).toFixed(0)} ms` },
       { figure: 'notify.ban_to_webhook_p99_ms', value: Number(quantile(single.latencies, 0.99).toFixed(1)), unit: 'ms', note: `grouped p99 ${quantile(grouped.latencies, 0.99).toFixed(0)} ms` },
       { figure: 'notify.outbox_enqueue_events_per_s', value: Math.round(enqueueRate(dir, Math.max(1000, Math.round(20_000 * ctx.scale)))), unit: 'events/s', note: '5 channels per event (5 rows), 100 events per transaction' },
-      { figure: 'notify.delivered_events_per_s', value: Math.round((n * 1000) / single.ms), unit: 'events/s', note: 'one message per event, webhook on loopback' },
+      { figure: 'notify.delivered_events_per_s', value: Math.round((n * 1000) / single.ms), unit: 'events/s', note: `one message per event, webhook on loopback; a bare sequential fetch loop in the same run: ${Math.round(await bareFetch(n))}/s` },
     );
   } finally {
     removeDir(dir);

@@ -262,7 +262,7 @@ export class Notifier {
     const p = this.deliver(st, name, msg, batch).finally(() => {
       st.inFlight = false;
       this.inflight.delete(p);
-      this.schedule(name, 0);
+      if (!this.stopped) setImmediate(() => this.pump(name));
     });
     this.inflight.add(p);
   }

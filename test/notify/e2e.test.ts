@@ -94,14 +94,14 @@ test('daemon process: a replayed capture notifies every channel exactly as expec
   assert.equal(tgTexts.length, 2, tgTexts.join('\n---\n'));
   assert.match(tgTexts[0], /ban 198\.51\.100\.10 \(dry-run\)/);
   assert.match(tgTexts[1], /unban 198\.51\.100\.10 \(dry-run\)/);
-  assert.deepEqual(slack.received.map((r) => JSON.parse(r.body).blocks[0].text.text.replace(/:.*/, '')), ['Breakwater', 'Breakwater']);
+  assert.equal(slack.received.length, 2, slack.received.map((r) => r.body).join('\n'));
   assert.match(JSON.parse(slack.received[0].body).text, /attack on 198\.51\.100\.10: syn_flood/);
   assert.match(JSON.parse(slack.received[1].body).text, /attack on 198\.51\.100\.10 ended/);
   const mails = await smtp.waitFor(1);
-  assert.equal(mails.length, 1);
+  assert.equal(mails.length, 1, mails.join('\n---\n'));
   assert.match(mails[0], /Subject: Breakwater: ban 198\.51\.100\.10 \(dry-run\)/);
   const r1 = readScriptRuns(runs);
-  assert.deepEqual(r1.map((r) => [r.argv[0], r.argv[1], r.argv[3]]), [[VICTIM, 'incoming', 'attack_details']], 'dry-run: only attack_details');
+  assert.deepEqual(r1.map((r) => [r.argv[0], r.argv[1], r.argv[3]]), [[VICTIM, 'incoming', 'attack_details']], `dry-run: only attack_details; ${JSON.stringify(r1.map((r) => r.argv))}`);
   assert.ok(Number(r1[0].argv[2]) > 10_000, `pps ${r1[0].argv[2]}`);
 
   // ---- 2. the webhook receiver goes down; a second attack; kill -9 with it in the outbox.
@@ -114,7 +114,7 @@ test('daemon process: a replayed capture notifies every channel exactly as expec
     return w && w.queued >= 3 && /ECONNREFUSED/.test(w.last_error ?? '') ? w : undefined;
   }, 30_000, 100);
   const tgBefore = tg.received.length;
-  assert.ok(tgBefore >= 3, 'telegram is up: it got the second ban');
+  assert.ok(tgBefore >= 3, `telegram is up: it got the second ban (${tgBefore} messages)`);
   await bw.kill9();
   await wh.start();
   bw = await startBreakwater(cfgFile, cfg);
