@@ -23,6 +23,8 @@ const USAGE = `usage:
                                             replay captures through the detection engine
   ${NAME} bgp -config FILE [-log-format text|json] [-no-graceful]
                                             the BGP speaker alone, ExaBGP-style commands on stdin
+  ${NAME} notify-test -config FILE [-json] [telegram|slack|email|webhook|exec]
+                                            send a test message to each notification channel
 Flags take one or two dashes, as -flag value or -flag=value.
 `;
 
@@ -32,6 +34,7 @@ const SUBCOMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<n
   detect: () => import('./cli/detect.ts'),
   bgp: () => import('./cli/bgp.ts'),
   selftest: () => import('./cli/selftest.ts'),
+  'notify-test': () => import('./cli/notify-test.ts'),
 };
 
 export async function cli(argv: string[]): Promise<number> {

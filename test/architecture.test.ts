@@ -176,3 +176,12 @@ test('config/diff.ts and the daemon diff configs structurally, never by JSON.str
     assert.ok(!/JSON\.stringify/.test(readFileSync(join(src, f), 'utf8')), `${f} uses JSON.stringify`);
   }
 });
+
+test('notify depends only on core, config and the engine and ban event types; nothing but daemon/ and cli/ imports notify', () => {
+  assert.deepEqual(
+    violations('notify', (i) => external(i) || ['core', 'config', 'notify'].includes(area(i.target!)) || i.target === join('engine', 'events.ts') || i.target === join('ban', 'types.ts')),
+    [],
+  );
+  const users = all.filter((i) => i.target && area(i.target) === 'notify' && !['notify', 'daemon', 'cli'].includes(area(i.from)));
+  assert.deepEqual(users.map((i) => `${i.from} imports ${i.spec}`), []);
+});

@@ -103,6 +103,14 @@ export interface StoreStatsView {
   degraded: boolean;
 }
 
+/** Notification delivery per channel (notify/notifier.ts NotifyStats). */
+export type NotifyChannelView = NotifyStatsView['channels'][string];
+
+export interface NotifyStatsView {
+  channels: Record<string, { sent: number; events_sent: number; failed: number; retries: number; dropped: number; queued: number; failed_rows: number; latency: { p50_seconds: number; p99_seconds: number } }>;
+  outbox: { rows: number; bytes: number };
+}
+
 export interface MetricsSources {
   flow?: () => FlowStatsView | undefined;
   engine?: () => EngineStatsView | undefined;
@@ -111,6 +119,7 @@ export interface MetricsSources {
   store?: () => StoreStatsView | undefined;
   dryRun?: () => boolean;
   api?: () => { requests: number; errors: number; unauthorized: number } | undefined;
+  notify?: () => NotifyStatsView | undefined;
 }
 
 export const BGP_STATES = ['idle', 'connect', 'active', 'opensent', 'openconfirm', 'established'] as const;
@@ -128,6 +137,7 @@ export interface MetricsSnapshot {
   store?: StoreStatsView;
   dryRun: boolean;
   api?: { requests: number; errors: number; unauthorized: number };
+  notify?: NotifyStatsView;
 }
 
 type Labels = Record<string, string>;
@@ -295,6 +305,30 @@ export const METRICS: readonly MetricRow[] = [
           ]
         : [],
   },
+
+  // ---- notifications
+  ...(
+    [
+      ['counter', 'breakwater_notify_sent_total', 'Notification messages delivered, per channel (a grouped burst counts once).', (c) => c.sent],
+      ['counter', 'breakwater_notify_events_sent_total', 'Notification events delivered, per channel.', (c) => c.events_sent],
+      ['counter', 'breakwater_notify_failed_total', 'Notification messages given up after notify.outbox.max_age_seconds, per channel.', (c) => c.failed],
+      ['counter', 'breakwater_notify_retries_total', 'Failed delivery attempts scheduled again, per channel.', (c) => c.retries],
+      ['counter', 'breakwater_notify_dropped_total', 'Notifications dropped at the outbox bound (notify.outbox.max_rows / max_bytes), per channel.', (c) => c.dropped],
+      ['gauge', 'breakwater_notify_queued', 'Notifications waiting in the outbox, per channel.', (c) => c.queued],
+    ] as const satisfies ReadonlyArray<readonly ['counter' | 'gauge', string, string, (c: NotifyChannelView) => number]>
+  ).map(([type, name, help, value]): MetricRow => ({ name, help, type, labels: ['channel'], samples: (s) => Object.entries(s.notify?.channels ?? {}).map(([channel, c]) => [{ channel }, value(c)] as const) })),
+  {
+    name: 'breakwater_notify_delivery_latency_seconds',
+    help: 'Event-to-delivery latency of the last 1,024 delivered events, per channel (quantile 0.5 and 0.99).',
+    type: 'gauge',
+    labels: ['channel', 'quantile'],
+    samples: (s) =>
+      Object.entries(s.notify?.channels ?? {}).flatMap(([channel, c]) => [
+        [{ channel, quantile: '0.5' }, c.latency.p50_seconds] as const,
+        [{ channel, quantile: '0.99' }, c.latency.p99_seconds] as const,
+      ]),
+  },
+  { name: 'breakwater_notify_outbox_rows', help: 'Rows in the notification outbox (waiting and failed).', type: 'gauge', samples: (s) => one(s.notify?.outbox.rows ?? 0) },
 ];
 
 export class Metrics {
@@ -348,7 +382,7 @@ export class Metrics {
   /** Asks every source once. */
   snapshot(): MetricsSnapshot {
     const s = this.sources;
-    return { flow: s.flow?.(), engine: s.engine?.(), bgp: s.bgp?.() ?? [], mitigation: s.mitigation?.(), store: s.store?.(), dryRun: s.dryRun?.() !== false, api: s.api?.() };
+    return { flow: s.flow?.(), engine: s.engine?.(), bgp: s.bgp?.() ?? [], mitigation: s.mitigation?.(), store: s.store?.(), dryRun: s.dryRun?.() !== false, api: s.api?.(), notify: s.notify?.() };
   }
 
   /** One scrape: one snapshot, every metric adapted from it. */

@@ -211,27 +211,47 @@ export const BgpSchema = v.strictObject({
 });
 export type BgpConfig = v.InferOutput<typeof BgpSchema>;
 
+/** Names of the notification events (payload `event`); `test` is what `breakwater notify-test` sends. */
+export const NOTIFY_EVENTS = [
+  'attack_start', 'attack_update', 'attack_end', 'ban', 'unban', 'escalation', 'ban_refused',
+  'bgp_down', 'bgp_up', 'exporter_silent', 'exporter_back', 'reload', 'mode_change', 'test',
+] as const;
+export type NotifyEventName = (typeof NOTIFY_EVENTS)[number];
+
+const notifyEvents = doc(
+  v.optional(v.array(v.picklist(NOTIFY_EVENTS))),
+  'Events this channel receives (names as in the webhook body, e.g. `ban`, `unban`, `attack_start`, `bgp_down`); unset: every event.',
+);
+/** An empty string switches the channel off (configs written for other tools leave it empty). */
+const urlOrEmpty = v.union([v.literal(''), v.pipe(v.string(), v.url())]);
+
 export const NotifySchema = v.strictObject({
   telegram: doc(
     v.optional(
       v.strictObject({
         token_env: doc(v.string(), 'Environment variable holding the bot token.'),
         chat_id: doc(v.union([v.string(), v.number()]), 'Chat the bot posts to.'),
+        api_url: doc(v.optional(urlOrEmpty, 'https://api.telegram.org'), 'Bot API base URL (a local Bot API server or a proxy); empty: the official one.'),
+        events: notifyEvents,
       }),
     ),
     'Telegram bot messages.',
   ),
-  slack: doc(v.optional(v.strictObject({ webhook_url: doc(v.pipe(v.string(), v.url()), 'Slack incoming-webhook URL.') })), 'Slack messages.'),
+  slack: doc(
+    v.optional(v.strictObject({ webhook_url: doc(urlOrEmpty, 'Slack incoming-webhook URL; empty: off.'), events: notifyEvents })),
+    'Slack messages (incoming webhook, with blocks).',
+  ),
   email: doc(
     v.optional(
       v.strictObject({
-        smtp_host: doc(v.string(), 'SMTP server.'),
-        smtp_port: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)), 587), 'SMTP port.'),
+        smtp_host: doc(v.string(), 'SMTP server; empty: off.'),
+        smtp_port: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)), 587), 'SMTP port (465: implicit TLS).'),
         from: doc(v.string(), 'Sender address.'),
         to: doc(v.union([v.string(), v.array(v.string())]), 'Recipient address, or a list.'),
         username_env: doc(v.optional(v.string()), 'Environment variable holding the SMTP user name.'),
         password_env: doc(v.optional(v.string()), 'Environment variable holding the SMTP password.'),
-        require_tls: doc(v.optional(v.boolean(), true), 'Send only over TLS (STARTTLS or implicit TLS).'),
+        require_tls: doc(v.optional(v.boolean(), true), 'Send only over TLS (STARTTLS or implicit TLS). With credentials set, TLS is required whatever this says.'),
+        events: notifyEvents,
       }),
     ),
     'Email.',
@@ -239,8 +259,10 @@ export const NotifySchema = v.strictObject({
   webhook: doc(
     v.optional(
       v.strictObject({
-        url: doc(v.pipe(v.string(), v.url()), 'URL that receives each event as a JSON POST.'),
+        url: doc(urlOrEmpty, 'URL that receives each event as a JSON POST (body: docs/webhook.schema.json); empty: off.'),
         token_env: doc(v.optional(v.string()), 'Environment variable holding a bearer token sent with each POST.'),
+        secret_env: doc(v.optional(v.string()), 'Environment variable holding the HMAC key: each POST carries `X-Breakwater-Signature: sha256=<hex HMAC-SHA256 of the body>`.'),
+        events: notifyEvents,
       }),
     ),
     'HTTP webhook.',
@@ -248,13 +270,42 @@ export const NotifySchema = v.strictObject({
   exec: doc(
     v.optional(
       v.strictObject({
-        command: doc(v.string(), 'Program run for each event, with FastNetMon notify-script compatible arguments.'),
-        timeout_seconds: doc(v.optional(v.pipe(v.number(), v.minValue(1)), 10), 'The program is killed after this long.'),
+        command: doc(
+          v.union([v.string(), v.array(v.string())]),
+          'Program run for each notification, without a shell: a string split on spaces (quotes group words) or a list of arguments; empty: off.',
+        ),
+        timeout_seconds: doc(v.optional(v.pipe(v.number(), v.minValue(1)), 10), 'The program (its whole process group) is killed after this long.'),
+        format: doc(
+          v.optional(v.picklist(['breakwater', 'kapkan', 'fastnetmon']), 'breakwater'),
+          '`breakwater` (`kapkan`: the same): event name as last argument, JSON on stdin. `fastnetmon`: `<ip> <incoming|outgoing> <pps> <ban|unban|attack_details>`, details on stdin.',
+        ),
+        events: notifyEvents,
       }),
     ),
-    'Exec hook.',
+    'Exec hook. Runs with a minimal environment (PATH, LANG): no daemon secrets.',
+  ),
+  group_seconds: doc(
+    v.optional(v.pipe(v.number(), v.minValue(0)), 3),
+    'A burst of the same event (bans, unbans, attack starts and ends, refusals) within this many seconds is one message per channel, with the count; 0: one message per event.',
+  ),
+  timeout_seconds: doc(v.optional(v.pipe(v.number(), v.minValue(0.1)), 10), 'Time limit of one HTTP or SMTP delivery.'),
+  exporter_silent_seconds: doc(v.optional(v.pipe(v.number(), v.minValue(0)), 120), 'An exporter that sent datagrams and then none for this long raises `exporter_silent` (`exporter_back` when it returns); 0: off.'),
+  outbox: doc(
+    v.optional(
+      v.strictObject({
+        path: doc(v.optional(v.string()), 'Outbox database file; unset: `notify.db` in `storage.data_dir`.'),
+        max_rows: doc(posInt(10_000), 'At most this many notifications wait; beyond it the oldest waiting (failed first) is dropped and counted.'),
+        max_bytes: doc(posInt(16 * 1024 * 1024), 'At most this many bytes of bodies wait; beyond it the oldest is dropped and counted.'),
+        retry_initial_seconds: doc(v.optional(v.pipe(v.number(), v.minValue(0.01)), 1), 'First wait before a failed delivery is retried; it doubles each time (with jitter).'),
+        retry_max_seconds: doc(v.optional(v.pipe(v.number(), v.minValue(0.01)), 60), 'Longest wait between retries.'),
+        max_age_seconds: doc(v.optional(v.pipe(v.number(), v.minValue(1)), 86_400), 'A notification not delivered after this long is marked failed (logged, counted, shown in the status).'),
+      }),
+      {},
+    ),
+    'Durable outbox (SQLite): each notification is written before delivery and removed once delivered.',
   ),
 });
+export type NotifyConfig = v.InferOutput<typeof NotifySchema>;
 
 export const ApiSchema = v.strictObject({
   listen: doc(v.optional(ListenString, '127.0.0.1:8080'), 'Listen address of the REST API, dashboard and `/metrics`; empty disables it.'),
@@ -376,7 +427,7 @@ export const ConfigSchema = v.strictObject({
     ),
     'Flow samples kept with attacks.',
   ),
-  notify: doc(v.optional(NotifySchema, {}), 'Notifications of attacks and bans. Not implemented yet: accepted so existing configs load; the daemon logs a warning.'),
+  notify: doc(v.optional(NotifySchema, {}), 'Notifications of attacks, bans, BGP sessions, exporters and reloads: Telegram, Slack, email, webhook, exec hook.'),
   api: doc(v.optional(ApiSchema, {}), 'REST API, dashboard and metrics.'),
   storage: doc(v.optional(StorageSchema, {}), 'Where state and history are kept.'),
 });

@@ -27,6 +27,8 @@ export interface DaemonView {
   attacks(): ReadonlyMap<string, Attack>;
   rates(): Readonly<Record<string, { datagrams_per_s: number; records_per_s: number }>>;
   reload(actor: string, opts: { force: boolean }): Promise<ReloadResult>;
+  /** Notification channels for the status (undefined before they exist). */
+  notifyStatus(): Record<string, unknown> | undefined;
 }
 
 /** The API error code for a refusal's HTTP status (the status comes from the catalogue, by the refusal's code). */
@@ -134,6 +136,7 @@ export class DaemonBackend implements ApiBackend {
       ingest_dropped: flows.dropped,
       listeners: r ? r.collector.addresses() : {},
       store: { path: store.path, degraded: store.degraded, pending_writes: store.pending, last_error: store.last_error || undefined },
+      notify: this.d.notifyStatus(),
     };
   }
 

@@ -42,6 +42,7 @@ import type { ComponentFactory, Phase, Running } from './ports.ts';
 import { DaemonBackend } from './backend.ts';
 import { applyPlan } from './reload.ts';
 import { EngineEvents } from './events.ts';
+import { attachNotifier, type NotifyWiring } from './notify-wiring.ts';
 
 const NO_ATTACKS: ReadonlyMap<string, Attack> = new Map();
 import { FORCE_MARKER, FORCE_MARKER_MAX_AGE_MS, PID_FILE } from './files.ts';
@@ -55,7 +56,6 @@ export type { Components, ComponentFactory } from './ports.ts';
  */
 export function notYetImplemented(cfg: Readonly<Config>): string[] {
   const out: string[] = [];
-  for (const k of ['telegram', 'slack', 'email', 'webhook', 'exec'] as const) if (cfg.notify[k]) out.push(`notify.${k}`);
   if (cfg.storage.clickhouse) out.push('storage.clickhouse');
   return out;
 }
@@ -93,6 +93,12 @@ interface Base {
 export class Daemon {
   readonly configFile: string;
   readonly opts: DaemonOptions;
+  /** Notifications (outbox and channels), attached once the components exist. */
+  private notifyWiring: NotifyWiring | undefined;
+
+  get notify(): NotifyWiring | undefined {
+    return this.notifyWiring;
+  }
   readonly clock: Clock;
   private phaseNow: Phase = 'new';
   private config: Readonly<Config> | undefined;
@@ -219,6 +225,7 @@ export class Daemon {
       store: () => store.stats,
       dryRun: () => this.cfg.dry_run,
       api: () => (this.api ? this.api.stats : undefined),
+      notify: () => this.notify?.stats(),
     });
     const base: Base = { log, store, metrics, pidFile, startedAt };
     this.base = base;
@@ -242,6 +249,17 @@ export class Daemon {
     const events = new EngineEvents({ running: comps, store, log, config: () => this.cfg });
     this.events = events;
     comps.engine.on((e) => this.onEngineEvent(events, e));
+    const self = this;
+    this.notifyWiring = attachNotifier({
+      get cfg() {
+        return self.cfg;
+      },
+      log,
+      clock: this.clock,
+      engine: comps.engine,
+      bgp: comps.bgp,
+      collector: comps.collector,
+    });
     comps.bgp.onPeerState((nb, from, to) => {
       if (to.toLowerCase() === 'established' || from.toLowerCase() === 'established') this.safe('reconcile', () => this.reconcileNow());
     });
@@ -321,6 +339,7 @@ export class Daemon {
       attacks: () => this.attacks,
       rates: () => this.rateTable,
       reload: (actor: string, opts: { force: boolean }) => this.reload(actor, opts),
+      notifyStatus: () => this.notify?.status(),
     };
     const api = new ApiServer(new DaemonBackend(view), { host: l.host, port: l.port, tokens: resolveTokens(cfg, b.log), metricsTokenRequired: cfg.api.metrics_token_required, log: b.log });
     this.api = api;
@@ -484,6 +503,7 @@ export class Daemon {
       'config reloaded',
     );
     store.audit({ time: now, actor, action: 'reload', detail: { changed: plan.changed, needs_restart: plan.restartOnly, applied, ...(dangers.length ? { forced: true, dangers } : {}) } });
+    this.notify?.reloaded(actor, [...plan.changed], old, cfg);
     return { ok: true, changed: [...plan.changed], mode: cfg.dry_run ? 'dry_run' : 'live', plan: lines, applied, details };
   }
 
@@ -547,6 +567,8 @@ export class Daemon {
     };
     const api = this.api;
     if (api) await step('api', () => api.stop());
+    const notify = this.notify;
+    if (notify) await step('notify', () => notify.stop());
     if (comps) {
       await step('collector', () => comps.collector.stop());
       await step('bgp', () => comps.bgp.stop(cfg.bgp.graceful_restart.enabled));
