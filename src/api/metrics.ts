@@ -5,6 +5,7 @@
  */
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from '../version.ts';
+import { registerHistoryMetrics, type HistoryStatsView } from './history-metrics.ts';
 
 export interface ExporterView {
   exporter: string;
@@ -105,6 +106,7 @@ export interface MetricsSources {
   store?: () => StoreStatsView | undefined;
   dryRun?: () => boolean;
   api?: () => { requests: number; errors: number; unauthorized: number } | undefined;
+  history?: () => HistoryStatsView | undefined;
 }
 
 export const BGP_STATES = ['idle', 'connect', 'active', 'opensent', 'openconfirm', 'established'] as const;
@@ -480,6 +482,7 @@ export class Metrics {
         setCounter(this, { outcome: 'ok' }, a.requests - a.errors);
       },
     });
+    registerHistoryMetrics(reg, () => src.history?.());
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

@@ -23,6 +23,8 @@ import * as v from 'valibot';
 import type { Logger } from '../core/log.ts';
 import type { PathIssue } from '../core/errors.ts';
 import { parseIP, parsePrefix } from '../core/ip.ts';
+import type { HistoryReader } from '../history/reader.ts';
+import { registerHistoryRoutes } from './history-routes.ts';
 
 export interface PageQuery {
   limit: number;
@@ -80,6 +82,8 @@ export interface ApiServerOptions {
   /** A client must send its headers within this time (slow clients are cut off). */
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** ClickHouse history (storage.clickhouse), when configured. */
+  history?: () => HistoryReader | undefined;
 }
 
 export const MAX_LIMIT = 1000;
@@ -311,6 +315,7 @@ export class ApiServer {
       }
     });
 
+    registerHistoryRoutes(r, () => this.opts.history?.());
     app.use(r.routes());
     app.use(r.allowedMethods());
     return app;

@@ -91,6 +91,7 @@ export class DaemonBackend implements ApiBackend {
       })),
       ingest_dropped: flows.dropped,
       listeners: d.collector?.addresses() ?? {},
+      history: d.history?.status(),
       store: d.store ? { path: d.store.path, degraded: d.store.stats.degraded, pending_writes: d.store.stats.pending, last_error: d.store.stats.last_error || undefined } : undefined,
     };
   }

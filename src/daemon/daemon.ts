@@ -34,6 +34,8 @@ import { VERSION } from '../version.ts';
 import { diffConfig } from './diff.ts';
 import type { BgpPort, CollectorPort, EnginePort } from './ports.ts';
 import { DaemonBackend } from './backend.ts';
+import type { History } from '../history/history.ts';
+import { attachHistory } from './history-wiring.ts';
 
 /**
  * Keys the schema accepts (configs written for other tools load unchanged)
@@ -42,7 +44,6 @@ import { DaemonBackend } from './backend.ts';
 export function notYetImplemented(cfg: Readonly<Config>): string[] {
   const out: string[] = [];
   for (const k of ['telegram', 'slack', 'email', 'webhook', 'exec'] as const) if (cfg.notify[k]) out.push(`notify.${k}`);
-  if (cfg.storage.clickhouse) out.push('storage.clickhouse');
   return out;
 }
 
@@ -88,6 +89,7 @@ export class Daemon {
   mitigator!: Mitigator;
   metrics!: Metrics;
   api?: ApiServer;
+  history?: History;
   apiAddress?: { host: string; port: number };
   readonly clock: Clock;
   ready = false;
@@ -149,6 +151,7 @@ export class Daemon {
       store: () => this.store?.stats,
       dryRun: () => this.cfg.dry_run,
       api: () => this.api?.stats,
+      history: () => this.history?.stats,
     });
     // The API first: /healthz answers 503 and /api/v1/status shows ready: false while the rest starts.
     await this.startApi();
@@ -157,6 +160,7 @@ export class Daemon {
     this.engine = comps.engine;
     this.collector = comps.collector;
     this.bgp = comps.bgp;
+    this.history = attachHistory(this);
 
     this.mitigator = new Mitigator({
       port: this.bgp.speaker,
@@ -165,6 +169,7 @@ export class Daemon {
       log,
       onAnnounced: (banId, neighbors) => {
         this.store.setAnnounced(banId, neighbors);
+        this.history?.onAnnounced(banId, neighbors);
         if (neighbors.length) log.info({ event: 'ban announced', ban: banId, neighbors }, 'routes in Adj-RIB-Out');
       },
     });
@@ -234,7 +239,7 @@ export class Daemon {
       this.log.warn({ event: 'api disabled' }, 'api.listen is empty: no REST API');
       return;
     }
-    this.api = new ApiServer(new DaemonBackend(this), { host: l.host, port: l.port, tokens: resolveTokens(this.cfg, this.log), log: this.log });
+    this.api = new ApiServer(new DaemonBackend(this), { host: l.host, port: l.port, tokens: resolveTokens(this.cfg, this.log), log: this.log, history: () => this.history?.reader });
     return this.api.start().then((a) => {
       this.apiAddress = a;
     });
@@ -522,6 +527,7 @@ export class Daemon {
     await step('api', () => this.api?.stop());
     await step('collector', () => this.collector?.stop());
     await step('bgp', () => this.bgp?.stop(graceful));
+    await step('history', () => this.history?.stop());
     await step('store', () => {
       if (!this.store) return;
       for (const a of this.attacks.values()) this.store.saveAttack(a);

@@ -20,7 +20,7 @@ export interface ConfigDiff {
   needsRestart: string[];
 }
 
-const RESTART_KEYS = ['api.listen', 'storage.data_dir', 'storage.sqlite', 'bgp.listen', 'bgp.local_asn', 'bgp.router_id', 'bgp.graceful_restart'];
+const RESTART_KEYS = ['api.listen', 'storage.data_dir', 'storage.sqlite', 'storage.clickhouse', 'bgp.listen', 'bgp.local_asn', 'bgp.router_id', 'bgp.graceful_restart'];
 
 function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);

@@ -20,6 +20,8 @@ export interface HistorySources {
   hosts(limit: number): readonly HostReading[];
   exporters(): readonly ExporterReading[];
   mode(): 'dry_run' | 'live';
+  /** An active ban by id (announcement rows carry its target and route). */
+  ban?(id: string): Ban | undefined;
 }
 
 export interface HistoryOptions {
@@ -90,7 +92,7 @@ export class History {
   /** The mitigator put a ban's routes into these neighbors' Adj-RIB-Out. */
   onAnnounced(banId: string, neighbors: string[], ban?: Ban): void {
     if (!neighbors.length) return;
-    this.writer.push('bans', banRow(ban ?? ({ id: banId } as Ban), { event: 'announced', time: this.now(), mode: this.o.sources.mode(), neighbors }));
+    this.writer.push('bans', banRow(ban ?? this.o.sources.ban?.(banId) ?? ({ id: banId } as Ban), { event: 'announced', time: this.now(), mode: this.o.sources.mode(), neighbors }));
   }
 
   /** Bans put back at start (restored from SQLite) are recorded as such. */
