@@ -21,6 +21,8 @@ const USAGE = `usage:
                                             replay captures through the detection engine
   ${NAME} bgp -config FILE [-log-format text|json] [-no-graceful]
                                             the BGP speaker alone, ExaBGP-style commands on stdin
+  ${NAME} report -config FILE [--from TIME] [--to TIME] [--format md|json]
+                                            incident summary from ClickHouse history
 Flags take one or two dashes, as -flag value or -flag=value.
 `;
 
@@ -30,6 +32,7 @@ const SUBCOMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<n
   detect: () => import('./cli/detect.ts'),
   bgp: () => import('./cli/bgp.ts'),
   selftest: () => import('./cli/selftest.ts'),
+  report: () => import('./cli/report.ts'),
 };
 
 export async function cli(argv: string[]): Promise<number> {

@@ -56,12 +56,12 @@ export class HistoryReader {
   /** Average and peak rates of one host per `stepSeconds` bucket. */
   async hostTraffic(ip: string, r: TimeRange, stepSeconds: number, direction?: string): Promise<TrafficPoint[]> {
     const rows = await this.c.query<Record<string, unknown>>(
-      `SELECT intDiv(toUInt32(time), ${num(stepSeconds)}) * ${num(stepSeconds)} AS t, direction, avg(pps) AS pps, max(pps) AS pps_max, avg(mbps) AS mbps, max(mbps) AS mbps_max, avg(fps) AS fps
+      `SELECT intDiv(toUInt32(time), ${num(stepSeconds)}) * ${num(stepSeconds)} AS t, direction, avg(pps) AS a_pps, max(pps) AS m_pps, avg(mbps) AS a_mbps, max(mbps) AS m_mbps, avg(fps) AS a_fps
        FROM ${this.t('traffic')}
        WHERE kind = 'host' AND key = ${str(ip)} AND time >= ${dateTime(r.from)} AND time < ${dateTime(r.to)}${direction ? ` AND direction = ${str(direction)}` : ''}
        GROUP BY t, direction ORDER BY t, direction`,
     );
-    return rows.map((x) => ({ time: n(x.t) * 1000, direction: String(x.direction), pps: round(n(x.pps)), pps_max: n(x.pps_max), mbps: round(n(x.mbps)), mbps_max: n(x.mbps_max), fps: round(n(x.fps)) }));
+    return rows.map((x) => ({ time: n(x.t) * 1000, direction: String(x.direction), pps: round(n(x.a_pps)), pps_max: n(x.m_pps), mbps: round(n(x.a_mbps)), mbps_max: n(x.m_mbps), fps: round(n(x.a_fps)) }));
   }
 
   private where(col: string, f: HistoryFilter): string {

@@ -220,7 +220,7 @@ export class HistoryWriter {
       this.kick();
     }, this.retryDelay);
     this.retryTimer.unref();
-    this.retryDelay = Math.min(this.retryDelay * 2, this.o.retryMaxMs ?? 30_000);
+    this.retryDelay = Math.min(this.retryDelay * 2, this.o.retryMaxMs ?? 5_000);
   }
 
   private async pump(): Promise<void> {
