@@ -96,3 +96,16 @@ test('no TypeScript enum, namespace or parameter property (Node strips types)', 
   }
   assert.deepEqual(bad, []);
 });
+
+test('history depends only on core, config and the engine\'s event types; only history/client.ts talks to ClickHouse', () => {
+  assert.deepEqual(
+    violations('history', (i) => {
+      if (external(i)) return i.spec.startsWith('node:') || (i.spec === '@clickhouse/client' && i.from === join('history', 'client.ts'));
+      const t = area(i.target!);
+      return ['core', 'config', 'history'].includes(t) || i.target === join('engine', 'events.ts');
+    }),
+    [],
+  );
+  const users = all.filter((i) => i.spec.startsWith('@clickhouse/')).map((i) => i.from);
+  assert.deepEqual(users, [join('history', 'client.ts')]);
+});
