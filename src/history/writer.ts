@@ -74,6 +74,8 @@ export class HistoryWriter {
   private readonly queues = new Map<HistoryTable, Row[]>(TABLES.map((t) => [t, []]));
   private readonly ready: Batch[] = [];
   private memRows = 0;
+  /** The batch being inserted (spooled at close if the insert has not answered). */
+  private inflight?: Batch;
   private pumping = false;
   private migrated = false;
   private down = false;
@@ -234,11 +236,15 @@ export class HistoryWriter {
       while (this.ready.length && !this.closed) {
         const b = this.ready.shift()!;
         this.memRows -= b.rows.length;
+        this.inflight = b;
         try {
           await this.insert(b.table, b.rows);
         } catch (e) {
-          this.toSpool(b);
+          // After close() the batch is on disk already.
+          if (this.inflight === b) this.toSpool(b);
           throw e;
+        } finally {
+          if (this.inflight === b) this.inflight = undefined;
         }
         this.stats.inserted[b.table] += b.rows.length;
       }
@@ -356,6 +362,10 @@ export class HistoryWriter {
       if (q.length) this.ready.push({ table: t, rows: q.splice(0, q.length) });
     }
     await this.spool.settled();
+    // An insert still waiting for an answer: its rows go to disk too (if it lands after all, the replay collapses into it).
+    const pending = this.inflight;
+    this.inflight = undefined;
+    if (pending) this.toSpool(pending, true);
     for (const b of this.ready.splice(0)) this.toSpool(b, true);
     this.memRows = 0;
     await this.client.close().catch(() => undefined);

@@ -221,4 +221,24 @@ test('history writer against a real ClickHouse', async (t) => {
     assert.match(w.stats.last_error, /no answer|timeout|Timeout/i);
     await w.close(100);
   });
+
+  await t.test('stop while an insert hangs: its rows are written to the spool, not lost', async (t) => {
+    // The schema is in place; the insert is sent and never answered.
+    let inserts = 0;
+    const c: HistoryClient = { command: async () => undefined, query: async <T,>() => [{ v: LATEST_VERSION }] as T[], insert: () => { inserts++; return new Promise<void>(() => undefined); }, ping: async () => true, close: async () => undefined };
+    const dir = tmp(t);
+    const w = new HistoryWriter(c, opts(dir, 'hang2'));
+    w.start();
+    const t0 = Date.now();
+    for (let i = 0; i < 10; i++) w.push('attacks', attackRow(attack(`s${i}`, '198.51.100.50', t0 + i), t0));
+    w.flush();
+    await waitFor('the insert sent', () => inserts === 1);
+    for (let i = 0; i < 5; i++) w.push('bans', banRow(ban(`s${i}`, '198.51.100.50', t0 + i), { event: 'created', time: t0 + i, mode: 'live' }));
+    const s0 = performance.now();
+    await w.close(300);
+    assert.ok(performance.now() - s0 < 5000, 'close does not wait for the hanging insert');
+    const w2 = new HistoryWriter(c, opts(dir, 'hang2'));
+    w2.spool.open();
+    assert.deepEqual(w2.spool.rows(), { attacks: 10, bans: 5, attack_samples: 0, traffic: 0 });
+  });
 });
