@@ -7,6 +7,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 type PerTable = Record<string, number>;
 
 export interface HistoryStatsView {
+  queue_rows: number;
   queued: PerTable;
   inserted: PerTable;
   spooled: PerTable;
@@ -49,6 +50,14 @@ export function registerHistoryMetrics(reg: Registry, src: () => HistoryStatsVie
       this.reset();
       const s = src();
       if (s) for (const [table, n] of Object.entries(s.spool_rows)) this.set({ table }, n);
+    },
+  });
+  new Gauge({
+    name: 'breakwater_history_queue_rows',
+    help: 'History rows held in memory, waiting for their insert.',
+    registers: [reg],
+    collect() {
+      this.set(src()?.queue_rows ?? 0);
     },
   });
   new Gauge({

@@ -41,6 +41,8 @@ type PerTable = Record<HistoryTable, number>;
 const perTable = (): PerTable => ({ attacks: 0, bans: 0, attack_samples: 0, traffic: 0 });
 
 export interface HistoryStats {
+  /** Rows in memory (queued or batched), not yet inserted or spooled. */
+  queue_rows: number;
   queued: PerTable;
   inserted: PerTable;
   spooled: PerTable;
@@ -73,7 +75,6 @@ export class HistoryWriter {
   private readonly now: () => number;
   private readonly queues = new Map<HistoryTable, Row[]>(TABLES.map((t) => [t, []]));
   private readonly ready: Batch[] = [];
-  private memRows = 0;
   /** The batch being inserted (spooled at close if the insert has not answered). */
   private inflight?: Batch;
   private pumping = false;
@@ -94,7 +95,7 @@ export class HistoryWriter {
     this.retryDelay = o.retryMs ?? 1000;
     this.spool = new Spool(join(o.dataDir, 'history-spool'), o.spoolMaxBytes);
     this.stats = {
-      queued: perTable(), inserted: perTable(), spooled: perTable(), replayed: perTable(), dropped: perTable(), spool_rows: perTable(),
+      queue_rows: 0, queued: perTable(), inserted: perTable(), spooled: perTable(), replayed: perTable(), dropped: perTable(), spool_rows: perTable(),
       spool_bytes: 0, spool_batches: 0, insert_errors: 0, inserts: 0, up: false, schema_version: 0, last_error: '', last_error_at: 0, last_insert_at: 0, ttl_partitions_dropped: 0,
     };
   }
@@ -116,10 +117,10 @@ export class HistoryWriter {
     if (this.closed) return;
     const q = this.queues.get(table)!;
     q.push(row);
-    this.memRows++;
+    this.stats.queue_rows++;
     this.stats.queued[table]++;
     if (q.length >= this.o.batchSize) this.cut(table);
-    if (this.memRows > this.o.queueSize) this.overflow();
+    if (this.stats.queue_rows > this.o.queueSize) this.overflow();
   }
 
   pushMany(table: HistoryTable, rows: Row[]): void {
@@ -154,7 +155,7 @@ export class HistoryWriter {
   private spoolReady(): void {
     while (this.ready.length) {
       const b = this.ready.shift()!;
-      this.memRows -= b.rows.length;
+      this.stats.queue_rows -= b.rows.length;
       this.toSpool(b);
     }
   }
@@ -235,7 +236,7 @@ export class HistoryWriter {
       }
       while (this.ready.length && !this.closed) {
         const b = this.ready.shift()!;
-        this.memRows -= b.rows.length;
+        this.stats.queue_rows -= b.rows.length;
         this.inflight = b;
         try {
           await this.insert(b.table, b.rows);
@@ -367,7 +368,7 @@ export class HistoryWriter {
     this.inflight = undefined;
     if (pending) this.toSpool(pending, true);
     for (const b of this.ready.splice(0)) this.toSpool(b, true);
-    this.memRows = 0;
+    this.stats.queue_rows = 0;
     await this.client.close().catch(() => undefined);
   }
 }
