@@ -107,7 +107,7 @@ async function inserts(ctx: BenchContext, ch: ClickHouseServer): Promise<BenchRo
 async function diskPerHostDay(ctx: BenchContext, ch: ClickHouseServer): Promise<BenchRow[]> {
   const c = clickhouseClient({ url: ch.url, timeoutMs: 120_000 });
   try {
-    const N = Math.round(10_000 * Math.max(ctx.scale, 0.1));
+    const N = Math.round(2_000 * Math.max(ctx.scale, 0.5));
     const intervals = Math.round(360 * Math.max(ctx.scale, 0.1)); // an hour at 10 s
     const w = new HistoryWriter(c, opts('/nonexistent', 'disk'));
     await w.migrate();
