@@ -144,11 +144,12 @@ test('history writer against a real ClickHouse', async (t) => {
     const t1 = performance.now();
     for (let i = 50; i < 400; i++) w.push('bans', banRow(ban(`p${i}`, '198.51.100.20', t0 + i), { event: 'created', time: t0 + i, mode: 'live' }));
     for (let i = 0; i < 20; i++) w.push('attacks', attackRow(attack(`o${i}`, '198.51.100.21', t0 + i), t0));
-    assert.ok(performance.now() - t1 < 50, 'push never waits');
+    assert.ok(performance.now() - t1 < 1000, 'push never waits (for the 5 s insert timeout)');
     w.flush();
     await waitFor('the spool', () => w.stats.spool_batches > 0 && w.stats.spooled.bans >= 350);
     assert.ok(w.stats.insert_errors > 0);
-    assert.match(w.stats.last_error, /ECONNREFUSED|connect|socket|fetch|closed/i);
+    // Refused, reset, or no answer from a server still shutting down.
+    assert.match(w.stats.last_error, /ECONNREFUSED|ECONNRESET|connect|socket|fetch|closed|no answer/i);
     assert.equal(w.stats.up, false);
     // Close it like a stop with ClickHouse still down: what is in memory goes to disk too.
     await w.close(200);
