@@ -108,6 +108,24 @@ test('history writer against a real ClickHouse', async (t) => {
     assert.deepEqual(rep.bans.refused_by_guard, { whitelisted: 1 });
   });
 
+  await t.test('ttl_days: whole days older than the limit are dropped, newer ones kept', async (t) => {
+    const c = client();
+    t.after(() => c.close());
+    const now = Date.parse('2026-12-07T12:00:00Z');
+    const w = new HistoryWriter(c, opts(tmp(t), 'ttl', { ttlDays: 30, now: () => now }));
+    await w.migrate();
+    for (const daysAgo of [45, 31, 29, 0]) {
+      const at = now - daysAgo * 86_400_000;
+      await c.insert('ttl.bans', [banRow(ban(`t${daysAgo}`, '198.51.100.60', at), { event: 'created', time: at, mode: 'live' })]);
+      await c.insert('ttl.attacks', [attackRow(attack(`t${daysAgo}`, '198.51.100.60', at), at)]);
+    }
+    assert.equal(await w.applyTtl(), 4, 'two days in two tables');
+    const left = await ch.json<{ ban_id: string }>(`SELECT ban_id FROM ttl.bans ORDER BY time`);
+    assert.deepEqual(left.map((r) => r.ban_id), ['t29', 't0']);
+    assert.equal((await ch.json(`SELECT id FROM ttl.attacks`)).length, 2);
+    assert.equal(w.stats.ttl_partitions_dropped, 4);
+  });
+
   await t.test('a batch inserted twice (a retry after a lost answer) reads back once', async (t) => {
     const c = client();
     t.after(() => c.close());
