@@ -37,8 +37,9 @@ async function withDeadline<T>(ms: number, what: string, fn: (signal: AbortSigna
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, rej) => {
     timer = setTimeout(() => {
-      ac.abort();
+      // Rejected before the abort, so the caller sees this reason rather than the client's abort error.
       rej(new Error(`ClickHouse ${what}: no answer within ${ms} ms`));
+      ac.abort();
     }, ms);
     timer.unref();
   });

@@ -9,9 +9,12 @@ import type { Logger } from '../core/log.ts';
 import type { EngineEvent, Ban } from '../engine/events.ts';
 import { clickhouseClient, credentials, type HistoryClient } from './client.ts';
 import { HistoryReader } from './reader.ts';
-import { banRow, eventRows } from './rows.ts';
+import { banRow, eventRows, type Row } from './rows.ts';
 import { TrafficSampler, type ExporterReading, type HostReading } from './traffic.ts';
 import { HistoryWriter, type HistoryStats } from './writer.ts';
+
+/** Hosts turned into traffic rows per event-loop turn. */
+const SLICE = 5000;
 
 export type ClickhouseConfig = NonNullable<Config['storage']['clickhouse']>;
 
@@ -46,7 +49,8 @@ export class History {
   private readonly lastWrite = new Map<string, number>();
   private readonly attackStarts = new Map<string, number>();
   private trafficTimer?: NodeJS.Timeout;
-  readonly counters = { event_errors: 0, traffic_errors: 0, traffic_samples: 0, traffic_last_ms: 0 };
+  readonly counters = { event_errors: 0, traffic_errors: 0, traffic_samples: 0, traffic_last_ms: 0, traffic_longest_slice_ms: 0 };
+  private sampling = false;
 
   constructor(o: HistoryOptions) {
     this.o = o;
@@ -75,7 +79,7 @@ export class History {
 
   start(): void {
     this.writer.start();
-    this.trafficTimer = setInterval(() => this.sampleTraffic(), this.o.cfg.traffic_interval_seconds * 1000);
+    this.trafficTimer = setInterval(() => void this.sampleTraffic(), this.o.cfg.traffic_interval_seconds * 1000);
     this.trafficTimer.unref();
     this.o.log.info({ event: 'history start', url: redact(this.o.cfg.url), database: this.o.cfg.database, spool: this.writer.spool.dir }, 'ClickHouse history on');
   }
@@ -100,19 +104,46 @@ export class History {
     for (const b of bans) this.writer.push('bans', banRow(b, { event: 'restored', time: this.now(), mode: this.o.sources.mode() }));
   }
 
-  /** One traffic interval (the timer calls it; tests and benches call it directly). */
-  sampleTraffic(): number {
+  /**
+   * One traffic interval (the timer calls it; tests and benches call it
+   * directly). Rows are built and queued in slices of SLICE hosts with the
+   * event loop free in between, so a large host table never stalls
+   * detection or BGP for long. Resolves with the number of rows.
+   */
+  async sampleTraffic(): Promise<number> {
+    if (this.sampling) return 0;
+    this.sampling = true;
     try {
       const t = performance.now();
-      const rows = this.sampler.sample(this.now(), this.o.sources.hosts(this.o.cfg.traffic_max_hosts), this.o.sources.exporters());
+      let worst = 0;
+      let s = performance.now();
+      const hosts = this.o.sources.hosts(this.o.cfg.traffic_max_hosts);
+      const pass = this.sampler.begin(this.now());
+      const rows: Row[] = [];
+      let n = 0;
+      for (let i = 0; i < hosts.length; i += SLICE) {
+        pass.hosts(hosts, i, Math.min(hosts.length, i + SLICE), rows);
+        this.writer.pushMany('traffic', rows);
+        n += rows.length;
+        rows.length = 0;
+        worst = Math.max(worst, performance.now() - s);
+        await new Promise((r) => setImmediate(r));
+        s = performance.now();
+      }
+      pass.finish(this.o.sources.exporters(), rows);
       this.writer.pushMany('traffic', rows);
+      n += rows.length;
+      worst = Math.max(worst, performance.now() - s);
       this.counters.traffic_samples++;
       this.counters.traffic_last_ms = Math.round((performance.now() - t) * 10) / 10;
-      return rows.length;
+      this.counters.traffic_longest_slice_ms = Math.round(worst * 10) / 10;
+      return n;
     } catch (err) {
       this.counters.traffic_errors++;
       this.o.log.error({ event: 'history error', err: (err as Error).message }, 'history: traffic interval not recorded');
       return 0;
+    } finally {
+      this.sampling = false;
     }
   }
 

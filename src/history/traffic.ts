@@ -48,48 +48,90 @@ function row(day: string, time: number, kind: string, key: string, direction: st
   };
 }
 
+/**
+ * One interval, built in slices so a large host table never holds the event
+ * loop for long: hosts(slice) as often as needed (busiest first overall),
+ * then finish() for the totals and the exporters.
+ */
+export class TrafficPass {
+  private readonly day: string;
+  private readonly time: number;
+  private readonly now: number;
+  private readonly owner: TrafficSampler;
+  private readonly groups = new Map<string, Sum>();
+  private readonly totals = { incoming: zero(), outgoing: zero() };
+  private readonly scratch = zero();
+  private written = 0;
+
+  constructor(owner: TrafficSampler, now: number) {
+    this.owner = owner;
+    this.now = now;
+    this.day = dayOf(now);
+    this.time = Math.floor(now / 1000);
+  }
+
+  /** Rows of hosts[from, to) into out. */
+  hosts(hosts: readonly HostReading[], from: number, to: number, out: Row[]): void {
+    const { minPps, maxHosts } = this.owner;
+    const scratch = this.scratch;
+    for (let i = from; i < to; i++) {
+      const h = hosts[i];
+      add(this.totals[h.direction], h);
+      if (h.hostgroup) {
+        const k = h.direction === 'incoming' ? h.hostgroup : `\u0000${h.hostgroup}`;
+        let g = this.groups.get(k);
+        if (!g) this.groups.set(k, (g = zero()));
+        add(g, h);
+      }
+      if (this.written < maxHosts && h.pps >= minPps && h.pps > 0) {
+        this.written++;
+        scratch.pps = h.pps; scratch.mbps = h.mbps; scratch.fps = h.fps;
+        scratch.tcp = h.tcp_pps ?? 0; scratch.udp = h.udp_pps ?? 0; scratch.icmp = h.icmp_pps ?? 0; scratch.syn = h.tcp_syn_pps ?? 0; scratch.frag = h.frag_pps ?? 0;
+        scratch.hosts = 1;
+        out.push(row(this.day, this.time, 'host', h.ip, h.direction, h.hostgroup ?? '', scratch));
+      }
+    }
+  }
+
+  /** Hostgroup, total and exporter rows into out. */
+  finish(exporters: readonly ExporterReading[], out: Row[]): void {
+    const { day, time, now } = this;
+    for (const [k, s] of this.groups) {
+      const outgoing = k.charCodeAt(0) === 0;
+      const name = outgoing ? k.slice(1) : k;
+      out.push(row(day, time, 'hostgroup', name, outgoing ? 'outgoing' : 'incoming', name, s));
+    }
+    out.push(row(day, time, 'total', '', 'incoming', '', this.totals.incoming));
+    out.push(row(day, time, 'total', '', 'outgoing', '', this.totals.outgoing));
+    this.owner.exporterRows(now, day, time, exporters, out);
+  }
+}
+
 export class TrafficSampler {
   private prev?: { t: number; per: Map<string, { d: number; r: number }> };
-  private readonly minPps: number;
-  private readonly maxHosts: number;
+  readonly minPps: number;
+  readonly maxHosts: number;
 
   constructor(opts: { minPps: number; maxHosts: number }) {
     this.minPps = opts.minPps;
     this.maxHosts = opts.maxHosts;
   }
 
-  /** Rows for one interval ending at `now` (ms). `hosts` busiest first. */
-  sample(now: number, hosts: readonly HostReading[], exporters: readonly ExporterReading[]): Row[] {
-    const day = dayOf(now);
-    const time = Math.floor(now / 1000);
-    const out: Row[] = [];
-    const groups = new Map<string, Sum>();
-    const totals = { incoming: zero(), outgoing: zero() };
-    let written = 0;
-    const scratch = zero();
-    for (const h of hosts) {
-      add(totals[h.direction], h);
-      if (h.hostgroup) {
-        const k = `${h.direction}|${h.hostgroup}`;
-        let g = groups.get(k);
-        if (!g) groups.set(k, (g = zero()));
-        add(g, h);
-      }
-      if (written < this.maxHosts && h.pps >= this.minPps && h.pps > 0) {
-        written++;
-        scratch.pps = h.pps; scratch.mbps = h.mbps; scratch.fps = h.fps;
-        scratch.tcp = h.tcp_pps ?? 0; scratch.udp = h.udp_pps ?? 0; scratch.icmp = h.icmp_pps ?? 0; scratch.syn = h.tcp_syn_pps ?? 0; scratch.frag = h.frag_pps ?? 0;
-        scratch.hosts = 1;
-        out.push(row(day, time, 'host', h.ip, h.direction, h.hostgroup ?? '', scratch));
-      }
-    }
-    for (const [k, s] of groups) {
-      const [direction, name] = [k.slice(0, k.indexOf('|')), k.slice(k.indexOf('|') + 1)];
-      out.push(row(day, time, 'hostgroup', name, direction, name, s));
-    }
-    out.push(row(day, time, 'total', '', 'incoming', '', totals.incoming));
-    out.push(row(day, time, 'total', '', 'outgoing', '', totals.outgoing));
+  begin(now: number): TrafficPass {
+    return new TrafficPass(this, now);
+  }
 
+  /** Rows for one interval ending at `now` (ms), in one go. `hosts` busiest first. */
+  sample(now: number, hosts: readonly HostReading[], exporters: readonly ExporterReading[]): Row[] {
+    const out: Row[] = [];
+    const p = this.begin(now);
+    p.hosts(hosts, 0, hosts.length, out);
+    p.finish(exporters, out);
+    return out;
+  }
+
+  /** Datagram and record rates of each exporter since the previous interval. */
+  exporterRows(now: number, day: string, time: number, exporters: readonly ExporterReading[], out: Row[]): void {
     const per = new Map<string, { d: number; r: number }>();
     for (const e of exporters) per.set(e.exporter, { d: e.datagrams, r: e.records });
     const prev = this.prev;
@@ -106,6 +148,5 @@ export class TrafficSampler {
       }
     }
     this.prev = { t: now, per };
-    return out;
   }
 }

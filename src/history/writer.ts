@@ -62,6 +62,11 @@ export interface HistoryStats {
   ttl_partitions_dropped: number;
 }
 
+function errorText(e: unknown): string {
+  if (e instanceof Error) return e.message || e.name || String(e);
+  return typeof e === 'string' ? e : JSON.stringify(e) ?? String(e);
+}
+
 interface Batch {
   table: HistoryTable;
   rows: Row[];
@@ -255,7 +260,7 @@ export class HistoryWriter {
       const wasDown = this.down;
       this.down = true;
       this.stats.insert_errors++;
-      this.fail((e as Error).message);
+      this.fail(errorText(e));
       if (!wasDown) this.o.log.debug({ event: 'history down' }, 'history: ClickHouse down');
       this.spoolReady();
       this.scheduleRetry();

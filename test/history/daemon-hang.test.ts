@@ -10,6 +10,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { startHarness } from '../daemon/harness.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+
+/** A private data directory (the harness's storage block is replaced by the test's). */
+function dataDir(t: { after(fn: () => void): void }): string {
+  const d = mkdtempSync(joinPath(tmpdir(), 'bw-history-data-'));
+  t.after(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
 
 const V = '198.51.100.7';
 
@@ -29,7 +39,7 @@ test('a ClickHouse that never answers: detection, bans, routes and the API go on
   const port = (hang.address() as { port: number }).port;
   const h = await startHarness(t, {
     dry_run: false,
-    storage: { clickhouse: { url: `http://127.0.0.1:${port}`, timeout_seconds: 1, flush_interval_seconds: 1, traffic_interval_seconds: 1 } },
+    storage: { data_dir: dataDir(t), clickhouse: { url: `http://127.0.0.1:${port}`, timeout_seconds: 1, flush_interval_seconds: 1, traffic_interval_seconds: 1 } },
   });
   h.advance(200);
   const t0 = performance.now();
@@ -73,7 +83,7 @@ test('history routes: 404 without storage.clickhouse; bad parameters are 400', a
   assert.match(none.json.error, /storage\.clickhouse/);
   assert.equal((await h.req('GET', '/api/v1/history/attacks')).status, 404);
   assert.equal((await h.req('GET', '/api/v1/history/report')).status, 404);
-  const h2 = await startHarness(t, { storage: { clickhouse: { url: 'http://127.0.0.1:9', timeout_seconds: 1 } } });
+  const h2 = await startHarness(t, { storage: { data_dir: dataDir(t), clickhouse: { url: 'http://127.0.0.1:9', timeout_seconds: 1 } } });
   assert.equal((await h2.req('GET', '/api/v1/hosts/not-an-ip/traffic')).status, 400);
   assert.equal((await h2.req('GET', `/api/v1/hosts/${V}/traffic?from=yesterday`)).status, 400);
   assert.equal((await h2.req('GET', `/api/v1/hosts/${V}/traffic?from=-1h&to=-2h`)).status, 400);

@@ -15,6 +15,16 @@ import { HistoryWriter } from '../../src/history/writer.ts';
 import { attackRow, banRow, sampleRows } from '../../src/history/rows.ts';
 import { TrafficSampler } from '../../src/history/traffic.ts';
 import { startHarness } from '../daemon/harness.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+
+/** A private data directory (the harness's storage block is replaced by the test's). */
+function dataDir(t: { after(fn: () => void): void }): string {
+  const d = mkdtempSync(joinPath(tmpdir(), 'bw-history-data-'));
+  t.after(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
 import { attack, ban } from './fixtures.ts';
 import { startClickHouse, freeTcpPort } from './server.ts';
 
@@ -116,7 +126,7 @@ test('every ClickHouse query of the dashboards runs against a real ClickHouse wi
 test('every Prometheus metric the dashboards use is in a real /metrics scrape of a running daemon', async (t) => {
   // History metrics exist with storage.clickhouse set (a ClickHouse that is not there is fine for the scrape).
   const port = await freeTcpPort();
-  const h = await startHarness(t, { storage: { clickhouse: { url: `http://127.0.0.1:${port}`, timeout_seconds: 1 } } });
+  const h = await startHarness(t, { storage: { data_dir: dataDir(t), clickhouse: { url: `http://127.0.0.1:${port}`, timeout_seconds: 1 } } });
   const scrape = (await h.req('GET', '/metrics')).text;
   const have = new Set([...scrape.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1]));
   const used = new Set<string>();
