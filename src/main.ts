@@ -25,6 +25,8 @@ const USAGE = `usage:
                                             the BGP speaker alone, ExaBGP-style commands on stdin
   ${NAME} notify-test -config FILE [-json] [telegram|slack|email|webhook|exec]
                                             send a test message to each notification channel
+  ${NAME} report -config FILE [--from TIME] [--to TIME] [--format md|json]
+                                            incident summary from ClickHouse history
 Flags take one or two dashes, as -flag value or -flag=value.
 `;
 
@@ -35,6 +37,7 @@ const SUBCOMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<n
   bgp: () => import('./cli/bgp.ts'),
   selftest: () => import('./cli/selftest.ts'),
   'notify-test': () => import('./cli/notify-test.ts'),
+  report: () => import('./cli/report.ts'),
 };
 
 export async function cli(argv: string[]): Promise<number> {

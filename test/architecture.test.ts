@@ -185,3 +185,16 @@ test('notify depends only on core, config and the engine and ban event types; no
   const users = all.filter((i) => i.target && area(i.target) === 'notify' && !['notify', 'daemon', 'cli'].includes(area(i.from)));
   assert.deepEqual(users.map((i) => `${i.from} imports ${i.spec}`), []);
 });
+
+test('history depends only on core, config and the engine\'s and ban module\'s event types; only history/client.ts talks to ClickHouse', () => {
+  assert.deepEqual(
+    violations('history', (i) => {
+      if (external(i)) return i.spec.startsWith('node:') || (i.spec === '@clickhouse/client' && i.from === join('history', 'client.ts'));
+      const t = area(i.target!);
+      return ['core', 'config', 'history'].includes(t) || i.target === join('engine', 'events.ts') || i.target === join('ban', 'types.ts');
+    }),
+    [],
+  );
+  const users = all.filter((i) => i.spec.startsWith('@clickhouse/')).map((i) => i.from);
+  assert.deepEqual(users, [join('history', 'client.ts')]);
+});

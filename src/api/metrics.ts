@@ -7,6 +7,7 @@
  */
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from '../version.ts';
+import { registerHistoryMetrics, type HistoryStatsView } from './history-metrics.ts';
 
 export interface ExporterView {
   exporter: string;
@@ -120,6 +121,7 @@ export interface MetricsSources {
   dryRun?: () => boolean;
   api?: () => { requests: number; errors: number; unauthorized: number } | undefined;
   notify?: () => NotifyStatsView | undefined;
+  history?: () => HistoryStatsView | undefined;
 }
 
 export const BGP_STATES = ['idle', 'connect', 'active', 'opensent', 'openconfirm', 'established'] as const;
@@ -138,6 +140,7 @@ export interface MetricsSnapshot {
   dryRun: boolean;
   api?: { requests: number; errors: number; unauthorized: number };
   notify?: NotifyStatsView;
+  history?: HistoryStatsView;
 }
 
 type Labels = Record<string, string>;
@@ -377,12 +380,13 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [reg],
     });
+    registerHistoryMetrics(reg, () => snap().history);
   }
 
   /** Asks every source once. */
   snapshot(): MetricsSnapshot {
     const s = this.sources;
-    return { flow: s.flow?.(), engine: s.engine?.(), bgp: s.bgp?.() ?? [], mitigation: s.mitigation?.(), store: s.store?.(), dryRun: s.dryRun?.() !== false, api: s.api?.(), notify: s.notify?.() };
+    return { flow: s.flow?.(), engine: s.engine?.(), bgp: s.bgp?.() ?? [], mitigation: s.mitigation?.(), store: s.store?.(), dryRun: s.dryRun?.() !== false, api: s.api?.(), notify: s.notify?.(), history: s.history?.() };
   }
 
   /** One scrape: one snapshot, every metric adapted from it. */

@@ -28,6 +28,8 @@ import * as v from 'valibot';
 import type { Logger } from '../core/log.ts';
 import { API_ERRORS, ApiError, type ApiErrorCode, type PathIssue } from '../core/errors.ts';
 import { parseIP, parsePrefix } from '../core/ip.ts';
+import type { HistoryReader } from '../history/reader.ts';
+import { registerHistoryRoutes } from './history-routes.ts';
 
 export interface PageQuery {
   limit: number;
@@ -98,6 +100,12 @@ export const ROUTES = [
   { method: 'POST', path: '/api/v1/unban', access: 'operator' },
   { method: 'POST', path: '/api/v1/config/reload', access: 'admin' },
   { method: 'GET', path: '/api/v1/config', access: 'admin' },
+  // ClickHouse history (404 without storage.clickhouse)
+  { method: 'GET', path: '/api/v1/hosts/:ip/traffic', access: 'viewer' },
+  { method: 'GET', path: '/api/v1/history/attacks', access: 'viewer' },
+  { method: 'GET', path: '/api/v1/history/attacks/:id/samples', access: 'viewer' },
+  { method: 'GET', path: '/api/v1/history/bans', access: 'viewer' },
+  { method: 'GET', path: '/api/v1/history/report', access: 'viewer' },
 ] as const satisfies ReadonlyArray<{ method: 'GET' | 'POST'; path: string; access: Access }>;
 export interface ApiToken {
   name: string;
@@ -117,6 +125,8 @@ export interface ApiServerOptions {
   /** A client must send its headers within this time (slow clients are cut off). */
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** ClickHouse history (storage.clickhouse), when configured. */
+  history?: () => HistoryReader | undefined;
 }
 
 export const MAX_LIMIT = 1000;
@@ -383,6 +393,7 @@ export class ApiServer {
       ctx.body = b.config();
     });
 
+    registerHistoryRoutes((path, fn) => route('GET', path, (ctx) => fn(ctx)), () => this.opts.history?.());
     app.use(r.routes());
     app.use(r.allowedMethods());
     return app;

@@ -338,12 +338,21 @@ export const StorageSchema = v.strictObject({
     v.optional(
       v.strictObject({
         url: doc(v.pipe(v.string(), v.url()), 'ClickHouse HTTP interface URL.'),
-        database: doc(v.optional(v.string(), 'breakwater'), 'Database name.'),
+        database: doc(v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'database must be letters, digits and _')), 'breakwater'), 'Database name (created at start if missing).'),
         username_env: doc(v.optional(v.string()), 'Environment variable holding the user name.'),
         password_env: doc(v.optional(v.string()), 'Environment variable holding the password.'),
+        ttl_days: doc(nonNegInt(90), 'Days of history kept (whole days are dropped, one partition each); `0` keeps everything.'),
+        flush_interval_seconds: doc(posInt(5, 3600), 'Queued rows are inserted at least this often.'),
+        batch_size: doc(posInt(10000, 1_000_000), 'Rows per insert; a table\'s queue is flushed as soon as it holds this many.'),
+        queue_size: doc(posInt(200000, 10_000_000), 'Rows held in memory; beyond this, batches go to the on-disk spool.'),
+        traffic_interval_seconds: doc(posInt(10, 3600), 'Per-host, per-hostgroup and per-exporter traffic rows are written this often.'),
+        traffic_min_pps: doc(v.optional(v.pipe(v.number(), v.minValue(0)), 1), 'Hosts below this rate (packets/s, either direction) get no traffic row; the totals still count them.'),
+        traffic_max_hosts: doc(posInt(100000, 10_000_000), 'At most this many hosts (busiest first) get a traffic row per interval.'),
+        spool_max_bytes: doc(posInt(1024 * 1024 * 1024), 'Size of the on-disk spool (`history-spool` in `data_dir`) used while ClickHouse is slow or down; when full, the oldest traffic rows are dropped first, never attacks, bans or samples.'),
+        timeout_seconds: doc(posInt(10, 600), 'An insert or query that takes longer is abandoned (inserts go to the spool and are retried).'),
       }),
     ),
-    'Attack and ban history in ClickHouse as well. Not implemented yet: accepted so existing configs load; the daemon logs a warning.',
+    'Attack, ban, sample and traffic history in ClickHouse as well (SQLite keeps the state). Nothing accepted is lost while ClickHouse is slow or down; detection and BGP never wait on it.',
   ),
   retention_days: doc(posInt(90), 'Ended attacks and bans older than this are pruned.'),
 });

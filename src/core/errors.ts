@@ -83,6 +83,7 @@ export const API_ERRORS = {
   payload_too_large: 413,
   internal: 500,
   not_ready: 503,
+  unavailable: 503,
 } as const;
 export type ApiErrorCode = keyof typeof API_ERRORS;
 

@@ -29,6 +29,8 @@ export interface DaemonView {
   reload(actor: string, opts: { force: boolean }): Promise<ReloadResult>;
   /** Notification channels for the status (undefined before they exist). */
   notifyStatus(): Record<string, unknown> | undefined;
+  /** ClickHouse history for the status (undefined without storage.clickhouse). */
+  historyStatus(): Record<string, unknown> | undefined;
 }
 
 /** The API error code for a refusal's HTTP status (the status comes from the catalogue, by the refusal's code). */
@@ -137,6 +139,7 @@ export class DaemonBackend implements ApiBackend {
       listeners: r ? r.collector.addresses() : {},
       store: { path: store.path, degraded: store.degraded, pending_writes: store.pending, last_error: store.last_error || undefined },
       notify: this.d.notifyStatus(),
+      history: this.d.historyStatus(),
     };
   }
 

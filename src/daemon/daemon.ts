@@ -43,6 +43,8 @@ import { DaemonBackend } from './backend.ts';
 import { applyPlan } from './reload.ts';
 import { EngineEvents } from './events.ts';
 import { attachNotifier, type NotifyWiring } from './notify-wiring.ts';
+import type { History } from '../history/history.ts';
+import { attachHistory } from './history-wiring.ts';
 
 const NO_ATTACKS: ReadonlyMap<string, Attack> = new Map();
 import { FORCE_MARKER, FORCE_MARKER_MAX_AGE_MS, PID_FILE } from './files.ts';
@@ -56,7 +58,6 @@ export type { Components, ComponentFactory } from './ports.ts';
  */
 export function notYetImplemented(cfg: Readonly<Config>): string[] {
   const out: string[] = [];
-  if (cfg.storage.clickhouse) out.push('storage.clickhouse');
   return out;
 }
 
@@ -99,6 +100,8 @@ export class Daemon {
   get notify(): NotifyWiring | undefined {
     return this.notifyWiring;
   }
+  /** ClickHouse history (storage.clickhouse), attached once the components exist. */
+  private history: History | undefined;
   readonly clock: Clock;
   private phaseNow: Phase = 'new';
   private config: Readonly<Config> | undefined;
@@ -226,6 +229,7 @@ export class Daemon {
       dryRun: () => this.cfg.dry_run,
       api: () => (this.api ? this.api.stats : undefined),
       notify: () => this.notify?.stats(),
+      history: () => this.history?.stats,
     });
     const base: Base = { log, store, metrics, pidFile, startedAt };
     this.base = base;
@@ -241,6 +245,7 @@ export class Daemon {
       log,
       onAnnounced: (banId, neighbors) => {
         store.setAnnounced(banId, neighbors);
+        this.history?.onAnnounced(banId, neighbors);
         if (neighbors.length) log.info({ event: 'ban announced', ban: banId, neighbors }, 'routes in Adj-RIB-Out');
       },
     });
@@ -259,6 +264,18 @@ export class Daemon {
       engine: comps.engine,
       bgp: comps.bgp,
       collector: comps.collector,
+    });
+    this.history = attachHistory({
+      get cfg() {
+        return self.cfg;
+      },
+      log,
+      clock: this.clock,
+      startedAt,
+      store,
+      engine: comps.engine,
+      collector: comps.collector,
+      mitigator,
     });
     comps.bgp.onPeerState((nb, from, to) => {
       if (to.toLowerCase() === 'established' || from.toLowerCase() === 'established') this.safe('reconcile', () => this.reconcileNow());
@@ -340,8 +357,9 @@ export class Daemon {
       rates: () => this.rateTable,
       reload: (actor: string, opts: { force: boolean }) => this.reload(actor, opts),
       notifyStatus: () => this.notify?.status(),
+      historyStatus: () => this.history?.status(),
     };
-    const api = new ApiServer(new DaemonBackend(view), { host: l.host, port: l.port, tokens: resolveTokens(cfg, b.log), metricsTokenRequired: cfg.api.metrics_token_required, log: b.log });
+    const api = new ApiServer(new DaemonBackend(view), { host: l.host, port: l.port, tokens: resolveTokens(cfg, b.log), metricsTokenRequired: cfg.api.metrics_token_required, log: b.log, history: () => this.history?.reader });
     this.api = api;
     try {
       this.apiBound = await api.start();
@@ -573,6 +591,8 @@ export class Daemon {
       await step('collector', () => comps.collector.stop());
       await step('bgp', () => comps.bgp.stop(cfg.bgp.graceful_restart.enabled));
     }
+    const history = this.history;
+    if (history) await step('history', () => history.stop());
     await step('store', () => {
       for (const a of this.attacks.values()) base.store.saveAttack(a);
       base.store.audit({ time: this.clock.now(), actor: 'system', action: 'stop', detail: { reason, bans } });

@@ -1,0 +1,101 @@
+/**
+ * breakwater_history_* metrics, read at scrape time from the history
+ * writer's plain stats object (history/ does not import prom-client).
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+type PerTable = Record<string, number>;
+
+export interface HistoryStatsView {
+  queue_rows: number;
+  queued: PerTable;
+  inserted: PerTable;
+  spooled: PerTable;
+  replayed: PerTable;
+  dropped: PerTable;
+  spool_rows: PerTable;
+  spool_bytes: number;
+  spool_batches: number;
+  insert_errors: number;
+  up: boolean;
+  last_insert_at: number;
+  ttl_partitions_dropped: number;
+}
+
+export function registerHistoryMetrics(reg: Registry, src: () => HistoryStatsView | undefined): void {
+  const perTable = (name: string, help: string, pick: (s: HistoryStatsView) => PerTable) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['table'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        const s = src();
+        if (!s) return;
+        for (const [table, n] of Object.entries(pick(s))) if (n > 0) this.inc({ table }, n);
+      },
+    });
+  perTable('breakwater_history_rows_queued_total', 'History rows accepted for ClickHouse, by table.', (s) => s.queued);
+  perTable('breakwater_history_rows_inserted_total', 'History rows inserted into ClickHouse (replayed ones included), by table.', (s) => s.inserted);
+  perTable('breakwater_history_rows_spooled_total', 'History rows written to the on-disk spool while ClickHouse was slow or down, by table.', (s) => s.spooled);
+  perTable('breakwater_history_rows_replayed_total', 'History rows inserted from the spool, by table.', (s) => s.replayed);
+  perTable('breakwater_history_rows_dropped_total', 'History rows dropped (spool full: traffic only; or the spool could not be written), by table.', (s) => s.dropped);
+  new Gauge({
+    name: 'breakwater_history_spool_rows',
+    help: 'History rows waiting in the on-disk spool, by table.',
+    labelNames: ['table'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      const s = src();
+      if (s) for (const [table, n] of Object.entries(s.spool_rows)) this.set({ table }, n);
+    },
+  });
+  new Gauge({
+    name: 'breakwater_history_queue_rows',
+    help: 'History rows held in memory, waiting for their insert.',
+    registers: [reg],
+    collect() {
+      this.set(src()?.queue_rows ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'breakwater_history_spool_bytes',
+    help: 'Size of the on-disk history spool.',
+    registers: [reg],
+    collect() {
+      this.set(src()?.spool_bytes ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'breakwater_history_up',
+    help: '1 while ClickHouse takes history inserts, 0 while it is down or slow (rows spool), absent without storage.clickhouse.',
+    registers: [reg],
+    collect() {
+      this.reset();
+      const s = src();
+      if (s) this.set(s.up ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'breakwater_history_insert_errors_total',
+    help: 'ClickHouse inserts that failed or timed out (their rows went to the spool).',
+    registers: [reg],
+    collect() {
+      this.reset();
+      const n = src()?.insert_errors ?? 0;
+      if (n > 0) this.inc(n);
+    },
+  });
+  new Gauge({
+    name: 'breakwater_history_last_insert_timestamp_seconds',
+    help: 'When ClickHouse last took an insert (Unix time).',
+    registers: [reg],
+    collect() {
+      this.reset();
+      const t = src()?.last_insert_at ?? 0;
+      if (t) this.set(t / 1000);
+    },
+  });
+}

@@ -1,0 +1,129 @@
+/**
+ * History from ClickHouse (storage.clickhouse), on the API listener:
+ *
+ *   GET /api/v1/hosts/{ip}/traffic      ?from=&to=&step=&direction=   a host's rates over time
+ *   GET /api/v1/history/attacks         ?from=&to=&target=&vector=&hostgroup=&direction=&limit=&offset=
+ *   GET /api/v1/history/attacks/{id}/samples
+ *   GET /api/v1/history/bans            ?from=&to=&target=&vector=&hostgroup=&direction=&event=&ban_id=&limit=&offset=
+ *   GET /api/v1/history/report          ?from=&to=                     the `breakwater report` figures
+ *
+ * Times: ISO 8601, Unix seconds or ms, `now`, `-6h`. Without
+ * storage.clickhouse: 404; ClickHouse failing or slow: 503 (the rest of the
+ * API never waits on it).
+ */
+import type Koa from 'koa';
+import { parseIP } from '../core/ip.ts';
+import type { HistoryReader } from '../history/reader.ts';
+import { parseDuration, parseTime } from '../history/time.ts';
+import { ApiError } from '../core/errors.ts';
+import { DEFAULT_LIMIT, MAX_LIMIT } from './server.ts';
+
+export type HistoryPath = '/api/v1/hosts/:ip/traffic' | '/api/v1/history/attacks' | '/api/v1/history/attacks/:id/samples' | '/api/v1/history/bans' | '/api/v1/history/report';
+
+const MAX_POINTS = 2000;
+
+function one(q: Record<string, unknown>, name: string): string | undefined {
+  const v = q[name];
+  if (v === undefined || v === '') return undefined;
+  return String(Array.isArray(v) ? v[0] : v);
+}
+
+function range(q: Record<string, unknown>, defaultSpanMs: number): { from: number; to: number } {
+  const now = Date.now();
+  const parse = (name: string, def: number) => {
+    const s = one(q, name);
+    if (s === undefined) return def;
+    const t = parseTime(s, now);
+    if (t === undefined) throw new ApiError('bad_request', `${name} must be a time (ISO 8601, Unix seconds or ms, now, -6h)`);
+    return t;
+  };
+  const to = parse('to', now);
+  const from = parse('from', to - defaultSpanMs);
+  if (from >= to) throw new ApiError('bad_request', 'from must be before to');
+  return { from, to };
+}
+
+function page(q: Record<string, unknown>): { limit: number; offset: number } {
+  const int = (name: string, def: number, min: number, max: number) => {
+    const s = one(q, name);
+    if (s === undefined) return def;
+    if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) throw new ApiError('bad_request', `${name} must be an integer between ${min} and ${max}`);
+    return Number(s);
+  };
+  return { limit: int('limit', DEFAULT_LIMIT, 1, MAX_LIMIT), offset: int('offset', 0, 0, 1_000_000) };
+}
+
+function direction(q: Record<string, unknown>): string | undefined {
+  const d = one(q, 'direction');
+  if (d !== undefined && d !== 'incoming' && d !== 'outgoing') throw new ApiError('bad_request', 'direction must be incoming or outgoing');
+  return d;
+}
+
+/** Registers the history routes through the server's `get` (which checks each route's role from ROUTES). */
+export function registerHistoryRoutes(get: (path: HistoryPath, fn: (ctx: Koa.Context) => Promise<void>) => void, reader: () => HistoryReader | undefined): void {
+  const need = (): HistoryReader => {
+    const h = reader();
+    if (!h) throw new ApiError('not_found', 'history needs ClickHouse (storage.clickhouse is not configured)');
+    return h;
+  };
+  const ask = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof ApiError) throw e;
+      throw new ApiError('unavailable', `ClickHouse: ${(e as Error).message.split('\n')[0].slice(0, 300)}`);
+    }
+  };
+  const filters = (q: Record<string, unknown>) => ({
+    target: one(q, 'target'),
+    vector: one(q, 'vector'),
+    hostgroup: one(q, 'hostgroup'),
+    direction: direction(q),
+  });
+
+  get('/api/v1/hosts/:ip/traffic', async (ctx) => {
+    const ip = String(ctx.params.ip);
+    if (!parseIP(ip)) throw new ApiError('bad_request', `ip "${ip}" is not an IPv4 or IPv6 address`);
+    const q = ctx.query as Record<string, unknown>;
+    const h = need();
+    const rg = range(q, 3_600_000);
+    const stepRaw = one(q, 'step');
+    let stepMs = stepRaw === undefined ? Math.max(10_000, Math.ceil((rg.to - rg.from) / 300 / 10_000) * 10_000) : parseDuration(stepRaw);
+    if (stepMs === undefined || stepMs < 1000) throw new ApiError('bad_request', 'step must be a duration of at least 1s (10, 10s, 5m, 1h)');
+    stepMs = Math.round(stepMs / 1000) * 1000;
+    if ((rg.to - rg.from) / stepMs > MAX_POINTS) throw new ApiError('bad_request', `at most ${MAX_POINTS} points: use a larger step`);
+    const dir = direction(q);
+    const points = await ask(() => h.hostTraffic(ip, rg, stepMs! / 1000, dir));
+    ctx.body = { ip, from: new Date(rg.from).toISOString(), to: new Date(rg.to).toISOString(), step_seconds: stepMs / 1000, points };
+  });
+
+  get('/api/v1/history/attacks', async (ctx) => {
+    const q = ctx.query as Record<string, unknown>;
+    const h = need();
+    const f = { ...range(q, 7 * 86_400_000), ...filters(q), ...page(q) };
+    const res = await ask(() => h.attacks(f));
+    ctx.body = { attacks: res.items, total: res.total, limit: f.limit, offset: f.offset, from: new Date(f.from).toISOString(), to: new Date(f.to).toISOString() };
+  });
+
+  get('/api/v1/history/attacks/:id/samples', async (ctx) => {
+    const h = need();
+    const id = String(ctx.params.id);
+    const samples = await ask(() => h.samples(id));
+    ctx.body = { attack_id: id, samples };
+  });
+
+  get('/api/v1/history/bans', async (ctx) => {
+    const q = ctx.query as Record<string, unknown>;
+    const h = need();
+    const f = { ...range(q, 7 * 86_400_000), ...filters(q), ...page(q), event: one(q, 'event'), ban_id: one(q, 'ban_id') };
+    const res = await ask(() => h.bans(f));
+    ctx.body = { bans: res.items, total: res.total, limit: f.limit, offset: f.offset, from: new Date(f.from).toISOString(), to: new Date(f.to).toISOString() };
+  });
+
+  get('/api/v1/history/report', async (ctx) => {
+    const q = ctx.query as Record<string, unknown>;
+    const h = need();
+    const rg = range(q, 86_400_000);
+    ctx.body = await ask(() => h.report(rg));
+  });
+}
