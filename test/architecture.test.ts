@@ -171,8 +171,8 @@ test('daemon/ports.ts takes no view type from the API; daemon files import each 
   assert.deepEqual(cycles, []);
 });
 
-test('config/diff.ts and the daemon diff configs structurally, never by JSON.stringify', () => {
-  for (const f of [join('config', 'diff.ts'), join('daemon', 'daemon.ts'), join('daemon', 'reload.ts')]) {
+test('reload paths (config/diff.ts, the daemon, the engine, the ban module, the speaker) compare configs structurally, never by JSON.stringify', () => {
+  for (const f of [join('config', 'diff.ts'), join('daemon', 'daemon.ts'), join('daemon', 'reload.ts'), join('daemon', 'engine-adapter.ts'), join('engine', 'engine.ts'), join('bgp', 'speaker.ts'), join('ban', 'bans.ts')]) {
     assert.ok(!/JSON\.stringify/.test(readFileSync(join(src, f), 'utf8')), `${f} uses JSON.stringify`);
   }
 });

@@ -27,6 +27,7 @@
  *   when the lease ends unless announced again (a new announce without ttl
  *   makes it permanent).
  */
+import { isDeepStrictEqual } from 'node:util';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import type { BgpConfig, NeighborConfig } from '../config/schema.ts';
@@ -147,7 +148,6 @@ export interface RouteOptions {
 interface Neighbor {
   id: string;
   cfg: NeighborConfig;
-  cfgKey: string;
   session: Session;
   rib: AdjRibOut;
   leases: Map<string, number>;
@@ -355,8 +355,8 @@ export class SpeakerCore {
 
   /** Adds, removes and changes neighbors; unchanged sessions stay up. */
   async reconfigure(cfg: BgpConfig): Promise<void> {
-    const globalKey = (c: BgpConfig) => JSON.stringify([c.local_asn, c.router_id, c.graceful_restart, c.connect_retry_seconds]);
-    const restartAll = globalKey(cfg) !== globalKey(this.cfg);
+    const global = (c: BgpConfig) => [c.local_asn, c.router_id, c.graceful_restart, c.connect_retry_seconds];
+    const restartAll = !isDeepStrictEqual(global(cfg), global(this.cfg));
     this.cfg = cfg;
     const want = new Map(cfg.neighbors.filter((n) => n.enabled).map((n) => [normalizeAddress(n.address), n]));
     const stops: Promise<void>[] = [];
@@ -366,7 +366,7 @@ export class SpeakerCore {
         this.log.info({ neighbor: id }, 'bgp neighbor removed');
         stops.push(nb.session.stop({ deconfigured: true }));
         this.nbrs.delete(id);
-      } else if (restartAll || JSON.stringify(n) !== nb.cfgKey) {
+      } else if (restartAll || !isDeepStrictEqual(n, nb.cfg)) {
         this.log.info({ neighbor: id }, 'bgp neighbor changed: restarting its session');
         stops.push(nb.session.stop({ deconfigured: true }));
         const rib = nb.rib;
@@ -415,7 +415,7 @@ export class SpeakerCore {
       else this.log.debug({ neighbor: id, addon: info.source }, 'bgp TCP MD5 addon loaded');
       if (n.passive && !this.cfg.listen) this.log.error({ neighbor: id }, 'bgp passive TCP MD5 neighbor without bgp.listen: it cannot be reached');
     }
-    const nb: Neighbor = { id, cfg: n, cfgKey: JSON.stringify(n), rib, leases, received: newUpdateStats(), out: newOutput(), session: undefined as unknown as Session };
+    const nb: Neighbor = { id, cfg: n, rib, leases, received: newUpdateStats(), out: newOutput(), session: undefined as unknown as Session };
     nb.session = new Session(so, this.log, {
       state: (from, to, reason) => {
         this.events.state?.(id, from, to, reason);

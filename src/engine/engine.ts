@@ -33,6 +33,7 @@
  * events and decides. `onTick(time)` is called after each closed tick, so the
  * ban module can act at the same tick boundaries as detection.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../core/log.ts';
 import type { Clock } from '../core/clock.ts';
 import { formatIPv4, formatIPv6, maskBytes, parsePrefix, type Prefix } from '../core/ip.ts';
@@ -801,8 +802,8 @@ export class Engine implements FlowSink {
     const windowChanged = oldC.wp.tickMs !== this.c.wp.tickMs || oldC.wp.buckets !== this.c.wp.buckets;
     const needBaseline = this.c.baseline.some((b) => b.enabled) && this.tables[HOST_IN4].base === null;
     const carpetChanged = oldC.carpetLen4 !== this.c.carpetLen4 || oldC.carpetLen6 !== this.c.carpetLen6;
-    const groupsChanged = JSON.stringify(old.hostgroups.map((g) => [g.name, g.networks, g.calculation])) !==
-      JSON.stringify(config.hostgroups.map((g) => [g.name, g.networks, g.calculation]));
+    const groups = (c: Readonly<Config>) => c.hostgroups.map((g) => [g.name, g.networks, g.calculation]);
+    const groupsChanged = !isDeepStrictEqual(groups(old), groups(config));
     if (windowChanged || needBaseline || (this.cfg.samples.buffer_flows !== old.samples.buffer_flows)) {
       for (const [key, a] of [...this.active.entries()]) this.endAttack(key, a, time, 'reconfigured');
       if (windowChanged) { this.curTick = Math.floor(time / this.c.wp.tickMs); this.base = this.curTick - 1; }
