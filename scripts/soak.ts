@@ -36,7 +36,9 @@ const HOLD = 9;
 const ATTACK_PCAP = join(root, 'pcaps/pmacct-sflow5-sampled-ntp-amp.pcap');
 const VICTIM = '203.0.113.20';
 
-const flags = parseFlags(process.argv.slice(2), { string: ['minutes', 'pps'], boolean: ['json'] });
+const flags = parseFlags(process.argv.slice(2), { string: ['minutes', 'pps', 'api-clients', 'api-interval-ms'], boolean: ['json'] });
+const apiClients = Number(flags.values['api-clients'] ?? 50);
+const apiIntervalMs = Number(flags.values['api-interval-ms'] ?? 1000);
 const minutes = Number(flags.values.minutes ?? 30);
 const pps = Number(flags.values.pps ?? 80_000);
 if (!(minutes > 0 && minutes <= 240) || !(pps > 0 && pps <= 1_000_000)) {
@@ -49,14 +51,15 @@ if (!birdAvailable()) {
 }
 const log = (m: string) => console.error(`[soak ${new Date().toISOString().slice(11, 19)}] ${m}`);
 
-/** Benign sFlow datagrams: 7 samples each, 1:1 sampling, spread over 203.0.113.0/24 and 198.51.100.0/24. */
+/** Benign sFlow datagrams: 7 samples each, 1:1 sampling, spread over 198.51.100.0/24. */
 function background(): Buffer[] {
   const out: Buffer[] = [];
   for (let d = 0; d < 256; d++) {
     const samples = [];
     for (let i = 0; i < 7; i++) {
       const k = d * 7 + i;
-      const dst = k % 2 ? `203.0.113.${(k % 250) + 1}` : `198.51.100.${(k % 250) + 2}`;
+      // 198.51.100.0/24 only: the replayed attack's victim (203.0.113.20) carries no background.
+      const dst = `198.51.100.${(k % 250) + 2}`;
       const pkt = Buffer.concat([eth(0x0800), ipv4(`192.0.2.${(k % 250) + 1}`, dst, 17, udp(40000 + i, 443, Buffer.alloc(8)))]);
       samples.push(flowSample({ rate: 1, input: [0, 1], output: [0, 2], records: [{ kind: 'raw', frameLength: 1200, header: pkt }] }, k));
     }
@@ -167,7 +170,7 @@ class ApiClients {
             this.errors++;
           }
           this.requests++;
-          await sleep(200);
+          await sleep(apiIntervalMs);
         }
       };
       void loop();
@@ -316,7 +319,7 @@ async function main(): Promise<void> {
     load.f = new TemplateFlood(netflowPort);
     await load.f.run();
     load.a = new ApiClients(bw);
-    load.a.run(50);
+    load.a.run(apiClients);
     log(`running ${minutes} min: sFlow ${pps}/s (10 % mutated), template flood from 128 exporters, 50 API clients, BIRD flapping every minute, one peer not reading`);
 
     const t0 = Date.now();
