@@ -65,7 +65,7 @@ test('Kapkan-style production config: loads unchanged; empty strings turn channe
   assert.equal(cfg.ban.max_active_bans, 50);
   assert.equal(cfg.bgp.neighbors[0].remote_asn, 65000);
   assert.equal(cfg.bgp.community, '65000:666');
-  assert.deepEqual(cfg.notify.telegram, { token_env: 'KAPKAN_TG_TOKEN', chat_id: '-1001234567890' });
+  assert.deepEqual(cfg.notify.telegram, { token_env: 'KAPKAN_TG_TOKEN', chat_id: '-1001234567890', api_url: 'https://api.telegram.org' });
   for (const off of ['webhook', 'slack', 'email', 'exec'] as const) assert.equal(cfg.notify[off], undefined, `notify.${off} "" means off`);
   assert.deepEqual(
     compatNotes(cfg).map((n) => [n.key, n.kind]),
