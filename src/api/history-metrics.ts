@@ -3,24 +3,12 @@
  * writer's plain stats object (history/ does not import prom-client).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { HistoryStats } from '../history/writer.ts';
 
 type PerTable = Record<string, number>;
 
-export interface HistoryStatsView {
-  queue_rows: number;
-  queued: PerTable;
-  inserted: PerTable;
-  spooled: PerTable;
-  replayed: PerTable;
-  dropped: PerTable;
-  spool_rows: PerTable;
-  spool_bytes: number;
-  spool_batches: number;
-  insert_errors: number;
-  up: boolean;
-  last_insert_at: number;
-  ttl_partitions_dropped: number;
-}
+/** What the metrics read of the history writer's own stats. */
+export type HistoryStatsView = Pick<HistoryStats, 'queue_rows' | 'queued' | 'inserted' | 'spooled' | 'replayed' | 'dropped' | 'spool_rows' | 'spool_bytes' | 'spool_batches' | 'insert_errors' | 'up' | 'last_insert_at' | 'ttl_partitions_dropped'>;
 
 export function registerHistoryMetrics(reg: Registry, src: () => HistoryStatsView | undefined): void {
   const perTable = (name: string, help: string, pick: (s: HistoryStatsView) => PerTable) =>
