@@ -357,7 +357,7 @@ async function main(): Promise<void> {
           const code = await new Promise((r) => rp.once('exit', r));
           if (code !== 0) log(`replay failed (${code}): ${err}`);
           let attacks: any;
-          for (let k = 0; k < 5 && attacks === undefined; k++) attacks = (await bw!.api('GET', '/api/v1/attacks').catch(() => undefined))?.json;
+          for (let k = 0; k < 5 && attacks === undefined; k++) attacks = (await bw!.api('GET', '/api/v1/attacks?limit=1000').catch(() => undefined))?.json;
           const list: any[] = Array.isArray(attacks) ? attacks : (attacks?.attacks ?? attacks?.items ?? []);
           const hit = list.find((x) => (x.target ?? x.ip) === VICTIM && (typeof x.start === 'number' ? x.start : Date.parse(x.start)) >= startedMs - 1000);
           replays.push({ at, detected: !!hit, vector: hit?.vector, peak_pps: hit?.peak_pps ?? hit?.peaks?.pps });
