@@ -172,6 +172,11 @@ export class BanManager {
   }
 
   /** Subscribes to ban events; returns a function that unsubscribes. */
+  /** The time on the clock this manager's expiries are measured with. */
+  clockNow(): number {
+    return this.clock.now();
+  }
+
   on(listener: BanListener): () => void {
     this.listeners.push(listener);
     return () => {

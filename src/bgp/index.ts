@@ -50,7 +50,7 @@ import { AdjRibOut } from './adjrib.ts';
 import { RouteError } from './errors.ts';
 import type { FsmState } from './fsm.ts';
 import { canonicalAddress as normalizeAddress } from '../core/ip.ts';
-import { SpeakerCore, checkRoute, type AdjRibOutEntry, type NeighborStatus, type RouteOptions, type SentEvent } from './speaker.ts';
+import { SpeakerCore, checkRoute, leaseEnd, type AdjRibOutEntry, type NeighborStatus, type RouteOptions, type SentEvent } from './speaker.ts';
 import { applyRouteOp, type FacadeSends, type RouteOp, type SpeakerSends, type WorkerData } from './speaker-worker.ts';
 import { routeKey, type Route } from './types.ts';
 import { newUpdateStats } from './update.ts';
@@ -257,7 +257,7 @@ export class BgpSpeaker extends EventEmitter {
       }
       for (const [exp, routes] of byLease) {
         const opts: RouteOptions = { neighbors: [id] };
-        if (exp) opts.ttlSeconds = Math.max(0.001, (exp - now) / 1000);
+        if (exp) opts.expiresAt = exp;
         this.dispatch({ op: 'announce', routes, opts }, true);
       }
     }
@@ -314,9 +314,9 @@ export class BgpSpeaker extends EventEmitter {
     const routes = Array.isArray(route) ? route : [route];
     for (const r of routes) checkRoute(r);
     const ids = this.targets(opts.neighbors);
-    const exp = opts.ttlSeconds && opts.ttlSeconds > 0 ? Date.now() + opts.ttlSeconds * 1000 : 0;
+    const exp = leaseEnd(opts);
     for (const id of ids) for (const r of routes) this.mirror.get(id)!.announce(r, exp);
-    this.dispatch({ op: 'announce', routes, opts: { ...opts, neighbors: ids } });
+    this.dispatch({ op: 'announce', routes, opts: { neighbors: ids, ...(exp ? { expiresAt: exp } : {}) } });
   }
 
   /** Withdraws route(s) by route or routeKey. Unknown routes are ignored. */

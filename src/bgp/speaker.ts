@@ -143,6 +143,14 @@ export interface SpeakerEvents {
 export interface RouteOptions {
   neighbors?: string[];
   ttlSeconds?: number;
+  /** Lease end as epoch ms (wins over ttlSeconds): the same instant on both threads. */
+  expiresAt?: number;
+}
+
+/** When a route announced with these options is withdrawn by its lease (0: never). */
+export function leaseEnd(opts: RouteOptions, now = Date.now()): number {
+  if (opts.expiresAt && opts.expiresAt > 0) return opts.expiresAt;
+  return opts.ttlSeconds && opts.ttlSeconds > 0 ? now + opts.ttlSeconds * 1000 : 0;
 }
 
 interface Neighbor {
@@ -458,7 +466,7 @@ export class SpeakerCore {
   announce(routes: Route[], opts: RouteOptions = {}, validated = false): void {
     if (!validated) for (const r of routes) checkRoute(r);
     const tg = this.targets(opts.neighbors);
-    const exp = opts.ttlSeconds && opts.ttlSeconds > 0 ? Date.now() + opts.ttlSeconds * 1000 : 0;
+    const exp = leaseEnd(opts);
     for (const nb of tg) {
       for (const r of routes) {
         nb.rib.announce(r, exp);

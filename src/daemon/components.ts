@@ -145,8 +145,8 @@ export class BgpAdapter implements BgpPort, SpeakerPort {
     return out;
   }
 
-  announce(routes: Route[], neighbors: string[]): void {
-    this.bgp.announce(routes, { neighbors: neighbors.map(normAddr) });
+  announce(routes: Route[], neighbors: string[], leaseMs: number): void {
+    this.bgp.announce(routes, { neighbors: neighbors.map(normAddr), ttlSeconds: leaseMs / 1000 });
   }
 
   withdraw(routes: Route[], neighbors: string[]): void {

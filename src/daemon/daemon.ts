@@ -77,6 +77,8 @@ export interface DaemonOptions {
 /** Intervals of the daemon's loops. */
 export const LOOPS = {
   reconcileMs: 5_000,
+  /** Moves route leases along with ban extensions (well inside mitigation/reconcile.ts LEASE_GRACE_MS). */
+  leaseMs: 1_000,
   storeRetryMs: 2_000,
   rateSampleMs: 5_000,
   pruneMs: 3_600_000,
@@ -239,7 +241,7 @@ export class Daemon {
     const made = await (this.opts.components ?? (await import('./components.ts')).realComponents)(cfg, log, this.clock);
     const mitigator = new Mitigator({
       port: made.bgp.speaker,
-      bans: { active: () => made.engine.activeBans(), get: (id) => made.engine.banById(id) },
+      bans: { active: () => made.engine.activeBans(), get: (id) => made.engine.banById(id), clockNow: () => this.clock.now() },
       config: cfg,
       dryRun: cfg.dry_run,
       log,
@@ -377,6 +379,9 @@ export class Daemon {
     };
     this.scheduleTick();
     every(LOOPS.reconcileMs, 'reconcile', () => this.reconcileNow());
+    every(LOOPS.leaseMs, 'leases', () => {
+      if (this.comps) this.comps.mitigator.refreshLeases();
+    });
     every(LOOPS.storeRetryMs, 'store retry', () => {
       if (this.store.stats.pending) this.store.retryPending();
     });

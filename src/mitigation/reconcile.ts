@@ -23,6 +23,14 @@
  *   calls speaker.announce refuses to run. Sessions are untouched. Going live
  *   applies every active ban at once; back to dry-run withdraws every route
  *   at once.
+ * - Leases: every route is handed to the speaker with a lease ending
+ *   LEASE_GRACE_MS after the latest expiry of the bans that claim it. The
+ *   speaker withdraws it on its own thread when the lease ends, so a hung
+ *   main thread never leaves a route past its ban's TTL by more than the
+ *   grace. Extensions change a ban's expiry without an event:
+ *   refreshLeases() (every second) moves the leases of those bans along
+ *   (the speaker sends no UPDATE for a lease change; a route the lease
+ *   already withdrew is announced again).
  * - reconcile() (periodic, and when a session comes up) compares every ban's
  *   routes with the speaker's real Adj-RIB-Out and repairs drift: missing or
  *   changed routes re-sent, stale ones withdrawn, each repair logged and
@@ -48,7 +56,8 @@ export interface PeerInfo {
 /** What the Mitigator needs from the BGP speaker (an adapter over bgp/index.ts). */
 export interface SpeakerPort {
   peers(): PeerInfo[];
-  announce(routes: Route[], neighbors: string[]): void;
+  /** leaseMs: how long from now the speaker keeps the routes before withdrawing them itself. */
+  announce(routes: Route[], neighbors: string[], leaseMs: number): void;
   withdraw(routes: Route[], neighbors: string[]): void;
   /** The applied set: every route handed to the speaker for a neighbor and not withdrawn, by routeKey. */
   applied(neighbor: string): AppliedRoutes;
@@ -62,6 +71,8 @@ export interface BanSource {
   active(): Ban[];
   /** A ban not ended, by id. */
   get(id: string): Ban | undefined;
+  /** The time on the clock ban expiries are measured with (epoch ms). */
+  clockNow(): number;
 }
 
 export interface MitigatorOptions {
@@ -90,6 +101,14 @@ type RouteSet = Map<string, Route>;
 /** Per neighbor. */
 type Claim = Map<string, RouteSet>;
 
+/**
+ * How long a route outlives its ban's expiry at the speaker. The ban module
+ * ends or extends a ban on its next tick after expiry; without the grace the
+ * speaker would withdraw an extended route a moment before the extension
+ * arrives (a flap).
+ */
+export const LEASE_GRACE_MS = 5_000;
+
 const FLOWSPEC_FAMILY = { 4: 'ipv4_flowspec', 6: 'ipv6_flowspec' } as const;
 const UNICAST_FAMILY = { 4: 'ipv4_unicast', 6: 'ipv6_unicast' } as const;
 
@@ -116,6 +135,8 @@ export class Mitigator {
   /** FlowSpec routes held back per ban (neighbor without FlowSpec, no fallback). */
   private readonly held = new Map<string, number>();
   private readonly announcedTo = new Map<string, string>();
+  /** The ban expiry each ban's claimed routes were last leased for. */
+  private readonly leasedFor = new Map<string, number>();
   private readonly fallbackCounted = new Set<string>();
   /** Bumped on every call to the speaker: a reconcile that saw an older state does nothing. */
   private generation = 0;
@@ -242,6 +263,10 @@ export class Mitigator {
     if (want && want.size) this.claims.set(banId, want);
     else this.claims.delete(banId);
     if (!want) this.held.delete(banId);
+    // A moved expiry is left to refreshLeases(): a change that moves no route sends nothing.
+    const expires = this.bans.get(banId)?.expires;
+    if (!want || expires === undefined) this.leasedFor.delete(banId);
+    else if (!this.leasedFor.has(banId)) this.leasedFor.set(banId, expires);
     for (const peer of peers) {
       const nb = peer.id;
       const before = had?.get(nb);
@@ -250,14 +275,65 @@ export class Mitigator {
       const applied = this.port.applied(nb);
       const add: Route[] = [];
       const del: Route[] = [];
+      /** Routes still claimed by another ban: their lease may have been this ban's. */
+      const kept: Route[] = [];
       if (after) for (const [k, r] of after) {
         const a = applied.get(k);
-        if (!a || attrsKey(a.attrs) !== attrsKey(r.attrs)) add.push(r);
+        if (!a || attrsKey(a.attrs) !== attrsKey(r.attrs) || !before?.has(k)) add.push(r);
       }
-      if (before) for (const [k, r] of before) if (!after?.has(k) && applied.has(k) && !this.claimedByOther(banId, nb, k)) del.push(r);
+      if (before) for (const [k, r] of before) {
+        if (after?.has(k) || !applied.has(k)) continue;
+        if (this.claimedByOther(banId, nb, k)) kept.push(r);
+        else del.push(r);
+      }
       this.send('withdraw', del, nb);
-      this.send('announce', add, nb);
+      this.announceLeased([...add, ...kept], nb);
     }
+  }
+
+  /** Announces routes, each with the lease of the bans that claim it now. */
+  private announceLeased(routes: Route[], nb: string): void {
+    if (routes.length === 0) return;
+    const byLease = new Map<number, Route[]>();
+    const now = this.bans.clockNow();
+    for (const r of routes) {
+      const lease = this.leaseOf(nb, routeKey(r));
+      // Past its bans' expiry and grace: the ban module is about to end them; announcing would flap.
+      if (lease <= now) continue;
+      const list = byLease.get(lease);
+      if (list) list.push(r);
+      else byLease.set(lease, [r]);
+    }
+    for (const [lease, list] of byLease) this.send('announce', list, nb, lease - now);
+  }
+
+  /** The lease end of a route on a neighbor: the latest expiry of the bans claiming it, plus the grace (0: unclaimed). */
+  private leaseOf(nb: string, key: string): number {
+    let latest = 0;
+    for (const [id, c] of this.claims) {
+      if (!c.get(nb)?.has(key)) continue;
+      const exp = this.bans.get(id)?.expires;
+      if (exp !== undefined && exp > latest) latest = exp;
+    }
+    return latest === 0 ? 0 : latest + LEASE_GRACE_MS;
+  }
+
+  /**
+   * Moves the leases of bans whose expiry changed since their routes were
+   * leased (extensions happen inside the ban module without an event).
+   * Returns how many bans were re-leased.
+   */
+  refreshLeases(): number {
+    if (!this.live) return 0;
+    let n = 0;
+    for (const [banId, claim] of this.claims) {
+      const ban = this.bans.get(banId);
+      if (!ban || this.leasedFor.get(banId) === ban.expires) continue;
+      this.leasedFor.set(banId, ban.expires);
+      for (const [nb, routes] of claim) this.announceLeased([...routes.values()], nb);
+      n++;
+    }
+    return n;
   }
 
   private claimedByOther(banId: string, nb: string, key: string): boolean {
@@ -268,10 +344,11 @@ export class Mitigator {
   private forget(banId: string): void {
     for (const k of [...this.fallbackCounted]) if (k.startsWith(banId + '|')) this.fallbackCounted.delete(k);
     this.held.delete(banId);
+    this.leasedFor.delete(banId);
   }
 
   /** The single place routes are handed to the speaker: the dry-run gate. */
-  private send(kind: 'announce' | 'withdraw', routes: Route[], nb: string): void {
+  private send(kind: 'announce' | 'withdraw', routes: Route[], nb: string, leaseMs = 0): void {
     if (routes.length === 0) return;
     if (kind === 'announce' && !this.live) {
       this.counters.gate_blocked++;
@@ -280,7 +357,7 @@ export class Mitigator {
     }
     this.generation++;
     try {
-      if (kind === 'announce') this.port.announce(routes, [nb]);
+      if (kind === 'announce') this.port.announce(routes, [nb], leaseMs);
       else this.port.withdraw(routes, [nb]);
     } catch (e) {
       this.counters.errors++;
@@ -363,7 +440,7 @@ export class Mitigator {
           );
         }
         this.send('withdraw', del, nb);
-        this.send('announce', add, nb);
+        this.announceLeased(add, nb);
       }
       fixed.missing += m;
       fixed.changed += c;

@@ -6,6 +6,11 @@ import { Mitigator, type BanSource, type MitigatorOptions, type PeerInfo, type S
 /** Bans kept in a map, standing in for the ban module. */
 export class MemoryBans implements BanSource {
   readonly map = new Map<string, Ban>();
+  /** The clock the bans' expiries are read on; tests may move it. */
+  clock = { now: () => Date.now() };
+  clockNow(): number {
+    return this.clock.now();
+  }
   put(b: Ban): void {
     this.map.set(b.id, b);
   }
@@ -21,8 +26,9 @@ export class MemoryBans implements BanSource {
 }
 
 /** A Mitigator over MemoryBans: upsert/remove change a ban in the source, then tell the Mitigator (as ban events do). */
-export function mitigator(o: Omit<MitigatorOptions, 'bans'>): Mitigator & { source: MemoryBans; upsert(b: Ban): void; remove(id: string): void } {
+export function mitigator(o: Omit<MitigatorOptions, 'bans'>, now?: () => number): Mitigator & { source: MemoryBans; upsert(b: Ban): void; remove(id: string): void } {
   const bans = new MemoryBans();
+  if (now) bans.clock.now = now;
   const m = new Mitigator({ ...o, bans });
   return Object.assign(m, {
     source: bans,
@@ -39,7 +45,10 @@ export function mitigator(o: Omit<MitigatorOptions, 'bans'>): Mitigator & { sour
 
 export class FakeSpeaker implements SpeakerPort {
   readonly ribs = new Map<string, Map<string, Route>>();
-  readonly calls: Array<{ kind: 'announce' | 'withdraw'; neighbor: string; keys: string[] }> = [];
+  readonly calls: Array<{ kind: 'announce' | 'withdraw'; neighbor: string; keys: string[]; expiresAt?: number }> = [];
+  /** Lease end per neighbor and routeKey, as the speaker keeps it (on `now`'s clock). */
+  readonly leases = new Map<string, Map<string, number>>();
+  now: () => number = Date.now;
   peerList: PeerInfo[];
 
   constructor(peers: Array<{ id: string; families?: FamilyName[]; established?: boolean }>) {
@@ -62,17 +71,27 @@ export class FakeSpeaker implements SpeakerPort {
     return m;
   }
 
-  announce(routes: Route[], neighbors: string[]): void {
+  announce(routes: Route[], neighbors: string[], leaseMs = 0): void {
+    const expiresAt = leaseMs > 0 ? this.now() + leaseMs : 0;
     for (const nb of neighbors) {
-      this.calls.push({ kind: 'announce', neighbor: nb, keys: routes.map(routeKey) });
-      for (const r of routes) this.rib(nb).set(routeKey(r), r);
+      this.calls.push({ kind: 'announce', neighbor: nb, keys: routes.map(routeKey), expiresAt });
+      let l = this.leases.get(nb);
+      if (!l) this.leases.set(nb, (l = new Map()));
+      for (const r of routes) {
+        this.rib(nb).set(routeKey(r), r);
+        if (expiresAt) l.set(routeKey(r), expiresAt);
+        else l.delete(routeKey(r));
+      }
     }
   }
 
   withdraw(routes: Route[], neighbors: string[]): void {
     for (const nb of neighbors) {
       this.calls.push({ kind: 'withdraw', neighbor: nb, keys: routes.map(routeKey) });
-      for (const r of routes) this.rib(nb).delete(routeKey(r));
+      for (const r of routes) {
+        this.rib(nb).delete(routeKey(r));
+        this.leases.get(nb)?.delete(routeKey(r));
+      }
     }
   }
 
@@ -86,6 +105,19 @@ export class FakeSpeaker implements SpeakerPort {
 
   announces(): number {
     return this.calls.filter((c) => c.kind === 'announce').length;
+  }
+
+  /** What the speaker's lease timer does at `now`: withdraws every route whose lease ended. Returns the keys. */
+  expire(now: number): string[] {
+    const gone: string[] = [];
+    for (const [nb, l] of this.leases) {
+      for (const [k, t] of l) {
+        if (t > now) continue;
+        l.delete(k);
+        if (this.rib(nb).delete(k)) gone.push(`${nb} ${k}`);
+      }
+    }
+    return gone;
   }
 
   total(): number {

@@ -1,0 +1,126 @@
+/**
+ * Route leases against a real BIRD: Breakwater runs live as a child process,
+ * and its main thread is frozen from outside through the V8 inspector
+ * (Debugger.pause: the speaker's own thread keeps running, as it would when
+ * the main thread hangs). The short ban's route leaves BIRD at its TTL plus
+ * the lease grace although nothing on the main thread runs; the long ban's
+ * route and the BGP session stay. After resuming, the short ban ends without
+ * the route coming back.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Bird, birdAvailable, birdConfig } from '../helpers/bird.ts';
+import { loopbackBlock, removeDir, sleep, tempDir, waitFor } from '../helpers/netns.ts';
+import { LEASE_GRACE_MS } from '../../src/mitigation/reconcile.ts';
+import { freePort, startBreakwater, writeYaml, type Breakwater } from './helpers.ts';
+
+const skip = birdAvailable() ? false : 'BIRD 2 (bird, birdc) not installed or not root';
+
+const SHORT = '198.51.100.30';
+const LONG = '198.51.100.31';
+const SHORT_TTL = 4;
+
+/** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
+async function inspector(url: string): Promise<{ send(method: string): Promise<void>; close(): void }> {
+  const ws = new WebSocket(url);
+  await new Promise<void>((resolve, reject) => {
+    ws.addEventListener('open', () => resolve(), { once: true });
+    ws.addEventListener('error', () => reject(new Error(`inspector ${url} refused`)), { once: true });
+  });
+  let id = 0;
+  const pending = new Map<number, () => void>();
+  ws.addEventListener('message', (m) => {
+    const msg = JSON.parse(String(m.data)) as { id?: number };
+    if (msg.id !== undefined) pending.get(msg.id)?.();
+  });
+  return {
+    send(method) {
+      const n = ++id;
+      return new Promise<void>((resolve) => {
+        pending.set(n, resolve);
+        ws.send(JSON.stringify({ id: n, method }));
+      });
+    },
+    close: () => ws.close(),
+  };
+}
+
+test('a frozen main thread cannot hold a route past its ban TTL: the speaker lease withdraws it at BIRD', { skip, timeout: 120_000 }, async (t) => {
+  const dir = tempDir('bw-lease-');
+  mkdirSync(join(dir, 'data'));
+  const L = loopbackBlock();
+  const birdPort = freePort();
+  const apiPort = freePort();
+  const bird = new Bird(
+    birdConfig({ routerId: L(2), localAddress: L(2), localPort: birdPort, localAsn: 65001, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: 9, passive: true, families: ['ipv4'] }),
+  );
+  let bw: Breakwater | undefined;
+  let dbg: Awaited<ReturnType<typeof inspector>> | undefined;
+  t.after(async () => {
+    await dbg?.send('Debugger.resume').catch(() => undefined);
+    dbg?.close();
+    await bw?.stop().catch(() => undefined);
+    await bird.dispose();
+    removeDir(dir);
+  });
+  await bird.start();
+  const cfg = {
+    dry_run: false,
+    log: { level: 'info' },
+    listen: { netflow: '', sflow: '' },
+    networks: ['198.51.100.0/24'],
+    ban: { ttl_seconds: 60, unban_hysteresis_seconds: 1 },
+    bgp: {
+      local_asn: 65000,
+      router_id: L(1),
+      next_hop: '192.0.2.1',
+      communities: ['65000:666'],
+      connect_retry_seconds: 1,
+      neighbors: [{ address: L(2), port: birdPort, remote_asn: 65001, local_address: L(1), hold_time: 9 }],
+    },
+    api: { listen: `127.0.0.1:${apiPort}` },
+    storage: { data_dir: join(dir, 'data') },
+  };
+  const file = join(dir, 'breakwater.yaml');
+  writeYaml(file, cfg);
+  bw = await startBreakwater(file, cfg, { nodeArgs: ['--inspect=127.0.0.1:0'] });
+  await waitFor('BIRD session Established', async () => (await bird.state()) === 'Established', 20_000);
+
+  const held = async () => new Set((await bird.routes('master4')).filter((r) => r.head.includes('bw')).map((r) => r.net));
+  assert.equal((await bw.api('POST', '/api/v1/ban', { ip: LONG })).status, 201);
+  const r = await bw.api('POST', '/api/v1/ban', { ip: SHORT, ttl_seconds: SHORT_TTL });
+  assert.equal(r.status, 201, r.text);
+  const bannedAt = Date.now();
+  await waitFor('BIRD holds both routes', async () => (await held()).has(`${SHORT}/32`) && (await held()).has(`${LONG}/32`), 10_000);
+
+  const ws = /Debugger listening on (ws:\/\/\S+)/.exec(bw.d.output())?.[1];
+  assert.ok(ws, 'the inspector URL is printed');
+  dbg = await inspector(ws);
+  await dbg.send('Debugger.enable');
+  await dbg.send('Debugger.pause');
+  // Proof the main thread is frozen: the API (main thread) stops answering.
+  await assert.rejects(fetch(`http://127.0.0.1:${apiPort}/healthz`, { signal: AbortSignal.timeout(1500) }));
+
+  await waitFor('the short route leaves BIRD while the main thread is frozen', async () => !(await held()).has(`${SHORT}/32`), (SHORT_TTL + 15) * 1000, 200);
+  const goneAfter = Date.now() - bannedAt;
+  assert.ok(goneAfter >= SHORT_TTL * 1000, `withdrawn after ${goneAfter} ms, before the ${SHORT_TTL} s TTL`);
+  assert.ok(goneAfter <= SHORT_TTL * 1000 + LEASE_GRACE_MS + 2_000, `withdrawn after ${goneAfter} ms: later than TTL + grace`);
+  assert.ok((await held()).has(`${LONG}/32`), 'the long ban keeps its route');
+  assert.equal(await bird.state(), 'Established', 'the speaker thread kept the session up');
+  await assert.rejects(fetch(`http://127.0.0.1:${apiPort}/healthz`, { signal: AbortSignal.timeout(500) }), 'still frozen when the route left');
+
+  await dbg.send('Debugger.resume');
+  await waitFor('API answers again', async () => (await bw!.api('GET', '/healthz')).status === 200, 10_000);
+  await waitFor('the short ban ended', async () => {
+    const bans = (await bw!.api('GET', '/api/v1/bans?active=true')).json.bans as Array<{ target: string }>;
+    return !bans.some((b) => b.target === SHORT);
+  }, 10_000);
+  await sleep(2_000);
+  const after = await held();
+  assert.ok(!after.has(`${SHORT}/32`), 'the expired route did not come back');
+  assert.ok(after.has(`${LONG}/32`), 'the long ban is still held');
+  const lines = bw.logLines();
+  assert.ok(lines.some((l) => /lease expired/.test(l.msg ?? '')), 'the speaker logged the lease expiry');
+});
