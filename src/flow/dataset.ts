@@ -18,6 +18,7 @@ import { clearFlowRecord, F } from './record.ts';
 import { K, VARLEN } from './ie.ts';
 import { domainRate, rateFrom, readOptionsRecords } from './sampling.ts';
 import { SAMPLER_BYTES } from './memory.ts';
+import { plausible } from './plausible.ts';
 import { ntpMs, u32BE, uintBE } from './uint.ts';
 import type { DomainState, NetflowContext, Template } from './templates.ts';
 
@@ -45,6 +46,8 @@ export function decodeSet(ctx: DecodeContext, dom: DomainState, tpl: Template, b
 export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Template, buf: Buffer, p: number, end: number, exportMs: number, uptime: number): number {
   const rec = ctx.rec;
   const sink = ctx.sink;
+  const lim = ctx.limits;
+  const imp = ctx.stats.implausible;
   const n = tpl.n;
   const kinds = tpl.kinds;
   const lens = tpl.lens;
@@ -68,7 +71,7 @@ export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Templat
       fn(buf, p, rec, exportMs, uptime, sysInit, setRate, samplers);
       p += fixed;
       count++;
-      sink.record(rec);
+      if (plausible(rec, lim, imp)) sink.record(rec);
     }
     return count;
   }
@@ -364,7 +367,7 @@ export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Templat
     rec.samplingRate = rate > 0 ? rate : setRate;
     rec.fields = fields;
     count++;
-    sink.record(rec);
+    if (plausible(rec, lim, imp)) sink.record(rec);
   }
   return count;
 }
