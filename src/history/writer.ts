@@ -132,6 +132,15 @@ export class HistoryWriter {
 
   /** A previous run's journal (rows accepted, then a crash): into the spool, replayed first. */
   private recoverJournal(): void {
+    try {
+      this.moveJournal();
+    } catch (e) {
+      // The segments stay on disk and are tried again at the next start.
+      this.o.log.error({ event: 'history journal failed', err: (e as Error).message }, 'history: the journal of a previous run could not be moved into the spool');
+    }
+  }
+
+  private moveJournal(): void {
     for (const seg of this.journal.recover()) {
       let rows = 0;
       for (const [table, list] of seg.rows) {
