@@ -14,96 +14,38 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchContext, BenchRow } from './harness.ts';
 import { median } from './harness.ts';
-import { Bird, birdAvailable, birdConfig } from '../test/helpers/bird.ts';
-import { loopbackBlock, removeDir, sleep, tempDir, waitFor } from '../test/helpers/netns.ts';
-import { freePort, metricValue, SflowSender, startBreakwater, writeYaml, type Breakwater } from '../test/e2e/helpers.ts';
+import { detectToUpdateRuns, HOLD, startRig, type Rig } from './rig.ts';
+import { birdAvailable } from '../test/helpers/bird.ts';
+import { removeDir, sleep, tempDir } from '../test/helpers/netns.ts';
+import { metricValue, SflowSender } from '../test/e2e/helpers.ts';
 import { datagram, eth, flowSample, ipv4, udp } from '../test/fixtures/sflow/build.ts';
 
 export const prefix = 'e2e';
 
 const THRESHOLD_PPS = 20_000;
-const HOLD = 9;
 
 function tcpdumpAvailable(): boolean {
   return spawnSync('tcpdump', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-async function setup(dir: string, thresholdPps: number) {
-  const L = loopbackBlock();
-  const birdPort = freePort();
-  const bird = new Bird(birdConfig({ routerId: L(2), localAddress: L(2), localPort: birdPort, localAsn: 65001, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: HOLD, passive: true, gracefulRestart: false }));
-  await bird.start();
-  const cfg = {
-    dry_run: false,
-    log: { level: 'warn' },
-    listen: { netflow: '', sflow: `127.0.0.1:${freePort()}`, workers: 0 },
-    networks: ['198.51.100.0/24', '203.0.113.0/24'],
-    detection: { window_seconds: 1, tick_ms: 100, attack_hysteresis_seconds: 5 },
-    thresholds: { pps: thresholdPps },
-    ban: { ttl_seconds: 600, unban_hysteresis_seconds: 5, max_bans_per_window: 1000 },
-    bgp: {
-      local_asn: 65000,
-      router_id: L(1),
-      next_hop: '192.0.2.1',
-      connect_retry_seconds: 1,
-      neighbors: [{ address: L(2), port: birdPort, remote_asn: 65001, local_address: L(1), hold_time: HOLD }],
-    },
-    api: { listen: `127.0.0.1:${freePort()}` },
-    storage: { data_dir: join(dir, 'data') },
-  };
-  mkdirSync(join(dir, 'data'), { recursive: true });
-  const file = join(dir, 'breakwater.yaml');
-  writeYaml(file, cfg);
-  const bw = await startBreakwater(file, cfg);
-  await waitFor('Established', async () => (await bird.state()) === 'Established', 30_000, 100);
-  return { L, bird, bw, birdPort, cfg };
-}
-
 async function detectToUpdate(ctx: BenchContext, runs: number): Promise<BenchRow[]> {
   const dir = tempDir('bw-bench-e2e-');
-  let bird: Bird | undefined;
-  let bw: Breakwater | undefined;
+  let rig: Rig | undefined;
   const sender = new SflowSender();
   try {
     ctx.log('setup');
-    const s = await setup(dir, THRESHOLD_PPS);
+    rig = await startRig(dir, THRESHOLD_PPS);
     ctx.log('ready');
-    bird = s.bird;
-    bw = s.bw;
-    const times: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const victim = `198.51.100.${50 + i}`;
-      const attack = sender.start(bw.sflowPort, { victim, pps: THRESHOLD_PPS * 2.5, samplingRate: 1000, perDatagram: 1 }, 6000);
-      let held = 0;
-      for (let k = 0; k < 500; k++) {
-        const out = await bird.birdc(`show route for ${victim}/32 table master4`);
-        if (out.includes(`${victim}/32`) && out.includes('bw')) {
-          held = performance.now();
-          break;
-        }
-        await sleep(20);
-      }
-      sender.stop();
-      await attack.catch(() => undefined);
-      if (!held) {
-        ctx.log(`run ${i}: BIRD never held ${victim}/32`);
-        continue;
-      }
-      const dt = (held - sender.firstAt) / 1000;
-      times.push(dt);
-      ctx.log(`run ${i}: ${dt.toFixed(3)} s`);
-      sender.firstAt = 0;
-      await sleep(300);
-    }
+    const victims = Array.from({ length: runs }, (_, i) => `198.51.100.${50 + i}`);
+    const times = await detectToUpdateRuns(ctx, rig, sender, victims, THRESHOLD_PPS * 2.5, 'detect-to-UPDATE');
     return [{ figure: 'e2e.detect_to_update_s', value: times.length ? Number(median(times).toFixed(3)) : NaN, unit: 's', note: `median of ${times.length} runs (min ${Math.min(...times).toFixed(3)}, max ${Math.max(...times).toFixed(3)}); sFlow 1:1000 at 2.5x ${THRESHOLD_PPS} pps; target <= 1.2` }];
   } finally {
     sender.close();
-    await bw?.stop().catch(() => undefined);
-    await bird?.dispose();
+    await rig?.bw.stop().catch(() => undefined);
+    await rig?.bird.dispose();
     removeDir(dir);
   }
 }
@@ -125,15 +67,13 @@ function background(): Buffer[] {
 async function keepaliveUnderLoad(ctx: BenchContext, seconds: number): Promise<BenchRow[]> {
   if (!tcpdumpAvailable()) return [{ figure: 'e2e.keepalive_late_max_s', value: NaN, unit: 's', note: 'tcpdump not available' }];
   const dir = tempDir('bw-bench-ka-');
-  let bird: Bird | undefined;
-  let bw: Breakwater | undefined;
+  let rig: Rig | undefined;
   const sock = createSocket('udp4');
   let dump: ReturnType<typeof spawn> | undefined;
   try {
     // Thresholds out of reach: only load, no attacks.
-    const s = await setup(dir, 1e12);
-    bird = s.bird;
-    bw = s.bw;
+    const s = (rig = await startRig(dir, 1e12));
+    const { bird, bw } = s;
     const pcap = join(dir, 'ka.pcap');
     dump = spawn('tcpdump', ['-i', 'lo', '-U', '-s', '128', '-w', pcap, `tcp and src host ${s.L(1)} and dst port ${s.birdPort}`], { stdio: 'ignore' });
     await sleep(1000);
@@ -178,8 +118,8 @@ async function keepaliveUnderLoad(ctx: BenchContext, seconds: number): Promise<B
   } finally {
     dump?.kill('SIGKILL');
     sock.close();
-    await bw?.stop().catch(() => undefined);
-    await bird?.dispose();
+    await rig?.bw.stop().catch(() => undefined);
+    await rig?.bird.dispose();
     removeDir(dir);
   }
 }

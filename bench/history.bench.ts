@@ -15,7 +15,7 @@
  *   (first sFlow datagram of an attack until BIRD holds the /32), measured in
  *   the same run without and with storage.clickhouse (traffic every 1 s).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchContext, BenchRow } from './harness.ts';
@@ -27,9 +27,10 @@ import { TrafficSampler, type HostReading } from '../src/history/traffic.ts';
 import { History } from '../src/history/history.ts';
 import { validateConfig } from '../src/config/load.ts';
 import { CLICKHOUSE_BIN, startClickHouse, freeTcpPort, type ClickHouseServer } from '../test/history/server.ts';
-import { Bird, birdAvailable, birdConfig } from '../test/helpers/bird.ts';
-import { loopbackBlock, sleep, waitFor } from '../test/helpers/netns.ts';
-import { freePort, SflowSender, startBreakwater, writeYaml } from '../test/e2e/helpers.ts';
+import { detectToUpdateRuns, startRig, type Rig } from './rig.ts';
+import { birdAvailable } from '../test/helpers/bird.ts';
+import { waitFor } from '../test/helpers/netns.ts';
+import { SflowSender } from '../test/e2e/helpers.ts';
 
 export const prefix = 'history';
 
@@ -144,50 +145,18 @@ async function detectToUpdate(ctx: BenchContext, ch: ClickHouseServer, runs: num
   const times: Record<'off' | 'on', number[]> = { off: [], on: [] };
   for (const mode of ['off', 'on'] as const) {
     const dir = mkdtempSync(join(tmpdir(), `bw-bench-history-${mode}-`));
-    const L = loopbackBlock();
-    const birdPort = freePort();
-    const bird = new Bird(birdConfig({ routerId: L(2), localAddress: L(2), localPort: birdPort, localAsn: 65001, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: 9, passive: true, gracefulRestart: false }));
     const sender = new SflowSender();
-    let bw: Awaited<ReturnType<typeof startBreakwater>> | undefined;
+    let rig: Rig | undefined;
     try {
-      await bird.start();
-      const cfg = {
-        dry_run: false,
-        log: { level: 'warn' },
-        listen: { netflow: '', sflow: `127.0.0.1:${freePort()}`, workers: 0 },
-        networks: ['198.51.100.0/24', '203.0.113.0/24'],
-        detection: { window_seconds: 1, tick_ms: 100, attack_hysteresis_seconds: 5 },
-        thresholds: { pps: 20_000 },
-        ban: { ttl_seconds: 600, unban_hysteresis_seconds: 5, max_bans_per_window: 1000 },
-        bgp: { local_asn: 65000, router_id: L(1), next_hop: '192.0.2.1', connect_retry_seconds: 1, neighbors: [{ address: L(2), port: birdPort, remote_asn: 65001, local_address: L(1), hold_time: 9 }] },
-        api: { listen: `127.0.0.1:${freePort()}` },
-        storage: { data_dir: join(dir, 'data'), ...(mode === 'on' ? { clickhouse: { url: ch.url, database: 'bench_e2e', flush_interval_seconds: 1, traffic_interval_seconds: 1 } } : {}) },
-      };
-      mkdirSync(join(dir, 'data'), { recursive: true });
-      const file = join(dir, 'breakwater.yaml');
-      writeYaml(file, cfg);
-      bw = await startBreakwater(file, cfg);
-      await waitFor('Established', async () => (await bird.state()) === 'Established', 30_000, 100);
-      for (let i = 0; i < runs; i++) {
-        const victim = `198.51.100.${(mode === 'on' ? 100 : 50) + i}`;
-        const attack = sender.start(bw.sflowPort, { victim, pps: 50_000, samplingRate: 1000, perDatagram: 1 }, 6000);
-        let held = 0;
-        for (let k = 0; k < 500 && !held; k++) {
-          const o = await bird.birdc(`show route for ${victim}/32 table master4`);
-          if (o.includes(`${victim}/32`) && o.includes('bw')) held = performance.now();
-          else await sleep(20);
-        }
-        sender.stop();
-        await attack.catch(() => undefined);
-        if (held) times[mode].push((held - sender.firstAt) / 1000);
-        sender.firstAt = 0;
-        await sleep(300);
-      }
+      const storage = { data_dir: join(dir, 'data'), ...(mode === 'on' ? { clickhouse: { url: ch.url, database: 'bench_e2e', flush_interval_seconds: 1, traffic_interval_seconds: 1 } } : {}) };
+      rig = await startRig(dir, 20_000, { storage });
+      const victims = Array.from({ length: runs }, (_, i) => `198.51.100.${(mode === 'on' ? 100 : 50) + i}`);
+      times[mode] = await detectToUpdateRuns(ctx, rig, sender, victims, 50_000, `ClickHouse ${mode}`);
       ctx.log(`detect-to-UPDATE, ClickHouse ${mode}: ${times[mode].map((x) => x.toFixed(3)).join(' ')}`);
     } finally {
       sender.close();
-      await bw?.stop().catch(() => undefined);
-      await bird.dispose();
+      await rig?.bw.stop().catch(() => undefined);
+      await rig?.bird.dispose();
       rmSync(dir, { recursive: true, force: true });
     }
   }

@@ -15,7 +15,6 @@
  *   same run with notifications off, then with every channel on and the
  *   webhook receiver accepting connections and never answering.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchContext, BenchRow } from './harness.ts';
 import { median } from './harness.ts';
@@ -23,9 +22,10 @@ import { validateConfig } from '../src/config/load.ts';
 import { silentLogger } from '../src/core/log.ts';
 import { Notifier } from '../src/notify/notifier.ts';
 import { Outbox } from '../src/notify/outbox.ts';
-import { Bird, birdAvailable, birdConfig } from '../test/helpers/bird.ts';
-import { loopbackBlock, removeDir, sleep, tempDir, waitFor } from '../test/helpers/netns.ts';
-import { freePort, SflowSender, startBreakwater, writeYaml, type Breakwater } from '../test/e2e/helpers.ts';
+import { detectToUpdateRuns, startRig, type Rig } from './rig.ts';
+import { birdAvailable } from '../test/helpers/bird.ts';
+import { removeDir, sleep, tempDir } from '../test/helpers/netns.ts';
+import { SflowSender } from '../test/e2e/helpers.ts';
 import { startHttpReceiver, startSlack, startTelegram, writeNotifyScript } from '../test/notify/receivers.ts';
 import { banEvent } from '../test/notify/events.ts';
 
@@ -84,58 +84,18 @@ function enqueueRate(dir: string, events: number): number {
 
 async function detectToUpdate(ctx: BenchContext, runs: number, notify: Record<string, unknown> | undefined, victimBase: number): Promise<number[]> {
   const dir = tempDir('bw-bench-notify-');
-  const L = loopbackBlock();
-  const birdPort = freePort();
-  const bird = new Bird(birdConfig({ routerId: L(2), localAddress: L(2), localPort: birdPort, localAsn: 65001, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: 9, passive: true, gracefulRestart: false }));
   const sender = new SflowSender();
-  let bw: Breakwater | undefined;
-  const times: number[] = [];
+  let rig: Rig | undefined;
   try {
-    await bird.start();
-    const cfg = {
-      dry_run: false,
-      log: { level: 'warn' },
-      listen: { netflow: '', sflow: `127.0.0.1:${freePort()}`, workers: 0 },
-      networks: ['198.51.100.0/24'],
-      detection: { window_seconds: 1, tick_ms: 100, attack_hysteresis_seconds: 5 },
-      thresholds: { pps: 20_000 },
-      ban: { ttl_seconds: 600, unban_hysteresis_seconds: 5, max_bans_per_window: 1000 },
-      bgp: { local_asn: 65000, router_id: L(1), next_hop: '192.0.2.1', connect_retry_seconds: 1, neighbors: [{ address: L(2), port: birdPort, remote_asn: 65001, local_address: L(1), hold_time: 9 }] },
-      api: { listen: `127.0.0.1:${freePort()}` },
-      storage: { data_dir: join(dir, 'data') },
-      ...(notify ? { notify } : {}),
-    };
-    mkdirSync(join(dir, 'data'), { recursive: true });
-    const file = join(dir, 'breakwater.yaml');
-    writeYaml(file, cfg);
-    bw = await startBreakwater(file, cfg);
-    await waitFor('Established', async () => (await bird.state()) === 'Established', 30_000, 100);
-    for (let i = 0; i < runs; i++) {
-      const victim = `198.51.100.${victimBase + i}`;
-      const attack = sender.start(bw.sflowPort, { victim, pps: 50_000, samplingRate: 1000, perDatagram: 1 }, 6000);
-      let held = 0;
-      for (let k = 0; k < 500; k++) {
-        const out = await bird.birdc(`show route for ${victim}/32 table master4`);
-        if (out.includes(`${victim}/32`) && out.includes('bw')) {
-          held = performance.now();
-          break;
-        }
-        await sleep(20);
-      }
-      sender.stop();
-      await attack.catch(() => undefined);
-      if (held) times.push((held - sender.firstAt) / 1000);
-      else ctx.log(`${notify ? 'on' : 'off'} run ${i}: BIRD never held ${victim}/32`);
-      sender.firstAt = 0;
-      await sleep(300);
-    }
+    rig = await startRig(dir, 20_000, notify ? { notify } : {});
+    const victims = Array.from({ length: runs }, (_, i) => `198.51.100.${victimBase + i}`);
+    return await detectToUpdateRuns(ctx, rig, sender, victims, 50_000, notify ? 'on' : 'off');
   } finally {
     sender.close();
-    await bw?.stop().catch(() => undefined);
-    await bird.dispose();
+    await rig?.bw.stop().catch(() => undefined);
+    await rig?.bird.dispose();
     removeDir(dir);
   }
-  return times;
 }
 
 export default async function (ctx: BenchContext): Promise<BenchRow[]> {

@@ -1,10 +1,11 @@
 /**
  * What every flow decoder receives: the scratch record, the sink, the
- * exporter's stats, and the settings that decide sampling. Decoders never
+ * exporter's stats, the settings that decide sampling and the plausibility
+ * bounds. Decoders never
  * throw: they count an error reason in stats.errors and return.
  */
 import type { FlowProto, FlowRecord, FlowSink } from './record.ts';
-import { newImplausibleStats, type ImplausibleStats } from './plausible.ts';
+import { newImplausibleStats, type ImplausibleStats, type Plausibility } from './plausible.ts';
 
 export interface SflowIfCounters {
   ifIndex: number;
@@ -74,4 +75,6 @@ export interface DecodeContext {
   received: number;
   /** sampling.default_rate: applied when the source says nothing. */
   defaultSamplingRate: number;
+  /** Plausibility bounds (shared by the decoder's exporters): every record passes plausible() before the sink. */
+  limits: Plausibility;
 }

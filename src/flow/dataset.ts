@@ -16,10 +16,14 @@
 import { countError, type DecodeContext } from './context.ts';
 import { clearFlowRecord, F } from './record.ts';
 import { K, VARLEN } from './ie.ts';
-import { domainRate, rateFrom, readOptionsRecords } from './sampling.ts';
+import { domainRate, newSamplingFields, readOptionsRecords, readSamplingField, resetSamplingFields, samplingRateOf } from './sampling.ts';
 import { SAMPLER_BYTES } from './memory.ts';
+import { plausible } from './plausible.ts';
 import { ntpMs, u32BE, uintBE } from './uint.ts';
 import type { DomainState, NetflowContext, Template } from './templates.ts';
+
+/** The sampling elements of the record being walked (decodeDataSet is synchronous: one scratch). */
+const sf = newSamplingFields();
 
 /** Decodes one data set (options or flow data) with a known template. Returns flow records emitted. */
 export function decodeSet(ctx: DecodeContext, dom: DomainState, tpl: Template, buf: Buffer, p: number, end: number, exportMs: number, uptime: number): number {
@@ -45,6 +49,8 @@ export function decodeSet(ctx: DecodeContext, dom: DomainState, tpl: Template, b
 export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Template, buf: Buffer, p: number, end: number, exportMs: number, uptime: number): number {
   const rec = ctx.rec;
   const sink = ctx.sink;
+  const lim = ctx.limits;
+  const imp = ctx.stats.implausible;
   const n = tpl.n;
   const kinds = tpl.kinds;
   const lens = tpl.lens;
@@ -68,7 +74,7 @@ export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Templat
       fn(buf, p, rec, exportMs, uptime, sysInit, setRate, samplers);
       p += fixed;
       count++;
-      sink.record(rec);
+      if (plausible(rec, lim, imp)) sink.record(rec);
     }
     return count;
   }
@@ -86,13 +92,7 @@ export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Templat
     let stopS = -1;
     let firstUp = -1;
     let lastUp = -1;
-    let recInit = -1;
-    let rate = 0;
-    let sampler = -1;
-    let interval = -1;
-    let space = -1;
-    let size = -1;
-    let population = -1;
+    resetSamplingFields(sf);
     let bytes2 = -1;
     let packets2 = -1;
     let bytes3 = -1;
@@ -257,27 +257,6 @@ export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Templat
           case K.END_DUS:
             stop = exportMs - Math.floor(uintBE(buf, p, l) / 1000);
             break;
-          case K.SYSINIT:
-            recInit = uintBE(buf, p, l);
-            break;
-          case K.RATE:
-            rate = uintBE(buf, p, l);
-            break;
-          case K.SAMPLER:
-            sampler = uintBE(buf, p, l);
-            break;
-          case K.PKT_INTERVAL:
-            interval = uintBE(buf, p, l);
-            break;
-          case K.PKT_SPACE:
-            space = uintBE(buf, p, l);
-            break;
-          case K.SAMP_SIZE:
-            size = uintBE(buf, p, l);
-            break;
-          case K.SAMP_POP:
-            population = uintBE(buf, p, l);
-            break;
           case K.DIRECTION:
             rec.direction = buf[p + l - 1];
             fields |= F.DIRECTION;
@@ -291,6 +270,9 @@ export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Templat
             if (uintBE(buf, p, l) !== 0) rec.fragment = 1;
             fields |= F.FRAGMENT;
             break;
+          default:
+            // rate, sampler, interval/space, size/population, systemInitTime: the one reader options records use too
+            readSamplingField(sf, k, buf, p, l);
         }
       }
       p += l;
@@ -340,6 +322,7 @@ export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Templat
     // times: absolute (finest first) > delta > uptime-relative
     if (start < 0) start = startS;
     if (stop < 0) stop = stopS;
+    const recInit = sf.sysInit;
     if (start < 0 && firstUp >= 0) {
       if (uptime >= 0) start = exportMs - ((uptime - firstUp) | 0);
       else if (recInit >= 0) start = recInit + firstUp;
@@ -359,12 +342,12 @@ export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Templat
       fields |= F.END;
     }
     // sampling: record > sampler table > exporter-wide > default
-    if (rate <= 0) rate = rateFrom(interval, space, size, population);
-    if (rate <= 0 && sampler >= 0) rate = sampling.samplers.get(sampler) ?? 0;
+    let rate = samplingRateOf(sf);
+    if (rate <= 0 && sf.sampler >= 0) rate = sampling.samplers.get(sf.sampler) ?? 0;
     rec.samplingRate = rate > 0 ? rate : setRate;
     rec.fields = fields;
     count++;
-    sink.record(rec);
+    if (plausible(rec, lim, imp)) sink.record(rec);
   }
   return count;
 }

@@ -7,8 +7,8 @@
  * One FlowDecoder keeps per-exporter state (stats, template caches) and one
  * scratch record shared by all decoders. It never throws. Decoders return the
  * number of records they emitted; the dispatcher adds it to stats.records.
- * Every record passes the plausibility bounds (plausible.ts) on its way to the
- * sink; all exporters' state shares one memory budget (memory.ts).
+ * Every record passes the plausibility bounds (plausible.ts) at its decoder's
+ * emit point, before the sink; all exporters' state shares one memory budget (memory.ts).
  */
 import { countError, newExporterStats, type ExporterStats } from './context.ts';
 import { newFlowRecord, type FlowProto, type FlowRecord, type FlowSink } from './record.ts';
@@ -18,7 +18,7 @@ import { decodeIpfix } from './ipfix.ts';
 import { decodeSflow5 } from './sflow5.ts';
 import { ExporterState, type NetflowContext } from './templates.ts';
 import { EVICT, EXPORTER_BYTES, FlowStateBudget } from './memory.ts';
-import { DEFAULT_PLAUSIBILITY, Plausibility, PlausibleSink, type PlausibilityLimits } from './plausible.ts';
+import { DEFAULT_PLAUSIBILITY, Plausibility, type PlausibilityLimits } from './plausible.ts';
 
 export interface DecoderOptions {
   defaultSamplingRate?: number;
@@ -104,10 +104,9 @@ export class FlowDecoder {
     if (ctx === undefined) {
       const stats = newExporterStats(exporter);
       this.stats.set(exporter, stats);
-      const filter = new PlausibleSink(this.sink, this.limits, stats);
       const state = new ExporterState(this.templateTimeoutMs, this.holdDataSets, this.budget);
       state.charge(EXPORTER_BYTES);
-      ctx = { rec: this.rec, sink: filter, stats, exporter, received: 0, defaultSamplingRate: this.defaultSamplingRate, state };
+      ctx = { rec: this.rec, sink: this.sink, stats, exporter, received: 0, defaultSamplingRate: this.defaultSamplingRate, limits: this.limits, state };
       this.contexts.set(exporter, ctx);
     }
     return ctx;

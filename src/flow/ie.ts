@@ -146,6 +146,13 @@ export const ELEMENTS: readonly InfoElement[] = [
   ie(2, PEN_REVERSE, 'reversePacketDeltaCount', K.REV_PACKETS, UINT, DATA, 'revPackets (RFC 5103 biflow)'),
 ];
 
+/**
+ * The kinds of the rows that apply to options records: what sampling.ts's
+ * readSamplingField() reads, in options records and (those that apply to
+ * both) in flow data records alike.
+ */
+export const SAMPLING_KINDS: ReadonlySet<number> = new Set(ELEMENTS.filter((e) => (e.applies & OPTIONS) !== 0).map((e) => e.kind));
+
 /** (pen, id) -> row; read when a template is compiled, never per record. */
 const BY_KEY = new Map<number, InfoElement>(ELEMENTS.map((e) => [e.pen * 65536 + e.id, e]));
 

@@ -17,6 +17,7 @@
  */
 import { countError, type DecodeContext } from './context.ts';
 import { clearFlowRecord, F } from './record.ts';
+import { plausible } from './plausible.ts';
 import { u32BE } from './uint.ts';
 
 export const V5_HEADER = 24;
@@ -44,6 +45,8 @@ export function decodeNetflow5(buf: Buffer, ctx: DecodeContext): number {
   const rate = interval > 0 ? interval : ctx.defaultSamplingRate;
   const rec = ctx.rec;
   const sink = ctx.sink;
+  const lim = ctx.limits;
+  const imp = ctx.stats.implausible;
   rec.proto = 'netflow5';
   rec.domain = 0;
   // every record sets the same fields below; the rest stay cleared
@@ -92,7 +95,7 @@ export function decodeNetflow5(buf: Buffer, ctx: DecodeContext): number {
     }
     rec.samplingRate = rate;
     rec.fields = fields;
-    sink.record(rec);
+    if (plausible(rec, lim, imp)) sink.record(rec);
   }
   return count;
 }

@@ -22,11 +22,12 @@
  * to years (ipfixprobe replaying a 2009 trace) away from it, while their
  * durations are sane (0 to 21 minutes).
  *
- * Counted per exporter (ExporterStats.implausible) and summed by the collector
+ * Every decoder calls plausible() at its emit point, with the limits its
+ * FlowDecoder shares among exporters (DecodeContext.limits) and the exporter's
+ * counts. Counted per exporter (ExporterStats.implausible) and summed by the collector
  * into dropped.implausible_* (breakwater_flow_dropped_total{reason}).
  */
-import type { ExporterStats } from './context.ts';
-import { F, type FlowRecord, type FlowSink } from './record.ts';
+import { F, type FlowRecord } from './record.ts';
 
 export interface PlausibilityLimits {
   /** sampling.max_rate */
@@ -97,50 +98,44 @@ export class Plausibility {
   }
 }
 
-/** One per exporter, between its decoders and the collector's sink. */
-export class PlausibleSink implements FlowSink {
-  private readonly inner: FlowSink;
-  private readonly limits: Plausibility;
-  private readonly counts: ImplausibleStats;
-
-  constructor(inner: FlowSink, limits: Plausibility, stats: ExporterStats) {
-    this.inner = inner;
-    this.limits = limits;
-    this.counts = stats.implausible;
+/**
+ * The check itself: true when `r` passes, else counts the reason in `c` and
+ * returns false. A plain function, not a sink in front of the sink: every
+ * decoder calls it at its one emit point (`if (plausible(rec, lim, imp))
+ * sink.record(rec)`), where V8 inlines it into the record loop. The common
+ * record takes the first branch: one sampling compare, the size bounds and the
+ * rate bound at its one-second floor (no division); only a record past that
+ * floor pays for its duration.
+ */
+export function plausible(r: FlowRecord, L: Plausibility, c: ImplausibleStats): boolean {
+  const rate = r.samplingRate;
+  if (rate > L.maxRate) return reject(c, r, 0);
+  const f = r.fields;
+  const packets = r.packets;
+  const bytes = r.bytes;
+  if ((f & SIZE_BITS) === SIZE_BITS && packets > 0 && (bytes < packets * (r.family === 6 ? MIN_BYTES6 : MIN_BYTES4) || bytes > packets * MAX_BYTES)) return reject(c, r, 1);
+  let ms = 0;
+  if ((f & TIME_BITS) === TIME_BITS) {
+    ms = r.end - r.start;
+    if (ms < -BACKWARDS_MS || ms > L.maxFlowMs) return reject(c, r, 3);
   }
+  const pk = packets * rate;
+  const by = bytes * rate;
+  if (pk <= L.maxPps && by <= L.maxBytesPerSec) return true;
+  const secs = ms > 1000 ? ms / 1000 : 1;
+  if (pk > L.maxPps * secs || by > L.maxBytesPerSec * secs) return reject(c, r, 2);
+  return true;
+}
 
-  record(r: FlowRecord): void {
-    const L = this.limits;
-    const rate = r.samplingRate;
-    const c = this.counts;
-    if (rate > L.maxRate) {
-      c.sampling++;
-      c.last = r.received;
-      return;
-    }
-    const f = r.fields;
-    const packets = r.packets;
-    const bytes = r.bytes;
-    if ((f & (F.BYTES | F.PACKETS)) === (F.BYTES | F.PACKETS) && packets > 0 && (bytes < packets * (r.family === 6 ? MIN_BYTES6 : MIN_BYTES4) || bytes > packets * MAX_BYTES)) {
-      c.size++;
-      c.last = r.received;
-      return;
-    }
-    let ms = 0;
-    if ((f & (F.START | F.END)) === (F.START | F.END)) {
-      ms = r.end - r.start;
-      if (ms < -BACKWARDS_MS || ms > L.maxFlowMs) {
-        c.time++;
-        c.last = r.received;
-        return;
-      }
-    }
-    const secs = ms > 1000 ? ms / 1000 : 1;
-    if (packets * rate > L.maxPps * secs || bytes * rate > L.maxBytesPerSec * secs) {
-      c.rate++;
-      c.last = r.received;
-      return;
-    }
-    this.inner.record(r);
-  }
+const SIZE_BITS = F.BYTES | F.PACKETS;
+const TIME_BITS = F.START | F.END;
+
+/** Counts one dropped record: 0 sampling, 1 size, 2 rate, 3 time. Off the hot path. */
+function reject(c: ImplausibleStats, r: FlowRecord, reason: 0 | 1 | 2 | 3): false {
+  if (reason === 0) c.sampling++;
+  else if (reason === 1) c.size++;
+  else if (reason === 2) c.rate++;
+  else c.time++;
+  c.last = r.received;
+  return false;
 }

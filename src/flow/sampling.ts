@@ -51,6 +51,76 @@ export function domainRate(s: SamplingState, defaultRate: number): number {
 }
 
 /**
+ * The sampling elements of one record as read (-1: absent; rate 0: absent).
+ * One reader for options records (here) and flow data records (dataset.ts):
+ * the kinds it reads are SAMPLING_KINDS, the ie.ts rows that apply to
+ * options records. One scratch per reader, reset per record.
+ */
+export interface SamplingFields {
+  sampler: number;
+  rate: number;
+  interval: number;
+  space: number;
+  size: number;
+  population: number;
+  sysInit: number;
+}
+
+export function newSamplingFields(): SamplingFields {
+  return { sampler: -1, rate: 0, interval: -1, space: -1, size: -1, population: -1, sysInit: -1 };
+}
+
+export function resetSamplingFields(f: SamplingFields): void {
+  f.sampler = -1;
+  f.rate = 0;
+  f.interval = -1;
+  f.space = -1;
+  f.size = -1;
+  f.population = -1;
+  f.sysInit = -1;
+}
+
+/** Reads a field of kind `kind` (l bytes at p) into `f`; false when it is not a sampling kind. */
+export function readSamplingField(f: SamplingFields, kind: number, buf: Buffer, p: number, l: number): boolean {
+  switch (kind) {
+    case K.SAMPLER:
+      f.sampler = uintBE(buf, p, l);
+      return true;
+    case K.RATE:
+      f.rate = uintBE(buf, p, l);
+      return true;
+    case K.PKT_INTERVAL:
+      f.interval = uintBE(buf, p, l);
+      return true;
+    case K.PKT_SPACE:
+      f.space = uintBE(buf, p, l);
+      return true;
+    case K.SAMP_SIZE:
+      f.size = uintBE(buf, p, l);
+      return true;
+    case K.SAMP_POP:
+      f.population = uintBE(buf, p, l);
+      return true;
+    case K.SAMP_PROB: {
+      const prob = buf.readDoubleBE(p);
+      if (prob > 0 && prob <= 1) f.rate = Math.round(1 / prob);
+      return true;
+    }
+    case K.SYSINIT:
+      f.sysInit = uintBE(buf, p, l);
+      return true;
+  }
+  return false;
+}
+
+/** The rate a record's own elements give: a rate element, else interval/space or size/population; 0 when none. */
+export function samplingRateOf(f: SamplingFields): number {
+  return f.rate > 0 ? f.rate : rateFrom(f.interval, f.space, f.size, f.population);
+}
+
+const scratch = newSamplingFields();
+
+/**
  * Reads the options data records of one set (p..end) and updates `s`.
  * Returns the number of records read, or -1 when a record is truncated.
  */
@@ -58,14 +128,10 @@ export function readOptionsRecords(s: SamplingState, tpl: Template, buf: Buffer,
   const n = tpl.n;
   const kinds = tpl.kinds;
   const lens = tpl.lens;
+  const f = scratch;
   let count = 0;
   while (end - p >= tpl.minLen && tpl.minLen > 0) {
-    let id = -1;
-    let rate = 0;
-    let interval = -1;
-    let space = -1;
-    let size = -1;
-    let population = -1;
+    resetSamplingFields(f);
     for (let i = 0; i < n; i++) {
       let l = lens[i];
       if (l === VARLEN) {
@@ -81,41 +147,15 @@ export function readOptionsRecords(s: SamplingState, tpl: Template, buf: Buffer,
         continue;
       }
       if (p + l > end) return -1;
-      switch (kinds[i]) {
-        case K.SAMPLER:
-          id = uintBE(buf, p, l);
-          break;
-        case K.RATE:
-          rate = uintBE(buf, p, l);
-          break;
-        case K.PKT_INTERVAL:
-          interval = uintBE(buf, p, l);
-          break;
-        case K.PKT_SPACE:
-          space = uintBE(buf, p, l);
-          break;
-        case K.SAMP_SIZE:
-          size = uintBE(buf, p, l);
-          break;
-        case K.SAMP_POP:
-          population = uintBE(buf, p, l);
-          break;
-        case K.SAMP_PROB: {
-          const prob = buf.readDoubleBE(p);
-          if (prob > 0 && prob <= 1) rate = Math.round(1 / prob);
-          break;
-        }
-        case K.SYSINIT:
-          s.sysInitMs = uintBE(buf, p, l);
-          break;
-      }
+      readSamplingField(f, kinds[i], buf, p, l);
+      if (kinds[i] === K.SYSINIT) s.sysInitMs = f.sysInit;
       p += l;
     }
     count++;
-    if (rate === 0) rate = rateFrom(interval, space, size, population);
+    const rate = samplingRateOf(f);
     if (rate > 0) {
-      if (id >= 0) {
-        if (s.samplers.size < MAX_SAMPLERS || s.samplers.has(id)) s.samplers.set(id, rate);
+      if (f.sampler >= 0) {
+        if (s.samplers.size < MAX_SAMPLERS || s.samplers.has(f.sampler)) s.samplers.set(f.sampler, rate);
         s.lastSamplerRate = rate;
       } else s.exporterRate = rate;
     }

@@ -38,6 +38,7 @@
 import { countError, type DecodeContext } from './context.ts';
 import { clearFlowRecord, clearPacketFields, F } from './record.ts';
 import { Parse, parseInfo, parsePacket } from './packet.ts';
+import { plausible } from './plausible.ts';
 import { u32BE } from './uint.ts';
 
 const IF_INTERNAL = 0x3fffffff;
@@ -222,7 +223,7 @@ function flowSample(buf: Buffer, p: number, end: number, expanded: boolean, subA
     }
     // Extended records (1001 switch, 1002 router, 1003 gateway, ...) and unknown formats: skipped.
   }
-  ctx.sink.record(rec);
+  if (plausible(rec, ctx.limits, ctx.stats.implausible)) ctx.sink.record(rec);
   return 1;
 }
 

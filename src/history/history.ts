@@ -86,7 +86,7 @@ export class History {
 
   onEvent(e: EngineEvent): void {
     try {
-      for (const r of eventRows(e, this.o.sources.mode(), this.now(), this.lastWrite, this.o.attackUpdateMs ?? 10_000, this.attackStarts)) this.writer.push(r.table, r.row);
+      this.writer.pushAll(eventRows(e, this.o.sources.mode(), this.now(), this.lastWrite, this.o.attackUpdateMs ?? 10_000, this.attackStarts));
     } catch (err) {
       this.counters.event_errors++;
       this.o.log.error({ event: 'history error', engine_event: e.event, err: (err as Error).message }, 'history: event not recorded');
@@ -101,7 +101,7 @@ export class History {
 
   /** Bans put back at start (restored from SQLite) are recorded as such. */
   onRestored(bans: readonly Ban[]): void {
-    for (const b of bans) this.writer.push('bans', banRow(b, { event: 'restored', time: this.now(), mode: this.o.sources.mode() }));
+    this.writer.pushMany('bans', bans.map((b) => banRow(b, { event: 'restored', time: this.now(), mode: this.o.sources.mode() })));
   }
 
   /**

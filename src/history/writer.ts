@@ -2,13 +2,19 @@
  * Rows → ClickHouse without ever making the caller wait, and without losing
  * what it accepted.
  *
- *   push(table, row)  sync, O(1): into the table's memory queue
+ *   push(table, row)  sync: attack, ban and sample rows appended to the
+ *        │            journal (journal.ts) first, then into the table's memory queue
  *        │ batch_size rows, or every flush_interval_seconds
  *        ▼
  *   ready batches ──pump (one insert at a time, in order)──▶ ClickHouse
  *        │ insert failed / timed out, spool not empty, or queue_size exceeded
  *        ▼
  *   spool (disk) ──replayed oldest first, before anything newer──▶ ClickHouse
+ *
+ * A batch of journaled rows releases its journal segment once it is inserted
+ * or in the spool; a start after a crash moves what the journal still holds
+ * into the spool. Traffic rows are not journaled (best-effort): a crash loses
+ * at most one flush interval of them.
  *
  * An insert that timed out may still have landed: the retry writes the same
  * rows again and the tables' ReplacingMergeTree keys collapse them (reads
@@ -19,6 +25,7 @@ import type { Logger } from '../core/log.ts';
 import type { HistoryClient } from './client.ts';
 import { LATEST_VERSION, MIGRATIONS, TABLES, migrationsTable, qualified, type HistoryTable } from './schema.ts';
 import type { Row } from './rows.ts';
+import { DURABLE_TABLES, Journal } from './journal.ts';
 import { Spool, type SpoolEntry, type SpoolResult } from './spool.ts';
 import { dayOf, str } from './sql.ts';
 
@@ -70,11 +77,14 @@ function errorText(e: unknown): string {
 interface Batch {
   table: HistoryTable;
   rows: Row[];
+  /** Journal segment the rows are in (-1: not journaled); released once, when inserted or spooled. */
+  seg: number;
 }
 
 export class HistoryWriter {
   readonly stats: HistoryStats;
   readonly spool: Spool;
+  readonly journal: Journal;
   private readonly client: HistoryClient;
   private readonly o: WriterOptions;
   private readonly now: () => number;
@@ -99,6 +109,7 @@ export class HistoryWriter {
     this.now = o.now ?? Date.now;
     this.retryDelay = o.retryMs ?? 1000;
     this.spool = new Spool(join(o.dataDir, 'history-spool'), o.spoolMaxBytes);
+    this.journal = new Journal(join(o.dataDir, 'history-journal'));
     this.stats = {
       queue_rows: 0, queued: perTable(), inserted: perTable(), spooled: perTable(), replayed: perTable(), dropped: perTable(), spool_rows: perTable(),
       spool_bytes: 0, spool_batches: 0, insert_errors: 0, inserts: 0, up: false, schema_version: 0, last_error: '', last_error_at: 0, last_insert_at: 0, ttl_partitions_dropped: 0,
@@ -108,6 +119,8 @@ export class HistoryWriter {
   /** Opens the spool (a previous run's batches are replayed first) and starts the loops; does not wait for ClickHouse. */
   start(): void {
     this.spool.open();
+    this.recoverJournal();
+    this.journal.open();
     this.refreshSpoolStats();
     if (this.spool.size) this.o.log.info({ event: 'history spool', batches: this.spool.size, bytes: this.spool.bytes, rows: this.spool.rows() }, 'history spool from a previous run: replaying it');
     this.flushTimer = setInterval(() => this.flush(), this.o.flushIntervalMs);
@@ -117,9 +130,55 @@ export class HistoryWriter {
     this.kick();
   }
 
-  /** Accepts a row; never waits. */
+  /** A previous run's journal (rows accepted, then a crash): into the spool, replayed first. */
+  private recoverJournal(): void {
+    try {
+      this.moveJournal();
+    } catch (e) {
+      // The segments stay on disk and are tried again at the next start.
+      this.o.log.error({ event: 'history journal failed', err: (e as Error).message }, 'history: the journal of a previous run could not be moved into the spool');
+    }
+  }
+
+  private moveJournal(): void {
+    for (const seg of this.journal.recover()) {
+      let rows = 0;
+      for (const [table, list] of seg.rows) {
+        for (let i = 0; i < list.length; i += this.o.batchSize) this.spool.addSync(table, list.slice(i, i + this.o.batchSize));
+        rows += list.length;
+      }
+      this.journal.forget(seg.seq);
+      if (rows || seg.bad) this.o.log.info({ event: 'history journal', segment: seg.seq, rows, unreadable_lines: seg.bad }, `history journal from a previous run: ${rows} rows into the spool`);
+    }
+  }
+
+  /** Accepts a row; never waits (attack, ban and sample rows are journaled first). */
   push(table: HistoryTable, row: Row): void {
     if (this.closed) return;
+    if (DURABLE_TABLES.has(table)) this.journal.append(table, [row]);
+    this.enqueue(table, row);
+  }
+
+  /** Accepts rows of one table (journaled in one write). */
+  pushMany(table: HistoryTable, rows: Row[]): void {
+    if (this.closed) return;
+    if (DURABLE_TABLES.has(table)) this.journal.append(table, rows);
+    for (const r of rows) this.enqueue(table, r);
+  }
+
+  /** Accepts the rows of one event (several tables; one journal write per table). */
+  pushAll(rows: readonly { table: HistoryTable; row: Row }[]): void {
+    if (this.closed) return;
+    const by = new Map<HistoryTable, Row[]>();
+    for (const r of rows) {
+      let list = by.get(r.table);
+      if (!list) by.set(r.table, (list = []));
+      list.push(r.row);
+    }
+    for (const [table, list] of by) this.pushMany(table, list);
+  }
+
+  private enqueue(table: HistoryTable, row: Row): void {
     const q = this.queues.get(table)!;
     q.push(row);
     this.stats.queue_rows++;
@@ -128,20 +187,32 @@ export class HistoryWriter {
     if (this.stats.queue_rows > this.o.queueSize) this.overflow();
   }
 
-  pushMany(table: HistoryTable, rows: Row[]): void {
-    for (const r of rows) this.push(table, r);
-  }
-
-  /** Cuts every non-empty queue into batches and starts inserting. */
+  /** Cuts every non-empty queue into batches and starts inserting; the journal starts a new segment. */
   flush(): void {
     for (const t of TABLES) if (this.queues.get(t)!.length) this.cut(t);
+    if (!this.closed) this.journal.tick();
+  }
+
+  /** A batch of a table's queued rows (a journaled one holds its segment). */
+  private batch(table: HistoryTable, rows: Row[]): Batch {
+    const seg = DURABLE_TABLES.has(table) ? this.journal.current : -1;
+    if (seg >= 0) this.journal.retain(seg);
+    return { table, rows, seg };
+  }
+
+  /** The batch is inserted or on disk in the spool: its journal segment may go. */
+  private settle(b: Batch): void {
+    if (b.seg < 0) return;
+    const seg = b.seg;
+    b.seg = -1;
+    this.journal.release(seg);
   }
 
   private cut(table: HistoryTable): void {
     const q = this.queues.get(table)!;
     while (q.length) {
       const rows = q.splice(0, this.o.batchSize);
-      this.ready.push({ table, rows });
+      this.ready.push(this.batch(table, rows));
     }
     // While ClickHouse is down (or the spool still holds older batches), new batches go behind them on disk.
     if (this.down || this.spool.size) this.spoolReady();
@@ -152,7 +223,7 @@ export class HistoryWriter {
   private overflow(): void {
     for (const t of TABLES) if (this.queues.get(t)!.length) {
       const q = this.queues.get(t)!;
-      this.ready.push({ table: t, rows: q.splice(0, q.length) });
+      this.ready.push(this.batch(t, q.splice(0, q.length)));
     }
     this.spoolReady();
   }
@@ -171,7 +242,10 @@ export class HistoryWriter {
         this.stats.dropped[d.table] += d.rows;
         this.o.log.warn({ event: 'history dropped', table: d.table, rows: d.rows, reason: d.reason, spool_bytes: this.spool.bytes }, `history: ${d.rows} ${d.table} rows dropped (spool full)`);
       }
-      if (r.stored) this.stats.spooled[b.table] += b.rows.length;
+      if (r.stored) {
+        this.stats.spooled[b.table] += b.rows.length;
+        this.settle(b);
+      }
       if (r.overBound) this.o.log.warn({ event: 'history spool over bound', table: b.table, spool_bytes: this.spool.bytes, max_bytes: this.o.spoolMaxBytes }, 'history spool is over its bound (attacks, bans and samples are never dropped)');
       this.refreshSpoolStats();
     };
@@ -253,6 +327,7 @@ export class HistoryWriter {
           if (this.inflight === b) this.inflight = undefined;
         }
         this.stats.inserted[b.table] += b.rows.length;
+        this.settle(b);
       }
       this.down = false;
       this.retryDelay = this.o.retryMs ?? 1000;
@@ -365,7 +440,7 @@ export class HistoryWriter {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     for (const t of TABLES) {
       const q = this.queues.get(t)!;
-      if (q.length) this.ready.push({ table: t, rows: q.splice(0, q.length) });
+      if (q.length) this.ready.push(this.batch(t, q.splice(0, q.length)));
     }
     await this.spool.settled();
     // An insert still waiting for an answer: its rows go to disk too (if it lands after all, the replay collapses into it).
@@ -374,6 +449,7 @@ export class HistoryWriter {
     if (pending) this.toSpool(pending, true);
     for (const b of this.ready.splice(0)) this.toSpool(b, true);
     this.stats.queue_rows = 0;
+    this.journal.close();
     await this.client.close().catch(() => undefined);
   }
 }

@@ -12,6 +12,7 @@ import { F, newFlowRecord, type FlowRecord } from '../../src/flow/record.ts';
 import { formatIPv4, formatIPv6 } from '../../src/core/ip.ts';
 import { haveTshark, matchLines, recordLine, tsharkSflow } from './sflow-oracle.ts';
 import { fixtures, fixturePcap, type Expect } from '../fixtures/sflow/build.ts';
+import { Plausibility } from '../../src/flow/plausible.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const capturesDir = path.resolve(repoRoot, '../shared/flows/captures');
@@ -203,6 +204,7 @@ function fuzzCtx(): { ctx: DecodeContext; count: () => number } {
     exporter: '192.0.2.1',
     received: 1,
     defaultSamplingRate: 1,
+    limits: new Plausibility(),
   };
   return { ctx, count: () => n };
 }

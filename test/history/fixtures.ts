@@ -1,5 +1,22 @@
-/** An attack and a ban as the engine emits them, for history tests. */
+/** An attack and a ban as the engine emits them, a data directory and writer options, for history tests. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AttackView as Attack, Ban } from '../../src/ban/types.ts';
+import { silentLogger } from '../../src/core/log.ts';
+import type { WriterOptions } from '../../src/history/writer.ts';
+
+/** A temporary directory removed after the test. */
+export function tmp(t: { after(fn: () => void): void }): string {
+  const d = mkdtempSync(join(tmpdir(), 'bw-history-'));
+  t.after(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+/** Writer options for tests: small batches, a 200 ms flush, fast retries. */
+export function opts(dataDir: string, database: string, extra: Partial<WriterOptions> = {}): WriterOptions {
+  return { database, dataDir, batchSize: 100, queueSize: 10_000, flushIntervalMs: 200, spoolMaxBytes: 10 * 1024 * 1024, ttlDays: 0, log: silentLogger(), retryMs: 100, retryMaxMs: 500, ...extra };
+}
 
 export function attack(id: string, target: string, start: number, extra: Partial<Attack> = {}): Attack {
   return {

@@ -7,29 +7,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../../src/core/log.ts';
 import { clickhouseClient, type HistoryClient } from '../../src/history/client.ts';
-import { HistoryWriter, type WriterOptions } from '../../src/history/writer.ts';
+import { HistoryWriter } from '../../src/history/writer.ts';
 import { attackRow, banRow, eventRows, sampleRows } from '../../src/history/rows.ts';
 import { TrafficSampler } from '../../src/history/traffic.ts';
 import { HistoryReader } from '../../src/history/reader.ts';
 import { LATEST_VERSION } from '../../src/history/schema.ts';
-import { attack, ban } from './fixtures.ts';
+import { attack, ban, opts, tmp } from './fixtures.ts';
 import { startClickHouse, freeTcpPort } from './server.ts';
-
-function tmp(t: { after(fn: () => void): void }): string {
-  const d = mkdtempSync(join(tmpdir(), 'bw-history-'));
-  t.after(() => rmSync(d, { recursive: true, force: true }));
-  return d;
-}
-
-function opts(dataDir: string, database: string, extra: Partial<WriterOptions> = {}): WriterOptions {
-  return { database, dataDir, batchSize: 100, queueSize: 10_000, flushIntervalMs: 200, spoolMaxBytes: 10 * 1024 * 1024, ttlDays: 0, log: silentLogger(), retryMs: 100, retryMaxMs: 500, ...extra };
-}
 
 async function waitFor(what: string, fn: () => Promise<boolean> | boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
