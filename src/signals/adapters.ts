@@ -160,7 +160,9 @@ export function parseFastNetMon(body: unknown): Parsed {
   const bits = out ? d.total_outgoing_traffic_bits : d.total_incoming_traffic_bits;
   const bytes = out ? d.total_outgoing_traffic : d.total_incoming_traffic;
   const bps = bits ?? (bytes !== undefined ? bytes * 8 : 0);
-  const vector = vectorOf(d.attack_type) ?? vectorOf(d.attack_protocol) ?? 'mixed';
+  // attack_type is often "unknown": then the protocol says more (udp → udp_flood).
+  const byType = vectorOf(d.attack_type);
+  const vector = (byType !== 'mixed' ? byType : undefined) ?? vectorOf(d.attack_protocol) ?? 'mixed';
   return {
     ok: true,
     skipped: [],
