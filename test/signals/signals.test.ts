@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHarness, type Harness } from '../daemon/harness.ts';
+import { fastnetmonBan } from './payloads.ts';
 
 const OP = 'op-token-1';
 const VIEW = 'view-token-1';
@@ -15,31 +16,6 @@ process.env.BW_SIG_OP = OP;
 process.env.BW_SIG_VIEW = VIEW;
 const tokens = { listen: '127.0.0.1:0', tokens: [{ name: 'ops', token_env: 'BW_SIG_OP', role: 'operator' }, { name: 'view', token_env: 'BW_SIG_VIEW', role: 'viewer' }] };
 const auth = { authorization: `Bearer ${OP}` };
-
-/** FastNetMon's JSON notify document for a ban (the shape of its published examples). */
-export function fastnetmonBan(ip: string, action = 'ban'): Record<string, unknown> {
-  return {
-    ip,
-    action,
-    alert_scope: 'host',
-    attack_details: {
-      attack_uuid: '041eb504-2b33-4ff7-a6b7-8235408d5062',
-      attack_severity: 'middle',
-      attack_type: 'unknown',
-      initial_attack_power: 282473,
-      peak_attack_power: 282473,
-      attack_direction: 'incoming',
-      attack_protocol: 'udp',
-      attack_detection_source: 'automatic',
-      total_incoming_traffic: 15253500,
-      total_outgoing_traffic: 0,
-      total_incoming_pps: 282472,
-      total_outgoing_pps: 0,
-      total_incoming_flows: 0,
-      incoming_udp_pps: 282472,
-    },
-  };
-}
 
 function alert(status: 'firing' | 'resolved', labels: Record<string, string>, annotations: Record<string, string> = {}) {
   return { version: '4', status, receiver: 'breakwater', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am', groupKey: 'k', truncatedAlerts: 0, alerts: [{ status, labels, annotations, startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z', generatorURL: 'http://prom', fingerprint: 'abc' }] };
