@@ -7,7 +7,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, type Harness } from '../daemon/harness.ts';
+import { join } from 'node:path';
+import { baseConfig, startHarness, type Harness } from '../daemon/harness.ts';
 import { fastnetmonBan } from './payloads.ts';
 
 const OP = 'op-token-1';
@@ -211,4 +212,33 @@ test('corroboration: a single source is recorded without a ban (202, why); a sec
   // A whitelisted target answers with the guard at once, corroborated or not.
   const wl = await h.req('POST', '/api/v1/events', { victim_ip: '198.51.100.1', source: 'ids' }, auth);
   assert.equal(wl.json.reason, 'whitelisted');
+});
+
+test('notifications: a signal\'s attack_start and ban reach a webhook receiver with who signal:<name>; the start announced its mode', async (t) => {
+  const { startHttpReceiver } = await import('../notify/receivers.ts');
+  const wh = await startHttpReceiver();
+  t.after(() => wh.close());
+  const h = await startHarness(t, { api: tokens, notify: { group_seconds: 0, outbox: { retry_initial_seconds: 0.05, retry_max_seconds: 0.2 }, webhook: { url: wh.url } } });
+  const r = await h.req('POST', '/api/v1/signals/fastnetmon', fastnetmonBan('198.51.100.80'), auth);
+  assert.equal(r.status, 201, r.text);
+  const events = () => wh.received.flatMap((x) => JSON.parse(x.body).events as any[]);
+  const end = Date.now() + 10_000;
+  while (!(events().some((e) => e.event === 'ban') && events().some((e) => e.event === 'attack_start')) && Date.now() < end) await new Promise((res) => setTimeout(res, 20));
+  const start = events().find((e) => e.event === 'attack_start');
+  const ban = events().find((e) => e.event === 'ban');
+  assert.ok(start && ban, JSON.stringify(events()));
+  assert.equal(start.target, '198.51.100.80');
+  assert.equal(start.who, 'signal:fastnetmon');
+  assert.equal(start.attack_id, r.json.attack_id);
+  assert.equal(ban.who, 'signal:fastnetmon');
+  assert.equal(ban.mode, 'dry_run');
+  const mc = events().find((e) => e.event === 'mode_change');
+  assert.deepEqual([mc?.who, mc?.from, mc?.to], ['start', undefined, 'dry_run']);
+  // A restart that goes live says so, with the previous run's mode.
+  h.writeConfig(baseConfig(join(h.dir, 'data'), { api: tokens, dry_run: false, notify: { group_seconds: 0, webhook: { url: wh.url } } }));
+  await h.restart();
+  const end2 = Date.now() + 10_000;
+  while (events().filter((e) => e.event === 'mode_change').length < 2 && Date.now() < end2) await new Promise((res) => setTimeout(res, 20));
+  const modes = events().filter((e) => e.event === 'mode_change').map((e) => [e.who, e.from, e.to, e.mode]);
+  assert.deepEqual(modes, [['start', undefined, 'dry_run', 'dry_run'], ['start', 'dry_run', 'live', 'live']]);
 });
