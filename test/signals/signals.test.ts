@@ -149,7 +149,7 @@ test('RTBH webhook: X-Auth-Token of an operator, 403 for a bad token or a whitel
   assert.equal((await activeBan(h, '198.51.100.50')).source, 'signal:rtbh');
   assert.equal((await h.req('POST', '/api/v1/signals/rtbh', { action: 'announce', target_ip: '198.51.100.51' }, { authorization: `Bearer ${OP}` })).status, 201);
   // Bad token, viewer token, no token: 403.
-  for (const hd of [{ 'x-auth-token': 'wrong' }, { 'x-auth-token': VIEW }, {}]) {
+  for (const hd of [{ 'x-auth-token': 'wrong' }, { 'x-auth-token': VIEW }, {}] as Array<Record<string, string>>) {
     const r = await h.req('POST', '/api/v1/signals/rtbh', { action: 'announce', target_ip: '198.51.100.52' }, hd);
     assert.equal(r.status, 403, `${JSON.stringify(hd)}: ${r.text}`);
   }
