@@ -15,7 +15,7 @@
  * receiver does. Alertmanager's several alerts get one result each (200).
  */
 import type Koa from 'koa';
-import { ApiError, httpStatus, type ApiErrorCode } from '../core/errors.ts';
+import { ApiError, httpStatus, isErrorCode, type ApiErrorCode } from '../core/errors.ts';
 import { ADAPTERS, type AdapterName, type Signal } from '../signals/adapters.ts';
 import type { SignalOutcome } from '../signals/hub.ts';
 
@@ -64,7 +64,7 @@ export function answerOf(adapter: AdapterName, sig: Signal, out: SignalOutcome, 
     case 'not_found':
       return { status: 404, body: { ...base, status: 'not_found', error: out.detail, code: 'not_found', reason: 'not_banned' } };
     case 'refused': {
-      let status = httpStatus(out.reason);
+      let status = isErrorCode(out.reason) ? httpStatus(out.reason) : 409;
       let retryAfter: number | undefined;
       if (adapter === 'rtbh' && (out.reason === 'whitelisted' || out.reason === 'outside_networks')) status = 403;
       if (adapter === 'rtbh' && out.reason === 'rate_limited') {

@@ -331,7 +331,16 @@ export class SignalHub {
       const target = e.attack.target;
       this.corr.see(target, FLOW_SOURCE, e.time);
       const keys = this.byTarget.get(target);
-      if (keys && keys.size > 0 && this.corr.sources(target, e.time, this.windowMs()).length >= this.config().signals.require_corroboration) this.feedTarget(target, e.time);
+      if (!keys || keys.size === 0 || this.corr.sources(target, e.time, this.windowMs()).length < this.config().signals.require_corroboration) return;
+      // After the ban module has seen the detected attack: it makes the ban, the signals link to it.
+      const time = e.time;
+      queueMicrotask(() => {
+        try {
+          this.feedTarget(target, time);
+        } catch (err) {
+          this.log?.error({ event: 'signal error', err: (err as Error).message }, 'corroborated signal failed');
+        }
+      });
     }
   }
 }

@@ -209,6 +209,7 @@ test('corroboration: a single source is recorded without a ban (202, why); a sec
   assert.ok(fb, 'banned once detection saw it');
   const sigAttack = (await h.req('GET', '/api/v1/attacks', undefined, auth)).json.attacks.find((a: any) => a.target === '198.51.100.7' && a.source === 'signal:ids');
   assert.ok(fb.attack_ids.includes(sigAttack.id), 'the signal attack is linked to the ban');
+  assert.equal(fb.source, 'auto', 'detection made the ban; the signal joined it');
   // A whitelisted target answers with the guard at once, corroborated or not.
   const wl = await h.req('POST', '/api/v1/events', { victim_ip: '198.51.100.1', source: 'ids' }, auth);
   assert.equal(wl.json.reason, 'whitelisted');
