@@ -240,6 +240,7 @@ export class Daemon {
       api: () => (this.api ? this.api.stats : undefined),
       notify: () => this.notify?.stats(),
       history: () => this.history?.stats,
+      signals: () => this.signalWiring?.hub.stats(),
     });
     const base: Base = { log, store, metrics, pidFile, startedAt };
     this.base = base;

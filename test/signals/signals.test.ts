@@ -81,6 +81,11 @@ test('generic event: 201 with a ban of source signal:<source>, its TTL, the atta
   assert.match(wl.json.error, /whitelisted/);
   const audit = (await h.req('GET', '/api/v1/audit?action=ban_refused', undefined, auth)).json;
   assert.ok(audit.audit.some((e: any) => e.target === '198.51.100.1' && e.actor === 'signal:ids'), JSON.stringify(audit));
+  // Metrics count the signals by sender and outcome.
+  const m = (await h.req('GET', '/metrics', undefined, auth)).text;
+  assert.match(m, /^breakwater_signals_received_total\{source="ids"\} [3-9]$/m);
+  assert.match(m, /^breakwater_signals_outcomes_total\{outcome="banned"\} 2$/m);
+  assert.match(m, /^breakwater_signals_open [1-9]$/m);
   // Roles: a viewer may not send signals; no token is 401.
   assert.equal((await h.req('POST', '/api/v1/events', { victim_ip: '198.51.100.22' }, { authorization: `Bearer ${VIEW}` })).status, 403);
   assert.equal((await h.req('POST', '/api/v1/events', { victim_ip: '198.51.100.22' })).status, 401);
