@@ -15,6 +15,8 @@ const OP = 'op-token-1';
 const VIEW = 'view-token-1';
 process.env.BW_SIG_OP = OP;
 process.env.BW_SIG_VIEW = VIEW;
+const ADMIN = 'admin-token-1';
+process.env.BW_SIG_ADMIN = ADMIN;
 const tokens = { listen: '127.0.0.1:0', tokens: [{ name: 'ops', token_env: 'BW_SIG_OP', role: 'operator' }, { name: 'view', token_env: 'BW_SIG_VIEW', role: 'viewer' }] };
 const auth = { authorization: `Bearer ${OP}` };
 
@@ -184,7 +186,7 @@ test('RTBH webhook: X-Auth-Token of an operator, 403 for a bad token or a whitel
 });
 
 test('corroboration: a single source is recorded without a ban (202, why); a second source or a flow-detected attack bans', async (t) => {
-  const h = await startHarness(t, { api: tokens, signals: { require_corroboration: 2, corroboration_window_seconds: 60 } });
+  const h = await startHarness(t, { api: { ...tokens, token_env: 'BW_SIG_ADMIN' }, signals: { require_corroboration: 2, corroboration_window_seconds: 60 } });
   const one = await h.req('POST', '/api/v1/events', { victim_ip: '198.51.100.60', vector: 'syn', source: 'ids' }, auth);
   assert.equal(one.status, 202, one.text);
   assert.equal(one.json.status, 'pending_corroboration');
@@ -218,6 +220,12 @@ test('corroboration: a single source is recorded without a ban (202, why); a sec
   // A whitelisted target answers with the guard at once, corroborated or not.
   const wl = await h.req('POST', '/api/v1/events', { victim_ip: '198.51.100.1', source: 'ids' }, auth);
   assert.equal(wl.json.reason, 'whitelisted');
+  // A reload applies the signals keys at once: one source is enough now.
+  h.writeConfig(baseConfig(join(h.dir, 'data'), { api: { ...tokens, token_env: 'BW_SIG_ADMIN' }, signals: { require_corroboration: 1 } }));
+  const rl = await h.req('POST', '/api/v1/config/reload', undefined, { authorization: `Bearer ${ADMIN}` });
+  assert.equal(rl.status, 200, rl.text);
+  assert.ok(rl.json.changed.includes('signals.require_corroboration'), rl.text);
+  assert.equal((await h.req('POST', '/api/v1/events', { victim_ip: '198.51.100.62', source: 'ids' }, auth)).status, 201);
 });
 
 test('notifications: a signal\'s attack_start and ban reach a webhook receiver with who signal:<name>; the start announced its mode', async (t) => {
