@@ -142,6 +142,8 @@ export const MAX_LIMIT = 1000;
 export const DEFAULT_LIMIT = 100;
 
 const MAX_TTL = 30 * 86_400;
+/** Largest body of the signal routes (signal-routes.ts). */
+export const SIGNAL_MAX_BODY = 1024 * 1024;
 
 const Target = v.pipe(
   v.string(),
@@ -412,7 +414,8 @@ export class ApiServer {
     });
 
     registerHistoryRoutes((path, fn) => route('GET', path, (ctx) => fn(ctx)), () => this.opts.history?.());
-    registerSignalRoutes((path, fn) => route('POST', path, fn), () => this.opts.signals?.(), (ctx) => readJson(ctx.req, maxBody));
+    // Detectors send more than a ban request (FastNetMon's packet dump, Alertmanager's grouped alerts): up to 1 MiB.
+    registerSignalRoutes((path, fn) => route('POST', path, fn), () => this.opts.signals?.(), (ctx) => readJson(ctx.req, Math.max(maxBody, SIGNAL_MAX_BODY)));
     app.use(r.routes());
     app.use(r.allowedMethods());
     return app;

@@ -117,6 +117,11 @@ test('FastNetMon: ban → ban held, attack_details → recorded only, unban → 
   const ended = (await h.req('GET', '/api/v1/attacks?active=false', undefined, auth)).json.attacks.find((x: any) => x.id === r.json.attack_id);
   assert.ok(ended && ended.end, 'the attack ended and is in the history');
   assert.equal(ended.source, 'signal:fastnetmon');
+  // A document with FastNetMon's packet dump (beyond the 64 KiB of other routes) is taken.
+  const big = { ...fastnetmonBan('198.51.100.32'), packet_dump: Array.from({ length: 1500 }, (_, i) => `2026-12-07 10:00:00.${i} 203.0.113.${i % 250}:40000 > 198.51.100.32:80 protocol: udp frag: 0 packets: 1 size: 1500 bytes ttl: 64 sample ratio: 1`) };
+  assert.ok(JSON.stringify(big).length > 64 * 1024);
+  const bigR = await h.req('POST', '/api/v1/signals/fastnetmon', big, auth);
+  assert.equal(bigR.status, 201, bigR.text);
   // A payload without an address is a 400.
   const bad = await h.req('POST', '/api/v1/signals/fastnetmon', { action: 'ban' }, auth);
   assert.equal(bad.status, 400);
