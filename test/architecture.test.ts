@@ -198,3 +198,16 @@ test('history depends only on core, config and the engine\'s and ban module\'s e
   const users = all.filter((i) => i.spec.startsWith('@clickhouse/')).map((i) => i.from);
   assert.deepEqual(users, [join('history', 'client.ts')]);
 });
+
+test('signals reach bans only through the ban module\'s door: they import core, config, engine events and the ban module, never bgp, mitigation, store or the daemon; only api/ and daemon/ import signals', () => {
+  assert.deepEqual(
+    violations('signals', (i) => {
+      if (external(i)) return i.spec === 'valibot';
+      const t = area(i.target!);
+      return ['core', 'config', 'signals', 'ban'].includes(t) || i.target === join('engine', 'events.ts');
+    }),
+    [],
+  );
+  const users = all.filter((i) => i.target && area(i.target) === 'signals' && !['signals', 'api', 'daemon'].includes(area(i.from)));
+  assert.deepEqual(users.map((i) => `${i.from} imports ${i.spec}`), []);
+});

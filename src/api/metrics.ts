@@ -8,6 +8,8 @@
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from '../version.ts';
 import { registerHistoryMetrics, type HistoryStatsView } from './history-metrics.ts';
+import { registerSignalMetrics } from './signal-metrics.ts';
+import type { SignalStats } from '../signals/hub.ts';
 
 export interface ExporterView {
   exporter: string;
@@ -122,6 +124,7 @@ export interface MetricsSources {
   api?: () => { requests: number; errors: number; unauthorized: number } | undefined;
   notify?: () => NotifyStatsView | undefined;
   history?: () => HistoryStatsView | undefined;
+  signals?: () => SignalStats | undefined;
 }
 
 export const BGP_STATES = ['idle', 'connect', 'active', 'opensent', 'openconfirm', 'established'] as const;
@@ -141,6 +144,7 @@ export interface MetricsSnapshot {
   api?: { requests: number; errors: number; unauthorized: number };
   notify?: NotifyStatsView;
   history?: HistoryStatsView;
+  signals?: SignalStats;
 }
 
 type Labels = Record<string, string>;
@@ -381,12 +385,13 @@ export class Metrics {
       registers: [reg],
     });
     registerHistoryMetrics(reg, () => snap().history);
+    registerSignalMetrics(reg, () => snap().signals);
   }
 
   /** Asks every source once. */
   snapshot(): MetricsSnapshot {
     const s = this.sources;
-    return { flow: s.flow?.(), engine: s.engine?.(), bgp: s.bgp?.() ?? [], mitigation: s.mitigation?.(), store: s.store?.(), dryRun: s.dryRun?.() !== false, api: s.api?.(), notify: s.notify?.(), history: s.history?.() };
+    return { flow: s.flow?.(), engine: s.engine?.(), bgp: s.bgp?.() ?? [], mitigation: s.mitigation?.(), store: s.store?.(), dryRun: s.dryRun?.() !== false, api: s.api?.(), notify: s.notify?.(), history: s.history?.(), signals: s.signals?.() };
   }
 
   /** One scrape: one snapshot, every metric adapted from it. */

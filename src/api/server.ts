@@ -15,6 +15,7 @@
  *   POST /api/v1/unban            operator {"ip"}
  *   POST /api/v1/config/reload    admin    ?force=true applies a dangerous change
  *   GET  /api/v1/config           admin    the running config, secrets hidden
+ *   POST /api/v1/events, /api/v1/signals/{fastnetmon,alertmanager,rtbh}   operator (signal-routes.ts)
  *
  * Without any token configured (loopback, or api.insecure_no_auth) every
  * route is open. Errors are JSON: {"error": "...", "code": "...", ...details}.
@@ -30,6 +31,7 @@ import { API_ERRORS, ApiError, type ApiErrorCode, type PathIssue } from '../core
 import { parseIP, parsePrefix } from '../core/ip.ts';
 import type { HistoryReader } from '../history/reader.ts';
 import { registerHistoryRoutes } from './history-routes.ts';
+import { registerSignalRoutes, type SignalBackend } from './signal-routes.ts';
 
 export interface PageQuery {
   limit: number;
@@ -106,7 +108,12 @@ export const ROUTES = [
   { method: 'GET', path: '/api/v1/history/attacks/:id/samples', access: 'viewer' },
   { method: 'GET', path: '/api/v1/history/bans', access: 'viewer' },
   { method: 'GET', path: '/api/v1/history/report', access: 'viewer' },
-] as const satisfies ReadonlyArray<{ method: 'GET' | 'POST'; path: string; access: Access }>;
+  // Signals from other detectors (signal-routes.ts); the RTBH webhook also takes its token in X-Auth-Token
+  { method: 'POST', path: '/api/v1/events', access: 'operator' },
+  { method: 'POST', path: '/api/v1/signals/fastnetmon', access: 'operator' },
+  { method: 'POST', path: '/api/v1/signals/alertmanager', access: 'operator' },
+  { method: 'POST', path: '/api/v1/signals/rtbh', access: 'operator', tokenHeader: 'x-auth-token' },
+] as const satisfies ReadonlyArray<{ method: 'GET' | 'POST'; path: string; access: Access; tokenHeader?: string }>;
 export interface ApiToken {
   name: string;
   token: string;
@@ -127,12 +134,16 @@ export interface ApiServerOptions {
   requestTimeoutMs?: number;
   /** ClickHouse history (storage.clickhouse), when configured. */
   history?: () => HistoryReader | undefined;
+  /** Signals from other detectors (signals/hub.ts), once the daemon runs. */
+  signals?: () => SignalBackend | undefined;
 }
 
 export const MAX_LIMIT = 1000;
 export const DEFAULT_LIMIT = 100;
 
 const MAX_TTL = 30 * 86_400;
+/** Largest body of the signal routes (signal-routes.ts). */
+export const SIGNAL_MAX_BODY = 1024 * 1024;
 
 const Target = v.pipe(
   v.string(),
@@ -184,7 +195,7 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-async function readJson(req: NodeJS.ReadableStream & { headers: Record<string, string | string[] | undefined> }, max: number): Promise<unknown> {
+export async function readJson(req: NodeJS.ReadableStream & { headers: Record<string, string | string[] | undefined> }, max: number): Promise<unknown> {
   const len = Number(req.headers['content-length'] ?? 0);
   if (len > max) throw new ApiError('payload_too_large', `request body larger than ${max} bytes`);
   const chunks: Buffer[] = [];
@@ -297,8 +308,17 @@ export class ApiServer {
     const route = (method: 'GET' | 'POST', path: (typeof ROUTES)[number]['path'], fn: Handler) => {
       const spec = ROUTES.find((x) => x.method === method && x.path === path);
       if (!spec) throw new Error(`${method} ${path} is not in ROUTES`);
+      // A route with its own token header (the RTBH webhook's X-Auth-Token) answers 403 to a bad token, as its senders expect.
+      const own = 'tokenHeader' in spec ? spec.tokenHeader : undefined;
       const h = async (ctx: Koa.Context) => {
-        const actor = this.authorize(ctx.get('authorization') || undefined, spec.access);
+        const header = ctx.get('authorization') || (own && ctx.get(own) ? `Bearer ${ctx.get(own)}` : undefined);
+        let actor: string;
+        try {
+          actor = this.authorize(header, spec.access);
+        } catch (e) {
+          if (own && e instanceof ApiError && e.code === 'unauthorized') throw new ApiError('forbidden', e.message);
+          throw e;
+        }
         await fn(ctx, actor);
       };
       if (method === 'GET') r.get(path, h);
@@ -394,6 +414,8 @@ export class ApiServer {
     });
 
     registerHistoryRoutes((path, fn) => route('GET', path, (ctx) => fn(ctx)), () => this.opts.history?.());
+    // Detectors send more than a ban request (FastNetMon's packet dump, Alertmanager's grouped alerts): up to 1 MiB.
+    registerSignalRoutes((path, fn) => route('POST', path, fn), () => this.opts.signals?.(), (ctx) => readJson(ctx.req, Math.max(maxBody, SIGNAL_MAX_BODY)));
     app.use(r.routes());
     app.use(r.allowedMethods());
     return app;

@@ -130,6 +130,11 @@ export function targetKey(p: Prefix): string {
   return p.len === (p.family === 4 ? 32 : 128) ? formatIP(p.family, p.bytes) : formatPrefix(p);
 }
 
+/** A signal's TTL when it is usable (1 s .. MAX_MANUAL_TTL_SECONDS), else undefined. */
+function validTtl(t: number | undefined): number | undefined {
+  return t !== undefined && Number.isInteger(t) && t >= 1 && t <= MAX_MANUAL_TTL_SECONDS ? t : undefined;
+}
+
 function clone<T>(x: T): T {
   return structuredClone(x);
 }
@@ -510,7 +515,7 @@ export class BanManager {
     if (p.reported.has(reason)) return;
     p.reported.add(reason);
     this.countRefusal(reason);
-    this.emit({ event: 'ban_refused', time: now, target: a.target, reason, detail, attack: a, source: 'auto' });
+    this.emit({ event: 'ban_refused', time: now, target: a.target, reason, detail, attack: a, source: a.source ?? 'auto' });
   }
 
   private refuseManual(target: string, reason: RefusalReason, detail: string, actor: string, now: number): BanResult {
@@ -713,14 +718,14 @@ export class BanManager {
     const key = ctx.key!;
     const a = ctx.attack;
     const pol = this.policy.forTarget(p, a?.hostgroup);
-    const ttl = ctx.manual?.ttlSeconds ?? pol.ban.ttl_seconds;
+    const ttl = ctx.manual?.ttlSeconds ?? validTtl(a?.ttl_seconds) ?? pol.ban.ttl_seconds;
     const level = a ? this.startLevel(pol, 0) : initialLevel(pol.mitigation, pol.flowspec.action);
     const ban: Ban = {
       id: this.newId(now),
       target: key,
       family: p.family,
       attack_id: a?.id,
-      source: ctx.manual ? ctx.manual.actor : 'auto',
+      source: ctx.manual ? ctx.manual.actor : (a?.source ?? 'auto'),
       reason: ctx.manual ? (ctx.manual.reason ?? 'manual ban') : a ? `${a.vector} ${a.direction} (${a.triggers.join(', ') || 'threshold'})` : 'ban',
       action: levelAction(level),
       escalation_step: -1,

@@ -22,7 +22,7 @@ export interface Ban {
   target: string;
   family: 4 | 6;
   attack_id?: string;
-  /** "auto" for detected attacks, or the API user for manual bans. */
+  /** "auto" for detected attacks, "signal:<name>" for a signal's attack, or the API user for manual bans. */
   source: string;
   reason: string;
   action: 'blackhole' | 'flowspec';

@@ -436,6 +436,17 @@ export const ConfigSchema = v.strictObject({
     ),
     'Flow samples kept with attacks.',
   ),
+  signals: doc(
+    v.optional(
+      v.strictObject({
+        require_corroboration: doc(posInt(1, 16), 'Distinct sources (signal names, and `flow` for an attack Breakwater detected itself) that must report a target within `corroboration_window_seconds` before a signal bans it; 1: any one signal may ban.'),
+        corroboration_window_seconds: doc(posInt(300, 86400), 'How long a source\'s report of a target counts towards `require_corroboration`.'),
+        max_tracked_targets: doc(posInt(10000, 1000000), 'At most this many targets are remembered for corroboration, and at most this many signal attacks are kept open; the oldest is dropped first.'),
+      }),
+      {},
+    ),
+    'Attacks reported by other detectors (`POST /api/v1/events`, `/api/v1/signals/*`): they go through the same ban guards as detected ones.',
+  ),
   notify: doc(v.optional(NotifySchema, {}), 'Notifications of attacks, bans, BGP sessions, exporters and reloads: Telegram, Slack, email, webhook, exec hook.'),
   api: doc(v.optional(ApiSchema, {}), 'REST API, dashboard and metrics.'),
   storage: doc(v.optional(StorageSchema, {}), 'Where state and history are kept.'),

@@ -81,6 +81,7 @@ export const API_ERRORS = {
   conflict: 409,
   dangerous_change: 409,
   payload_too_large: 413,
+  too_many_requests: 429,
   internal: 500,
   not_ready: 503,
   unavailable: 503,

@@ -45,6 +45,9 @@ import { EngineEvents } from './events.ts';
 import { attachNotifier, type NotifyWiring } from './notify-wiring.ts';
 import type { History } from '../history/history.ts';
 import { attachHistory } from './history-wiring.ts';
+import { attachSignals } from './signal-wiring.ts';
+import type { SignalHub } from '../signals/hub.ts';
+import type { SignalBackend } from '../api/signal-routes.ts';
 
 const NO_ATTACKS: ReadonlyMap<string, Attack> = new Map();
 import { FORCE_MARKER, FORCE_MARKER_MAX_AGE_MS, PID_FILE } from './files.ts';
@@ -104,6 +107,13 @@ export class Daemon {
   }
   /** ClickHouse history (storage.clickhouse), attached once the components exist. */
   private history: History | undefined;
+  /** Signals from other detectors, attached once the components exist. */
+  private signalWiring: { hub: SignalHub; backend: SignalBackend } | undefined;
+
+  /** The signal hub (undefined before the components exist). */
+  get signalHub(): SignalHub | undefined {
+    return this.signalWiring?.hub;
+  }
   readonly clock: Clock;
   private phaseNow: Phase = 'new';
   private config: Readonly<Config> | undefined;
@@ -232,6 +242,7 @@ export class Daemon {
       api: () => (this.api ? this.api.stats : undefined),
       notify: () => this.notify?.stats(),
       history: () => this.history?.stats,
+      signals: () => this.signalWiring?.hub.stats(),
     });
     const base: Base = { log, store, metrics, pidFile, startedAt };
     this.base = base;
@@ -266,6 +277,7 @@ export class Daemon {
       engine: comps.engine,
       bgp: comps.bgp,
       collector: comps.collector,
+      previousMode: store.getValue('mode'),
     });
     this.history = attachHistory({
       get cfg() {
@@ -278,6 +290,14 @@ export class Daemon {
       engine: comps.engine,
       collector: comps.collector,
       mitigator,
+    });
+    this.signalWiring = attachSignals({
+      get cfg() {
+        return self.cfg;
+      },
+      log,
+      clock: this.clock,
+      engine: comps.engine,
     });
     comps.bgp.onPeerState((nb, from, to) => {
       if (to.toLowerCase() === 'established' || from.toLowerCase() === 'established') this.safe('reconcile', () => this.reconcileNow());
@@ -361,7 +381,7 @@ export class Daemon {
       notifyStatus: () => this.notify?.status(),
       historyStatus: () => this.history?.status(),
     };
-    const api = new ApiServer(new DaemonBackend(view), { host: l.host, port: l.port, tokens: resolveTokens(cfg, b.log), metricsTokenRequired: cfg.api.metrics_token_required, log: b.log, history: () => this.history?.reader });
+    const api = new ApiServer(new DaemonBackend(view), { host: l.host, port: l.port, tokens: resolveTokens(cfg, b.log), metricsTokenRequired: cfg.api.metrics_token_required, log: b.log, history: () => this.history?.reader, signals: () => (this.phaseNow === 'running' ? this.signalWiring?.backend : undefined) });
     this.api = api;
     try {
       this.apiBound = await api.start();
@@ -590,6 +610,7 @@ export class Daemon {
     };
     const api = this.api;
     if (api) await step('api', () => api.stop());
+    this.signalWiring?.hub.stop();
     const notify = this.notify;
     if (notify) await step('notify', () => notify.stop());
     if (comps) {

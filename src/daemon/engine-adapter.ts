@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { Engine } from '../engine/engine.ts';
-import type { Attack } from '../engine/events.ts';
+import type { Attack, EngineEvent } from '../engine/events.ts';
 import { BanManager, type ReconfigureResult } from '../ban/bans.ts';
 import type { Ban, DetectionEvent, DetectionListener, RouteIntent } from '../ban/types.ts';
 import { buildRoute, routeForAttack } from '../mitigation/route.ts';
@@ -51,6 +51,11 @@ export class EngineAdapter implements EnginePort {
 
   on(listener: DetectionListener): void {
     this.listeners.push(listener);
+  }
+
+  signalEvent(e: EngineEvent, to: { record: boolean; ban: boolean }): void {
+    if (to.record) this.emit(e);
+    if (to.ban) this.bans.onAttackEvent(e);
   }
 
   tick(now: number): void {

@@ -22,6 +22,8 @@ export interface NotifySources {
   readonly engine: EnginePort;
   readonly bgp: BgpPort;
   readonly collector: CollectorPort;
+  /** The mode the previous run stored (undefined on a first start): the start's mode_change says from what. */
+  readonly previousMode?: string;
 }
 
 export interface NotifyWiring {
@@ -95,6 +97,11 @@ export function attachNotifier(d: NotifySources): NotifyWiring {
     if (ms > 0) timer = setInterval(poll, Math.min(5_000, Math.max(100, ms / 4))).unref();
   };
   startPoll();
+  // The mode is announced at every start, so a NOC sees a restart that went live (or back to dry-run).
+  guard('start', () => {
+    const m = mode();
+    notifier.publish({ event: 'mode_change', time: d.clock.now(), mode: m, who: 'start', ...(d.previousMode === 'dry_run' || d.previousMode === 'live' ? { from: d.previousMode } : {}), to: m });
+  });
 
   return {
     notifier,

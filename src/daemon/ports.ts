@@ -7,7 +7,7 @@
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
-import type { Attack } from '../engine/events.ts';
+import type { Attack, EngineEvent } from '../engine/events.ts';
 import type { Ban, DetectionListener, RouteIntent } from '../ban/types.ts';
 import type { FlowSink } from '../flow/record.ts';
 import type { SpeakerPort } from '../mitigation/reconcile.ts';
@@ -110,6 +110,12 @@ export interface EnginePort {
   /** The active bans a reload to cfg would lift (whitelisted, outside networks), changing nothing. */
   previewReload(cfg: Readonly<Config>): Array<{ target: string; reason: string }>;
   stats(): EngineStatsView;
+  /**
+   * An attack reported by another detector (signals/): `record` sends the
+   * event to the daemon's listeners like an engine event (store, API,
+   * notifications, history), `ban` feeds it to the ban module.
+   */
+  signalEvent?(e: EngineEvent, to: { record: boolean; ban: boolean }): void;
 }
 
 export interface CollectorPort {

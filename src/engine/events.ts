@@ -76,6 +76,10 @@ export interface Attack {
   thresholds?: Record<string, number>;
   /** Why it ended ("below threshold", "reconfigured", "outside networks"). */
   end_reason?: string;
+  /** Absent for attacks detected from flows; "signal:<name>" for one reported by another detector (signals/). */
+  source?: string;
+  /** A signal's own ban lifetime (seconds); absent: the target's `ban.ttl_seconds`. */
+  ttl_seconds?: number;
 }
 
 /** What the engine emits: attacks only (bans are decided by ban/). */

@@ -44,6 +44,7 @@ export function eventLine(e: NotifyEvent): string {
     case 'reload':
       return `config reloaded by ${e.who}: ${e.changed?.length ? e.changed.join(', ') : 'nothing changed'}`;
     case 'mode_change':
+      if (e.who === 'start') return e.from && e.from !== e.to ? `Breakwater started in ${e.to} mode (was ${e.from})` : `Breakwater started in ${e.to} mode`;
       return `mode changed from ${e.from} to ${e.to} by ${e.who}`;
     case 'test':
       return e.text ?? 'test message';

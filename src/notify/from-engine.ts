@@ -16,6 +16,8 @@ function attackFields(a: Attack): Partial<NotifyEvent> {
     vector: a.vector,
     rates: { pps: a.pps, mbps: a.mbps, fps: a.fps, peak_pps: a.peak_pps, peak_mbps: a.peak_mbps, peak_fps: a.peak_fps },
     ...(a.route ? { route: a.route } : {}),
+    // An attack another detector reported: who is its signal ("signal:fastnetmon").
+    ...(a.source ? { who: a.source } : {}),
   };
 }
 

@@ -7,6 +7,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiServer, ROUTES, type ApiBackend, type ApiToken } from '../../src/api/server.ts';
+import type { SignalBackend } from '../../src/api/signal-routes.ts';
+
+/** Signals: every signal ends (200); the bodies are valid ones of each sender. */
+const signals: SignalBackend = { handle: () => ({ status: 'ended' }), mode: () => 'dry_run', rateWindowSeconds: () => 60 };
+const SIGNAL_BODIES: Record<string, unknown> = {
+  '/api/v1/events': { victim_ip: '198.51.100.9' },
+  '/api/v1/signals/fastnetmon': { ip: '198.51.100.9', action: 'ban' },
+  '/api/v1/signals/alertmanager': { alerts: [] },
+  '/api/v1/signals/rtbh': { action: 'announce', target_ip: '198.51.100.9' },
+};
 
 function backend(): ApiBackend {
   return {
@@ -32,14 +42,14 @@ const TOKENS: ApiToken[] = [
 ];
 
 async function serve(t: { after(fn: () => Promise<void>): void }, tokens: ApiToken[], metricsTokenRequired = false) {
-  const srv = new ApiServer(backend(), { host: '127.0.0.1', port: 0, tokens, metricsTokenRequired });
+  const srv = new ApiServer(backend(), { host: '127.0.0.1', port: 0, tokens, metricsTokenRequired, signals: () => signals });
   const { port } = await srv.start();
   t.after(() => srv.stop());
   return async (method: string, path: string, token?: string) => {
     const res = await fetch(`http://127.0.0.1:${port}${path}`, {
       method,
       headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
-      body: method === 'POST' ? JSON.stringify(path.endsWith('/ban') || path.endsWith('/unban') ? { ip: '198.51.100.9' } : {}) : undefined,
+      body: method === 'POST' ? JSON.stringify(path.endsWith('/ban') || path.endsWith('/unban') ? { ip: '198.51.100.9' } : (SIGNAL_BODIES[path] ?? {})) : undefined,
     });
     await res.arrayBuffer();
     return res.status;
@@ -63,7 +73,8 @@ test('roles: every route × every role, no token and a bad token', async (t) => 
       const status = await req(r.method, r.path, w.token);
       let want: number;
       if (r.access === 'open' || r.access === 'metrics') want = 200;
-      else if (w.rank < 0) want = 401;
+      // The RTBH webhook answers a missing or bad token with 403, as the senders of the ExaBGP guide expect.
+      else if (w.rank < 0) want = r.path === '/api/v1/signals/rtbh' ? 403 : 401;
       else want = w.rank >= RANK[r.access] ? (r.path === '/api/v1/ban' ? 201 : 200) : 403;
       // History routes without storage.clickhouse answer 404 (400 for a literal ":ip") once the role is allowed.
       const history = /\/history\/|\/traffic$/.test(r.path);
@@ -72,7 +83,7 @@ test('roles: every route × every role, no token and a bad token', async (t) => 
     }
   }
   assert.deepEqual(table.filter((l) => l.includes('want')), [], table.join('\n'));
-  assert.equal(ROUTES.length, 16, 'a new route gets a row in ROUTES (and so in this table)');
+  assert.equal(ROUTES.length, 20, 'a new route gets a row in ROUTES (and so in this table)');
 });
 
 test('roles: /metrics needs a token with metrics_token_required; /healthz never does', async (t) => {

@@ -80,7 +80,7 @@ test('daemon: attack, ban, refusal, BGP down/up, reload to live and unban reach 
   for (const r of wh.received) assert.deepEqual(validateJsonSchema(schema, JSON.parse(r.body)), []);
   const counts: Record<string, number> = {};
   for (const e of events()) counts[e] = (counts[e] ?? 0) + 1;
-  assert.deepEqual(counts, { attack_start: 1, ban: 1, ban_refused: 1, bgp_down: 1, bgp_up: 1, reload: 1, mode_change: 1, unban: 1 });
+  assert.deepEqual(counts, { attack_start: 1, ban: 1, ban_refused: 1, bgp_down: 1, bgp_up: 1, reload: 1, mode_change: 2, unban: 1 });
   const all = wh.received.flatMap((r) => JSON.parse(r.body).events);
   const ban = all.find((e: any) => e.event === 'ban');
   assert.equal(ban.target, V);
@@ -92,14 +92,17 @@ test('daemon: attack, ban, refusal, BGP down/up, reload to live and unban reach 
   const reload = all.find((e: any) => e.event === 'reload');
   assert.ok(reload.changed.includes('dry_run'));
   assert.equal(reload.who, 'api');
-  assert.deepEqual([all.find((e: any) => e.event === 'mode_change').from, all.find((e: any) => e.event === 'mode_change').to], ['dry_run', 'live']);
+  // One mode_change at start (first start: no previous mode), one for the reload.
+  const modes = all.filter((e: any) => e.event === 'mode_change').map((e: any) => [e.who, e.from, e.to]);
+  assert.deepEqual(modes, [['start', undefined, 'dry_run'], ['api', 'dry_run', 'live']]);
   const unban = all.find((e: any) => e.event === 'unban');
   assert.equal(unban.mode, 'live');
 
-  // Telegram got its five, Slack its two, email its one.
-  await until('telegram', () => tg.received.length >= 5);
+  // Telegram got its six (the start's mode_change included), Slack its two, email its one.
+  await until('telegram', () => tg.received.length >= 6);
   const tgText = tg.received.map((r) => JSON.parse(r.body).text as string);
-  assert.equal(tgText.length, 5);
+  assert.equal(tgText.length, 6);
+  assert.ok(tgText.some((x) => /started in dry_run mode/.test(x)));
   assert.ok(tgText.some((x) => /ban 198\.51\.100\.7 \(dry-run\)/.test(x)));
   assert.ok(tgText.some((x) => /mode changed from dry_run to live/.test(x)));
   await until('slack', () => slack.received.length >= 2);
@@ -119,7 +122,7 @@ test('daemon: attack, ban, refusal, BGP down/up, reload to live and unban reach 
   assert.equal(st.json.notify.channels.webhook.sent, wh.received.length);
   const m = (await h.req('GET', '/metrics')).text;
   assert.match(m, new RegExp(`^breakwater_notify_sent_total\\{channel="webhook"\\} ${wh.received.length}$`, 'm'));
-  assert.match(m, /^breakwater_notify_events_sent_total\{channel="telegram"\} 5$/m);
+  assert.match(m, /^breakwater_notify_events_sent_total\{channel="telegram"\} 6$/m);
   assert.match(m, /^breakwater_notify_queued\{channel="webhook"\} 0$/m);
   assert.match(m, /^breakwater_notify_delivery_latency_seconds\{channel="webhook",quantile="0.99"\} [0-9.e-]+$/m);
 });

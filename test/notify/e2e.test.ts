@@ -77,7 +77,9 @@ test('daemon process: a replayed capture notifies every channel exactly as expec
   await waitFor('unban on the webhook', () => whEvents().some((e) => e.event === 'unban'), 40_000, 100);
   await waitFor('exporter_silent on the webhook', () => whEvents().some((e) => e.event === 'exporter_silent'), 20_000, 100);
   await new Promise((r) => setTimeout(r, 1500));
-  assert.deepEqual(count(whEvents()), { attack_start: 1, ban: 1, attack_end: 1, unban: 1, exporter_silent: 1 }, JSON.stringify(whEvents().map((e) => e.event)));
+  assert.deepEqual(count(whEvents()), { mode_change: 1, attack_start: 1, ban: 1, attack_end: 1, unban: 1, exporter_silent: 1 }, JSON.stringify(whEvents().map((e) => e.event)));
+  const started = whEvents().find((e) => e.event === 'mode_change');
+  assert.deepEqual([started.who, started.from, started.to, started.mode], ['start', undefined, 'dry_run', 'dry_run'], 'the start announces its mode');
   for (const r of wh.received) {
     assert.equal(r.headers['x-breakwater-signature'], 'sha256=' + createHmac('sha256', 'e2e-hmac').update(r.body).digest('hex'));
     assert.deepEqual(validateJsonSchema(schema, JSON.parse(r.body)), []);
