@@ -84,7 +84,7 @@ function build(cfg: Readonly<Config>) {
   const clock = new ManualClock(T0);
   const engine = new EngineAdapter(cfg, clock);
   const speaker = new FakeSpeaker([{ id: '127.0.0.2', families: ['ipv4_unicast', 'ipv6_unicast'] }]);
-  const m = new Mitigator({ port: speaker, bans: { active: () => engine.activeBans(), get: (id) => engine.banById(id) }, config: cfg, dryRun: cfg.dry_run });
+  const m = new Mitigator({ port: speaker, bans: { active: () => engine.activeBans(), get: (id) => engine.banById(id), clockNow: () => clock.now() }, config: cfg, dryRun: cfg.dry_run });
   engine.on((e) => {
     if (e.event === 'ban' || e.event === 'unban' || e.event === 'escalate') m.changed(e.ban.id);
   });
