@@ -8,6 +8,7 @@
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from '../version.ts';
 import { registerHistoryMetrics, type HistoryStatsView } from './history-metrics.ts';
+import { registerCommandMetrics, type CommandStatsView } from './command-metrics.ts';
 
 export interface ExporterView {
   exporter: string;
@@ -122,6 +123,7 @@ export interface MetricsSources {
   api?: () => { requests: number; errors: number; unauthorized: number } | undefined;
   notify?: () => NotifyStatsView | undefined;
   history?: () => HistoryStatsView | undefined;
+  commands?: () => CommandStatsView | undefined;
 }
 
 export const BGP_STATES = ['idle', 'connect', 'active', 'opensent', 'openconfirm', 'established'] as const;
@@ -141,6 +143,7 @@ export interface MetricsSnapshot {
   api?: { requests: number; errors: number; unauthorized: number };
   notify?: NotifyStatsView;
   history?: HistoryStatsView;
+  commands?: CommandStatsView;
 }
 
 type Labels = Record<string, string>;
@@ -381,12 +384,13 @@ export class Metrics {
       registers: [reg],
     });
     registerHistoryMetrics(reg, () => snap().history);
+    registerCommandMetrics(reg, () => snap().commands);
   }
 
   /** Asks every source once. */
   snapshot(): MetricsSnapshot {
     const s = this.sources;
-    return { flow: s.flow?.(), engine: s.engine?.(), bgp: s.bgp?.() ?? [], mitigation: s.mitigation?.(), store: s.store?.(), dryRun: s.dryRun?.() !== false, api: s.api?.(), notify: s.notify?.(), history: s.history?.() };
+    return { flow: s.flow?.(), engine: s.engine?.(), bgp: s.bgp?.() ?? [], mitigation: s.mitigation?.(), store: s.store?.(), dryRun: s.dryRun?.() !== false, api: s.api?.(), notify: s.notify?.(), history: s.history?.(), commands: s.commands?.() };
   }
 
   /** One scrape: one snapshot, every metric adapted from it. */

@@ -13,6 +13,7 @@
  *   GET  /api/v1/audit            viewer   ?action=&limit=&offset=
  *   POST /api/v1/ban              operator {"ip", "ttl_seconds"?, "reason"?}
  *   POST /api/v1/unban            operator {"ip"}
+ *   POST /api/v1/commands         operator text lines (command-routes.ts); withdraw-all: admin
  *   POST /api/v1/config/reload    admin    ?force=true applies a dangerous change
  *   GET  /api/v1/config           admin    the running config, secrets hidden
  *
@@ -30,6 +31,7 @@ import { API_ERRORS, ApiError, type ApiErrorCode, type PathIssue } from '../core
 import { parseIP, parsePrefix } from '../core/ip.ts';
 import type { HistoryReader } from '../history/reader.ts';
 import { registerHistoryRoutes } from './history-routes.ts';
+import { registerCommandRoutes, type CommandsPort } from './command-routes.ts';
 
 export interface PageQuery {
   limit: number;
@@ -98,6 +100,7 @@ export const ROUTES = [
   { method: 'GET', path: '/api/v1/audit', access: 'viewer' },
   { method: 'POST', path: '/api/v1/ban', access: 'operator' },
   { method: 'POST', path: '/api/v1/unban', access: 'operator' },
+  { method: 'POST', path: '/api/v1/commands', access: 'operator' },
   { method: 'POST', path: '/api/v1/config/reload', access: 'admin' },
   { method: 'GET', path: '/api/v1/config', access: 'admin' },
   // ClickHouse history (404 without storage.clickhouse)
@@ -127,6 +130,8 @@ export interface ApiServerOptions {
   requestTimeoutMs?: number;
   /** ClickHouse history (storage.clickhouse), when configured. */
   history?: () => HistoryReader | undefined;
+  /** Command lines (POST /api/v1/commands); undefined while the daemon takes no changes. */
+  commands?: () => CommandsPort | undefined;
 }
 
 export const MAX_LIMIT = 1000;
@@ -257,6 +262,14 @@ export class ApiServer {
       throw new ApiError('forbidden', `token "${tok.name}" has role ${tok.role}; ${need}${need === 'admin' ? '' : ' or above'} is needed`);
     }
     return tok.name;
+  }
+
+  /** The request's token has the admin role (or no token is configured). */
+  private isAdmin(header: string | undefined): boolean {
+    if (!this.authRequired) return true;
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+    const h = m ? digest(m[1]) : undefined;
+    return h !== undefined && this.tokens.some((t) => t.role === 'admin' && timingSafeEqual(t.hash, h));
   }
 
   private build(): Koa {
@@ -394,6 +407,7 @@ export class ApiServer {
     });
 
     registerHistoryRoutes((path, fn) => route('GET', path, (ctx) => fn(ctx)), () => this.opts.history?.());
+    registerCommandRoutes((path, fn) => route('POST', path, fn), { commands: () => this.opts.commands?.(), isAdmin: (ctx) => this.isAdmin(ctx.get('authorization') || undefined), maxBodyBytes: maxBody });
     app.use(r.routes());
     app.use(r.allowedMethods());
     return app;
