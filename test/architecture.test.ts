@@ -198,3 +198,11 @@ test('history depends only on core, config and the engine\'s and ban module\'s e
   const users = all.filter((i) => i.spec.startsWith('@clickhouse/')).map((i) => i.from);
   assert.deepEqual(users, [join('history', 'client.ts')]);
 });
+
+test('commands are manual bans: command/ imports only core and itself (the ExaBGP grammar is handed in); only daemon/ and api/ import it; it reaches no route but through the ban module\'s port', () => {
+  assert.deepEqual(violations('command', (i) => (external(i) ? false : ['core', 'command'].includes(area(i.target!)))), []);
+  const users = all.filter((i) => i.target && area(i.target) === 'command' && !['command', 'daemon', 'api'].includes(area(i.from)));
+  assert.deepEqual(users.map((i) => `${i.from} imports ${i.spec}`), []);
+  const apiUses = all.filter((i) => i.target && area(i.target) === 'command' && area(i.from) === 'api' && !/^\s*type\b/.test(readFileSync(join(src, i.from), 'utf8').split('\n').find((l) => l.includes(i.spec))?.replace(/^\s*import\s+/, '') ?? ''));
+  assert.deepEqual(apiUses.map((i) => `${i.from} imports ${i.spec}`), [], 'api/ takes only types from command/');
+});
