@@ -9,6 +9,8 @@
  *     [neighbor IP] withdraw route PREFIX [...]                                       → unban PREFIX
  *     announce flow route { match { destination PREFIX; ... } then { ... } } [ttl N]   → ban PREFIX
  *     withdraw flow route { match { destination PREFIX; ... } ... }                    → unban PREFIX
+ *     announce|withdraw flow route source P destination PREFIX protocol [ udp ] ... rate-limit N
+ *       (ExaBGP's older one-line flow form, as FastNetMon's FlowSpec examples write it)  → ban|unban PREFIX
  *   The simple language of the ExaBGP RTBH guide:
  *     announce ADDRESS[/LEN] [ttl N]   → ban
  *     withdraw ADDRESS[/LEN]           → unban
@@ -63,6 +65,17 @@ function simple(words: string[]): ParsedLine {
   return { ok: false, error: `announce takes an address or prefix and optionally "ttl SECONDS", not "${rest.join(' ')}"` };
 }
 
+/** ExaBGP's one-line flow form: only its destination matters here (the rule itself comes from the config). */
+function oneLineFlow(line: string): ParsedLine | undefined {
+  const m = /^(?:neighbor\s+\S+\s+)*(announce|withdraw)\s+flow\s+route\s+(?!\{|match\b)(.*)$/.exec(line);
+  if (!m) return undefined;
+  const d = /(?:^|\s)destination\s+(?:\[\s*)?([^\s\]]+)/.exec(m[2]);
+  if (!d) return { ok: false, error: 'a flow route needs "destination PREFIX": it names the target' };
+  const p = parsePrefix(d[1]);
+  if (typeof p === 'string') return { ok: false, error: `destination: ${p}` };
+  return { ok: true, cmd: m[1] === 'announce' ? { op: 'ban', target: d[1], syntax: 'exabgp' } : { op: 'unban', target: d[1], syntax: 'exabgp' } };
+}
+
 /** One line of the command language; `exabgp` parses the ExaBGP forms. */
 export function parseLine(raw: string, exabgp: ExaBgpParser): ParsedLine {
   const line = raw.trim();
@@ -71,6 +84,8 @@ export function parseLine(raw: string, exabgp: ExaBgpParser): ParsedLine {
   if (words.length === 1 && (words[0] === 'withdraw-all' || words[0] === 'withdraw_all')) return { ok: true, cmd: { op: 'unban_all' } };
   // "announce 192.0.2.100/32": the guide's language (ExaBGP's always says "route" or "flow").
   if ((words[0] === 'announce' || words[0] === 'withdraw') && words.length >= 2 && words[1] !== 'route' && words[1] !== 'flow') return simple(words);
+  const flat = oneLineFlow(line);
+  if (flat) return flat;
   const r = exabgp(line);
   if (!r.ok) return { ok: false, error: r.error };
   const c = r.command;

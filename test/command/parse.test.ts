@@ -22,6 +22,17 @@ test('ExaBGP flow routes: the match destination is the target', () => {
   assert.deepEqual(p('announce flow route { match { destination 198.51.100.9/32; protocol udp; source-port =123; } then { discard; } }'), { ok: true, cmd: { op: 'ban', target: '198.51.100.9/32', syntax: 'exabgp' } });
   assert.deepEqual(p('withdraw flow route { match { destination 198.51.100.9/32; protocol udp; } then { discard; } }'), { ok: true, cmd: { op: 'unban', target: '198.51.100.9/32', syntax: 'exabgp' } });
   assert.equal(p('announce flow route { match { source 10.0.0.0/8; } then { discard; } }').ok, false);
+  // The older one-line form, as FastNetMon's FlowSpec examples write it.
+  assert.deepEqual(p('announce flow route source 4.0.0.0/24 destination 198.51.100.0/24 protocol [ udp ] source-port [ =53 ] rate-limit 1024'), { ok: true, cmd: { op: 'ban', target: '198.51.100.0/24', syntax: 'exabgp' } });
+  assert.deepEqual(p('withdraw flow route destination [ 198.51.100.9/32 ] protocol [ udp ]'), { ok: true, cmd: { op: 'unban', target: '198.51.100.9/32', syntax: 'exabgp' } });
+  assert.equal(p('announce flow route source 4.0.0.0/24 protocol [ udp ] rate-limit 1024').ok, false);
+  assert.equal(p('announce flow route destination 198.51.100.9/24 discard').ok, false);
+});
+
+test('FastNetMon\'s exabgp lines: community without brackets, several communities, withdraw with next hop', () => {
+  assert.deepEqual(p('announce route 198.51.100.123/32 next-hop 10.0.3.114 community 65001:666'), { ok: true, cmd: { op: 'ban', target: '198.51.100.123/32', syntax: 'exabgp' } });
+  assert.deepEqual(p('announce route 198.51.100.123/32 next-hop 10.0.3.114 community [ 65535:666 65001:666 ]'), { ok: true, cmd: { op: 'ban', target: '198.51.100.123/32', syntax: 'exabgp' } });
+  assert.deepEqual(p('withdraw route 198.51.100.123/32 next-hop 10.0.3.114'), { ok: true, cmd: { op: 'unban', target: '198.51.100.123/32', syntax: 'exabgp' } });
 });
 
 test('the guide\'s simple language: announce, withdraw, withdraw-all', () => {

@@ -50,6 +50,7 @@ const lineArb = fc.oneof(
   targetArb.map((t) => `neighbor 127.0.0.2 announce route ${t} next-hop self`),
   targetArb.chain((t) => ttlArb.map((ttl) => `announce ${t}${ttl !== undefined ? ` ttl ${ttl}` : ''}`)),
   targetArb.map((t) => `announce flow route { match { destination ${t}; protocol udp; source-port =123; } then { discard; } }`),
+  targetArb.map((t) => `announce flow route source 203.0.113.0/24 destination ${t} protocol [ udp ] source-port [ =53 ] rate-limit 1024`),
   targetArb.map((t) => `withdraw route ${t} next-hop self`),
   targetArb.map((t) => `withdraw ${t}`),
   targetArb.map((t) => `withdraw flow route { match { destination ${t}; } }`),
