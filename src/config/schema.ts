@@ -331,7 +331,7 @@ export const ApiSchema = v.strictObject({
   metrics_token_required: doc(v.optional(v.boolean(), false), '`/metrics` needs a token (any role) too; by default it stays open for Prometheus.'),
   command_pipe: doc(
     v.optional(v.string(), ''),
-    'Path of a named pipe (FIFO) the daemon creates and reads ExaBGP-style commands from (`announce route ...`, `withdraw route ...`, `announce 192.0.2.100/32`, `withdraw-all`), like FastNetMon\'s `exabgp_command_pipe`; each command is a manual ban or unban through the ban guards. Removed at stop; a reload that changes it moves the pipe. Empty: no pipe.',
+    'Named pipe (FIFO) the daemon creates and reads ExaBGP-style ban/unban commands from, like FastNetMon\'s `exabgp_command_pipe` (see command-pipe.md); empty: none.',
   ),
 });
 
