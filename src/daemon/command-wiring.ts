@@ -12,14 +12,11 @@ import { CommandPipe, type CommandPipeStats } from '../api/command-pipe.ts';
 import type { Running } from './ports.ts';
 
 export interface CommandSources {
-  readonly cfg: Readonly<Config>;
+  /** The running config. */
+  readonly config: () => Readonly<Config>;
   readonly log: Logger;
   /** The components while the daemon takes changes (running), else undefined. */
   readonly ready: () => Running | undefined;
-}
-
-export interface CommandStatsView extends CommandStats {
-  pipe?: CommandPipeStats;
 }
 
 export class CommandWiring {
@@ -35,7 +32,7 @@ export class CommandWiring {
   }
 
   /** Opens `api.command_pipe` when set; throws StartError naming the key. */
-  openPipe(path: string = this.d.cfg.api.command_pipe): void {
+  openPipe(path: string = this.d.config().api.command_pipe): void {
     if (!path) return;
     const pipe = new CommandPipe({
       path,
@@ -75,7 +72,8 @@ export class CommandWiring {
     this.pipe = undefined;
   }
 
-  stats(): CommandStatsView {
+  /** The runner's counts, and the pipe's while one is open (the metrics read them). */
+  stats(): CommandStats & { pipe?: CommandPipeStats } {
     return { ...this.runner.stats, ...(this.pipe ? { pipe: { ...this.pipe.stats } } : {}) };
   }
 }

@@ -237,14 +237,7 @@ export class Daemon {
     });
     const base: Base = { log, store, metrics, pidFile, startedAt };
     this.base = base;
-    const self0 = this;
-    this.commands = new CommandWiring({
-      get cfg() {
-        return self0.cfg;
-      },
-      log,
-      ready: () => (this.phaseNow === 'running' ? this.comps : undefined),
-    });
+    this.commands = new CommandWiring({ config: () => this.cfg, log, ready: () => (this.phaseNow === 'running' ? this.comps : undefined) });
     // The API first: /healthz answers 503 and /api/v1/status shows ready: false while the rest starts.
     await this.startApi(base);
 
