@@ -211,3 +211,11 @@ test('signals reach bans only through the ban module\'s door: they import core, 
   const users = all.filter((i) => i.target && area(i.target) === 'signals' && !['signals', 'api', 'daemon'].includes(area(i.from)));
   assert.deepEqual(users.map((i) => `${i.from} imports ${i.spec}`), []);
 });
+
+test('commands are manual bans: command/ imports only core and itself (the ExaBGP grammar is handed in); only daemon/ and api/ import it; it reaches no route but through the ban module\'s port', () => {
+  assert.deepEqual(violations('command', (i) => (external(i) ? false : ['core', 'command'].includes(area(i.target!)))), []);
+  const users = all.filter((i) => i.target && area(i.target) === 'command' && !['command', 'daemon', 'api'].includes(area(i.from)));
+  assert.deepEqual(users.map((i) => `${i.from} imports ${i.spec}`), []);
+  const apiUses = all.filter((i) => i.target && area(i.target) === 'command' && area(i.from) === 'api' && !/^\s*type\b/.test(readFileSync(join(src, i.from), 'utf8').split('\n').find((l) => l.includes(i.spec))?.replace(/^\s*import\s+/, '') ?? ''));
+  assert.deepEqual(apiUses.map((i) => `${i.from} imports ${i.spec}`), [], 'api/ takes only types from command/');
+});

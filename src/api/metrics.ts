@@ -10,6 +10,7 @@ import { VERSION } from '../version.ts';
 import { registerHistoryMetrics, type HistoryStatsView } from './history-metrics.ts';
 import { registerSignalMetrics } from './signal-metrics.ts';
 import type { SignalStats } from '../signals/hub.ts';
+import { registerCommandMetrics, type CommandStatsView } from './command-metrics.ts';
 
 export interface ExporterView {
   exporter: string;
@@ -125,6 +126,7 @@ export interface MetricsSources {
   notify?: () => NotifyStatsView | undefined;
   history?: () => HistoryStatsView | undefined;
   signals?: () => SignalStats | undefined;
+  commands?: () => CommandStatsView | undefined;
 }
 
 export const BGP_STATES = ['idle', 'connect', 'active', 'opensent', 'openconfirm', 'established'] as const;
@@ -145,6 +147,7 @@ export interface MetricsSnapshot {
   notify?: NotifyStatsView;
   history?: HistoryStatsView;
   signals?: SignalStats;
+  commands?: CommandStatsView;
 }
 
 type Labels = Record<string, string>;
@@ -386,12 +389,13 @@ export class Metrics {
     });
     registerHistoryMetrics(reg, () => snap().history);
     registerSignalMetrics(reg, () => snap().signals);
+    registerCommandMetrics(reg, () => snap().commands);
   }
 
   /** Asks every source once. */
   snapshot(): MetricsSnapshot {
     const s = this.sources;
-    return { flow: s.flow?.(), engine: s.engine?.(), bgp: s.bgp?.() ?? [], mitigation: s.mitigation?.(), store: s.store?.(), dryRun: s.dryRun?.() !== false, api: s.api?.(), notify: s.notify?.(), history: s.history?.(), signals: s.signals?.() };
+    return { flow: s.flow?.(), engine: s.engine?.(), bgp: s.bgp?.() ?? [], mitigation: s.mitigation?.(), store: s.store?.(), dryRun: s.dryRun?.() !== false, api: s.api?.(), notify: s.notify?.(), history: s.history?.(), signals: s.signals?.(), commands: s.commands?.() };
   }
 
   /** One scrape: one snapshot, every metric adapted from it. */

@@ -13,6 +13,7 @@
  *   GET  /api/v1/audit            viewer   ?action=&limit=&offset=
  *   POST /api/v1/ban              operator {"ip", "ttl_seconds"?, "reason"?}
  *   POST /api/v1/unban            operator {"ip"}
+ *   POST /api/v1/commands         operator text lines (command-routes.ts); withdraw-all: admin
  *   POST /api/v1/config/reload    admin    ?force=true applies a dangerous change
  *   GET  /api/v1/config           admin    the running config, secrets hidden
  *   POST /api/v1/events, /api/v1/signals/{fastnetmon,alertmanager,rtbh}   operator (signal-routes.ts)
@@ -32,6 +33,7 @@ import { parseIP, parsePrefix } from '../core/ip.ts';
 import type { HistoryReader } from '../history/reader.ts';
 import { registerHistoryRoutes } from './history-routes.ts';
 import { registerSignalRoutes, type SignalBackend } from './signal-routes.ts';
+import { registerCommandRoutes, type CommandsPort } from './command-routes.ts';
 
 export interface PageQuery {
   limit: number;
@@ -100,6 +102,7 @@ export const ROUTES = [
   { method: 'GET', path: '/api/v1/audit', access: 'viewer' },
   { method: 'POST', path: '/api/v1/ban', access: 'operator' },
   { method: 'POST', path: '/api/v1/unban', access: 'operator' },
+  { method: 'POST', path: '/api/v1/commands', access: 'operator' },
   { method: 'POST', path: '/api/v1/config/reload', access: 'admin' },
   { method: 'GET', path: '/api/v1/config', access: 'admin' },
   // ClickHouse history (404 without storage.clickhouse)
@@ -136,6 +139,8 @@ export interface ApiServerOptions {
   history?: () => HistoryReader | undefined;
   /** Signals from other detectors (signals/hub.ts), once the daemon runs. */
   signals?: () => SignalBackend | undefined;
+  /** Command lines (POST /api/v1/commands); undefined while the daemon takes no changes. */
+  commands?: () => CommandsPort | undefined;
 }
 
 export const MAX_LIMIT = 1000;
@@ -268,6 +273,14 @@ export class ApiServer {
       throw new ApiError('forbidden', `token "${tok.name}" has role ${tok.role}; ${need}${need === 'admin' ? '' : ' or above'} is needed`);
     }
     return tok.name;
+  }
+
+  /** The request's token has the admin role (or no token is configured). */
+  private isAdmin(header: string | undefined): boolean {
+    if (!this.authRequired) return true;
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+    const h = m ? digest(m[1]) : undefined;
+    return h !== undefined && this.tokens.some((t) => t.role === 'admin' && timingSafeEqual(t.hash, h));
   }
 
   private build(): Koa {
@@ -416,6 +429,7 @@ export class ApiServer {
     registerHistoryRoutes((path, fn) => route('GET', path, (ctx) => fn(ctx)), () => this.opts.history?.());
     // Detectors send more than a ban request (FastNetMon's packet dump, Alertmanager's grouped alerts): up to 1 MiB.
     registerSignalRoutes((path, fn) => route('POST', path, fn), () => this.opts.signals?.(), (ctx) => readJson(ctx.req, Math.max(maxBody, SIGNAL_MAX_BODY)));
+    registerCommandRoutes((path, fn) => route('POST', path, fn), { commands: () => this.opts.commands?.(), isAdmin: (ctx) => this.isAdmin(ctx.get('authorization') || undefined), maxBodyBytes: maxBody });
     app.use(r.routes());
     app.use(r.allowedMethods());
     return app;

@@ -59,6 +59,8 @@ export type { AdjRibOutEntry, NeighborStatus, RouteOptions, SentEvent } from './
 export type { Route, UnicastRoute, FlowspecRoute, FlowspecRule, PathAttributes, FamilyName } from './types.ts';
 export { routeKey, attrsKey, isFlowspecRoute } from './types.ts';
 export type { BitmaskOp, ExtCommunity, LargeCommunity, NumericOp } from './types.ts';
+/** The ExaBGP-style command grammar (text only, no I/O): the daemon's command pipe reads it. */
+export { parseCommand } from './command.ts';
 
 /** A read-only view of one neighbor's applied routes, by routeKey (a Map fits). */
 export interface AppliedRoutes {

@@ -329,6 +329,10 @@ export const ApiSchema = v.strictObject({
     'Allow `listen` beyond loopback without any token (the daemon refuses to start otherwise, and warns at every start with it).',
   ),
   metrics_token_required: doc(v.optional(v.boolean(), false), '`/metrics` needs a token (any role) too; by default it stays open for Prometheus.'),
+  command_pipe: doc(
+    v.optional(v.string(), ''),
+    'Named pipe (FIFO) the daemon creates and reads ExaBGP-style ban/unban commands from, like FastNetMon\'s `exabgp_command_pipe` (see command-pipe.md); empty: none.',
+  ),
 });
 
 export const StorageSchema = v.strictObject({

@@ -48,6 +48,7 @@ import { attachHistory } from './history-wiring.ts';
 import { attachSignals } from './signal-wiring.ts';
 import type { SignalHub } from '../signals/hub.ts';
 import type { SignalBackend } from '../api/signal-routes.ts';
+import { CommandWiring } from './command-wiring.ts';
 
 const NO_ATTACKS: ReadonlyMap<string, Attack> = new Map();
 import { FORCE_MARKER, FORCE_MARKER_MAX_AGE_MS, PID_FILE } from './files.ts';
@@ -114,6 +115,8 @@ export class Daemon {
   get signalHub(): SignalHub | undefined {
     return this.signalWiring?.hub;
   }
+  /** Command lines from api.command_pipe and POST /api/v1/commands. */
+  private commands: CommandWiring | undefined;
   readonly clock: Clock;
   private phaseNow: Phase = 'new';
   private config: Readonly<Config> | undefined;
@@ -243,9 +246,11 @@ export class Daemon {
       notify: () => this.notify?.stats(),
       history: () => this.history?.stats,
       signals: () => this.signalWiring?.hub.stats(),
+      commands: () => this.commands?.stats(),
     });
     const base: Base = { log, store, metrics, pidFile, startedAt };
     this.base = base;
+    this.commands = new CommandWiring({ config: () => this.cfg, log, ready: () => (this.phaseNow === 'running' ? this.comps : undefined) });
     // The API first: /healthz answers 503 and /api/v1/status shows ready: false while the rest starts.
     await this.startApi(base);
 
@@ -319,6 +324,7 @@ export class Daemon {
     this.startLoops();
     if (this.opts.signals) this.installSignals();
     if (this.phaseNow !== 'starting') return;
+    this.commands.openPipe();
     this.phaseNow = 'running';
     log.info(
       { event: 'daemon ready', mode, api: this.apiBound ? `${this.apiBound.host}:${this.apiBound.port}` : '', flows: comps.collector.addresses(), neighbors: cfg.bgp.neighbors.length, bans: mitigator.activeBans().length, startup_ms: this.clock.now() - startedAt },
@@ -381,7 +387,7 @@ export class Daemon {
       notifyStatus: () => this.notify?.status(),
       historyStatus: () => this.history?.status(),
     };
-    const api = new ApiServer(new DaemonBackend(view), { host: l.host, port: l.port, tokens: resolveTokens(cfg, b.log), metricsTokenRequired: cfg.api.metrics_token_required, log: b.log, history: () => this.history?.reader, signals: () => (this.phaseNow === 'running' ? this.signalWiring?.backend : undefined) });
+    const api = new ApiServer(new DaemonBackend(view), { host: l.host, port: l.port, tokens: resolveTokens(cfg, b.log), metricsTokenRequired: cfg.api.metrics_token_required, log: b.log, history: () => this.history?.reader, signals: () => (this.phaseNow === 'running' ? this.signalWiring?.backend : undefined), commands: () => (this.phaseNow === 'running' ? this.commands?.runner : undefined) });
     this.api = api;
     try {
       this.apiBound = await api.start();
@@ -540,6 +546,8 @@ export class Daemon {
           }
         : undefined,
     });
+    const cmdDid = this.commands?.reconfigure(cfg) ?? [];
+    if (cmdDid.length) applied.push({ module: 'commands', did: cmdDid });
     const nb = plan.neighbors;
     log.info(
       { event: 'config reload', actor, forced: force && dangers.length > 0, changed: plan.changed, plan: lines, applied, dangers: dangers.length ? dangers : undefined, neighbors: { added: nb.added.map((n) => n.address), removed: nb.removed.map((n) => n.address), changed: nb.changed.map((c) => c.after.address) } },
@@ -608,6 +616,8 @@ export class Daemon {
         log.error({ event: 'daemon error', step: name, err: (e as Error).message }, `stop: ${name} failed`);
       }
     };
+    const commands = this.commands;
+    if (commands) await step('command pipe', () => commands.stop());
     const api = this.api;
     if (api) await step('api', () => api.stop());
     this.signalWiring?.hub.stop();

@@ -42,7 +42,7 @@ const TOKENS: ApiToken[] = [
 ];
 
 async function serve(t: { after(fn: () => Promise<void>): void }, tokens: ApiToken[], metricsTokenRequired = false) {
-  const srv = new ApiServer(backend(), { host: '127.0.0.1', port: 0, tokens, metricsTokenRequired, signals: () => signals });
+  const srv = new ApiServer(backend(), { host: '127.0.0.1', port: 0, tokens, metricsTokenRequired, signals: () => signals, commands: () => ({ runText: () => [] }) });
   const { port } = await srv.start();
   t.after(() => srv.stop());
   return async (method: string, path: string, token?: string) => {
@@ -83,7 +83,7 @@ test('roles: every route × every role, no token and a bad token', async (t) => 
     }
   }
   assert.deepEqual(table.filter((l) => l.includes('want')), [], table.join('\n'));
-  assert.equal(ROUTES.length, 20, 'a new route gets a row in ROUTES (and so in this table)');
+  assert.equal(ROUTES.length, 21, 'a new route gets a row in ROUTES (and so in this table)');
 });
 
 test('roles: /metrics needs a token with metrics_token_required; /healthz never does', async (t) => {

@@ -1,0 +1,45 @@
+/**
+ * breakwater_commands_* metrics, read at scrape time from the command
+ * runner's and the command pipe's plain stats objects.
+ */
+import { Counter, type Registry } from 'prom-client';
+import type { CommandStats } from '../command/run.ts';
+import type { CommandPipeStats } from './command-pipe.ts';
+
+export type CommandStatsView = CommandStats & { pipe?: Pick<CommandPipeStats, 'dropped_too_long'> };
+
+export function registerCommandMetrics(reg: Registry, src: () => CommandStatsView | undefined): void {
+  new Counter({
+    name: 'breakwater_commands_total',
+    help: 'Command lines (api.command_pipe, POST /api/v1/commands) by source (pipe, api) and result: accepted, refused (a ban guard or not banned), malformed (not understood).',
+    labelNames: ['source', 'result'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      const s = src();
+      if (!s) return;
+      for (const [source, by] of Object.entries(s.lines)) for (const [result, n] of Object.entries(by)) this.inc({ source, result }, n);
+    },
+  });
+  new Counter({
+    name: 'breakwater_commands_refused_total',
+    help: 'Refused command lines by code (whitelisted, outside_networks, max_active_bans, rate_limited, not_banned, ...).',
+    labelNames: ['code'],
+    registers: [reg],
+    collect() {
+      this.reset();
+      const s = src();
+      if (s) for (const [code, n] of Object.entries(s.refused_by_code)) if (n > 0) this.inc({ code }, n);
+    },
+  });
+  new Counter({
+    name: 'breakwater_command_pipe_dropped_lines_total',
+    help: 'Lines dropped by the command pipe for being longer than 4096 bytes.',
+    registers: [reg],
+    collect() {
+      this.reset();
+      const n = src()?.pipe?.dropped_too_long ?? 0;
+      if (n > 0) this.inc(n);
+    },
+  });
+}
