@@ -15,6 +15,7 @@
  *   POST /api/v1/unban            operator {"ip"}
  *   POST /api/v1/config/reload    admin    ?force=true applies a dangerous change
  *   GET  /api/v1/config           admin    the running config, secrets hidden
+ *   /api/v1/mitigations...        manual FlowSpec mitigations (mitigation-routes.ts)
  *
  * Without any token configured (loopback, or api.insecure_no_auth) every
  * route is open. Errors are JSON: {"error": "...", "code": "...", ...details}.
@@ -30,6 +31,7 @@ import { API_ERRORS, ApiError, type ApiErrorCode, type PathIssue } from '../core
 import { parseIP, parsePrefix } from '../core/ip.ts';
 import type { HistoryReader } from '../history/reader.ts';
 import { registerHistoryRoutes } from './history-routes.ts';
+import { registerMitigationRoutes, type MitigationBackend } from './mitigation-routes.ts';
 
 export interface PageQuery {
   limit: number;
@@ -80,6 +82,8 @@ export interface ApiBackend {
   audit(q: PageQuery & { action?: string }): PageResult;
   /** The running config with secrets hidden. */
   config(): Record<string, unknown>;
+  /** Manual FlowSpec mitigations (absent: those routes answer 404). */
+  readonly mitigations?: MitigationBackend;
 }
 
 export type Role = 'viewer' | 'operator' | 'admin';
@@ -106,7 +110,13 @@ export const ROUTES = [
   { method: 'GET', path: '/api/v1/history/attacks/:id/samples', access: 'viewer' },
   { method: 'GET', path: '/api/v1/history/bans', access: 'viewer' },
   { method: 'GET', path: '/api/v1/history/report', access: 'viewer' },
-] as const satisfies ReadonlyArray<{ method: 'GET' | 'POST'; path: string; access: Access }>;
+  // Manual FlowSpec mitigations (mitigation-routes.ts)
+  { method: 'GET', path: '/api/v1/mitigations/methods', access: 'viewer' },
+  { method: 'GET', path: '/api/v1/mitigations/preview', access: 'viewer' },
+  { method: 'POST', path: '/api/v1/mitigations', access: 'operator' },
+  { method: 'DELETE', path: '/api/v1/mitigations/:id', access: 'operator' },
+  { method: 'GET', path: '/api/v1/attacks/:id/infer', access: 'viewer' },
+] as const satisfies ReadonlyArray<{ method: 'GET' | 'POST' | 'DELETE'; path: string; access: Access }>;
 export interface ApiToken {
   name: string;
   token: string;
@@ -294,7 +304,7 @@ export class ApiServer {
     });
 
     type Handler = (ctx: Koa.Context, actor: string) => unknown;
-    const route = (method: 'GET' | 'POST', path: (typeof ROUTES)[number]['path'], fn: Handler) => {
+    const route = (method: 'GET' | 'POST' | 'DELETE', path: (typeof ROUTES)[number]['path'], fn: Handler) => {
       const spec = ROUTES.find((x) => x.method === method && x.path === path);
       if (!spec) throw new Error(`${method} ${path} is not in ROUTES`);
       const h = async (ctx: Koa.Context) => {
@@ -302,6 +312,7 @@ export class ApiServer {
         await fn(ctx, actor);
       };
       if (method === 'GET') r.get(path, h);
+      else if (method === 'DELETE') r.delete(path, h);
       else r.post(path, h);
     };
 
@@ -394,6 +405,7 @@ export class ApiServer {
     });
 
     registerHistoryRoutes((path, fn) => route('GET', path, (ctx) => fn(ctx)), () => this.opts.history?.());
+    registerMitigationRoutes(route, () => b.mitigations, (ctx) => readJson(ctx.req, maxBody));
     app.use(r.routes());
     app.use(r.allowedMethods());
     return app;

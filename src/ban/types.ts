@@ -66,7 +66,7 @@ export type DetectionEvent = EngineEvent | BanEvent;
 export type DetectionListener = (e: DetectionEvent) => void;
 
 /** An attack as shown and stored: with the route its ban has, or would have (asked from mitigation). */
-export type AttackView = Attack & { route?: RouteIntent };
+export type AttackView = Attack & { route?: RouteIntent; collateral?: Record<string, unknown> };
 
 // ---------------------------------------------------------------- BanManager API (bans.ts)
 
