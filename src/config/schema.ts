@@ -108,7 +108,12 @@ export const FlowspecMatchSchema = v.strictObject({
   ),
   fragment: doc(v.optional(v.union([v.boolean(), v.picklist(FRAGMENT_KINDS)])), '`true` or `is_fragment`: fragments; `first_fragment`, `last_fragment`, `dont_fragment`.'),
   packet_length: doc(
-    v.optional(v.strictObject({ min: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535))), max: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535))) })),
+    v.optional(
+      v.strictObject({
+        min: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535))), 'Shortest packet matched, in bytes.'),
+        max: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535))), 'Longest packet matched, in bytes.'),
+      }),
+    ),
     'IP packet length range in bytes, `{min, max}` (either may be left out).',
   ),
   icmp_type: doc(v.optional(Byte), 'ICMP type.'),
