@@ -6,7 +6,8 @@
  * `bird` neighbor, refused for the `junos` one (counted, audited, shown on
  * the ban); DELETE withdraws the rule; the guards refuse a target outside
  * networks and a whitelisted one; the preview answers with route, lint and
- * collateral; an inline match works too.
+ * collateral; an inline match works too; an NTP flood's automatic ban
+ * records its collateral on the attack and "infer" proposes its match.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +15,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Bird, birdAvailable, birdConfig } from '../helpers/bird.ts';
 import { loopbackBlock, removeDir, sleep, tempDir, waitFor } from '../helpers/netns.ts';
-import { freePort, metricValue, startBreakwater, writeYaml, type Breakwater } from './helpers.ts';
+import { freePort, metricValue, SflowSender, startBreakwater, writeYaml, type Breakwater } from './helpers.ts';
 
 const skip = birdAvailable() ? false : 'BIRD 2 (bird, birdc) not installed or not root';
 
@@ -30,7 +31,9 @@ test('manual FlowSpec methods against two real BIRD neighbors: POST announces, l
   const birdA = new Bird(birdConfig({ routerId: L(2), localAddress: L(2), localPort: ports.a, localAsn: 65001, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: 9, passive: true, families: ['ipv4', 'flow4'] }));
   const birdB = new Bird(birdConfig({ routerId: L(3), localAddress: L(3), localPort: ports.b, localAsn: 65002, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: 9, passive: true, families: ['ipv4', 'flow4'] }));
   let bw: Breakwater | undefined;
+  const sender = new SflowSender();
   t.after(async () => {
+    sender.close();
     await bw?.stop().catch(() => undefined);
     await birdA.dispose();
     await birdB.dispose();
@@ -44,6 +47,8 @@ test('manual FlowSpec methods against two real BIRD neighbors: POST announces, l
     listen: { netflow: '', sflow: `127.0.0.1:${ports.sflow}`, workers: 1 },
     networks: ['198.51.100.0/24'],
     protected_whitelist: ['198.51.100.1/32'],
+    detection: { window_seconds: 1, tick_ms: 100, attack_hysteresis_seconds: 1 },
+    thresholds: { pps: 10_000 },
     ban: { ttl_seconds: 600 },
     flowspec_methods: [
       { name: 'ntp-drop', match: { protocol: ['udp'], source_port: [123] }, action: { discard: true }, platforms: ['edge'] },
@@ -149,4 +154,24 @@ test('manual FlowSpec methods against two real BIRD neighbors: POST announces, l
   assert.equal((await bw.api('DELETE', `/api/v1/mitigations/${ntp.json.id}`)).status, 404, 'ending it twice is a 404');
   const actions = (await bw.api('GET', '/api/v1/audit')).json.audit.map((e: any) => `${e.action} ${e.target}`);
   assert.ok(actions.includes('ban 198.51.100.20') && actions.includes('unban 198.51.100.20'), actions.join('\n'));
+
+  // ---- an NTP flood over sFlow: its automatic ban records the collateral preview on the attack; infer proposes UDP source port 123
+  await sender.start(bw.sflowPort, { victim: '198.51.100.30', pps: 30_000, samplingRate: 100, kind: 'ntp' }, 2500);
+  const hit = await waitFor('attack with its collateral', async () => (await bw!.api('GET', '/api/v1/attacks')).json.attacks.find((a: any) => a.target === '198.51.100.30' && a.collateral), 15_000, 200);
+  assert.equal(typeof hit.collateral.summary, 'string');
+  assert.match(hit.collateral.ban, /^ban-/);
+  assert.equal(hit.collateral.basis, 'sample', JSON.stringify(hit.collateral));
+  assert.ok(hit.collateral.dropped_share > 0.9, JSON.stringify(hit.collateral));
+  const inf = await bw.api('GET', `/api/v1/attacks/${hit.id}/infer`);
+  assert.equal(inf.status, 200, inf.text);
+  assert.deepEqual(inf.json.match.protocol, [17]);
+  assert.deepEqual(inf.json.match.source_port, [123]);
+  assert.deepEqual(inf.json.approve.body.target, '198.51.100.30');
+  assert.equal((await bw.api('GET', '/api/v1/attacks/nope/infer')).status, 404);
+  // The proposed match, previewed as an inline rule, drops the attack and nothing legitimate.
+  const q = new URLSearchParams({ target: '198.51.100.30', match: JSON.stringify(inf.json.match) });
+  const pv2 = await bw.api('GET', `/api/v1/mitigations/preview?${q}`);
+  assert.equal(pv2.status, 200, pv2.text);
+  assert.equal(pv2.json.collateral.basis, 'sample');
+  assert.equal(pv2.json.collateral.legit_like_share, 0, JSON.stringify(pv2.json.collateral));
 });
