@@ -109,9 +109,14 @@ export function findMethod(cfg: Readonly<Config>, name: string): FlowspecMethod 
 
 /**
  * The FlowSpec route of a choice (method or inline match) for a target.
- * Throws BreakwaterError invalid_route for an unknown method or platform.
+ * Strict (requests): throws BreakwaterError invalid_route for an unknown
+ * method or platform. Lenient (rebuilding a ban's route after a reload
+ * removed them): an unknown method gives null (the caller falls back to the
+ * built-in rule) and unknown platforms stay named, so they match no neighbor.
  */
-export function choiceRoute(choice: FlowspecChoice, target: string, cfg: Readonly<Config>, direction?: 'incoming' | 'outgoing'): Extract<RouteIntent, { type: 'flowspec' }> {
+export function choiceRoute(choice: FlowspecChoice, target: string, cfg: Readonly<Config>, direction?: 'incoming' | 'outgoing'): Extract<RouteIntent, { type: 'flowspec' }>;
+export function choiceRoute(choice: FlowspecChoice, target: string, cfg: Readonly<Config>, direction: 'incoming' | 'outgoing' | undefined, lenient: true): Extract<RouteIntent, { type: 'flowspec' }> | null;
+export function choiceRoute(choice: FlowspecChoice, target: string, cfg: Readonly<Config>, direction?: 'incoming' | 'outgoing', lenient = false): Extract<RouteIntent, { type: 'flowspec' }> | null {
   const p = parsePrefix(target);
   if (typeof p === 'string') throw new BreakwaterError('invalid_target', `invalid target: ${p}`);
   const prefix = formatPrefix(p);
@@ -120,13 +125,14 @@ export function choiceRoute(choice: FlowspecChoice, target: string, cfg: Readonl
   let platforms = choice.platforms;
   if (choice.method !== undefined) {
     const m = findMethod(cfg, choice.method);
+    if (!m && lenient) return null;
     if (!m) throw new BreakwaterError('invalid_route', `no flowspec_methods entry named "${choice.method}"`);
     match = choice.match ?? m.match;
     action = choice.action ?? m.action;
     platforms = choice.platforms ?? m.platforms;
   }
   for (const name of platforms ?? []) {
-    if (!cfg.platforms.some((x) => x.name === name)) throw new BreakwaterError('invalid_route', `no platform named "${name}"`);
+    if (!lenient && !cfg.platforms.some((x) => x.name === name)) throw new BreakwaterError('invalid_route', `no platform named "${name}"`);
   }
   const body = ruleMatch(match ?? {}, p.family);
   const outgoing = direction === 'outgoing';

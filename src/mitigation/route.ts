@@ -126,7 +126,9 @@ export function buildRouteWithPolicy(s: RouteSubject, policy: TargetPolicy, conf
   if (lvl === 'blackhole') return blackholeIntent(prefix, compilePolicy(config), policy.hostgroup?.name);
   // A rule chosen by hand or by an escalation step, else the group's method, instead of the built-in rule.
   const choice = s.flowspec ?? (policy.hostgroup?.flowspec_method !== undefined ? { method: policy.hostgroup.flowspec_method } : undefined);
-  if (choice) return choiceRoute(choice, prefix, config, s.direction);
+  // Lenient: a method a reload removed falls back to the built-in rule; a removed platform matches no neighbor.
+  const chosen = choice ? choiceRoute(choice, prefix, config, s.direction, true) : null;
+  if (chosen) return chosen;
   const action: FlowspecRuleIntent['action'] =
     lvl === 'flowspec_rate_limit'
       ? { type: 'rate_limit', bytes_per_second: Math.round(policy.flowspec.rate_mbps * 125_000) }

@@ -161,3 +161,21 @@ test('infer from alarm: protocol, dominant source ports and packet length range 
   assert.deepEqual(none.match, { protocol: [17] });
   assert.equal(none.sample_flows, 0);
 });
+
+test('reload: a manual mitigation whose method is removed falls back to the built-in rule; a removed platform reaches no neighbor', () => {
+  const cfg = validateConfig({ ...base, mitigation: 'flowspec' });
+  const clock = new ManualClock(T0);
+  const bans = new BanManager(cfg, { clock, routes: buildRoute });
+  const a = bans.manualBan({ ip: '198.51.100.40', actor: 'op', flowspec: { method: 'ntp' } });
+  const b = bans.manualBan({ ip: '198.51.100.41', actor: 'op', flowspec: { match: { protocol: ['udp'] }, platforms: ['edge'] } });
+  assert.ok(a.ok && b.ok);
+  const next = validateConfig({ ...base, mitigation: 'flowspec', flowspec_methods: base.flowspec_methods.slice(1), platforms: [] });
+  const res = bans.reconfigure(next, clock.now());
+  assert.deepEqual(res.unbanned, []);
+  const ra = bans.get('198.51.100.40')!.route;
+  assert.equal(ra.type, 'flowspec');
+  assert.equal(ra.type === 'flowspec' && ra.method, undefined, 'built-in rule after the method is gone');
+  const rb = bans.get('198.51.100.41')!.route;
+  assert.deepEqual(rb.type === 'flowspec' && rb.platforms, ['edge']);
+  assert.equal(platformNeighbors(next, ['edge'])!.size, 0, 'a platform that no longer exists names no neighbor');
+});
