@@ -138,6 +138,14 @@ test('mitigation is the only pipeline module that drives bgp, and only through b
   assert.deepEqual(deep.map((i) => `${i.from} imports ${i.spec}`), [], 'mitigation uses bgp only through bgp/index.ts');
 });
 
+test('lint, profiles, methods and collateral are pure: no I/O, no daemon, api, store or speaker state', () => {
+  const pure = ['lint.ts', 'profiles.ts', 'methods.ts', 'collateral.ts'].map((f) => join('mitigation', f));
+  const bad = all.filter((i) => pure.includes(i.from) && (external(i) ? !['valibot'].includes(i.spec) : !['core', 'config', 'ban', 'mitigation', 'bgp'].includes(area(i.target!)) && i.target !== join('engine', 'events.ts')));
+  assert.deepEqual(bad.map((i) => `${i.from} imports ${i.spec}`), []);
+  const ban = all.filter((i) => pure.includes(i.from) && i.target && area(i.target) === 'ban' && ![join('ban', 'types.ts'), join('ban', 'intent.ts')].includes(i.target));
+  assert.deepEqual(ban.map((i) => `${i.from} imports ${i.spec}`), [], 'only the ban module\'s types');
+});
+
 test('the engine emits attacks only: it imports neither ban nor mitigation', () => {
   assert.deepEqual(violations('engine', (i) => external(i) || !['ban', 'mitigation'].includes(area(i.target!))), []);
 });

@@ -98,6 +98,8 @@ export interface MitigationStatsView {
   fallbacks: number;
   held: number;
   repairs: Record<string, number>;
+  /** FlowSpec rules kept from a neighbor by lint, by finding code. */
+  lint_refused_by_code?: Record<string, number>;
 }
 
 export interface StoreStatsView {
@@ -273,6 +275,7 @@ export const METRICS: readonly MetricRow[] = [
   { name: 'breakwater_mitigate_flowspec_rules', help: 'FlowSpec rules for active bans, by mode.', type: 'gauge', labels: ['mode'], samples: (s) => modes(s.mitigation?.flowspec_rules) },
   { name: 'breakwater_mitigate_fallback_total', help: 'FlowSpec bans sent as blackhole routes to a neighbor without FlowSpec (ban.fallback: blackhole).', type: 'counter', samples: (s) => one(s.mitigation?.fallbacks ?? 0) },
   { name: 'breakwater_mitigate_held_routes', help: 'Routes not sent to a neighbor because it lacks the address family and no fallback applies.', type: 'gauge', samples: (s) => one(s.mitigation?.held ?? 0) },
+  { name: 'breakwater_mitigate_lint_refused_total', help: 'FlowSpec rules not sent to a neighbor because they failed its profile\'s lint (once per ban, neighbor and rule), by finding code.', type: 'counter', labels: ['code'], samples: (s) => entries(s.mitigation?.lint_refused_by_code, 'code') },
   { name: 'breakwater_mitigate_reconcile_repairs_total', help: 'Drift repaired by the reconciliation loop, by kind (missing, stale).', type: 'counter', labels: ['kind'], samples: (s) => entries(s.mitigation?.repairs, 'kind') },
 
   // ---- BGP

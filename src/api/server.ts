@@ -17,6 +17,7 @@
  *   POST /api/v1/config/reload    admin    ?force=true applies a dangerous change
  *   GET  /api/v1/config           admin    the running config, secrets hidden
  *   POST /api/v1/events, /api/v1/signals/{fastnetmon,alertmanager,rtbh}   operator (signal-routes.ts)
+ *   /api/v1/mitigations...        manual FlowSpec mitigations (mitigation-routes.ts)
  *
  * Without any token configured (loopback, or api.insecure_no_auth) every
  * route is open. Errors are JSON: {"error": "...", "code": "...", ...details}.
@@ -34,6 +35,7 @@ import type { HistoryReader } from '../history/reader.ts';
 import { registerHistoryRoutes } from './history-routes.ts';
 import { registerSignalRoutes, type SignalBackend } from './signal-routes.ts';
 import { registerCommandRoutes, type CommandsPort } from './command-routes.ts';
+import { registerMitigationRoutes, type MitigationBackend } from './mitigation-routes.ts';
 
 export interface PageQuery {
   limit: number;
@@ -84,6 +86,8 @@ export interface ApiBackend {
   audit(q: PageQuery & { action?: string }): PageResult;
   /** The running config with secrets hidden. */
   config(): Record<string, unknown>;
+  /** Manual FlowSpec mitigations (absent: those routes answer 404). */
+  readonly mitigations?: MitigationBackend;
 }
 
 export type Role = 'viewer' | 'operator' | 'admin';
@@ -116,7 +120,13 @@ export const ROUTES = [
   { method: 'POST', path: '/api/v1/signals/fastnetmon', access: 'operator' },
   { method: 'POST', path: '/api/v1/signals/alertmanager', access: 'operator' },
   { method: 'POST', path: '/api/v1/signals/rtbh', access: 'operator', tokenHeader: 'x-auth-token' },
-] as const satisfies ReadonlyArray<{ method: 'GET' | 'POST'; path: string; access: Access; tokenHeader?: string }>;
+  // Manual FlowSpec mitigations (mitigation-routes.ts)
+  { method: 'GET', path: '/api/v1/mitigations/methods', access: 'viewer' },
+  { method: 'GET', path: '/api/v1/mitigations/preview', access: 'viewer' },
+  { method: 'POST', path: '/api/v1/mitigations', access: 'operator' },
+  { method: 'DELETE', path: '/api/v1/mitigations/:id', access: 'operator' },
+  { method: 'GET', path: '/api/v1/attacks/:id/infer', access: 'viewer' },
+] as const satisfies ReadonlyArray<{ method: 'GET' | 'POST' | 'DELETE'; path: string; access: Access; tokenHeader?: string }>;
 export interface ApiToken {
   name: string;
   token: string;
@@ -318,7 +328,7 @@ export class ApiServer {
     });
 
     type Handler = (ctx: Koa.Context, actor: string) => unknown;
-    const route = (method: 'GET' | 'POST', path: (typeof ROUTES)[number]['path'], fn: Handler) => {
+    const route = (method: 'GET' | 'POST' | 'DELETE', path: (typeof ROUTES)[number]['path'], fn: Handler) => {
       const spec = ROUTES.find((x) => x.method === method && x.path === path);
       if (!spec) throw new Error(`${method} ${path} is not in ROUTES`);
       // A route with its own token header (the RTBH webhook's X-Auth-Token) answers 403 to a bad token, as its senders expect.
@@ -335,6 +345,7 @@ export class ApiServer {
         await fn(ctx, actor);
       };
       if (method === 'GET') r.get(path, h);
+      else if (method === 'DELETE') r.delete(path, h);
       else r.post(path, h);
     };
 
@@ -430,6 +441,7 @@ export class ApiServer {
     // Detectors send more than a ban request (FastNetMon's packet dump, Alertmanager's grouped alerts): up to 1 MiB.
     registerSignalRoutes((path, fn) => route('POST', path, fn), () => this.opts.signals?.(), (ctx) => readJson(ctx.req, Math.max(maxBody, SIGNAL_MAX_BODY)));
     registerCommandRoutes((path, fn) => route('POST', path, fn), { commands: () => this.opts.commands?.(), isAdmin: (ctx) => this.isAdmin(ctx.get('authorization') || undefined), maxBodyBytes: maxBody });
+    registerMitigationRoutes(route, () => b.mitigations, (ctx) => readJson(ctx.req, maxBody));
     app.use(r.routes());
     app.use(r.allowedMethods());
     return app;

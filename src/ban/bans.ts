@@ -135,6 +135,19 @@ function validTtl(t: number | undefined): number | undefined {
   return t !== undefined && Number.isInteger(t) && t >= 1 && t <= MAX_MANUAL_TTL_SECONDS ? t : undefined;
 }
 
+/**
+ * Sets the ban's FlowSpec method to that of the latest ladder step up to
+ * `step` that names one (a manual choice stays). True when it changed.
+ */
+function stepMethod(b: Ban, sortedLadder: TargetPolicy['escalation'], step: number): boolean {
+  if (b.source !== 'auto') return false;
+  let method: string | undefined;
+  for (let i = 0; i <= step && i < sortedLadder.length; i++) method = sortedLadder[i].method ?? method;
+  if (method === undefined || b.flowspec?.method === method) return false;
+  b.flowspec = { method };
+  return true;
+}
+
 function clone<T>(x: T): T {
   return structuredClone(x);
 }
@@ -556,7 +569,9 @@ export class BanManager {
 
   private subjectOf(rec: Rec, hostgroup: string | undefined): RouteSubject {
     const b = rec.ban;
-    return { target: b.target, family: b.family, direction: b.direction, vector: b.vector, summary: rec.attack?.summary, level: b.level, hostgroup };
+    const s: RouteSubject = { target: b.target, family: b.family, direction: b.direction, vector: b.vector, summary: rec.attack?.summary, level: b.level, hostgroup };
+    if (b.flowspec) s.flowspec = b.flowspec;
+    return s;
   }
 
   private rebuildRoute(rec: Rec): void {
@@ -632,6 +647,11 @@ export class BanManager {
           const r = nextEscalation(from, b.escalation_step, rec.policy.escalation, (now - b.created) / 1000, rec.policy.flowspec.action);
           if (!r) break;
           b.escalation_step = r.step;
+          const methodChanged = stepMethod(b, rec.policy.escalation, r.step);
+          if (!r.changed && methodChanged) {
+            this.rebuildRoute(rec);
+            this.emit({ event: 'escalate', time: now, ban: clone(b), from, to: from });
+          }
           if (r.changed) {
             b.level = r.level;
             b.action = levelAction(r.level);
@@ -719,7 +739,8 @@ export class BanManager {
     const a = ctx.attack;
     const pol = this.policy.forTarget(p, a?.hostgroup);
     const ttl = ctx.manual?.ttlSeconds ?? validTtl(a?.ttl_seconds) ?? pol.ban.ttl_seconds;
-    const level = a ? this.startLevel(pol, 0) : initialLevel(pol.mitigation, pol.flowspec.action);
+    // A manual FlowSpec mitigation is FlowSpec whatever the target's `mitigation` says.
+    const level = a ? this.startLevel(pol, 0) : ctx.manual?.flowspec ? 'flowspec_discard' : initialLevel(pol.mitigation, pol.flowspec.action);
     const ban: Ban = {
       id: this.newId(now),
       target: key,
@@ -740,11 +761,15 @@ export class BanManager {
       vector: a?.vector,
       attack_ids: [],
     };
+    if (ctx.manual?.flowspec) ban.flowspec = structuredClone(ctx.manual.flowspec);
     const rec: Rec = { ban, state: 'none', prefix: p, key, policy: pol, attacks: new Set(), attack: a };
     if (a) {
       // Ladder steps due at once (after_seconds 0) are part of the start level.
       const r = nextEscalation(initialLevel(pol.mitigation, pol.flowspec.action), -1, pol.escalation, 0, pol.flowspec.action);
-      if (r) ban.escalation_step = r.step;
+      if (r) {
+        ban.escalation_step = r.step;
+        stepMethod(ban, pol.escalation, r.step);
+      }
     }
     this.rebuildRoute(rec);
     this.byId.set(ban.id, rec);

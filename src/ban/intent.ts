@@ -4,7 +4,7 @@
  * reload) but never builds it: mitigation hands it a RouteBuilder
  * (mitigation/route.ts), so no BGP knowledge lives here.
  */
-import type { Config } from '../config/schema.ts';
+import type { Config, FlowspecActionConfig, FlowspecMatch } from '../config/schema.ts';
 import type { AttackSummary, Direction, Vector } from '../engine/events.ts';
 
 /** A would-be (or real) announcement for a ban. Built by mitigation/route.ts; turned into BGP by mitigation/. */
@@ -21,6 +21,10 @@ export type RouteIntent =
   | {
       type: 'flowspec';
       rules: FlowspecRuleIntent[];
+      /** The `flowspec_methods` entry the rules come from, when one does. */
+      method?: string;
+      /** Only the neighbors of these `platforms` get the rules (absent: every FlowSpec neighbor). */
+      platforms?: string[];
     };
 
 export interface FlowspecRuleIntent {
@@ -35,7 +39,25 @@ export interface FlowspecRuleIntent {
   fragment?: boolean;
   packet_length?: { min?: number; max?: number };
   icmp_type?: number;
-  action: { type: 'discard' } | { type: 'rate_limit'; bytes_per_second: number };
+  icmp_code?: number;
+  /** Port ranges [lo, hi] (inclusive), OR-ed with the single ports. */
+  source_port_ranges?: Array<[number, number]>;
+  destination_port_ranges?: Array<[number, number]>;
+  /** A fragment kind other than is-fragment (`fragment: true`). */
+  fragment_kind?: 'first_fragment' | 'last_fragment' | 'dont_fragment';
+  dscp?: number[];
+  action: { type: 'discard' } | { type: 'rate_limit'; bytes_per_second: number } | { type: 'redirect'; rt: string } | { type: 'none' };
+  /** traffic-marking: rewrite DSCP (with any action). */
+  mark_dscp?: number;
+}
+
+/** A FlowSpec rule chosen by hand (a `flowspec_methods` name, or an inline match and action) instead of the built-in rule for the vector. */
+export interface FlowspecChoice {
+  method?: string;
+  match?: FlowspecMatch;
+  action?: FlowspecActionConfig;
+  /** Platforms to send to; absent: the method's, else every FlowSpec neighbor. */
+  platforms?: string[];
 }
 
 /** Mitigation strength of a ban, weakest first; escalation only moves right. */
@@ -51,6 +73,8 @@ export interface RouteSubject {
   /** A ban's current level; absent → the initial level from `mitigation`. */
   level?: MitigationLevel;
   hostgroup?: string;
+  /** A manual mitigation's own rule, or the method an escalation step named. */
+  flowspec?: FlowspecChoice;
 }
 
 /** Builds a subject's route under a config (mitigation/route.ts buildRoute). Throws on an invalid target. */

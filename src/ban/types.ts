@@ -6,9 +6,9 @@
 import type { Attack, Direction, EngineEvent, Vector } from '../engine/events.ts';
 import type { Clock } from '../core/clock.ts';
 import type { RefusalReason } from './guards.ts';
-import type { MitigationLevel, RouteBuilder, RouteIntent } from './intent.ts';
+import type { FlowspecChoice, MitigationLevel, RouteBuilder, RouteIntent } from './intent.ts';
 
-export type { FlowspecRuleIntent, MitigationLevel, RouteBuilder, RouteIntent, RouteSubject } from './intent.ts';
+export type { FlowspecChoice, FlowspecRuleIntent, MitigationLevel, RouteBuilder, RouteIntent, RouteSubject } from './intent.ts';
 
 /**
  * Ban lifecycle state (ban/lifecycle.ts): `active` while an attack on the
@@ -48,6 +48,8 @@ export interface Ban {
   quiet_since?: number;
   /** Who ended it, for manual unbans. */
   ended_by?: string;
+  /** The FlowSpec rule chosen by hand or by an escalation step (method or inline match), when not the built-in one. */
+  flowspec?: FlowspecChoice;
 }
 
 /** What the ban module emits. */
@@ -64,7 +66,7 @@ export type DetectionEvent = EngineEvent | BanEvent;
 export type DetectionListener = (e: DetectionEvent) => void;
 
 /** An attack as shown and stored: with the route its ban has, or would have (asked from mitigation). */
-export type AttackView = Attack & { route?: RouteIntent };
+export type AttackView = Attack & { route?: RouteIntent; collateral?: Record<string, unknown> };
 
 // ---------------------------------------------------------------- BanManager API (bans.ts)
 
@@ -77,6 +79,8 @@ export interface ManualBanRequest {
   ttlSeconds?: number;
   actor: string;
   reason?: string;
+  /** A FlowSpec mitigation with this rule (method or inline match) instead of the target's usual route. */
+  flowspec?: FlowspecChoice;
 }
 
 export interface ManualUnbanRequest {

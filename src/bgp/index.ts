@@ -58,6 +58,7 @@ import { newUpdateStats } from './update.ts';
 export type { AdjRibOutEntry, NeighborStatus, RouteOptions, SentEvent } from './speaker.ts';
 export type { Route, UnicastRoute, FlowspecRoute, FlowspecRule, PathAttributes, FamilyName } from './types.ts';
 export { routeKey, attrsKey, isFlowspecRoute } from './types.ts';
+export { validateFlowspecRule, flowspecNlriLength, MAX_FLOWSPEC_NLRI } from './flowspec.ts';
 export type { BitmaskOp, ExtCommunity, LargeCommunity, NumericOp } from './types.ts';
 /** The ExaBGP-style command grammar (text only, no I/O): the daemon's command pipe reads it. */
 export { parseCommand } from './command.ts';

@@ -87,6 +87,8 @@ const SLICE_OF: ReadonlyArray<readonly [prefix: string, slices: ReadonlyArray<'e
   ['escalation', ['bans', 'mitigation']],
   ['mitigation', ['bans', 'mitigation']],
   ['flowspec', ['mitigation']],
+  ['flowspec_methods', ['bans', 'mitigation']],
+  ['platforms', ['mitigation']],
   ['bgp.neighbors', ['neighbors']],
   ['bgp.next_hop', ['mitigation', 'neighbors']],
   ['bgp.next_hop6', ['mitigation', 'neighbors']],

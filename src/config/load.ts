@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError, type PathIssue } from '../core/errors.ts';
-import { parsePrefix, prefixesOverlap, type Prefix } from '../core/ip.ts';
+import { canonicalAddress, parsePrefix, prefixesOverlap, type Prefix } from '../core/ip.ts';
 import { ConfigSchema, type Config } from './schema.ts';
 import { authConfigured, listenScope } from './diff.ts';
 import { setCompatNotes, translateKapkan } from './kapkan.ts';
@@ -43,6 +43,47 @@ function semanticIssues(c: Config): PathIssue[] {
     if (seen.has(key)) issues.push({ path: `bgp.neighbors.${i}.address`, message: `duplicate neighbor ${n.address}` });
     seen.add(key);
   });
+  issues.push(...methodIssues(c));
+  return issues;
+}
+
+/** FlowSpec methods and platforms: unique names, and every name they use exists. */
+function methodIssues(c: Config): PathIssue[] {
+  const issues: PathIssue[] = [];
+  const nbs = new Set(c.bgp.neighbors.map((n) => canonicalAddress(n.address)));
+  const platforms = new Set<string>();
+  c.platforms.forEach((p, i) => {
+    if (platforms.has(p.name)) issues.push({ path: `platforms.${i}.name`, message: `duplicate platform name "${p.name}"` });
+    platforms.add(p.name);
+    p.neighbors.forEach((a, j) => {
+      if (!nbs.has(canonicalAddress(a))) issues.push({ path: `platforms.${i}.neighbors.${j}`, message: `${a} is not one of bgp.neighbors` });
+    });
+  });
+  const methods = new Set<string>();
+  c.flowspec_methods.forEach((m, i) => {
+    if (methods.has(m.name)) issues.push({ path: `flowspec_methods.${i}.name`, message: `duplicate method name "${m.name}"` });
+    methods.add(m.name);
+    (m.platforms ?? []).forEach((p, j) => {
+      if (!platforms.has(p)) issues.push({ path: `flowspec_methods.${i}.platforms.${j}`, message: `no platform named "${p}"` });
+    });
+    const pl = m.match.packet_length;
+    if (pl?.min !== undefined && pl.max !== undefined && pl.min > pl.max) issues.push({ path: `flowspec_methods.${i}.match.packet_length`, message: 'min is above max' });
+    for (const k of ['source_port', 'destination_port'] as const) {
+      (m.match[k] ?? []).forEach((x, j) => {
+        if (typeof x !== 'string') return;
+        const [lo, hi = lo] = x.split('-').map(Number);
+        if (lo > 65535 || hi > 65535 || lo > hi) issues.push({ path: `flowspec_methods.${i}.match.${k}.${j}`, message: `"${x}" is not a port range LO-HI within 0..65535` });
+      });
+    }
+  });
+  const known = (name: string | undefined, path: string) => {
+    if (name !== undefined && !methods.has(name)) issues.push({ path, message: `no flowspec_methods entry named "${name}"` });
+  };
+  c.hostgroups.forEach((g, gi) => {
+    known(g.flowspec_method, `hostgroups.${gi}.flowspec_method`);
+    (g.escalation ?? []).forEach((s, si) => known(s.method, `hostgroups.${gi}.escalation.${si}.method`));
+  });
+  c.escalation.forEach((s, si) => known(s.method, `escalation.${si}.method`));
   return issues;
 }
 

@@ -79,9 +79,78 @@ export const EscalationSchema = v.array(
   v.strictObject({
     after_seconds: doc(v.pipe(v.number(), v.minValue(0)), 'Seconds after the ban was created at which this step applies.'),
     action: doc(EscalationAction, 'Level to step up to (`flowspec_rate_limit` < `flowspec_discard` < `blackhole`; `flowspec` follows `flowspec.action`); a weaker step is passed over.'),
+    method: doc(v.optional(v.string()), 'A `flowspec_methods` name: from this step on, FlowSpec rules of the ban use that method\'s match instead of the built-in rule for the vector.'),
   }),
 );
 export type Escalation = v.InferOutput<typeof EscalationSchema>;
+
+/** A FlowSpec method's match (RFC 8955 §4.2.2 components; the destination is always the ban's target). */
+const PortItem = v.union(
+  [v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)), v.pipe(v.string(), v.regex(/^[0-9]{1,5}(-[0-9]{1,5})?$/))],
+  'a port is a number 0..65535 or a range "LO-HI"',
+);
+const ProtocolItem = v.union(
+  [v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255)), v.picklist(['icmp', 'tcp', 'udp', 'gre', 'esp', 'icmpv6', 'sctp'])],
+  'a protocol is a number 0..255 or one of icmp, tcp, udp, gre, esp, icmpv6, sctp',
+);
+const Byte = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255));
+export const TCP_FLAG_RE = /^!?(fin|syn|rst|psh|ack|urg|ece|cwr)(&!?(fin|syn|rst|psh|ack|urg|ece|cwr))*$/i;
+export const FRAGMENT_KINDS = ['is_fragment', 'first_fragment', 'last_fragment', 'dont_fragment'] as const;
+
+export const FlowspecMatchSchema = v.strictObject({
+  source: doc(v.optional(PrefixString), 'Source prefix of the traffic to match.'),
+  protocol: doc(v.optional(v.pipe(v.array(ProtocolItem), v.minLength(1))), 'IP protocols (IPv6: next header), any of them: numbers or names (`udp`, `tcp`, `icmp`, ...).'),
+  source_port: doc(v.optional(v.pipe(v.array(PortItem), v.minLength(1))), 'Source ports, any of them: numbers or ranges `"LO-HI"`.'),
+  destination_port: doc(v.optional(v.pipe(v.array(PortItem), v.minLength(1))), 'Destination ports, any of them: numbers or ranges `"LO-HI"`.'),
+  tcp_flags: doc(
+    v.optional(v.pipe(v.string(), v.regex(TCP_FLAG_RE, 'tcp_flags is flags joined by & with ! for "must be clear", e.g. "syn&!ack"'))),
+    'TCP flags that must be set, and with `!` clear, joined by `&`: `"syn&!ack"`.',
+  ),
+  fragment: doc(v.optional(v.union([v.boolean(), v.picklist(FRAGMENT_KINDS)])), '`true` or `is_fragment`: fragments; `first_fragment`, `last_fragment`, `dont_fragment`.'),
+  packet_length: doc(
+    v.optional(
+      v.strictObject({
+        min: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535))), 'Shortest packet matched, in bytes.'),
+        max: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535))), 'Longest packet matched, in bytes.'),
+      }),
+    ),
+    'IP packet length range in bytes, `{min, max}` (either may be left out).',
+  ),
+  icmp_type: doc(v.optional(Byte), 'ICMP type.'),
+  icmp_code: doc(v.optional(Byte), 'ICMP code.'),
+  dscp: doc(v.optional(v.pipe(v.array(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(63))), v.minLength(1))), 'DSCP values, any of them (0..63).'),
+});
+export type FlowspecMatch = v.InferOutput<typeof FlowspecMatchSchema>;
+
+export const FlowspecActionSchema = v.pipe(
+  v.strictObject({
+    discard: doc(v.optional(v.literal(true)), 'Drop matching traffic (traffic-rate 0).'),
+    rate_limit_mbps: doc(v.optional(v.pipe(v.number(), v.minValue(0))), 'Police matching traffic to this many megabits per second (traffic-rate, RFC 8955 §7.3).'),
+    redirect_rt: doc(v.optional(v.pipe(v.string(), v.regex(/^[0-9]{1,10}:[0-9]{1,10}$/, 'redirect_rt is "ASN:VALUE"'))), 'Redirect matching traffic to the VRF with this route target, `"ASN:VALUE"` (RFC 8955 §7.4).'),
+    mark_dscp: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(63))), 'Rewrite the DSCP of matching traffic (traffic-marking, RFC 8955 §7.5); may go with another action.'),
+  }),
+  v.check((a) => [a.discard, a.rate_limit_mbps, a.redirect_rt].filter((x) => x !== undefined).length + (a.mark_dscp !== undefined ? 1 : 0) >= 1, 'an action needs discard, rate_limit_mbps, redirect_rt or mark_dscp'),
+  v.check((a) => [a.discard, a.rate_limit_mbps, a.redirect_rt].filter((x) => x !== undefined).length <= 1, 'discard, rate_limit_mbps and redirect_rt exclude each other'),
+);
+export type FlowspecActionConfig = v.InferOutput<typeof FlowspecActionSchema>;
+
+export const FlowspecMethodSchema = v.strictObject({
+  name: doc(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a method name is 1..64 letters, digits, _ . -')), 'Unique name, used by hostgroups, escalation steps and the API.'),
+  description: doc(v.optional(v.string()), 'Free text.'),
+  match: doc(FlowspecMatchSchema, 'What traffic to the target the rule matches.'),
+  action: doc(FlowspecActionSchema, 'What the routers do with it.'),
+  platforms: doc(v.optional(v.array(v.string())), 'Names of `platforms` whose neighbors get the rule; absent: every FlowSpec neighbor.'),
+});
+export type FlowspecMethod = v.InferOutput<typeof FlowspecMethodSchema>;
+
+export const PlatformSchema = v.strictObject({
+  name: doc(v.pipe(v.string(), v.minLength(1)), 'Unique name of the platform (a set of routers).'),
+  description: doc(v.optional(v.string()), 'Free text.'),
+  neighbors: doc(v.pipe(v.array(IPString), v.minLength(1)), 'Addresses of `bgp.neighbors` in the platform.'),
+});
+export type Platform = v.InferOutput<typeof PlatformSchema>;
+
+export const PROFILES = ['junos', 'iosxr', 'eos', 'sros', 'frr', 'bird', 'generic'] as const;
 
 export const MitigationSchema = v.picklist(['blackhole', 'flowspec']);
 
@@ -145,6 +214,7 @@ export const HostgroupSchema = v.strictObject({
   mitigation: doc(v.optional(MitigationSchema), 'How the group\'s bans start (the global `mitigation` when unset).'),
   escalation: doc(v.optional(EscalationSchema), 'Escalation ladder replacing the global `escalation`.'),
   flowspec: doc(v.optional(v.partial(FlowspecSchema)), 'FlowSpec settings overriding `flowspec` key by key.'),
+  flowspec_method: doc(v.optional(v.string()), 'A `flowspec_methods` name: the group\'s FlowSpec bans use its match, action and platforms instead of the built-in rule for the vector.'),
   communities: doc(v.optional(v.array(Community)), 'Communities added to the group\'s blackhole routes.'),
   large_communities: doc(v.optional(v.array(LargeCommunity)), 'Large communities added to the group\'s blackhole routes.'),
   baseline: doc(v.optional(v.partial(BaselineSchema)), 'Baseline settings overriding `baseline` key by key.'),
@@ -175,6 +245,7 @@ export const NeighborSchema = v.strictObject({
   large_communities: doc(v.optional(v.array(LargeCommunity)), 'Replaces `bgp.large_communities` for this neighbor.'),
   local_pref: doc(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(4294967295))), 'Replaces `bgp.local_pref` for this neighbor (iBGP only).'),
   enabled: doc(v.optional(v.boolean(), true), '`false` keeps the neighbor in the file but opens no session.'),
+  profile: doc(v.optional(v.picklist(PROFILES), 'generic'), 'The router\'s FlowSpec capabilities: every rule is linted against them and one that fails is not sent to this neighbor (docs/flowspec.md).'),
   send_queue_bytes: doc(
     v.optional(v.pipe(v.number(), v.integer(), v.minValue(16384), v.maxValue(268435456)), 1048576),
     'Bytes of output held for the peer beyond what the kernel buffers: the Adj-RIB-Out (initial table, route refresh) is written only while less is queued.',
@@ -427,6 +498,8 @@ export const ConfigSchema = v.strictObject({
   mitigation: doc(v.optional(MitigationSchema, 'blackhole'), 'How a ban starts: a blackhole route (RTBH) or FlowSpec rules (`flowspec.action`).'),
   escalation: doc(v.optional(EscalationSchema, []), 'Steps applied while an attack goes on, counted from the ban\'s creation; never steps down.'),
   flowspec: doc(v.optional(FlowspecSchema, {}), 'FlowSpec rules (RFC 8955/8956).'),
+  flowspec_methods: doc(v.optional(v.array(FlowspecMethodSchema), []), 'Named FlowSpec rules (match and action) for manual mitigations, hostgroups and escalation steps.'),
+  platforms: doc(v.optional(v.array(PlatformSchema), []), 'Named sets of neighbors a FlowSpec method is sent to.'),
   ban: doc(v.optional(BanSchema, {}), 'Ban lifetime and safety caps.'),
   bgp: doc(v.optional(BgpSchema, {}), 'The BGP speaker and its neighbors.'),
   samples: doc(

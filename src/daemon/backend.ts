@@ -13,6 +13,7 @@ import type { AttackView as Attack, Ban } from '../ban/types.ts';
 import type { Store } from '../store/sqlite.ts';
 import { VERSION } from '../version.ts';
 import type { Phase, Running } from './ports.ts';
+import { DaemonMitigations } from './mitigations.ts';
 
 export interface DaemonView {
   readonly clock: Clock;
@@ -54,9 +55,11 @@ export function redactConfig(value: unknown, key = ''): unknown {
 
 export class DaemonBackend implements ApiBackend {
   private readonly d: DaemonView;
+  readonly mitigations: DaemonMitigations;
 
   constructor(d: DaemonView) {
     this.d = d;
+    this.mitigations = new DaemonMitigations(d, (r, b) => this.banView(r, b));
   }
 
   private mode(): 'dry_run' | 'live' {
@@ -90,6 +93,7 @@ export class DaemonBackend implements ApiBackend {
       announced_to: announced,
       mode: this.mode(),
       announced: announced.length > 0,
+      ...(b.ended === undefined && b.route.type === 'flowspec' ? { lint: r.mitigator.lintOf(b) } : {}),
     };
   }
 

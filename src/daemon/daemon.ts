@@ -266,6 +266,9 @@ export class Daemon {
         this.history?.onAnnounced(banId, neighbors);
         if (neighbors.length) log.info({ event: 'ban announced', ban: banId, neighbors }, 'routes in Adj-RIB-Out');
       },
+      onLintRefused: (ban, lint, rule) => {
+        store.audit({ time: this.clock.now(), actor: 'system', action: 'lint_refused', target: ban.target, detail: { ban: ban.id, neighbor: lint.neighbor, profile: lint.profile, rule, findings: lint.findings.filter((f) => f.severity === 'error') } });
+      },
     });
     const comps: Running = Object.freeze({ engine: made.engine, collector: made.collector, bgp: made.bgp, mitigator });
     this.comps = comps;

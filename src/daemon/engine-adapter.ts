@@ -12,7 +12,7 @@ import type { Logger } from '../core/log.ts';
 import { Engine } from '../engine/engine.ts';
 import type { Attack, EngineEvent } from '../engine/events.ts';
 import { BanManager, type ReconfigureResult } from '../ban/bans.ts';
-import type { Ban, DetectionEvent, DetectionListener, RouteIntent } from '../ban/types.ts';
+import type { Ban, DetectionEvent, DetectionListener, FlowspecChoice, RouteIntent } from '../ban/types.ts';
 import { buildRoute, routeForAttack } from '../mitigation/route.ts';
 import type { BanOutcome, EngineStatsView, EnginePort, HostView } from './ports.ts';
 
@@ -80,13 +80,15 @@ export class EngineAdapter implements EnginePort {
     return h.length ? h : undefined;
   }
 
-  manualBan(req: { ip: string; ttlSeconds?: number; actor: string; reason?: string }): BanOutcome {
+  manualBan(req: { ip: string; ttlSeconds?: number; actor: string; reason?: string; flowspec?: FlowspecChoice }): BanOutcome {
     const target = req.ip.includes('/') ? { prefix: req.ip } : { ip: req.ip };
-    return this.bans.manualBan({ ...target, ttlSeconds: req.ttlSeconds, actor: req.actor, reason: req.reason });
+    return this.bans.manualBan({ ...target, ttlSeconds: req.ttlSeconds, actor: req.actor, reason: req.reason, ...(req.flowspec ? { flowspec: req.flowspec } : {}) });
   }
 
-  manualUnban(req: { ip: string; actor: string }): BanOutcome {
-    const target = req.ip.includes('/') ? { prefix: req.ip } : { ip: req.ip };
+  manualUnban(req: { ip?: string; id?: string; actor: string }): BanOutcome {
+    if (req.id !== undefined) return this.bans.manualUnban({ id: req.id, actor: req.actor });
+    const ip = req.ip ?? '';
+    const target = ip.includes('/') ? { prefix: ip } : { ip };
     return this.bans.manualUnban({ ...target, actor: req.actor });
   }
 

@@ -6,12 +6,17 @@
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../core/log.ts';
 import type { Attack } from '../engine/events.ts';
-import type { AttackView, DetectionEvent } from '../ban/types.ts';
+import type { AttackView, Ban, DetectionEvent } from '../ban/types.ts';
+import { previewCollateral, type CounterView } from '../mitigation/collateral.ts';
+import { flowspecMatches } from '../mitigation/route.ts';
 import type { Store } from '../store/sqlite.ts';
 import type { Running } from './ports.ts';
 
 /** How often an attack in progress is saved with its latest rates. */
 export const ATTACK_SAVE_MS = 10_000;
+
+/** Window of the collateral preview recorded on an attack when its ban is created. */
+const COLLATERAL_WINDOW_SECONDS = 300;
 
 export interface EventContext {
   readonly running: Running;
@@ -24,6 +29,8 @@ export class EngineEvents {
   /** Attacks in progress, by id (with their latest rates). */
   readonly active = new Map<string, AttackView>();
   private readonly saved = new Map<string, number>();
+  /** Collateral preview recorded when an attack's ban was created, by attack id (dropped when it ends). */
+  private readonly collateral = new Map<string, Record<string, unknown>>();
   private readonly ctx: EventContext;
 
   constructor(ctx: EventContext) {
@@ -31,10 +38,32 @@ export class EngineEvents {
   }
 
   private withRoute(a: Attack): AttackView {
+    const collateral = this.collateral.get(a.id);
     try {
-      return { ...a, route: this.ctx.running.engine.routeForAttack(a) };
+      return { ...a, route: this.ctx.running.engine.routeForAttack(a), ...(collateral ? { collateral } : {}) };
     } catch {
-      return a;
+      return collateral ? { ...a, collateral } : a;
+    }
+  }
+
+  /** The collateral preview of a new automatic ban, from its attack's sample and the target's counters. */
+  private previewFor(b: Ban, a: Attack): Record<string, unknown> | undefined {
+    try {
+      const host = a.kind === 'host' || a.kind === undefined ? this.ctx.running.engine.host(a.target)?.find((h) => h.direction === a.direction) : undefined;
+      const c = previewCollateral({
+        target: b.target,
+        route: b.route,
+        flows: a.summary?.sample ?? [],
+        counters: host ? (host as unknown as CounterView) : undefined,
+        attack_pps: a.pps,
+        attackRules: flowspecMatches({ target: a.target, family: a.family, vector: a.vector, summary: a.summary, direction: a.direction }),
+        direction: a.direction,
+        window_seconds: COLLATERAL_WINDOW_SECONDS,
+        now: Math.max(...(a.summary?.sample ?? []).map((f) => f.time), a.start),
+      });
+      return { ...c, ban: b.id };
+    } catch {
+      return undefined;
     }
   }
 
@@ -69,6 +98,7 @@ export class EngineEvents {
         const ended = { ...a, end: a.end ?? e.time };
         this.active.delete(a.id);
         this.saved.delete(a.id);
+        this.collateral.delete(a.id);
         store.saveAttack(ended);
         log.info({ event: 'attack end', attack: a.id, target: a.target, vector: a.vector, peak_pps: a.peak_pps, peak_mbps: a.peak_mbps, duration_s: Math.round((ended.end - a.start) / 1000) }, `attack on ${a.target} ended`);
         break;
@@ -77,7 +107,19 @@ export class EngineEvents {
         const b = e.ban;
         // Write-ahead: the ban is on disk before any route leaves.
         store.saveBan(b);
-        store.audit({ time: e.time, actor: b.source, action: 'ban', target: b.target, detail: { ban: b.id, reason: b.reason, ttl_seconds: b.ttl_seconds, action: b.action, attack: b.attack_id } });
+        store.audit({ time: e.time, actor: b.source, action: 'ban', target: b.target, detail: { ban: b.id, reason: b.reason, ttl_seconds: b.ttl_seconds, action: b.action, attack: b.attack_id, ...(b.flowspec ? { flowspec: b.flowspec } : {}) } });
+        if (e.attack && b.source === 'auto') {
+          const c = this.previewFor(b, e.attack);
+          const view = this.active.get(e.attack.id);
+          if (c) {
+            this.collateral.set(e.attack.id, c);
+            if (view) {
+              const next = { ...view, collateral: c };
+              this.active.set(view.id, next);
+              store.saveAttack(next);
+            }
+          }
+        }
         log.warn({ event: 'ban', ban: b.id, target: b.target, source: b.source, reason: b.reason, ttl_seconds: b.ttl_seconds, route: b.route, mode: cfg.dry_run ? 'dry_run' : 'live' }, cfg.dry_run ? `ban ${b.target} (dry-run: not announced)` : `ban ${b.target}`);
         mitigator.changed(b.id);
         break;

@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { Attack, EngineEvent } from '../engine/events.ts';
-import type { Ban, DetectionListener, RouteIntent } from '../ban/types.ts';
+import type { Ban, DetectionListener, FlowspecChoice, RouteIntent } from '../ban/types.ts';
 import type { FlowSink } from '../flow/record.ts';
 import type { SpeakerPort } from '../mitigation/reconcile.ts';
 import type { Mitigator } from '../mitigation/reconcile.ts';
@@ -97,8 +97,9 @@ export interface EnginePort {
   routeForAttack(a: Attack): RouteIntent;
   hosts(q: { limit: number; direction?: 'incoming' | 'outgoing' }): HostView[];
   host(ip: string): HostView[] | undefined;
-  manualBan(req: { ip: string; ttlSeconds?: number; actor: string; reason?: string }): BanOutcome;
-  manualUnban(req: { ip: string; actor: string }): BanOutcome;
+  manualBan(req: { ip: string; ttlSeconds?: number; actor: string; reason?: string; flowspec?: FlowspecChoice }): BanOutcome;
+  /** By target (`ip`) or by ban id (`id`). */
+  manualUnban(req: { ip?: string; id?: string; actor: string }): BanOutcome;
   activeBans(): Ban[];
   /** An active ban by id (the ban module's own record). */
   banById(id: string): Ban | undefined;

@@ -36,6 +36,8 @@ export interface NeighborPolicy {
   local_pref?: number;
   /** Families configured for the neighbor (the negotiated ones win once Established). */
   families: readonly FamilyName[];
+  /** FlowSpec capability profile (`profile`, profiles.ts). */
+  profile: string;
 }
 
 export interface GlobalPolicy {
@@ -120,6 +122,7 @@ function compileNeighbor(cfg: Readonly<Config>, g: GlobalPolicy, n: NeighborConf
     id: neighborKey(n),
     ibgp: (n.local_asn ?? cfg.bgp.local_asn) === n.remote_asn,
     families: Object.freeze([...n.families]),
+    profile: n.profile ?? 'generic',
   };
   if (n.next_hop !== undefined) p.next_hop = n.next_hop;
   if (n.next_hop6 !== undefined) p.next_hop6 = n.next_hop6;

@@ -35,6 +35,11 @@
  *   routes with the speaker's real Adj-RIB-Out and repairs drift: missing or
  *   changed routes re-sent, stale ones withdrawn, each repair logged and
  *   counted.
+ * - FlowSpec rules go only to the neighbors of the route's `platforms` when
+ *   it names some (methods.ts), and each rule is linted against the
+ *   neighbor's profile (lint.ts): a rule with an error finding is not sent
+ *   to that neighbor (counted once per ban, neighbor and rule, reported
+ *   through onLintRefused for the audit, and kept for lintOf()).
  */
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../core/log.ts';
@@ -43,6 +48,9 @@ import { attrsKey, isFlowspecRoute, routeKey, type AppliedRoutes, type FamilyNam
 import { blackholeIntent, blackholeRoute } from './blackhole.ts';
 import { flowspecRoutes } from './flowspec.ts';
 import { compilePolicy, type MitigationPolicy, type NeighborPolicy } from './policy.ts';
+import { hasError, lintRoute, ruleText, type LintResult } from './lint.ts';
+import { platformNeighbors } from './methods.ts';
+import { profileOf } from './profiles.ts';
 
 export interface PeerInfo {
   /** Neighbor id (its canonical address, policy.ts neighborKey), as the speaker names it. */
@@ -83,6 +91,8 @@ export interface MitigatorOptions {
   log?: Logger;
   /** Called when the set of neighbors a ban is really announced to changes. */
   onAnnounced?: (banId: string, neighbors: string[]) => void;
+  /** Called once per ban, neighbor and rule when lint keeps a rule from a neighbor. */
+  onLintRefused?: (ban: Ban, result: LintResult, rule: string) => void;
 }
 
 export interface MitigationStats {
@@ -94,6 +104,10 @@ export interface MitigationStats {
   /** Announcements the dry-run gate stopped (must stay 0: a bug if not). */
   gate_blocked: number;
   errors: number;
+  /** FlowSpec rules kept from a neighbor because they failed its profile's lint (once per ban, neighbor and rule). */
+  lint_refused: number;
+  /** Of those, by finding code. */
+  lint_refused_by_code: Record<string, number>;
 }
 
 /** Routes by routeKey. */
@@ -128,7 +142,12 @@ export class Mitigator {
   private readonly bans: BanSource;
   private readonly log?: Logger;
   private readonly onAnnounced?: (banId: string, neighbors: string[]) => void;
+  private readonly onLintRefused?: (ban: Ban, result: LintResult, rule: string) => void;
   private policy: MitigationPolicy;
+  private cfg: Readonly<Config>;
+  /** Lint refusals already counted: "ban|neighbor|routeKey". */
+  private readonly lintCounted = new Set<string>();
+  private readonly lintByCode: Record<string, number> = {};
   private live: boolean;
   /** The routes each ban claims on each neighbor (empty in dry-run). */
   private readonly claims = new Map<string, Claim>();
@@ -140,15 +159,17 @@ export class Mitigator {
   private readonly fallbackCounted = new Set<string>();
   /** Bumped on every call to the speaker: a reconcile that saw an older state does nothing. */
   private generation = 0;
-  readonly counters = { fallbacks: 0, missing: 0, changed: 0, stale: 0, gate_blocked: 0, errors: 0 };
+  readonly counters = { fallbacks: 0, missing: 0, changed: 0, stale: 0, gate_blocked: 0, errors: 0, lint_refused: 0 };
 
   constructor(o: MitigatorOptions) {
     this.port = o.port;
     this.bans = o.bans;
     this.log = o.log;
     this.onAnnounced = o.onAnnounced;
+    this.onLintRefused = o.onLintRefused;
     this.live = !o.dryRun;
     this.policy = compilePolicy(o.config);
+    this.cfg = o.config;
   }
 
   get dryRun(): boolean {
@@ -158,6 +179,7 @@ export class Mitigator {
   /** New config (overrides, fallback, flowspec limits, neighbors): every ban re-applied. */
   reconfigure(cfg: Readonly<Config>): void {
     this.policy = compilePolicy(cfg);
+    this.cfg = cfg;
     this.applyAll();
   }
 
@@ -228,14 +250,70 @@ export class Mitigator {
     return { routes: [], held: fs.length, fallback: false };
   }
 
-  /** What one ban should have on each neighbor now; counts held routes and fallbacks. */
+  /**
+   * The routes of a ban for one neighbor after its platforms and its lint:
+   * `routes` are the ones to send, `lint` the neighbor's result (FlowSpec
+   * only), `refused` the routes lint kept back. Null when the ban's platforms
+   * leave this neighbor out.
+   */
+  routesForNeighbor(ban: Pick<Ban, 'id' | 'target' | 'route' | 'hostgroup'>, peer: Pick<PeerInfo, 'id' | 'families'>): { routes: Route[]; held: number; fallback: boolean; lint?: LintResult; refused: Route[] } | null {
+    const only = ban.route.type === 'flowspec' ? platformNeighbors(this.cfg, ban.route.platforms) : undefined;
+    if (only && !only.has(peer.id)) return null;
+    const nb = this.policy.neighbors.get(peer.id);
+    const res = this.routesForBan(ban as Ban, nb, peer.families);
+    if (ban.route.type !== 'flowspec' || res.fallback) return { ...res, refused: [] };
+    const profile = profileOf(nb?.profile);
+    const lint: LintResult = { neighbor: peer.id, profile: profile.name, ok: true, findings: [] };
+    const routes: Route[] = [];
+    const refused: Route[] = [];
+    for (const r of res.routes) {
+      if (!isFlowspecRoute(r)) {
+        routes.push(r);
+        continue;
+      }
+      const f = lintRoute(r, profile);
+      for (const x of f) if (!lint.findings.some((y) => y.code === x.code && y.message === x.message)) lint.findings.push(x);
+      if (hasError(f)) refused.push(r);
+      else routes.push(r);
+    }
+    lint.ok = refused.length === 0;
+    return { routes, held: res.held, fallback: false, lint, refused };
+  }
+
+  /** Lint of a ban (or a proposed route) for every neighbor it would go to; no side effects. */
+  lintOf(ban: Pick<Ban, 'id' | 'target' | 'route' | 'hostgroup'>): LintResult[] {
+    if (ban.route.type !== 'flowspec') return [];
+    const out: LintResult[] = [];
+    for (const peer of this.port.peers()) {
+      try {
+        const r = this.routesForNeighbor(ban, peer);
+        if (r?.lint && (r.routes.length || r.refused.length)) out.push(r.lint);
+      } catch {
+        /* an unbuildable route is reported when it is applied */
+      }
+    }
+    return out;
+  }
+
+  /** What one ban should have on each neighbor now; counts held routes, fallbacks and lint refusals. */
   private wantFor(ban: Ban, peers: PeerInfo[]): Claim {
     const out: Claim = new Map();
     let held = 0;
     for (const peer of peers) {
       let res;
       try {
-        res = this.routesForBan(ban, this.policy.neighbors.get(peer.id), peer.families);
+        res = this.routesForNeighbor(ban, peer);
+        if (!res) continue;
+        for (const r of res.refused) {
+          const k = `${ban.id}|${peer.id}|${routeKey(r)}`;
+          if (this.lintCounted.has(k)) continue;
+          this.lintCounted.add(k);
+          this.counters.lint_refused++;
+          for (const f of res.lint!.findings) if (f.severity === 'error') this.lintByCode[f.code] = (this.lintByCode[f.code] ?? 0) + 1;
+          const text = isFlowspecRoute(r) ? ruleText(r.rule) : routeKey(r);
+          this.log?.warn({ event: 'flowspec lint refused', ban: ban.id, target: ban.target, neighbor: peer.id, profile: res.lint!.profile, rule: text, findings: res.lint!.findings.filter((f) => f.severity === 'error').map((f) => f.code) }, 'FlowSpec rule not sent: it fails the neighbor\'s profile');
+          this.onLintRefused?.(ban, res.lint!, text);
+        }
       } catch (e) {
         this.counters.errors++;
         this.log?.error({ event: 'mitigation error', ban: ban.id, target: ban.target, err: (e as Error).message }, 'cannot build the route of a ban');
@@ -343,6 +421,7 @@ export class Mitigator {
 
   private forget(banId: string): void {
     for (const k of [...this.fallbackCounted]) if (k.startsWith(banId + '|')) this.fallbackCounted.delete(k);
+    for (const k of [...this.lintCounted]) if (k.startsWith(banId + '|')) this.lintCounted.delete(k);
     this.held.delete(banId);
     this.leasedFor.delete(banId);
   }
@@ -487,6 +566,8 @@ export class Mitigator {
       repairs: { missing: this.counters.missing, changed: this.counters.changed, stale: this.counters.stale },
       gate_blocked: this.counters.gate_blocked,
       errors: this.counters.errors,
+      lint_refused: this.counters.lint_refused,
+      lint_refused_by_code: { ...this.lintByCode },
     };
   }
 }

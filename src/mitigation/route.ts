@@ -25,6 +25,10 @@
  *       or the whole target when nothing is known
  * Action: `flowspec_discard` → discard; `flowspec_rate_limit` → traffic-rate
  * `flowspec.rate_mbps` converted to bytes per second (× 125 000).
+ *
+ * A FlowSpec choice (the subject's own: a manual mitigation, or the method of
+ * the escalation step reached; else the hostgroup's `flowspec_method`)
+ * replaces the built-in rules with that one rule (methods.ts).
  */
 import { formatPrefix, parsePrefix, type Prefix } from '../core/ip.ts';
 import { BreakwaterError } from '../core/errors.ts';
@@ -35,6 +39,7 @@ import { initialLevel } from '../ban/escalation.ts';
 import { resolvePolicy, type TargetPolicy } from '../ban/policy.ts';
 import { blackholeIntent } from './blackhole.ts';
 import { compilePolicy } from './policy.ts';
+import { choiceRoute } from './methods.ts';
 
 export type { RouteSubject };
 export { routeTargets } from '../ban/intent.ts';
@@ -119,6 +124,11 @@ export function buildRouteWithPolicy(s: RouteSubject, policy: TargetPolicy, conf
   const prefix = formatPrefix(p);
   const lvl = level ?? s.level ?? initialLevel(policy.mitigation, policy.flowspec.action);
   if (lvl === 'blackhole') return blackholeIntent(prefix, compilePolicy(config), policy.hostgroup?.name);
+  // A rule chosen by hand or by an escalation step, else the group's method, instead of the built-in rule.
+  const choice = s.flowspec ?? (policy.hostgroup?.flowspec_method !== undefined ? { method: policy.hostgroup.flowspec_method } : undefined);
+  // Lenient: a method a reload removed falls back to the built-in rule; a removed platform matches no neighbor.
+  const chosen = choice ? choiceRoute(choice, prefix, config, s.direction, true) : null;
+  if (chosen) return chosen;
   const action: FlowspecRuleIntent['action'] =
     lvl === 'flowspec_rate_limit'
       ? { type: 'rate_limit', bytes_per_second: Math.round(policy.flowspec.rate_mbps * 125_000) }

@@ -39,6 +39,7 @@ const NAMES = [
   'breakwater_mitigate_fallback_total',
   'breakwater_mitigate_flowspec_rules',
   'breakwater_mitigate_held_routes',
+  'breakwater_mitigate_lint_refused_total',
   'breakwater_mitigate_reconcile_repairs_total',
   'breakwater_notify_delivery_latency_seconds',
   'breakwater_notify_dropped_total',

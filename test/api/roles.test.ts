@@ -32,8 +32,25 @@ function backend(): ApiBackend {
     metrics: async () => ({ contentType: 'text/plain', body: 'm 1\n' }),
     audit: () => ({ total: 0, items: [] }),
     config: () => ({ dry_run: true }),
+    mitigations: {
+      methods: () => ({ methods: [], platforms: [] }),
+      preview: (q) => ({ target: q.target, kind: 'flowspec', routes: [], lint: [], collateral: {} }),
+      mitigate: () => ({ ok: true, status: 201, body: { id: 'ban-1' } }),
+      end: (id) => ({ ok: true, body: { id, ended: true } }),
+      infer: (id) => ({ attack_id: id, match: {} }),
+    },
   };
 }
+
+/** A request the route accepts (beyond its role): the body or query it needs. */
+function requestFor(method: string, path: string): { path: string; body?: unknown } {
+  if (path.endsWith('/ban') || path.endsWith('/unban')) return { path, body: { ip: '198.51.100.9' } };
+  if (method === 'POST' && path === '/api/v1/mitigations') return { path, body: { target: '198.51.100.9', match: { protocol: ['udp'] } } };
+  if (path === '/api/v1/mitigations/preview') return { path: `${path}?target=198.51.100.9` };
+  return { path, body: method === 'POST' ? (SIGNAL_BODIES[path] ?? {}) : undefined };
+}
+
+const CREATES = new Set(['POST /api/v1/ban', 'POST /api/v1/mitigations']);
 
 const TOKENS: ApiToken[] = [
   { name: 'v', token: 'viewer-secret', role: 'viewer' },
@@ -46,10 +63,11 @@ async function serve(t: { after(fn: () => Promise<void>): void }, tokens: ApiTok
   const { port } = await srv.start();
   t.after(() => srv.stop());
   return async (method: string, path: string, token?: string) => {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    const rq = requestFor(method, path);
+    const res = await fetch(`http://127.0.0.1:${port}${rq.path}`, {
       method,
       headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
-      body: method === 'POST' ? JSON.stringify(path.endsWith('/ban') || path.endsWith('/unban') ? { ip: '198.51.100.9' } : (SIGNAL_BODIES[path] ?? {})) : undefined,
+      body: rq.body !== undefined ? JSON.stringify(rq.body) : undefined,
     });
     await res.arrayBuffer();
     return res.status;
@@ -75,7 +93,7 @@ test('roles: every route × every role, no token and a bad token', async (t) => 
       if (r.access === 'open' || r.access === 'metrics') want = 200;
       // The RTBH webhook answers a missing or bad token with 403, as the senders of the ExaBGP guide expect.
       else if (w.rank < 0) want = r.path === '/api/v1/signals/rtbh' ? 403 : 401;
-      else want = w.rank >= RANK[r.access] ? (r.path === '/api/v1/ban' ? 201 : 200) : 403;
+      else want = w.rank >= RANK[r.access] ? (CREATES.has(`${r.method} ${r.path}`) ? 201 : 200) : 403;
       // History routes without storage.clickhouse answer 404 (400 for a literal ":ip") once the role is allowed.
       const history = /\/history\/|\/traffic$/.test(r.path);
       const ok = history && want === 200 ? status === 404 || status === 400 : status === want;
@@ -83,7 +101,7 @@ test('roles: every route × every role, no token and a bad token', async (t) => 
     }
   }
   assert.deepEqual(table.filter((l) => l.includes('want')), [], table.join('\n'));
-  assert.equal(ROUTES.length, 21, 'a new route gets a row in ROUTES (and so in this table)');
+  assert.equal(ROUTES.length, 26, 'a new route gets a row in ROUTES (and so in this table)');
 });
 
 test('roles: /metrics needs a token with metrics_token_required; /healthz never does', async (t) => {
