@@ -28,7 +28,7 @@ import { loadDaemonConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { parseListen } from '../config/schema.ts';
 import { formatPlan, planReload, withLiftedBans, type ReloadPlan } from '../config/diff.ts';
-import { ConfigError, StartError, listenError, type PathIssue } from '../core/errors.ts';
+import { BreakwaterError, ConfigError, StartError, listenError, type PathIssue } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { compatLine, compatNotes } from '../config/kapkan.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
@@ -36,7 +36,7 @@ import type { AttackView as Attack, DetectionEvent } from '../ban/types.ts';
 import { Store, defaultDbPath } from '../store/sqlite.ts';
 import { Mitigator } from '../mitigation/reconcile.ts';
 import { ApiServer, type ApiToken, type ReloadResult } from '../api/server.ts';
-import { Metrics } from '../api/metrics.ts';
+import { Metrics, engineStatsView } from '../api/metrics.ts';
 import { VERSION } from '../version.ts';
 import type { ComponentFactory, Phase, Running } from './ports.ts';
 import { DaemonBackend } from './backend.ts';
@@ -142,7 +142,7 @@ export class Daemon {
 
   /** The running config (after start() has loaded it). */
   get cfg(): Readonly<Config> {
-    if (!this.config) throw new Error('the daemon has not loaded its config yet');
+    if (!this.config) throw new BreakwaterError('not_ready', 'the daemon has not loaded its config yet');
     return this.config;
   }
 
@@ -152,7 +152,7 @@ export class Daemon {
 
   /** The components, once all exist. */
   running(): Running {
-    if (!this.comps) throw new Error(`the daemon is ${this.phaseNow}: no components yet`);
+    if (!this.comps) throw new BreakwaterError('not_ready', `the daemon is ${this.phaseNow}: no components yet`);
     return this.comps;
   }
 
@@ -173,7 +173,7 @@ export class Daemon {
   }
 
   get store(): Store {
-    if (!this.base) throw new Error('the daemon has not opened its store yet');
+    if (!this.base) throw new BreakwaterError('not_ready', 'the daemon has not opened its store yet');
     return this.base.store;
   }
 
@@ -222,7 +222,7 @@ export class Daemon {
     // Metrics read the components only once they exist (one snapshot per scrape).
     const metrics = new Metrics({
       flow: () => (this.comps ? this.comps.collector.stats() : undefined),
-      engine: () => (this.comps ? this.comps.engine.stats() : undefined),
+      engine: () => (this.comps ? engineStatsView(this.comps.engine.stats()) : undefined),
       bgp: () => (this.comps ? this.comps.bgp.neighbors() : undefined),
       mitigation: () => (this.comps ? this.comps.mitigator.stats() : undefined),
       store: () => store.stats,
@@ -397,7 +397,7 @@ export class Daemon {
   }
 
   private get log(): Logger {
-    if (!this.base) throw new Error('the daemon has not started');
+    if (!this.base) throw new BreakwaterError('not_ready', 'the daemon has not started');
     return this.base.log;
   }
 
