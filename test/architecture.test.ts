@@ -198,3 +198,19 @@ test('history depends only on core, config and the engine\'s and ban module\'s e
   const users = all.filter((i) => i.spec.startsWith('@clickhouse/')).map((i) => i.from);
   assert.deepEqual(users, [join('history', 'client.ts')]);
 });
+
+test('stats and view types are declared once, by the module that produces them; daemon/ports.ts declares none', () => {
+  const byName = new Map<string, string[]>();
+  for (const f of files(src)) {
+    const rel = relative(src, f);
+    for (const m of readFileSync(f, 'utf8').matchAll(/export\s+(?:interface|type)\s+(\w*(?:Stats|View))\b/g)) {
+      byName.set(m[1], [...(byName.get(m[1]) ?? []), rel]);
+    }
+  }
+  // api/ may not import bgp/, so the metrics rows state the neighbor fields they read
+  const allowed = new Set(['NeighborView']);
+  const twice = [...byName].filter(([n, where]) => where.length > 1 && !allowed.has(n)).map(([n, where]) => `${n}: ${where.join(', ')}`);
+  assert.deepEqual(twice, []);
+  const own = [...byName].filter(([, where]) => where.includes(join('daemon', 'ports.ts'))).map(([n]) => n);
+  assert.deepEqual(own, [], 'daemon/ports.ts takes stats types from their producers');
+});

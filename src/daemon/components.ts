@@ -8,11 +8,12 @@ import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { formatIP, parseIP } from '../core/ip.ts';
 import { Collector, collectorOptions } from '../flow/collector.ts';
+import { flowStatsView, type FlowStatsView } from '../flow/stats-view.ts';
 import type { FlowSink } from '../flow/record.ts';
-import { BgpSpeaker, type AppliedRoutes, type NeighborStatus, type PeerStateEvent, type Route } from '../bgp/index.ts';
+import { BgpSpeaker, neighborView, type AppliedRoutes, type NeighborStatus, type NeighborView, type PeerStateEvent, type Route } from '../bgp/index.ts';
 import { listenError } from '../core/errors.ts';
 import type { PeerInfo, SpeakerPort } from '../mitigation/reconcile.ts';
-import type { BgpPort, CollectorPort, Components, FlowStatsView, NeighborView } from './ports.ts';
+import type { BgpPort, CollectorPort, Components } from './ports.ts';
 import { EngineAdapter } from './engine-adapter.ts';
 
 export class CollectorAdapter implements CollectorPort {
@@ -68,18 +69,7 @@ export class CollectorAdapter implements CollectorPort {
   }
 
   stats(): FlowStatsView {
-    const s = this.collector.stats();
-    return {
-      exporters: s.exporters,
-      dropped: {
-        not_allowed: s.dropped.not_allowed, exporter_limit: s.dropped.exporter_limit, boundary: s.dropped.boundary, queue: s.dropped.queue, receive_buffer: s.dropped.receive_buffer, sink_error: s.sinkErrors,
-        implausible_sampling: s.dropped.implausible_sampling, implausible_size: s.dropped.implausible_size, implausible_rate: s.dropped.implausible_rate, implausible_time: s.dropped.implausible_time,
-      },
-      dropped_sources: { not_allowed: s.dropped.not_allowed_sources, ...s.dropped.implausible_sources },
-      state_bytes: s.flowState.bytes,
-      exporter_evictions: s.flowState.evictions,
-      receiver: this.collector.receiver,
-    };
+    return flowStatsView(this.collector.stats(), this.collector.receiver);
   }
 
   addresses(): Record<string, { host: string; port: number } | undefined> {
@@ -163,22 +153,7 @@ export class BgpAdapter implements BgpPort, SpeakerPort {
   }
 
   neighbors(): NeighborView[] {
-    return this.status().map((s) => ({
-      neighbor: s.address,
-      state: s.state,
-      messages_in: s.messagesIn,
-      messages_out: s.messagesOut,
-      updates_in: s.updatesIn,
-      updates_out: s.updatesOut,
-      flaps: s.flaps,
-      last_error: s.lastError,
-      routes_out: s.prefixesDesired,
-      routes_sent: s.prefixesSent,
-      held_routes: s.heldRoutes,
-      refused_routes: s.refusedRoutes,
-      uptime_seconds: s.uptimeSeconds,
-      families: s.familiesNegotiated,
-    }));
+    return this.status().map(neighborView);
   }
 
   onPeerState(fn: (neighbor: string, from: string, to: string) => void): void {

@@ -1,83 +1,23 @@
 /**
  * What the daemon needs from ingest, engine and BGP. components.ts adapts
  * the real classes (flow/collector.ts, engine/engine.ts, bgp/index.ts) to
- * these shapes; the daemon itself only sees the ports. The stats types here
- * are the daemon's own: api/metrics.ts declares what it reads and adapts.
+ * these shapes; the daemon itself only sees the ports. Stats come in the
+ * producing modules' own types (engine/views.ts, ban/types.ts,
+ * flow/stats-view.ts, bgp/neighbor-view.ts); api/metrics.ts adapts them.
  */
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { Attack } from '../engine/events.ts';
-import type { Ban, DetectionListener, RouteIntent } from '../ban/types.ts';
+import type { Ban, BanStats, DetectionListener, RouteIntent } from '../ban/types.ts';
+import type { EngineStats, HostRate } from '../engine/views.ts';
+import type { FlowStatsView } from '../flow/stats-view.ts';
+import type { NeighborView } from '../bgp/index.ts';
 import type { FlowSink } from '../flow/record.ts';
 import type { SpeakerPort } from '../mitigation/reconcile.ts';
 import type { Mitigator } from '../mitigation/reconcile.ts';
 
 export type BanOutcome = { ok: true; ban: Ban } | { ok: false; reason: string; detail: string };
-
-export interface HostView {
-  ip: string;
-  direction: 'incoming' | 'outgoing';
-  pps: number;
-  mbps: number;
-  fps: number;
-}
-
-export interface EngineStatsView {
-  tracked_hosts: Record<string, number>;
-  active_attacks: number;
-  active_bans: number;
-  attacks_by_vector: Record<string, number>;
-  bans_total: number;
-  bans_refused_by_reason: Record<string, number>;
-  records: number;
-  /** Hosts not tracked because the table was full. */
-  overflow: number;
-}
-
-export interface ExporterStats {
-  exporter: string;
-  datagrams: number;
-  records: number;
-  errors: Record<string, number>;
-  byProto: Partial<Record<string, number>>;
-  recordsByProto?: Partial<Record<string, number>>;
-  errorsByProto?: Partial<Record<string, Record<string, number>>>;
-  templates: number;
-  noTemplate: number;
-  lastSeen: number;
-}
-
-export interface FlowStatsView {
-  exporters: ExporterStats[];
-  /** Datagrams or records dropped, by reason. */
-  dropped: Record<string, number>;
-  /** reason -> source address -> count, where the collector knows the source. */
-  dropped_sources?: Record<string, Record<string, number>>;
-  receiver?: string | null;
-  /** Estimated bytes of per-exporter flow state, all collector threads. */
-  state_bytes?: number;
-  /** Exporters whose whole flow state was evicted, by reason. */
-  exporter_evictions?: Record<string, number>;
-}
-
-/** One BGP neighbor's status, translated once from the speaker's. */
-export interface NeighborView {
-  neighbor: string;
-  state: string;
-  messages_in: number;
-  messages_out: number;
-  updates_in: number;
-  updates_out: number;
-  flaps: number;
-  last_error: string;
-  routes_out: number;
-  routes_sent?: number;
-  held_routes?: number;
-  refused_routes?: number;
-  uptime_seconds?: number;
-  families?: string[];
-}
 
 /** What one module did with its slice of a reload plan. */
 export interface ModuleReport {
@@ -95,8 +35,8 @@ export interface EnginePort {
   activeAttacks(): Attack[];
   /** The route a ban for this attack has or would have. */
   routeForAttack(a: Attack): RouteIntent;
-  hosts(q: { limit: number; direction?: 'incoming' | 'outgoing' }): HostView[];
-  host(ip: string): HostView[] | undefined;
+  hosts(q: { limit: number; direction?: 'incoming' | 'outgoing' }): HostRate[];
+  host(ip: string): HostRate[] | undefined;
   manualBan(req: { ip: string; ttlSeconds?: number; actor: string; reason?: string }): BanOutcome;
   manualUnban(req: { ip: string; actor: string }): BanOutcome;
   activeBans(): Ban[];
@@ -109,7 +49,8 @@ export interface EnginePort {
   previewReconfigure(cfg: Readonly<Config>): { unbanned: Ban[]; rerouted: Ban[] };
   /** The active bans a reload to cfg would lift (whitelisted, outside networks), changing nothing. */
   previewReload(cfg: Readonly<Config>): Array<{ target: string; reason: string }>;
-  stats(): EngineStatsView;
+  /** One snapshot of the engine's and the ban module's own stats. */
+  stats(): { engine: EngineStats; bans: BanStats };
 }
 
 export interface CollectorPort {
