@@ -4,6 +4,7 @@
  * the daemon's ports.
  */
 import type { Config } from '../config/schema.ts';
+import type { CollectorConfig, ReloadPlan } from '../config/diff.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { formatIP, parseIP } from '../core/ip.ts';
@@ -20,9 +21,9 @@ export class CollectorAdapter implements CollectorPort {
   private collector: Collector;
   private readonly sink: FlowSink;
   private readonly log: Logger;
-  private cfg: Readonly<Config>;
+  private cfg: Readonly<CollectorConfig>;
 
-  constructor(cfg: Readonly<Config>, sink: FlowSink, log: Logger) {
+  constructor(cfg: Readonly<CollectorConfig>, sink: FlowSink, log: Logger) {
     this.cfg = cfg;
     this.sink = sink;
     this.log = log;
@@ -56,7 +57,8 @@ export class CollectorAdapter implements CollectorPort {
   }
 
   /** The listeners slice: flow_sources and sampling apply in place; new listen addresses or workers rebind the listeners. */
-  async reconfigure(cfg: Readonly<Config>, keys: readonly string[]): Promise<string[]> {
+  async reconfigure(slice: ReloadPlan['listeners']): Promise<string[]> {
+    const { keys, config: cfg } = slice;
     if (keys.length === 0) return [];
     const rebind = this.collector.reconfigure(collectorOptions(cfg));
     this.cfg = cfg;
@@ -116,8 +118,18 @@ export class BgpAdapter implements BgpPort, SpeakerPort {
     await this.bgp.stop({ graceful });
   }
 
-  async reconfigure(cfg: Readonly<Config>): Promise<void> {
-    await this.bgp.reconfigure(cfg.bgp);
+  /** The neighbors slice: the speaker adds, removes and changes only the neighbors in it. */
+  async reconfigure(slice: ReloadPlan['neighbors']): Promise<string[]> {
+    const { added, removed, changed, keys } = slice;
+    if (keys.length === 0 && added.length === 0 && removed.length === 0 && changed.length === 0) return [];
+    await this.bgp.reconfigure(slice.config);
+    const id = (n: { address: string; port: number }) => (n.port === 179 ? n.address : `${n.address}:${n.port}`);
+    return [
+      ...added.map((n) => `session added: ${id(n)}`),
+      ...removed.map((n) => `session removed: ${id(n)}`),
+      ...changed.map((c) => `session changed: ${id(c.after)} (${c.keys.join(', ')})`),
+      ...keys.filter((k) => !k.startsWith('bgp.neighbors')).map((k) => `speaker: ${k}`),
+    ];
   }
 
   private status(): NeighborStatus[] {

@@ -508,10 +508,10 @@ export class Daemon {
       now,
       rescheduleTick: () => this.scheduleTick(),
       setApiAuth: api
-        ? () => {
-            const tokens = resolveTokens(cfg, log);
-            api.setAuth({ tokens, metricsTokenRequired: cfg.api.metrics_token_required });
-            return [`${tokens.length} token(s)${cfg.api.metrics_token_required ? ', /metrics needs one' : ''}`];
+        ? (slice) => {
+            const tokens = resolveTokens({ api: slice.config }, log);
+            api.setAuth({ tokens, metricsTokenRequired: slice.config.metrics_token_required });
+            return [`${tokens.length} token(s)${slice.config.metrics_token_required ? ', /metrics needs one' : ''}`];
           }
         : undefined,
     });
@@ -521,7 +521,7 @@ export class Daemon {
       'config reloaded',
     );
     store.audit({ time: now, actor, action: 'reload', detail: { changed: plan.changed, needs_restart: plan.restartOnly, applied, ...(dangers.length ? { forced: true, dangers } : {}) } });
-    this.notify?.reloaded(actor, [...plan.changed], old, cfg);
+    this.notify?.reloaded(actor, plan);
     return { ok: true, changed: [...plan.changed], mode: cfg.dry_run ? 'dry_run' : 'live', plan: lines, applied, details };
   }
 
@@ -622,7 +622,7 @@ function processAlive(pid: number): boolean {
 }
 
 /** Tokens from api.token_env (one admin token) and api.tokens[]; a missing variable is logged and skipped. */
-export function resolveTokens(cfg: Readonly<Config>, log?: Logger): ApiToken[] {
+export function resolveTokens(cfg: Readonly<Pick<Config, 'api'>>, log?: Logger): ApiToken[] {
   const out: ApiToken[] = [];
   const env = (name: string, what: string) => {
     const v = process.env[name];

@@ -7,6 +7,7 @@
  * view asks routeForAttack.
  */
 import type { Config } from '../config/schema.ts';
+import type { ReloadPlan } from '../config/diff.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { Engine } from '../engine/engine.ts';
@@ -98,12 +99,12 @@ export class EngineAdapter implements EnginePort {
     return this.bans.restore(bans, now);
   }
 
-  /** The engine first (attacks outside the new networks end), then the ban module at the same time; its result as it is. */
-  reconfigure(cfg: Readonly<Config>, now: number): ReconfigureResult {
+  /** The engine's slice first (attacks outside the new networks end), then the ban module's at the same time; its result as it is. */
+  reconfigure(plan: Pick<ReloadPlan, 'engine' | 'bans'>, now: number): ReconfigureResult {
     void now;
-    const time = this.engine.reconfigure(cfg);
-    this.cfg = cfg;
-    return this.bans.reconfigure(cfg, time);
+    const time = this.engine.reconfigure(plan.engine.config);
+    this.cfg = plan.bans.config;
+    return this.bans.reconfigure(plan.bans.config, time);
   }
 
   /** What reconfigure(cfg) would do to the active bans; changes nothing. */

@@ -6,6 +6,7 @@
  * flow/stats-view.ts, bgp/neighbor-view.ts); api/metrics.ts adapts them.
  */
 import type { Config } from '../config/schema.ts';
+import type { ReloadPlan } from '../config/diff.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { Attack } from '../engine/events.ts';
@@ -43,8 +44,8 @@ export interface EnginePort {
   /** An active ban by id (the ban module's own record). */
   banById(id: string): Ban | undefined;
   restore(bans: Ban[], now: number): { restored: Ban[]; expired: Ban[]; refused: Array<{ ban: Ban; reason: string }> };
-  /** Applies a new config; returns bans ended (whitelisted, outside networks) and bans whose route changed. */
-  reconfigure(cfg: Readonly<Config>, now: number): { unbanned: Ban[]; rerouted: Ban[] };
+  /** Applies the engine's and the ban module's slices; returns bans ended (whitelisted, outside networks) and bans whose route changed. */
+  reconfigure(plan: Pick<ReloadPlan, 'engine' | 'bans'>, now: number): { unbanned: Ban[]; rerouted: Ban[] };
   /** What reconfigure(cfg) would do to the active bans (end or reroute), without doing it. */
   previewReconfigure(cfg: Readonly<Config>): { unbanned: Ban[]; rerouted: Ban[] };
   /** The active bans a reload to cfg would lift (whitelisted, outside networks), changing nothing. */
@@ -56,8 +57,8 @@ export interface EnginePort {
 export interface CollectorPort {
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** Applies the listeners slice (cfg is the plan's config); says what it did. */
-  reconfigure(cfg: Readonly<Config>, keys: readonly string[]): Promise<string[]> | string[] | void;
+  /** Applies the listeners slice; says what it did. */
+  reconfigure(slice: ReloadPlan['listeners']): Promise<string[]> | string[] | void;
   stats(): FlowStatsView;
   /** Bound UDP ports (tests use port 0). */
   addresses(): Record<string, { host: string; port: number } | undefined>;
@@ -68,7 +69,8 @@ export interface BgpPort {
   start(): Promise<void>;
   /** Graceful: close the sessions without a Cease so routers keep routes (graceful restart). */
   stop(graceful: boolean): Promise<void>;
-  reconfigure(cfg: Readonly<Config>): Promise<void> | void;
+  /** Applies the neighbors slice (sessions added, removed, changed; speaker-wide keys); says what it did. */
+  reconfigure(slice: ReloadPlan['neighbors']): Promise<string[]> | string[] | void;
   neighbors(): NeighborView[];
   /** Called on every session state change (the speaker logs `bgp peer state` itself). */
   onPeerState(fn: (neighbor: string, from: string, to: string) => void): void;

@@ -4,7 +4,7 @@
  * once per config (start and reload) so the count and tick paths read
  * numbers, not the config. Also the engine's counter-table slots.
  */
-import type { Config } from '../config/schema.ts';
+import type { EngineConfig } from '../config/diff.ts';
 import { C, NC } from './counters.ts';
 import { windowParams, type WindowParams } from './window.ts';
 import { NetworkSet, HostgroupIndex } from './hostgroups.ts';
@@ -63,7 +63,7 @@ function watchLevel(limits: Float64Array[], windowSec: number, floor?: number): 
   return min === Infinity ? Infinity : 0.25 * min * windowSec;
 }
 
-export function compile(cfg: Readonly<Config>): Compiled {
+export function compile(cfg: Readonly<EngineConfig>): Compiled {
   const wp = windowParams(cfg.detection.window_seconds, cfg.detection.tick_ms);
   const groups = new HostgroupIndex(cfg.hostgroups);
   const G = cfg.hostgroups.length;

@@ -36,7 +36,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../core/log.ts';
 import type { Clock } from '../core/clock.ts';
-import type { Config } from '../config/schema.ts';
+import type { EngineConfig } from '../config/diff.ts';
 import { F, type FlowRecord, type FlowSink } from '../flow/record.ts';
 import type { Attack, EngineEvent, EngineListener, Vector } from './events.ts';
 import { C, CounterTable, K, META_PINNED, NC, RF } from './counters.ts';
@@ -64,7 +64,7 @@ export interface EngineOptions {
 }
 
 export class Engine implements FlowSink {
-  private cfg: Readonly<Config>;
+  private cfg: Readonly<EngineConfig>;
   private c: Compiled;
   private readonly clock: Clock;
   private readonly log?: Logger;
@@ -90,7 +90,7 @@ export class Engine implements FlowSink {
   private watchHostNow = 0;
   private watchCarpetNow = 0;
 
-  constructor(config: Readonly<Config>, opts: EngineOptions) {
+  constructor(config: Readonly<EngineConfig>, opts: EngineOptions) {
     this.cfg = config;
     this.clock = opts.clock;
     this.log = opts.log;
@@ -107,7 +107,7 @@ export class Engine implements FlowSink {
     return this.book.on(listener);
   }
 
-  get config(): Readonly<Config> {
+  get config(): Readonly<EngineConfig> {
     return this.cfg;
   }
 
@@ -489,13 +489,14 @@ export class Engine implements FlowSink {
   // ---- reconfiguration ------------------------------------------------------------
 
   /**
-   * Applies a new config. Counters are kept unless the window (window_seconds,
+   * Applies the engine's slice of a new config (config/diff.ts EngineConfig:
+   * the keys it reads, nothing else). Counters are kept unless the window (window_seconds,
    * tick_ms) or the carpet prefix length changes; hosts no longer inside
    * `networks` are dropped (their attacks end); hostgroup membership and limits
    * are recomputed for every tracked host. Returns the time the new config
    * took effect at (the ban module reconfigures at the same time).
    */
-  reconfigure(config: Readonly<Config>): number {
+  reconfigure(config: Readonly<EngineConfig>): number {
     this.flush();
     const old = this.cfg, oldC = this.c;
     this.cfg = config;
@@ -504,7 +505,7 @@ export class Engine implements FlowSink {
     const windowChanged = oldC.wp.tickMs !== this.c.wp.tickMs || oldC.wp.buckets !== this.c.wp.buckets;
     const needBaseline = this.c.baseline.some((b) => b.enabled) && this.tables[HOST_IN4].base === null;
     const carpetChanged = oldC.carpetLen4 !== this.c.carpetLen4 || oldC.carpetLen6 !== this.c.carpetLen6;
-    const groups = (c: Readonly<Config>) => c.hostgroups.map((g) => [g.name, g.networks, g.calculation]);
+    const groups = (c: Readonly<EngineConfig>) => c.hostgroups.map((g) => [g.name, g.networks, g.calculation]);
     const groupsChanged = !isDeepStrictEqual(groups(old), groups(config));
     if (windowChanged || needBaseline || (this.cfg.samples.buffer_flows !== old.samples.buffer_flows)) {
       for (const [key, a] of [...this.book.active.entries()]) this.endAttack(key, a, time, 'reconfigured');

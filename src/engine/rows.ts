@@ -7,7 +7,7 @@
  * the engine keeps the state and this file the rules.
  */
 import { formatIPv4, formatIPv6, maskBytes, parsePrefix, type Prefix } from '../core/ip.ts';
-import type { Config } from '../config/schema.ts';
+import type { EngineConfig } from '../config/diff.ts';
 import { C, type CounterTable } from './counters.ts';
 import { decay, effectiveLimit, ewmaStep, type BaselineParams } from './baseline.ts';
 import { keyToAddress, wordsToBytes, type TargetKind } from './detector.ts';
@@ -91,7 +91,7 @@ export function carpetHosts(c: Compiled, tables: readonly CounterTable[], ti: nu
 }
 
 /** The attack target of a row: an address, a carpet prefix or a hostgroup's first network. */
-export function targetOf(c: Compiled, cfg: Readonly<Config>, ti: number, tb: CounterTable, row: number, kind: TargetKind, g: number, k: Uint32Array): { target: string; family: 4 | 6; prefixes?: string[] } {
+export function targetOf(c: Compiled, cfg: Readonly<EngineConfig>, ti: number, tb: CounterTable, row: number, kind: TargetKind, g: number, k: Uint32Array): { target: string; family: 4 | 6; prefixes?: string[] } {
   if (kind === 'host') {
     const fam: 4 | 6 = ti === HOST_IN4 || ti === HOST_OUT4 ? 4 : 6;
     return { target: keyToAddress(tb.keyInto(row, k), 0, tb.kw), family: fam };

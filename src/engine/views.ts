@@ -3,7 +3,7 @@
  * the plain stats numbers that metrics read. Built from the counter tables
  * on request, never on the per-record path.
  */
-import type { Config } from '../config/schema.ts';
+import type { EngineConfig } from '../config/diff.ts';
 import { C, RF, type CounterTable } from './counters.ts';
 import { keyToAddress, round2 } from './detector.ts';
 import { CARPET4, CARPET6, HOST_IN4, HOST_IN6, HOST_OUT4, HOST_OUT6, type Compiled } from './compile.ts';
@@ -43,7 +43,7 @@ export interface EngineStats {
 }
 
 /** Current rates per host, busiest first (by pps); `ip` picks one host even when idle. */
-export function hostRates(c: Compiled, cfg: Readonly<Config>, tables: readonly CounterTable[], opts: { limit?: number; ip?: string }, k: Uint32Array, sums: Float64Array): HostRate[] {
+export function hostRates(c: Compiled, cfg: Readonly<EngineConfig>, tables: readonly CounterTable[], opts: { limit?: number; ip?: string }, k: Uint32Array, sums: Float64Array): HostRate[] {
   const limit = opts.limit ?? 100;
   const W = c.wp.windowSec;
   const out: HostRate[] = [];

@@ -29,6 +29,7 @@
  *   counted.
  */
 import type { Config } from '../config/schema.ts';
+import type { RouteConfig } from '../config/diff.ts';
 import type { Logger } from '../core/log.ts';
 import type { Ban } from '../ban/types.ts';
 import { attrsKey, isFlowspecRoute, routeKey, type AppliedRoutes, type FamilyName, type Route } from '../bgp/index.ts';
@@ -134,10 +135,11 @@ export class Mitigator {
     return !this.live;
   }
 
-  /** New config (overrides, fallback, flowspec limits, neighbors): every ban re-applied. */
-  reconfigure(cfg: Readonly<Config>): void {
+  /** The route-policy slice of a new config (overrides, fallback, flowspec limits, neighbors): every ban re-applied. Returns how many. */
+  reconfigure(cfg: Readonly<RouteConfig>): number {
     this.policy = compilePolicy(cfg);
     this.applyAll();
+    return this.bans.active().length;
   }
 
   /** Switches mode. Live: announce every active ban now. Dry-run: withdraw every route now. */
