@@ -35,7 +35,7 @@ import { systemClock, type Clock } from '../core/clock.ts';
 import type { AttackView as Attack, DetectionEvent } from '../ban/types.ts';
 import { Store, defaultDbPath } from '../store/sqlite.ts';
 import { Mitigator } from '../mitigation/reconcile.ts';
-import { ApiServer, type ApiToken, type ReloadResult } from '../api/server.ts';
+import { ApiServer, type ReloadResult } from '../api/server.ts';
 import { Metrics, engineStatsView } from '../api/metrics.ts';
 import { VERSION } from '../version.ts';
 import type { ComponentFactory, Phase, Running } from './ports.ts';
@@ -47,7 +47,8 @@ import type { History } from '../history/history.ts';
 import { attachHistory } from './history-wiring.ts';
 
 const NO_ATTACKS: ReadonlyMap<string, Attack> = new Map();
-import { FORCE_MARKER, FORCE_MARKER_MAX_AGE_MS, PID_FILE } from './files.ts';
+import { FORCE_MARKER, FORCE_MARKER_MAX_AGE_MS, PID_FILE, processAlive } from './files.ts';
+import { resolveTokens } from './tokens.ts';
 
 export type { Components, ComponentFactory } from './ports.ts';
 
@@ -605,67 +606,4 @@ export class Daemon {
     log.info({ event: 'daemon stopped', reason }, graceful ? 'stopped; routers keep Breakwater routes for the graceful-restart time' : 'stopped');
     this.stopResolve(0);
   }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return /breakwater|main\.ts/.test(cmd);
-  } catch {
-    return true;
-  }
-}
-
-/** Tokens from api.token_env (one admin token) and api.tokens[]; a missing variable is logged and skipped. */
-export function resolveTokens(cfg: Readonly<Pick<Config, 'api'>>, log?: Logger): ApiToken[] {
-  const out: ApiToken[] = [];
-  const env = (name: string, what: string) => {
-    const v = process.env[name];
-    if (!v) log?.warn({ event: 'api token missing', env: name, token: what }, `environment variable ${name} is not set; token ${what} disabled`);
-    return v ?? '';
-  };
-  if (cfg.api.token_env) {
-    const t = env(cfg.api.token_env, 'admin');
-    if (t) out.push({ name: 'admin', token: t, role: 'admin' });
-  }
-  for (const t of cfg.api.tokens) {
-    const v = env(t.token_env, t.name);
-    if (v) out.push({ name: t.name, token: v, role: t.role });
-  }
-  const configured = (cfg.api.token_env ? 1 : 0) + cfg.api.tokens.length;
-  if (configured > 0 && out.length === 0) {
-    // Tokens are configured but none resolved: refuse every mutation rather than open the API.
-    out.push({ name: 'unresolved', token: `unresolved-${Math.random().toString(36).slice(2)}-${Date.now()}`, role: 'viewer' });
-  }
-  return out;
-}
-
-/** `breakwater -config FILE`: runs until SIGTERM/SIGINT. */
-export async function runDaemon(opts: DaemonOptions): Promise<number> {
-  const d = new Daemon({ ...opts, signals: true });
-  try {
-    await d.start();
-  } catch (e) {
-    const log = d.logger;
-    if (e instanceof ConfigError) {
-      process.stderr.write(e.message + '\n');
-    } else if (e instanceof StartError) {
-      // The operator's mistake (a port in use, a busy data directory): the key to fix, no stack trace.
-      if (log) log.fatal({ event: 'daemon failed', code: e.code, key: e.key }, `cannot start: ${e.message}`);
-      process.stderr.write(`breakwater: cannot start: ${e.message}\n`);
-    } else {
-      const msg = (e as Error).message;
-      if (log) log.fatal({ event: 'daemon failed', err: (e as Error).stack ?? msg }, `cannot start: ${msg}`);
-      // Logs go to stdout; a failed start is also said on stderr, where a service manager shows it.
-      process.stderr.write(`breakwater: cannot start: ${msg}\n`);
-    }
-    await d.stop('start failed').catch(() => undefined);
-    return 1;
-  }
-  return d.stopped;
 }
