@@ -227,3 +227,19 @@ test('commands are manual bans: command/ imports only core and itself (the ExaBG
   const apiUses = all.filter((i) => i.target && area(i.target) === 'command' && area(i.from) === 'api' && !/^\s*type\b/.test(readFileSync(join(src, i.from), 'utf8').split('\n').find((l) => l.includes(i.spec))?.replace(/^\s*import\s+/, '') ?? ''));
   assert.deepEqual(apiUses.map((i) => `${i.from} imports ${i.spec}`), [], 'api/ takes only types from command/');
 });
+
+test('stats and view types are declared once, by the module that produces them; daemon/ports.ts declares none', () => {
+  const byName = new Map<string, string[]>();
+  for (const f of files(src)) {
+    const rel = relative(src, f);
+    for (const m of readFileSync(f, 'utf8').matchAll(/export\s+(?:interface|type)\s+(\w*(?:Stats|View))\b/g)) {
+      byName.set(m[1], [...(byName.get(m[1]) ?? []), rel]);
+    }
+  }
+  // api/ may not import bgp/, so the metrics rows state the neighbor fields they read
+  const allowed = new Set(['NeighborView']);
+  const twice = [...byName].filter(([n, where]) => where.length > 1 && !allowed.has(n)).map(([n, where]) => `${n}: ${where.join(', ')}`);
+  assert.deepEqual(twice, []);
+  const own = [...byName].filter(([, where]) => where.includes(join('daemon', 'ports.ts'))).map(([n]) => n);
+  assert.deepEqual(own, [], 'daemon/ports.ts takes stats types from their producers');
+});

@@ -11,38 +11,11 @@ import { registerHistoryMetrics, type HistoryStatsView } from './history-metrics
 import { registerSignalMetrics } from './signal-metrics.ts';
 import type { SignalStats } from '../signals/hub.ts';
 import { registerCommandMetrics, type CommandStatsView } from './command-metrics.ts';
+import type { ExporterView, FlowStatsView } from '../flow/stats-view.ts';
+import type { EngineStats } from '../engine/views.ts';
+import type { BanStats } from '../ban/types.ts';
 
-export interface ExporterView {
-  exporter: string;
-  datagrams: number;
-  records: number;
-  errors: Record<string, number>;
-  byProto: Partial<Record<string, number>>;
-  /** Records per protocol (the collector's stats have it; without it, records carry exporterProto()). */
-  recordsByProto?: Partial<Record<string, number>>;
-  /** Errors per protocol ("unknown": matched no decoder) and reason. */
-  errorsByProto?: Partial<Record<string, Record<string, number>>>;
-  templates: number;
-  noTemplate: number;
-  lastSeen: number;
-}
-
-export interface FlowStatsView {
-  exporters: ExporterView[];
-  /** Datagrams or records dropped, by reason (not_allowed, boundary, queue, exporter_limit, receive_buffer, sink_error, implausible_*). */
-  dropped: Record<string, number>;
-  /**
-   * The same by source where the collector knows it: reason -> source address
-   * -> count (bounded by the collector; overflow under "other").
-   */
-  dropped_sources?: Record<string, Record<string, number>>;
-  /** How the collector reads datagrams: "batched" (recvmmsg addon) or "dgram" (node:dgram). */
-  receiver?: string | null;
-  /** Estimated bytes of per-exporter flow state, all collector threads (listen.max_flow_state_mb is per thread). */
-  state_bytes?: number;
-  /** Exporters whose whole flow state was evicted, by reason ("flow_state_budget"). */
-  exporter_evictions?: Record<string, number>;
-}
+export type { ExporterView, FlowStatsView };
 
 /**
  * The protocol label of an exporter's records and decode errors when the
@@ -63,6 +36,7 @@ export function exporterProto(e: Pick<ExporterView, 'byProto'>): string {
 /** Reasons counted before the protocol is known (the datagram matched no decoder). */
 const UNRECOGNISED_REASONS = new Set(['bad_version']);
 
+/** What the engine rows read: adapted from the engine's and the ban module's own stats (engineStatsView). */
 export interface EngineStatsView {
   tracked_hosts: Record<string, number>;
   active_attacks: number;
@@ -75,6 +49,26 @@ export interface EngineStatsView {
   overflow: number;
 }
 
+/** The engine rows' view of one snapshot of the engine's and the ban module's stats. */
+export function engineStatsView(s: { engine: EngineStats; bans: BanStats }): EngineStatsView {
+  const e = s.engine, b = s.bans;
+  return {
+    tracked_hosts: { incoming: e.hosts.incoming4 + e.hosts.incoming6, outgoing: e.hosts.outgoing4 + e.hosts.outgoing6 },
+    active_attacks: e.attacks_active,
+    active_bans: b.active,
+    attacks_by_vector: e.attacks_by_vector,
+    bans_total: b.created_total,
+    bans_refused_by_reason: b.refused_by_reason,
+    records: e.records,
+    overflow: e.overflow,
+  };
+}
+
+/**
+ * One neighbor as the BGP rows read it. The daemon translates the speaker's
+ * status into this once (bgp/index.ts neighborView, the same fields); the API
+ * may not import bgp/, so the rows state here what they read.
+ */
 export interface NeighborView {
   neighbor: string;
   state: string;

@@ -29,7 +29,7 @@ import Koa from 'koa';
 import { Router } from '@koa/router';
 import * as v from 'valibot';
 import type { Logger } from '../core/log.ts';
-import { API_ERRORS, ApiError, type ApiErrorCode, type PathIssue } from '../core/errors.ts';
+import { ApiError, BreakwaterError, httpStatus, type ApiErrorCode, type PathIssue } from '../core/errors.ts';
 import { parseIP, parsePrefix } from '../core/ip.ts';
 import type { HistoryReader } from '../history/reader.ts';
 import { registerHistoryRoutes } from './history-routes.ts';
@@ -310,9 +310,9 @@ export class ApiServer {
         }
       } catch (e) {
         this.stats.errors++;
-        if (e instanceof ApiError) {
+        if (e instanceof ApiError || (e instanceof BreakwaterError && e.status < 500)) {
           ctx.status = e.status;
-          ctx.body = { error: e.message, code: e.code, ...(e.details ?? {}) };
+          ctx.body = { error: e.message, code: e.answer, ...(e.answer !== e.code ? { reason: e.code } : {}), ...(e.details ?? {}) };
         } else {
           const status = (e as { status?: number }).status;
           if (typeof status === 'number' && status >= 400 && status < 500) {
@@ -425,10 +425,10 @@ export class ApiServer {
       if (res.ok) {
         ctx.body = { status: 'reloaded', changed: res.changed, mode: res.mode, ...(res.plan ? { plan: res.plan } : {}), ...(res.applied ? { applied: res.applied } : {}), ...(res.details ?? {}) };
       } else if ('refused' in res) {
-        ctx.status = API_ERRORS.dangerous_change;
+        ctx.status = httpStatus('dangerous_change');
         ctx.body = { error: res.error, code: 'dangerous_change', dangers: res.dangers, plan: res.plan, changed: res.changed };
       } else {
-        ctx.status = API_ERRORS.invalid_config;
+        ctx.status = httpStatus('invalid_config');
         ctx.body = { error: res.error, code: 'invalid_config', issues: res.issues };
       }
     });

@@ -96,6 +96,7 @@ class AppliedView implements AppliedRoutes {
   }
 }
 export { RouteError, BgpError } from './errors.ts';
+export { neighborView, type NeighborView } from './neighbor-view.ts';
 export type { FsmState } from './fsm.ts';
 
 export interface PeerStateEvent {

@@ -41,6 +41,7 @@ import { isFlowspecRoute, routeKey, type FamilyName, type Route } from './types.
 import type { FsmState } from './fsm.ts';
 import type { Negotiated } from './open.ts';
 import { decodeUpdateCounted, newUpdateStats, type UpdateStats } from './update.ts';
+import { BreakwaterError } from '../core/errors.ts';
 
 export interface NeighborStatus {
   /** Neighbor id: its address. */
@@ -266,7 +267,7 @@ export class SpeakerCore {
    */
   private async applyListen(): Promise<void> {
     const l = this.cfg.listen ? parseListen(this.cfg.listen) : null;
-    if (this.cfg.listen && !l) throw new Error(`bad bgp.listen "${this.cfg.listen}"`);
+    if (this.cfg.listen && !l) throw new BreakwaterError('invalid_config', `bad bgp.listen "${this.cfg.listen}"`);
     const host = l?.host === 'localhost' ? '127.0.0.1' : (l?.host ?? '');
     const md5 = this.listenMd5(host);
     const addon = md5.wanted ? tcpMd5Addon() : null;

@@ -77,6 +77,6 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const { runDaemon } = await import('../daemon/daemon.ts');
+  const { runDaemon } = await import('../daemon/run.ts');
   return runDaemon({ configFile: file, logFormat: logFormat as 'text' | 'json' | undefined, logLevel });
 }

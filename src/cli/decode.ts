@@ -9,6 +9,7 @@ import { FlowDecoder, detectFlowProto } from '../flow/decode.ts';
 import { newCaptureStats, readCapture } from '../flow/pcap.ts';
 import { F, type FlowRecord, type FlowSink } from '../flow/record.ts';
 import { parseFlags, UsageError } from './flags.ts';
+import { BreakwaterError } from '../core/errors.ts';
 
 /** The JSON object `breakwater decode` prints for a record (keys only for what the source carried). */
 export function recordJson(r: FlowRecord): Record<string, string | number> {
@@ -62,7 +63,7 @@ export function decodeFiles(paths: readonly string[], sink: FlowSink, defaultSam
       dec.datagram(pk.payload, pk.src, pk.time);
     }
     // a corrupt record header or an unknown link type: say which file, stop
-    if (stats.corrupt) throw new Error(`${path}: ${stats.corrupt}`);
+    if (stats.corrupt) throw new BreakwaterError('invalid_capture', `${path}: ${stats.corrupt}`);
   }
   const sum: DecodeSummary = { files: paths.length, datagrams: 0, other, records: 0, errors: {}, exporters: dec.stats.size, implausible: {} };
   for (const s of dec.stats.values()) {

@@ -8,6 +8,7 @@
 import { spawnWorker } from '../core/spawn-worker.ts';
 import { Collector } from '../flow/collector.ts';
 import { UdpSender } from '../flow/listener.ts';
+import { BreakwaterError } from '../core/errors.ts';
 
 /** One NetFlow v5 datagram with one record (192.0.2.1 -> 198.51.100.7, UDP). */
 function v5Datagram(): Buffer {
@@ -37,7 +38,7 @@ async function collectorCheck(): Promise<string> {
       await sender.send(v5Datagram(), col.ports.netflow!, '127.0.0.1');
       await new Promise((r) => setTimeout(r, 50));
     }
-    if (records === 0) throw new Error('a datagram sent to the collector was not decoded within 10 s');
+    if (records === 0) throw new BreakwaterError('selftest_failed', 'a datagram sent to the collector was not decoded within 10 s');
     return `receiver ${col.receiver}${col.receiverNote ? ` (${col.receiverNote})` : ''}`;
   } finally {
     await sender.close();

@@ -8,7 +8,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { parseIP } from '../core/ip.ts';
-import type { Config, NeighborConfig } from './schema.ts';
+import type { BgpConfig, Config, NeighborConfig, NotifyConfig } from './schema.ts';
 import { parseListen } from './schema.ts';
 
 export interface NeighborDiff {
@@ -32,6 +32,29 @@ export interface Slice {
   readonly keys: readonly string[];
 }
 
+/** The top-level keys each module reads: its slice carries only those, so a module never sees the rest. */
+export const ENGINE_KEYS = ['networks', 'hostgroups', 'thresholds', 'thresholds_outgoing', 'baseline', 'carpet', 'detection', 'samples'] as const;
+/** Route policy (mitigation/policy.ts compilePolicy): actions, FlowSpec, next hops and communities, per hostgroup. */
+export const ROUTE_KEYS = ['ban', 'bgp', 'flowspec', 'hostgroups', 'mitigation', 'escalation', 'flowspec_methods', 'platforms'] as const;
+/** The flow listeners and per-exporter rules (flow/collector.ts collectorOptions). */
+export const COLLECTOR_KEYS = ['listen', 'sampling', 'flow_sources'] as const;
+export type EngineConfig = Pick<Config, (typeof ENGINE_KEYS)[number]>;
+export type RouteConfig = Pick<Config, (typeof ROUTE_KEYS)[number]>;
+export type CollectorConfig = Pick<Config, (typeof COLLECTOR_KEYS)[number]>;
+export type ApiConfig = Config['api'];
+
+/** The named top-level parts of a config (the same frozen objects), as one frozen object. */
+export function pickConfig<K extends keyof Config>(c: Readonly<Config>, keys: readonly K[]): Readonly<Pick<Config, K>> {
+  const o = {} as Pick<Config, K>;
+  for (const k of keys) o[k] = c[k];
+  return Object.freeze(o);
+}
+
+/** One module's slice: the keys that changed and the part of the plan's config the module reads. */
+export interface ConfigSlice<C> extends Slice {
+  readonly config: Readonly<C>;
+}
+
 export interface ListenerChange {
   key: string;
   from: string;
@@ -50,17 +73,25 @@ export interface ReloadPlan {
   /** The config to run: the new one, with restart-only keys kept at their running values. */
   readonly config: Readonly<Config>;
   /** Detection: window, thresholds, hostgroups, baseline, carpet, samples, networks counted. */
-  readonly engine: Slice;
-  /** Ban rules: ban.*, networks and whitelist (a ban outside them ends), escalation. */
-  readonly bans: Slice & { readonly targetsNarrowed: boolean };
+  readonly engine: ConfigSlice<EngineConfig>;
+  /**
+   * Ban rules: ban.*, networks and whitelist (a ban outside them ends),
+   * escalation. The whole config: the ban module rebuilds the routes of its
+   * active bans (mitigation/route.ts reads bgp, flowspec and hostgroups too).
+   */
+  readonly bans: ConfigSlice<Config> & { readonly targetsNarrowed: boolean };
   /** Route policy: mitigation, flowspec, next hops, communities, local_pref. */
-  readonly mitigation: Slice;
+  readonly mitigation: ConfigSlice<RouteConfig>;
   /** BGP sessions: neighbors added, removed, changed; speaker-wide keys that apply at run time. */
-  readonly neighbors: NeighborDiff & Slice;
+  readonly neighbors: NeighborDiff & ConfigSlice<BgpConfig>;
   /** Flow listeners and per-exporter rules: listen.*, sampling.*, flow_sources. */
-  readonly listeners: Slice & { readonly addresses: readonly ListenerChange[] };
+  readonly listeners: ConfigSlice<CollectorConfig> & { readonly addresses: readonly ListenerChange[] };
   /** API tokens and auth switches (api.listen is restart-only). */
-  readonly api: Slice & { readonly authBefore: boolean; readonly authAfter: boolean };
+  readonly api: ConfigSlice<ApiConfig> & { readonly authBefore: boolean; readonly authAfter: boolean };
+  /** Notification channels (applied by the notifier after the modules; printed among `other`). */
+  readonly notify: ConfigSlice<NotifyConfig>;
+  /** ClickHouse history: storage.clickhouse is applied only at start, so a change waits for a restart. */
+  readonly history: Slice & { readonly restartRequired: boolean };
   readonly dryRun: { readonly from: boolean; readonly to: boolean } | undefined;
   /** Changed, but only a restart applies them. */
   readonly restartOnly: readonly string[];
@@ -70,7 +101,7 @@ export interface ReloadPlan {
   readonly dangers: readonly Danger[];
 }
 
-export const RESTART_KEYS = ['api.listen', 'storage.data_dir', 'storage.sqlite', 'bgp.listen', 'bgp.local_asn', 'bgp.router_id', 'bgp.graceful_restart'] as const;
+export const RESTART_KEYS = ['api.listen', 'storage.data_dir', 'storage.sqlite', 'storage.clickhouse', 'bgp.listen', 'bgp.local_asn', 'bgp.router_id', 'bgp.graceful_restart'] as const;
 
 /** Which slice a changed top-level key (or bgp.* key) belongs to. First match wins. */
 const SLICE_OF: ReadonlyArray<readonly [prefix: string, slices: ReadonlyArray<'engine' | 'bans' | 'mitigation' | 'neighbors' | 'listeners' | 'api'>]> = [
@@ -209,7 +240,9 @@ function keepRestartKeys(old: Readonly<Config>, next: Readonly<Config>, keys: re
       dst = isObj(dst) ? dst[parts[i]] : undefined;
     }
     const last = parts[parts.length - 1];
-    if (isObj(dst) && isObj(src) && last in src) dst[last] = structuredClone(src[last]);
+    if (!isObj(dst)) continue;
+    if (isObj(src) && last in src) dst[last] = structuredClone(src[last]);
+    else delete dst[last]; // an optional key the running config does not have (storage.clickhouse)
   }
   return deepFreeze(c);
 }
@@ -249,15 +282,18 @@ export function planReload(old: Readonly<Config>, next: Readonly<Config>): Reloa
   }
 
   const narrowed = !isDeepStrictEqual(old.networks, next.networks) || !isDeepStrictEqual(old.protected_whitelist, next.protected_whitelist);
+  const history = d.changed.filter((k) => under(k, 'storage.clickhouse'));
   return {
     changed: d.changed,
     config,
-    engine: { keys: slices.engine },
-    bans: { keys: slices.bans, targetsNarrowed: narrowed },
-    mitigation: { keys: slices.mitigation },
-    neighbors: { ...d.neighbors, keys: slices.neighbors },
-    listeners: { keys: slices.listeners, addresses: addresses.filter((a) => a.key.startsWith('listen.')) },
-    api: { keys: slices.api, authBefore, authAfter },
+    engine: { keys: slices.engine, config: pickConfig(config, ENGINE_KEYS) },
+    bans: { keys: slices.bans, targetsNarrowed: narrowed, config },
+    mitigation: { keys: slices.mitigation, config: pickConfig(config, ROUTE_KEYS) },
+    neighbors: { ...d.neighbors, keys: slices.neighbors, config: config.bgp },
+    listeners: { keys: slices.listeners, addresses: addresses.filter((a) => a.key.startsWith('listen.')), config: pickConfig(config, COLLECTOR_KEYS) },
+    api: { keys: slices.api, authBefore, authAfter, config: config.api },
+    notify: { keys: other.filter((k) => under(k, 'notify')), config: config.notify },
+    history: { keys: history, restartRequired: history.length > 0 },
     dryRun: old.dry_run !== next.dry_run ? { from: old.dry_run, to: next.dry_run } : undefined,
     restartOnly: d.needsRestart,
     other,

@@ -1,3 +1,10 @@
+/**
+ * The one catalogue of coded errors that reach users: ban refusals, API
+ * answers, start-up failures and CLI input errors. Each code has the HTTP
+ * status the API answers with, a default message, and for ban refusals the
+ * API code they are reported under (`answer`; the refusal itself goes in the
+ * body's `reason`). Callers match on `code`, never on message text.
+ */
 export { DecodeError } from './reader.ts';
 
 /** A config or request problem, with the dotted path of the offending key. */
@@ -10,39 +17,69 @@ export interface PathIssue {
 
 export class ConfigError extends Error {
   readonly issues: PathIssue[];
+  readonly code = 'invalid_config';
   constructor(issues: PathIssue[], file?: string) {
     super(`${file ? file + ': ' : ''}invalid config:\n` + issues.map((i) => `  ${i.path || '(root)'}: ${i.message}${i.hint ? ` (${i.hint})` : ''}`).join('\n'));
     this.issues = issues;
   }
 }
 
-/**
- * The catalogue of coded errors that reach users: each code has the HTTP
- * status the API answers with and a short meaning. Callers match on `code`,
- * never on message text. Ban refusals (ban/guards.ts) are the first users;
- * other modules add their codes here.
- */
+interface ErrorSpec {
+  status: number;
+  message: string;
+  /** The API code this one is answered under (default: itself). */
+  answer?: string;
+}
+
 export const ERRORS = {
-  // ban refusals (POST /api/v1/ban, /unban; signals and commands later)
-  invalid_target: { status: 400, message: 'the target is not an address or prefix' },
-  invalid_ttl: { status: 400, message: 'the TTL is out of range' },
-  outside_networks: { status: 409, message: 'the target is not inside `networks`' },
-  whitelisted: { status: 409, message: 'the target overlaps `protected_whitelist`' },
-  already_banned: { status: 409, message: 'an active ban already covers the target' },
-  max_active_bans: { status: 409, message: '`ban.max_active_bans` is reached' },
-  max_banned_fraction: { status: 409, message: '`ban.max_banned_fraction` would be exceeded' },
-  rate_limited: { status: 409, message: '`ban.max_bans_per_window` is reached for the window' },
-  manually_unbanned: { status: 409, message: 'an operator lifted this attack\'s ban' },
-  not_banned: { status: 404, message: 'the target is not banned' },
+  // API answers: the `code` of an error body (docs/api.md#errors)
+  bad_request: { status: 400, message: 'bad request' },
+  invalid_config: { status: 400, message: 'the config is invalid or cannot run a daemon' },
+  unauthorized: { status: 401, message: 'no bearer token, or an unknown one' },
+  forbidden: { status: 403, message: 'the token\'s role is too low' },
+  not_found: { status: 404, message: 'not found' },
+  method_not_allowed: { status: 405, message: 'method not allowed' },
+  conflict: { status: 409, message: 'refused' },
+  dangerous_change: { status: 409, message: 'the reload is dangerous' },
+  payload_too_large: { status: 413, message: 'the body is too large' },
+  too_many_requests: { status: 429, message: 'too many requests' },
+  internal: { status: 500, message: 'internal error' },
+  not_ready: { status: 503, message: 'Breakwater is starting or stopping' },
+  unavailable: { status: 503, message: 'a dependency is unavailable' },
+  // ban refusals (POST /api/v1/ban, /unban, commands): answered as `answer`, with `reason`
+  invalid_target: { status: 400, message: 'the target is not an address or prefix', answer: 'bad_request' },
+  invalid_ttl: { status: 400, message: 'the TTL is out of range', answer: 'bad_request' },
+  outside_networks: { status: 409, message: 'the target is not inside `networks`', answer: 'conflict' },
+  whitelisted: { status: 409, message: 'the target overlaps `protected_whitelist`', answer: 'conflict' },
+  already_banned: { status: 409, message: 'an active ban already covers the target', answer: 'conflict' },
+  max_active_bans: { status: 409, message: '`ban.max_active_bans` is reached', answer: 'conflict' },
+  max_banned_fraction: { status: 409, message: '`ban.max_banned_fraction` would be exceeded', answer: 'conflict' },
+  rate_limited: { status: 409, message: '`ban.max_bans_per_window` is reached for the window', answer: 'conflict' },
+  manually_unbanned: { status: 409, message: 'an operator lifted this attack\'s ban', answer: 'conflict' },
+  not_banned: { status: 404, message: 'the target is not banned', answer: 'not_found' },
   // mitigation
-  invalid_route: { status: 500, message: 'a route could not be built' },
-  invalid_community: { status: 400, message: 'not a community' },
-  unknown_neighbor: { status: 404, message: 'no such BGP neighbor' },
+  invalid_route: { status: 500, message: 'a route could not be built', answer: 'internal' },
+  invalid_community: { status: 400, message: 'not a community', answer: 'bad_request' },
+  unknown_neighbor: { status: 404, message: 'no such BGP neighbor', answer: 'not_found' },
   // state
-  store_schema: { status: 500, message: 'the database was written by a newer build' },
-} as const satisfies Record<string, { status: number; message: string }>;
+  store_schema: { status: 500, message: 'the database was written by a newer build', answer: 'internal' },
+  // start-up (the daemon names the config key; never answered over HTTP)
+  address_in_use: { status: 500, message: 'address already in use', answer: 'internal' },
+  address_unavailable: { status: 500, message: 'address not available on this host', answer: 'internal' },
+  permission_denied: { status: 500, message: 'permission denied (ports below 1024 need privileges)', answer: 'internal' },
+  data_dir_busy: { status: 500, message: 'another Breakwater uses the data directory', answer: 'internal' },
+  feature_unavailable: { status: 500, message: 'a configured feature is not available on this host', answer: 'internal' },
+  // command-line input
+  invalid_argument: { status: 400, message: 'a command-line argument is invalid', answer: 'bad_request' },
+  invalid_capture: { status: 400, message: 'not a readable pcap/pcapng capture', answer: 'bad_request' },
+  selftest_failed: { status: 500, message: 'the self-test failed', answer: 'internal' },
+} as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
+/** The codes an API error body carries (entries without `answer`). */
+export type ApiErrorCode = { [K in ErrorCode]: (typeof ERRORS)[K] extends { answer: string } ? never : K }[ErrorCode];
+/** Codes of start-up failures (the daemon names the config key). */
+export type StartErrorCode = 'address_in_use' | 'address_unavailable' | 'permission_denied' | 'data_dir_busy' | 'feature_unavailable' | 'invalid_config';
 
 export function isErrorCode(s: string): s is ErrorCode {
   return Object.hasOwn(ERRORS, s);
@@ -53,70 +90,53 @@ export function httpStatus(code: string): number {
   return isErrorCode(code) ? ERRORS[code].status : 500;
 }
 
-/** An error with a catalogue code; `message` is the detail for people. */
+/** The API code a code is answered under ('internal' for a code not in the catalogue). */
+export function apiCode(code: string): ApiErrorCode {
+  if (!isErrorCode(code)) return 'internal';
+  const spec: ErrorSpec = ERRORS[code];
+  return (spec.answer ?? code) as ApiErrorCode;
+}
+
+/**
+ * An error with a catalogue code; `message` is the detail for people (the
+ * catalogue's message when none is given), `details` go into an API error
+ * body, `key` names the config key of a start-up failure.
+ */
 export class BreakwaterError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, detail?: string) {
+  readonly details?: Record<string, unknown>;
+  readonly key?: string;
+  constructor(code: ErrorCode, detail?: string, extra: { details?: Record<string, unknown>; key?: string } = {}) {
     super(detail ?? ERRORS[code].message);
     this.name = 'BreakwaterError';
     this.code = code;
+    if (extra.details) this.details = extra.details;
+    if (extra.key !== undefined) this.key = extra.key;
   }
 
   get status(): number {
     return ERRORS[this.code].status;
   }
+
+  /** The API code this error is answered under. */
+  get answer(): ApiErrorCode {
+    return apiCode(this.code);
+  }
 }
 
-/**
- * API error codes and the HTTP status each one answers with. Handlers throw
- * ApiError with a code; the server turns it into `{error, code, ...details}`.
- */
-export const API_ERRORS = {
-  bad_request: 400,
-  invalid_config: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  method_not_allowed: 405,
-  conflict: 409,
-  dangerous_change: 409,
-  payload_too_large: 413,
-  too_many_requests: 429,
-  internal: 500,
-  not_ready: 503,
-  unavailable: 503,
-} as const;
-export type ApiErrorCode = keyof typeof API_ERRORS;
-
-export class ApiError extends Error {
-  readonly code: ApiErrorCode;
-  readonly status: number;
-  readonly details?: Record<string, unknown>;
+/** An API answer: `{error: message, code, ...details}` with the code's status. */
+export class ApiError extends BreakwaterError {
   constructor(code: ApiErrorCode, message: string, details?: Record<string, unknown>) {
-    super(message);
-    this.code = code;
-    this.status = API_ERRORS[code];
-    this.details = details;
+    super(code, message, { details });
+    this.name = 'ApiError';
   }
 }
 
 /** Why the daemon could not start, with the config key to look at (no stack trace for the operator). */
-export const START_ERRORS = {
-  address_in_use: 'address already in use',
-  address_unavailable: 'address not available on this host',
-  permission_denied: 'permission denied (ports below 1024 need privileges)',
-  data_dir_busy: 'another Breakwater uses the data directory',
-  invalid_config: 'the config cannot run a daemon',
-} as const;
-export type StartErrorCode = keyof typeof START_ERRORS;
-
-export class StartError extends Error {
-  readonly code: StartErrorCode;
-  readonly key?: string;
+export class StartError extends BreakwaterError {
   constructor(code: StartErrorCode, message: string, key?: string) {
-    super(message);
-    this.code = code;
-    this.key = key;
+    super(code, message, { key });
+    this.name = 'StartError';
   }
 }
 
@@ -133,5 +153,5 @@ export function listenError(e: unknown, key: string, address: string): unknown {
   ];
   const c = (code ? map[code] : undefined) ?? byText.find(([re]) => re.test(msg))?.[1];
   if (!c) return e;
-  return new StartError(c, `${key} "${address}": ${START_ERRORS[c]}`, key);
+  return new StartError(c, `${key} "${address}": ${ERRORS[c].message}`, key);
 }

@@ -4,7 +4,7 @@
  * API cannot reach into it, and while the daemon is starting (the API is up
  * first) the component routes answer 503 instead of reading half-built state.
  */
-import { ApiError, httpStatus, type ApiErrorCode } from '../core/errors.ts';
+import { ApiError, apiCode, httpStatus } from '../core/errors.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { ApiBackend, BanRequest, MutationResult, PageQuery, PageResult, ReloadResult } from '../api/server.ts';
@@ -33,9 +33,6 @@ export interface DaemonView {
   /** ClickHouse history for the status (undefined without storage.clickhouse). */
   historyStatus(): Record<string, unknown> | undefined;
 }
-
-/** The API error code for a refusal's HTTP status (the status comes from the catalogue, by the refusal's code). */
-const CODE_BY_STATUS: Readonly<Record<number, ApiErrorCode>> = { 400: 'bad_request', 404: 'not_found', 409: 'conflict' };
 
 /** Keys whose value is a secret even though the file holds it (URLs with embedded credentials or keys). */
 const SECRET_KEYS = new Set(['webhook_url', 'url']);
@@ -200,8 +197,7 @@ export class DaemonBackend implements ApiBackend {
   }
 
   private refused(what: string, reason: string, detail: string): MutationResult {
-    const status = httpStatus(reason);
-    return { ok: false, status, code: CODE_BY_STATUS[status] ?? 'internal', error: `${what} refused: ${detail}`, reason };
+    return { ok: false, status: httpStatus(reason), code: apiCode(reason), error: `${what} refused: ${detail}`, reason };
   }
 
   ban(req: BanRequest, actor: string): MutationResult {

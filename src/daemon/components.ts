@@ -4,24 +4,26 @@
  * the daemon's ports.
  */
 import type { Config } from '../config/schema.ts';
+import type { CollectorConfig, ReloadPlan } from '../config/diff.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { formatIP, parseIP } from '../core/ip.ts';
 import { Collector, collectorOptions } from '../flow/collector.ts';
+import { flowStatsView, type FlowStatsView } from '../flow/stats-view.ts';
 import type { FlowSink } from '../flow/record.ts';
-import { BgpSpeaker, type AppliedRoutes, type NeighborStatus, type PeerStateEvent, type Route } from '../bgp/index.ts';
+import { BgpSpeaker, neighborView, type AppliedRoutes, type NeighborStatus, type NeighborView, type PeerStateEvent, type Route } from '../bgp/index.ts';
 import { listenError } from '../core/errors.ts';
 import type { PeerInfo, SpeakerPort } from '../mitigation/reconcile.ts';
-import type { BgpPort, CollectorPort, Components, FlowStatsView, NeighborView } from './ports.ts';
+import type { BgpPort, CollectorPort, Components } from './ports.ts';
 import { EngineAdapter } from './engine-adapter.ts';
 
 export class CollectorAdapter implements CollectorPort {
   private collector: Collector;
   private readonly sink: FlowSink;
   private readonly log: Logger;
-  private cfg: Readonly<Config>;
+  private cfg: Readonly<CollectorConfig>;
 
-  constructor(cfg: Readonly<Config>, sink: FlowSink, log: Logger) {
+  constructor(cfg: Readonly<CollectorConfig>, sink: FlowSink, log: Logger) {
     this.cfg = cfg;
     this.sink = sink;
     this.log = log;
@@ -55,7 +57,8 @@ export class CollectorAdapter implements CollectorPort {
   }
 
   /** The listeners slice: flow_sources and sampling apply in place; new listen addresses or workers rebind the listeners. */
-  async reconfigure(cfg: Readonly<Config>, keys: readonly string[]): Promise<string[]> {
+  async reconfigure(slice: ReloadPlan['listeners']): Promise<string[]> {
+    const { keys, config: cfg } = slice;
     if (keys.length === 0) return [];
     const rebind = this.collector.reconfigure(collectorOptions(cfg));
     this.cfg = cfg;
@@ -68,18 +71,7 @@ export class CollectorAdapter implements CollectorPort {
   }
 
   stats(): FlowStatsView {
-    const s = this.collector.stats();
-    return {
-      exporters: s.exporters,
-      dropped: {
-        not_allowed: s.dropped.not_allowed, exporter_limit: s.dropped.exporter_limit, boundary: s.dropped.boundary, queue: s.dropped.queue, receive_buffer: s.dropped.receive_buffer, sink_error: s.sinkErrors,
-        implausible_sampling: s.dropped.implausible_sampling, implausible_size: s.dropped.implausible_size, implausible_rate: s.dropped.implausible_rate, implausible_time: s.dropped.implausible_time,
-      },
-      dropped_sources: { not_allowed: s.dropped.not_allowed_sources, ...s.dropped.implausible_sources },
-      state_bytes: s.flowState.bytes,
-      exporter_evictions: s.flowState.evictions,
-      receiver: this.collector.receiver,
-    };
+    return flowStatsView(this.collector.stats(), this.collector.receiver);
   }
 
   addresses(): Record<string, { host: string; port: number } | undefined> {
@@ -126,8 +118,18 @@ export class BgpAdapter implements BgpPort, SpeakerPort {
     await this.bgp.stop({ graceful });
   }
 
-  async reconfigure(cfg: Readonly<Config>): Promise<void> {
-    await this.bgp.reconfigure(cfg.bgp);
+  /** The neighbors slice: the speaker adds, removes and changes only the neighbors in it. */
+  async reconfigure(slice: ReloadPlan['neighbors']): Promise<string[]> {
+    const { added, removed, changed, keys } = slice;
+    if (keys.length === 0 && added.length === 0 && removed.length === 0 && changed.length === 0) return [];
+    await this.bgp.reconfigure(slice.config);
+    const id = (n: { address: string; port: number }) => (n.port === 179 ? n.address : `${n.address}:${n.port}`);
+    return [
+      ...added.map((n) => `session added: ${id(n)}`),
+      ...removed.map((n) => `session removed: ${id(n)}`),
+      ...changed.map((c) => `session changed: ${id(c.after)} (${c.keys.join(', ')})`),
+      ...keys.filter((k) => !k.startsWith('bgp.neighbors')).map((k) => `speaker: ${k}`),
+    ];
   }
 
   private status(): NeighborStatus[] {
@@ -163,22 +165,7 @@ export class BgpAdapter implements BgpPort, SpeakerPort {
   }
 
   neighbors(): NeighborView[] {
-    return this.status().map((s) => ({
-      neighbor: s.address,
-      state: s.state,
-      messages_in: s.messagesIn,
-      messages_out: s.messagesOut,
-      updates_in: s.updatesIn,
-      updates_out: s.updatesOut,
-      flaps: s.flaps,
-      last_error: s.lastError,
-      routes_out: s.prefixesDesired,
-      routes_sent: s.prefixesSent,
-      held_routes: s.heldRoutes,
-      refused_routes: s.refusedRoutes,
-      uptime_seconds: s.uptimeSeconds,
-      families: s.familiesNegotiated,
-    }));
+    return this.status().map(neighborView);
   }
 
   onPeerState(fn: (neighbor: string, from: string, to: string) => void): void {

@@ -28,15 +28,15 @@ import { loadDaemonConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { parseListen } from '../config/schema.ts';
 import { formatPlan, planReload, withLiftedBans, type ReloadPlan } from '../config/diff.ts';
-import { ConfigError, StartError, listenError, type PathIssue } from '../core/errors.ts';
+import { BreakwaterError, ConfigError, StartError, listenError, type PathIssue } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { compatLine, compatNotes } from '../config/kapkan.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import type { AttackView as Attack, DetectionEvent } from '../ban/types.ts';
 import { Store, defaultDbPath } from '../store/sqlite.ts';
 import { Mitigator } from '../mitigation/reconcile.ts';
-import { ApiServer, type ApiToken, type ReloadResult } from '../api/server.ts';
-import { Metrics } from '../api/metrics.ts';
+import { ApiServer, type ReloadResult } from '../api/server.ts';
+import { Metrics, engineStatsView } from '../api/metrics.ts';
 import { VERSION } from '../version.ts';
 import type { ComponentFactory, Phase, Running } from './ports.ts';
 import { DaemonBackend } from './backend.ts';
@@ -51,7 +51,8 @@ import type { SignalBackend } from '../api/signal-routes.ts';
 import { CommandWiring } from './command-wiring.ts';
 
 const NO_ATTACKS: ReadonlyMap<string, Attack> = new Map();
-import { FORCE_MARKER, FORCE_MARKER_MAX_AGE_MS, PID_FILE } from './files.ts';
+import { FORCE_MARKER, FORCE_MARKER_MAX_AGE_MS, PID_FILE, processAlive } from './files.ts';
+import { resolveTokens } from './tokens.ts';
 
 export type { Components, ComponentFactory } from './ports.ts';
 
@@ -157,7 +158,7 @@ export class Daemon {
 
   /** The running config (after start() has loaded it). */
   get cfg(): Readonly<Config> {
-    if (!this.config) throw new Error('the daemon has not loaded its config yet');
+    if (!this.config) throw new BreakwaterError('not_ready', 'the daemon has not loaded its config yet');
     return this.config;
   }
 
@@ -167,7 +168,7 @@ export class Daemon {
 
   /** The components, once all exist. */
   running(): Running {
-    if (!this.comps) throw new Error(`the daemon is ${this.phaseNow}: no components yet`);
+    if (!this.comps) throw new BreakwaterError('not_ready', `the daemon is ${this.phaseNow}: no components yet`);
     return this.comps;
   }
 
@@ -188,7 +189,7 @@ export class Daemon {
   }
 
   get store(): Store {
-    if (!this.base) throw new Error('the daemon has not opened its store yet');
+    if (!this.base) throw new BreakwaterError('not_ready', 'the daemon has not opened its store yet');
     return this.base.store;
   }
 
@@ -237,7 +238,7 @@ export class Daemon {
     // Metrics read the components only once they exist (one snapshot per scrape).
     const metrics = new Metrics({
       flow: () => (this.comps ? this.comps.collector.stats() : undefined),
-      engine: () => (this.comps ? this.comps.engine.stats() : undefined),
+      engine: () => (this.comps ? engineStatsView(this.comps.engine.stats()) : undefined),
       bgp: () => (this.comps ? this.comps.bgp.neighbors() : undefined),
       mitigation: () => (this.comps ? this.comps.mitigator.stats() : undefined),
       store: () => store.stats,
@@ -431,7 +432,7 @@ export class Daemon {
   }
 
   private get log(): Logger {
-    if (!this.base) throw new Error('the daemon has not started');
+    if (!this.base) throw new BreakwaterError('not_ready', 'the daemon has not started');
     return this.base.log;
   }
 
@@ -542,10 +543,10 @@ export class Daemon {
       now,
       rescheduleTick: () => this.scheduleTick(),
       setApiAuth: api
-        ? () => {
-            const tokens = resolveTokens(cfg, log);
-            api.setAuth({ tokens, metricsTokenRequired: cfg.api.metrics_token_required });
-            return [`${tokens.length} token(s)${cfg.api.metrics_token_required ? ', /metrics needs one' : ''}`];
+        ? (slice) => {
+            const tokens = resolveTokens({ api: slice.config }, log);
+            api.setAuth({ tokens, metricsTokenRequired: slice.config.metrics_token_required });
+            return [`${tokens.length} token(s)${slice.config.metrics_token_required ? ', /metrics needs one' : ''}`];
           }
         : undefined,
     });
@@ -557,7 +558,7 @@ export class Daemon {
       'config reloaded',
     );
     store.audit({ time: now, actor, action: 'reload', detail: { changed: plan.changed, needs_restart: plan.restartOnly, applied, ...(dangers.length ? { forced: true, dangers } : {}) } });
-    this.notify?.reloaded(actor, [...plan.changed], old, cfg);
+    this.notify?.reloaded(actor, plan);
     return { ok: true, changed: [...plan.changed], mode: cfg.dry_run ? 'dry_run' : 'live', plan: lines, applied, details };
   }
 
@@ -644,67 +645,4 @@ export class Daemon {
     log.info({ event: 'daemon stopped', reason }, graceful ? 'stopped; routers keep Breakwater routes for the graceful-restart time' : 'stopped');
     this.stopResolve(0);
   }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return /breakwater|main\.ts/.test(cmd);
-  } catch {
-    return true;
-  }
-}
-
-/** Tokens from api.token_env (one admin token) and api.tokens[]; a missing variable is logged and skipped. */
-export function resolveTokens(cfg: Readonly<Config>, log?: Logger): ApiToken[] {
-  const out: ApiToken[] = [];
-  const env = (name: string, what: string) => {
-    const v = process.env[name];
-    if (!v) log?.warn({ event: 'api token missing', env: name, token: what }, `environment variable ${name} is not set; token ${what} disabled`);
-    return v ?? '';
-  };
-  if (cfg.api.token_env) {
-    const t = env(cfg.api.token_env, 'admin');
-    if (t) out.push({ name: 'admin', token: t, role: 'admin' });
-  }
-  for (const t of cfg.api.tokens) {
-    const v = env(t.token_env, t.name);
-    if (v) out.push({ name: t.name, token: v, role: t.role });
-  }
-  const configured = (cfg.api.token_env ? 1 : 0) + cfg.api.tokens.length;
-  if (configured > 0 && out.length === 0) {
-    // Tokens are configured but none resolved: refuse every mutation rather than open the API.
-    out.push({ name: 'unresolved', token: `unresolved-${Math.random().toString(36).slice(2)}-${Date.now()}`, role: 'viewer' });
-  }
-  return out;
-}
-
-/** `breakwater -config FILE`: runs until SIGTERM/SIGINT. */
-export async function runDaemon(opts: DaemonOptions): Promise<number> {
-  const d = new Daemon({ ...opts, signals: true });
-  try {
-    await d.start();
-  } catch (e) {
-    const log = d.logger;
-    if (e instanceof ConfigError) {
-      process.stderr.write(e.message + '\n');
-    } else if (e instanceof StartError) {
-      // The operator's mistake (a port in use, a busy data directory): the key to fix, no stack trace.
-      if (log) log.fatal({ event: 'daemon failed', code: e.code, key: e.key }, `cannot start: ${e.message}`);
-      process.stderr.write(`breakwater: cannot start: ${e.message}\n`);
-    } else {
-      const msg = (e as Error).message;
-      if (log) log.fatal({ event: 'daemon failed', err: (e as Error).stack ?? msg }, `cannot start: ${msg}`);
-      // Logs go to stdout; a failed start is also said on stderr, where a service manager shows it.
-      process.stderr.write(`breakwater: cannot start: ${msg}\n`);
-    }
-    await d.stop('start failed').catch(() => undefined);
-    return 1;
-  }
-  return d.stopped;
 }

@@ -7,14 +7,16 @@
  * view asks routeForAttack.
  */
 import type { Config } from '../config/schema.ts';
+import type { ReloadPlan } from '../config/diff.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { Engine } from '../engine/engine.ts';
 import type { Attack, EngineEvent } from '../engine/events.ts';
 import { BanManager, type ReconfigureResult } from '../ban/bans.ts';
-import type { Ban, DetectionEvent, DetectionListener, FlowspecChoice, RouteIntent } from '../ban/types.ts';
+import type { Ban, BanStats, DetectionEvent, DetectionListener, FlowspecChoice, RouteIntent } from '../ban/types.ts';
+import type { EngineStats, HostRate } from '../engine/views.ts';
 import { buildRoute, routeForAttack } from '../mitigation/route.ts';
-import type { BanOutcome, EngineStatsView, EnginePort, HostView } from './ports.ts';
+import type { BanOutcome, EnginePort } from './ports.ts';
 
 export class EngineAdapter implements EnginePort {
   readonly engine: Engine;
@@ -70,12 +72,12 @@ export class EngineAdapter implements EnginePort {
     return routeForAttack(a, this.cfg, this.bans);
   }
 
-  hosts(q: { limit: number; direction?: 'incoming' | 'outgoing' }): HostView[] {
+  hosts(q: { limit: number; direction?: 'incoming' | 'outgoing' }): HostRate[] {
     const all = this.engine.hosts({ limit: q.direction ? Number.MAX_SAFE_INTEGER : q.limit });
     return (q.direction ? all.filter((h) => h.direction === q.direction) : all).slice(0, q.limit);
   }
 
-  host(ip: string): HostView[] | undefined {
+  host(ip: string): HostRate[] | undefined {
     const h = this.engine.hosts({ ip, limit: 10 });
     return h.length ? h : undefined;
   }
@@ -104,12 +106,12 @@ export class EngineAdapter implements EnginePort {
     return this.bans.restore(bans, now);
   }
 
-  /** The engine first (attacks outside the new networks end), then the ban module at the same time; its result as it is. */
-  reconfigure(cfg: Readonly<Config>, now: number): ReconfigureResult {
+  /** The engine's slice first (attacks outside the new networks end), then the ban module's at the same time; its result as it is. */
+  reconfigure(plan: Pick<ReloadPlan, 'engine' | 'bans'>, now: number): ReconfigureResult {
     void now;
-    const time = this.engine.reconfigure(cfg);
-    this.cfg = cfg;
-    return this.bans.reconfigure(cfg, time);
+    const time = this.engine.reconfigure(plan.engine.config);
+    this.cfg = plan.bans.config;
+    return this.bans.reconfigure(plan.bans.config, time);
   }
 
   /** What reconfigure(cfg) would do to the active bans; changes nothing. */
@@ -122,18 +124,7 @@ export class EngineAdapter implements EnginePort {
     return this.bans.previewReconfigure(cfg).unbanned.map((b) => ({ target: b.target, reason: b.end_reason ?? 'reconfigured' }));
   }
 
-  stats(): EngineStatsView {
-    const e = this.engine.stats();
-    const b = this.bans.stats();
-    return {
-      tracked_hosts: { incoming: e.hosts.incoming4 + e.hosts.incoming6, outgoing: e.hosts.outgoing4 + e.hosts.outgoing6 },
-      active_attacks: e.attacks_active,
-      active_bans: b.active,
-      attacks_by_vector: e.attacks_by_vector,
-      bans_total: b.created_total,
-      bans_refused_by_reason: b.refused_by_reason,
-      records: e.records,
-      overflow: e.overflow,
-    };
+  stats(): { engine: EngineStats; bans: BanStats } {
+    return { engine: this.engine.stats(), bans: this.bans.stats() };
   }
 }

@@ -7,6 +7,7 @@
  */
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
+import type { ReloadPlan } from '../config/diff.ts';
 import type { Logger } from '../core/log.ts';
 import type { Clock } from '../core/clock.ts';
 import { Notifier, type NotifyStats } from '../notify/notifier.ts';
@@ -28,8 +29,8 @@ export interface NotifySources {
 
 export interface NotifyWiring {
   readonly notifier: Notifier;
-  /** After a successful reload: the reload event, a mode_change when dry_run flipped, and the new notify config. */
-  reloaded(actor: string, changed: string[], old: Readonly<Config>, next: Readonly<Config>): void;
+  /** After a successful reload: the reload event, a mode_change when dry_run flipped, and the notify slice. */
+  reloaded(actor: string, plan: ReloadPlan): void;
   stats(): NotifyStats;
   /** For /api/v1/status: per channel queued, failed, last error. */
   status(): Record<string, unknown>;
@@ -105,16 +106,16 @@ export function attachNotifier(d: NotifySources): NotifyWiring {
 
   return {
     notifier,
-    reloaded(actor, changed, old, next) {
+    reloaded(actor, plan) {
       guard('reload', () => {
-        if (changed.some((k) => k === 'notify' || k.startsWith('notify.'))) {
-          notifier.reconfigure(next.notify);
+        if (plan.notify.keys.length) {
+          notifier.reconfigure(plan.notify.config);
           startPoll();
         }
         const now = d.clock.now();
-        const m = next.dry_run ? 'dry_run' : 'live';
-        notifier.publish({ event: 'reload', time: now, mode: m, who: actor, changed });
-        if (old.dry_run !== next.dry_run) notifier.publish({ event: 'mode_change', time: now, mode: m, who: actor, from: old.dry_run ? 'dry_run' : 'live', to: m });
+        const m = plan.config.dry_run ? 'dry_run' : 'live';
+        notifier.publish({ event: 'reload', time: now, mode: m, who: actor, changed: [...plan.changed] });
+        if (plan.dryRun) notifier.publish({ event: 'mode_change', time: now, mode: m, who: actor, from: plan.dryRun.from ? 'dry_run' : 'live', to: m });
       });
     },
     stats: () => notifier.stats(),

@@ -1,83 +1,24 @@
 /**
  * What the daemon needs from ingest, engine and BGP. components.ts adapts
  * the real classes (flow/collector.ts, engine/engine.ts, bgp/index.ts) to
- * these shapes; the daemon itself only sees the ports. The stats types here
- * are the daemon's own: api/metrics.ts declares what it reads and adapts.
+ * these shapes; the daemon itself only sees the ports. Stats come in the
+ * producing modules' own types (engine/views.ts, ban/types.ts,
+ * flow/stats-view.ts, bgp/neighbor-view.ts); api/metrics.ts adapts them.
  */
 import type { Config } from '../config/schema.ts';
+import type { ReloadPlan } from '../config/diff.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { Attack, EngineEvent } from '../engine/events.ts';
-import type { Ban, DetectionListener, FlowspecChoice, RouteIntent } from '../ban/types.ts';
+import type { Ban, BanStats, DetectionListener, FlowspecChoice, RouteIntent } from '../ban/types.ts';
+import type { EngineStats, HostRate } from '../engine/views.ts';
+import type { FlowStatsView } from '../flow/stats-view.ts';
+import type { NeighborView } from '../bgp/index.ts';
 import type { FlowSink } from '../flow/record.ts';
 import type { SpeakerPort } from '../mitigation/reconcile.ts';
 import type { Mitigator } from '../mitigation/reconcile.ts';
 
 export type BanOutcome = { ok: true; ban: Ban } | { ok: false; reason: string; detail: string };
-
-export interface HostView {
-  ip: string;
-  direction: 'incoming' | 'outgoing';
-  pps: number;
-  mbps: number;
-  fps: number;
-}
-
-export interface EngineStatsView {
-  tracked_hosts: Record<string, number>;
-  active_attacks: number;
-  active_bans: number;
-  attacks_by_vector: Record<string, number>;
-  bans_total: number;
-  bans_refused_by_reason: Record<string, number>;
-  records: number;
-  /** Hosts not tracked because the table was full. */
-  overflow: number;
-}
-
-export interface ExporterStats {
-  exporter: string;
-  datagrams: number;
-  records: number;
-  errors: Record<string, number>;
-  byProto: Partial<Record<string, number>>;
-  recordsByProto?: Partial<Record<string, number>>;
-  errorsByProto?: Partial<Record<string, Record<string, number>>>;
-  templates: number;
-  noTemplate: number;
-  lastSeen: number;
-}
-
-export interface FlowStatsView {
-  exporters: ExporterStats[];
-  /** Datagrams or records dropped, by reason. */
-  dropped: Record<string, number>;
-  /** reason -> source address -> count, where the collector knows the source. */
-  dropped_sources?: Record<string, Record<string, number>>;
-  receiver?: string | null;
-  /** Estimated bytes of per-exporter flow state, all collector threads. */
-  state_bytes?: number;
-  /** Exporters whose whole flow state was evicted, by reason. */
-  exporter_evictions?: Record<string, number>;
-}
-
-/** One BGP neighbor's status, translated once from the speaker's. */
-export interface NeighborView {
-  neighbor: string;
-  state: string;
-  messages_in: number;
-  messages_out: number;
-  updates_in: number;
-  updates_out: number;
-  flaps: number;
-  last_error: string;
-  routes_out: number;
-  routes_sent?: number;
-  held_routes?: number;
-  refused_routes?: number;
-  uptime_seconds?: number;
-  families?: string[];
-}
 
 /** What one module did with its slice of a reload plan. */
 export interface ModuleReport {
@@ -95,8 +36,8 @@ export interface EnginePort {
   activeAttacks(): Attack[];
   /** The route a ban for this attack has or would have. */
   routeForAttack(a: Attack): RouteIntent;
-  hosts(q: { limit: number; direction?: 'incoming' | 'outgoing' }): HostView[];
-  host(ip: string): HostView[] | undefined;
+  hosts(q: { limit: number; direction?: 'incoming' | 'outgoing' }): HostRate[];
+  host(ip: string): HostRate[] | undefined;
   manualBan(req: { ip: string; ttlSeconds?: number; actor: string; reason?: string; flowspec?: FlowspecChoice }): BanOutcome;
   /** By target (`ip`) or by ban id (`id`). */
   manualUnban(req: { ip?: string; id?: string; actor: string }): BanOutcome;
@@ -104,13 +45,14 @@ export interface EnginePort {
   /** An active ban by id (the ban module's own record). */
   banById(id: string): Ban | undefined;
   restore(bans: Ban[], now: number): { restored: Ban[]; expired: Ban[]; refused: Array<{ ban: Ban; reason: string }> };
-  /** Applies a new config; returns bans ended (whitelisted, outside networks) and bans whose route changed. */
-  reconfigure(cfg: Readonly<Config>, now: number): { unbanned: Ban[]; rerouted: Ban[] };
+  /** Applies the engine's and the ban module's slices; returns bans ended (whitelisted, outside networks) and bans whose route changed. */
+  reconfigure(plan: Pick<ReloadPlan, 'engine' | 'bans'>, now: number): { unbanned: Ban[]; rerouted: Ban[] };
   /** What reconfigure(cfg) would do to the active bans (end or reroute), without doing it. */
   previewReconfigure(cfg: Readonly<Config>): { unbanned: Ban[]; rerouted: Ban[] };
   /** The active bans a reload to cfg would lift (whitelisted, outside networks), changing nothing. */
   previewReload(cfg: Readonly<Config>): Array<{ target: string; reason: string }>;
-  stats(): EngineStatsView;
+  /** One snapshot of the engine's and the ban module's own stats. */
+  stats(): { engine: EngineStats; bans: BanStats };
   /**
    * An attack reported by another detector (signals/): `record` sends the
    * event to the daemon's listeners like an engine event (store, API,
@@ -122,8 +64,8 @@ export interface EnginePort {
 export interface CollectorPort {
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** Applies the listeners slice (cfg is the plan's config); says what it did. */
-  reconfigure(cfg: Readonly<Config>, keys: readonly string[]): Promise<string[]> | string[] | void;
+  /** Applies the listeners slice; says what it did. */
+  reconfigure(slice: ReloadPlan['listeners']): Promise<string[]> | string[] | void;
   stats(): FlowStatsView;
   /** Bound UDP ports (tests use port 0). */
   addresses(): Record<string, { host: string; port: number } | undefined>;
@@ -134,7 +76,8 @@ export interface BgpPort {
   start(): Promise<void>;
   /** Graceful: close the sessions without a Cease so routers keep routes (graceful restart). */
   stop(graceful: boolean): Promise<void>;
-  reconfigure(cfg: Readonly<Config>): Promise<void> | void;
+  /** Applies the neighbors slice (sessions added, removed, changed; speaker-wide keys); says what it did. */
+  reconfigure(slice: ReloadPlan['neighbors']): Promise<string[]> | string[] | void;
   neighbors(): NeighborView[];
   /** Called on every session state change (the speaker logs `bgp peer state` itself). */
   onPeerState(fn: (neighbor: string, from: string, to: string) => void): void;

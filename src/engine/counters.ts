@@ -31,22 +31,10 @@
  *   bits   tick bitmap (rows with traffic in the current tick: evaluated at
  *          close) and 3 half bitmaps (rows to shift at a half boundary)
  */
+import { K, NC, halfOf, halfStart, hashWords } from './counter-fields.ts';
+import { evictIdle, evictLeastActive } from './evict.ts';
 
-/** Counter indices. The 13 counters map 1:1 onto the 13 threshold keys. */
-export const C = {
-  PKTS: 0, BYTES: 1, FLOWS: 2,
-  TCP_P: 3, TCP_B: 4, UDP_P: 5, UDP_B: 6, ICMP_P: 7, ICMP_B: 8,
-  SYN_P: 9, SYN_B: 10, FRAG_P: 11, FRAG_B: 12,
-} as const;
-export const NC = 13;
-
-/** Record classes (bit mask) for CounterTable.add. */
-export const K = { TCP: 1, UDP: 2, ICMP: 4, SYN: 8, FRAG: 16 } as const;
-
-/** Row flag bits. */
-export const RF = { PINNED: 1 } as const;
-/** RF.PINNED as a bit of CounterTable.meta(row). */
-export const META_PINNED = RF.PINNED << 16;
+export { C, K, NC, RF, META_PINNED, halfOf, halfStart } from './counter-fields.ts';
 
 /** lastTick of a free row. */
 const FREE = -0x80000000;
@@ -67,24 +55,6 @@ export interface CounterTableOptions {
   initialRows?: number;
   /** Keep baseline arrays (3 floats + 2 ticks per row). */
   baseline?: boolean;
-}
-
-function hashWords(a: number, b: number, c: number, d: number): number {
-  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13) ^ b, 0xc2b2ae35);
-  h = Math.imul(h ^ (h >>> 16) ^ c, 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13) ^ d, 0xc2b2ae35);
-  return h ^ (h >>> 16);
-}
-
-/** Half-window index of a tick (window of B ticks). */
-export function halfOf(tick: number, buckets: number): number {
-  return buckets === 1 ? tick : Math.floor((2 * tick) / buckets);
-}
-
-/** First tick of half `h`. */
-export function halfStart(h: number, buckets: number): number {
-  return buckets === 1 ? h : Math.ceil((h * buckets) / 2);
 }
 
 export class CounterTable {
@@ -632,45 +602,11 @@ export class CounterTable {
 
   /** Evicts unpinned rows idle since before `beforeTick`. Returns how many. */
   evictIdle(beforeTick: number, from = 0, to = this.high): number {
-    let n = 0;
-    const end = Math.min(to, this.high), hi = this.hi;
-    for (let r = from; r < end; r++) {
-      const lt = hi[r * HS + 1];
-      if (lt !== FREE && lt < beforeTick && (this.flags(r) & RF.PINNED) === 0) {
-        this.remove(r);
-        n++;
-      }
-    }
-    return n;
+    return evictIdle(this, beforeTick, from, to);
   }
 
-  /**
-   * Makes room: evicts the least active unpinned rows (lowest window packets)
-   * until at most `target` rows remain. Deterministic.
-   */
+  /** Makes room: evicts the least active unpinned rows until at most `target` rows remain (evict.ts). */
   evictLeastActive(target: number): number {
-    if (this.size <= target) return 0;
-    const need = this.size - target;
-    // sample the packet sums to find the cut
-    const step = Math.max(1, Math.floor(this.high / 4096));
-    const sample: number[] = [];
-    for (let r = 0; r < this.high; r += step) {
-      if (this.isLive(r) && (this.flags(r) & RF.PINNED) === 0) sample.push(this.sum(r, C.PKTS));
-    }
-    sample.sort((a, b) => a - b);
-    const q = Math.min(sample.length - 1, Math.ceil((need / Math.max(1, this.size)) * sample.length));
-    let cut = sample.length ? sample[Math.max(0, q)] : Infinity;
-    let n = 0;
-    for (let pass = 0; pass < 3 && n < need; pass++) {
-      for (let r = 0; r < this.high && n < need; r++) {
-        if (!this.isLive(r) || (this.flags(r) & RF.PINNED) !== 0) continue;
-        if (this.sum(r, C.PKTS) <= cut) {
-          this.remove(r);
-          n++;
-        }
-      }
-      cut = cut * 2 + 1;
-    }
-    return n;
+    return evictLeastActive(this, target);
   }
 }

@@ -36,19 +36,19 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../core/log.ts';
 import type { Clock } from '../core/clock.ts';
-import { formatIPv4, formatIPv6, maskBytes, parsePrefix, type Prefix } from '../core/ip.ts';
-import type { Config } from '../config/schema.ts';
+import type { EngineConfig } from '../config/diff.ts';
 import { F, type FlowRecord, type FlowSink } from '../flow/record.ts';
 import type { Attack, EngineEvent, EngineListener, Vector } from './events.ts';
-import { VECTORS } from './events.ts';
 import { C, CounterTable, K, META_PINNED, NC, RF } from './counters.ts';
 import { BK, RecordBatch } from './batch.ts';
-import { spreadFraction, windowParams, type WindowParams } from './window.ts';
-import { NetworkSet, HostgroupIndex } from './hostgroups.ts';
-import { compileThresholds, crossed, mergeThresholds, anyLimit, THRESHOLD_KEYS } from './thresholds.ts';
-import { decay, effectiveLimit, ewmaStep, resolveBaseline, type BaselineParams } from './baseline.ts';
+import { spreadFraction, type WindowParams } from './window.ts';
+import { crossed } from './thresholds.ts';
 import { Classifier, FlowRing, isFragment } from './classify.ts';
-import { attackId, DIRECTIONS, keyToAddress, round2, wordsToBytes, type ActiveAttack, type TargetKind } from './detector.ts';
+import { attackId, DIRECTIONS, round2, wordsToBytes, type ActiveAttack, type TargetKind } from './detector.ts';
+import { CARPET4, CARPET6, compile, GROUP_IN, GROUP_OUT, HOST_IN4, HOST_IN6, HOST_OUT4, HOST_OUT6, limitsObject, ROW_SPAN, type Compiled } from './compile.ts';
+import { baselineOf, carpetHosts, learn, limitsFor, rowMatcher, targetOf } from './rows.ts';
+import { AttackBook } from './attacks.ts';
+import { engineStats, hostRates, type EngineStats, type HostRate } from './views.ts';
 
 export interface EngineOptions {
   clock: Clock;
@@ -63,149 +63,21 @@ export interface EngineOptions {
   batchSize?: number;
 }
 
-export interface HostRate {
-  ip: string;
-  direction: 'incoming' | 'outgoing';
-  hostgroup?: string;
-  pps: number;
-  mbps: number;
-  fps: number;
-  tcp_pps: number;
-  udp_pps: number;
-  icmp_pps: number;
-  tcp_syn_pps: number;
-  frag_pps: number;
-  under_attack: boolean;
-  baseline?: { pps: number; mbps: number; fps: number };
-}
-
-export interface EngineStats {
-  records: number;
-  /** Records with neither address inside `networks`. */
-  records_outside: number;
-  tracked_hosts: number;
-  hosts: { incoming4: number; outgoing4: number; incoming6: number; outgoing6: number };
-  carpet_prefixes: number;
-  /** Keys refused because a table was full (before eviction made room). */
-  overflow: number;
-  evictions: number;
-  ticks: number;
-  attacks_active: number;
-  attacks_started: number;
-  attacks_by_vector: Record<string, number>;
-  memory_bytes: number;
-}
-
-const HOST_IN4 = 0, HOST_OUT4 = 1, HOST_IN6 = 2, HOST_OUT6 = 3, GROUP_IN = 4, GROUP_OUT = 5, CARPET4 = 6, CARPET6 = 7;
-const ROW_SPAN = 2 ** 25;
-
-interface Compiled {
-  wp: WindowParams;
-  nets: NetworkSet;
-  groups: HostgroupIndex;
-  /** limits[dir][g] for g = group index + 1 (0 = global). */
-  limits: [Float64Array[], Float64Array[]];
-  /** per group index + 1: 1 when calculation is total. */
-  total: Uint8Array;
-  baseline: BaselineParams[];
-  carpetOn: boolean;
-  carpetLimits: Float64Array;
-  carpetLen4: number;
-  carpetMask4: number;
-  carpetLen6: number;
-  carpetMinHosts: number;
-  hysteresisMs: number;
-  idleTicks: number;
-  spread: boolean;
-  sampleFlows: number;
-  /** Window packets from which a host/group/carpet row's records go into the FlowRing. */
-  watchHost: number;
-  watchCarpet: number;
-}
-
-/** Counters that count packets (pps-like limits). */
-const PKT_COUNTERS = [C.PKTS, C.TCP_P, C.UDP_P, C.ICMP_P, C.SYN_P, C.FRAG_P];
-
-/**
- * A quarter of the smallest packet limit (in window packets): records of rows
- * below it cannot be part of an attack soon, so they are not kept for seeding
- * classification. 0 (keep all) when some target with limits has no packet
- * limit; Infinity (keep none) when no target has any limit.
- */
-function watchLevel(limits: Float64Array[], windowSec: number, floor?: number): number {
-  let min = Infinity;
-  for (const l of limits) {
-    if (!anyLimit(l)) continue; // a target without any limit never opens an attack
-    let m = Infinity;
-    for (const i of PKT_COUNTERS) if (l[i] > 0 && l[i] < m) m = l[i];
-    if (m === Infinity) return 0;
-    if (m < min) min = m;
-  }
-  if (floor !== undefined && floor < min) min = floor;
-  return min === Infinity ? Infinity : 0.25 * min * windowSec;
-}
-
-function compile(cfg: Readonly<Config>): Compiled {
-  const wp = windowParams(cfg.detection.window_seconds, cfg.detection.tick_ms);
-  const groups = new HostgroupIndex(cfg.hostgroups);
-  const G = cfg.hostgroups.length;
-  const lin: Float64Array[] = [compileThresholds(cfg.thresholds)];
-  const lout: Float64Array[] = [compileThresholds(cfg.thresholds_outgoing)];
-  const total = new Uint8Array(G + 1);
-  const baseline: BaselineParams[] = [resolveBaseline(cfg.baseline)];
-  cfg.hostgroups.forEach((g, i) => {
-    lin.push(compileThresholds(mergeThresholds(cfg.thresholds, g.thresholds)));
-    lout.push(compileThresholds(mergeThresholds(cfg.thresholds_outgoing, g.thresholds_outgoing)));
-    total[i + 1] = g.calculation === 'total' ? 1 : 0;
-    baseline.push(resolveBaseline(cfg.baseline, g.baseline));
-  });
-  const len4 = cfg.carpet.prefix_length_v4;
-  const anyBaseline = baseline.some((b) => b.enabled);
-  const minFloor = anyBaseline ? Math.min(...baseline.filter((b) => b.enabled).map((b) => b.floor[0])) : undefined;
-  return {
-    wp,
-    nets: new NetworkSet(cfg.networks),
-    groups,
-    limits: [lin, lout],
-    total,
-    baseline,
-    carpetOn: cfg.carpet.enabled && anyLimit(compileThresholds(cfg.carpet.thresholds)),
-    carpetLimits: compileThresholds(cfg.carpet.thresholds),
-    carpetLen4: len4,
-    carpetMask4: len4 === 0 ? 0 : (0xffffffff << (32 - len4)) >>> 0,
-    carpetLen6: cfg.carpet.prefix_length_v6,
-    carpetMinHosts: cfg.carpet.min_hosts,
-    hysteresisMs: (cfg.detection.attack_hysteresis_seconds ?? 30) * 1000,
-    idleTicks: Math.max(wp.buckets + 1, Math.ceil((cfg.detection.idle_seconds * 1000) / wp.tickMs)),
-    spread: cfg.detection.spread_long_flows,
-    sampleFlows: cfg.samples.enabled ? cfg.samples.flows_per_attack : 0,
-    watchHost: anyBaseline ? 0 : watchLevel([...lin, ...lout], wp.windowSec, minFloor),
-    watchCarpet: watchLevel([compileThresholds(cfg.carpet.thresholds)], wp.windowSec),
-  };
-}
-
 export class Engine implements FlowSink {
-  private cfg: Readonly<Config>;
+  private cfg: Readonly<EngineConfig>;
   private c: Compiled;
   private readonly clock: Clock;
   private readonly log?: Logger;
   private readonly onTick?: (time: number) => void;
-  private readonly updateIntervalMs: number;
-  private readonly recentMax: number;
   private tables!: CounterTable[];
   private ring: FlowRing | null = null;
-  private readonly listeners: EngineListener[] = [];
-  private readonly active = new Map<string, ActiveAttack>();
-  /** table index * 2^25 + row → attack. */
-  private readonly byRow = new Map<number, ActiveAttack>();
-  private recent: Attack[] = [];
+  private readonly book: AttackBook;
   private started = false;
   /** Absolute tick (floor(ms / tick_ms)); tables count ticks relative to `base` (Int32). */
   private curTick = 0;
   private base = 0;
   private sweepPos = 0;
-  private n = { records: 0, outside: 0, ticks: 0, started: 0, overflow: 0 };
-  private readonly byVector: Record<string, number> = {};
+  private n = { records: 0, outside: 0, ticks: 0, overflow: 0 };
   private readonly w6 = new Uint32Array(4);
   private readonly batch: RecordBatch;
   private readonly evalRows = new Int32Array(256);
@@ -218,30 +90,24 @@ export class Engine implements FlowSink {
   private watchHostNow = 0;
   private watchCarpetNow = 0;
 
-  constructor(config: Readonly<Config>, opts: EngineOptions) {
+  constructor(config: Readonly<EngineConfig>, opts: EngineOptions) {
     this.cfg = config;
     this.clock = opts.clock;
     this.log = opts.log;
     this.onTick = opts.onTick;
-    this.updateIntervalMs = opts.updateIntervalMs ?? 1000;
-    this.recentMax = opts.recentAttacks ?? 1000;
+    this.book = new AttackBook({ log: opts.log, recentMax: opts.recentAttacks ?? 1000, updateIntervalMs: opts.updateIntervalMs ?? 1000 });
     this.batch = new RecordBatch(Math.max(1, Math.floor(opts.batchSize ?? 256)));
     this.c = compile(config);
     this.buildTables();
-    for (const v of VECTORS) this.byVector[v] = 0;
     const now = this.clock.now();
     if (now > 0) this.startAt(now);
   }
 
   on(listener: EngineListener): () => void {
-    this.listeners.push(listener);
-    return () => {
-      const i = this.listeners.indexOf(listener);
-      if (i >= 0) this.listeners.splice(i, 1);
-    };
+    return this.book.on(listener);
   }
 
-  get config(): Readonly<Config> {
+  get config(): Readonly<EngineConfig> {
     return this.cfg;
   }
 
@@ -348,7 +214,7 @@ export class Engine implements FlowSink {
         if (row >= 0) {
           if (in4.add(row, pk, by, fl, cls) >= wh) watch = true;
           const meta = in4.meta(row);
-          if ((meta & META_PINNED) !== 0) this.byRow.get(HOST_IN4 * ROW_SPAN + row)?.cls.add(b.record(i));
+          if ((meta & META_PINNED) !== 0) this.book.byRow.get(HOST_IN4 * ROW_SPAN + row)?.cls.add(b.record(i));
           const g = meta & 0xffff;
           if (g > 0 && total[g] === 1) { this.countGroup(0, g, pk, by, fl, cls, b.record(i)); watch = true; }
         }
@@ -356,7 +222,7 @@ export class Engine implements FlowSink {
           const pr = rowCp[i];
           if (pr >= 0) {
             if (cp4.add(pr, pk, by, fl, cls) >= wc) watch = true;
-            if ((cp4.meta(pr) & META_PINNED) !== 0) this.byRow.get(CARPET4 * ROW_SPAN + pr)?.cls.add(b.record(i));
+            if ((cp4.meta(pr) & META_PINNED) !== 0) this.book.byRow.get(CARPET4 * ROW_SPAN + pr)?.cls.add(b.record(i));
           }
         }
       }
@@ -365,7 +231,7 @@ export class Engine implements FlowSink {
         if (row >= 0) {
           if (out4.add(row, pk, by, fl, cls) >= wh) watch = true;
           const meta = out4.meta(row);
-          if ((meta & META_PINNED) !== 0) this.byRow.get(HOST_OUT4 * ROW_SPAN + row)?.cls.add(b.record(i));
+          if ((meta & META_PINNED) !== 0) this.book.byRow.get(HOST_OUT4 * ROW_SPAN + row)?.cls.add(b.record(i));
           const g = meta & 0xffff;
           if (g > 0 && total[g] === 1) { this.countGroup(1, g, pk, by, fl, cls, b.record(i)); watch = true; }
         }
@@ -386,7 +252,7 @@ export class Engine implements FlowSink {
       if (t.inserted) { t.inserted = false; t.setGroup(row, this.c.groups.lookup6(b) + 1); }
       if (t.add(row, pk, by, fl, cls) >= this.watchHostNow) this.watch = true;
       const meta = t.meta(row);
-      if ((meta & META_PINNED) !== 0) this.byRow.get(ti * ROW_SPAN + row)?.cls.add(r);
+      if ((meta & META_PINNED) !== 0) this.book.byRow.get(ti * ROW_SPAN + row)?.cls.add(r);
       const g = meta & 0xffff;
       if (g > 0 && this.c.total[g] === 1) { this.countGroup(dir, g, pk, by, fl, cls, r); this.watch = true; }
     }
@@ -402,7 +268,7 @@ export class Engine implements FlowSink {
       if (pr >= 0) {
         ct.inserted = false;
         if (ct.add(pr, pk, by, fl, cls) >= this.watchCarpetNow) this.watch = true;
-        if ((ct.flags(pr) & RF.PINNED) !== 0) this.byRow.get(CARPET6 * ROW_SPAN + pr)?.cls.add(r);
+        if ((ct.flags(pr) & RF.PINNED) !== 0) this.book.byRow.get(CARPET6 * ROW_SPAN + pr)?.cls.add(r);
       }
     }
   }
@@ -414,7 +280,7 @@ export class Engine implements FlowSink {
     if (row < 0) return;
     t.inserted = false;
     t.add(row, pk, by, fl, cls);
-    if ((t.flags(row) & RF.PINNED) !== 0) this.byRow.get(ti * ROW_SPAN + row)?.cls.add(r);
+    if ((t.flags(row) & RF.PINNED) !== 0) this.book.byRow.get(ti * ROW_SPAN + row)?.cls.add(r);
   }
 
   // ---- time ------------------------------------------------------------------
@@ -434,7 +300,7 @@ export class Engine implements FlowSink {
     const k0 = this.curTick + 1;
     let k = k0;
     while (k < t) {
-      if (this.active.size === 0 || k - k0 > maxSteps) break;
+      if (this.book.active.size === 0 || k - k0 > maxSteps) break;
       this.openTick(k);
       this.closeTick((k + 1) * tickMs);
       k++;
@@ -508,25 +374,9 @@ export class Engine implements FlowSink {
     }
   }
 
-  /** Effective limits of a row (static thresholds with the baseline rule). */
-  private limitsFor(tb: CounterTable, row: number, dir: 0 | 1, g: number, time: number, frozen?: [number, number, number], warmedAt?: boolean): Float64Array {
-    const base = this.c.limits[dir][g] ?? this.c.limits[dir][0];
-    const bp = this.c.baseline[g] ?? this.c.baseline[0];
-    if (!bp.enabled || tb.base === null) return base;
-    const out = this.limScratch;
-    out.set(base);
-    const warmed = warmedAt ?? (tb.curTick - tb.born![row]) * this.c.wp.tickMs >= bp.warmupMs;
-    for (let m = 0 as 0 | 1 | 2; m < 3; m = (m + 1) as 0 | 1 | 2) {
-      const b = frozen ? frozen[m] : this.baselineOf(tb, row, m, bp);
-      out[m] = effectiveLimit(base[m], b, warmed, bp, m);
-    }
-    void time;
-    return out;
-  }
-
   private evalRow(ti: number, tb: CounterTable, row: number, dir: 0 | 1, g: number, kind: TargetKind, time: number): void {
     if ((tb.flags(row) & RF.PINNED) !== 0) return;
-    const lim = this.limitsFor(tb, row, dir, g, time);
+    const lim = limitsFor(this.c, tb, row, dir, g, this.limScratch);
     const W = this.c.wp.windowSec;
     if (tb.exceeds(row, lim, W)) {
       const trig: string[] = [];
@@ -534,33 +384,7 @@ export class Engine implements FlowSink {
       this.openAttack(ti, tb, row, dir, g, kind, trig, time);
       return;
     }
-    if (tb.base !== null) this.learn(tb, row, g, tb.sums(row, this.sumScratch));
-  }
-
-  /**
-   * Bias-corrected baseline: the EWMA started at 0 when the row was created,
-   * so it is divided by 1 - 2^(-age/half-life) (as if the row had run at its
-   * mean rate since it was first seen).
-   */
-  private baselineOf(tb: CounterTable, row: number, m: number, bp: BaselineParams): number {
-    const age = (tb.curTick - tb.born![row]) * this.c.wp.tickMs;
-    const corr = 1 - decay(age, bp.halfLifeMs);
-    return corr > 1e-9 ? tb.base![row * 3 + m] / corr : 0;
-  }
-
-  /** Baseline learning for a row that had traffic in the tick just closed (`s`: its window sums). */
-  private learn(tb: CounterTable, row: number, g: number, s: Float64Array): void {
-    const base = tb.base;
-    if (base === null) return;
-    const bp = this.c.baseline[g] ?? this.c.baseline[0];
-    if (!bp.enabled) return;
-    const tickMs = this.c.wp.tickMs;
-    const idle = Math.max(0, tb.curTick - tb.baseTick![row] - 1) * tickMs;
-    const W = this.c.wp.windowSec;
-    base[row * 3] = ewmaStep(base[row * 3], s[C.PKTS] / W, idle, tickMs, bp.halfLifeMs);
-    base[row * 3 + 1] = ewmaStep(base[row * 3 + 1], s[C.BYTES] / W, idle, tickMs, bp.halfLifeMs);
-    base[row * 3 + 2] = ewmaStep(base[row * 3 + 2], s[C.FLOWS] / W, idle, tickMs, bp.halfLifeMs);
-    tb.baseTick![row] = tb.curTick;
+    if (tb.base !== null) learn(this.c, tb, row, g, tb.sums(row, this.sumScratch));
   }
 
   private evalCarpet(ti: number, tb: CounterTable, row: number, time: number): void {
@@ -568,7 +392,7 @@ export class Engine implements FlowSink {
     const W = this.c.wp.windowSec;
     if (!tb.exceeds(row, this.c.carpetLimits, W)) return;
     const s = tb.sums(row, this.sumScratch);
-    const hosts = this.carpetHosts(ti, tb, row);
+    const hosts = carpetHosts(this.c, this.tables, ti, tb, row);
     if (hosts < this.c.carpetMinHosts) return;
     const trig: string[] = [];
     crossed(s, 0, W, this.c.carpetLimits, trig);
@@ -576,106 +400,18 @@ export class Engine implements FlowSink {
     this.openAttack(ti, tb, row, 0, 0, 'carpet', trig, time, hosts);
   }
 
-  /** Hosts of a carpet prefix with traffic in the window. */
-  private carpetHosts(ti: number, tb: CounterTable, row: number): number {
-    let count = 0;
-    if (ti === CARPET4) {
-      const p = tb.key(row);
-      const size = 2 ** (32 - this.c.carpetLen4);
-      const ht = this.tables[HOST_IN4];
-      if (size <= 4096) {
-        for (let i = 0; i < size; i++) {
-          const r = ht.find1((p + i) >>> 0);
-          if (r >= 0 && ht.sum(r, C.PKTS) > 0) count++;
-        }
-        return count;
-      }
-      const mask = this.c.carpetMask4;
-      for (let r = 0; r < ht.rowLimit; r++) if (ht.isLive(r) && ((ht.key(r) & mask) >>> 0) === p && ht.sum(r, C.PKTS) > 0) count++;
-      return count;
-    }
-    const ht = this.tables[HOST_IN6];
-    const len = this.c.carpetLen6;
-    for (let r = 0; r < ht.rowLimit; r++) {
-      if (!ht.isLive(r) || !(ht.sum(r, C.PKTS) > 0)) continue;
-      let ok = true;
-      for (let i = 0; i < 4 && ok; i++) {
-        const bits = len - i * 32;
-        if (bits <= 0) break;
-        const mask = bits >= 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
-        ok = ((ht.key(r, i) & mask) >>> 0) === tb.key(row, i);
-      }
-      if (ok) count++;
-    }
-    return count;
-  }
-
   // ---- attacks -----------------------------------------------------------------
 
-  private targetOf(ti: number, tb: CounterTable, row: number, kind: TargetKind, g: number): { target: string; family: 4 | 6; prefixes?: string[] } {
-    if (kind === 'host') {
-      const fam: 4 | 6 = ti === HOST_IN4 || ti === HOST_OUT4 ? 4 : 6;
-      return { target: keyToAddress(tb.keyInto(row, this.kScratch), 0, tb.kw), family: fam };
-    }
-    if (kind === 'carpet') {
-      if (ti === CARPET4) return { target: `${formatIPv4(tb.key(row))}/${this.c.carpetLen4}`, family: 4 };
-      const b = wordsToBytes(tb.keyInto(row, this.kScratch), 0, new Uint8Array(16));
-      return { target: `${formatIPv6(b)}/${this.c.carpetLen6}`, family: 6 };
-    }
-    const grp = this.cfg.hostgroups[g - 1];
-    const nets = grp ? [...grp.networks] : [];
-    const p = parsePrefix(nets[0] ?? '0.0.0.0/0', false) as Prefix;
-    return { target: nets[0] ?? '', family: p.family, prefixes: nets };
-  }
-
-  private rowMatcher(ti: number, tb: CounterTable, row: number, kind: TargetKind, dir: 0 | 1, g: number) {
-    if (kind === 'host' && tb.kw === 1) {
-      const a = tb.key(row);
-      return (f: number, s4: number, d4: number) => f === 4 && (dir === 0 ? d4 : s4) === a;
-    }
-    if (kind === 'host') {
-      const want = wordsToBytes(tb.keyInto(row, this.kScratch), 0, new Uint8Array(16));
-      return (f: number, _s4: number, _d4: number, s6: Uint8Array, d6: Uint8Array, off: number) => {
-        if (f !== 6) return false;
-        const b = dir === 0 ? d6 : s6;
-        for (let i = 0; i < 16; i++) if (b[off + i] !== want[i]) return false;
-        return true;
-      };
-    }
-    if (kind === 'carpet' && ti === CARPET4) {
-      const p = tb.key(row), mask = this.c.carpetMask4;
-      return (f: number, _s4: number, d4: number) => f === 4 && ((d4 & mask) >>> 0) === p;
-    }
-    if (kind === 'carpet') {
-      const want = maskBytes(wordsToBytes(tb.keyInto(row, this.kScratch), 0, new Uint8Array(16)), this.c.carpetLen6);
-      const len = this.c.carpetLen6;
-      const tmp = new Uint8Array(16);
-      return (f: number, _s4: number, _d4: number, _s6: Uint8Array, d6: Uint8Array, off: number) => {
-        if (f !== 6) return false;
-        for (let i = 0; i < 16; i++) tmp[i] = d6[off + i];
-        maskBytes(tmp, len);
-        for (let i = 0; i < 16; i++) if (tmp[i] !== want[i]) return false;
-        return true;
-      };
-    }
-    const groups = this.c.groups, nets = this.c.nets;
-    return (f: number, s4: number, d4: number, s6: Uint8Array, d6: Uint8Array, off: number) => {
-      if (f === 4) { const a = dir === 0 ? d4 : s4; return nets.has4(a) && groups.lookup4(a) + 1 === g; }
-      const b = (dir === 0 ? d6 : s6).subarray(off, off + 16);
-      return nets.hasV6(b) && groups.lookup6(b) + 1 === g;
-    };
-  }
-
   private openAttack(ti: number, tb: CounterTable, row: number, dir: 0 | 1, g: number, kind: TargetKind, triggers: string[], time: number, carpetHosts?: number): void {
-    const { target, family, prefixes } = this.targetOf(ti, tb, row, kind, g);
+    const { target, family, prefixes } = targetOf(this.c, this.cfg, ti, tb, row, kind, g, this.kScratch);
     const direction = DIRECTIONS[dir];
     const key = `${direction}|${target}`;
-    if (this.active.has(key)) return;
+    if (this.book.active.has(key)) return;
     const id = attackId(direction, target, time);
     let seed = 0;
     for (let i = 0; i < id.length; i++) seed = (Math.imul(seed, 31) + id.charCodeAt(i)) >>> 0;
     const cls = new Classifier({ sampleFlows: this.c.sampleFlows, seed, carpet: kind === 'carpet' });
-    if (this.ring) this.ring.replay(cls, this.rowMatcher(ti, tb, row, kind, dir, g));
+    if (this.ring) this.ring.replay(cls, rowMatcher(this.c, ti, tb, row, kind, dir, g, this.kScratch));
     tb.setFlags(row, tb.flags(row) | RF.PINNED);
     const W = this.c.wp.windowSec, s = tb.sums(row, this.sumScratch);
     const pps = s[C.PKTS] / W, mbps = (s[C.BYTES] * 8) / W / 1e6, fps = s[C.FLOWS] / W;
@@ -692,25 +428,21 @@ export class Engine implements FlowSink {
     ext.kind = kind;
     if (prefixes) ext.prefixes = prefixes;
     if (carpetHosts !== undefined) ext.hosts = carpetHosts;
-    const lim = kind === 'carpet' ? this.c.carpetLimits : this.limitsFor(tb, row, dir, g, time);
+    const lim = kind === 'carpet' ? this.c.carpetLimits : limitsFor(this.c, tb, row, dir, g, this.limScratch);
     ext.thresholds = limitsObject(lim);
     const bp = this.c.baseline[g] ?? this.c.baseline[0];
-    const frozen: [number, number, number] = tb.base ? [this.baselineOf(tb, row, 0, bp), this.baselineOf(tb, row, 1, bp), this.baselineOf(tb, row, 2, bp)] : [0, 0, 0];
+    const frozen: [number, number, number] = tb.base ? [baselineOf(this.c, tb, row, 0, bp), baselineOf(this.c, tb, row, 1, bp), baselineOf(this.c, tb, row, 2, bp)] : [0, 0, 0];
     const warmed = tb.base !== null && bp.enabled && (tb.curTick - tb.born![row]) * this.c.wp.tickMs >= bp.warmupMs;
     const a: ActiveAttack = { attack, kind, dir, table: tb, row, group: g, cls, lastAbove: time, lastUpdate: time, frozenBase: frozen, warmed };
-    this.active.set(key, a);
-    this.byRow.set(ti * ROW_SPAN + row, a);
-    this.n.started++;
-    this.byVector[attack.vector] = (this.byVector[attack.vector] ?? 0) + 1;
-    this.emitAttack('attack_start', time, attack);
+    this.book.start(key, ti, a, time);
   }
 
   private checkActive(time: number): void {
-    if (this.active.size === 0) return;
+    if (this.book.active.size === 0) return;
     const W = this.c.wp.windowSec;
-    for (const [key, a] of [...this.active.entries()]) {
+    for (const [key, a] of [...this.book.active.entries()]) {
       const tb = a.table, row = a.row, s = tb.sums(row, this.sumScratch);
-      const lim = a.kind === 'carpet' ? this.c.carpetLimits : this.limitsFor(tb, row, a.dir, a.group, time, a.frozenBase, a.warmed);
+      const lim = a.kind === 'carpet' ? this.c.carpetLimits : limitsFor(this.c, tb, row, a.dir, a.group, this.limScratch, a.frozenBase, a.warmed);
       const above = crossed(s, 0, W, lim, null);
       const at = a.attack;
       at.pps = round2(s[C.PKTS] / W);
@@ -726,42 +458,12 @@ export class Engine implements FlowSink {
         this.endAttack(key, a, time, 'below threshold');
         continue;
       }
-      if (time - a.lastUpdate >= this.updateIntervalMs) {
-        a.lastUpdate = time;
-        at.vector = a.cls.vector();
-        at.summary = a.cls.summary();
-        this.emitAttack('attack_update', time, at);
-      }
+      this.book.update(a, time);
     }
   }
 
   private endAttack(key: string, a: ActiveAttack, time: number, reason: string): void {
-    const at = a.attack;
-    at.end = time;
-    at.vector = a.cls.vector();
-    at.summary = a.cls.summary();
-    at.end_reason = reason;
-    this.active.delete(key);
-    const ti = this.tables.indexOf(a.table);
-    this.byRow.delete(ti * ROW_SPAN + a.row);
-    if (a.table.isLive(a.row)) a.table.setFlags(a.row, a.table.flags(a.row) & ~RF.PINNED);
-    this.recent.unshift(at);
-    if (this.recent.length > this.recentMax) this.recent.length = this.recentMax;
-    this.emitAttack('attack_end', time, at);
-  }
-
-  private emitAttack(event: 'attack_start' | 'attack_update' | 'attack_end', time: number, attack: Attack): void {
-    this.emit({ event, time, attack: snapshot(attack) });
-  }
-
-  private emit(e: EngineEvent): void {
-    for (const l of this.listeners) {
-      try {
-        l(e);
-      } catch (err) {
-        this.log?.error({ err }, 'engine listener failed');
-      }
-    }
+    this.book.end(key, this.tables.indexOf(a.table), a, time, reason);
   }
 
   // ---- maintenance ---------------------------------------------------------------
@@ -787,13 +489,14 @@ export class Engine implements FlowSink {
   // ---- reconfiguration ------------------------------------------------------------
 
   /**
-   * Applies a new config. Counters are kept unless the window (window_seconds,
+   * Applies the engine's slice of a new config (config/diff.ts EngineConfig:
+   * the keys it reads, nothing else). Counters are kept unless the window (window_seconds,
    * tick_ms) or the carpet prefix length changes; hosts no longer inside
    * `networks` are dropped (their attacks end); hostgroup membership and limits
    * are recomputed for every tracked host. Returns the time the new config
    * took effect at (the ban module reconfigures at the same time).
    */
-  reconfigure(config: Readonly<Config>): number {
+  reconfigure(config: Readonly<EngineConfig>): number {
     this.flush();
     const old = this.cfg, oldC = this.c;
     this.cfg = config;
@@ -802,15 +505,15 @@ export class Engine implements FlowSink {
     const windowChanged = oldC.wp.tickMs !== this.c.wp.tickMs || oldC.wp.buckets !== this.c.wp.buckets;
     const needBaseline = this.c.baseline.some((b) => b.enabled) && this.tables[HOST_IN4].base === null;
     const carpetChanged = oldC.carpetLen4 !== this.c.carpetLen4 || oldC.carpetLen6 !== this.c.carpetLen6;
-    const groups = (c: Readonly<Config>) => c.hostgroups.map((g) => [g.name, g.networks, g.calculation]);
+    const groups = (c: Readonly<EngineConfig>) => c.hostgroups.map((g) => [g.name, g.networks, g.calculation]);
     const groupsChanged = !isDeepStrictEqual(groups(old), groups(config));
     if (windowChanged || needBaseline || (this.cfg.samples.buffer_flows !== old.samples.buffer_flows)) {
-      for (const [key, a] of [...this.active.entries()]) this.endAttack(key, a, time, 'reconfigured');
+      for (const [key, a] of [...this.book.active.entries()]) this.endAttack(key, a, time, 'reconfigured');
       if (windowChanged) { this.curTick = Math.floor(time / this.c.wp.tickMs); this.base = this.curTick - 1; }
       this.buildTables();
     } else {
       if (carpetChanged || groupsChanged) {
-        for (const [key, a] of [...this.active.entries()]) if (a.kind !== 'host') this.endAttack(key, a, time, 'reconfigured');
+        for (const [key, a] of [...this.book.active.entries()]) if (a.kind !== 'host') this.endAttack(key, a, time, 'reconfigured');
         if (carpetChanged) { this.tables[CARPET4] = this.freshLike(this.tables[CARPET4]); this.tables[CARPET6] = this.freshLike(this.tables[CARPET6]); }
         if (groupsChanged) {
           this.tables[GROUP_IN] = this.freshLike(this.tables[GROUP_IN], Math.max(1, config.hostgroups.length));
@@ -831,7 +534,7 @@ export class Engine implements FlowSink {
           let inside: boolean, g: number;
           if (tb.kw === 1) { inside = this.c.nets.has4(tb.key(r)); g = this.c.groups.lookup4(tb.key(r)) + 1; }
           else { wordsToBytes(tb.keyInto(r, this.kScratch), 0, b6); inside = this.c.nets.hasV6(b6); g = this.c.groups.lookup6(b6) + 1; }
-          const a = this.byRow.get(ti * ROW_SPAN + r);
+          const a = this.book.byRow.get(ti * ROW_SPAN + r);
           if (!inside) {
             if (a) this.endAttack(`${a.attack.direction}|${a.attack.target}`, a, time, 'outside networks');
             tb.remove(r);
@@ -857,94 +560,25 @@ export class Engine implements FlowSink {
   /** Current rates per host, busiest first (by pps). */
   hosts(opts: { limit?: number; ip?: string } = {}): HostRate[] {
     this.flush();
-    const limit = opts.limit ?? 100;
-    const W = this.c.wp.windowSec;
-    const out: HostRate[] = [];
-    const want = opts.ip;
-    for (const ti of [HOST_IN4, HOST_OUT4, HOST_IN6, HOST_OUT6]) {
-      const tb = this.tables[ti];
-      for (let r = 0; r < tb.rowLimit; r++) {
-        if (!tb.isLive(r)) continue;
-        if (want === undefined && !(tb.sum(r, C.PKTS) > 0)) continue;
-        const ip = keyToAddress(tb.keyInto(r, this.kScratch), 0, tb.kw);
-        if (want !== undefined && ip !== want) continue;
-        const g = tb.group(r);
-        const o = 0, sums = tb.sums(r, this.sumScratch);
-        const h: HostRate = {
-          ip,
-          direction: ti === HOST_IN4 || ti === HOST_IN6 ? 'incoming' : 'outgoing',
-          pps: round2(sums[o] / W),
-          mbps: round2((sums[o + 1] * 8) / W / 1e6),
-          fps: round2(sums[o + 2] / W),
-          tcp_pps: round2(sums[o + C.TCP_P] / W),
-          udp_pps: round2(sums[o + C.UDP_P] / W),
-          icmp_pps: round2(sums[o + C.ICMP_P] / W),
-          tcp_syn_pps: round2(sums[o + C.SYN_P] / W),
-          frag_pps: round2(sums[o + C.FRAG_P] / W),
-          under_attack: (tb.flags(r) & RF.PINNED) !== 0,
-        };
-        if (g > 0) h.hostgroup = this.cfg.hostgroups[g - 1]?.name;
-        if (tb.base) {
-          const bp = this.c.baseline[g] ?? this.c.baseline[0];
-          h.baseline = { pps: round2(this.baselineOf(tb, r, 0, bp)), mbps: round2((this.baselineOf(tb, r, 1, bp) * 8) / 1e6), fps: round2(this.baselineOf(tb, r, 2, bp)) };
-        }
-        out.push(h);
-      }
-    }
-    out.sort((a, b) => b.pps - a.pps || (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
-    return out.slice(0, limit);
+    return hostRates(this.c, this.cfg, this.tables, opts, this.kScratch, this.sumScratch);
   }
 
   /** Active attacks (oldest first), then recently ended ones (newest first). */
   attacks(): Attack[] {
     this.flush();
-    const act = [...this.active.values()].map((a) => {
-      a.attack.summary = a.cls.summary();
-      return snapshot(a.attack);
-    }).sort((x, y) => x.start - y.start);
-    return [...act, ...this.recent.map(snapshot)];
+    return this.book.list();
   }
 
   /** The active attack on a target (address or prefix text), if any. */
   activeAttack(target: string, direction: 'incoming' | 'outgoing' = 'incoming'): Attack | undefined {
     this.flush();
-    const a = this.active.get(`${direction}|${target}`);
-    return a ? snapshot(a.attack) : undefined;
+    return this.book.get(`${direction}|${target}`);
   }
 
   stats(): EngineStats {
     this.flush();
-    const t = this.tables;
-    let overflow = 0, evictions = 0, mem = 0;
-    for (const tb of t) { overflow += tb.overflow; evictions += tb.evictions; mem += tb.bytes(); }
-    const hosts = { incoming4: t[HOST_IN4].size, outgoing4: t[HOST_OUT4].size, incoming6: t[HOST_IN6].size, outgoing6: t[HOST_OUT6].size };
-    return {
-      records: this.n.records,
-      records_outside: this.n.outside,
-      tracked_hosts: hosts.incoming4 + hosts.outgoing4 + hosts.incoming6 + hosts.outgoing6,
-      hosts,
-      carpet_prefixes: t[CARPET4].size + t[CARPET6].size,
-      overflow,
-      evictions,
-      ticks: this.n.ticks,
-      attacks_active: this.active.size,
-      attacks_started: this.n.started,
-      attacks_by_vector: { ...this.byVector },
-      memory_bytes: mem,
-    };
+    return engineStats(this.tables, this.n, this.book);
   }
 }
 
-function limitsObject(l: Float64Array): Record<string, number> {
-  const o: Record<string, number> = {};
-  for (let i = 0; i < NC; i++) {
-    if (l[i] > 0) o[THRESHOLD_KEYS[i]] = round2(THRESHOLD_KEYS[i].endsWith('mbps') ? (l[i] * 8) / 1e6 : l[i]);
-  }
-  return o;
-}
-
-function snapshot(a: Attack): Attack {
-  return structuredClone(a);
-}
-
-export type { Vector };
+export type { EngineStats, HostRate, Vector };

@@ -39,6 +39,7 @@ import { listenUdp, parseListenSpec, type ListenSpec, type UdpListener } from '.
 import { chooseReceiver, kernelDrops, openUdp, type Receiver, type ReceiverMode } from './udp_batch.ts';
 import { DEFAULT_MAX_FLOW_STATE_MB, DEFAULT_MAX_TEMPLATE_BYTES_PER_EXPORTER } from './memory.ts';
 import { DEFAULT_PLAUSIBILITY, IMPLAUSIBLE_REASONS, plausibilityLimits, type ImplausibleReason, type PlausibilityLimits } from './plausible.ts';
+import { BreakwaterError } from '../core/errors.ts';
 
 export interface CollectorOptions {
   /** listen.netflow, e.g. ":2055"; "" disables. */
@@ -243,7 +244,7 @@ export class IngestPipeline {
       const m = new PrefixMap<true>();
       for (const s of opts.flowSources) {
         const p = parsePrefix(s, false);
-        if (typeof p === 'string') throw new Error(`flow_sources: ${p}`);
+        if (typeof p === 'string') throw new BreakwaterError('invalid_config', `flow_sources: ${p}`);
         m.set(p as Prefix, true);
       }
       this.allow = m;

@@ -22,6 +22,7 @@
  */
 import dgram from 'node:dgram';
 import { parseListen } from '../config/schema.ts';
+import { BreakwaterError } from '../core/errors.ts';
 
 export interface ListenSpec {
   host: string;
@@ -32,7 +33,7 @@ export interface ListenSpec {
 export function parseListenSpec(s: string): ListenSpec | null {
   if (s === '') return null;
   const p = parseListen(s);
-  if (!p) throw new Error(`"${s}" is not a listen address`);
+  if (!p) throw new BreakwaterError('invalid_config', `"${s}" is not a listen address`);
   return p;
 }
 

@@ -18,6 +18,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { formatIPv4, formatIPv6, parseIP } from '../core/ip.ts';
+import { BreakwaterError } from '../core/errors.ts';
 
 export interface UdpPacket {
   /** Capture time, ms since the epoch (fractional). */
@@ -68,7 +69,7 @@ export function isCapture(buf: Buffer): boolean {
 }
 
 export function* parseCapture(buf: Buffer, stats: CaptureStats = newCaptureStats()): Generator<UdpPacket> {
-  if (buf.length < 4) throw new Error('not a pcap/pcapng file (too short)');
+  if (buf.length < 4) throw new BreakwaterError('invalid_capture', 'not a pcap/pcapng file (too short)');
   const le = buf.readUInt32LE(0);
   const frag = new Reassembler();
   if (le === 0x0a0d0d0a) {
@@ -79,9 +80,9 @@ export function* parseCapture(buf: Buffer, stats: CaptureStats = newCaptureStats
   let nano: boolean;
   if (le === 0xa1b2c3d4 || le === 0xa1b23c4d) little = true;
   else if (le === 0xd4c3b2a1 || le === 0x4d3cb2a1) little = false;
-  else throw new Error('not a pcap/pcapng file (bad magic)');
+  else throw new BreakwaterError('invalid_capture', 'not a pcap/pcapng file (bad magic)');
   nano = le === 0xa1b23c4d || le === 0x4d3cb2a1;
-  if (buf.length < 24) throw new Error('truncated pcap header');
+  if (buf.length < 24) throw new BreakwaterError('invalid_capture', 'truncated pcap header');
   const u32 = (o: number) => (little ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
   const link = u32(20) & 0xffff;
   if (!KNOWN_LINKS.has(link)) {
@@ -127,7 +128,7 @@ function* parsePcapng(buf: Buffer, stats: CaptureStats, frag: Reassembler): Gene
       const bom = buf.readUInt32LE(p + 8);
       if (bom === 0x1a2b3c4d) little = true;
       else if (bom === 0x4d3c2b1a) little = false;
-      else throw new Error('pcapng: bad byte-order magic');
+      else throw new BreakwaterError('invalid_capture', 'pcapng: bad byte-order magic');
       ifLink = [];
       ifUnits = [];
       ifOffset = [];

@@ -12,6 +12,7 @@ import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UdpPacket } from './pcap.ts';
+import { BreakwaterError } from '../core/errors.ts';
 
 export interface ReplayTarget {
   host: string;
@@ -53,14 +54,14 @@ export function parseHostPort(s: string): ReplayTarget {
     portText = m[2];
   } else {
     const i = s.lastIndexOf(':');
-    if (i <= 0) throw new Error(`expected HOST:PORT, got "${s}"`);
+    if (i <= 0) throw new BreakwaterError('invalid_argument', `expected HOST:PORT, got "${s}"`);
     host = s.slice(0, i);
     portText = s.slice(i + 1);
   }
   const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) throw new Error(`bad port in "${s}"`);
+  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) throw new BreakwaterError('invalid_argument', `bad port in "${s}"`);
   if (host === 'localhost') host = '127.0.0.1';
-  if (!isIP(host)) throw new Error(`expected an IP address in "${s}"`);
+  if (!isIP(host)) throw new BreakwaterError('invalid_argument', `expected an IP address in "${s}"`);
   return { host, port };
 }
 
@@ -69,12 +70,12 @@ export async function replayPackets(packets: readonly UdpPacket[], opts: ReplayO
   const speed = opts.speed ?? 1;
   const pps = opts.pps;
   const loops = opts.loop ?? 1;
-  if (!(speed >= 0) || !Number.isFinite(speed)) throw new Error('speed must be a number >= 0');
-  if (pps !== undefined && (!(pps > 0) || !Number.isFinite(pps))) throw new Error('pps must be a number > 0');
-  if (!Number.isInteger(loops) || loops < 1) throw new Error('loop must be an integer >= 1');
+  if (!(speed >= 0) || !Number.isFinite(speed)) throw new BreakwaterError('invalid_argument', 'speed must be a number >= 0');
+  if (pps !== undefined && (!(pps > 0) || !Number.isFinite(pps))) throw new BreakwaterError('invalid_argument', 'pps must be a number > 0');
+  if (!Number.isInteger(loops) || loops < 1) throw new BreakwaterError('invalid_argument', 'loop must be an integer >= 1');
   const family = isIP(opts.to.host);
-  if (family === 0) throw new Error(`not an IP address: ${opts.to.host}`);
-  if (opts.from !== undefined && isIP(opts.from) !== family) throw new Error(`--from ${opts.from} is not of the same address family as ${opts.to.host}`);
+  if (family === 0) throw new BreakwaterError('invalid_argument', `not an IP address: ${opts.to.host}`);
+  if (opts.from !== undefined && isIP(opts.from) !== family) throw new BreakwaterError('invalid_argument', `--from ${opts.from} is not of the same address family as ${opts.to.host}`);
   const now = opts.now ?? (() => performance.now());
 
   const sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' });

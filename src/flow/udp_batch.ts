@@ -11,6 +11,7 @@
 import { loadAddon, type AddonInfo } from '../core/addon.ts';
 import { formatIPv4, formatIPv6 } from '../core/ip.ts';
 import { listenUdp, type ListenSpec, type OnDatagram, type UdpListener, type UdpOptions } from './listener.ts';
+import { BreakwaterError } from '../core/errors.ts';
 
 /** The addon's exports (src/flow/udp_recv.c). */
 export interface UdpRecvAddon {
@@ -179,7 +180,7 @@ export function chooseReceiver(mode: ReceiverMode): ReceiverChoice {
   if (mode === 'dgram') return { receiver: 'dgram', addon: null, note: '' };
   const info = process.platform === 'linux' ? udpRecvInfo() : { addon: null, source: '', error: `batched receive is Linux only (platform ${process.platform})` };
   if (info.addon) return { receiver: 'batched', addon: info.addon, note: '' };
-  if (mode === 'batched') throw new Error(`listen.receiver is "batched" but ${info.error}`);
+  if (mode === 'batched') throw new BreakwaterError('feature_unavailable', `listen.receiver is "batched" but ${info.error}`, { key: 'listen.receiver' });
   return { receiver: 'dgram', addon: null, note: info.error };
 }
 

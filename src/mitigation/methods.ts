@@ -146,7 +146,7 @@ export function choiceRoute(choice: FlowspecChoice, target: string, cfg: Readonl
 }
 
 /** Neighbor ids (canonical addresses) of the named platforms; undefined: no restriction. */
-export function platformNeighbors(cfg: Readonly<Config>, platforms: readonly string[] | undefined): Set<string> | undefined {
+export function platformNeighbors(cfg: Readonly<Pick<Config, 'platforms'>>, platforms: readonly string[] | undefined): Set<string> | undefined {
   if (!platforms?.length) return undefined;
   const out = new Set<string>();
   for (const name of platforms) for (const a of cfg.platforms.find((p) => p.name === name)?.neighbors ?? []) out.add(canonicalAddress(a));

@@ -16,7 +16,8 @@
  * "2001:db8:0::1"). The port is not part of the key: the speaker runs one
  * session per neighbor address.
  */
-import type { Config, NeighborConfig } from '../config/schema.ts';
+import type { NeighborConfig } from '../config/schema.ts';
+import type { RouteConfig } from '../config/diff.ts';
 import { parseCommunity, parseLargeCommunity, type LargeCommunityValue } from '../core/community.ts';
 import { BreakwaterError } from '../core/errors.ts';
 import { canonicalAddress, parsePrefix } from '../core/ip.ts';
@@ -94,7 +95,7 @@ function largeCommunity(text: string): LargeCommunityValue {
   return v;
 }
 
-function compileGlobal(cfg: Readonly<Config>): GlobalPolicy {
+function compileGlobal(cfg: Readonly<RouteConfig>): GlobalPolicy {
   const std = new Map<string, number>();
   const large = new Map<string, LargeCommunityValue>();
   const texts = [cfg.bgp.community, ...cfg.bgp.communities, ...cfg.hostgroups.flatMap((g) => g.communities ?? []), ...cfg.bgp.neighbors.flatMap((n) => [...(n.community ? [n.community] : []), ...(n.communities ?? [])])];
@@ -117,7 +118,7 @@ function compileGlobal(cfg: Readonly<Config>): GlobalPolicy {
   });
 }
 
-function compileNeighbor(cfg: Readonly<Config>, g: GlobalPolicy, n: NeighborConfig): NeighborPolicy {
+function compileNeighbor(cfg: Readonly<RouteConfig>, g: GlobalPolicy, n: NeighborConfig): NeighborPolicy {
   const p: NeighborPolicy = {
     id: neighborKey(n),
     ibgp: (n.local_asn ?? cfg.bgp.local_asn) === n.remote_asn,
@@ -137,7 +138,7 @@ function compileNeighbor(cfg: Readonly<Config>, g: GlobalPolicy, n: NeighborConf
 const cache = new WeakMap<object, MitigationPolicy>();
 
 /** The compiled policy of a config (compiled on first use, then cached per config object). Throws BreakwaterError invalid_community. */
-export function compilePolicy(cfg: Readonly<Config>): MitigationPolicy {
+export function compilePolicy(cfg: Readonly<RouteConfig>): MitigationPolicy {
   let p = cache.get(cfg);
   if (p) return p;
   const global = compileGlobal(cfg);
@@ -162,11 +163,11 @@ export function compilePolicy(cfg: Readonly<Config>): MitigationPolicy {
   return p;
 }
 
-export function globalPolicy(cfg: Readonly<Config>): GlobalPolicy {
+export function globalPolicy(cfg: Readonly<RouteConfig>): GlobalPolicy {
   return compilePolicy(cfg).global;
 }
 
-export function neighborPolicy(cfg: Readonly<Config>, n: NeighborConfig): NeighborPolicy {
+export function neighborPolicy(cfg: Readonly<RouteConfig>, n: NeighborConfig): NeighborPolicy {
   return compilePolicy(cfg).neighbors.get(neighborKey(n)) ?? compileNeighbor(cfg, globalPolicy(cfg), n);
 }
 

@@ -42,6 +42,7 @@
  *   through onLintRefused for the audit, and kept for lintOf()).
  */
 import type { Config } from '../config/schema.ts';
+import type { RouteConfig } from '../config/diff.ts';
 import type { Logger } from '../core/log.ts';
 import type { Ban } from '../ban/types.ts';
 import { attrsKey, isFlowspecRoute, routeKey, type AppliedRoutes, type FamilyName, type Route } from '../bgp/index.ts';
@@ -144,7 +145,7 @@ export class Mitigator {
   private readonly onAnnounced?: (banId: string, neighbors: string[]) => void;
   private readonly onLintRefused?: (ban: Ban, result: LintResult, rule: string) => void;
   private policy: MitigationPolicy;
-  private cfg: Readonly<Config>;
+  private cfg: Readonly<RouteConfig>;
   /** Lint refusals already counted: "ban|neighbor|routeKey". */
   private readonly lintCounted = new Set<string>();
   private readonly lintByCode: Record<string, number> = {};
@@ -176,11 +177,12 @@ export class Mitigator {
     return !this.live;
   }
 
-  /** New config (overrides, fallback, flowspec limits, neighbors): every ban re-applied. */
-  reconfigure(cfg: Readonly<Config>): void {
+  /** The route-policy slice of a new config (overrides, fallback, flowspec limits, neighbors): every ban re-applied. Returns how many. */
+  reconfigure(cfg: Readonly<RouteConfig>): number {
     this.policy = compilePolicy(cfg);
     this.cfg = cfg;
     this.applyAll();
+    return this.bans.active().length;
   }
 
   /** Switches mode. Live: announce every active ban now. Dry-run: withdraw every route now. */

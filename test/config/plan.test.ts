@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateConfig } from '../../src/config/load.ts';
-import { formatPlan, planReload, withLiftedBans } from '../../src/config/diff.ts';
+import { COLLECTOR_KEYS, ENGINE_KEYS, ROUTE_KEYS, formatPlan, planReload, withLiftedBans } from '../../src/config/diff.ts';
 
 const NB1 = { address: '127.0.0.2', remote_asn: 65001 };
 const NB2 = { address: '127.0.0.3', remote_asn: 65002, port: 1179 };
@@ -106,4 +106,67 @@ test('reload plan: the neighbors slice carries the NeighborConfig before and aft
   assert.equal(plan.neighbors.changed[0].after.hold_time, 30);
   assert.deepEqual(plan.neighbors.removed.map((n) => n.port), [1179]);
   assert.deepEqual([plan.engine.keys, plan.listeners.keys, plan.api.keys], [[], [], []]);
+});
+
+test('reload plan: storage.clickhouse is restart-only; the history slice says a restart is required', () => {
+  const old = validateConfig(base());
+  const plan = planReload(old, validateConfig(base({ storage: { clickhouse: { url: 'http://127.0.0.1:8123' } } })));
+  assert.deepEqual(formatPlan(plan), ['restart only: storage.clickhouse']);
+  assert.deepEqual(plan.history, { keys: ['storage.clickhouse'], restartRequired: true });
+  assert.equal(plan.config.storage.clickhouse, undefined, 'the running value stays until a restart');
+  const none = planReload(old, validateConfig(base({ thresholds: { pps: 3 } })));
+  assert.deepEqual(none.history, { keys: [], restartRequired: false });
+});
+
+test('reload plan slice: the engine gets its keys and only the config parts it reads', () => {
+  const plan = planReload(validateConfig(base()), validateConfig(base({ thresholds: { pps: 2000 }, detection: { tick_ms: 500 } })));
+  assert.deepEqual(plan.engine.keys, ['detection.tick_ms', 'thresholds.pps']);
+  assert.deepEqual(Object.keys(plan.engine.config).sort(), [...ENGINE_KEYS].sort());
+  assert.equal(plan.engine.config.thresholds.pps, 2000);
+  assert.equal(plan.engine.config.detection.tick_ms, 500);
+  assert.ok(Object.isFrozen(plan.engine.config));
+  assert.equal((plan.engine.config as Record<string, unknown>).api, undefined, 'nothing beyond its slice');
+});
+
+test('reload plan slice: the ban module gets ban rules, networks and whitelist changes, with targetsNarrowed', () => {
+  const plan = planReload(validateConfig(base()), validateConfig(base({ protected_whitelist: ['198.51.100.1/32', '198.51.100.9/32'], ban: { ttl_seconds: 900 } })));
+  assert.deepEqual(plan.bans.keys, ['protected_whitelist', 'ban.ttl_seconds']);
+  assert.equal(plan.bans.targetsNarrowed, true);
+  assert.equal(plan.bans.config.ban.ttl_seconds, 900);
+  assert.deepEqual(plan.engine.keys, [], 'the whitelist is not the engine\'s');
+});
+
+test('reload plan slice: route policy gets the route keys only', () => {
+  const plan = planReload(validateConfig(base()), validateConfig(base({ bgp: { local_asn: 65000, local_pref: 200, neighbors: [NB1, NB2] } })));
+  assert.deepEqual(plan.mitigation.keys, ['bgp.local_pref']);
+  assert.deepEqual(Object.keys(plan.mitigation.config).sort(), [...ROUTE_KEYS].sort());
+  assert.equal(plan.mitigation.config.bgp.local_pref, 200);
+});
+
+test('reload plan slice: the speaker gets bgp and the neighbor diff', () => {
+  const plan = planReload(validateConfig(base()), validateConfig(base({ bgp: { local_asn: 65000, neighbors: [NB1, { address: '127.0.0.4', remote_asn: 65004 }] } })));
+  assert.equal(plan.neighbors.config, plan.config.bgp);
+  assert.deepEqual(plan.neighbors.added.map((n) => n.address), ['127.0.0.4']);
+  assert.deepEqual(plan.neighbors.removed.map((n) => n.address), ['127.0.0.3']);
+});
+
+test('reload plan slice: the collector gets listen, sampling and flow_sources', () => {
+  const plan = planReload(validateConfig(base()), validateConfig(base({ flow_sources: ['127.0.0.0/8'], sampling: { default_rate: 100 } })));
+  assert.deepEqual(plan.listeners.keys, ['sampling.default_rate', 'flow_sources']);
+  assert.deepEqual(Object.keys(plan.listeners.config).sort(), [...COLLECTOR_KEYS].sort());
+  assert.deepEqual(plan.listeners.config.flow_sources, ['127.0.0.0/8']);
+  assert.deepEqual(plan.listeners.addresses, []);
+});
+
+test('reload plan slice: the API gets its section; notify gets its keys (printed among other)', () => {
+  const plan = planReload(validateConfig(base()), validateConfig(base({
+    api: { listen: '127.0.0.1:8080', metrics_token_required: true, tokens: [{ name: 'ops', token_env: 'BW_OPS', role: 'admin' }] },
+    notify: { slack: { webhook_url: 'https://hooks.slack.example/services/T/B/X' } },
+  })));
+  assert.deepEqual(plan.api.keys, ['api.metrics_token_required']);
+  assert.equal(plan.api.config, plan.config.api);
+  assert.equal(plan.api.authAfter, true);
+  assert.deepEqual(plan.notify.keys, ['notify.slack']);
+  assert.equal(plan.notify.config, plan.config.notify);
+  assert.deepEqual(formatPlan(plan), ['api: api.metrics_token_required', 'other: notify.slack']);
 });

@@ -13,7 +13,9 @@ import { newFlowRecord } from '../../src/flow/record.ts';
 import { parseIPv4 } from '../../src/core/ip.ts';
 import { Daemon } from '../../src/daemon/daemon.ts';
 import { EngineAdapter } from '../../src/daemon/engine-adapter.ts';
-import type { BgpPort, CollectorPort, Components, FlowStatsView, NeighborView } from '../../src/daemon/ports.ts';
+import type { BgpPort, CollectorPort, Components } from '../../src/daemon/ports.ts';
+import type { FlowStatsView } from '../../src/flow/stats-view.ts';
+import type { NeighborView } from '../../src/bgp/index.ts';
 import { FakeSpeaker } from '../mitigation/fake-speaker.ts';
 
 export interface Harness {

@@ -1,5 +1,6 @@
 /** What every channel implements: one async send with a time limit; errors are thrown as Error with a short message. */
 import type { Message } from '../event.ts';
+import { BreakwaterError } from '../../core/errors.ts';
 
 export const CHANNELS = ['telegram', 'slack', 'email', 'webhook', 'exec'] as const;
 export type ChannelName = (typeof CHANNELS)[number];
@@ -14,7 +15,7 @@ export interface Channel {
 export function secret(envName: string | undefined): string | undefined {
   if (!envName) return undefined;
   const v = process.env[envName];
-  if (!v) throw new Error(`environment variable ${envName} is not set`);
+  if (!v) throw new BreakwaterError('invalid_config', `environment variable ${envName} is not set`);
   return v;
 }
 

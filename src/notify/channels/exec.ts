@@ -16,6 +16,7 @@ import { buildPayload } from '../payload.ts';
 import { fastnetmonDetails } from '../format.ts';
 import { splitCommand } from '../argv.ts';
 import type { Channel } from './channel.ts';
+import { BreakwaterError } from '../../core/errors.ts';
 
 export const EXEC_ENV: Readonly<Record<string, string>> = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
 
@@ -71,7 +72,7 @@ export class ExecChannel implements Channel {
 
   constructor(cfg: { command: string | string[]; timeout_seconds: number; format: ExecFormat }) {
     this.argv = splitCommand(cfg.command);
-    if (this.argv.length === 0) throw new Error('notify.exec.command is empty');
+    if (this.argv.length === 0) throw new BreakwaterError('invalid_config', 'notify.exec.command is empty');
     this.format = cfg.format;
     this.timeoutMs = cfg.timeout_seconds * 1000;
   }
