@@ -40,6 +40,8 @@ export class TrafficRing {
   private readonly ipOf: Array<string | undefined>;
   private free: number[] = [];
   evictions = 0;
+  /** The newest step recorded. */
+  private latest = -Infinity;
 
   constructor(opts: { windowMs?: number; stepMs?: number; maxHosts?: number } = {}) {
     this.stepMs = opts.stepMs ?? 5000;
@@ -88,6 +90,7 @@ export class TrafficRing {
   record(now: number, samples: Iterable<RateSample>): void {
     const step = Math.floor(now / this.stepMs);
     const slot = step % this.slots;
+    if (step > this.latest) this.latest = step;
     for (const s of samples) {
       const r = this.row(s.ip, step);
       const si = r * this.slots + slot;
@@ -118,7 +121,7 @@ export class TrafficRing {
     if (r === undefined) return [];
     const out: TrafficPoint[] = [];
     const first = Math.ceil(from / this.stepMs);
-    const last = Math.ceil(to / this.stepMs) - 1;
+    const last = Math.min(Math.ceil(to / this.stepMs) - 1, this.latest);
     for (let step = Math.max(first, last - this.slots + 1); step <= last; step++) {
       const si = r * this.slots + (step % this.slots);
       if (this.stepOf[si] !== step) continue;
