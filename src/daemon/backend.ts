@@ -309,23 +309,20 @@ export class DaemonBackend implements ApiBackend {
 
   hosts(q: PageQuery & { direction?: 'incoming' | 'outgoing'; sort?: HostSort }): PageResult {
     const engine = this.up().engine;
-    if (!q.cursor && q.tenant === undefined && (q.sort ?? 'pps') === 'pps') {
-      const all = engine.hosts({ limit: q.offset + q.limit, direction: q.direction });
-      const items = all.slice(q.offset, q.offset + q.limit).map((h) => ({ ...h, bps: Math.round(h.mbps * 1e6) }));
-      const last = items[items.length - 1];
-      return { total: all.length, items, next: last && items.length === q.limit ? { t: last.pps, id: `${last.ip}|${last.direction}` } : undefined };
-    }
-    // Ranked by the asked rate, ties by (ip, direction): a keyset on (rate, id) pages through it.
-    const idx = this.tenants();
-    const rate = q.sort === 'bps' ? (h: { mbps: number }) => h.mbps * 1e6 : q.sort === 'flows' ? (h: { fps: number }) => h.fps : (h: { pps: number }) => h.pps;
-    const rows = engine.hosts({ limit: Number.MAX_SAFE_INTEGER, direction: q.direction }).filter((h) => q.tenant === undefined || idx.allows(q.tenant, h.ip));
-    const keyed = rows.map((h) => ({ h, k: { t: rate(h as never), id: `${h.ip}|${h.direction}` } }));
-    const c = q.cursor;
-    const after_ = c ? keyed.filter((x) => after(c, x.k.t, x.k.id)) : keyed;
-    after_.sort((a, b) => byKeyDesc(a.k, b.k));
-    const page = after_.slice(q.offset, q.offset + q.limit);
-    const more = after_.length > q.offset + q.limit;
-    return { total: rows.length, items: page.map((x) => ({ ...x.h, bps: Math.round(x.h.mbps * 1e6) })), next: more ? page[page.length - 1].k : undefined };
+    const groups = this.d.config().hostgroups;
+    const t = q.tenant;
+    // Ranked by the asked rate, ties by "ip|direction": a keyset on (rate, id) pages through it.
+    const res = engine.top({
+      limit: q.offset + q.limit + 1,
+      by: q.sort === 'bps' ? 'bps' : q.sort === 'flows' ? 'fps' : 'pps',
+      direction: q.direction,
+      ...(t !== undefined ? { group: (g: number) => g > 0 && groups[g - 1]?.tenant === t } : {}),
+      ...(q.cursor ? { after: { value: q.cursor.t, id: q.cursor.id } } : {}),
+    });
+    const items = res.items.slice(q.offset, q.offset + q.limit).map((h) => ({ ...h, bps: Math.round(h.mbps * 1e6) }));
+    const more = res.items.length > q.offset + q.limit;
+    const k = res.keys[q.offset + items.length - 1];
+    return { total: res.total, items, next: more && k ? { t: k.value, id: k.id } : undefined };
   }
 
   exporters(q: PageQuery): PageResult {

@@ -96,6 +96,8 @@ export interface EnginePort {
   /** The route a ban for this attack has or would have. */
   routeForAttack(a: Attack): RouteIntent;
   hosts(q: { limit: number; direction?: 'incoming' | 'outgoing' }): HostView[];
+  /** The busiest hosts by a rate, one pass without an object per host (engine.top); keys are the keyset positions. */
+  top(q: { limit: number; by?: 'pps' | 'bps' | 'fps'; direction?: 'incoming' | 'outgoing'; group?: (g: number) => boolean; after?: { value: number; id: string } }): { total: number; items: HostView[]; keys: Array<{ value: number; id: string }> };
   host(ip: string): HostView[] | undefined;
   manualBan(req: { ip: string; ttlSeconds?: number; actor: string; reason?: string }): BanOutcome;
   manualUnban(req: { ip: string; actor: string }): BanOutcome;

@@ -36,7 +36,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../core/log.ts';
 import type { Clock } from '../core/clock.ts';
-import { formatIPv4, formatIPv6, maskBytes, parsePrefix, type Prefix } from '../core/ip.ts';
+import { formatIPv4, formatIPv6, maskBytes, parseIP, parsePrefix, type Prefix } from '../core/ip.ts';
 import type { Config } from '../config/schema.ts';
 import { F, type FlowRecord, type FlowSink } from '../flow/record.ts';
 import type { Attack, EngineEvent, EngineListener, Vector } from './events.ts';
@@ -858,41 +858,128 @@ export class Engine implements FlowSink {
   hosts(opts: { limit?: number; ip?: string } = {}): HostRate[] {
     this.flush();
     const limit = opts.limit ?? 100;
-    const W = this.c.wp.windowSec;
+    if (opts.ip !== undefined) return this.hostRows(opts.ip);
+    return this.top({ limit, by: 'pps' }).items;
+  }
+
+  /** One host's rows (both directions) by hash lookup, including rows without traffic in the window. */
+  private hostRows(ip: string): HostRate[] {
+    const a = parseIP(ip);
+    if (!a) return [];
+    const w = [0, 0, 0, 0];
+    if (a.family === 4) w[0] = ((a.bytes[0] << 24) | (a.bytes[1] << 16) | (a.bytes[2] << 8) | a.bytes[3]) >>> 0;
+    else for (let i = 0; i < 4; i++) w[i] = ((a.bytes[i * 4] << 24) | (a.bytes[i * 4 + 1] << 16) | (a.bytes[i * 4 + 2] << 8) | a.bytes[i * 4 + 3]) >>> 0;
     const out: HostRate[] = [];
-    const want = opts.ip;
-    for (const ti of [HOST_IN4, HOST_OUT4, HOST_IN6, HOST_OUT6]) {
+    for (const ti of a.family === 4 ? [HOST_IN4, HOST_OUT4] : [HOST_IN6, HOST_OUT6]) {
+      const tb = this.tables[ti];
+      const r = tb.find(w[0], w[1], w[2], w[3]);
+      if (r >= 0 && tb.isLive(r)) out.push(this.hostRate(ti, r, keyToAddress(tb.keyInto(r, this.kScratch), 0, tb.kw)));
+    }
+    return out.sort((x, y) => y.pps - x.pps);
+  }
+
+  private hostRate(ti: number, r: number, ip: string): HostRate {
+    const tb = this.tables[ti];
+    const W = this.c.wp.windowSec;
+    const g = tb.group(r);
+    const o = 0, sums = tb.sums(r, this.sumScratch);
+    const h: HostRate = {
+      ip,
+      direction: ti === HOST_IN4 || ti === HOST_IN6 ? 'incoming' : 'outgoing',
+      pps: round2(sums[o] / W),
+      mbps: round2((sums[o + 1] * 8) / W / 1e6),
+      fps: round2(sums[o + 2] / W),
+      tcp_pps: round2(sums[o + C.TCP_P] / W),
+      udp_pps: round2(sums[o + C.UDP_P] / W),
+      icmp_pps: round2(sums[o + C.ICMP_P] / W),
+      tcp_syn_pps: round2(sums[o + C.SYN_P] / W),
+      frag_pps: round2(sums[o + C.FRAG_P] / W),
+      under_attack: (tb.flags(r) & RF.PINNED) !== 0,
+    };
+    if (g > 0) h.hostgroup = this.cfg.hostgroups[g - 1]?.name;
+    if (tb.base) {
+      const bp = this.c.baseline[g] ?? this.c.baseline[0];
+      h.baseline = { pps: round2(this.baselineOf(tb, r, 0, bp)), mbps: round2((this.baselineOf(tb, r, 1, bp) * 8) / 1e6), fps: round2(this.baselineOf(tb, r, 2, bp)) };
+    }
+    return h;
+  }
+
+  /**
+   * The `limit` busiest hosts with traffic in the window, by packets, bytes or
+   * flows, without an object per host: one pass over the rows keeps a min-heap
+   * of the best `limit` row numbers; only those become HostRate objects.
+   * `group(g)` keeps rows of hostgroup index g (0: none); `after` starts below a
+   * (value, "ip|direction") position, for keyset pages. `total`: hosts that
+   * pass the direction and group filters.
+   */
+  top(opts: { limit: number; by?: 'pps' | 'bps' | 'fps'; direction?: 'incoming' | 'outgoing'; group?: (g: number) => boolean; after?: { value: number; id: string } }): { total: number; items: HostRate[]; keys: Array<{ value: number; id: string }> } {
+    this.flush();
+    const col = opts.by === 'bps' ? C.BYTES : opts.by === 'fps' ? C.FLOWS : C.PKTS;
+    const scale = opts.by === 'bps' ? 8 / this.c.wp.windowSec : 1 / this.c.wp.windowSec;
+    const k = Math.max(0, Math.min(opts.limit, 1 << 20));
+    const hv = new Float64Array(k), ht = new Int32Array(k), hr = new Int32Array(k);
+    const hid: Array<string | undefined> = new Array(k);
+    const idOf = (ti: number, r: number) => {
+      const tb = this.tables[ti];
+      return `${keyToAddress(tb.keyInto(r, this.kScratch), 0, tb.kw)}|${ti === HOST_IN4 || ti === HOST_IN6 ? 'incoming' : 'outgoing'}`;
+    };
+    const id = (i: number) => (hid[i] ??= idOf(ht[i], hr[i]));
+    // "Worse" ranks lower: a smaller value, or the same value and a larger id (ids ascend within a value).
+    const worse = (i: number, j: number) => hv[i] < hv[j] || (hv[i] === hv[j] && id(i) > id(j));
+    const swap = (i: number, j: number) => {
+      const v = hv[i]; hv[i] = hv[j]; hv[j] = v;
+      const t = ht[i]; ht[i] = ht[j]; ht[j] = t;
+      const r = hr[i]; hr[i] = hr[j]; hr[j] = r;
+      const d = hid[i]; hid[i] = hid[j]; hid[j] = d;
+    };
+    let n = 0, total = 0;
+    const after = opts.after;
+    const tables = opts.direction === 'incoming' ? [HOST_IN4, HOST_IN6] : opts.direction === 'outgoing' ? [HOST_OUT4, HOST_OUT6] : [HOST_IN4, HOST_OUT4, HOST_IN6, HOST_OUT6];
+    for (const ti of tables) {
       const tb = this.tables[ti];
       for (let r = 0; r < tb.rowLimit; r++) {
         if (!tb.isLive(r)) continue;
-        if (want === undefined && !(tb.sum(r, C.PKTS) > 0)) continue;
-        const ip = keyToAddress(tb.keyInto(r, this.kScratch), 0, tb.kw);
-        if (want !== undefined && ip !== want) continue;
-        const g = tb.group(r);
-        const o = 0, sums = tb.sums(r, this.sumScratch);
-        const h: HostRate = {
-          ip,
-          direction: ti === HOST_IN4 || ti === HOST_IN6 ? 'incoming' : 'outgoing',
-          pps: round2(sums[o] / W),
-          mbps: round2((sums[o + 1] * 8) / W / 1e6),
-          fps: round2(sums[o + 2] / W),
-          tcp_pps: round2(sums[o + C.TCP_P] / W),
-          udp_pps: round2(sums[o + C.UDP_P] / W),
-          icmp_pps: round2(sums[o + C.ICMP_P] / W),
-          tcp_syn_pps: round2(sums[o + C.SYN_P] / W),
-          frag_pps: round2(sums[o + C.FRAG_P] / W),
-          under_attack: (tb.flags(r) & RF.PINNED) !== 0,
-        };
-        if (g > 0) h.hostgroup = this.cfg.hostgroups[g - 1]?.name;
-        if (tb.base) {
-          const bp = this.c.baseline[g] ?? this.c.baseline[0];
-          h.baseline = { pps: round2(this.baselineOf(tb, r, 0, bp)), mbps: round2((this.baselineOf(tb, r, 1, bp) * 8) / 1e6), fps: round2(this.baselineOf(tb, r, 2, bp)) };
+        if (!(tb.sum(r, C.PKTS) > 0)) continue;
+        if (opts.group && !opts.group(tb.group(r))) continue;
+        total++;
+        const v = round2(tb.sum(r, col) * scale);
+        let cid: string | undefined;
+        if (after) {
+          if (v > after.value) continue;
+          if (v === after.value && (cid = idOf(ti, r)) <= after.id) continue;
         }
-        out.push(h);
+        if (k === 0) continue;
+        if (n < k) {
+          hv[n] = v; ht[n] = ti; hr[n] = r; hid[n] = cid;
+          for (let i = n++; i > 0; ) {
+            const p = (i - 1) >> 1;
+            if (!worse(i, p)) break;
+            swap(i, p);
+            i = p;
+          }
+        } else if (v > hv[0] || (v === hv[0] && (cid ??= idOf(ti, r)) < id(0))) {
+          hv[0] = v; ht[0] = ti; hr[0] = r; hid[0] = cid;
+          for (let i = 0; ; ) {
+            const l = 2 * i + 1, rr = l + 1;
+            let m = i;
+            if (l < n && worse(l, m)) m = l;
+            if (rr < n && worse(rr, m)) m = rr;
+            if (m === i) break;
+            swap(i, m);
+            i = m;
+          }
+        }
       }
     }
-    out.sort((a, b) => b.pps - a.pps || (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
-    return out.slice(0, limit);
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => hv[b] - hv[a] || (id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0));
+    const items: HostRate[] = [];
+    const keys: Array<{ value: number; id: string }> = [];
+    for (const i of order) {
+      const key = id(i);
+      items.push(this.hostRate(ht[i], hr[i], key.slice(0, key.lastIndexOf('|'))));
+      keys.push({ value: hv[i], id: key });
+    }
+    return { total, items, keys };
   }
 
   /** Active attacks (oldest first), then recently ended ones (newest first). */

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import * as v from 'valibot';
 import { ROUTES } from '../../src/api/server.ts';
 import { openapiPath } from '../../src/api/openapi.ts';
+import type { RouteSpec } from '../../src/api/routes.ts';
 import { startHarness } from '../daemon/harness.ts';
 import { accessConfig, TOKENS } from './access-fixtures.ts';
 
@@ -103,7 +104,7 @@ test('openapi.json: a valid OpenAPI 3.1 document, every ROUTES row documented an
 
   const sample: Record<string, string> = { ip: '198.51.100.5', id: 'none', limit: '5', sort: 'bps', direction: 'incoming', active: 'true', from: '-5m', action: 'ban' };
   const checked: string[] = [];
-  for (const r of ROUTES) {
+  for (const r of ROUTES as readonly RouteSpec[]) {
     const op = doc.paths[openapiPath(r.path).path][r.method.toLowerCase()];
     let path = openapiPath(r.path).path;
     const query = new URLSearchParams();

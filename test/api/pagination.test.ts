@@ -16,9 +16,9 @@ async function walk(h: Harness, path: string, name: string, limit: number, durin
   const ids: string[] = [];
   let cursor: string | null = null;
   for (let page = 0; page < 200; page++) {
-    const q = mode === 'cursor' ? `limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}` : `limit=${limit}&offset=${page * limit}`;
+    const q: string = mode === 'cursor' ? `limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}` : `limit=${limit}&offset=${page * limit}`;
     // From the second page on, an insert runs concurrently with each page request (before the first page it would simply be on it).
-    const [res] = await Promise.all([h.req('GET', `${path}${path.includes('?') ? '&' : '?'}${q}`), page > 0 ? during(page) : undefined]);
+    const [res]: [Awaited<ReturnType<Harness['req']>>, unknown] = await Promise.all([h.req('GET', `${path}${path.includes('?') ? '&' : '?'}${q}`), page > 0 ? during(page) : undefined]);
     assert.equal(res.status, 200, res.text);
     const items = res.json[name] as Array<{ id: string | number }>;
     ids.push(...items.map((x) => String(x.id)));
