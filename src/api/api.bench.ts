@@ -59,6 +59,7 @@ export default async function bench(ctx: BenchContext): Promise<BenchRow[]> {
   for (let i = 0; i < hosts; i++) {
     r.dst4 = hostAddr(i);
     r.packets = 1 + (i % 97);
+    r.bytes = r.packets * (64 + (i % 1437));
     r.received = clock.now();
     adapter.engine.record(r);
   }

@@ -918,22 +918,33 @@ export class Engine implements FlowSink {
     const scale = opts.by === 'bps' ? 8 / this.c.wp.windowSec : 1 / this.c.wp.windowSec;
     const k = Math.max(0, Math.min(opts.limit, 1 << 20));
     const hv = new Float64Array(k), ht = new Int32Array(k), hr = new Int32Array(k);
-    const hid: Array<string | undefined> = new Array(k);
-    const idOf = (ti: number, r: number) => {
-      const tb = this.tables[ti];
-      return `${keyToAddress(tb.keyInto(r, this.kScratch), 0, tb.kw)}|${ti === HOST_IN4 || ti === HOST_IN6 ? 'incoming' : 'outgoing'}`;
+    // Ties on the value are broken by (table, key words), numerically: no string per row. The keyset id is "table:w0:w1:w2:w3".
+    const ka = new Uint32Array(4), kb = new Uint32Array(4);
+    const cmpKey = (ta: number, ra: number, tb_: number, rb: number): number => {
+      if (ta !== tb_) return ta - tb_;
+      const t = this.tables[ta];
+      t.keyInto(ra, ka);
+      t.keyInto(rb, kb);
+      for (let w = 0; w < t.kw; w++) if (ka[w] !== kb[w]) return ka[w] - kb[w];
+      return 0;
     };
-    const id = (i: number) => (hid[i] ??= idOf(ht[i], hr[i]));
-    // "Worse" ranks lower: a smaller value, or the same value and a larger id (ids ascend within a value).
-    const worse = (i: number, j: number) => hv[i] < hv[j] || (hv[i] === hv[j] && id(i) > id(j));
+    const cmpAfter = (ti: number, r: number, id: number[]): number => {
+      if (ti !== id[0]) return ti - id[0];
+      const t = this.tables[ti];
+      t.keyInto(r, ka);
+      for (let w = 0; w < t.kw; w++) if (ka[w] !== id[1 + w]) return ka[w] - id[1 + w];
+      return 0;
+    };
+    // "Worse" ranks lower: a smaller value, or the same value and a larger key.
+    const worse = (i: number, j: number) => hv[i] < hv[j] || (hv[i] === hv[j] && cmpKey(ht[i], hr[i], ht[j], hr[j]) > 0);
     const swap = (i: number, j: number) => {
       const v = hv[i]; hv[i] = hv[j]; hv[j] = v;
       const t = ht[i]; ht[i] = ht[j]; ht[j] = t;
       const r = hr[i]; hr[i] = hr[j]; hr[j] = r;
-      const d = hid[i]; hid[i] = hid[j]; hid[j] = d;
     };
     let n = 0, total = 0;
     const after = opts.after;
+    const afterId = after ? after.id.split(':').map(Number) : [];
     const tables = opts.direction === 'incoming' ? [HOST_IN4, HOST_IN6] : opts.direction === 'outgoing' ? [HOST_OUT4, HOST_OUT6] : [HOST_IN4, HOST_OUT4, HOST_IN6, HOST_OUT6];
     for (const ti of tables) {
       const tb = this.tables[ti];
@@ -943,22 +954,18 @@ export class Engine implements FlowSink {
         if (opts.group && !opts.group(tb.group(r))) continue;
         total++;
         const v = round2(tb.sum(r, col) * scale);
-        let cid: string | undefined;
-        if (after) {
-          if (v > after.value) continue;
-          if (v === after.value && (cid = idOf(ti, r)) <= after.id) continue;
-        }
+        if (after && (v > after.value || (v === after.value && cmpAfter(ti, r, afterId) <= 0))) continue;
         if (k === 0) continue;
         if (n < k) {
-          hv[n] = v; ht[n] = ti; hr[n] = r; hid[n] = cid;
+          hv[n] = v; ht[n] = ti; hr[n] = r;
           for (let i = n++; i > 0; ) {
             const p = (i - 1) >> 1;
             if (!worse(i, p)) break;
             swap(i, p);
             i = p;
           }
-        } else if (v > hv[0] || (v === hv[0] && (cid ??= idOf(ti, r)) < id(0))) {
-          hv[0] = v; ht[0] = ti; hr[0] = r; hid[0] = cid;
+        } else if (v > hv[0] || (v === hv[0] && cmpKey(ti, r, ht[0], hr[0]) < 0)) {
+          hv[0] = v; ht[0] = ti; hr[0] = r;
           for (let i = 0; ; ) {
             const l = 2 * i + 1, rr = l + 1;
             let m = i;
@@ -971,13 +978,14 @@ export class Engine implements FlowSink {
         }
       }
     }
-    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => hv[b] - hv[a] || (id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0));
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => hv[b] - hv[a] || cmpKey(ht[a], hr[a], ht[b], hr[b]));
     const items: HostRate[] = [];
     const keys: Array<{ value: number; id: string }> = [];
     for (const i of order) {
-      const key = id(i);
-      items.push(this.hostRate(ht[i], hr[i], key.slice(0, key.lastIndexOf('|'))));
-      keys.push({ value: hv[i], id: key });
+      const t = this.tables[ht[i]];
+      t.keyInto(hr[i], ka);
+      items.push(this.hostRate(ht[i], hr[i], keyToAddress(ka, 0, t.kw)));
+      keys.push({ value: hv[i], id: [ht[i], ...Array.from(ka.subarray(0, t.kw))].join(':') });
     }
     return { total, items, keys };
   }
