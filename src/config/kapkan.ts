@@ -149,7 +149,7 @@ export const KAPKAN_KEYS: readonly KapkanKey[] = [
   same('api.tokens[].token_env'),
   same('api.tokens[].role', '`viewer` and `operator` the same; `agent` (Kapkan edge agents) is accepted as `viewer` with a warning.'),
   same('api.tokens[].tenant', 'The token sees and acts only on the hosts of its tenant\'s hostgroups.'),
-  unsupported('tenant', 'No tenants in this version.'),
+  unsupported('tenant', 'Tenants are per hostgroup and per token here: `hostgroups[].tenant` and `api.tokens[].tenant`.'),
   same('storage.clickhouse.url', '`""` turns ClickHouse off.'),
   same('storage.clickhouse.database'),
   same('storage.clickhouse.username_env'),

@@ -321,7 +321,7 @@ export const ApiSchema = v.strictObject({
           role: doc(v.optional(v.picklist(['viewer', 'operator', 'admin']), 'viewer'), '`viewer` reads; `operator` also bans and unbans; `admin` also reloads (and forces a dangerous reload) and reads the config.'),
           tenant: doc(
             v.optional(v.pipe(v.string(), v.minLength(1))),
-            'Scope the token to the hosts of the hostgroups with this `tenant`: it sees and acts only on them (attacks, bans, hosts, traffic, audit), anything else answers 404; reload and config stay with unscoped tokens.',
+            'The token sees and acts only on the hosts of the hostgroups with this `tenant`; anything else answers 404, routes covering every tenant 403.',
           ),
         }),
       ),
