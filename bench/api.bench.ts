@@ -17,17 +17,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BenchContext, BenchRow } from '../../bench/harness.ts';
-import { validateConfig } from '../config/load.ts';
-import { ManualClock } from '../core/clock.ts';
-import { parseIPv4, formatIPv4 } from '../core/ip.ts';
-import { F, newFlowRecord } from '../flow/record.ts';
-import { Store } from '../store/sqlite.ts';
-import { EngineAdapter } from '../daemon/engine-adapter.ts';
-import { DaemonBackend, type DaemonView } from '../daemon/backend.ts';
-import type { Running } from '../daemon/ports.ts';
-import { ApiServer } from './server.ts';
-import { TrafficRing } from './traffic-ring.ts';
+import type { BenchContext, BenchRow } from './harness.ts';
+import { validateConfig } from '../src/config/load.ts';
+import { ManualClock } from '../src/core/clock.ts';
+import { parseIPv4, formatIPv4 } from '../src/core/ip.ts';
+import { F, newFlowRecord } from '../src/flow/record.ts';
+import { Store } from '../src/store/sqlite.ts';
+import { EngineAdapter } from '../src/daemon/engine-adapter.ts';
+import { DaemonBackend, type DaemonView } from '../src/daemon/backend.ts';
+import type { Running } from '../src/daemon/ports.ts';
+import { ApiServer } from '../src/api/server.ts';
+import { TrafficRing } from '../src/api/traffic-ring.ts';
 
 export const prefix = 'api';
 
