@@ -916,7 +916,9 @@ export class Engine implements FlowSink {
     this.flush();
     const col = opts.by === 'bps' ? C.BYTES : opts.by === 'fps' ? C.FLOWS : C.PKTS;
     const scale = opts.by === 'bps' ? 8 / this.c.wp.windowSec : 1 / this.c.wp.windowSec;
-    const k = Math.max(0, Math.min(opts.limit, 1 << 20));
+    const tables = opts.direction === 'incoming' ? [HOST_IN4, HOST_IN6] : opts.direction === 'outgoing' ? [HOST_OUT4, HOST_OUT6] : [HOST_IN4, HOST_OUT4, HOST_IN6, HOST_OUT6];
+    // The heap never needs more room than there are rows.
+    const k = Math.max(0, Math.min(opts.limit, tables.reduce((n, ti) => n + this.tables[ti].rowLimit, 0)));
     const hv = new Float64Array(k), ht = new Int32Array(k), hr = new Int32Array(k);
     // Ties on the value are broken by (table, key words), numerically: no string per row. The keyset id is "table:w0:w1:w2:w3".
     const ka = new Uint32Array(4), kb = new Uint32Array(4);
@@ -945,7 +947,6 @@ export class Engine implements FlowSink {
     let n = 0, total = 0;
     const after = opts.after;
     const afterId = after ? after.id.split(':').map(Number) : [];
-    const tables = opts.direction === 'incoming' ? [HOST_IN4, HOST_IN6] : opts.direction === 'outgoing' ? [HOST_OUT4, HOST_OUT6] : [HOST_IN4, HOST_OUT4, HOST_IN6, HOST_OUT6];
     for (const ti of tables) {
       const tb = this.tables[ti];
       for (let r = 0; r < tb.rowLimit; r++) {
