@@ -27,6 +27,9 @@ const USAGE = `usage:
                                             send a test message to each notification channel
   ${NAME} report -config FILE [--from TIME] [--to TIME] [--format md|json]
                                             incident summary from ClickHouse history
+  ${NAME} ctl [-url URL] [-token TOKEN] [-json] status|attacks|bans|hosts|ban|unban|mitigate|audit|reload|exporters|neighbors
+                                            the REST API from a shell (BREAKWATER_URL, BREAKWATER_TOKEN)
+  ${NAME} -print-schema                     the config's JSON Schema
 Flags take one or two dashes, as -flag value or -flag=value.
 `;
 
@@ -38,6 +41,7 @@ const SUBCOMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<n
   selftest: () => import('./cli/selftest.ts'),
   'notify-test': () => import('./cli/notify-test.ts'),
   report: () => import('./cli/report.ts'),
+  ctl: () => import('./cli/ctl.ts'),
 };
 
 export async function cli(argv: string[]): Promise<number> {
@@ -48,6 +52,11 @@ export async function cli(argv: string[]): Promise<number> {
   }
   if (first === '-version' || first === '--version' || first === 'version') {
     process.stdout.write(`${NAME} ${VERSION} (node ${process.version})\n`);
+    return 0;
+  }
+  if (first === '-print-schema' || first === '--print-schema') {
+    const { configJsonSchema } = await import('./config/json-schema.ts');
+    process.stdout.write(JSON.stringify(configJsonSchema(), null, 2) + '\n');
     return 0;
   }
   const sub = SUBCOMMANDS[first];

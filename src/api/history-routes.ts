@@ -1,34 +1,33 @@
 /**
  * History from ClickHouse (storage.clickhouse), on the API listener:
  *
- *   GET /api/v1/hosts/{ip}/traffic      ?from=&to=&step=&direction=   a host's rates over time
  *   GET /api/v1/history/attacks         ?from=&to=&target=&vector=&hostgroup=&direction=&limit=&offset=
  *   GET /api/v1/history/attacks/{id}/samples
  *   GET /api/v1/history/bans            ?from=&to=&target=&vector=&hostgroup=&direction=&event=&ban_id=&limit=&offset=
  *   GET /api/v1/history/report          ?from=&to=                     the `breakwater report` figures
  *
+ * (GET /api/v1/hosts/{ip}/traffic, memory first, is in traffic-routes.ts.)
  * Times: ISO 8601, Unix seconds or ms, `now`, `-6h`. Without
  * storage.clickhouse: 404; ClickHouse failing or slow: 503 (the rest of the
  * API never waits on it).
  */
 import type Koa from 'koa';
-import { parseIP } from '../core/ip.ts';
 import type { HistoryReader } from '../history/reader.ts';
-import { parseDuration, parseTime } from '../history/time.ts';
+import { parseTime } from '../history/time.ts';
 import { ApiError } from '../core/errors.ts';
-import { DEFAULT_LIMIT, MAX_LIMIT } from './server.ts';
+import { DEFAULT_LIMIT, MAX_LIMIT } from './routes.ts';
 
-export type HistoryPath = '/api/v1/hosts/:ip/traffic' | '/api/v1/history/attacks' | '/api/v1/history/attacks/:id/samples' | '/api/v1/history/bans' | '/api/v1/history/report';
+export type HistoryPath = '/api/v1/history/attacks' | '/api/v1/history/attacks/:id/samples' | '/api/v1/history/bans' | '/api/v1/history/report';
 
-const MAX_POINTS = 2000;
+export const MAX_POINTS = 2000;
 
-function one(q: Record<string, unknown>, name: string): string | undefined {
+export function one(q: Record<string, unknown>, name: string): string | undefined {
   const v = q[name];
   if (v === undefined || v === '') return undefined;
   return String(Array.isArray(v) ? v[0] : v);
 }
 
-function range(q: Record<string, unknown>, defaultSpanMs: number): { from: number; to: number } {
+export function range(q: Record<string, unknown>, defaultSpanMs: number): { from: number; to: number } {
   const now = Date.now();
   const parse = (name: string, def: number) => {
     const s = one(q, name);
@@ -53,7 +52,7 @@ function page(q: Record<string, unknown>): { limit: number; offset: number } {
   return { limit: int('limit', DEFAULT_LIMIT, 1, MAX_LIMIT), offset: int('offset', 0, 0, 1_000_000) };
 }
 
-function direction(q: Record<string, unknown>): string | undefined {
+export function direction(q: Record<string, unknown>): string | undefined {
   const d = one(q, 'direction');
   if (d !== undefined && d !== 'incoming' && d !== 'outgoing') throw new ApiError('bad_request', 'direction must be incoming or outgoing');
   return d;
@@ -79,22 +78,6 @@ export function registerHistoryRoutes(get: (path: HistoryPath, fn: (ctx: Koa.Con
     vector: one(q, 'vector'),
     hostgroup: one(q, 'hostgroup'),
     direction: direction(q),
-  });
-
-  get('/api/v1/hosts/:ip/traffic', async (ctx) => {
-    const ip = String(ctx.params.ip);
-    if (!parseIP(ip)) throw new ApiError('bad_request', `ip "${ip}" is not an IPv4 or IPv6 address`);
-    const q = ctx.query as Record<string, unknown>;
-    const h = need();
-    const rg = range(q, 3_600_000);
-    const stepRaw = one(q, 'step');
-    let stepMs = stepRaw === undefined ? Math.max(10_000, Math.ceil((rg.to - rg.from) / 300 / 10_000) * 10_000) : parseDuration(stepRaw);
-    if (stepMs === undefined || stepMs < 1000) throw new ApiError('bad_request', 'step must be a duration of at least 1s (10, 10s, 5m, 1h)');
-    stepMs = Math.round(stepMs / 1000) * 1000;
-    if ((rg.to - rg.from) / stepMs > MAX_POINTS) throw new ApiError('bad_request', `at most ${MAX_POINTS} points: use a larger step`);
-    const dir = direction(q);
-    const points = await ask(() => h.hostTraffic(ip, rg, stepMs! / 1000, dir));
-    ctx.body = { ip, from: new Date(rg.from).toISOString(), to: new Date(rg.to).toISOString(), step_seconds: stepMs / 1000, points };
   });
 
   get('/api/v1/history/attacks', async (ctx) => {

@@ -1,27 +1,14 @@
 /**
  * The REST API (koa + @koa/router). It reads and changes the daemon only
  * through ApiBackend (a narrow query interface), so it can be tested against
- * a fake one. Who may call what is one table (ROUTES), checked before any
- * handler runs.
- *
- *   GET  /healthz                 open: 200 when ready, 503 while starting or stopping
- *   GET  /metrics                 open unless api.metrics_token_required
- *   GET  /api/v1/status           viewer
- *   GET  /api/v1/attacks          viewer   ?active=true|false&limit=&offset=
- *   GET  /api/v1/bans             viewer   ?active=true|false&limit=&offset=
- *   GET  /api/v1/hosts            viewer   ?ip=ADDR | ?direction=incoming|outgoing&limit=&offset=
- *   GET  /api/v1/audit            viewer   ?action=&limit=&offset=
- *   POST /api/v1/ban              operator {"ip", "ttl_seconds"?, "reason"?}
- *   POST /api/v1/unban            operator {"ip"}
- *   POST /api/v1/commands         operator text lines (command-routes.ts); withdraw-all: admin
- *   POST /api/v1/config/reload    admin    ?force=true applies a dangerous change
- *   GET  /api/v1/config           admin    the running config, secrets hidden
- *   POST /api/v1/events, /api/v1/signals/{fastnetmon,alertmanager,rtbh}   operator (signal-routes.ts)
- *   /api/v1/mitigations...        manual FlowSpec mitigations (mitigation-routes.ts)
+ * a fake one. Who may call what, what a tenant-scoped token sees and which
+ * parameters and bodies are valid is one table (ROUTES in routes.ts), checked
+ * before any handler runs; the same table is the OpenAPI document.
  *
  * Without any token configured (loopback, or api.insecure_no_auth) every
  * route is open. Errors are JSON: {"error": "...", "code": "...", ...details}.
  * A query parameter given twice or as an array (`limit[]=1`) is a 400.
+ * Lists answer {"<name>": [...], total, limit, offset, next_cursor}.
  */
 import { createServer, type Server } from 'node:http';
 import { timingSafeEqual, createHash } from 'node:crypto';
@@ -30,22 +17,35 @@ import { Router } from '@koa/router';
 import * as v from 'valibot';
 import type { Logger } from '../core/log.ts';
 import { ApiError, BreakwaterError, httpStatus, type ApiErrorCode, type PathIssue } from '../core/errors.ts';
-import { parseIP, parsePrefix } from '../core/ip.ts';
+import { parseIP } from '../core/ip.ts';
 import type { HistoryReader } from '../history/reader.ts';
+import { VERSION } from '../version.ts';
 import { registerHistoryRoutes } from './history-routes.ts';
 import { registerSignalRoutes, type SignalBackend } from './signal-routes.ts';
 import { registerCommandRoutes, type CommandsPort } from './command-routes.ts';
 import { registerMitigationRoutes, type MitigationBackend } from './mitigation-routes.ts';
+import { registerTrafficRoutes, type TrafficSource } from './traffic-routes.ts';
+import { decodeCursor, encodeCursor, type Keyset } from './cursor.ts';
+import { buildOpenApi } from './openapi.ts';
+import { BanBody, DEFAULT_LIMIT, MAX_LIMIT, ROUTES, type Access, type Method, type Role, type RoutePath, type RouteSpec } from './routes.ts';
+
+export { BanBody, DEFAULT_LIMIT, MAX_LIMIT, ROUTES, type Access, type Role };
 
 export interface PageQuery {
   limit: number;
   offset: number;
   active?: boolean;
+  /** Start after this keyset position (from a cursor); offset is then 0. */
+  cursor?: Keyset;
+  /** Only what this tenant owns (a scoped token). */
+  tenant?: string;
 }
 
 export interface PageResult<T = unknown> {
   total: number;
   items: T[];
+  /** Keyset position of the last item when more follow (becomes next_cursor). */
+  next?: Keyset;
 }
 
 export type MutationResult =
@@ -70,12 +70,15 @@ export interface BanRequest {
   reason?: string;
 }
 
+export type HostSort = 'pps' | 'bps' | 'flows';
+
 export interface ApiBackend {
   ready(): boolean;
-  status(): Record<string, unknown>;
+  /** The status; for a scoped token only its tenant's totals. */
+  status(tenant?: string): Record<string, unknown>;
   attacks(q: PageQuery): PageResult;
   bans(q: PageQuery): PageResult;
-  hosts(q: PageQuery & { direction?: 'incoming' | 'outgoing' }): PageResult;
+  hosts(q: PageQuery & { direction?: 'incoming' | 'outgoing'; sort?: HostSort }): PageResult;
   /** One host's current rates, or undefined when it is not tracked. */
   host(ip: string): Record<string, unknown> | undefined;
   ban(req: BanRequest, actor: string): MutationResult | Promise<MutationResult>;
@@ -88,49 +91,31 @@ export interface ApiBackend {
   config(): Record<string, unknown>;
   /** Manual FlowSpec mitigations (absent: those routes answer 404). */
   readonly mitigations?: MitigationBackend;
+  /** Flow exporters (absent: an empty list). */
+  exporters?(q: PageQuery): PageResult;
+  /** BGP neighbors (absent: an empty list). */
+  neighbors?(q: PageQuery): PageResult;
+  /** Whether a tenant owns an address or prefix (absent: a scoped token owns nothing). */
+  inTenant?(target: string, tenant: string): boolean;
+  /** The in-memory rate ring of the last minutes (absent: only ClickHouse answers). */
+  traffic?(): TrafficSource | undefined;
 }
 
-export type Role = 'viewer' | 'operator' | 'admin';
-/** Who may call a route: anyone, the metrics rule (open unless metrics_token_required), or a role and above. */
-export type Access = 'open' | 'metrics' | Role;
 const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
 
-/** Every route with its access rule: the server checks it, tests walk it. */
-export const ROUTES = [
-  { method: 'GET', path: '/healthz', access: 'open' },
-  { method: 'GET', path: '/metrics', access: 'metrics' },
-  { method: 'GET', path: '/api/v1/status', access: 'viewer' },
-  { method: 'GET', path: '/api/v1/attacks', access: 'viewer' },
-  { method: 'GET', path: '/api/v1/bans', access: 'viewer' },
-  { method: 'GET', path: '/api/v1/hosts', access: 'viewer' },
-  { method: 'GET', path: '/api/v1/audit', access: 'viewer' },
-  { method: 'POST', path: '/api/v1/ban', access: 'operator' },
-  { method: 'POST', path: '/api/v1/unban', access: 'operator' },
-  { method: 'POST', path: '/api/v1/commands', access: 'operator' },
-  { method: 'POST', path: '/api/v1/config/reload', access: 'admin' },
-  { method: 'GET', path: '/api/v1/config', access: 'admin' },
-  // ClickHouse history (404 without storage.clickhouse)
-  { method: 'GET', path: '/api/v1/hosts/:ip/traffic', access: 'viewer' },
-  { method: 'GET', path: '/api/v1/history/attacks', access: 'viewer' },
-  { method: 'GET', path: '/api/v1/history/attacks/:id/samples', access: 'viewer' },
-  { method: 'GET', path: '/api/v1/history/bans', access: 'viewer' },
-  { method: 'GET', path: '/api/v1/history/report', access: 'viewer' },
-  // Signals from other detectors (signal-routes.ts); the RTBH webhook also takes its token in X-Auth-Token
-  { method: 'POST', path: '/api/v1/events', access: 'operator' },
-  { method: 'POST', path: '/api/v1/signals/fastnetmon', access: 'operator' },
-  { method: 'POST', path: '/api/v1/signals/alertmanager', access: 'operator' },
-  { method: 'POST', path: '/api/v1/signals/rtbh', access: 'operator', tokenHeader: 'x-auth-token' },
-  // Manual FlowSpec mitigations (mitigation-routes.ts)
-  { method: 'GET', path: '/api/v1/mitigations/methods', access: 'viewer' },
-  { method: 'GET', path: '/api/v1/mitigations/preview', access: 'viewer' },
-  { method: 'POST', path: '/api/v1/mitigations', access: 'operator' },
-  { method: 'DELETE', path: '/api/v1/mitigations/:id', access: 'operator' },
-  { method: 'GET', path: '/api/v1/attacks/:id/infer', access: 'viewer' },
-] as const satisfies ReadonlyArray<{ method: 'GET' | 'POST' | 'DELETE'; path: string; access: Access; tokenHeader?: string }>;
 export interface ApiToken {
   name: string;
   token: string;
   role: Role;
+  /** Scope: only the hosts of this tenant's hostgroups. */
+  tenant?: string;
+}
+
+/** Who is calling: the token's name (the audit actor), role and tenant scope. */
+export interface Caller {
+  actor: string;
+  role: Role | undefined;
+  tenant?: string;
 }
 
 export interface ApiServerOptions {
@@ -153,24 +138,12 @@ export interface ApiServerOptions {
   commands?: () => CommandsPort | undefined;
 }
 
-export const MAX_LIMIT = 1000;
-export const DEFAULT_LIMIT = 100;
-
-const MAX_TTL = 30 * 86_400;
 /** Largest body of the signal routes (signal-routes.ts). */
 export const SIGNAL_MAX_BODY = 1024 * 1024;
 
-const Target = v.pipe(
-  v.string(),
-  v.trim(),
-  v.check((s) => parseIP(s) !== null || (s.includes('/') && typeof parsePrefix(s) !== 'string'), 'ip must be an IPv4 or IPv6 address (or a prefix)'),
-);
-
-export const BanBody = v.strictObject({
-  ip: Target,
-  ttl_seconds: v.optional(v.pipe(v.number('ttl_seconds must be a number'), v.integer('ttl_seconds must be an integer'), v.minValue(1), v.maxValue(MAX_TTL))),
-  reason: v.optional(v.pipe(v.string(), v.maxLength(200))),
-});
+export type Handler = (ctx: Koa.Context, caller: Caller) => unknown;
+/** How a routes file registers the handler of one of its ROUTES rows (the server checks the row first). */
+export type RouteRegistrar = (method: Method, path: RoutePath, fn: Handler) => void;
 
 function issuesOf(issues: v.BaseIssue<unknown>[]): PathIssue[] {
   return issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: /Expected never/.test(i.message) ? 'unknown key' : i.message }));
@@ -186,6 +159,16 @@ function checkQuery(querystring: string): void {
   }
 }
 
+/** The query checked against the route's schema (messages name the parameter). */
+function validateQuery(spec: RouteSpec, query: Record<string, unknown>): void {
+  if (!spec.query) return;
+  const r = v.safeParse(spec.query, query);
+  if (!r.success) {
+    const issues = issuesOf(r.issues);
+    throw new ApiError('bad_request', issues.map((i) => (i.message.includes(i.path) ? i.message : `${i.path}: ${i.message}`)).join('; '), { issues });
+  }
+}
+
 function parseIntParam(raw: unknown, name: string, def: number, min: number, max: number): number {
   if (raw === undefined || raw === '') return def;
   if (typeof raw !== 'string' || !/^[0-9]+$/.test(raw)) throw new ApiError('bad_request', `${name} must be a non-negative integer`);
@@ -194,7 +177,8 @@ function parseIntParam(raw: unknown, name: string, def: number, min: number, max
   return n;
 }
 
-function parsePage(q: Record<string, unknown>): PageQuery {
+/** limit, offset, active and (for `list`) cursor of a list request; keys only when given. */
+function parsePage(q: Record<string, unknown>, list?: string, tenant?: string): PageQuery {
   const limit = parseIntParam(q.limit, 'limit', DEFAULT_LIMIT, 1, MAX_LIMIT);
   const offset = parseIntParam(q.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
   let active: boolean | undefined;
@@ -203,7 +187,19 @@ function parsePage(q: Record<string, unknown>): PageQuery {
     else if (q.active === 'false' || q.active === '0') active = false;
     else throw new ApiError('bad_request', 'active must be true or false');
   }
-  return { limit, offset, active };
+  const out: PageQuery = { limit, offset, active };
+  if (active === undefined) delete out.active;
+  if (list && typeof q.cursor === 'string' && q.cursor !== '') {
+    out.cursor = decodeCursor(list, q.cursor);
+    out.offset = 0;
+  }
+  if (tenant !== undefined) out.tenant = tenant;
+  return out;
+}
+
+/** The list answer of the contract: items under their name, total, limit, offset and next_cursor. */
+function listBody(name: string, q: PageQuery, res: PageResult): Record<string, unknown> {
+  return { [name]: res.items, total: res.total, limit: q.limit, offset: q.offset, next_cursor: res.next ? encodeCursor(name, res.next) : null };
 }
 
 function digest(s: string): Buffer {
@@ -233,9 +229,10 @@ export class ApiServer {
   private readonly backend: ApiBackend;
   private readonly opts: ApiServerOptions;
   private readonly log?: Logger;
-  private tokens: Array<{ name: string; hash: Buffer; role: Role }> = [];
+  private tokens: Array<{ name: string; hash: Buffer; role: Role; tenant?: string }> = [];
   private metricsTokenRequired = false;
   private server?: Server;
+  private openapi?: Record<string, unknown>;
   readonly app: Koa;
   readonly stats = { requests: 0, errors: 0, unauthorized: 0 };
 
@@ -249,7 +246,7 @@ export class ApiServer {
 
   /** Replaces the accepted tokens (config reload). */
   setTokens(tokens: ApiToken[]): void {
-    this.tokens = tokens.filter((t) => t.token !== '').map((t) => ({ name: t.name, hash: digest(t.token), role: t.role }));
+    this.tokens = tokens.filter((t) => t.token !== '').map((t) => ({ name: t.name, hash: digest(t.token), role: t.role, ...(t.tenant ? { tenant: t.tenant } : {}) }));
   }
 
   /** Tokens and the /metrics rule (config reload). */
@@ -262,10 +259,11 @@ export class ApiServer {
     return this.tokens.length > 0;
   }
 
-  /** The actor for a request to a route with this access rule, or an ApiError (401/403). */
-  private authorize(header: string | undefined, access: Access): string {
-    if (!this.authRequired) return 'api';
-    if (access === 'open' || (access === 'metrics' && !this.metricsTokenRequired)) return 'anonymous';
+  /** The caller of a request to a route, or an ApiError (401/403). */
+  private authorize(header: string | undefined, spec: RouteSpec): Caller {
+    if (!this.authRequired) return { actor: 'api', role: undefined };
+    const access: Access = spec.access;
+    if (access === 'open' || (access === 'metrics' && !this.metricsTokenRequired)) return { actor: 'anonymous', role: undefined };
     const need: Role = access === 'metrics' ? 'viewer' : access;
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
     if (!m) {
@@ -273,7 +271,9 @@ export class ApiServer {
       throw new ApiError('unauthorized', 'a bearer token is required');
     }
     const h = digest(m[1]);
-    const tok = this.tokens.find((t) => timingSafeEqual(t.hash, h));
+    let tok: (typeof this.tokens)[number] | undefined;
+    // Compare with every token (no early exit), so timing says nothing about which matched.
+    for (const t of this.tokens) if (timingSafeEqual(t.hash, h)) tok ??= t;
     if (!tok) {
       this.stats.unauthorized++;
       throw new ApiError('unauthorized', 'unknown token');
@@ -282,7 +282,17 @@ export class ApiServer {
       this.stats.unauthorized++;
       throw new ApiError('forbidden', `token "${tok.name}" has role ${tok.role}; ${need}${need === 'admin' ? '' : ' or above'} is needed`);
     }
-    return tok.name;
+    if (tok.tenant !== undefined && spec.tenant === 'global') {
+      this.stats.unauthorized++;
+      throw new ApiError('forbidden', `token "${tok.name}" is scoped to a tenant; this route covers every tenant`);
+    }
+    return { actor: tok.name, role: tok.role, ...(tok.tenant !== undefined ? { tenant: tok.tenant } : {}) };
+  }
+
+  /** Whether a scoped caller owns the target (unscoped callers own everything). */
+  private owns(c: Caller, target: string): boolean {
+    if (c.tenant === undefined) return true;
+    return this.backend.inTenant?.(target, c.tenant) ?? false;
   }
 
   /** The request's token has the admin role (or no token is configured). */
@@ -327,26 +337,28 @@ export class ApiServer {
       }
     });
 
-    type Handler = (ctx: Koa.Context, actor: string) => unknown;
-    const route = (method: 'GET' | 'POST' | 'DELETE', path: (typeof ROUTES)[number]['path'], fn: Handler) => {
-      const spec = ROUTES.find((x) => x.method === method && x.path === path);
+    const registered = new Set<string>();
+    const route: RouteRegistrar = (method, path, fn) => {
+      const spec: RouteSpec | undefined = ROUTES.find((x) => x.method === method && x.path === path);
       if (!spec) throw new Error(`${method} ${path} is not in ROUTES`);
+      registered.add(`${method} ${path}`);
       // A route with its own token header (the RTBH webhook's X-Auth-Token) answers 403 to a bad token, as its senders expect.
-      const own = 'tokenHeader' in spec ? spec.tokenHeader : undefined;
+      const own = spec.tokenHeader;
       const h = async (ctx: Koa.Context) => {
         const header = ctx.get('authorization') || (own && ctx.get(own) ? `Bearer ${ctx.get(own)}` : undefined);
-        let actor: string;
+        let caller: Caller;
         try {
-          actor = this.authorize(header, spec.access);
+          caller = this.authorize(header, spec);
         } catch (e) {
           if (own && e instanceof ApiError && e.code === 'unauthorized') throw new ApiError('forbidden', e.message);
           throw e;
         }
-        await fn(ctx, actor);
+        validateQuery(spec, ctx.query as Record<string, unknown>);
+        await fn(ctx, caller);
       };
       if (method === 'GET') r.get(path, h);
-      else if (method === 'DELETE') r.delete(path, h);
-      else r.post(path, h);
+      else if (method === 'POST') r.post(path, h);
+      else r.delete(path, h);
     };
 
     route('GET', '/healthz', (ctx) => {
@@ -361,67 +373,88 @@ export class ApiServer {
       ctx.body = m.body;
     });
 
-    route('GET', '/api/v1/status', (ctx) => {
-      ctx.body = b.status();
+    route('GET', '/api/v1/openapi.json', (ctx) => {
+      ctx.body = this.openapi ??= buildOpenApi(ROUTES, VERSION);
     });
 
-    const list = (name: 'attacks' | 'bans') => (ctx: Koa.Context) => {
-      const q = parsePage(ctx.query as Record<string, unknown>);
-      const res = b[name](q);
-      ctx.body = { [name]: res.items, total: res.total, limit: q.limit, offset: q.offset };
+    route('GET', '/api/v1/status', (ctx, c) => {
+      ctx.body = c.tenant === undefined ? b.status() : b.status(c.tenant);
+    });
+
+    const list = (name: 'attacks' | 'bans') => (ctx: Koa.Context, c: Caller) => {
+      const q = parsePage(ctx.query as Record<string, unknown>, name, c.tenant);
+      ctx.body = listBody(name, q, b[name](q));
     };
     route('GET', '/api/v1/attacks', list('attacks'));
     route('GET', '/api/v1/bans', list('bans'));
 
-    route('GET', '/api/v1/hosts', (ctx) => {
+    route('GET', '/api/v1/hosts', (ctx, c) => {
       const query = ctx.query as Record<string, unknown>;
       if (query.ip !== undefined) {
         const ip = String(query.ip).trim();
         if (!parseIP(ip)) throw new ApiError('bad_request', `ip "${ip}" is not an IPv4 or IPv6 address`);
-        const h = b.host(ip);
+        // Another tenant's host answers exactly like an untracked one.
+        const h = this.owns(c, ip) ? b.host(ip) : undefined;
         if (!h) throw new ApiError('not_found', `host ${ip} is not tracked (no recent traffic, or outside networks)`);
         ctx.body = h;
         return;
       }
-      const q = parsePage(query);
+      const q = parsePage(query, 'hosts', c.tenant);
       let direction: 'incoming' | 'outgoing' | undefined;
       if (query.direction !== undefined) {
         if (query.direction !== 'incoming' && query.direction !== 'outgoing') throw new ApiError('bad_request', 'direction must be incoming or outgoing');
         direction = query.direction;
       }
-      const res = b.hosts({ ...q, direction });
-      ctx.body = { hosts: res.items, total: res.total, limit: q.limit, offset: q.offset };
+      const sort = query.sort as HostSort | undefined;
+      const hq = { ...q, ...(direction ? { direction } : {}), ...(sort ? { sort } : {}) };
+      ctx.body = listBody('hosts', q, b.hosts(hq));
     });
 
-    route('GET', '/api/v1/audit', (ctx) => {
+    route('GET', '/api/v1/exporters', (ctx) => {
+      const q = parsePage(ctx.query as Record<string, unknown>, 'exporters');
+      ctx.body = listBody('exporters', q, b.exporters?.(q) ?? { total: 0, items: [] });
+    });
+
+    route('GET', '/api/v1/neighbors', (ctx) => {
+      const q = parsePage(ctx.query as Record<string, unknown>, 'neighbors');
+      ctx.body = listBody('neighbors', q, b.neighbors?.(q) ?? { total: 0, items: [] });
+    });
+
+    route('GET', '/api/v1/audit', (ctx, c) => {
       const query = ctx.query as Record<string, unknown>;
-      const q = parsePage(query);
+      const q = parsePage(query, 'audit', c.tenant);
       const action = query.action === undefined ? undefined : String(query.action);
-      const res = b.audit({ ...q, action });
-      ctx.body = { audit: res.items, total: res.total, limit: q.limit, offset: q.offset };
+      ctx.body = listBody('audit', q, b.audit({ ...q, action }));
     });
 
-    const mutation = (fn: (req: BanRequest, actor: string) => MutationResult | Promise<MutationResult>): Handler => async (ctx, actor) => {
-      const body = await readJson(ctx.req, maxBody);
-      const parsed = v.safeParse(BanBody, body);
-      if (!parsed.success) throw new ApiError('bad_request', 'invalid request body', { issues: issuesOf(parsed.issues) });
-      const res = await fn(parsed.output, actor);
-      if (res.ok) {
-        ctx.status = res.status ?? 200;
-        ctx.body = res.body;
-      } else {
-        ctx.status = res.status;
-        ctx.body = { error: res.error, ...(res.code !== undefined ? { code: res.code } : {}), ...(res.reason !== undefined ? { reason: res.reason } : {}), ...(res.details ?? {}) };
-      }
-    };
-    route('POST', '/api/v1/ban', mutation((req, actor) => b.ban(req, actor)));
-    route('POST', '/api/v1/unban', mutation((req, actor) => b.unban(req, actor)));
+    const mutation =
+      (what: 'ban' | 'unban', fn: (req: BanRequest, actor: string) => MutationResult | Promise<MutationResult>): Handler =>
+      async (ctx, c) => {
+        const body = await readJson(ctx.req, maxBody);
+        const parsed = v.safeParse(BanBody, body);
+        if (!parsed.success) throw new ApiError('bad_request', 'invalid request body', { issues: issuesOf(parsed.issues) });
+        // Outside the caller's tenant: the answer for a target with nothing there (no hint that it exists).
+        if (!this.owns(c, parsed.output.ip)) {
+          ctx.status = 404;
+          ctx.body = what === 'ban' ? { error: `ban refused: ${parsed.output.ip} is not a host of this token's tenant`, code: 'not_found', reason: 'outside_tenant' } : { error: `unban refused: ${parsed.output.ip} is not banned`, code: 'not_found', reason: 'not_banned' };
+          return;
+        }
+        const res = await fn(parsed.output, c.actor);
+        if (res.ok) {
+          ctx.status = res.status ?? 200;
+          ctx.body = res.body;
+        } else {
+          ctx.status = res.status;
+          ctx.body = { error: res.error, ...(res.code !== undefined ? { code: res.code } : {}), ...(res.reason !== undefined ? { reason: res.reason } : {}), ...(res.details ?? {}) };
+        }
+      };
+    route('POST', '/api/v1/ban', mutation('ban', (req, actor) => b.ban(req, actor)));
+    route('POST', '/api/v1/unban', mutation('unban', (req, actor) => b.unban(req, actor)));
 
-    route('POST', '/api/v1/config/reload', async (ctx, actor) => {
+    route('POST', '/api/v1/config/reload', async (ctx, c) => {
       const f = (ctx.query as Record<string, unknown>).force;
-      if (f !== undefined && f !== 'true' && f !== 'false') throw new ApiError('bad_request', 'force must be true or false');
       await readJson(ctx.req, maxBody); // drain; the body is ignored
-      const res = await b.reload(actor, { force: f === 'true' });
+      const res = await b.reload(c.actor, { force: f === 'true' });
       if (res.ok) {
         ctx.body = { status: 'reloaded', changed: res.changed, mode: res.mode, ...(res.plan ? { plan: res.plan } : {}), ...(res.applied ? { applied: res.applied } : {}), ...(res.details ?? {}) };
       } else if ('refused' in res) {
@@ -437,11 +470,15 @@ export class ApiServer {
       ctx.body = b.config();
     });
 
+    registerTrafficRoutes(route, { history: () => this.opts.history?.(), ring: () => b.traffic?.(), owns: (c, ip) => this.owns(c, ip) });
     registerHistoryRoutes((path, fn) => route('GET', path, (ctx) => fn(ctx)), () => this.opts.history?.());
     // Detectors send more than a ban request (FastNetMon's packet dump, Alertmanager's grouped alerts): up to 1 MiB.
-    registerSignalRoutes((path, fn) => route('POST', path, fn), () => this.opts.signals?.(), (ctx) => readJson(ctx.req, Math.max(maxBody, SIGNAL_MAX_BODY)));
-    registerCommandRoutes((path, fn) => route('POST', path, fn), { commands: () => this.opts.commands?.(), isAdmin: (ctx) => this.isAdmin(ctx.get('authorization') || undefined), maxBodyBytes: maxBody });
-    registerMitigationRoutes(route, () => b.mitigations, (ctx) => readJson(ctx.req, maxBody));
+    registerSignalRoutes((path, fn) => route('POST', path, (ctx, c) => fn(ctx, c.actor)), () => this.opts.signals?.(), (ctx) => readJson(ctx.req, Math.max(maxBody, SIGNAL_MAX_BODY)));
+    registerCommandRoutes((path, fn) => route('POST', path, (ctx, c) => fn(ctx, c.actor)), { commands: () => this.opts.commands?.(), isAdmin: (ctx) => this.isAdmin(ctx.get('authorization') || undefined), maxBodyBytes: maxBody });
+    registerMitigationRoutes((method, path, fn) => route(method, path, (ctx, c) => fn(ctx, c.actor)), () => b.mitigations, (ctx) => readJson(ctx.req, maxBody));
+    // Every row has a handler and every handler a row: the table is the whole API.
+    const missing = ROUTES.filter((x) => !registered.has(`${x.method} ${x.path}`)).map((x) => `${x.method} ${x.path}`);
+    if (missing.length) throw new Error(`ROUTES rows without a handler: ${missing.join(', ')}`);
     app.use(r.routes());
     app.use(r.allowedMethods());
     return app;

@@ -218,6 +218,7 @@ export const HostgroupSchema = v.strictObject({
   communities: doc(v.optional(v.array(Community)), 'Communities added to the group\'s blackhole routes.'),
   large_communities: doc(v.optional(v.array(LargeCommunity)), 'Large communities added to the group\'s blackhole routes.'),
   baseline: doc(v.optional(v.partial(BaselineSchema)), 'Baseline settings overriding `baseline` key by key.'),
+  tenant: doc(v.optional(v.pipe(v.string(), v.minLength(1))), 'Tenant owning the group\'s hosts: API tokens with the same `tenant` see and act only on them.'),
 });
 export type Hostgroup = v.InferOutput<typeof HostgroupSchema>;
 
@@ -389,6 +390,10 @@ export const ApiSchema = v.strictObject({
           name: doc(v.string(), 'Token name, recorded as the actor in the audit log.'),
           token_env: doc(v.string(), 'Environment variable holding the token.'),
           role: doc(v.optional(v.picklist(['viewer', 'operator', 'admin']), 'viewer'), '`viewer` reads; `operator` also bans and unbans; `admin` also reloads (and forces a dangerous reload) and reads the config.'),
+          tenant: doc(
+            v.optional(v.pipe(v.string(), v.minLength(1))),
+            'The token sees and acts only on the hosts of the hostgroups with this `tenant`; anything else answers 404, routes covering every tenant 403.',
+          ),
         }),
       ),
       [],

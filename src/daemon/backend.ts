@@ -7,10 +7,13 @@
 import { ApiError, apiCode, httpStatus } from '../core/errors.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Config } from '../config/schema.ts';
-import type { ApiBackend, BanRequest, MutationResult, PageQuery, PageResult, ReloadResult } from '../api/server.ts';
+import type { ApiBackend, BanRequest, HostSort, MutationResult, PageQuery, PageResult, ReloadResult } from '../api/server.ts';
+import { after, byKeyDesc, type Keyset } from '../api/cursor.ts';
+import { TenantIndex } from '../api/tenant.ts';
+import type { TrafficRing } from '../api/traffic-ring.ts';
 import type { Metrics } from '../api/metrics.ts';
 import type { AttackView as Attack, Ban } from '../ban/types.ts';
-import type { Store } from '../store/sqlite.ts';
+import type { AuditEntry, Store } from '../store/sqlite.ts';
 import { VERSION } from '../version.ts';
 import type { Phase, Running } from './ports.ts';
 import { DaemonMitigations } from './mitigations.ts';
@@ -32,7 +35,60 @@ export interface DaemonView {
   notifyStatus(): Record<string, unknown> | undefined;
   /** ClickHouse history for the status (undefined without storage.clickhouse). */
   historyStatus(): Record<string, unknown> | undefined;
+  /** The in-memory rates of the last minutes (undefined before it exists). */
+  traffic?(): TrafficRing | undefined;
 }
+
+/** Rows read per step when a tenant's list is filtered from the store. */
+const SCAN = 500;
+
+/** The result of an audit action: refusals and failures say so in their name. */
+export function auditResult(action: string): 'ok' | 'refused' | 'failed' {
+  if (/refused|denied/.test(action)) return 'refused';
+  if (/failed|error/.test(action)) return 'failed';
+  return 'ok';
+}
+
+/**
+ * A newest-first keyset page over the items in memory (`live`) and those in
+ * the store (read `SCAN` at a time from the cursor on), keeping what `keep`
+ * accepts: exact because every stored row not read ranks below the ones read.
+ */
+function keysetPage<T>(q: PageQuery, live: T[], key: (x: T) => Keyset, keep: (x: T) => boolean, stored: (before: Keyset | undefined, limit: number) => T[]): { items: T[]; more: boolean } {
+  const need = q.offset + q.limit + 1;
+  const c = q.cursor;
+  const seen = new Set<string>();
+  const pool: T[] = [];
+  for (const x of live) {
+    const k = key(x);
+    if (c && !after(c, k.t, k.id)) continue;
+    seen.add(k.id);
+    if (keep(x)) pool.push(x);
+  }
+  let before = c;
+  let got = 0;
+  for (;;) {
+    const rows = stored(before, SCAN);
+    for (const x of rows) {
+      const k = key(x);
+      if (seen.has(k.id)) continue;
+      seen.add(k.id);
+      if (keep(x)) {
+        pool.push(x);
+        got++;
+      }
+    }
+    if (rows.length < SCAN || got >= need) break;
+    before = key(rows[rows.length - 1]);
+  }
+  pool.sort((a, b) => byKeyDesc(key(a), key(b)));
+  const items = pool.slice(q.offset, q.offset + q.limit);
+  return { items, more: pool.length > q.offset + q.limit };
+}
+
+const attackKey = (a: { start: number; id: string }): Keyset => ({ t: a.start, id: a.id });
+const banKey = (b: { created: number; id: string }): Keyset => ({ t: b.created, id: b.id });
+const auditKey = (e: { time: number; id?: number }): Keyset => ({ t: e.time, id: String(e.id ?? 0).padStart(15, '0') });
 
 /** Keys whose value is a secret even though the file holds it (URLs with embedded credentials or keys). */
 const SECRET_KEYS = new Set(['webhook_url', 'url']);
@@ -50,13 +106,39 @@ export function redactConfig(value: unknown, key = ''): unknown {
   return value;
 }
 
+/** A page of a small list sorted by name (exporters, neighbors): the keyset is the name. */
+function pageByName<T>(all: T[], q: PageQuery, name: (x: T) => string): PageResult<T> {
+  // Ascending by name: the cursor's id is the last name shown (t stays 0).
+  const c = q.cursor;
+  const rest = c ? all.filter((x) => name(x) > c.id) : all;
+  const items = rest.slice(q.offset, q.offset + q.limit);
+  const more = rest.length > q.offset + q.limit;
+  return { total: all.length, items, next: more ? { t: 0, id: name(items[items.length - 1]) } : undefined };
+}
+
 export class DaemonBackend implements ApiBackend {
   private readonly d: DaemonView;
   readonly mitigations: DaemonMitigations;
 
+  private tenantCache?: { cfg: unknown; idx: TenantIndex };
+
   constructor(d: DaemonView) {
     this.d = d;
     this.mitigations = new DaemonMitigations(d, (r, b) => this.banView(r, b));
+  }
+
+  private tenants(): TenantIndex {
+    const cfg = this.d.config();
+    if (this.tenantCache?.cfg !== cfg) this.tenantCache = { cfg, idx: new TenantIndex(cfg.hostgroups) };
+    return this.tenantCache.idx;
+  }
+
+  inTenant(target: string, tenant: string): boolean {
+    return this.tenants().allows(tenant, target);
+  }
+
+  traffic(): TrafficRing | undefined {
+    return this.d.traffic?.();
   }
 
   private mode(): 'dry_run' | 'live' {
@@ -104,7 +186,8 @@ export class DaemonBackend implements ApiBackend {
     };
   }
 
-  status(): Record<string, unknown> {
+  status(tenant?: string): Record<string, unknown> {
+    if (tenant !== undefined) return this.tenantStatus(tenant);
     const d = this.d;
     const cfg = d.config();
     const now = d.clock.now();
@@ -144,8 +227,35 @@ export class DaemonBackend implements ApiBackend {
     };
   }
 
+  /** A scoped token's status: the mode and its own totals, nothing about other tenants or the infrastructure. */
+  private tenantStatus(tenant: string): Record<string, unknown> {
+    const idx = this.tenants();
+    const r = this.d.running();
+    return {
+      mode: this.mode(),
+      dry_run: this.d.config().dry_run,
+      version: VERSION,
+      ready: this.ready(),
+      phase: this.d.phase(),
+      tenant,
+      active_attacks: [...this.d.attacks().values()].filter((a) => idx.allows(tenant, a.target)).length,
+      active_bans: r ? r.mitigator.activeBans().filter((b) => idx.allows(tenant, b.target)).length : 0,
+    };
+  }
+
   attacks(q: PageQuery): PageResult {
     const r = this.up();
+    if (q.cursor || q.tenant !== undefined) {
+      const idx = this.tenants();
+      const keep = (a: Attack) => q.tenant === undefined || idx.allows(q.tenant, a.target);
+      const live = q.active === false ? [] : [...this.d.attacks().values()];
+      const page = keysetPage<Attack>(q, live, attackKey, keep, (before, limit) => (q.active === true ? [] : this.d.store.listAttacks({ active: false, before, limit }).items));
+      const total =
+        q.tenant === undefined
+          ? live.length + (q.active === true ? 0 : this.d.store.listAttacks({ active: false, limit: 1 }).total)
+          : live.filter(keep).length + (q.active === true ? 0 : this.d.store.listTargets('attacks', false).filter((t) => idx.allows(q.tenant, t)).length);
+      return { total, items: page.items.map((a) => this.attackView(r, a)), next: page.more ? attackKey(page.items[page.items.length - 1]) : undefined };
+    }
     const active = [...this.d.attacks().values()].sort((a, b) => b.start - a.start);
     const items: unknown[] = [];
     let total = 0;
@@ -160,12 +270,26 @@ export class DaemonBackend implements ApiBackend {
       total += hist.total;
       if (room > 0) for (const a of hist.items.slice(0, room)) items.push(this.attackView(r, a));
     }
-    return { total, items };
+    const last = items[items.length - 1] as Attack | undefined;
+    return { total, items, next: last && q.offset + items.length < total ? attackKey(last) : undefined };
   }
 
   bans(q: PageQuery): PageResult {
     const r = this.up();
     const now = this.d.clock.now();
+    if (q.cursor || q.tenant !== undefined) {
+      const idx = this.tenants();
+      const keep = (b: Ban) => q.tenant === undefined || idx.allows(q.tenant, b.target);
+      const live = q.active === false ? [] : r.mitigator.activeBans();
+      const liveIds = new Set(live.map((b) => b.id));
+      const page = keysetPage<Ban>(q, live, banKey, keep, (before, limit) => (q.active === true ? [] : this.d.store.listBans({ active: false, before, limit }).items));
+      const total =
+        q.tenant === undefined
+          ? live.length + (q.active === true ? 0 : this.d.store.listBans({ active: false, limit: 1 }).total)
+          : live.filter(keep).length + (q.active === true ? 0 : this.d.store.listTargets('bans', false).filter((t) => idx.allows(q.tenant, t)).length);
+      const items = page.items.map((b) => (liveIds.has(b.id) ? this.banView(r, b, now) : { ...this.banView(r, b, now), announced_to: [], stored_announced_to: (b as { announced_to?: string[] }).announced_to ?? [] }));
+      return { total, items, next: page.more ? banKey(page.items[page.items.length - 1]) : undefined };
+    }
     const active = r.mitigator.activeBans().sort((a, b) => b.created - a.created);
     const items: unknown[] = [];
     let total = 0;
@@ -180,12 +304,84 @@ export class DaemonBackend implements ApiBackend {
       total += hist.total;
       if (room > 0) for (const b of hist.items.slice(0, room)) items.push({ ...this.banView(r, b, now), announced_to: [], stored_announced_to: b.announced_to });
     }
-    return { total, items };
+    const last = items[items.length - 1] as Ban | undefined;
+    return { total, items, next: last && q.offset + items.length < total ? banKey(last) : undefined };
   }
 
-  hosts(q: PageQuery & { direction?: 'incoming' | 'outgoing' }): PageResult {
-    const all = this.up().engine.hosts({ limit: q.offset + q.limit, direction: q.direction });
-    return { total: all.length, items: all.slice(q.offset, q.offset + q.limit) };
+  hosts(q: PageQuery & { direction?: 'incoming' | 'outgoing'; sort?: HostSort }): PageResult {
+    const engine = this.up().engine;
+    const groups = this.d.config().hostgroups;
+    const t = q.tenant;
+    // Ranked by the asked rate, ties by "ip|direction": a keyset on (rate, id) pages through it.
+    const res = engine.top({
+      limit: q.offset + q.limit + 1,
+      by: q.sort === 'bps' ? 'bps' : q.sort === 'flows' ? 'fps' : 'pps',
+      direction: q.direction,
+      ...(t !== undefined ? { group: (g: number) => g > 0 && groups[g - 1]?.tenant === t } : {}),
+      ...(q.cursor ? { after: { value: q.cursor.t, id: q.cursor.id } } : {}),
+    });
+    const items = res.items.slice(q.offset, q.offset + q.limit).map((h) => ({ ...h, bps: Math.round(h.mbps * 1e6) }));
+    const more = res.items.length > q.offset + q.limit;
+    const k = res.keys[q.offset + items.length - 1];
+    return { total: res.total, items, next: more && k ? { t: k.value, id: k.id } : undefined };
+  }
+
+  exporters(q: PageQuery): PageResult {
+    const r = this.up();
+    const flows = r.collector.stats();
+    const rates = this.d.rates();
+    const now = this.d.clock.now();
+    const all = flows.exporters
+      .map((e) => {
+        const proto = Object.entries(e.byProto).sort((a, b) => (b[1] ?? 0) - (a[1] ?? 0))[0]?.[0] ?? 'unknown';
+        const dropped: Record<string, number> = {};
+        for (const [reason, bySrc] of Object.entries(flows.dropped_sources ?? {})) if (bySrc[e.exporter]) dropped[reason] = bySrc[e.exporter];
+        const errors = Object.values(e.errors).reduce((x, y) => x + y, 0);
+        const rt = rates[e.exporter] ?? { datagrams_per_s: 0, records_per_s: 0 };
+        const silent = e.lastSeen > 0 && now - e.lastSeen > 60_000;
+        return {
+          address: e.exporter,
+          protocol: proto,
+          datagrams_per_second: rt.datagrams_per_s,
+          records_per_second: rt.records_per_s,
+          sampling_rate: (e as { samplingRate?: number }).samplingRate ?? null,
+          last_seen: e.lastSeen ? new Date(e.lastSeen).toISOString() : null,
+          errors,
+          dropped,
+          flagged: errors > 0 || Object.keys(dropped).length > 0 || silent,
+          datagrams: e.datagrams,
+          records: e.records,
+          templates: e.templates,
+          no_template: e.noTemplate,
+        };
+      })
+      .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+    return pageByName(all, q, (x) => x.address);
+  }
+
+  neighbors(q: PageQuery): PageResult {
+    const r = this.up();
+    const cfg = this.d.config();
+    const all = r.bgp
+      .neighbors()
+      .map((n) => {
+        const c = cfg.bgp.neighbors.find((x) => x.address === n.neighbor) as ({ remote_asn: number; profile?: string } & Record<string, unknown>) | undefined;
+        return {
+          address: n.neighbor,
+          asn: c?.remote_asn ?? 0,
+          state: n.state,
+          families: n.families ?? [],
+          routes_sent: n.routes_sent ?? n.routes_out,
+          routes_out: n.routes_out,
+          held_routes: n.held_routes ?? 0,
+          last_error: n.last_error,
+          uptime_seconds: n.uptime_seconds ?? 0,
+          flaps: n.flaps,
+          profile: c?.profile ?? null,
+        };
+      })
+      .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+    return pageByName(all, q, (x) => x.address);
   }
 
   host(ip: string): Record<string, unknown> | undefined {
@@ -219,8 +415,18 @@ export class DaemonBackend implements ApiBackend {
   }
 
   audit(q: PageQuery & { action?: string }): PageResult {
-    const page = this.d.store.listAudit({ limit: q.limit, offset: q.offset, action: q.action });
-    return { total: page.total, items: page.items.map((e) => ({ ...e, time: new Date(e.time).toISOString() })) };
+    const view = (e: AuditEntry) => ({ ...e, time: new Date(e.time).toISOString(), result: auditResult(e.action) });
+    const store = this.d.store;
+    if (q.cursor || q.tenant !== undefined) {
+      const idx = this.tenants();
+      const keep = (e: AuditEntry) => q.tenant === undefined || (e.target !== undefined && idx.allows(q.tenant, e.target));
+      const page = keysetPage<AuditEntry>(q, [], auditKey, keep, (before, limit) => store.listAudit({ limit, action: q.action, before: before ? { t: before.t, id: Number(before.id) } : undefined }).items);
+      const total = q.tenant === undefined ? store.listAudit({ limit: 1, action: q.action }).total : store.listTargets('audit', undefined, q.action).filter((t) => idx.allows(q.tenant, t)).length;
+      return { total, items: page.items.map(view), next: page.more ? auditKey(page.items[page.items.length - 1]) : undefined };
+    }
+    const page = store.listAudit({ limit: q.limit, offset: q.offset, action: q.action });
+    const last = page.items[page.items.length - 1];
+    return { total: page.total, items: page.items.map(view), next: last && q.offset + page.items.length < page.total ? auditKey(last) : undefined };
   }
 
   config(): Record<string, unknown> {

@@ -40,6 +40,8 @@ import { Metrics, engineStatsView } from '../api/metrics.ts';
 import { VERSION } from '../version.ts';
 import type { ComponentFactory, Phase, Running } from './ports.ts';
 import { DaemonBackend } from './backend.ts';
+import { TrafficRing } from '../api/traffic-ring.ts';
+import { sampleTraffic } from './traffic-wiring.ts';
 import { applyPlan } from './reload.ts';
 import { EngineEvents } from './events.ts';
 import { attachNotifier, type NotifyWiring } from './notify-wiring.ts';
@@ -129,6 +131,8 @@ export class Daemon {
   /** BGP sessions were started: only then do routers hold our routes over a graceful stop. */
   private bgpStarted = false;
   private timers: NodeJS.Timeout[] = [];
+  /** The last 15 minutes of rates of the busiest hosts and those under attack (GET /api/v1/hosts/{ip}/traffic). */
+  readonly trafficRing = new TrafficRing();
   private tickTimer?: NodeJS.Timeout;
   private reloadChain: Promise<unknown> = Promise.resolve();
   /** Engine events into the store, the log and the mitigator; keeps the attacks in progress. */
@@ -390,6 +394,7 @@ export class Daemon {
       reload: (actor: string, opts: { force: boolean }) => this.reload(actor, opts),
       notifyStatus: () => this.notify?.status(),
       historyStatus: () => this.history?.status(),
+      traffic: () => this.trafficRing,
     };
     const api = new ApiServer(new DaemonBackend(view), { host: l.host, port: l.port, tokens: resolveTokens(cfg, b.log), metricsTokenRequired: cfg.api.metrics_token_required, log: b.log, history: () => this.history?.reader, signals: () => (this.phaseNow === 'running' ? this.signalWiring?.backend : undefined), commands: () => (this.phaseNow === 'running' ? this.commands?.runner : undefined) });
     this.api = api;
@@ -416,7 +421,15 @@ export class Daemon {
       if (this.store.stats.pending) this.store.retryPending();
     });
     every(LOOPS.rateSampleMs, 'rates', () => this.sampleRates());
+    every(this.trafficRing.stepMs, 'traffic ring', () => this.sampleTraffic());
     every(LOOPS.pruneMs, 'prune', () => this.store.prune(this.clock.now(), this.cfg.storage.retention_days));
+  }
+
+  /** Records the current rates into the traffic ring (every step; tests call it directly). */
+  sampleTraffic(): number {
+    const engine = this.comps?.engine;
+    if (!engine) return 0;
+    return sampleTraffic(this.trafficRing, engine, [...this.attacks.values()].map((a) => a.target), this.clock.now());
   }
 
   private scheduleTick(): void {

@@ -73,8 +73,11 @@ export class EngineAdapter implements EnginePort {
   }
 
   hosts(q: { limit: number; direction?: 'incoming' | 'outgoing' }): HostRate[] {
-    const all = this.engine.hosts({ limit: q.direction ? Number.MAX_SAFE_INTEGER : q.limit });
-    return (q.direction ? all.filter((h) => h.direction === q.direction) : all).slice(0, q.limit);
+    return this.engine.top({ limit: q.limit, direction: q.direction }).items;
+  }
+
+  top(q: Parameters<Engine['top']>[0]) {
+    return this.engine.top(q);
   }
 
   host(ip: string): HostRate[] | undefined {

@@ -12,6 +12,7 @@ import type { Logger } from '../core/log.ts';
 import type { Attack, EngineEvent } from '../engine/events.ts';
 import type { Ban, BanStats, DetectionListener, FlowspecChoice, RouteIntent } from '../ban/types.ts';
 import type { EngineStats, HostRate } from '../engine/views.ts';
+import type { TopQuery, TopResult } from '../engine/top.ts';
 import type { FlowStatsView } from '../flow/stats-view.ts';
 import type { NeighborView } from '../bgp/index.ts';
 import type { FlowSink } from '../flow/record.ts';
@@ -37,6 +38,8 @@ export interface EnginePort {
   /** The route a ban for this attack has or would have. */
   routeForAttack(a: Attack): RouteIntent;
   hosts(q: { limit: number; direction?: 'incoming' | 'outgoing' }): HostRate[];
+  /** The busiest hosts by a rate, one pass without an object per host (engine/top.ts); keys are the keyset positions. */
+  top(q: TopQuery): TopResult;
   host(ip: string): HostRate[] | undefined;
   manualBan(req: { ip: string; ttlSeconds?: number; actor: string; reason?: string; flowspec?: FlowspecChoice }): BanOutcome;
   /** By target (`ip`) or by ban id (`id`). */

@@ -20,7 +20,7 @@ export function resolveTokens(cfg: Readonly<Pick<Config, 'api'>>, log?: Logger):
   }
   for (const t of cfg.api.tokens) {
     const v = env(t.token_env, t.name);
-    if (v) out.push({ name: t.name, token: v, role: t.role });
+    if (v) out.push({ name: t.name, token: v, role: t.role, ...(t.tenant ? { tenant: t.tenant } : {}) });
   }
   const configured = (cfg.api.token_env ? 1 : 0) + cfg.api.tokens.length;
   if (configured > 0 && out.length === 0) {

@@ -48,7 +48,8 @@ import { attackId, DIRECTIONS, round2, wordsToBytes, type ActiveAttack, type Tar
 import { CARPET4, CARPET6, compile, GROUP_IN, GROUP_OUT, HOST_IN4, HOST_IN6, HOST_OUT4, HOST_OUT6, limitsObject, ROW_SPAN, type Compiled } from './compile.ts';
 import { baselineOf, carpetHosts, learn, limitsFor, rowMatcher, targetOf } from './rows.ts';
 import { AttackBook } from './attacks.ts';
-import { engineStats, hostRates, type EngineStats, type HostRate } from './views.ts';
+import { engineStats, hostRows, type EngineStats, type HostRate } from './views.ts';
+import { topHosts, type TopQuery, type TopResult } from './top.ts';
 
 export interface EngineOptions {
   clock: Clock;
@@ -560,7 +561,14 @@ export class Engine implements FlowSink {
   /** Current rates per host, busiest first (by pps). */
   hosts(opts: { limit?: number; ip?: string } = {}): HostRate[] {
     this.flush();
-    return hostRates(this.c, this.cfg, this.tables, opts, this.kScratch, this.sumScratch);
+    if (opts.ip !== undefined) return hostRows(this.c, this.cfg, this.tables, opts.ip, this.kScratch, this.sumScratch);
+    return topHosts(this.c, this.cfg, this.tables, { limit: opts.limit ?? 100, by: 'pps' }, this.sumScratch).items;
+  }
+
+  /** The busiest hosts by a rate without an object per host (top.ts); keys are keyset positions. */
+  top(opts: TopQuery): TopResult {
+    this.flush();
+    return topHosts(this.c, this.cfg, this.tables, opts, this.sumScratch);
   }
 
   /** Active attacks (oldest first), then recently ended ones (newest first). */

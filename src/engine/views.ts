@@ -8,6 +8,7 @@ import { C, RF, type CounterTable } from './counters.ts';
 import { keyToAddress, round2 } from './detector.ts';
 import { CARPET4, CARPET6, HOST_IN4, HOST_IN6, HOST_OUT4, HOST_OUT6, type Compiled } from './compile.ts';
 import { baselineOf } from './rows.ts';
+import { parseIP } from '../core/ip.ts';
 
 export interface HostRate {
   ip: string;
@@ -42,44 +43,47 @@ export interface EngineStats {
   memory_bytes: number;
 }
 
-/** Current rates per host, busiest first (by pps); `ip` picks one host even when idle. */
-export function hostRates(c: Compiled, cfg: Readonly<EngineConfig>, tables: readonly CounterTable[], opts: { limit?: number; ip?: string }, k: Uint32Array, sums: Float64Array): HostRate[] {
-  const limit = opts.limit ?? 100;
+/** One host row as the API shows it (rates over the window, baseline when learned). */
+export function hostRate(c: Compiled, cfg: Readonly<EngineConfig>, tables: readonly CounterTable[], ti: number, r: number, ip: string, sums: Float64Array): HostRate {
+  const tb = tables[ti];
   const W = c.wp.windowSec;
-  const out: HostRate[] = [];
-  const want = opts.ip;
-  for (const ti of [HOST_IN4, HOST_OUT4, HOST_IN6, HOST_OUT6]) {
-    const tb = tables[ti];
-    for (let r = 0; r < tb.rowLimit; r++) {
-      if (!tb.isLive(r)) continue;
-      if (want === undefined && !(tb.sum(r, C.PKTS) > 0)) continue;
-      const ip = keyToAddress(tb.keyInto(r, k), 0, tb.kw);
-      if (want !== undefined && ip !== want) continue;
-      const g = tb.group(r);
-      const o = 0, s = tb.sums(r, sums);
-      const h: HostRate = {
-        ip,
-        direction: ti === HOST_IN4 || ti === HOST_IN6 ? 'incoming' : 'outgoing',
-        pps: round2(s[o] / W),
-        mbps: round2((s[o + 1] * 8) / W / 1e6),
-        fps: round2(s[o + 2] / W),
-        tcp_pps: round2(s[o + C.TCP_P] / W),
-        udp_pps: round2(s[o + C.UDP_P] / W),
-        icmp_pps: round2(s[o + C.ICMP_P] / W),
-        tcp_syn_pps: round2(s[o + C.SYN_P] / W),
-        frag_pps: round2(s[o + C.FRAG_P] / W),
-        under_attack: (tb.flags(r) & RF.PINNED) !== 0,
-      };
-      if (g > 0) h.hostgroup = cfg.hostgroups[g - 1]?.name;
-      if (tb.base) {
-        const bp = c.baseline[g] ?? c.baseline[0];
-        h.baseline = { pps: round2(baselineOf(c, tb, r, 0, bp)), mbps: round2((baselineOf(c, tb, r, 1, bp) * 8) / 1e6), fps: round2(baselineOf(c, tb, r, 2, bp)) };
-      }
-      out.push(h);
-    }
+  const g = tb.group(r);
+  const o = 0, s = tb.sums(r, sums);
+  const h: HostRate = {
+    ip,
+    direction: ti === HOST_IN4 || ti === HOST_IN6 ? 'incoming' : 'outgoing',
+    pps: round2(s[o] / W),
+    mbps: round2((s[o + 1] * 8) / W / 1e6),
+    fps: round2(s[o + 2] / W),
+    tcp_pps: round2(s[o + C.TCP_P] / W),
+    udp_pps: round2(s[o + C.UDP_P] / W),
+    icmp_pps: round2(s[o + C.ICMP_P] / W),
+    tcp_syn_pps: round2(s[o + C.SYN_P] / W),
+    frag_pps: round2(s[o + C.FRAG_P] / W),
+    under_attack: (tb.flags(r) & RF.PINNED) !== 0,
+  };
+  if (g > 0) h.hostgroup = cfg.hostgroups[g - 1]?.name;
+  if (tb.base) {
+    const bp = c.baseline[g] ?? c.baseline[0];
+    h.baseline = { pps: round2(baselineOf(c, tb, r, 0, bp)), mbps: round2((baselineOf(c, tb, r, 1, bp) * 8) / 1e6), fps: round2(baselineOf(c, tb, r, 2, bp)) };
   }
-  out.sort((a, b) => b.pps - a.pps || (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
-  return out.slice(0, limit);
+  return h;
+}
+
+/** One host's rows (both directions) by hash lookup, including rows without traffic in the window. */
+export function hostRows(c: Compiled, cfg: Readonly<EngineConfig>, tables: readonly CounterTable[], ip: string, k: Uint32Array, sums: Float64Array): HostRate[] {
+  const a = parseIP(ip);
+  if (!a) return [];
+  const w = [0, 0, 0, 0];
+  if (a.family === 4) w[0] = ((a.bytes[0] << 24) | (a.bytes[1] << 16) | (a.bytes[2] << 8) | a.bytes[3]) >>> 0;
+  else for (let i = 0; i < 4; i++) w[i] = ((a.bytes[i * 4] << 24) | (a.bytes[i * 4 + 1] << 16) | (a.bytes[i * 4 + 2] << 8) | a.bytes[i * 4 + 3]) >>> 0;
+  const out: HostRate[] = [];
+  for (const ti of a.family === 4 ? [HOST_IN4, HOST_OUT4] : [HOST_IN6, HOST_OUT6]) {
+    const tb = tables[ti];
+    const r = tb.find(w[0], w[1], w[2], w[3]);
+    if (r >= 0 && tb.isLive(r)) out.push(hostRate(c, cfg, tables, ti, r, keyToAddress(tb.keyInto(r, k), 0, tb.kw), sums));
+  }
+  return out.sort((x, y) => y.pps - x.pps);
 }
 
 /** The engine's own counts, as stats() reports them. */

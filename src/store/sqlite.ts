@@ -89,6 +89,8 @@ export interface Page<T> {
 export interface ListOptions {
   limit?: number;
   offset?: number;
+  /** Keyset position: only rows strictly after (time, id) in the newest-first order. */
+  before?: { t: number; id: string };
   /** true: only active (not ended); false: only ended; undefined: all. */
   active?: boolean;
 }
@@ -110,6 +112,12 @@ const MAX_PENDING = 10_000;
 
 export function defaultDbPath(dataDir: string, sqlitePath?: string): string {
   return sqlitePath && sqlitePath !== '' ? sqlitePath : join(dataDir, 'breakwater.db');
+}
+
+/** The keyset condition "strictly after (t, id)" of a newest-first list. */
+function keyset(tcol: string, idcol: string, before: { t: number; id: string | number } | undefined, hasWhere: boolean): { sql: string; args: Array<string | number> } {
+  if (!before) return { sql: '', args: [] };
+  return { sql: `${hasWhere ? 'AND' : 'WHERE'} (${tcol} < ? OR (${tcol} = ? AND ${idcol} < ?))`, args: [before.t, before.t, before.id] };
 }
 
 function clampLimit(n: number | undefined, def = 100, max = 1000): number {
@@ -274,10 +282,27 @@ export class Store {
     }
     const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const total = (this.db.prepare(`SELECT count(*) AS n FROM bans ${w}`).get(...args) as { n: number }).n;
+    const ks = keyset('created', 'id', o.before, where.length > 0);
     const rows = this.db
-      .prepare(`SELECT data, announced_to FROM bans ${w} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?`)
-      .all(...args, clampLimit(o.limit), Math.max(0, Math.floor(o.offset ?? 0))) as Array<{ data: string; announced_to: string }>;
+      .prepare(`SELECT data, announced_to FROM bans ${w} ${ks.sql} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?`)
+      .all(...args, ...ks.args, clampLimit(o.limit), Math.max(0, Math.floor(o.offset ?? 0))) as Array<{ data: string; announced_to: string }>;
     return { total, items: rows.map((r) => this.rowToBan(r)) };
+  }
+
+  /** Targets of the rows a list would show (to count what a tenant owns without reading whole rows). */
+  listTargets(table: 'bans' | 'attacks' | 'audit', active?: boolean, action?: string): string[] {
+    const end = table === 'bans' ? 'ended' : 'end';
+    const where: string[] = [];
+    const args: string[] = [];
+    if (table !== 'audit' && active === true) where.push(`${end} IS NULL`);
+    if (table !== 'audit' && active === false) where.push(`${end} IS NOT NULL`);
+    if (table === 'audit') where.push('target IS NOT NULL');
+    if (table === 'audit' && action) {
+      where.push('action = ?');
+      args.push(action);
+    }
+    const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    return (this.db.prepare(`SELECT target FROM ${table} ${w}`).all(...args) as Array<{ target: string }>).map((r) => r.target);
   }
 
   saveAttack(a: Attack): boolean {
@@ -310,9 +335,10 @@ export class Store {
     }
     const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const total = (this.db.prepare(`SELECT count(*) AS n FROM attacks ${w}`).get(...args) as { n: number }).n;
+    const ks = keyset('start', 'id', o.before, where.length > 0);
     const rows = this.db
-      .prepare(`SELECT data FROM attacks ${w} ORDER BY start DESC, id DESC LIMIT ? OFFSET ?`)
-      .all(...args, clampLimit(o.limit), Math.max(0, Math.floor(o.offset ?? 0))) as Array<{ data: string }>;
+      .prepare(`SELECT data FROM attacks ${w} ${ks.sql} ORDER BY start DESC, id DESC LIMIT ? OFFSET ?`)
+      .all(...args, ...ks.args, clampLimit(o.limit), Math.max(0, Math.floor(o.offset ?? 0))) as Array<{ data: string }>;
     return { total, items: rows.map((r) => JSON.parse(r.data) as Attack) };
   }
 
@@ -324,13 +350,14 @@ export class Store {
     });
   }
 
-  listAudit(o: { limit?: number; offset?: number; action?: string } = {}): Page<AuditEntry> {
+  listAudit(o: { limit?: number; offset?: number; action?: string; before?: { t: number; id: number } } = {}): Page<AuditEntry> {
     const w = o.action ? 'WHERE action = ?' : '';
     const args = o.action ? [o.action] : [];
     const total = (this.db.prepare(`SELECT count(*) AS n FROM audit ${w}`).get(...args) as { n: number }).n;
+    const ks = keyset('time', 'id', o.before, o.action !== undefined && o.action !== '');
     const rows = this.db
-      .prepare(`SELECT id, time, actor, action, target, detail FROM audit ${w} ORDER BY id DESC LIMIT ? OFFSET ?`)
-      .all(...args, clampLimit(o.limit), Math.max(0, Math.floor(o.offset ?? 0))) as Array<{ id: number; time: number; actor: string; action: string; target: string | null; detail: string | null }>;
+      .prepare(`SELECT id, time, actor, action, target, detail FROM audit ${w} ${ks.sql} ORDER BY time DESC, id DESC LIMIT ? OFFSET ?`)
+      .all(...args, ...ks.args, clampLimit(o.limit), Math.max(0, Math.floor(o.offset ?? 0))) as Array<{ id: number; time: number; actor: string; action: string; target: string | null; detail: string | null }>;
     return {
       total,
       items: rows.map((r) => ({ id: r.id, time: r.time, actor: r.actor, action: r.action, target: r.target ?? undefined, detail: r.detail === null ? undefined : JSON.parse(r.detail) })),

@@ -97,16 +97,20 @@ test('every Kapkan key: same keys applied, renamed keys moved, replaced and unsu
   assert.equal(watch.mitigation, 'blackhole');
   assert.deepEqual([cfg.notify.email?.smtp_host, cfg.notify.email?.smtp_port], ['mail.example.net', 587]);
   assert.equal(cfg.api.tokens[2].role, 'viewer');
+  // tenants: applied as written (a scoped token sees only its tenant's hostgroups)
+  assert.equal(web.tenant, 'acme');
+  assert.equal(cfg.api.tokens[1].tenant, 'acme');
   // notes: every unsupported / replaced key of the file, once, by its place in the file
   const notes = compatNotes(cfg);
   const keys = notes.map((n) => n.key);
   assert.equal(new Set(keys).size, keys.length, 'each key once');
-  for (const k of ['dataplane', 'edge', 'scrubbing', 'geoip', 'update_check', 'tenant', 'ban.state_file', 'hostgroups.0.scrubbing', 'hostgroups.0.tenant', 'hostgroups.0.bgp.next_hop', 'carpet.mitigation', 'carpet.max_active_prefix_bans', 'bgp.graceful_restart.long_lived', 'api.tokens.1.tenant', 'api.tokens.2.role', 'escalation.1.action', 'hostgroups.0.escalation.2.action', 'hostgroups.1.mitigation', 'sampling.boundary.0.egress_sampling', 'flowspec.source_anchored']) {
+  for (const k of ['dataplane', 'edge', 'scrubbing', 'geoip', 'update_check', 'tenant', 'ban.state_file', 'hostgroups.0.scrubbing', 'hostgroups.0.bgp.next_hop', 'carpet.mitigation', 'carpet.max_active_prefix_bans', 'bgp.graceful_restart.long_lived', 'api.tokens.2.role', 'escalation.1.action', 'hostgroups.0.escalation.2.action', 'hostgroups.1.mitigation', 'sampling.boundary.0.egress_sampling', 'flowspec.source_anchored']) {
     assert.ok(keys.includes(k), `${k} not named: ${keys.join(', ')}`);
   }
   assert.equal(notes.find((n) => n.key === 'ban.state_file')?.kind, 'replaced');
   assert.equal(notes.find((n) => n.key === 'dataplane')?.kind, 'unsupported');
   for (const n of notes) assert.ok(n.note.length > 10, `${n.key} says why`);
+  for (const k of ['hostgroups.0.tenant', 'api.tokens.1.tenant']) assert.ok(!keys.includes(k), `${k} is done, not noted`);
 });
 
 test('validateConfig on an object stays strict: Kapkan-only keys are unknown there', () => {
