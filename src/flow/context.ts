@@ -4,6 +4,7 @@
  * throw: they count an error reason in stats.errors and return.
  */
 import type { FlowProto, FlowRecord, FlowSink } from './record.ts';
+import type { SamplingRateGuard } from './rate-guard.ts';
 import { newImplausibleStats, type ImplausibleStats } from './plausible.ts';
 
 export interface SflowIfCounters {
@@ -74,4 +75,6 @@ export interface DecodeContext {
   received: number;
   /** sampling.default_rate: applied when the source says nothing. */
   defaultSamplingRate: number;
+  /** sFlow: each sampler's believed rate (rate-guard.ts); absent = every rate believed. */
+  rates?: SamplingRateGuard;
 }

@@ -18,6 +18,7 @@ import { decodeIpfix } from './ipfix.ts';
 import { decodeSflow5 } from './sflow5.ts';
 import { ExporterState, type NetflowContext } from './templates.ts';
 import { EVICT, EXPORTER_BYTES, FlowStateBudget } from './memory.ts';
+import { SamplingRateGuard } from './rate-guard.ts';
 import { DEFAULT_PLAUSIBILITY, Plausibility, PlausibleSink, type PlausibilityLimits } from './plausible.ts';
 
 export interface DecoderOptions {
@@ -107,7 +108,7 @@ export class FlowDecoder {
       const filter = new PlausibleSink(this.sink, this.limits, stats);
       const state = new ExporterState(this.templateTimeoutMs, this.holdDataSets, this.budget);
       state.charge(EXPORTER_BYTES);
-      ctx = { rec: this.rec, sink: filter, stats, exporter, received: 0, defaultSamplingRate: this.defaultSamplingRate, state };
+      ctx = { rec: this.rec, sink: filter, stats, exporter, received: 0, defaultSamplingRate: this.defaultSamplingRate, state, rates: new SamplingRateGuard() };
       this.contexts.set(exporter, ctx);
     }
     return ctx;
