@@ -31,10 +31,10 @@ export function writeYaml(file: string, cfg: unknown): void {
 }
 
 /** Starts `node src/main.ts -config file` and waits for /healthz. */
-export async function startBreakwater(configFile: string, cfg: any, opts: { waitReady?: boolean } = {}): Promise<Breakwater> {
+export async function startBreakwater(configFile: string, cfg: any, opts: { waitReady?: boolean; nodeArgs?: string[] } = {}): Promise<Breakwater> {
   const apiPort = Number(String(cfg.api.listen).split(':').pop());
   const sflowPort = Number(String(cfg.listen.sflow).split(':').pop());
-  const d = startDaemon(process.execPath, [join(repoRoot, 'src/main.ts'), '-config', configFile, '-log-format', 'json'], { cwd: repoRoot });
+  const d = startDaemon(process.execPath, [...(opts.nodeArgs ?? []), join(repoRoot, 'src/main.ts'), '-config', configFile, '-log-format', 'json'], { cwd: repoRoot });
   const base = `http://127.0.0.1:${apiPort}`;
   const bw: Breakwater = {
     d,
