@@ -109,7 +109,8 @@ class Load {
       if (this.stopped) return;
       const due = Math.floor(((Date.now() - t0) / 1000) * pps);
       let burst = 0;
-      while (this.sent < due && burst < perTick * 4) {
+      // catch up to 100 ms of backlog per tick: a busy machine fires timers late
+      while (this.sent < due && burst < perTick * 10) {
         let dg = dgs[this.sent & 255];
         if (this.sent % 10 === 9) {
           dg = mutate(dg);
@@ -119,7 +120,8 @@ class Load {
         this.sent++;
         burst++;
       }
-      setTimeout(tick, 10);
+      if (this.sent < due) setImmediate(tick);
+      else setTimeout(tick, 10);
     };
     tick();
   }
@@ -379,7 +381,7 @@ async function main(): Promise<void> {
     protected_whitelist: ['198.51.100.1/32'],
     detection: { window_seconds: 1, tick_ms: 100, attack_hysteresis_seconds: 10 },
     thresholds: { pps: 5_000 },
-    ban: { ttl_seconds: 120, unban_hysteresis_seconds: 10, max_bans_per_window: 1000 },
+    ban: { ttl_seconds: 120, unban_hysteresis_seconds: 10, max_bans_per_window: 1000, max_banned_fraction: 0.5, max_active_bans: 500 },
     bgp: {
       local_asn: 65000,
       router_id: L(1),
@@ -406,6 +408,15 @@ async function main(): Promise<void> {
     await slow.start();
     bw = await startBreakwater(file, cfg, { nodeArgs });
     await waitFor('BIRD Established', async () => (await bird.state()) === 'Established', 30_000, 200);
+    // 128 manual bans (203.0.113.100-227, away from the replayed victim): every
+    // ROUTE-REFRESH of the slow peer re-sends them, so its socket fills and the
+    // send hold timer has something to measure (Cease / Out of Resources).
+    let banned = 0;
+    for (let i = 0; i < 128; i++) {
+      const r = await bw.api('POST', '/api/v1/ban', { ip: `203.0.113.${100 + i}`, ttl_seconds: 7200 }).catch(() => undefined);
+      if (r?.status === 201) banned++;
+    }
+    report.manual_bans = banned;
     const pcap = join(dir, 'ka.pcap');
     dump = spawn('tcpdump', ['-i', 'lo', '-U', '-s', '128', '-w', pcap, `tcp and src host ${L(1)} and dst port ${birdPort}`], { stdio: 'ignore' });
     await sleep(1000);

@@ -54,6 +54,18 @@ export interface SpeakerPort {
   applied(neighbor: string): AppliedRoutes;
   /** The routes currently in a neighbor's real Adj-RIB-Out (the speaker's own thread). */
   adjRibOut(neighbor: string): Route[] | Promise<Route[]>;
+  /** Neighbors that were Established and written the UPDATE announcing this route (routeKey), not withdrawn or down since. */
+  sentTo(key: string): string[];
+  /** Tells `fn` whenever UPDATEs were written to a neighbor, or its session went down (reset: it holds nothing). */
+  onSent(fn: (e: SentNotice) => void): void;
+}
+
+/** What the speaker wrote to one neighbor (bgp/index.ts SentEvent). */
+export interface SentNotice {
+  neighbor: string;
+  announced: readonly string[];
+  withdrawn: readonly string[];
+  reset?: boolean;
 }
 
 /** Where the Mitigator reads bans: the ban module (ban/bans.ts BanManager fits). */
@@ -128,6 +140,7 @@ export class Mitigator {
     this.onAnnounced = o.onAnnounced;
     this.live = !o.dryRun;
     this.policy = compilePolicy(o.config);
+    this.port.onSent((e) => this.onSent(e));
   }
 
   get dryRun(): boolean {
@@ -288,14 +301,37 @@ export class Mitigator {
     }
   }
 
-  /** Tells onAnnounced when the neighbors holding a ban's routes changed. */
+  /**
+   * The speaker wrote UPDATEs to a neighbor or lost its session: the bans
+   * claiming one of those routes there (all of its bans on a reset) may have
+   * gained or lost that neighbor in announced_to.
+   */
+  private onSent(e: SentNotice): void {
+    for (const [banId, c] of this.claims) {
+      const rs = c.get(e.neighbor);
+      if (!rs || rs.size === 0) continue;
+      if (e.reset || e.announced.some((k) => rs.has(k)) || e.withdrawn.some((k) => rs.has(k))) this.updateAnnounced(banId, this.bans.get(banId) !== undefined);
+    }
+  }
+
+  /**
+   * Tells onAnnounced when the neighbors holding a ban's routes changed: a
+   * neighbor counts once the speaker wrote it the UPDATE of one of the routes
+   * the ban claims there, on an Established session (SpeakerPort.sentTo), not
+   * when the route was merely handed to the speaker.
+   */
   private updateAnnounced(banId: string, active: boolean): void {
     if (!active) {
       this.announcedTo.delete(banId);
       return;
     }
     const c = this.claims.get(banId);
-    const list = c ? [...c.keys()].filter((nb) => (c.get(nb)?.size ?? 0) > 0).sort() : [];
+    const list: string[] = [];
+    if (c) for (const [nb, rs] of c) for (const k of rs.keys()) if (this.port.sentTo(k).includes(nb)) {
+      list.push(nb);
+      break;
+    }
+    list.sort();
     const s = list.join(',');
     if (this.announcedTo.get(banId) !== s) {
       this.announcedTo.set(banId, s);

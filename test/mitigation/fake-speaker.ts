@@ -1,7 +1,7 @@
 /** An in-memory SpeakerPort (per-neighbor Adj-RIB-Out and a log of every call) and an in-memory BanSource. */
 import { routeKey, type FamilyName, type Route } from '../../src/bgp/types.ts';
 import type { Ban } from '../../src/ban/types.ts';
-import { Mitigator, type BanSource, type MitigatorOptions, type PeerInfo, type SpeakerPort } from '../../src/mitigation/reconcile.ts';
+import { Mitigator, type BanSource, type MitigatorOptions, type PeerInfo, type SentNotice, type SpeakerPort } from '../../src/mitigation/reconcile.ts';
 
 /** Bans kept in a map, standing in for the ban module. */
 export class MemoryBans implements BanSource {
@@ -37,8 +37,16 @@ export function mitigator(o: Omit<MitigatorOptions, 'bans'>): Mitigator & { sour
   });
 }
 
+/**
+ * Like the real speaker, an Established neighbor is "sent" a route the moment
+ * it is announced (reported to onSent); one that is not Established only has
+ * it queued until setEstablished(nb, true) sends it its Adj-RIB-Out.
+ */
 export class FakeSpeaker implements SpeakerPort {
   readonly ribs = new Map<string, Map<string, Route>>();
+  /** route key -> neighbors written its UPDATE */
+  readonly sent = new Map<string, Set<string>>();
+  private readonly sentListeners: Array<(e: SentNotice) => void> = [];
   readonly calls: Array<{ kind: 'announce' | 'withdraw'; neighbor: string; keys: string[] }> = [];
   peerList: PeerInfo[];
 
@@ -66,6 +74,7 @@ export class FakeSpeaker implements SpeakerPort {
     for (const nb of neighbors) {
       this.calls.push({ kind: 'announce', neighbor: nb, keys: routes.map(routeKey) });
       for (const r of routes) this.rib(nb).set(routeKey(r), r);
+      if (this.isUp(nb)) this.wrote(nb, routes.map(routeKey), []);
     }
   }
 
@@ -73,7 +82,47 @@ export class FakeSpeaker implements SpeakerPort {
     for (const nb of neighbors) {
       this.calls.push({ kind: 'withdraw', neighbor: nb, keys: routes.map(routeKey) });
       for (const r of routes) this.rib(nb).delete(routeKey(r));
+      if (this.isUp(nb)) this.wrote(nb, [], routes.map(routeKey));
     }
+  }
+
+  sentTo(key: string): string[] {
+    return [...(this.sent.get(key) ?? [])];
+  }
+
+  onSent(fn: (e: SentNotice) => void): void {
+    this.sentListeners.push(fn);
+  }
+
+  /** Session up: its Adj-RIB-Out is written; down: it holds nothing. */
+  setEstablished(nb: string, up: boolean): void {
+    const p = this.peerList.find((x) => x.id === nb);
+    if (p) {
+      p.established = up;
+      p.state = up ? 'Established' : 'Active';
+    }
+    if (up) this.wrote(nb, [...this.rib(nb).keys()], []);
+    else {
+      for (const [k, set] of this.sent) if (set.delete(nb) && set.size === 0) this.sent.delete(k);
+      for (const fn of this.sentListeners) fn({ neighbor: nb, announced: [], withdrawn: [], reset: true });
+    }
+  }
+
+  private isUp(nb: string): boolean {
+    return this.peerList.find((x) => x.id === nb)?.established !== false;
+  }
+
+  private wrote(nb: string, announced: string[], withdrawn: string[]): void {
+    for (const k of announced) {
+      let set = this.sent.get(k);
+      if (!set) this.sent.set(k, (set = new Set()));
+      set.add(nb);
+    }
+    for (const k of withdrawn) {
+      const set = this.sent.get(k);
+      if (set?.delete(nb) && set.size === 0) this.sent.delete(k);
+    }
+    for (const fn of this.sentListeners) fn({ neighbor: nb, announced, withdrawn });
   }
 
   applied(neighbor: string): Map<string, Route> {
