@@ -127,7 +127,8 @@ export class Mitigator {
   private readonly claims = new Map<string, Claim>();
   /** FlowSpec routes held back per ban (neighbor without FlowSpec, no fallback). */
   private readonly held = new Map<string, number>();
-  private readonly announcedTo = new Map<string, string>();
+  /** Per ban: the neighbors listed in announced_to (and the list as text, to see a change). */
+  private readonly announcedTo = new Map<string, { text: string; set: Set<string> }>();
   private readonly fallbackCounted = new Set<string>();
   /** Bumped on every call to the speaker: a reconcile that saw an older state does nothing. */
   private generation = 0;
@@ -198,8 +199,8 @@ export class Mitigator {
 
   /** Neighbors a ban is announced to (empty in dry-run). */
   announcedNeighbors(banId: string): string[] {
-    const s = this.announcedTo.get(banId);
-    return s ? s.split(',').filter(Boolean) : [];
+    const a = this.announcedTo.get(banId);
+    return a ? [...a.set].sort() : [];
   }
 
   /** The routes of a ban for one neighbor (or for no particular neighbor when nb is undefined). */
@@ -307,10 +308,24 @@ export class Mitigator {
    * gained or lost that neighbor in announced_to.
    */
   private onSent(e: SentNotice): void {
+    const nb = e.neighbor;
+    // A refresh re-sends routes every ban already lists: only a ban that does not list the
+    // neighbor can gain it, only one that does can lose it.
+    const ann = e.announced.length ? new Set(e.announced) : null;
+    const wd = e.withdrawn.length ? new Set(e.withdrawn) : null;
     for (const [banId, c] of this.claims) {
-      const rs = c.get(e.neighbor);
+      const rs = c.get(nb);
       if (!rs || rs.size === 0) continue;
-      if (e.reset || e.announced.some((k) => rs.has(k)) || e.withdrawn.some((k) => rs.has(k))) this.updateAnnounced(banId, this.bans.get(banId) !== undefined);
+      const listed = this.announcedTo.get(banId)?.set.has(nb) ?? false;
+      let touch = false;
+      if (e.reset) touch = listed;
+      const keys = listed ? wd : ann;
+      if (!touch && keys) for (const k of rs.keys()) if (keys.has(k)) {
+        touch = true;
+        break;
+      }
+      // a ban with a claim is active (its claim goes when it ends): no need to ask (and copy) it
+      if (touch) this.updateAnnounced(banId, true);
     }
   }
 
@@ -333,8 +348,8 @@ export class Mitigator {
     }
     list.sort();
     const s = list.join(',');
-    if (this.announcedTo.get(banId) !== s) {
-      this.announcedTo.set(banId, s);
+    if (this.announcedTo.get(banId)?.text !== s) {
+      this.announcedTo.set(banId, { text: s, set: new Set(list) });
       this.onAnnounced?.(banId, list);
     }
   }
