@@ -2,8 +2,12 @@
  * `npm run soak`: Breakwater under everything hostile at once, for a bounded
  * time, on loopback only. Not part of CI (it runs 30 minutes by default).
  *
- *   npm run soak -- [--minutes 30] [--pps 80000] [--json]
+ *   npm run soak -- [--minutes 30] [--pps auto|N] [--api-clients 50]
+ *                   [--api-interval-ms 1000] [--node-args '--cpu-prof ...'] [--json]
  *
+ * --pps auto (default) first measures this machine's lossless rate (steps of
+ * 4 s until the daemon counts less than 99 % of what was sent) and runs at
+ * 80 % of it; the steps are in the report.
  * The daemon runs live (child process `node src/main.ts`) with two neighbors:
  * BIRD 2 (its session disabled and re-enabled every minute) and a scripted
  * BGP peer that completes OPEN, then stops reading, keeps sending KEEPALIVEs
@@ -16,13 +20,18 @@
  *   (pcaps/pmacct-sflow5-sampled-ntp-amp.pcap, 12,000 pps) replayed at its own
  *   pace; each replay must be detected as ntp_amplification.
  * Reported: RSS slope (MB/h, least squares over the second half), peak RSS,
- * KEEPALIVEs to BIRD later than hold/3 outside the flaps (tcpdump), hold-timer
- * expiries, daemon crashes, and the replayed attacks detected with their vector.
+ * main-thread heap / external memory / estimated flow state once a minute
+ * (with their slopes: which component grows), KEEPALIVEs to BIRD later than
+ * hold/3 outside the flaps (tcpdump), hold-timer expiries, the slow peer's
+ * sessions and Out-of-Resources resets, API error rate and latency
+ * percentiles, daemon crashes, and the replayed attacks detected with their
+ * vector. The final /metrics scrape is retried after the load stops.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket as TcpSocket } from 'node:net';
+import { availableParallelism, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Bird, birdAvailable, birdConfig } from '../test/helpers/bird.ts';
 import { loopbackBlock, removeDir, sleep, tempDir, waitFor } from '../test/helpers/netns.ts';
@@ -36,11 +45,15 @@ const HOLD = 9;
 const ATTACK_PCAP = join(root, 'pcaps/pmacct-sflow5-sampled-ntp-amp.pcap');
 const VICTIM = '203.0.113.20';
 
-const flags = parseFlags(process.argv.slice(2), { string: ['minutes', 'pps', 'api-clients', 'api-interval-ms'], boolean: ['json'] });
+const flags = parseFlags(process.argv.slice(2), { string: ['minutes', 'pps', 'api-clients', 'api-interval-ms', 'node-args'], boolean: ['json'] });
 const apiClients = Number(flags.values['api-clients'] ?? 50);
 const apiIntervalMs = Number(flags.values['api-interval-ms'] ?? 1000);
 const minutes = Number(flags.values.minutes ?? 30);
-const pps = Number(flags.values.pps ?? 80_000);
+// --pps auto (the default): 80 % of the lossless rate measured on this machine at the start of the run.
+const ppsAuto = (flags.values.pps ?? 'auto') === 'auto';
+let pps = ppsAuto ? 80_000 : Number(flags.values.pps);
+// Extra Node flags for the daemon only (e.g. '--cpu-prof --cpu-prof-dir=/tmp/p', '--heapsnapshot-signal=SIGUSR2').
+const nodeArgs = String(flags.values['node-args'] ?? '').split(' ').filter(Boolean);
 if (!(minutes > 0 && minutes <= 240) || !(pps > 0 && pps <= 1_000_000)) {
   console.error('soak: --minutes must be in (0, 240] and --pps in (0, 1000000]');
   process.exit(2);
@@ -82,18 +95,22 @@ class Load {
   private stopped = false;
   private readonly sock: Socket = createSocket('udp4');
   private readonly port: number;
-  constructor(port: number) {
+  private readonly rate: number;
+  constructor(port: number, rate = pps) {
     this.port = port;
+    this.rate = rate;
   }
   run(): void {
     const dgs = background();
+    const pps = this.rate;
     const perTick = Math.max(1, Math.round(pps / 100));
     const t0 = Date.now();
     const tick = () => {
       if (this.stopped) return;
       const due = Math.floor(((Date.now() - t0) / 1000) * pps);
       let burst = 0;
-      while (this.sent < due && burst < perTick * 4) {
+      // catch up to 100 ms of backlog per tick: a busy machine fires timers late
+      while (this.sent < due && burst < perTick * 10) {
         let dg = dgs[this.sent & 255];
         if (this.sent % 10 === 9) {
           dg = mutate(dg);
@@ -103,7 +120,8 @@ class Load {
         this.sent++;
         burst++;
       }
-      setTimeout(tick, 10);
+      if (this.sent < due) setImmediate(tick);
+      else setTimeout(tick, 10);
     };
     tick();
   }
@@ -153,6 +171,9 @@ class TemplateFlood {
 class ApiClients {
   requests = 0;
   errors = 0;
+  timeouts = 0;
+  /** Latency of every request, ms (bounded: clients x minutes x 60 / interval). */
+  readonly latencies: number[] = [];
   private stopped = false;
   private readonly bw: Breakwater;
   constructor(bw: Breakwater) {
@@ -163,12 +184,15 @@ class ApiClients {
     for (let c = 0; c < n; c++) {
       const loop = async () => {
         for (let i = 0; !this.stopped; i++) {
+          const t = performance.now();
           try {
             const r = await this.bw.api('GET', paths[(c + i) % paths.length]);
             if (r.status !== 200) this.errors++;
-          } catch {
+          } catch (e) {
             this.errors++;
+            if ((e as Error).name === 'TimeoutError') this.timeouts++;
           }
+          if (this.latencies.length < 2_000_000) this.latencies.push(performance.now() - t);
           this.requests++;
           await sleep(apiIntervalMs);
         }
@@ -187,6 +211,9 @@ class SlowReader {
   private timers: NodeJS.Timeout[] = [];
   sessions = 0;
   refreshes = 0;
+  /** Connections Breakwater closed (the scripted peer never closes one). */
+  closedByBreakwater = 0;
+  private stopping = false;
   readonly address: string;
   readonly port: number;
   private readonly asn: number;
@@ -236,14 +263,84 @@ class SlowReader {
       sock.on('close', () => {
         clearInterval(ka);
         clearInterval(rr);
+        if (!this.stopping) this.closedByBreakwater++;
       });
     });
     await new Promise<void>((r) => this.server!.listen(this.port, this.address, r));
   }
   stop(): void {
+    this.stopping = true;
     for (const t of this.timers) clearInterval(t);
     this.server?.close();
   }
+}
+
+/** /metrics with its own timeout, retried: a busy main thread must not turn the report into zeros. */
+async function scrape(bw: Breakwater, tries = 5, timeoutMs = 30_000): Promise<string> {
+  for (let k = 0; k < tries; k++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${bw.apiPort}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
+      if (res.status === 200) return await res.text();
+    } catch {
+      // retried below
+    }
+    await sleep(1000);
+  }
+  return '';
+}
+
+function sumMetric(m: string, name: string, filter = ''): number {
+  let n = 0;
+  for (const line of m.split('\n')) {
+    if (!line.startsWith(name) || (line[name.length] !== ' ' && line[name.length] !== '{')) continue;
+    if (filter && !line.includes(filter)) continue;
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Number.isFinite(v)) n += v;
+  }
+  return n;
+}
+
+/**
+ * The lossless rate of this machine now: background sFlow offered in steps of
+ * 4 s; a step is lossless when the daemon counted at least 99 % of what was
+ * sent. Stops at the first lossy step, or when the sender itself cannot reach
+ * the step (then the rate is bounded by the sender, and said so).
+ */
+async function calibrate(bw: Breakwater): Promise<{ lossless_pps: number; bound: 'collector' | 'sender' | 'max_step'; steps: Array<{ offered: number; sent_per_s: number; received_per_s: number }> }> {
+  const steps: Array<{ offered: number; sent_per_s: number; received_per_s: number }> = [];
+  let lossless = 0;
+  let bound: 'collector' | 'sender' | 'max_step' = 'max_step';
+  for (const offered of [10_000, 20_000, 40_000, 60_000, 80_000, 100_000, 130_000, 160_000, 200_000]) {
+    const before = sumMetric(await scrape(bw), 'breakwater_flow_datagrams_total', 'exporter="127.0.0.1"');
+    const l = new Load(bw.sflowPort, offered);
+    const t0 = Date.now();
+    l.run();
+    await sleep(4000);
+    l.stop();
+    const secs = (Date.now() - t0) / 1000;
+    await sleep(1500); // let the queues empty
+    const after = sumMetric(await scrape(bw), 'breakwater_flow_datagrams_total', 'exporter="127.0.0.1"');
+    const step = { offered, sent_per_s: Math.round(l.sent / secs), received_per_s: Math.round((after - before) / secs) };
+    steps.push(step);
+    log(`calibration: offered ${offered}/s, sent ${step.sent_per_s}/s, received ${step.received_per_s}/s`);
+    if (l.sent < 0.9 * offered * secs) {
+      bound = 'sender';
+      if (after - before >= 0.99 * l.sent) lossless = step.sent_per_s;
+      break;
+    }
+    if (after - before < 0.99 * l.sent) {
+      bound = 'collector';
+      break;
+    }
+    lossless = offered;
+  }
+  return { lossless_pps: lossless, bound, steps };
+}
+
+function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
 
 function rssMb(pid: number): number {
@@ -284,7 +381,7 @@ async function main(): Promise<void> {
     protected_whitelist: ['198.51.100.1/32'],
     detection: { window_seconds: 1, tick_ms: 100, attack_hysteresis_seconds: 10 },
     thresholds: { pps: 5_000 },
-    ban: { ttl_seconds: 120, unban_hysteresis_seconds: 10, max_bans_per_window: 1000 },
+    ban: { ttl_seconds: 120, unban_hysteresis_seconds: 10, max_bans_per_window: 1000, max_banned_fraction: 0.5, max_active_bans: 500 },
     bgp: {
       local_asn: 65000,
       router_id: L(1),
@@ -304,29 +401,49 @@ async function main(): Promise<void> {
   let bw: Breakwater | undefined;
   let dump: ReturnType<typeof spawn> | undefined;
   const load: { l?: Load; f?: TemplateFlood; a?: ApiClients } = {};
-  const report: Record<string, unknown> = { minutes, pps_offered: pps };
+  const report: Record<string, unknown> = { minutes, pps_offered: pps, started: new Date().toISOString(), cores: availableParallelism(), loadavg_start: loadavg().map((x) => Number(x.toFixed(2))) };
   let crashes = 0;
   try {
     await bird.start();
     await slow.start();
-    bw = await startBreakwater(file, cfg);
+    bw = await startBreakwater(file, cfg, { nodeArgs });
     await waitFor('BIRD Established', async () => (await bird.state()) === 'Established', 30_000, 200);
+    // 128 manual bans (203.0.113.100-227, away from the replayed victim): every
+    // ROUTE-REFRESH of the slow peer re-sends them, so its socket fills and the
+    // send hold timer has something to measure (Cease / Out of Resources).
+    let banned = 0;
+    for (let i = 0; i < 128; i++) {
+      const r = await bw.api('POST', '/api/v1/ban', { ip: `203.0.113.${100 + i}`, ttl_seconds: 7200 }).catch(() => undefined);
+      if (r?.status === 201) banned++;
+    }
+    report.manual_bans = banned;
     const pcap = join(dir, 'ka.pcap');
     dump = spawn('tcpdump', ['-i', 'lo', '-U', '-s', '128', '-w', pcap, `tcp and src host ${L(1)} and dst port ${birdPort}`], { stdio: 'ignore' });
     await sleep(1000);
+    if (ppsAuto) {
+      const cal = await calibrate(bw);
+      report.calibration = cal;
+      pps = Math.max(1000, Math.round(0.8 * cal.lossless_pps));
+      report.pps_offered = pps;
+      log(`lossless ${cal.lossless_pps}/s (${cal.bound}-bound): running at ${pps}/s`);
+      await sleep(5000);
+    }
     load.l = new Load(bw.sflowPort);
     load.l.run();
     load.f = new TemplateFlood(netflowPort);
     await load.f.run();
     load.a = new ApiClients(bw);
     load.a.run(apiClients);
-    log(`running ${minutes} min: sFlow ${pps}/s (10 % mutated), template flood from 128 exporters, 50 API clients, BIRD flapping every minute, one peer not reading`);
+    log(`running ${minutes} min: sFlow ${pps}/s (10 % mutated), template flood from 128 exporters, ${apiClients} API clients, BIRD flapping every minute, one peer not reading`);
 
     const t0 = Date.now();
     const end = t0 + minutes * 60_000;
     const rss: Array<[number, number]> = [];
     const flaps: Array<[number, number]> = [];
     const replays: Array<{ at: string; detected: boolean; vector?: string; peak_pps?: number }> = [];
+    // Per component, once a minute: main-thread V8 heap, external/array buffers, estimated flow state, attacks in progress.
+    const parts: Array<{ t: number; heap_mb: number; external_mb: number; flow_state_mb: number; active_attacks: number; rss_mb: number }> = [];
+    let nextParts = t0;
     let nextFlap = t0 + 60_000;
     let nextReplay = t0 + 30_000;
     let replay: Promise<void> | undefined;
@@ -338,6 +455,14 @@ async function main(): Promise<void> {
       }
       const now = Date.now();
       rss.push([(now - t0) / 1000, rssMb(bw.d.pid)]);
+      if (now >= nextParts) {
+        nextParts += 60_000;
+        const mm = await scrape(bw, 1, 20_000);
+        if (mm) {
+          const mb = (x: number) => Number((x / 1048576).toFixed(1));
+          parts.push({ t: Math.round((now - t0) / 1000), heap_mb: mb(sumMetric(mm, 'nodejs_heap_size_used_bytes')), external_mb: mb(sumMetric(mm, 'nodejs_external_memory_bytes')), flow_state_mb: mb(sumMetric(mm, 'breakwater_flow_state_bytes')), active_attacks: sumMetric(mm, 'breakwater_engine_active_attacks'), rss_mb: Number(rssMb(bw.d.pid).toFixed(1)) });
+        }
+      }
       if (now >= nextFlap) {
         nextFlap += 60_000;
         const a = Date.now() / 1000;
@@ -357,7 +482,13 @@ async function main(): Promise<void> {
           const code = await new Promise((r) => rp.once('exit', r));
           if (code !== 0) log(`replay failed (${code}): ${err}`);
           let attacks: any;
-          for (let k = 0; k < 5 && attacks === undefined; k++) attacks = (await bw!.api('GET', '/api/v1/attacks?limit=1000').catch(() => undefined))?.json;
+          for (let k = 0; k < 5 && attacks === undefined; k++) {
+            attacks = await fetch(`http://127.0.0.1:${bw!.apiPort}/api/v1/attacks?limit=1000`, { signal: AbortSignal.timeout(30_000) })
+              .then((r) => (r.status === 200 ? r.json() : undefined))
+              .catch(() => undefined);
+            if (attacks === undefined) await sleep(1000);
+          }
+          if (attacks === undefined) log('attack list unreadable 5 times in a row');
           const list: any[] = Array.isArray(attacks) ? attacks : (attacks?.attacks ?? attacks?.items ?? []);
           const hit = list.find((x) => (x.target ?? x.ip) === VICTIM && (typeof x.start === 'number' ? x.start : Date.parse(x.start)) >= startedMs - 1000);
           replays.push({ at, detected: !!hit, vector: hit?.vector, peak_pps: hit?.peak_pps ?? hit?.peaks?.pps });
@@ -369,11 +500,15 @@ async function main(): Promise<void> {
       await sleep(10_000);
     }
     await replay;
-    const m = await bw.metrics().catch(() => '');
-    const sum = (re: RegExp) => [...m.matchAll(re)].reduce((a, x) => a + Number(x[1]), 0);
     load.l.stop();
     load.f.stop();
     load.a.stop();
+    await sleep(2000);
+    const m = await scrape(bw);
+    if (!m) log('final metrics scrape failed 5 times: decoded/dropped figures are missing (null)');
+    const sum = (re: RegExp) => (m ? [...m.matchAll(re)].reduce((a, x) => a + Number(x[1]), 0) : null);
+    const secondParts = parts.slice(Math.floor(parts.length / 2));
+    const partSlope = (k: 'heap_mb' | 'external_mb' | 'flow_state_mb') => Number(slopeMbPerHour(secondParts.map((p) => [p.t, p[k]] as [number, number])).toFixed(2));
     dump.kill('SIGINT');
     await new Promise((r) => dump!.once('exit', r));
     dump = undefined;
@@ -393,6 +528,9 @@ async function main(): Promise<void> {
       template_datagrams_sent: load.f.sent,
       api_requests: load.a.requests,
       api_errors: load.a.errors,
+      api_timeouts: load.a.timeouts,
+      api_error_rate: Number((load.a.errors / Math.max(1, load.a.requests)).toFixed(4)),
+      api_latency_ms: { p50: Math.round(percentile(load.a.latencies, 50)), p99: Math.round(percentile(load.a.latencies, 99)), max: Math.round(Math.max(0, ...load.a.latencies.slice(0, 100_000))) },
       flow_datagrams_decoded: sum(/^breakwater_flow_datagrams_total\{[^}]*\} ([0-9.e+]+)/gm),
       flow_dropped: sum(/^breakwater_flow_dropped_total\{[^}]*\} ([0-9.e+]+)/gm),
       rss_start_mb: Number(rss[0]?.[1].toFixed(1)),
@@ -404,8 +542,13 @@ async function main(): Promise<void> {
       bird_hold_timer_expiries: holdExpiries,
       bird_flaps_induced: flaps.length,
       slow_peer_sessions: slow.sessions,
+      slow_peer_closed_by_breakwater: slow.closedByBreakwater,
+      slow_peer_out_of_resources_resets: bw.logLines().filter((l) => /does not read/.test(String(l.reason ?? l.msg ?? ''))).length,
       slow_peer_route_refreshes: slow.refreshes,
-      bgp_flaps_metric_slow_peer: metricValue(m, 'breakwater_bgp_flaps_total', `neighbor="${L(3)}"`),
+      bgp_flaps_metric_slow_peer: m ? metricValue(m, 'breakwater_bgp_flaps_total', `neighbor="${L(3)}"`) : null,
+      memory_by_minute: parts,
+      memory_slope_mb_per_h: { main_heap: partSlope('heap_mb'), external: partSlope('external_mb'), flow_state_estimate: partSlope('flow_state_mb') },
+      loadavg_end: loadavg().map((x) => Number(x.toFixed(2))),
       crashes,
       replays,
     });

@@ -14,8 +14,9 @@
  *   become the NOTIFICATION the RFC asks for.
  * - TCP MD5 (RFC 2385): outgoing sockets signed through md5.ts; incoming
  *   ones are keyed on the listener (listener.ts).
- * - Output: sendBlocked tells the owner to wait for drained(); output left
- *   above sendQueueBytes for sendStallSeconds fires SendHoldTimer_Expires.
+ * - Output: sendBlocked tells the owner to wait for drained(); output the
+ *   kernel would not take, of which the peer then reads nothing for
+ *   sendStallSeconds, fires SendHoldTimer_Expires (RFC 9687: no progress).
  *
  * Longer than most files because one session's connection, timers and the
  * performer of every FSM action belong together: splitting them would put
@@ -55,7 +56,7 @@ export interface SessionOptions {
   md5Password?: string;
   /** Output queued in user space above which the owner stops writing (sendBlocked) and the send hold timer runs. Default 1 MiB. */
   sendQueueBytes?: number;
-  /** How long output may stay queued above sendQueueBytes before the session is reset with Cease/Out of Resources. Default 30 s. */
+  /** How long queued output may make no progress before the session is reset with Cease/Out of Resources. Default 30 s. */
   sendStallSeconds?: number;
   sched?: Scheduler;
 }
@@ -134,6 +135,8 @@ export class Session {
   /** A second connection under collision detection (§6.8). */
   private candidate: Conn | undefined;
   private connectRetryCounter = 0;
+  /** Bytes the kernel had taken when the send hold timer (re)started: progress is measured against it. */
+  private sendHoldFlushed = 0;
   private stopped = true;
   private firstSession = true;
   negotiated: Negotiated | undefined;
@@ -484,9 +487,16 @@ export class Session {
         if (!this.stopped) this.dispatch(this.opts.passive ? 'AutomaticStart_Passive' : 'AutomaticStart', { reason: 'idle hold expired' });
         break;
       case 'sendHold': {
-        // still above the limit: the peer read less than the queue in the whole stall time
+        // Output waited the whole stall time and the peer took none of it (RFC 9687's
+        // "no progress"): reset. Some progress: watch the next period.
         const queued = this.writeQueue;
-        if (queued >= this.sendQueueBytes) {
+        const s = this.conn?.socket;
+        if (!s || queued === 0) break;
+        const flushed = s.bytesWritten - s.writableLength;
+        if (flushed > this.sendHoldFlushed) {
+          this.sendHoldFlushed = flushed;
+          this.timers.start('sendHold', (this.opts.sendStallSeconds ?? 30) * 1000);
+        } else {
           this.recordError(`the peer left ${queued} bytes unread for ${this.opts.sendStallSeconds ?? 30} s`);
           this.dispatch('SendHoldTimer_Expires', { reason: `the peer does not read: ${queued} bytes queued for ${this.opts.sendStallSeconds ?? 30} s` });
         }
@@ -633,7 +643,9 @@ export class Session {
     if (c.socket.destroyed || !c.socket.writable) return;
     c.socket.write(msg);
     if (c !== this.conn) return;
-    if (this.state === 'Established' && c.socket.writableLength >= this.sendQueueBytes && !this.timers.running('sendHold')) {
+    if (this.state === 'Established' && c.socket.writableLength > 0 && !this.timers.running('sendHold')) {
+      // the kernel took less than we wrote: from now on the peer must read within sendStallSeconds
+      this.sendHoldFlushed = c.socket.bytesWritten - c.socket.writableLength;
       this.timers.start('sendHold', (this.opts.sendStallSeconds ?? 30) * 1000);
     }
     const n = parts?.length ?? 1;

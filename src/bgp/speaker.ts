@@ -93,7 +93,7 @@ export interface NeighborStatus {
   connectRetries?: number;
   /** Output queued for the peer in user space now (bytes), beyond what the kernel holds. */
   sendQueueBytes?: number;
-  /** Sessions reset because the peer left send_queue_bytes unread for send_stall_seconds (Cease / Out of Resources). */
+  /** Sessions reset because the peer read none of its queued output for send_stall_seconds (Cease / Out of Resources). */
   sendStallResets?: number;
   /** ROUTE-REFRESH requests merged into a re-send already waiting. */
   refreshesCoalesced?: number;

@@ -77,7 +77,7 @@ export class IdleHold {
   }
 }
 
-/** sendHold: output stayed queued above the session's limit (the peer stopped reading). */
+/** sendHold: output stayed queued and the peer read none of it (the peer stopped reading). */
 export type TimerName = 'connectRetry' | 'hold' | 'keepalive' | 'idleHold' | 'sendHold';
 
 /** A set of named one-shot timers; starting a running timer restarts it. */

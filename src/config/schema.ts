@@ -253,7 +253,7 @@ export const NeighborSchema = v.strictObject({
   ),
   send_stall_seconds: doc(
     v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(3600)), 30),
-    'A peer that leaves `send_queue_bytes` of output unread for this long is reset with NOTIFICATION Cease / Out of Resources.',
+    'A peer that reads none of the output queued for it for this long (the kernel buffers full, no progress) is reset with NOTIFICATION Cease / Out of Resources.',
   ),
 });
 export type NeighborConfig = v.InferOutput<typeof NeighborSchema>;
@@ -460,7 +460,7 @@ export const ConfigSchema = v.strictObject({
           v.optional(v.picklist(['auto', 'batched', 'dgram']), 'auto'),
           'How datagrams are read: `batched` = many per `recvmmsg` call (native addon, Linux); `dgram` = `node:dgram`; `auto` = `batched` when the addon is present.',
         ),
-        max_flow_state_mb: doc(posInt(256), 'Memory for all exporters\' flow state (templates, held data, samplers, stats) per receive thread, in MiB; over it, the least recently heard exporters are forgotten whole.'),
+        max_flow_state_mb: doc(posInt(64), 'Memory for all exporters\' flow state (templates, held data, samplers, stats) per receive thread, in MiB (estimated); over it, the least recently heard exporters are forgotten whole.'),
         max_template_bytes_per_exporter: doc(posInt(16 * 1024 * 1024), 'Template memory one exporter may hold, in bytes (estimated); further templates from it are refused and counted.'),
         max_interface_gbps: doc(posInt(400), 'Speed of the fastest interface an exporter reports on, in Gbit/s: a record carrying more packets or bits per second than that (sampling applied) is dropped as implausible.'),
         max_flow_seconds: doc(posInt(86400), 'Longest flow a record may describe (end minus start), in seconds; a longer one, or one that ends before it starts, is dropped as implausible.'),

@@ -176,8 +176,18 @@ export class DaemonBackend implements ApiBackend {
     };
   }
 
-  private attackView(r: Running, a: Attack): Record<string, unknown> {
-    const ban = r.mitigator.activeBans().find((b) => b.attack_id === a.id || b.attack_ids?.includes(a.id));
+  /** Active bans by the attacks they cover: read once per list (activeBans() copies every ban). */
+  private bansByAttack(r: Running): Map<string, Ban> {
+    const out = new Map<string, Ban>();
+    for (const b of r.mitigator.activeBans()) {
+      if (b.attack_id && !out.has(b.attack_id)) out.set(b.attack_id, b);
+      for (const id of b.attack_ids ?? []) if (!out.has(id)) out.set(id, b);
+    }
+    return out;
+  }
+
+  private attackView(r: Running, a: Attack, bans = this.bansByAttack(r)): Record<string, unknown> {
+    const ban = bans.get(a.id);
     return {
       ...a,
       active: a.end === undefined,
@@ -259,16 +269,17 @@ export class DaemonBackend implements ApiBackend {
     const active = [...this.d.attacks().values()].sort((a, b) => b.start - a.start);
     const items: unknown[] = [];
     let total = 0;
+    const bans = this.bansByAttack(r);
     if (q.active !== false) {
       total += active.length;
-      for (const a of active.slice(q.offset, q.offset + q.limit)) items.push(this.attackView(r, a));
+      for (const a of active.slice(q.offset, q.offset + q.limit)) items.push(this.attackView(r, a, bans));
     }
     if (q.active !== true) {
       const skip = Math.max(0, q.offset - (q.active === false ? 0 : active.length));
       const room = q.limit - items.length;
       const hist = this.d.store.listAttacks({ active: false, limit: Math.max(1, room), offset: skip });
       total += hist.total;
-      if (room > 0) for (const a of hist.items.slice(0, room)) items.push(this.attackView(r, a));
+      if (room > 0) for (const a of hist.items.slice(0, room)) items.push(this.attackView(r, a, bans));
     }
     const last = items[items.length - 1] as Attack | undefined;
     return { total, items, next: last && q.offset + items.length < total ? attackKey(last) : undefined };

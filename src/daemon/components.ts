@@ -13,7 +13,7 @@ import { flowStatsView, type FlowStatsView } from '../flow/stats-view.ts';
 import type { FlowSink } from '../flow/record.ts';
 import { BgpSpeaker, neighborView, type AppliedRoutes, type NeighborStatus, type NeighborView, type PeerStateEvent, type Route } from '../bgp/index.ts';
 import { listenError } from '../core/errors.ts';
-import type { PeerInfo, SpeakerPort } from '../mitigation/reconcile.ts';
+import type { PeerInfo, SentNotice, SpeakerPort } from '../mitigation/reconcile.ts';
 import type { BgpPort, CollectorPort, Components } from './ports.ts';
 import { EngineAdapter } from './engine-adapter.ts';
 
@@ -157,6 +157,14 @@ export class BgpAdapter implements BgpPort, SpeakerPort {
 
   applied(neighbor: string): AppliedRoutes {
     return this.bgp.applied(neighbor);
+  }
+
+  sentTo(key: string): string[] {
+    return this.bgp.announcedTo(key);
+  }
+
+  onSent(fn: (e: SentNotice) => void): void {
+    this.bgp.on('sent', fn);
   }
 
   async adjRibOut(neighbor: string): Promise<Route[]> {

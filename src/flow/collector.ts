@@ -67,7 +67,7 @@ export interface CollectorOptions {
   dropWarnIntervalMs?: number;
   /** Plausibility bounds of every record (sampling.max_rate, listen.max_interface_gbps, listen.max_flow_seconds; default DEFAULT_PLAUSIBILITY). */
   plausibility?: PlausibilityLimits;
-  /** listen.max_flow_state_mb: per decoding thread (default 256). */
+  /** listen.max_flow_state_mb: per decoding thread (default 64). */
   maxFlowStateMb?: number;
   /** listen.max_template_bytes_per_exporter (default 16 MiB). */
   maxTemplateBytesPerExporter?: number;

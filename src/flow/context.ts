@@ -5,6 +5,7 @@
  * throw: they count an error reason in stats.errors and return.
  */
 import type { FlowProto, FlowRecord, FlowSink } from './record.ts';
+import type { SamplingRateGuard } from './rate-guard.ts';
 import { newImplausibleStats, type ImplausibleStats, type Plausibility } from './plausible.ts';
 
 export interface SflowIfCounters {
@@ -77,4 +78,6 @@ export interface DecodeContext {
   defaultSamplingRate: number;
   /** Plausibility bounds (shared by the decoder's exporters): every record passes plausible() before the sink. */
   limits: Plausibility;
+  /** sFlow: each sampler's believed rate (rate-guard.ts); absent = every rate believed. */
+  rates?: SamplingRateGuard;
 }

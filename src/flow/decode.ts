@@ -18,6 +18,7 @@ import { decodeIpfix } from './ipfix.ts';
 import { decodeSflow5 } from './sflow5.ts';
 import { ExporterState, type NetflowContext } from './templates.ts';
 import { EVICT, EXPORTER_BYTES, FlowStateBudget } from './memory.ts';
+import { SamplingRateGuard } from './rate-guard.ts';
 import { DEFAULT_PLAUSIBILITY, Plausibility, type PlausibilityLimits } from './plausible.ts';
 
 export interface DecoderOptions {
@@ -106,7 +107,7 @@ export class FlowDecoder {
       this.stats.set(exporter, stats);
       const state = new ExporterState(this.templateTimeoutMs, this.holdDataSets, this.budget);
       state.charge(EXPORTER_BYTES);
-      ctx = { rec: this.rec, sink: this.sink, stats, exporter, received: 0, defaultSamplingRate: this.defaultSamplingRate, limits: this.limits, state };
+      ctx = { rec: this.rec, sink: this.sink, stats, exporter, received: 0, defaultSamplingRate: this.defaultSamplingRate, limits: this.limits, state, rates: new SamplingRateGuard() };
       this.contexts.set(exporter, ctx);
     }
     return ctx;

@@ -30,7 +30,13 @@ export function templateCost(n: number, rawLen: number, compiled: boolean): numb
 /** Why exporters were evicted. */
 export const EVICT = { budget: 'flow_state_budget' } as const;
 
-export const DEFAULT_MAX_FLOW_STATE_MB = 256;
+/**
+ * Per decoding thread. 64 MiB of estimate holds ~130 exporters with 50
+ * templates of 20 fields each (~0.5 MiB estimated apiece) per thread, and
+ * about a third of that in RSS (~25 MB); 256 let a spoofed template flood
+ * hold ~1 GB of RSS on a two-thread collector before any eviction.
+ */
+export const DEFAULT_MAX_FLOW_STATE_MB = 64;
 export const DEFAULT_MAX_TEMPLATE_BYTES_PER_EXPORTER = 16 << 20;
 
 /** Shared by every exporter of one decoder (one per thread). */

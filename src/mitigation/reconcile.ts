@@ -72,6 +72,18 @@ export interface SpeakerPort {
   applied(neighbor: string): AppliedRoutes;
   /** The routes currently in a neighbor's real Adj-RIB-Out (the speaker's own thread). */
   adjRibOut(neighbor: string): Route[] | Promise<Route[]>;
+  /** Neighbors that were Established and written the UPDATE announcing this route (routeKey), not withdrawn or down since. */
+  sentTo(key: string): string[];
+  /** Tells `fn` whenever UPDATEs were written to a neighbor, or its session went down (reset: it holds nothing). */
+  onSent(fn: (e: SentNotice) => void): void;
+}
+
+/** What the speaker wrote to one neighbor (bgp/index.ts SentEvent). */
+export interface SentNotice {
+  neighbor: string;
+  announced: readonly string[];
+  withdrawn: readonly string[];
+  reset?: boolean;
 }
 
 /** Where the Mitigator reads bans: the ban module (ban/bans.ts BanManager fits). */
@@ -154,7 +166,8 @@ export class Mitigator {
   private readonly claims = new Map<string, Claim>();
   /** FlowSpec routes held back per ban (neighbor without FlowSpec, no fallback). */
   private readonly held = new Map<string, number>();
-  private readonly announcedTo = new Map<string, string>();
+  /** Per ban: the neighbors listed in announced_to (and the list as text, to see a change). */
+  private readonly announcedTo = new Map<string, { text: string; set: Set<string> }>();
   /** The ban expiry each ban's claimed routes were last leased for. */
   private readonly leasedFor = new Map<string, number>();
   private readonly fallbackCounted = new Set<string>();
@@ -171,6 +184,7 @@ export class Mitigator {
     this.live = !o.dryRun;
     this.policy = compilePolicy(o.config);
     this.cfg = o.config;
+    this.port.onSent((e) => this.onSent(e));
   }
 
   get dryRun(): boolean {
@@ -230,8 +244,8 @@ export class Mitigator {
 
   /** Neighbors a ban is announced to (empty in dry-run). */
   announcedNeighbors(banId: string): string[] {
-    const s = this.announcedTo.get(banId);
-    return s ? s.split(',').filter(Boolean) : [];
+    const a = this.announcedTo.get(banId);
+    return a ? [...a.set].sort() : [];
   }
 
   /** The routes of a ban for one neighbor (or for no particular neighbor when nb is undefined). */
@@ -446,17 +460,54 @@ export class Mitigator {
     }
   }
 
-  /** Tells onAnnounced when the neighbors holding a ban's routes changed. */
+  /**
+   * The speaker wrote UPDATEs to a neighbor or lost its session: the bans
+   * claiming one of those routes there (all of its bans on a reset) may have
+   * gained or lost that neighbor in announced_to.
+   */
+  private onSent(e: SentNotice): void {
+    const nb = e.neighbor;
+    // A refresh re-sends routes every ban already lists: only a ban that does not list the
+    // neighbor can gain it, only one that does can lose it.
+    const ann = e.announced.length ? new Set(e.announced) : null;
+    const wd = e.withdrawn.length ? new Set(e.withdrawn) : null;
+    for (const [banId, c] of this.claims) {
+      const rs = c.get(nb);
+      if (!rs || rs.size === 0) continue;
+      const listed = this.announcedTo.get(banId)?.set.has(nb) ?? false;
+      let touch = false;
+      if (e.reset) touch = listed;
+      const keys = listed ? wd : ann;
+      if (!touch && keys) for (const k of rs.keys()) if (keys.has(k)) {
+        touch = true;
+        break;
+      }
+      // a ban with a claim is active (its claim goes when it ends): no need to ask (and copy) it
+      if (touch) this.updateAnnounced(banId, true);
+    }
+  }
+
+  /**
+   * Tells onAnnounced when the neighbors holding a ban's routes changed: a
+   * neighbor counts once the speaker wrote it the UPDATE of one of the routes
+   * the ban claims there, on an Established session (SpeakerPort.sentTo), not
+   * when the route was merely handed to the speaker.
+   */
   private updateAnnounced(banId: string, active: boolean): void {
     if (!active) {
       this.announcedTo.delete(banId);
       return;
     }
     const c = this.claims.get(banId);
-    const list = c ? [...c.keys()].filter((nb) => (c.get(nb)?.size ?? 0) > 0).sort() : [];
+    const list: string[] = [];
+    if (c) for (const [nb, rs] of c) for (const k of rs.keys()) if (this.port.sentTo(k).includes(nb)) {
+      list.push(nb);
+      break;
+    }
+    list.sort();
     const s = list.join(',');
-    if (this.announcedTo.get(banId) !== s) {
-      this.announcedTo.set(banId, s);
+    if (this.announcedTo.get(banId)?.text !== s) {
+      this.announcedTo.set(banId, { text: s, set: new Set(list) });
       this.onAnnounced?.(banId, list);
     }
   }

@@ -557,7 +557,7 @@ test('collectorOptions: built from the validated config', async () => {
   );
   assert.deepEqual(collectorOptions(cfg), {
     netflow: ':2055', sflow: '[::1]:6343', workers: 3, receiveBufferBytes: 1 << 20, receiver: 'dgram', defaultSamplingRate: 100, flowSources: ['192.0.2.0/24'], boundary: [{ exporter: '192.0.2.1', external_ifindexes: [1, 2] }],
-    plausibility: { maxSamplingRate: 1_000_000, maxInterfaceGbps: 400, maxFlowSeconds: 86_400 }, maxFlowStateMb: 256, maxTemplateBytesPerExporter: 16 << 20,
+    plausibility: { maxSamplingRate: 1_000_000, maxInterfaceGbps: 400, maxFlowSeconds: 86_400 }, maxFlowStateMb: 64, maxTemplateBytesPerExporter: 16 << 20,
   });
   assert.equal(collectorOptions(cfg, 'inline').workers, 'inline');
 });

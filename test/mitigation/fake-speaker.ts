@@ -1,7 +1,7 @@
 /** An in-memory SpeakerPort (per-neighbor Adj-RIB-Out and a log of every call) and an in-memory BanSource. */
 import { routeKey, type FamilyName, type Route } from '../../src/bgp/types.ts';
 import type { Ban } from '../../src/ban/types.ts';
-import { Mitigator, type BanSource, type MitigatorOptions, type PeerInfo, type SpeakerPort } from '../../src/mitigation/reconcile.ts';
+import { Mitigator, type BanSource, type MitigatorOptions, type PeerInfo, type SentNotice, type SpeakerPort } from '../../src/mitigation/reconcile.ts';
 
 /** Bans kept in a map, standing in for the ban module. */
 export class MemoryBans implements BanSource {
@@ -43,8 +43,16 @@ export function mitigator(o: Omit<MitigatorOptions, 'bans'>, now?: () => number)
   });
 }
 
+/**
+ * Like the real speaker, an Established neighbor is "sent" a route the moment
+ * it is announced (reported to onSent); one that is not Established only has
+ * it queued until setEstablished(nb, true) sends it its Adj-RIB-Out.
+ */
 export class FakeSpeaker implements SpeakerPort {
   readonly ribs = new Map<string, Map<string, Route>>();
+  /** route key -> neighbors written its UPDATE */
+  readonly sent = new Map<string, Set<string>>();
+  private readonly sentListeners: Array<(e: SentNotice) => void> = [];
   readonly calls: Array<{ kind: 'announce' | 'withdraw'; neighbor: string; keys: string[]; expiresAt?: number }> = [];
   /** Lease end per neighbor and routeKey, as the speaker keeps it (on `now`'s clock). */
   readonly leases = new Map<string, Map<string, number>>();
@@ -82,6 +90,7 @@ export class FakeSpeaker implements SpeakerPort {
         if (expiresAt) l.set(routeKey(r), expiresAt);
         else l.delete(routeKey(r));
       }
+      if (this.isUp(nb)) this.wrote(nb, routes.map(routeKey), []);
     }
   }
 
@@ -92,7 +101,47 @@ export class FakeSpeaker implements SpeakerPort {
         this.rib(nb).delete(routeKey(r));
         this.leases.get(nb)?.delete(routeKey(r));
       }
+      if (this.isUp(nb)) this.wrote(nb, [], routes.map(routeKey));
     }
+  }
+
+  sentTo(key: string): string[] {
+    return [...(this.sent.get(key) ?? [])];
+  }
+
+  onSent(fn: (e: SentNotice) => void): void {
+    this.sentListeners.push(fn);
+  }
+
+  /** Session up: its Adj-RIB-Out is written; down: it holds nothing. */
+  setEstablished(nb: string, up: boolean): void {
+    const p = this.peerList.find((x) => x.id === nb);
+    if (p) {
+      p.established = up;
+      p.state = up ? 'Established' : 'Active';
+    }
+    if (up) this.wrote(nb, [...this.rib(nb).keys()], []);
+    else {
+      for (const [k, set] of this.sent) if (set.delete(nb) && set.size === 0) this.sent.delete(k);
+      for (const fn of this.sentListeners) fn({ neighbor: nb, announced: [], withdrawn: [], reset: true });
+    }
+  }
+
+  private isUp(nb: string): boolean {
+    return this.peerList.find((x) => x.id === nb)?.established !== false;
+  }
+
+  private wrote(nb: string, announced: string[], withdrawn: string[]): void {
+    for (const k of announced) {
+      let set = this.sent.get(k);
+      if (!set) this.sent.set(k, (set = new Set()));
+      set.add(nb);
+    }
+    for (const k of withdrawn) {
+      const set = this.sent.get(k);
+      if (set?.delete(nb) && set.size === 0) this.sent.delete(k);
+    }
+    for (const fn of this.sentListeners) fn({ neighbor: nb, announced, withdrawn });
   }
 
   applied(neighbor: string): Map<string, Route> {

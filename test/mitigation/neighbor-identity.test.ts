@@ -61,7 +61,9 @@ for (const written of ['2001:DB8::1', '2001:db8:0:0::1', '2001:0db8::0001']) {
     const other = bgp.bgp.routes('192.0.2.10') as UnicastRoute[];
     assert.equal(other.find((r) => r.family === 'ipv4_unicast')!.attrs.nextHop, '192.0.2.1', 'the other neighbor keeps the global next hop');
     assert.deepEqual(other[0].attrs.communities, [0xffff029a, 65000 * 65536 + 666]);
-    assert.deepEqual(m.announcedNeighbors(bans.active()[0].id), ['192.0.2.10', '2001:db8::1']);
+    // announced_to names neighbors the speaker wrote the UPDATE to on an Established session;
+    // this speaker was never started, so the routes are handed over (above) and not sent yet.
+    assert.deepEqual(m.announcedNeighbors(bans.active()[0].id), []);
   });
 }
 

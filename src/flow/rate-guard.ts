@@ -1,0 +1,73 @@
+/**
+ * sFlow sampling rates are a setting of each sampler (agent, sub-agent,
+ * source_id): they change when an operator reconfigures the port, not from
+ * one datagram to the next. One corrupted byte in a sample's rate field
+ * (1 -> 65 281) multiplies that sample's packets by the same factor while
+ * staying under sampling.max_rate, and every host it lands on becomes an
+ * attack with a route. So a sampler's rate is learned from its first sample,
+ * and a different rate is believed only after RATE_CONFIRM consecutive
+ * samples agree on it; the samples before that are dropped as
+ * implausible_sampling. A real rate change costs a sampler its first
+ * RATE_CONFIRM - 1 samples at the new rate.
+ *
+ * Bounded: at most MAX_SAMPLERS samplers per exporter (corrupted source ids
+ * are new samplers too); when full the table is forgotten and relearned.
+ * Nothing is allocated per sample once a sampler is known.
+ */
+
+export const RATE_CONFIRM = 3;
+export const MAX_SAMPLERS = 1024;
+
+export class SamplingRateGuard {
+  /** sampler key -> believed rate */
+  private readonly rate = new Map<number, number>();
+  /** sampler key -> a different rate seen (candidate) and how many times in a row */
+  private readonly candidate = new Map<number, number>();
+  private readonly seen = new Map<number, number>();
+
+  /** True when `rate` is believed for this sampler (key: samplerKey). */
+  check(key: number, rate: number): boolean {
+    const known = this.rate.get(key);
+    if (known === rate) {
+      if (this.seen.get(key) !== 0) this.seen.set(key, 0);
+      return true;
+    }
+    if (known === undefined) {
+      if (this.rate.size >= MAX_SAMPLERS) this.clear();
+      this.rate.set(key, rate);
+      this.seen.set(key, 0);
+      return true;
+    }
+    const n = this.candidate.get(key) === rate ? (this.seen.get(key) ?? 0) + 1 : 1;
+    this.candidate.set(key, rate);
+    if (n >= RATE_CONFIRM) {
+      this.rate.set(key, rate);
+      this.seen.set(key, 0);
+      return true;
+    }
+    this.seen.set(key, n);
+    return false;
+  }
+
+  get size(): number {
+    return this.rate.size;
+  }
+
+  clear(): void {
+    this.rate.clear();
+    this.candidate.clear();
+    this.seen.clear();
+  }
+}
+
+/**
+ * One number per sampler (agent address folded to 32 bits, sub-agent,
+ * source_id): a 32-bit hash of the first three and the source's low 20 bits.
+ * A collision only makes two samplers share one believed rate.
+ */
+export function samplerKey(agent: number, subAgent: number, source: number): number {
+  let h = Math.imul(agent ^ 0x9e3779b9, 0x85ebca6b) ^ subAgent;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) ^ (source >>> 20);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  return (h >>> 0) * 0x100000 + (source & 0xfffff);
+}
