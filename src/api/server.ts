@@ -15,6 +15,10 @@
  *   POST /api/v1/unban            operator {"ip"}
  *   POST /api/v1/config/reload    admin    ?force=true applies a dangerous change
  *   GET  /api/v1/config           admin    the running config, secrets hidden
+ *   GET  /api/v1/whoami           viewer   {name, role} of the calling token
+ *   GET  /api/v1/stream           viewer   SSE: status every second, attack and ban on change
+ *                                          (EventSource cannot send headers: ?token= works too)
+ *   GET  /  and /assets/{name}    open     the console, with api.dashboard (console-routes.ts)
  *
  * Without any token configured (loopback, or api.insecure_no_auth) every
  * route is open. Errors are JSON: {"error": "...", "code": "...", ...details}.
@@ -30,6 +34,7 @@ import { API_ERRORS, ApiError, type ApiErrorCode, type PathIssue } from '../core
 import { parseIP, parsePrefix } from '../core/ip.ts';
 import type { HistoryReader } from '../history/reader.ts';
 import { registerHistoryRoutes } from './history-routes.ts';
+import { registerConsoleRoutes, type ConsoleRoutes } from './console-routes.ts';
 
 export interface PageQuery {
   limit: number;
@@ -106,6 +111,11 @@ export const ROUTES = [
   { method: 'GET', path: '/api/v1/history/attacks/:id/samples', access: 'viewer' },
   { method: 'GET', path: '/api/v1/history/bans', access: 'viewer' },
   { method: 'GET', path: '/api/v1/history/report', access: 'viewer' },
+  // the console (console-routes.ts): 404 without api.dashboard
+  { method: 'GET', path: '/api/v1/whoami', access: 'viewer' },
+  { method: 'GET', path: '/api/v1/stream', access: 'viewer' },
+  { method: 'GET', path: '/', access: 'open' },
+  { method: 'GET', path: '/assets/:name', access: 'open' },
 ] as const satisfies ReadonlyArray<{ method: 'GET' | 'POST'; path: string; access: Access }>;
 export interface ApiToken {
   name: string;
@@ -127,6 +137,10 @@ export interface ApiServerOptions {
   requestTimeoutMs?: number;
   /** ClickHouse history (storage.clickhouse), when configured. */
   history?: () => HistoryReader | undefined;
+  /** Serve the console at / (api.dashboard); read on every request so a reload applies. */
+  dashboard?: () => boolean;
+  /** Period of the stream's status event and change checks (tests shorten it). */
+  streamIntervalMs?: number;
 }
 
 export const MAX_LIMIT = 1000;
@@ -210,6 +224,7 @@ export class ApiServer {
   private tokens: Array<{ name: string; hash: Buffer; role: Role }> = [];
   private metricsTokenRequired = false;
   private server?: Server;
+  private console?: ConsoleRoutes;
   readonly app: Koa;
   readonly stats = { requests: 0, errors: 0, unauthorized: 0 };
 
@@ -236,10 +251,10 @@ export class ApiServer {
     return this.tokens.length > 0;
   }
 
-  /** The actor for a request to a route with this access rule, or an ApiError (401/403). */
-  private authorize(header: string | undefined, access: Access): string {
-    if (!this.authRequired) return 'api';
-    if (access === 'open' || (access === 'metrics' && !this.metricsTokenRequired)) return 'anonymous';
+  /** The actor (and its role) for a request to a route with this access rule, or an ApiError (401/403). */
+  private authorize(header: string | undefined, access: Access): { actor: string; role: Role } {
+    if (!this.authRequired) return { actor: 'api', role: 'admin' };
+    if (access === 'open' || (access === 'metrics' && !this.metricsTokenRequired)) return { actor: 'anonymous', role: 'viewer' };
     const need: Role = access === 'metrics' ? 'viewer' : access;
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
     if (!m) {
@@ -256,7 +271,7 @@ export class ApiServer {
       this.stats.unauthorized++;
       throw new ApiError('forbidden', `token "${tok.name}" has role ${tok.role}; ${need}${need === 'admin' ? '' : ' or above'} is needed`);
     }
-    return tok.name;
+    return { actor: tok.name, role: tok.role };
   }
 
   private build(): Koa {
@@ -293,13 +308,16 @@ export class ApiServer {
       }
     });
 
-    type Handler = (ctx: Koa.Context, actor: string) => unknown;
+    type Handler = (ctx: Koa.Context, actor: string, role: Role) => unknown;
     const route = (method: 'GET' | 'POST', path: (typeof ROUTES)[number]['path'], fn: Handler) => {
       const spec = ROUTES.find((x) => x.method === method && x.path === path);
       if (!spec) throw new Error(`${method} ${path} is not in ROUTES`);
       const h = async (ctx: Koa.Context) => {
-        const actor = this.authorize(ctx.get('authorization') || undefined, spec.access);
-        await fn(ctx, actor);
+        // EventSource cannot set headers: the stream also takes ?token= (never logged).
+        const qtoken = spec.path === '/api/v1/stream' ? (ctx.query as Record<string, unknown>).token : undefined;
+        const header = ctx.get('authorization') || (typeof qtoken === 'string' && qtoken !== '' ? `Bearer ${qtoken}` : undefined);
+        const who = this.authorize(header, spec.access);
+        await fn(ctx, who.actor, who.role);
       };
       if (method === 'GET') r.get(path, h);
       else r.post(path, h);
@@ -394,6 +412,11 @@ export class ApiServer {
     });
 
     registerHistoryRoutes((path, fn) => route('GET', path, (ctx) => fn(ctx)), () => this.opts.history?.());
+    this.console = registerConsoleRoutes((path, fn) => route('GET', path, fn), {
+      backend: b,
+      dashboard: () => this.opts.dashboard?.() ?? false,
+      intervalMs: this.opts.streamIntervalMs ?? 1000,
+    });
     app.use(r.routes());
     app.use(r.allowedMethods());
     return app;
@@ -429,6 +452,7 @@ export class ApiServer {
   }
 
   async stop(): Promise<void> {
+    this.console?.close();
     const s = this.server;
     if (!s) return;
     this.server = undefined;

@@ -359,7 +359,7 @@ export class Daemon {
       notifyStatus: () => this.notify?.status(),
       historyStatus: () => this.history?.status(),
     };
-    const api = new ApiServer(new DaemonBackend(view), { host: l.host, port: l.port, tokens: resolveTokens(cfg, b.log), metricsTokenRequired: cfg.api.metrics_token_required, log: b.log, history: () => this.history?.reader });
+    const api = new ApiServer(new DaemonBackend(view), { host: l.host, port: l.port, tokens: resolveTokens(cfg, b.log), metricsTokenRequired: cfg.api.metrics_token_required, log: b.log, history: () => this.history?.reader, dashboard: () => this.cfg.api.dashboard });
     this.api = api;
     try {
       this.apiBound = await api.start();

@@ -1,0 +1,38 @@
+/**
+ * `npm run build:console`: bundles the console (console/main.tsx: Preact,
+ * uPlot and the styles) with esbuild into dist/console/console.js and
+ * dist/console/console.css, the only two files the page loads (no CDN; works
+ * offline). The daemon serves them from there when run from source; the
+ * single executable carries them as SEA assets (scripts/build-sea.ts).
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { build } from 'esbuild';
+
+const root = resolve(import.meta.dirname, '..');
+export const consoleDist = join(root, 'dist/console');
+
+export async function buildConsole(opts: { quiet?: boolean } = {}): Promise<{ js: string; css: string }> {
+  mkdirSync(consoleDist, { recursive: true });
+  const res = await build({
+    entryPoints: [join(root, 'console/main.tsx')],
+    outfile: join(consoleDist, 'console.js'),
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['chrome110', 'firefox110', 'safari16'],
+    jsx: 'automatic',
+    jsxImportSource: 'preact',
+    minify: true,
+    sourcemap: false,
+    legalComments: 'none',
+    metafile: true,
+    logLevel: 'warning',
+  });
+  const out = Object.entries(res.metafile.outputs);
+  const size = (ext: string) => out.filter(([k]) => k.endsWith(ext)).reduce((n, [, o]) => n + o.bytes, 0);
+  if (!opts.quiet) console.log(`built dist/console: console.js ${(size('.js') / 1024).toFixed(0)} KiB, console.css ${(size('.css') / 1024).toFixed(0)} KiB`);
+  return { js: join(consoleDist, 'console.js'), css: join(consoleDist, 'console.css') };
+}
+
+if (import.meta.main) await buildConsole();
