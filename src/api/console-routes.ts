@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { PassThrough } from 'node:stream';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Koa from 'koa';
 import { ApiError } from '../core/errors.ts';
 import { inBundle } from '../core/addon.ts';
@@ -120,12 +120,13 @@ export function registerConsoleRoutes(get: Get, o: ConsoleOptions): ConsoleRoute
     ctx.body = { name: actor, role };
   });
   get('/api/v1/stream', (ctx) => {
+    // Written by hand (ctx.respond = false): koa's stream piping would report every closed tab as an error.
     ctx.req.socket.setTimeout(0);
     ctx.req.socket.setNoDelay(true);
-    ctx.set({ 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
-    ctx.type = 'text/event-stream';
     ctx.status = 200;
-    ctx.body = stream.add(ctx);
+    ctx.respond = false;
+    ctx.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no', connection: 'keep-alive' });
+    stream.add(ctx.req, ctx.res);
   });
   return { close: () => stream.close(), stats: stream.stats };
 }
@@ -139,7 +140,7 @@ interface Snapshot {
 export class LiveStream {
   private readonly backend: ApiBackend;
   private readonly intervalMs: number;
-  private readonly clients = new Set<PassThrough>();
+  private readonly clients = new Set<ServerResponse>();
   private timer?: NodeJS.Timeout;
   private last?: Snapshot;
   readonly stats = { clients: 0, events: 0 };
@@ -149,17 +150,18 @@ export class LiveStream {
     this.intervalMs = intervalMs;
   }
 
-  add(ctx: Koa.Context): PassThrough {
-    const out = new PassThrough();
+  add(req: IncomingMessage, out: ServerResponse): void {
     this.clients.add(out);
     this.stats.clients = this.clients.size;
     const drop = () => {
+      if (!this.clients.has(out)) return;
       this.clients.delete(out);
       this.stats.clients = this.clients.size;
       out.end();
       if (this.clients.size === 0) this.stop();
     };
-    ctx.req.on('close', drop);
+    req.on('close', drop);
+    out.on('close', drop);
     out.on('error', drop);
     out.write(`retry: 2000\n\n`);
     // The newcomer gets the state at once: status plus every active attack and ban.
@@ -167,15 +169,14 @@ export class LiveStream {
     if (status) out.write(frame('status', status));
     const snap = this.snapshot();
     if (snap) {
-      for (const a of snap.attacks.values()) out.write(frame('attack', a));
-      for (const b of snap.bans.values()) out.write(frame('ban', b));
+      for (const a of snap.attacks.values()) out.write(`event: attack\ndata: ${a}\n\n`);
+      for (const b of snap.bans.values()) out.write(`event: ban\ndata: ${b}\n\n`);
     }
     if (!this.timer) {
       this.last = snap;
       this.timer = setInterval(() => this.tick(), this.intervalMs);
       this.timer.unref();
     }
-    return out;
   }
 
   private safe<T>(fn: () => T): T | undefined {
