@@ -15,9 +15,22 @@ export interface Live {
   bans: Map<string, any>;
   /** When the stream last said anything (ms). */
   lastEvent: number;
+  /** Ingest totals of every status event since the page opened (last 15 minutes): unix seconds, records/s, datagrams/s. */
+  ingest: { t: number[]; records: number[]; datagrams: number[] };
 }
 
-export const EMPTY: Live = { connected: false, status: undefined, attacks: new Map(), bans: new Map(), lastEvent: 0 };
+const KEEP = 900;
+
+function addIngest(h: Live['ingest'], status: any): Live['ingest'] {
+  const ex: any[] = status?.ingest ?? [];
+  const t = [...h.t, Date.now() / 1000];
+  const records = [...h.records, ex.reduce((n, e) => n + (Number(e.records_per_s) || 0), 0)];
+  const datagrams = [...h.datagrams, ex.reduce((n, e) => n + (Number(e.datagrams_per_s) || 0), 0)];
+  const cut = Math.max(0, t.length - KEEP);
+  return { t: t.slice(cut), records: records.slice(cut), datagrams: datagrams.slice(cut) };
+}
+
+export const EMPTY: Live = { connected: false, status: undefined, attacks: new Map(), bans: new Map(), lastEvent: 0, ingest: { t: [], records: [], datagrams: [] } };
 export const LiveContext = createContext<Live>(EMPTY);
 export const useLive = () => useContext(LiveContext);
 
@@ -34,7 +47,12 @@ export function useStream(enabled: boolean): Live {
         return { ...l, [kind]: m, lastEvent: Date.now(), connected: true };
       });
     };
-    es.addEventListener('status', (ev) => setLive((l) => ({ ...l, status: JSON.parse((ev as MessageEvent).data), lastEvent: Date.now(), connected: true })));
+    es.addEventListener('status', (ev) =>
+      setLive((l) => {
+        const status = JSON.parse((ev as MessageEvent).data);
+        return { ...l, status, ingest: addIngest(l.ingest, status), lastEvent: Date.now(), connected: true };
+      }),
+    );
     es.addEventListener('attack', put('attacks') as EventListener);
     es.addEventListener('ban', put('bans') as EventListener);
     es.onopen = () => setLive((l) => ({ ...l, connected: true }));

@@ -3,6 +3,8 @@ import { duration, num, pct, time } from '../format.ts';
 import { useLive } from '../live.ts';
 import { routeText, Table, useGet } from './common.tsx';
 
+const PROTO: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 47: 'gre', 58: 'icmpv6' };
+
 export function Attacks() {
   const live = useLive();
   const recent = useGet('/api/v1/attacks?limit=100', 5000);
@@ -98,7 +100,7 @@ export function AttackDetail(props: { id: string }) {
       <h3>Sampled flows</h3>
       <Table
         head={['source', 'destination', 'protocol', 'sport', 'dport', 'packets', 'bytes']}
-        rows={(s.sample ?? []).slice(0, 50).map((f: any) => [f.src, f.dst, f.ip_proto, f.src_port, f.dst_port, num(f.packets), num(f.bytes)])}
+        rows={(s.sample ?? []).slice(0, 50).map((f: any) => [f.src, f.dst, PROTO[f.ip_proto] ?? f.ip_proto, f.src_port, f.dst_port, num(f.packets), num(f.bytes)])}
         empty="no flow kept (samples.enabled: false?)"
       />
     </div>

@@ -1,11 +1,8 @@
 /** Overview: mode, totals, ingest per exporter, BGP neighbors, active attacks and bans, a live ingest chart. */
-import { useEffect, useRef, useState } from 'preact/hooks';
 import { Chart } from '../chart.tsx';
 import { duration, num, since, time } from '../format.ts';
 import { useLive } from '../live.ts';
 import { Card, routeText, Table, useGet } from './common.tsx';
-
-const KEEP = 900; // 15 minutes of 1-second status events
 
 export function Overview() {
   const live = useLive();
@@ -13,24 +10,12 @@ export function Overview() {
   // GET /exporters and /neighbors carry more than the status; without them the status's own lists are shown.
   const ex = useGet('/api/v1/exporters', 5000);
   const nb = useGet('/api/v1/neighbors', 5000);
-  const hist = useRef<{ t: number[]; rec: number[]; dg: number[] }>({ t: [], rec: [], dg: [] });
-  const [, setTick] = useState(0);
-  useEffect(() => {
-    if (!s) return;
-    const h = hist.current;
-    const ingest: any[] = s.ingest ?? [];
-    h.t.push(Date.now() / 1000);
-    h.rec.push(ingest.reduce((n, e) => n + (Number(e.records_per_s) || 0), 0));
-    h.dg.push(ingest.reduce((n, e) => n + (Number(e.datagrams_per_s) || 0), 0));
-    if (h.t.length > KEEP) for (const a of [h.t, h.rec, h.dg]) a.shift();
-    setTick((x) => x + 1);
-  }, [s]);
   if (!s) return <p class="muted">waiting for the daemon…</p>;
   const attacks = [...live.attacks.values()].filter((a) => a.active !== false && a.end === undefined);
   const bans = [...live.bans.values()].filter((b) => b.active !== false && b.ended === undefined);
   const exporters: any[] = ex?.ok ? ex.body.exporters : (s.ingest ?? []).map((e: any) => ({ address: e.exporter, datagrams_per_second: e.datagrams_per_s, records_per_second: e.records_per_s, last_seen: e.last_seen, errors: e.errors }));
   const neighbors: any[] = nb?.ok ? nb.body.neighbors : (s.neighbors ?? []);
-  const h = hist.current;
+  const h = live.ingest;
   return (
     <div data-testid="view-overview">
       <div class="cards">
@@ -38,11 +23,11 @@ export function Overview() {
         <Card label="active bans" value={s.active_bans} testid="total-bans" />
         <Card label="routes announced (real / dry-run)" value={`${s.announced_routes?.real ?? 0} / ${s.announced_routes?.dry_run ?? 0}`} />
         <Card label="flowspec rules (real / dry-run)" value={`${s.flowspec_rules?.real ?? 0} / ${s.flowspec_rules?.dry_run ?? 0}`} />
-        <Card label="records/s" value={num(h.rec[h.rec.length - 1] ?? 0)} testid="total-records" />
+        <Card label="records/s" value={num(h.records[h.records.length - 1] ?? 0)} testid="total-records" />
         <Card label="uptime" value={duration(s.uptime_seconds)} />
       </div>
       <h2>Ingest</h2>
-      <Chart times={h.t.slice()} series={[{ label: 'records/s', color: '#4fc3f7' }, { label: 'datagrams/s', color: '#aed581' }]} values={[h.rec.slice(), h.dg.slice()]} height={160} />
+      <Chart times={h.t} series={[{ label: 'records/s', color: '#4fc3f7' }, { label: 'datagrams/s', color: '#aed581' }]} values={[h.records, h.datagrams]} height={160} />
       <Table
         testid="exporters"
         head={['exporter', 'protocol', 'datagrams/s', 'records/s', 'sampling', 'last seen', 'errors']}
