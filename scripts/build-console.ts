@@ -5,7 +5,7 @@
  * offline). The daemon serves them from there when run from source; the
  * single executable carries them as SEA assets (scripts/build-sea.ts).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 
@@ -14,9 +14,11 @@ export const consoleDist = join(root, 'dist/console');
 
 export async function buildConsole(opts: { quiet?: boolean } = {}): Promise<{ js: string; css: string }> {
   mkdirSync(consoleDist, { recursive: true });
+  // Built beside and renamed into place: a daemon serving dist/console never reads half a file.
+  const tmp = join(root, 'dist', `console.partial-${process.pid}-${Date.now()}`);
   const res = await build({
     entryPoints: [join(root, 'console/main.tsx')],
-    outfile: join(consoleDist, 'console.js'),
+    outfile: join(tmp, 'console.js'),
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -29,6 +31,8 @@ export async function buildConsole(opts: { quiet?: boolean } = {}): Promise<{ js
     metafile: true,
     logLevel: 'warning',
   });
+  for (const f of ['console.css', 'console.js']) renameSync(join(tmp, f), join(consoleDist, f));
+  rmSync(tmp, { recursive: true, force: true });
   const out = Object.entries(res.metafile.outputs);
   const size = (ext: string) => out.filter(([k]) => k.endsWith(ext)).reduce((n, [, o]) => n + o.bytes, 0);
   if (!opts.quiet) console.log(`built dist/console: console.js ${(size('.js') / 1024).toFixed(0)} KiB, console.css ${(size('.css') / 1024).toFixed(0)} KiB`);
