@@ -132,9 +132,9 @@ function App() {
       <main>
         {page === 'overview' ? <Overview /> : null}
         {page === 'talkers' ? <Talkers /> : null}
-        {page === 'attacks' ? parts[1] ? <AttackDetail id={decodeURIComponent(parts[1])} /> : <Attacks /> : null}
+        {page === 'attacks' ? parts[1] ? <AttackDetail id={decodeURIComponent(parts[1])} canChange={can('operator')} /> : <Attacks /> : null}
         {page === 'bans' ? <Bans canChange={can('operator')} /> : null}
-        {page === 'mitigate' ? <Mitigate /> : null}
+        {page === 'mitigate' ? <Mitigate initialTarget={parts[1] ? decodeURIComponent(parts[1]) : ''} /> : null}
         {page === 'audit' ? <Audit /> : null}
         {page === 'config' ? <Config /> : null}
       </main>

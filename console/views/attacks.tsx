@@ -45,7 +45,7 @@ function Top(props: { title: string; items?: any[] }) {
   );
 }
 
-export function AttackDetail(props: { id: string }) {
+export function AttackDetail(props: { id: string; canChange: boolean }) {
   const live = useLive();
   const list = useGet('/api/v1/attacks?limit=1000', 5000);
   const bans = useGet('/api/v1/bans?limit=200', 5000);
@@ -66,6 +66,14 @@ export function AttackDetail(props: { id: string }) {
     <div data-testid="view-attack-detail">
       <p>
         <a href="#/attacks">← attacks</a>
+        {props.canChange ? (
+          <>
+            {' · '}
+            <a href={`#/mitigate/${encodeURIComponent(a.target)}`} data-testid="attack-mitigate">
+              Mitigate {a.target} now…
+            </a>
+          </>
+        ) : null}
       </p>
       <h2>
         {a.target} <span class="vector">{a.vector}</span> {a.end ? <span class="tag">ended</span> : <span class="tag bad">active</span>}

@@ -3,11 +3,18 @@ import { useState } from 'preact/hooks';
 import { time } from '../format.ts';
 import { Table, useGet } from './common.tsx';
 
+const PAGE = 100;
+
 export function Audit() {
+  // pages: opaque cursors where the daemon gives them (next_cursor), offsets otherwise
   const [cursor, setCursor] = useState<string[]>([]);
   const at = cursor[cursor.length - 1];
-  const r = useGet(`/api/v1/audit?limit=100${at ? `&cursor=${encodeURIComponent(at)}` : ''}`, at ? 0 : 5000);
+  const q = at === undefined ? '' : at.startsWith('offset:') ? `&offset=${at.slice(7)}` : `&cursor=${encodeURIComponent(at)}`;
+  const r = useGet(`/api/v1/audit?limit=${PAGE}${q}`, at ? 0 : 5000);
   const rows: any[] = r?.ok ? r.body.audit : [];
+  let next: string | undefined;
+  if (r?.ok && r.body.next_cursor) next = r.body.next_cursor;
+  else if (r?.ok && r.body.next_cursor === undefined && r.body.offset + rows.length < r.body.total) next = `offset:${r.body.offset + rows.length}`;
   return (
     <div data-testid="view-audit">
       {r && !r.ok ? <p class="error">{r.error}</p> : null}
@@ -19,7 +26,7 @@ export function Audit() {
       />
       <div class="controls">
         {cursor.length ? <button onClick={() => setCursor(cursor.slice(0, -1))}>newer</button> : null}
-        {r?.ok && r.body.next_cursor ? <button onClick={() => setCursor([...cursor, r.body.next_cursor])}>older</button> : null}
+        {next ? <button onClick={() => setCursor([...cursor, next])}>older</button> : null}
       </div>
     </div>
   );

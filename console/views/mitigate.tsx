@@ -12,9 +12,9 @@ import { NotAvailable, routeText, Table, useGet } from './common.tsx';
 
 const BLACKHOLE = '(blackhole)';
 
-export function Mitigate() {
+export function Mitigate(props: { initialTarget?: string }) {
   const methods = useGet('/api/v1/mitigations/methods');
-  const [target, setTarget] = useState('');
+  const [target, setTarget] = useState(props.initialTarget ?? '');
   const [method, setMethod] = useState(BLACKHOLE);
   const [ttl, setTtl] = useState('3600');
   const [reason, setReason] = useState('');

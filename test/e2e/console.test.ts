@@ -71,7 +71,7 @@ async function login(browser: Browser, base: string, token: string): Promise<Pag
 
 /** The mutating controls a viewer must never see, in whatever view is open. */
 async function mutatingControls(page: Page): Promise<number> {
-  return page.locator('[data-testid=unban], [data-testid=mitigate-send], [data-testid=nav-mitigate], [data-testid=nav-config], button.danger').count();
+  return page.locator('[data-testid=unban], [data-testid=mitigate-send], [data-testid=nav-mitigate], [data-testid=nav-config], [data-testid=attack-mitigate], button.danger').count();
 }
 
 test('console in Chromium: viewer sees a replayed attack live with vector and route and no mutating control; operator mitigates and unbans; admin reads the config', { skip, timeout: 240_000 }, async (t) => {
@@ -198,7 +198,11 @@ test('console in Chromium: viewer sees a replayed attack live with vector and ro
   // ---- operator: mitigate now (refusal with the guard's reason, then a send), unban
   const op = await login(browser, base, TOKENS.BW_UI_OPERATOR);
   op.on('dialog', (d) => void d.accept());
-  await op.click('[data-testid=nav-mitigate]');
+  // from an attack's detail, "Mitigate now" comes with the target filled in
+  await op.click('[data-testid=nav-attacks]');
+  await op.locator('[data-testid=attack-row]', { hasText: VICTIM }).first().click();
+  await op.click('[data-testid=attack-mitigate]');
+  assert.equal(await op.inputValue('[data-testid=mitigate-target]'), VICTIM);
   await op.fill('[data-testid=mitigate-target]', '198.51.100.1');
   assert.equal(await op.isDisabled('[data-testid=mitigate-send]'), true, 'Send waits for the preview');
   await op.click('[data-testid=mitigate-preview]');
