@@ -4,15 +4,16 @@
  * dist/console/console.css, the only two files the page loads (no CDN; works
  * offline). The daemon serves them from there when run from source; the
  * single executable carries them as SEA assets (scripts/build-sea.ts).
+ * Run by `prepare`, `npm start`, `npm test` and `npm run build`.
  */
 import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
 
 const root = resolve(import.meta.dirname, '..');
 export const consoleDist = join(root, 'dist/console');
 
 export async function buildConsole(opts: { quiet?: boolean } = {}): Promise<{ js: string; css: string }> {
+  const { build } = await import('esbuild');
   mkdirSync(consoleDist, { recursive: true });
   // Built beside and renamed into place: a daemon serving dist/console never reads half a file.
   const tmp = join(root, 'dist', `console.partial-${process.pid}-${Date.now()}`);
@@ -39,4 +40,12 @@ export async function buildConsole(opts: { quiet?: boolean } = {}): Promise<{ js
   return { js: join(consoleDist, 'console.js'), css: join(consoleDist, 'console.css') };
 }
 
-if (import.meta.main) await buildConsole();
+if (import.meta.main) {
+  try {
+    await buildConsole();
+  } catch (e) {
+    // `npm ci --omit=dev` runs prepare without esbuild: say so and let the install finish (the daemon answers 503 at / until built).
+    if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    console.log(`build:console: skipped, esbuild is not installed (${(e as Error).message.split('\n')[0]})`);
+  }
+}
