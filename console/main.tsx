@@ -134,7 +134,7 @@ function App() {
         {page === 'talkers' ? <Talkers /> : null}
         {page === 'attacks' ? parts[1] ? <AttackDetail id={decodeURIComponent(parts[1])} canChange={can('operator')} /> : <Attacks /> : null}
         {page === 'bans' ? <Bans canChange={can('operator')} /> : null}
-        {page === 'mitigate' ? <Mitigate initialTarget={parts[1] ? decodeURIComponent(parts[1]) : ''} /> : null}
+        {page === 'mitigate' ? <Mitigate initialTarget={parts[1] ? decodeURIComponent(parts[1]) : ''} attackId={parts[2] ? decodeURIComponent(parts[2]) : undefined} /> : null}
         {page === 'audit' ? <Audit /> : null}
         {page === 'config' ? <Config /> : null}
       </main>

@@ -69,7 +69,7 @@ export function AttackDetail(props: { id: string; canChange: boolean }) {
         {props.canChange ? (
           <>
             {' · '}
-            <a href={`#/mitigate/${encodeURIComponent(a.target)}`} data-testid="attack-mitigate">
+            <a href={`#/mitigate/${encodeURIComponent(a.target)}/${encodeURIComponent(a.id)}`} data-testid="attack-mitigate">
               Mitigate {a.target} now…
             </a>
           </>

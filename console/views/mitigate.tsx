@@ -8,14 +8,21 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, unavailable, type ApiResult } from '../api.ts';
 import { pct, num } from '../format.ts';
-import { NotAvailable, routeText, Table, useGet } from './common.tsx';
+import { NotAvailable, routeText, ruleText, Table, useGet } from './common.tsx';
 
 const BLACKHOLE = '(blackhole)';
+const INFERRED = '(inferred)';
 
-export function Mitigate(props: { initialTarget?: string }) {
+export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
   const methods = useGet('/api/v1/mitigations/methods');
+  // "infer from alarm": a match proposed from the attack's sample, shown for approval
+  const infer = useGet(props.attackId ? `/api/v1/attacks/${encodeURIComponent(props.attackId)}/infer` : null);
+  const inferred = infer?.ok ? infer.body : undefined;
   const [target, setTarget] = useState(props.initialTarget ?? '');
   const [method, setMethod] = useState(BLACKHOLE);
+  useEffect(() => {
+    if (inferred?.match) setMethod(INFERRED);
+  }, [inferred]);
   const [ttl, setTtl] = useState('3600');
   const [reason, setReason] = useState('');
   const [preview, setPreview] = useState<ApiResult | undefined>();
@@ -31,7 +38,8 @@ export function Mitigate(props: { initialTarget?: string }) {
   const doPreview = async () => {
     setBusy(true);
     const q = new URLSearchParams({ target: target.trim() });
-    if (method !== BLACKHOLE) q.set('method', method);
+    if (method === INFERRED) q.set('match', JSON.stringify(inferred.match));
+    else if (method !== BLACKHOLE) q.set('method', method);
     setPreview(await api('GET', `/api/v1/mitigations/preview?${q}`));
     setBusy(false);
   };
@@ -43,7 +51,8 @@ export function Mitigate(props: { initialTarget?: string }) {
     setBusy(true);
     const ttlSeconds = Number(ttl) || undefined;
     let r: ApiResult;
-    if (hasMethods) r = await api('POST', '/api/v1/mitigations', { target: target.trim(), ...(method !== BLACKHOLE ? { method } : {}), ttl_seconds: ttlSeconds, ...(reason ? { reason } : {}) });
+    const choice = method === INFERRED ? { match: inferred.match } : method !== BLACKHOLE ? { method } : {};
+    if (hasMethods) r = await api('POST', '/api/v1/mitigations', { target: target.trim(), ...choice, ttl_seconds: ttlSeconds, ...(reason ? { reason } : {}) });
     else r = await api('POST', '/api/v1/ban', { ip: target.trim(), ttl_seconds: ttlSeconds, ...(reason ? { reason } : {}) });
     setSent(r);
     setBusy(false);
@@ -60,6 +69,7 @@ export function Mitigate(props: { initialTarget?: string }) {
           method
           <select data-testid="mitigate-method" value={method} onChange={(e) => setMethod((e.target as HTMLSelectElement).value)}>
             <option value={BLACKHOLE}>blackhole (RTBH)</option>
+            {inferred?.match ? <option value={INFERRED}>FlowSpec inferred from the attack</option> : null}
             {list.map((m) => (
               <option value={m.name}>{m.name}</option>
             ))}
@@ -75,6 +85,13 @@ export function Mitigate(props: { initialTarget?: string }) {
         </label>
       </div>
       {methods && !hasMethods ? <NotAvailable what="FlowSpec methods" r={methods} /> : null}
+      {method === INFERRED && inferred ? (
+        <p class="muted" data-testid="inferred">
+          Inferred from attack {inferred.attack_id} ({inferred.vector}): <code>{JSON.stringify(inferred.match)}</code>
+          {Array.isArray(inferred.basis) && inferred.basis.length ? ` — ${inferred.basis.join('; ')}` : ''}
+          {typeof inferred.coverage === 'number' ? `, covers ${pct(inferred.coverage)} of the sample` : ''}. Check it before sending.
+        </p>
+      ) : null}
       <div class="controls">
         <button data-testid="mitigate-preview" disabled={!target.trim() || busy} onClick={doPreview}>
           Preview
@@ -109,7 +126,7 @@ function Preview(props: { r: ApiResult; blocks: boolean }) {
   return (
     <div data-testid="preview">
       <h2>Routes</h2>
-      <ul>{(p.routes ?? []).map((x: any) => <li class="route">{routeText(x.type ? x : { type: p.kind, ...x })}</li>)}</ul>
+      <ul>{(p.routes ?? []).map((x: any) => <li class="route">{x.type ? routeText(x) : ruleText(x)}</li>)}</ul>
       <h2>Lint</h2>
       <Table
         testid="lint"
