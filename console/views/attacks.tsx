@@ -1,9 +1,7 @@
 /** Attacks: active (live) and recent; the detail of one with its vector, peaks, triggers, sample tops, timeline and route(s). */
 import { duration, num, pct, time } from '../format.ts';
 import { useLive } from '../live.ts';
-import { routeText, Table, useGet } from './common.tsx';
-
-const PROTO: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 47: 'gre', 58: 'icmpv6' };
+import { PROTO, routeText, Table, useGet } from './common.tsx';
 
 export function Attacks() {
   const live = useLive();

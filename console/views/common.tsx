@@ -10,17 +10,23 @@ export function routeText(r: any): string {
   return JSON.stringify(r);
 }
 
+export const PROTO: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 47: 'gre', 58: 'icmpv6' };
+
+/** A FlowSpec rule (ban/intent.ts FlowspecRuleIntent) in one line. */
 export function ruleText(x: any): string {
   const parts = [`flowspec dst ${x.destination}`];
   if (x.source) parts.push(`src ${x.source}`);
-  if (x.protocols?.length) parts.push(`proto ${x.protocols.join(',')}`);
+  if (x.protocols?.length) parts.push(`proto ${x.protocols.map((p: number) => PROTO[p] ?? p).join(',')}`);
   if (x.source_ports?.length) parts.push(`sport ${x.source_ports.join(',')}`);
   if (x.destination_ports?.length) parts.push(`dport ${x.destination_ports.join(',')}`);
-  if (x.tcp_flags) parts.push(`flags ${x.tcp_flags}`);
-  if (x.fragment) parts.push(`fragment ${x.fragment}`);
-  if (x.packet_length) parts.push(`length ${JSON.stringify(x.packet_length)}`);
+  if (x.tcp_flags) parts.push(typeof x.tcp_flags === 'object' ? `tcp-flags set 0x${Number(x.tcp_flags.set).toString(16)} clear 0x${Number(x.tcp_flags.clear).toString(16)}` : `tcp-flags ${x.tcp_flags}`);
+  if (x.fragment) parts.push('fragment');
+  if (x.packet_length) parts.push(`length ${x.packet_length.min ?? 0}-${x.packet_length.max ?? 65535}`);
+  if (x.icmp_type !== undefined) parts.push(`icmp-type ${x.icmp_type}`);
   const a = x.action;
-  parts.push(a ? (typeof a === 'string' ? a : a.type === 'rate_limit' || a.rate_mbps !== undefined ? `rate-limit ${a.rate_mbps ?? a.rate_limit_mbps} Mbps` : JSON.stringify(a)) : 'discard');
+  if (!a || a.type === 'discard') parts.push('→ discard');
+  else if (a.type === 'rate_limit') parts.push(`→ rate-limit ${((a.bytes_per_second * 8) / 1e6).toFixed(1)} Mbps`);
+  else parts.push(`→ ${JSON.stringify(a)}`);
   return parts.join(' ');
 }
 

@@ -124,7 +124,7 @@ test('mitigate now in Chromium: lint and collateral before Send, the previewed c
   const lint = (await page.textContent('[data-testid=lint]')) ?? '';
   assert.match(lint, /192\.0\.2\.2.*junos.*refused.*packet_length_junos/);
   assert.match((await page.textContent('[data-testid=collateral]')) ?? '', /drops 98 % of current traffic to 198\.51\.100\.10; 1\.2 % .*legitimate/);
-  assert.match((await page.textContent('[data-testid=preview]')) ?? '', /flowspec dst 198\.51\.100\.10\/32 proto 17 sport 123/);
+  assert.match((await page.textContent('[data-testid=preview]')) ?? '', /flowspec dst 198\.51\.100\.10\/32 proto udp sport 123 → discard/);
   await page.screenshot({ path: join(shots, 'mitigate-preview.png'), fullPage: true });
   await page.click('[data-testid=mitigate-send]');
   await page.waitForSelector('[data-testid=mitigate-result].ok');
