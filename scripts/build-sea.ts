@@ -7,12 +7,15 @@
  * First runs scripts/build-native.ts (`npm run build:native`); each addon it
  * produced (dist/tcp_md5.node: TCP MD5; dist/udp_recv.node: batched UDP
  * receive) is stored as an asset of the same name and loaded from there at
- * run time (src/core/addon.ts).
+ * run time (src/core/addon.ts). The console (scripts/build-console.ts) is built
+ * too and its console.js and console.css are stored as assets that
+ * src/api/console-routes.ts serves.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
+import { buildConsole } from './build-console.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const dist = join(root, 'dist');
@@ -29,6 +32,9 @@ execFileSync(process.execPath, [join(root, 'scripts/build-native.ts')], { stdio:
 const assets: Record<string, string> = { 'breakwater.cjs': bundle };
 const addons = ['tcp_md5.node', 'udp_recv.node'].filter((a) => existsSync(join(dist, a)));
 for (const a of addons) assets[a] = join(dist, a);
+const ui = await buildConsole();
+assets['console.js'] = ui.js;
+assets['console.css'] = ui.css;
 
 await build({
   entryPoints: [join(root, 'src/main.ts')],

@@ -8,7 +8,9 @@
 #     passive MD5 neighbor (BREAKWATER_TCP_MD5_ADDON unset) answers a signed TCP
 #     connection with its OPEN, while unsigned and wrongly signed SYNs get no answer;
 #  4. when the executable carries the batched UDP receive addon: `dist/breakwater
-#     selftest` has its collector worker read with it (BREAKWATER_UDP_RECV_ADDON unset).
+#     selftest` has its collector worker read with it (BREAKWATER_UDP_RECV_ADDON unset);
+#  5. the console (embedded SEA assets) is served at / with api.dashboard
+#     (scripts/ci-console-check.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=./dist/breakwater
@@ -114,4 +116,5 @@ if [ "$(uname -s)" = Linux ] && grep -q '"udp_recv.node"' dist/sea-config.json 2
 else
   echo "udp_recv: dist/breakwater was built without the batched UDP receive addon: skipped"
 fi
+bash scripts/ci-console-check.sh "$BIN"
 echo "== sea check OK"

@@ -243,3 +243,26 @@ test('stats and view types are declared once, by the module that produces them; 
   const own = [...byName].filter(([, where]) => where.includes(join('daemon', 'ports.ts'))).map(([n]) => n);
   assert.deepEqual(own, [], 'daemon/ports.ts takes stats types from their producers');
 });
+
+test('the console (console/) is browser code: the daemon never imports it, nor preact or uplot; the console imports nothing from src/ and only preact, uplot and itself', () => {
+  const intoConsole = all.filter((i) => (i.target !== undefined && i.target.split(sep)[0] === '..' && i.target.split(sep)[1] === 'console') || /^(preact|uplot)(\/|$)/.test(i.spec) || i.spec === 'esbuild');
+  assert.deepEqual(intoConsole.map((i) => `${i.from} imports ${i.spec}`), []);
+  const ui = join(root, 'console');
+  const bad: string[] = [];
+  const walk = (dir: string) => {
+    for (const n of readdirSync(dir)) {
+      const p = join(dir, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (/\.tsx?$/.test(n)) {
+        const text = readFileSync(p, 'utf8');
+        for (const m of text.matchAll(/(?:^|\n)\s*import\s[^'"]*?['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g)) {
+          const spec = m[1] ?? m[2];
+          const ok = spec.startsWith('.') ? resolve(dirname(p), spec).startsWith(ui + sep) : /^(preact|uplot)(\/|$)/.test(spec);
+          if (!ok) bad.push(`${relative(root, p)} imports ${spec}`);
+        }
+      }
+    }
+  };
+  walk(ui);
+  assert.deepEqual(bad, []);
+});

@@ -288,6 +288,11 @@ export const ROUTES = [
   { method: 'POST', path: '/api/v1/mitigations', access: 'operator', tenant: 'global', tag: 'mitigations', summary: 'Start a manual FlowSpec mitigation through the ban guards.', body: MitigationBody, response: v.looseObject({ id: v.string(), ban: anyObject }), status: 201, errors: [400, 404, 409, 503] },
   { method: 'DELETE', path: '/api/v1/mitigations/:id', access: 'operator', tenant: 'global', tag: 'mitigations', summary: 'End a manual mitigation.', response: v.looseObject({ id: v.string(), ended: v.boolean() }), errors: [404, 503] },
   { method: 'GET', path: '/api/v1/attacks/:id/infer', access: 'viewer', tenant: 'global', tag: 'mitigations', summary: 'A FlowSpec match proposed from an attack\'s sample, for approval.', response: anyObject, errors: [404] },
+  // The console (console-routes.ts); the page and assets answer 404 without api.dashboard
+  { method: 'GET', path: '/api/v1/whoami', access: 'viewer', tenant: 'any', tag: 'console', summary: 'The calling token\'s name and role (and tenant, when scoped).', response: v.looseObject({ name: v.string(), role: v.picklist(['viewer', 'operator', 'admin']) }) },
+  { method: 'GET', path: '/api/v1/stream', access: 'viewer', tenant: 'global', tag: 'console', summary: 'Server-sent events: `status` every second, `attack` and `ban` on change; the token may come as ?token= (EventSource sends no headers).', query: v.object({ token: strQ('The bearer token, for EventSource.') }), response: v.string(), contentType: 'text/event-stream' },
+  { method: 'GET', path: '/', access: 'open', tenant: 'any', tag: 'console', summary: 'The console page (api.dashboard).', response: v.string(), contentType: 'text/html', errors: [404] },
+  { method: 'GET', path: '/assets/:name', access: 'open', tenant: 'any', tag: 'console', summary: 'The console\'s script and style sheet.', response: v.string(), contentType: 'application/javascript', errors: [404] },
 ] as const satisfies readonly RouteSpec[];
 
 export type RoutePath = (typeof ROUTES)[number]['path'];

@@ -30,6 +30,7 @@ import { buildOpenApi } from './openapi.ts';
 import { BanBody, DEFAULT_LIMIT, MAX_LIMIT, ROUTES, type Access, type Method, type Role, type RoutePath, type RouteSpec } from './routes.ts';
 
 export { BanBody, DEFAULT_LIMIT, MAX_LIMIT, ROUTES, type Access, type Role };
+import { registerConsoleRoutes, type ConsoleRoutes } from './console-routes.ts';
 
 export interface PageQuery {
   limit: number;
@@ -136,6 +137,10 @@ export interface ApiServerOptions {
   signals?: () => SignalBackend | undefined;
   /** Command lines (POST /api/v1/commands); undefined while the daemon takes no changes. */
   commands?: () => CommandsPort | undefined;
+  /** Serve the console at / (api.dashboard); read on every request so a reload applies. */
+  dashboard?: () => boolean;
+  /** Period of the stream's status event and change checks (tests shorten it). */
+  streamIntervalMs?: number;
 }
 
 /** Largest body of the signal routes (signal-routes.ts). */
@@ -233,6 +238,7 @@ export class ApiServer {
   private metricsTokenRequired = false;
   private server?: Server;
   private openapi?: Record<string, unknown>;
+  private console?: ConsoleRoutes;
   readonly app: Koa;
   readonly stats = { requests: 0, errors: 0, unauthorized: 0 };
 
@@ -345,7 +351,9 @@ export class ApiServer {
       // A route with its own token header (the RTBH webhook's X-Auth-Token) answers 403 to a bad token, as its senders expect.
       const own = spec.tokenHeader;
       const h = async (ctx: Koa.Context) => {
-        const header = ctx.get('authorization') || (own && ctx.get(own) ? `Bearer ${ctx.get(own)}` : undefined);
+        // EventSource cannot set headers: the stream also takes ?token= (never logged).
+        const qtoken = spec.path === '/api/v1/stream' ? (ctx.query as Record<string, unknown>).token : undefined;
+        const header = ctx.get('authorization') || (typeof qtoken === 'string' && qtoken !== '' ? `Bearer ${qtoken}` : undefined) || (own && ctx.get(own) ? `Bearer ${ctx.get(own)}` : undefined);
         let caller: Caller;
         try {
           caller = this.authorize(header, spec);
@@ -476,6 +484,12 @@ export class ApiServer {
     registerSignalRoutes((path, fn) => route('POST', path, (ctx, c) => fn(ctx, c.actor)), () => this.opts.signals?.(), (ctx) => readJson(ctx.req, Math.max(maxBody, SIGNAL_MAX_BODY)));
     registerCommandRoutes((path, fn) => route('POST', path, (ctx, c) => fn(ctx, c.actor)), { commands: () => this.opts.commands?.(), isAdmin: (ctx) => this.isAdmin(ctx.get('authorization') || undefined), maxBodyBytes: maxBody });
     registerMitigationRoutes((method, path, fn) => route(method, path, (ctx, c) => fn(ctx, c.actor)), () => b.mitigations, (ctx) => readJson(ctx.req, maxBody));
+    // The console's routes see the caller's role: without tokens every caller may do everything.
+    this.console = registerConsoleRoutes((path, fn) => route('GET', path, (ctx, c) => fn(ctx, c.actor, c.role ?? (this.authRequired ? 'viewer' : 'admin'))), {
+      backend: b,
+      dashboard: () => this.opts.dashboard?.() ?? false,
+      intervalMs: this.opts.streamIntervalMs ?? 1000,
+    });
     // Every row has a handler and every handler a row: the table is the whole API.
     const missing = ROUTES.filter((x) => !registered.has(`${x.method} ${x.path}`)).map((x) => `${x.method} ${x.path}`);
     if (missing.length) throw new Error(`ROUTES rows without a handler: ${missing.join(', ')}`);
@@ -514,6 +528,7 @@ export class ApiServer {
   }
 
   async stop(): Promise<void> {
+    this.console?.close();
     const s = this.server;
     if (!s) return;
     this.server = undefined;

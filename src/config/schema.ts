@@ -381,7 +381,7 @@ export type NotifyConfig = v.InferOutput<typeof NotifySchema>;
 
 export const ApiSchema = v.strictObject({
   listen: doc(v.optional(ListenString, '127.0.0.1:8080'), 'Listen address of the REST API, dashboard and `/metrics`; empty disables it.'),
-  dashboard: doc(v.optional(v.boolean(), true), 'Serve the embedded web dashboard. Not part of this version yet: accepted so existing configs load.'),
+  dashboard: doc(v.optional(v.boolean(), true), 'Serve the web console (docs/console.md) at `/` and `/assets/` on the API listener; it logs in with an API token. `false`: those paths answer 404. Applied on reload.'),
   token_env: doc(v.optional(v.string()), 'Environment variable holding a single admin token.'),
   tokens: doc(
     v.optional(

@@ -1,0 +1,2 @@
+/** Style sheets are bundled by esbuild into console.css. */
+declare module '*.css';

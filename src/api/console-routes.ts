@@ -1,0 +1,249 @@
+/**
+ * The console on the API listener: its page and its two assets (built by
+ * `npm run build:console` into dist/console/, carried by the single
+ * executable as SEA assets), who the caller is, and the live stream.
+ *
+ *   GET /                 the page (api.dashboard; 404 otherwise)
+ *   GET /assets/{name}    console.js, console.css
+ *   GET /api/v1/whoami    {name, role} of the token (the console shows what the role may do)
+ *   GET /api/v1/stream    Server-Sent Events: `status` every interval (the /status body),
+ *                         `attack` and `ban` when one appears, changes or ends (a view of it)
+ *
+ * The stream polls the same backend the REST routes read, once per interval
+ * for all clients (and not at all without one), so scripts and the console
+ * see the same thing. The console's source (console/) is never imported here:
+ * only its built files are read.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type Koa from 'koa';
+import { ApiError } from '../core/errors.ts';
+import { inBundle } from '../core/addon.ts';
+import type { ApiBackend, Role } from './server.ts';
+
+export type ConsolePath = '/' | '/assets/:name' | '/api/v1/whoami' | '/api/v1/stream';
+
+export const CONSOLE_ASSETS = { 'console.js': 'text/javascript; charset=utf-8', 'console.css': 'text/css; charset=utf-8' } as const;
+type AssetName = keyof typeof CONSOLE_ASSETS;
+
+/** The page: everything it runs comes from /assets (no CDN; works offline). */
+const PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Breakwater</title>
+<link rel="stylesheet" href="/assets/console.css">
+</head>
+<body>
+<div id="app"><noscript>The Breakwater console needs JavaScript.</noscript></div>
+<script type="module" src="/assets/console.js"></script>
+</body>
+</html>
+`;
+
+const SECURITY_HEADERS = {
+  // uPlot sizes its canvas with inline styles; nothing else inline is allowed.
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+} as const;
+
+let cached: Map<AssetName, Buffer> | undefined;
+
+/** The built assets: embedded in the single executable, beside a plain bundle, or dist/console/ from source. */
+export function loadConsoleAssets(): Map<AssetName, Buffer> | string {
+  if (cached) return cached;
+  const out = new Map<AssetName, Buffer>();
+  try {
+    const sea = createRequire(process.execPath)('node:sea') as { isSea(): boolean; getAsset(k: string): ArrayBuffer };
+    if (sea.isSea()) {
+      for (const name of Object.keys(CONSOLE_ASSETS) as AssetName[]) out.set(name, Buffer.from(sea.getAsset(name)));
+      cached = out;
+      return out;
+    }
+  } catch (e) {
+    if (!(e as { code?: string }).code?.startsWith('ERR_UNKNOWN_BUILTIN')) return `the console assets are missing from this executable: ${(e as Error).message}`;
+  }
+  const dir = inBundle() ? new URL('./console/', import.meta.url) : new URL('../../dist/console/', import.meta.url);
+  try {
+    for (const name of Object.keys(CONSOLE_ASSETS) as AssetName[]) out.set(name, readFileSync(new URL(name, dir)));
+  } catch (e) {
+    return `the console is not built (${(e as Error).message}): run npm run build:console`;
+  }
+  // From source the files may be rebuilt while the daemon runs: read them again next time.
+  if (inBundle()) cached = out;
+  return out;
+}
+
+export interface ConsoleOptions {
+  backend: ApiBackend;
+  dashboard: () => boolean;
+  intervalMs: number;
+}
+
+export interface ConsoleRoutes {
+  /** Ends every stream and stops polling. */
+  close(): void;
+  readonly stats: { clients: number; events: number };
+}
+
+type Get = (path: ConsolePath, fn: (ctx: Koa.Context, actor: string, role: Role) => unknown) => void;
+
+/** Registers the console's routes through the server's `get` (which checks each route's role from ROUTES). */
+export function registerConsoleRoutes(get: Get, o: ConsoleOptions): ConsoleRoutes {
+  const stream = new LiveStream(o.backend, o.intervalMs);
+  const need = () => {
+    if (!o.dashboard()) throw new ApiError('not_found', 'the console is off (api.dashboard: false)');
+  };
+  const send = (ctx: Koa.Context, type: string, body: Buffer | string) => {
+    ctx.set(SECURITY_HEADERS);
+    ctx.set('cache-control', 'no-cache');
+    ctx.type = type;
+    ctx.body = body;
+  };
+  get('/', (ctx) => {
+    need();
+    send(ctx, 'text/html; charset=utf-8', PAGE);
+  });
+  get('/assets/:name', (ctx) => {
+    need();
+    const name = String(ctx.params.name);
+    if (!Object.hasOwn(CONSOLE_ASSETS, name)) throw new ApiError('not_found', `no console asset ${name}`);
+    const assets = loadConsoleAssets();
+    if (typeof assets === 'string') throw new ApiError('unavailable', assets);
+    send(ctx, CONSOLE_ASSETS[name as AssetName], assets.get(name as AssetName)!);
+  });
+  get('/api/v1/whoami', (ctx, actor, role) => {
+    ctx.body = { name: actor, role };
+  });
+  get('/api/v1/stream', (ctx) => {
+    // Written by hand (ctx.respond = false): koa's stream piping would report every closed tab as an error.
+    ctx.req.socket.setTimeout(0);
+    ctx.req.socket.setNoDelay(true);
+    ctx.status = 200;
+    ctx.respond = false;
+    ctx.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no', connection: 'keep-alive' });
+    stream.add(ctx.req, ctx.res);
+  });
+  return { close: () => stream.close(), stats: stream.stats };
+}
+
+interface Snapshot {
+  attacks: Map<string, string>;
+  bans: Map<string, string>;
+}
+
+/** One poller for every connected client; events are written as they are found. */
+export class LiveStream {
+  private readonly backend: ApiBackend;
+  private readonly intervalMs: number;
+  private readonly clients = new Set<ServerResponse>();
+  private timer?: NodeJS.Timeout;
+  private last?: Snapshot;
+  readonly stats = { clients: 0, events: 0 };
+
+  constructor(backend: ApiBackend, intervalMs: number) {
+    this.backend = backend;
+    this.intervalMs = intervalMs;
+  }
+
+  add(req: IncomingMessage, out: ServerResponse): void {
+    this.clients.add(out);
+    this.stats.clients = this.clients.size;
+    const drop = () => {
+      if (!this.clients.has(out)) return;
+      this.clients.delete(out);
+      this.stats.clients = this.clients.size;
+      out.end();
+      if (this.clients.size === 0) this.stop();
+    };
+    req.on('close', drop);
+    out.on('close', drop);
+    out.on('error', drop);
+    out.write(`retry: 2000\n\n`);
+    // The newcomer gets the state at once: status plus every active attack and ban.
+    const status = this.safe(() => this.backend.status());
+    if (status) out.write(frame('status', status));
+    const snap = this.snapshot();
+    if (snap) {
+      for (const a of snap.attacks.values()) out.write(`event: attack\ndata: ${a}\n\n`);
+      for (const b of snap.bans.values()) out.write(`event: ban\ndata: ${b}\n\n`);
+    }
+    if (!this.timer) {
+      this.last = snap;
+      this.timer = setInterval(() => this.tick(), this.intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  private safe<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch {
+      return undefined; // not ready yet: the next tick tries again
+    }
+  }
+
+  /** Active attacks and bans, each as the JSON its list route gives. */
+  private snapshot(): Snapshot | undefined {
+    return this.safe(() => {
+      const attacks = new Map<string, string>();
+      const bans = new Map<string, string>();
+      for (const a of this.backend.attacks({ limit: 1000, offset: 0, active: true }).items as Array<{ id: string }>) attacks.set(a.id, JSON.stringify(stable(a)));
+      for (const b of this.backend.bans({ limit: 1000, offset: 0, active: true }).items as Array<{ id: string }>) bans.set(b.id, JSON.stringify(stable(b)));
+      return { attacks, bans };
+    });
+  }
+
+  private broadcast(text: string): void {
+    this.stats.events++;
+    for (const c of this.clients) c.write(text);
+  }
+
+  tick(): void {
+    const status = this.safe(() => this.backend.status());
+    if (status) this.broadcast(frame('status', status));
+    const now = this.snapshot();
+    if (!now) return;
+    const before = this.last ?? { attacks: new Map(), bans: new Map() };
+    this.diff('attack', before.attacks, now.attacks, (id) => this.ended('attacks', id));
+    this.diff('ban', before.bans, now.bans, (id) => this.ended('bans', id));
+    this.last = now;
+  }
+
+  private diff(event: 'attack' | 'ban', before: Map<string, string>, now: Map<string, string>, gone: (id: string) => unknown): void {
+    for (const [id, json] of now) if (before.get(id) !== json) this.broadcast(`event: ${event}\ndata: ${json}\n\n`);
+    for (const id of before.keys()) if (!now.has(id)) this.broadcast(frame(event, gone(id) ?? { id, active: false }));
+  }
+
+  /** The ended attack or ban as its list gives it (recent first), when it is still on the first page. */
+  private ended(name: 'attacks' | 'bans', id: string): unknown {
+    return this.safe(() => (this.backend[name]({ limit: 100, offset: 0, active: false }).items as Array<{ id: string }>).find((x) => x.id === id));
+  }
+
+  private stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.last = undefined;
+  }
+
+  close(): void {
+    this.stop();
+    for (const c of this.clients) c.end();
+    this.clients.clear();
+    this.stats.clients = 0;
+  }
+}
+
+/** Fields that change every second (ttl_left_seconds) do not make a ban "changed". */
+function stable(x: Record<string, unknown>): Record<string, unknown> {
+  const { ttl_left_seconds: _ttl, uptime_seconds: _up, ...rest } = x;
+  return rest;
+}
+
+function frame(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
