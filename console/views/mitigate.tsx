@@ -52,7 +52,8 @@ export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
     const ttlSeconds = Number(ttl) || undefined;
     let r: ApiResult;
     const choice = method === INFERRED ? { match: inferred.match } : method !== BLACKHOLE ? { method } : {};
-    if (hasMethods) r = await api('POST', '/api/v1/mitigations', { target: target.trim(), ...choice, ttl_seconds: ttlSeconds, ...(reason ? { reason } : {}) });
+    // A blackhole is a plain ban; FlowSpec choices go through the mitigations routes.
+    if (hasMethods && method !== BLACKHOLE) r = await api('POST', '/api/v1/mitigations', { target: target.trim(), ...choice, ttl_seconds: ttlSeconds, ...(reason ? { reason } : {}) });
     else r = await api('POST', '/api/v1/ban', { ip: target.trim(), ttl_seconds: ttlSeconds, ...(reason ? { reason } : {}) });
     setSent(r);
     setBusy(false);

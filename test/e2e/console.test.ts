@@ -212,6 +212,8 @@ test('console in Chromium: viewer sees a replayed attack live with vector and ro
   assert.match(refused, /refused: .*whitelist/i, refused);
   await shot(op, '08-mitigate-refused');
   await op.fill('[data-testid=mitigate-target]', MANUAL);
+  // The attack's detail proposed a FlowSpec match inferred from its sample; this neighbor has no FlowSpec: a blackhole.
+  await op.selectOption('[data-testid=mitigate-method]', '(blackhole)');
   await op.click('[data-testid=mitigate-preview]');
   await op.waitForSelector('[data-testid=preview], [data-testid=not-available], [data-testid=preview-error]');
   await op.click('[data-testid=mitigate-send]');
