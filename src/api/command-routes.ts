@@ -13,6 +13,7 @@
 import type Koa from 'koa';
 import { ApiError } from '../core/errors.ts';
 import type { LineResult } from '../command/run.ts';
+import { readBody } from './body.ts';
 
 /** What the route needs of the daemon's commands: undefined while it takes no changes. */
 export interface CommandsPort {
@@ -24,19 +25,6 @@ export type CommandPath = '/api/v1/commands';
 /** Lines a request may hold. */
 export const MAX_COMMAND_LINES = 1000;
 
-async function readText(req: Koa.Context['req'], max: number): Promise<string> {
-  const len = Number(req.headers['content-length'] ?? 0);
-  if (len > max) throw new ApiError('payload_too_large', `request body larger than ${max} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > max) throw new ApiError('payload_too_large', `request body larger than ${max} bytes`);
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 const isWithdrawAll = (line: string) => /^\s*withdraw[-_]all\s*$/.test(line);
 
 export function registerCommandRoutes(
@@ -44,7 +32,7 @@ export function registerCommandRoutes(
   deps: { commands: () => CommandsPort | undefined; isAdmin: (ctx: Koa.Context) => boolean; maxBodyBytes: number },
 ): void {
   route('/api/v1/commands', async (ctx, actor) => {
-    const text = await readText(ctx.req, deps.maxBodyBytes);
+    const text = await readBody(ctx.req, deps.maxBodyBytes);
     const lines = text.split('\n');
     const commands = lines.filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
     if (commands.length === 0) throw new ApiError('bad_request', 'no command in the body: send text lines such as "announce 192.0.2.100/32"');

@@ -18,6 +18,7 @@ import { ApiError, type PathIssue } from '../core/errors.ts';
 import { parseIP, parsePrefix } from '../core/ip.ts';
 import { FlowspecActionSchema, FlowspecMatchSchema, type FlowspecActionConfig, type FlowspecMatch } from '../config/schema.ts';
 import type { MutationResult } from './server.ts';
+import { sendResult } from './body.ts';
 
 export type MitigationPath = '/api/v1/mitigations/methods' | '/api/v1/mitigations/preview' | '/api/v1/mitigations' | '/api/v1/mitigations/:id' | '/api/v1/attacks/:id/infer';
 
@@ -126,16 +127,6 @@ async function body(ctx: Koa.Context, read: (ctx: Koa.Context) => Promise<unknow
   return parsed.output;
 }
 
-function answer(ctx: Koa.Context, res: MutationResult): void {
-  if (res.ok) {
-    ctx.status = res.status ?? 200;
-    ctx.body = res.body;
-  } else {
-    ctx.status = res.status;
-    ctx.body = { error: res.error, ...(res.code !== undefined ? { code: res.code } : {}), ...(res.reason !== undefined ? { reason: res.reason } : {}), ...(res.details ?? {}) };
-  }
-}
-
 type Route = (method: 'GET' | 'POST' | 'DELETE', path: MitigationPath, fn: (ctx: Koa.Context, actor: string) => Promise<void> | void) => void;
 
 /** Registers the routes through the server's `route` (which checks each route's role from ROUTES). */
@@ -153,12 +144,12 @@ export function registerMitigationRoutes(route: Route, backend: () => Mitigation
   });
   route('POST', '/api/v1/mitigations', async (ctx, actor) => {
     const b = need();
-    answer(ctx, b.mitigate(await body(ctx, readJson), actor));
+    sendResult(ctx, b.mitigate(await body(ctx, readJson), actor));
   });
   route('DELETE', '/api/v1/mitigations/:id', (ctx, actor) => {
     const id = String(ctx.params.id);
     if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(id)) throw new ApiError('bad_request', 'id is not a ban id');
-    answer(ctx, need().end(id, actor));
+    sendResult(ctx, need().end(id, actor));
   });
   route('GET', '/api/v1/attacks/:id/infer', (ctx) => {
     const id = String(ctx.params.id);

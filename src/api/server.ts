@@ -21,6 +21,9 @@ import { parseIP } from '../core/ip.ts';
 import type { HistoryReader } from '../history/reader.ts';
 import { VERSION } from '../version.ts';
 import { registerHistoryRoutes } from './history-routes.ts';
+import { readJson, sendResult } from './body.ts';
+
+export { readJson };
 import { registerSignalRoutes, type SignalBackend } from './signal-routes.ts';
 import { registerCommandRoutes, type CommandsPort } from './command-routes.ts';
 import { registerMitigationRoutes, type MitigationBackend } from './mitigation-routes.ts';
@@ -209,25 +212,6 @@ function listBody(name: string, q: PageQuery, res: PageResult): Record<string, u
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
-}
-
-export async function readJson(req: NodeJS.ReadableStream & { headers: Record<string, string | string[] | undefined> }, max: number): Promise<unknown> {
-  const len = Number(req.headers['content-length'] ?? 0);
-  if (len > max) throw new ApiError('payload_too_large', `request body larger than ${max} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > max) throw new ApiError('payload_too_large', `request body larger than ${max} bytes`);
-    chunks.push(c);
-  }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
-  if (text === '') return {};
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new ApiError('bad_request', `invalid JSON: ${(e as Error).message}`);
-  }
 }
 
 export class ApiServer {
@@ -447,14 +431,7 @@ export class ApiServer {
           ctx.body = what === 'ban' ? { error: `ban refused: ${parsed.output.ip} is not a host of this token's tenant`, code: 'not_found', reason: 'outside_tenant' } : { error: `unban refused: ${parsed.output.ip} is not banned`, code: 'not_found', reason: 'not_banned' };
           return;
         }
-        const res = await fn(parsed.output, c.actor);
-        if (res.ok) {
-          ctx.status = res.status ?? 200;
-          ctx.body = res.body;
-        } else {
-          ctx.status = res.status;
-          ctx.body = { error: res.error, ...(res.code !== undefined ? { code: res.code } : {}), ...(res.reason !== undefined ? { reason: res.reason } : {}), ...(res.details ?? {}) };
-        }
+        sendResult(ctx, await fn(parsed.output, c.actor));
       };
     route('POST', '/api/v1/ban', mutation('ban', (req, actor) => b.ban(req, actor)));
     route('POST', '/api/v1/unban', mutation('unban', (req, actor) => b.unban(req, actor)));
