@@ -30,6 +30,11 @@
  *   keys   Uint32Array kw/row, multi-word keys only
  *   bits   tick bitmap (rows with traffic in the current tick: evaluated at
  *          close) and 3 half bitmaps (rows to shift at a half boundary)
+ *
+ * Just over 600 lines: the hash, the row arrays and the window shifts read
+ * the same private layout on the per-record path; splitting them would put
+ * a call or an accessor between the record and its cache line. Field names
+ * (counter-fields.ts) and eviction (evict.ts) live apart.
  */
 import { K, NC, halfOf, halfStart, hashWords } from './counter-fields.ts';
 import { evictIdle, evictLeastActive } from './evict.ts';
