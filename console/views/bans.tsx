@@ -9,6 +9,8 @@ export function Bans(props: { canChange: boolean }) {
   const live = useLive();
   const [reloadKey, setReloadKey] = useState(0);
   const [result, setResult] = useState<ApiResult | undefined>();
+  /** Bans this page lifted: gone at once, even while the stream still reports them active. */
+  const [lifted, setLifted] = useState<ReadonlySet<string>>(new Set());
   const act = useGet('/api/v1/bans?active=true&limit=1000', 3000, reloadKey);
   const hist = useGet('/api/v1/bans?active=false&limit=100', 10000, reloadKey);
   const byId = new Map<string, any>();
@@ -18,10 +20,13 @@ export function Bans(props: { canChange: boolean }) {
     if (b.active === false || b.ended !== undefined) byId.delete(b.id);
     else byId.set(b.id, { ...byId.get(b.id), ...b });
   }
+  for (const id of lifted) byId.delete(id);
   const active = [...byId.values()].sort((a, b) => b.created - a.created);
   const unban = async (b: any) => {
     if (!confirm(`Unban ${b.target}? Its route is withdrawn now.`)) return;
-    setResult(await api('POST', '/api/v1/unban', { ip: b.target }));
+    const r = await api('POST', '/api/v1/unban', { ip: b.target });
+    setResult(r);
+    if (r.ok) setLifted((s) => new Set([...s, b.id]));
     setReloadKey((k) => k + 1);
   };
   const head = ['target', 'action', 'source', 'reason', 'created', 'TTL left', 'step', 'announced to', 'route'];
