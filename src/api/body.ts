@@ -1,9 +1,11 @@
 /**
- * Request bodies read with a size bound, and mutation results written back:
- * shared by the server and the route files (commands take text, the rest JSON).
+ * Request bodies read with a size bound, their validation issues named by
+ * path, and mutation results written back: shared by the server and the route
+ * files (commands take text, the rest JSON).
  */
 import type Koa from 'koa';
-import { ApiError } from '../core/errors.ts';
+import * as v from 'valibot';
+import { ApiError, type PathIssue } from '../core/errors.ts';
 import type { MutationResult } from './server.ts';
 
 /** The body as text; 413 past `max` bytes (by Content-Length or as it arrives). */
@@ -40,4 +42,9 @@ export function sendResult(ctx: Koa.Context, res: MutationResult): void {
     ctx.status = res.status;
     ctx.body = { error: res.error, ...(res.code !== undefined ? { code: res.code } : {}), ...(res.reason !== undefined ? { reason: res.reason } : {}), ...(res.details ?? {}) };
   }
+}
+
+/** Valibot issues as `{path, message}`; a key a strict object does not know reads "unknown key". */
+export function pathIssues(issues: v.BaseIssue<unknown>[]): PathIssue[] {
+  return issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: /Expected never/.test(i.message) ? 'unknown key' : i.message }));
 }

@@ -28,16 +28,15 @@ export const MAX_COMMAND_LINES = 1000;
 const isWithdrawAll = (line: string) => /^\s*withdraw[-_]all\s*$/.test(line);
 
 export function registerCommandRoutes(
-  route: (path: CommandPath, fn: (ctx: Koa.Context, actor: string) => unknown) => void,
-  deps: { commands: () => CommandsPort | undefined; isAdmin: (ctx: Koa.Context) => boolean; maxBodyBytes: number },
+  route: (path: CommandPath, fn: (ctx: Koa.Context, actor: string, admin: boolean) => unknown) => void,
+  deps: { commands: () => CommandsPort | undefined; maxBodyBytes: number },
 ): void {
-  route('/api/v1/commands', async (ctx, actor) => {
+  route('/api/v1/commands', async (ctx, actor, admin) => {
     const text = await readBody(ctx.req, deps.maxBodyBytes);
     const lines = text.split('\n');
     const commands = lines.filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
     if (commands.length === 0) throw new ApiError('bad_request', 'no command in the body: send text lines such as "announce 192.0.2.100/32"');
     if (lines.length > MAX_COMMAND_LINES) throw new ApiError('bad_request', `at most ${MAX_COMMAND_LINES} lines per request`);
-    const admin = deps.isAdmin(ctx);
     if (!admin && commands.some(isWithdrawAll)) throw new ApiError('forbidden', `withdraw-all lifts every ban: token "${actor}" needs the admin role`);
     const port = deps.commands();
     if (!port) throw new ApiError('not_ready', 'not ready: starting or stopping', { ready: false });

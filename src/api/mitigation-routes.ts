@@ -18,7 +18,7 @@ import { ApiError, type PathIssue } from '../core/errors.ts';
 import { parseIP, parsePrefix } from '../core/ip.ts';
 import { FlowspecActionSchema, FlowspecMatchSchema, type FlowspecActionConfig, type FlowspecMatch } from '../config/schema.ts';
 import type { MutationResult } from './server.ts';
-import { sendResult } from './body.ts';
+import { pathIssues, sendResult } from './body.ts';
 
 export type MitigationPath = '/api/v1/mitigations/methods' | '/api/v1/mitigations/preview' | '/api/v1/mitigations' | '/api/v1/mitigations/:id' | '/api/v1/attacks/:id/infer';
 
@@ -71,10 +71,6 @@ export const MitigationBody = v.strictObject({
   reason: v.optional(v.pipe(v.string(), v.maxLength(200))),
 });
 
-function issuesOf(issues: v.BaseIssue<unknown>[]): PathIssue[] {
-  return issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: /Expected never/.test(i.message) ? 'unknown key' : i.message }));
-}
-
 function one(q: Record<string, unknown>, name: string): string | undefined {
   const x = q[name];
   if (x === undefined || x === '') return undefined;
@@ -91,7 +87,7 @@ function jsonParam<T>(q: Record<string, unknown>, name: string, schema: v.Generi
     throw new ApiError('bad_request', `${name} is not JSON: ${(e as Error).message}`);
   }
   const r = v.safeParse(schema, val);
-  if (!r.success) throw new ApiError('bad_request', `invalid ${name}`, { issues: issuesOf(r.issues).map((i) => ({ ...i, path: i.path ? `${name}.${i.path}` : name })) });
+  if (!r.success) throw new ApiError('bad_request', `invalid ${name}`, { issues: pathIssues(r.issues).map((i) => ({ ...i, path: i.path ? `${name}.${i.path}` : name })) });
   return r.output;
 }
 
@@ -123,7 +119,7 @@ export function parsePreviewQuery(q: Record<string, unknown>): PreviewQuery {
 async function body(ctx: Koa.Context, read: (ctx: Koa.Context) => Promise<unknown>): Promise<MitigationRequest> {
   const raw = await read(ctx);
   const parsed = v.safeParse(MitigationBody, raw);
-  if (!parsed.success) throw new ApiError('bad_request', 'invalid request body', { issues: issuesOf(parsed.issues) });
+  if (!parsed.success) throw new ApiError('bad_request', 'invalid request body', { issues: pathIssues(parsed.issues) });
   return parsed.output;
 }
 

@@ -21,7 +21,7 @@ import { parseIP } from '../core/ip.ts';
 import type { HistoryReader } from '../history/reader.ts';
 import { VERSION } from '../version.ts';
 import { registerHistoryRoutes } from './history-routes.ts';
-import { readJson, sendResult } from './body.ts';
+import { pathIssues, readJson, sendResult } from './body.ts';
 
 export { readJson };
 import { registerSignalRoutes, type SignalBackend } from './signal-routes.ts';
@@ -153,10 +153,6 @@ export type Handler = (ctx: Koa.Context, caller: Caller) => unknown;
 /** How a routes file registers the handler of one of its ROUTES rows (the server checks the row first). */
 export type RouteRegistrar = (method: Method, path: RoutePath, fn: Handler) => void;
 
-function issuesOf(issues: v.BaseIssue<unknown>[]): PathIssue[] {
-  return issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: /Expected never/.test(i.message) ? 'unknown key' : i.message }));
-}
-
 /** A query parameter given twice or as an array (`limit[]=1`) is a 400, not silently the first value. */
 function checkQuery(querystring: string): void {
   const seen = new Set<string>();
@@ -172,7 +168,7 @@ function validateQuery(spec: RouteSpec, query: Record<string, unknown>): void {
   if (!spec.query) return;
   const r = v.safeParse(spec.query, query);
   if (!r.success) {
-    const issues = issuesOf(r.issues);
+    const issues = pathIssues(r.issues);
     throw new ApiError('bad_request', issues.map((i) => (i.message.includes(i.path) ? i.message : `${i.path}: ${i.message}`)).join('; '), { issues });
   }
 }
@@ -283,14 +279,6 @@ export class ApiServer {
   private owns(c: Caller, target: string): boolean {
     if (c.tenant === undefined) return true;
     return this.backend.inTenant?.(target, c.tenant) ?? false;
-  }
-
-  /** The request's token has the admin role (or no token is configured). */
-  private isAdmin(header: string | undefined): boolean {
-    if (!this.authRequired) return true;
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-    const h = m ? digest(m[1]) : undefined;
-    return h !== undefined && this.tokens.some((t) => t.role === 'admin' && timingSafeEqual(t.hash, h));
   }
 
   private build(): Koa {
@@ -424,7 +412,7 @@ export class ApiServer {
       async (ctx, c) => {
         const body = await readJson(ctx.req, maxBody);
         const parsed = v.safeParse(BanBody, body);
-        if (!parsed.success) throw new ApiError('bad_request', 'invalid request body', { issues: issuesOf(parsed.issues) });
+        if (!parsed.success) throw new ApiError('bad_request', 'invalid request body', { issues: pathIssues(parsed.issues) });
         // Outside the caller's tenant: the answer for a target with nothing there (no hint that it exists).
         if (!this.owns(c, parsed.output.ip)) {
           ctx.status = 404;
@@ -459,7 +447,7 @@ export class ApiServer {
     registerHistoryRoutes((path, fn) => route('GET', path, (ctx) => fn(ctx)), () => this.opts.history?.());
     // Detectors send more than a ban request (FastNetMon's packet dump, Alertmanager's grouped alerts): up to 1 MiB.
     registerSignalRoutes((path, fn) => route('POST', path, (ctx, c) => fn(ctx, c.actor)), () => this.opts.signals?.(), (ctx) => readJson(ctx.req, Math.max(maxBody, SIGNAL_MAX_BODY)));
-    registerCommandRoutes((path, fn) => route('POST', path, (ctx, c) => fn(ctx, c.actor)), { commands: () => this.opts.commands?.(), isAdmin: (ctx) => this.isAdmin(ctx.get('authorization') || undefined), maxBodyBytes: maxBody });
+    registerCommandRoutes((path, fn) => route('POST', path, (ctx, c) => fn(ctx, c.actor, !this.authRequired || c.role === 'admin')), { commands: () => this.opts.commands?.(), maxBodyBytes: maxBody });
     registerMitigationRoutes((method, path, fn) => route(method, path, (ctx, c) => fn(ctx, c.actor)), () => b.mitigations, (ctx) => readJson(ctx.req, maxBody));
     // The console's routes see the caller's role: without tokens every caller may do everything.
     this.console = registerConsoleRoutes((path, fn) => route('GET', path, (ctx, c) => fn(ctx, c.actor, c.role ?? (this.authRequired ? 'viewer' : 'admin'))), {
