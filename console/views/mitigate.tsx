@@ -21,7 +21,7 @@ export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
   const [target, setTarget] = useState(props.initialTarget ?? '');
   const [method, setMethod] = useState(BLACKHOLE);
   useEffect(() => {
-    if (inferred?.match) setMethod(INFERRED);
+    if (inferred?.match) choose(setMethod, INFERRED);
   }, [inferred]);
   const [ttl, setTtl] = useState('3600');
   const [reason, setReason] = useState('');
@@ -30,10 +30,12 @@ export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
   const [busy, setBusy] = useState(false);
   const hasMethods = methods?.ok === true;
   const list: any[] = hasMethods ? methods.body.methods ?? [] : [];
-  useEffect(() => {
+  // A new target or method drops the old preview in the same render (an effect would run after paint).
+  const choose = (set: (x: string) => void, x: string) => {
+    set(x);
     setPreview(undefined);
     setSent(undefined);
-  }, [target, method]);
+  };
 
   const doPreview = async () => {
     setBusy(true);
@@ -64,11 +66,11 @@ export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
       <div class="form">
         <label>
           target (inside networks)
-          <input data-testid="mitigate-target" value={target} placeholder="198.51.100.10" onInput={(e) => setTarget((e.target as HTMLInputElement).value)} />
+          <input data-testid="mitigate-target" value={target} placeholder="198.51.100.10" onInput={(e) => choose(setTarget, (e.target as HTMLInputElement).value)} />
         </label>
         <label>
           method
-          <select data-testid="mitigate-method" value={method} onChange={(e) => setMethod((e.target as HTMLSelectElement).value)}>
+          <select data-testid="mitigate-method" value={method} onChange={(e) => choose(setMethod, (e.target as HTMLSelectElement).value)}>
             <option value={BLACKHOLE}>blackhole (RTBH)</option>
             {inferred?.match ? <option value={INFERRED}>FlowSpec inferred from the attack</option> : null}
             {list.map((m) => (
