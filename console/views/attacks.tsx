@@ -27,9 +27,9 @@ export function Attacks() {
   return (
     <div data-testid="view-attacks">
       <h2>Active</h2>
-      <Table testid="attacks-active" rowTestid="attack-row" head={head} rows={active.map(row)} empty="no attack in progress" onRow={(i) => (location.hash = `#/attacks/${active[i].id}`)} />
+      <Table testid="attacks-active" rowTestid="attack-row" head={head} rows={active.map(row)} keys={active.map((a) => a.id)} empty="no attack in progress" onRow={(i) => (location.hash = `#/attacks/${active[i].id}`)} />
       <h2>Recent</h2>
-      <Table testid="attacks-recent" rowTestid="attack-row" head={head} rows={ended.map(row)} empty="no attack yet" onRow={(i) => (location.hash = `#/attacks/${ended[i].id}`)} />
+      <Table testid="attacks-recent" rowTestid="attack-row" head={head} rows={ended.map(row)} keys={ended.map((a) => a.id)} empty="no attack yet" onRow={(i) => (location.hash = `#/attacks/${ended[i].id}`)} />
     </div>
   );
 }

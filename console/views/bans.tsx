@@ -37,6 +37,7 @@ export function Bans(props: { canChange: boolean }) {
       <Table
         testid="bans-active"
         rowTestid="ban-row"
+        keys={active.map((b) => b.id)}
         head={props.canChange ? [...head, ''] : head}
         rows={active.map((b) => {
           const cells: any[] = [

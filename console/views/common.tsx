@@ -62,7 +62,12 @@ export function useGet<T = any>(path: string | null, everyMs = 0, dep: unknown =
   return r;
 }
 
-export function Table(props: { head: string[]; rows: ComponentChildren[][]; empty?: string; testid?: string; rowTestid?: string; onRow?: (i: number) => void }) {
+/**
+ * keys: one stable id per row (a ban's or an attack's id). With them a row
+ * that moves keeps its element, so a click aimed at it cannot land on the
+ * row that took its place.
+ */
+export function Table(props: { head: string[]; rows: ComponentChildren[][]; keys?: string[]; empty?: string; testid?: string; rowTestid?: string; onRow?: (i: number) => void }) {
   if (props.rows.length === 0) return <p class="muted">{props.empty ?? 'none'}</p>;
   return (
     <table data-testid={props.testid}>
@@ -71,7 +76,7 @@ export function Table(props: { head: string[]; rows: ComponentChildren[][]; empt
       </thead>
       <tbody>
         {props.rows.map((r, i) => (
-          <tr data-testid={props.rowTestid} class={props.onRow ? 'clickable' : ''} onClick={props.onRow ? () => props.onRow!(i) : undefined}>
+          <tr key={props.keys?.[i] ?? i} data-testid={props.rowTestid} class={props.onRow ? 'clickable' : ''} onClick={props.onRow ? () => props.onRow!(i) : undefined}>
             {r.map((c) => <td>{c}</td>)}
           </tr>
         ))}

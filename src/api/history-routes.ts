@@ -27,8 +27,7 @@ export function one(q: Record<string, unknown>, name: string): string | undefine
   return String(Array.isArray(v) ? v[0] : v);
 }
 
-export function range(q: Record<string, unknown>, defaultSpanMs: number): { from: number; to: number } {
-  const now = Date.now();
+export function range(q: Record<string, unknown>, defaultSpanMs: number, now: number): { from: number; to: number } {
   const parse = (name: string, def: number) => {
     const s = one(q, name);
     if (s === undefined) return def;
@@ -59,7 +58,7 @@ export function direction(q: Record<string, unknown>): string | undefined {
 }
 
 /** Registers the history routes through the server's `get` (which checks each route's role from ROUTES). */
-export function registerHistoryRoutes(get: (path: HistoryPath, fn: (ctx: Koa.Context) => Promise<void>) => void, reader: () => HistoryReader | undefined): void {
+export function registerHistoryRoutes(get: (path: HistoryPath, fn: (ctx: Koa.Context) => Promise<void>) => void, reader: () => HistoryReader | undefined, now: () => number): void {
   const need = (): HistoryReader => {
     const h = reader();
     if (!h) throw new ApiError('not_found', 'history needs ClickHouse (storage.clickhouse is not configured)');
@@ -83,7 +82,7 @@ export function registerHistoryRoutes(get: (path: HistoryPath, fn: (ctx: Koa.Con
   get('/api/v1/history/attacks', async (ctx) => {
     const q = ctx.query as Record<string, unknown>;
     const h = need();
-    const f = { ...range(q, 7 * 86_400_000), ...filters(q), ...page(q) };
+    const f = { ...range(q, 7 * 86_400_000, now()), ...filters(q), ...page(q) };
     const res = await ask(() => h.attacks(f));
     ctx.body = { attacks: res.items, total: res.total, limit: f.limit, offset: f.offset, from: new Date(f.from).toISOString(), to: new Date(f.to).toISOString() };
   });
@@ -98,7 +97,7 @@ export function registerHistoryRoutes(get: (path: HistoryPath, fn: (ctx: Koa.Con
   get('/api/v1/history/bans', async (ctx) => {
     const q = ctx.query as Record<string, unknown>;
     const h = need();
-    const f = { ...range(q, 7 * 86_400_000), ...filters(q), ...page(q), event: one(q, 'event'), ban_id: one(q, 'ban_id') };
+    const f = { ...range(q, 7 * 86_400_000, now()), ...filters(q), ...page(q), event: one(q, 'event'), ban_id: one(q, 'ban_id') };
     const res = await ask(() => h.bans(f));
     ctx.body = { bans: res.items, total: res.total, limit: f.limit, offset: f.offset, from: new Date(f.from).toISOString(), to: new Date(f.to).toISOString() };
   });
@@ -106,7 +105,7 @@ export function registerHistoryRoutes(get: (path: HistoryPath, fn: (ctx: Koa.Con
   get('/api/v1/history/report', async (ctx) => {
     const q = ctx.query as Record<string, unknown>;
     const h = need();
-    const rg = range(q, 86_400_000);
+    const rg = range(q, 86_400_000, now());
     ctx.body = await ask(() => h.report(rg));
   });
 }

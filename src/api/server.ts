@@ -144,6 +144,8 @@ export interface ApiServerOptions {
   dashboard?: () => boolean;
   /** Period of the stream's status event and change checks (tests shorten it). */
   streamIntervalMs?: number;
+  /** The daemon's clock: rings and history are stamped with it, so "now" and "-15m" in a query read it too. */
+  now?: () => number;
 }
 
 /** Largest body of the signal routes (signal-routes.ts). */
@@ -443,8 +445,9 @@ export class ApiServer {
       ctx.body = b.config();
     });
 
-    registerTrafficRoutes(route, { history: () => this.opts.history?.(), ring: () => b.traffic?.(), owns: (c, ip) => this.owns(c, ip) });
-    registerHistoryRoutes((path, fn) => route('GET', path, (ctx) => fn(ctx)), () => this.opts.history?.());
+    const now = this.opts.now ?? Date.now;
+    registerTrafficRoutes(route, { history: () => this.opts.history?.(), ring: () => b.traffic?.(), owns: (c, ip) => this.owns(c, ip), now });
+    registerHistoryRoutes((path, fn) => route('GET', path, (ctx) => fn(ctx)), () => this.opts.history?.(), now);
     // Detectors send more than a ban request (FastNetMon's packet dump, Alertmanager's grouped alerts): up to 1 MiB.
     registerSignalRoutes((path, fn) => route('POST', path, (ctx, c) => fn(ctx, c.actor)), () => this.opts.signals?.(), (ctx) => readJson(ctx.req, Math.max(maxBody, SIGNAL_MAX_BODY)));
     registerCommandRoutes((path, fn) => route('POST', path, (ctx, c) => fn(ctx, c.actor, !this.authRequired || c.role === 'admin')), { commands: () => this.opts.commands?.(), maxBodyBytes: maxBody });

@@ -59,12 +59,13 @@ function rebucket(points: TrafficPoint[], stepMs: number): TrafficPoint[] {
   return out;
 }
 
-export function registerTrafficRoutes(route: RouteRegistrar, src: { history: () => HistoryReader | undefined; ring: () => TrafficSource | undefined; owns: (c: Caller, ip: string) => boolean }): void {
+export function registerTrafficRoutes(route: RouteRegistrar, src: { history: () => HistoryReader | undefined; ring: () => TrafficSource | undefined; owns: (c: Caller, ip: string) => boolean; now: () => number }): void {
   route('GET', '/api/v1/hosts/:ip/traffic', async (ctx, c) => {
     const ip = String(ctx.params.ip);
     if (!parseIP(ip)) throw new ApiError('bad_request', `ip "${ip}" is not an IPv4 or IPv6 address`);
     const q = ctx.query as Record<string, unknown>;
-    const rg = range(q, 3_600_000);
+    const now = src.now();
+    const rg = range(q, 3_600_000, now);
     const stepRaw = one(q, 'step');
     let stepMs = stepRaw === undefined ? undefined : parseDuration(stepRaw);
     if (stepRaw !== undefined && (stepMs === undefined || stepMs < 1000)) throw new ApiError('bad_request', 'step must be a duration of at least 1s (10, 10s, 5m, 1h)');
@@ -73,7 +74,6 @@ export function registerTrafficRoutes(route: RouteRegistrar, src: { history: () 
     // Another tenant's host answers like a host without traffic.
     if (!src.owns(c, ip)) throw new ApiError('not_found', `no traffic recorded for ${ip}`);
     const ring = src.ring();
-    const now = Date.now();
     const history = src.history();
     const body = (source: string, step: number, points: TrafficPoint[]) => ({ ip, step: step / 1000, step_seconds: step / 1000, source, from: new Date(rg.from).toISOString(), to: new Date(rg.to).toISOString(), points: points.map(withTotals) });
     if (ring && rg.from >= ring.horizon(now) - ring.stepMs) {

@@ -396,7 +396,7 @@ export class Daemon {
       historyStatus: () => this.history?.status(),
       traffic: () => this.trafficRing,
     };
-    const api = new ApiServer(new DaemonBackend(view), { host: l.host, port: l.port, tokens: resolveTokens(cfg, b.log), metricsTokenRequired: cfg.api.metrics_token_required, log: b.log, history: () => this.history?.reader, signals: () => (this.phaseNow === 'running' ? this.signalWiring?.backend : undefined), commands: () => (this.phaseNow === 'running' ? this.commands?.runner : undefined), dashboard: () => this.cfg.api.dashboard });
+    const api = new ApiServer(new DaemonBackend(view), { host: l.host, port: l.port, tokens: resolveTokens(cfg, b.log), metricsTokenRequired: cfg.api.metrics_token_required, log: b.log, history: () => this.history?.reader, signals: () => (this.phaseNow === 'running' ? this.signalWiring?.backend : undefined), commands: () => (this.phaseNow === 'running' ? this.commands?.runner : undefined), dashboard: () => this.cfg.api.dashboard, now: () => this.clock.now() });
     this.api = api;
     try {
       this.apiBound = await api.start();

@@ -197,7 +197,12 @@ test('console in Chromium: viewer sees a replayed attack live with vector and ro
 
   // ---- operator: mitigate now (refusal with the guard's reason, then a send), unban
   const op = await login(browser, base, TOKENS.BW_UI_OPERATOR);
-  op.on('dialog', (d) => void d.accept());
+  // the unban confirmation names its target: only the replayed victim may be unbanned here
+  const confirmed: string[] = [];
+  op.on('dialog', (d) => {
+    confirmed.push(d.message());
+    void (d.message().includes(`Unban ${VICTIM}?`) ? d.accept() : d.dismiss());
+  });
   // from an attack's detail, "Mitigate now" comes with the target filled in
   await op.click('[data-testid=nav-attacks]');
   await op.locator('[data-testid=attack-row]', { hasText: VICTIM }).first().click();
@@ -224,7 +229,11 @@ test('console in Chromium: viewer sees a replayed attack live with vector and ro
   await op.click('[data-testid=nav-bans]');
   const victimRow = op.locator('[data-testid=bans-active] [data-testid=ban-row]', { hasText: VICTIM });
   await victimRow.waitFor({ timeout: 10_000 });
+  // both bans listed first, so the rows no longer move under the click
+  await op.locator('[data-testid=bans-active] [data-testid=ban-row]', { hasText: MANUAL }).waitFor({ timeout: 10_000 });
   await victimRow.locator('[data-testid=unban]').click();
+  await waitFor('the unban confirmation', async () => confirmed.length > 0, 5_000);
+  assert.deepEqual(confirmed, [`Unban ${VICTIM}? Its route is withdrawn now.`], 'the operator confirmed the unban of the row clicked');
   await victimRow.waitFor({ state: 'detached', timeout: 15_000 });
   assert.match((await op.textContent('[data-testid=unban-result]')) ?? '', /unbanned/);
   if (bird) await waitFor('BIRD loses the unbanned route', async () => !(await birdHolds(VICTIM)), 15_000, 100);
