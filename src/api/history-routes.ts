@@ -1,12 +1,16 @@
 /**
  * History from ClickHouse (storage.clickhouse), on the API listener:
  *
- *   GET /api/v1/history/attacks         ?from=&to=&target=&vector=&hostgroup=&direction=&limit=&offset=
+ *   GET /api/v1/history/attacks         ?from=&to=&target=&vector=&hostgroup=&direction=&id=&limit=&cursor=
  *   GET /api/v1/history/attacks/{id}/samples
- *   GET /api/v1/history/bans            ?from=&to=&target=&vector=&hostgroup=&direction=&event=&ban_id=&limit=&offset=
+ *   GET /api/v1/history/bans            ?from=&to=&target=&vector=&hostgroup=&direction=&event=&ban_id=&attack_id=&limit=&cursor=
  *   GET /api/v1/history/report          ?from=&to=                     the `breakwater report` figures
  *
  * (GET /api/v1/hosts/{ip}/traffic, memory first, is in traffic-routes.ts.)
+ * The two lists page like the others (cursor.ts): newest first on (start,
+ * attack id) and (time, ban event id), `next_cursor` to send back as
+ * `?cursor=`, which wins over `offset` (kept for compatibility). A cursor is
+ * bound to its list, not to the filters: send the same filters with it.
  * Times: ISO 8601, Unix seconds or ms, `now`, `-6h`. Without
  * storage.clickhouse: 404; ClickHouse failing or slow: 503 (the rest of the
  * API never waits on it).
@@ -15,6 +19,7 @@ import type Koa from 'koa';
 import type { HistoryReader } from '../history/reader.ts';
 import { parseTime } from '../history/time.ts';
 import { ApiError } from '../core/errors.ts';
+import { decodeCursor, encodeCursor, type Keyset } from './cursor.ts';
 import { DEFAULT_LIMIT, MAX_LIMIT } from './routes.ts';
 
 export type HistoryPath = '/api/v1/history/attacks' | '/api/v1/history/attacks/:id/samples' | '/api/v1/history/bans' | '/api/v1/history/report';
@@ -41,14 +46,20 @@ export function range(q: Record<string, unknown>, defaultSpanMs: number, now: nu
   return { from, to };
 }
 
-function page(q: Record<string, unknown>): { limit: number; offset: number } {
+/** The cursor names of the two lists (a cursor of one is refused by the other, and by the live lists). */
+export const HISTORY_LISTS = { attacks: 'history_attacks', bans: 'history_bans' } as const;
+
+function page(q: Record<string, unknown>, list: string): { limit: number; offset: number; after?: Keyset } {
   const int = (name: string, def: number, min: number, max: number) => {
     const s = one(q, name);
     if (s === undefined) return def;
     if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) throw new ApiError('bad_request', `${name} must be an integer between ${min} and ${max}`);
     return Number(s);
   };
-  return { limit: int('limit', DEFAULT_LIMIT, 1, MAX_LIMIT), offset: int('offset', 0, 0, 1_000_000) };
+  const limit = int('limit', DEFAULT_LIMIT, 1, MAX_LIMIT);
+  const cursor = one(q, 'cursor');
+  if (cursor !== undefined) return { limit, offset: 0, after: decodeCursor(list, cursor) };
+  return { limit, offset: int('offset', 0, 0, 1_000_000) };
 }
 
 export function direction(q: Record<string, unknown>): string | undefined {
@@ -82,9 +93,9 @@ export function registerHistoryRoutes(get: (path: HistoryPath, fn: (ctx: Koa.Con
   get('/api/v1/history/attacks', async (ctx) => {
     const q = ctx.query as Record<string, unknown>;
     const h = need();
-    const f = { ...range(q, 7 * 86_400_000, now()), ...filters(q), ...page(q) };
+    const f = { ...range(q, 7 * 86_400_000, now()), ...filters(q), ...page(q, HISTORY_LISTS.attacks), id: one(q, 'id') };
     const res = await ask(() => h.attacks(f));
-    ctx.body = { attacks: res.items, total: res.total, limit: f.limit, offset: f.offset, from: new Date(f.from).toISOString(), to: new Date(f.to).toISOString() };
+    ctx.body = { attacks: res.items, total: res.total, limit: f.limit, offset: f.offset, next_cursor: res.next ? encodeCursor(HISTORY_LISTS.attacks, res.next) : null, from: new Date(f.from).toISOString(), to: new Date(f.to).toISOString() };
   });
 
   get('/api/v1/history/attacks/:id/samples', async (ctx) => {
@@ -97,9 +108,9 @@ export function registerHistoryRoutes(get: (path: HistoryPath, fn: (ctx: Koa.Con
   get('/api/v1/history/bans', async (ctx) => {
     const q = ctx.query as Record<string, unknown>;
     const h = need();
-    const f = { ...range(q, 7 * 86_400_000, now()), ...filters(q), ...page(q), event: one(q, 'event'), ban_id: one(q, 'ban_id') };
+    const f = { ...range(q, 7 * 86_400_000, now()), ...filters(q), ...page(q, HISTORY_LISTS.bans), event: one(q, 'event'), ban_id: one(q, 'ban_id'), attack_id: one(q, 'attack_id') };
     const res = await ask(() => h.bans(f));
-    ctx.body = { bans: res.items, total: res.total, limit: f.limit, offset: f.offset, from: new Date(f.from).toISOString(), to: new Date(f.to).toISOString() };
+    ctx.body = { bans: res.items, total: res.total, limit: f.limit, offset: f.offset, next_cursor: res.next ? encodeCursor(HISTORY_LISTS.bans, res.next) : null, from: new Date(f.from).toISOString(), to: new Date(f.to).toISOString() };
   });
 
   get('/api/v1/history/report', async (ctx) => {

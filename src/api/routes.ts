@@ -215,7 +215,8 @@ const HISTORY_FILTERS = {
   hostgroup: strQ('Only this hostgroup.'),
   direction,
   limit: PAGE.limit,
-  offset: intQ('offset', 0, 1_000_000, 'Items to skip.'),
+  offset: intQ('offset', 0, 1_000_000, 'Items to skip (kept for compatibility; prefer cursor).'),
+  cursor: strQ('Opaque position from a previous page\'s `next_cursor` (send the same filters with it): the page starts right after it, newest first, stable under inserts. Wins over offset.'),
 };
 
 /** Every route with its access rule and schemas: the server checks them, openapi.ts documents them, tests walk them. */
@@ -271,9 +272,9 @@ export const ROUTES = [
   },
   { method: 'GET', path: '/api/v1/config', access: 'admin', tenant: 'global', tag: 'config', summary: 'The running config, secrets hidden.', response: anyObject },
   // ClickHouse history (404 without storage.clickhouse)
-  { method: 'GET', path: '/api/v1/history/attacks', access: 'viewer', tenant: 'global', tag: 'history', summary: 'Attacks from ClickHouse history.', query: v.object(HISTORY_FILTERS), response: v.looseObject({ attacks: v.array(anyObject), total: v.number(), limit: v.number(), offset: v.number() }), errors: [404, 503] },
+  { method: 'GET', path: '/api/v1/history/attacks', access: 'viewer', tenant: 'global', tag: 'history', summary: 'Attacks from ClickHouse history, newest first (default the last 7 days).', query: v.object({ ...HISTORY_FILTERS, id: strQ('Only this attack.') }), response: list('attacks', anyObject), errors: [400, 404, 503] },
   { method: 'GET', path: '/api/v1/history/attacks/:id/samples', access: 'viewer', tenant: 'global', tag: 'history', summary: 'Flow samples of one attack from ClickHouse.', response: v.looseObject({ attack_id: v.string(), samples: v.array(anyObject) }), errors: [404, 503] },
-  { method: 'GET', path: '/api/v1/history/bans', access: 'viewer', tenant: 'global', tag: 'history', summary: 'Ban events from ClickHouse history.', query: v.object({ ...HISTORY_FILTERS, event: strQ('Only this event (start, escalate, end).'), ban_id: strQ('Only this ban.') }), response: v.looseObject({ bans: v.array(anyObject), total: v.number(), limit: v.number(), offset: v.number() }), errors: [404, 503] },
+  { method: 'GET', path: '/api/v1/history/bans', access: 'viewer', tenant: 'global', tag: 'history', summary: 'Ban lifecycle events from ClickHouse history, newest first (default the last 7 days).', query: v.object({ ...HISTORY_FILTERS, event: strQ('Only this event (created, announced, escalated, refused, ended, restored).'), ban_id: strQ('Only this ban.'), attack_id: strQ('Only the ban events of this attack.') }), response: list('bans', anyObject), errors: [400, 404, 503] },
   { method: 'GET', path: '/api/v1/history/report', access: 'viewer', tenant: 'global', tag: 'history', summary: 'The incident summary of `breakwater report`.', query: v.object({ from: HISTORY_FILTERS.from, to: HISTORY_FILTERS.to }), response: anyObject, errors: [404, 503] },
   // Signals from other detectors (signal-routes.ts): every tenant's hosts, so no tenant-scoped token
   { method: 'POST', path: '/api/v1/events', access: 'operator', tenant: 'global', tag: 'signals', summary: 'An attack reported by another detector; a ban through the same guards.', body: EventBody, response: anyObject, status: 201, errors: [202, 400, 409, 503] },

@@ -21,11 +21,31 @@ export interface HistoryFilter extends TimeRange {
   direction?: string;
   limit: number;
   offset: number;
+  /**
+   * Keyset position of the last item of the previous page (t: start_ms or
+   * time_ms, id: attack id or ban event id): the page starts strictly after
+   * it, newest first, whatever was inserted meanwhile. Offset is then ignored.
+   */
+  after?: { t: number; id: string };
+}
+
+export interface AttackFilter extends HistoryFilter {
+  /** One attack by its id. */
+  id?: string;
 }
 
 export interface BanFilter extends HistoryFilter {
   event?: string;
   ban_id?: string;
+  /** The ban events of one attack. */
+  attack_id?: string;
+}
+
+/** A page of history: the items, how many match, and the keyset of the last item when more follow. */
+export interface HistoryPage {
+  total: number;
+  items: Record<string, unknown>[];
+  next?: { t: number; id: string };
 }
 
 export interface TrafficPoint {
@@ -73,24 +93,41 @@ export class HistoryReader {
     return w.join(' AND ');
   }
 
-  async attacks(f: HistoryFilter): Promise<{ total: number; items: Record<string, unknown>[] }> {
-    const where = this.where('start', f);
+  /**
+   * One page, newest first on (msCol, idCol). With `after`, the keyset
+   * condition replaces the offset (and bounds the DateTime key column too, so
+   * ClickHouse skips the newer parts); one row more than asked says whether
+   * another page follows.
+   */
+  private async page(table: string, where: string, timeCol: string, msCol: string, idCol: string, f: HistoryFilter, out: (r: Record<string, unknown>) => Record<string, unknown>): Promise<HistoryPage> {
+    let w = where;
+    if (f.after) {
+      const t = num(Math.floor(f.after.t));
+      w += ` AND ${timeCol} <= ${dateTime(f.after.t)} AND (${msCol} < ${t} OR (${msCol} = ${t} AND ${idCol} < ${str(f.after.id)}))`;
+    }
+    const skip = f.after ? 0 : f.offset;
     const [cnt, rows] = await Promise.all([
-      this.c.query<{ n: string }>(`SELECT count() AS n FROM ${this.t('attacks')} WHERE ${where}`),
-      this.c.query<Record<string, unknown>>(`SELECT * FROM ${this.t('attacks')} WHERE ${where} ORDER BY start DESC, id LIMIT ${num(f.offset)}, ${num(f.limit)}`),
+      this.c.query<{ n: string }>(`SELECT count() AS n FROM ${this.t(table)} WHERE ${where}`),
+      this.c.query<Record<string, unknown>>(`SELECT * FROM ${this.t(table)} WHERE ${w} ORDER BY ${msCol} DESC, ${idCol} DESC LIMIT ${num(skip)}, ${num(f.limit + 1)}`),
     ]);
-    return { total: n(cnt[0]?.n ?? 0), items: rows.map(attackOut) };
+    const more = rows.length > f.limit;
+    const page = more ? rows.slice(0, f.limit) : rows;
+    const last = page[page.length - 1];
+    return { total: n(cnt[0]?.n ?? 0), items: page.map(out), next: more && last ? { t: n(last[msCol]), id: String(last[idCol]) } : undefined };
   }
 
-  async bans(f: BanFilter): Promise<{ total: number; items: Record<string, unknown>[] }> {
+  async attacks(f: AttackFilter): Promise<HistoryPage> {
+    let where = this.where('start', f);
+    if (f.id) where += ` AND id = ${str(f.id)}`;
+    return this.page('attacks', where, 'start', 'start_ms', 'id', f, attackOut);
+  }
+
+  async bans(f: BanFilter): Promise<HistoryPage> {
     let where = this.where('time', f);
     if (f.event) where += ` AND event = ${str(f.event)}`;
     if (f.ban_id) where += ` AND ban_id = ${str(f.ban_id)}`;
-    const [cnt, rows] = await Promise.all([
-      this.c.query<{ n: string }>(`SELECT count() AS n FROM ${this.t('bans')} WHERE ${where}`),
-      this.c.query<Record<string, unknown>>(`SELECT * FROM ${this.t('bans')} WHERE ${where} ORDER BY time_ms DESC, event_id LIMIT ${num(f.offset)}, ${num(f.limit)}`),
-    ]);
-    return { total: n(cnt[0]?.n ?? 0), items: rows.map(banOut) };
+    if (f.attack_id) where += ` AND attack_id = ${str(f.attack_id)}`;
+    return this.page('bans', where, 'time', 'time_ms', 'event_id', f, (r) => ({ ...banOut(r), event_id: r.event_id }));
   }
 
   /** The sample flows of one attack. */
