@@ -12,6 +12,8 @@ import { AttackDetail, Attacks } from './views/attacks.tsx';
 import { Audit } from './views/audit.tsx';
 import { Bans } from './views/bans.tsx';
 import { Config } from './views/config.tsx';
+import { History } from './views/history.tsx';
+import { HistoryAttack } from './views/history-attack.tsx';
 import { Mitigate } from './views/mitigate.tsx';
 import { Overview } from './views/overview.tsx';
 import { Talkers } from './views/talkers.tsx';
@@ -23,11 +25,13 @@ interface Who {
   tenant?: string;
 }
 
-const VIEWS: Array<{ path: string; label: string; need: Role }> = [
+/** `offered`: shown in the nav only when the status says so (History: the daemon has ClickHouse); the hash still opens it. */
+const VIEWS: Array<{ path: string; label: string; need: Role; offered?: (status: any) => boolean }> = [
   { path: 'overview', label: 'Overview', need: 'viewer' },
   { path: 'talkers', label: 'Top talkers', need: 'viewer' },
   { path: 'attacks', label: 'Attacks', need: 'viewer' },
   { path: 'bans', label: 'Bans', need: 'viewer' },
+  { path: 'history', label: 'History', need: 'viewer', offered: (status) => status?.history !== undefined },
   { path: 'mitigate', label: 'Mitigate now', need: 'operator' },
   { path: 'audit', label: 'Audit', need: 'viewer' },
   { path: 'config', label: 'Config', need: 'admin' },
@@ -110,7 +114,7 @@ function App() {
       <header>
         <strong>Breakwater</strong>
         <nav>
-          {views.map((v) => (
+          {views.filter((v) => !v.offered || v.offered(live.status)).map((v) => (
             <a href={`#/${v.path}`} class={page === v.path ? 'current' : ''} data-testid={`nav-${v.path}`}>
               {v.label}
             </a>
@@ -134,6 +138,7 @@ function App() {
         {page === 'talkers' ? <Talkers /> : null}
         {page === 'attacks' ? parts[1] ? <AttackDetail id={decodeURIComponent(parts[1])} canChange={can('operator')} /> : <Attacks /> : null}
         {page === 'bans' ? <Bans canChange={can('operator')} /> : null}
+        {page === 'history' ? parts[1] === 'attack' && parts[2] ? <HistoryAttack id={decodeURIComponent(parts[2])} start={parts[3] ? Number(parts[3]) : undefined} /> : <History tenant={who.tenant} /> : null}
         {page === 'mitigate' ? <Mitigate initialTarget={parts[1] ? decodeURIComponent(parts[1]) : ''} attackId={parts[2] ? decodeURIComponent(parts[2]) : undefined} /> : null}
         {page === 'audit' ? <Audit /> : null}
         {page === 'config' ? <Config /> : null}
