@@ -132,7 +132,13 @@ function TrafficAround(props: { ip: string; direction: string; start: number; en
       </h2>
       {!r ? <p class="muted">loading…</p> : null}
       {r && !r.ok ? <p class="muted">{r.error || `HTTP ${r.status}`}</p> : null}
-      {r?.ok && points.length === 0 ? <p class="muted">no traffic recorded for {props.ip} in this range (traffic_min_pps, or ClickHouse was down)</p> : null}
+      {r?.ok && points.length === 0 ? (
+        <p class="muted" data-testid="history-traffic-none">
+          {r.body.source === 'memory'
+            ? `The daemon's memory of the last 15 minutes (the busiest hosts and those under attack, every few seconds) holds no point for ${props.ip} in this range; once the range is older than that, the chart reads ClickHouse's traffic rows.`
+            : `No traffic row for ${props.ip} in this range (below storage.clickhouse.traffic_min_pps, or not written yet).`}
+        </p>
+      ) : null}
       {points.length ? (
         <>
           <p class="muted" data-testid="history-traffic-source">

@@ -84,8 +84,9 @@ export class HistoryReader {
     return rows.map((x) => ({ time: n(x.t) * 1000, direction: String(x.direction), pps: round(n(x.a_pps)), pps_max: n(x.m_pps), mbps: round(n(x.a_mbps)), mbps_max: n(x.m_mbps), fps: round(n(x.a_fps)) }));
   }
 
-  private where(col: string, f: HistoryFilter): string {
-    const w = [`${col} >= ${dateTime(f.from)}`, `${col} < ${dateTime(f.to)}`];
+  /** The filter as SQL: the range on the DateTime key column (seconds, for the index) and exactly on the ms column. */
+  private where(col: string, msCol: string, f: HistoryFilter): string {
+    const w = [`${col} >= ${dateTime(f.from)}`, `${col} <= ${dateTime(f.to)}`, `${msCol} >= ${num(Math.ceil(f.from))}`, `${msCol} < ${num(Math.ceil(f.to))}`];
     if (f.target) w.push(`target = ${str(f.target)}`);
     if (f.vector) w.push(`vector = ${str(f.vector)}`);
     if (f.hostgroup) w.push(`hostgroup = ${str(f.hostgroup)}`);
@@ -117,13 +118,13 @@ export class HistoryReader {
   }
 
   async attacks(f: AttackFilter): Promise<HistoryPage> {
-    let where = this.where('start', f);
+    let where = this.where('start', 'start_ms', f);
     if (f.id) where += ` AND id = ${str(f.id)}`;
     return this.page('attacks', where, 'start', 'start_ms', 'id', f, attackOut);
   }
 
   async bans(f: BanFilter): Promise<HistoryPage> {
-    let where = this.where('time', f);
+    let where = this.where('time', 'time_ms', f);
     if (f.event) where += ` AND event = ${str(f.event)}`;
     if (f.ban_id) where += ` AND ban_id = ${str(f.ban_id)}`;
     if (f.attack_id) where += ` AND attack_id = ${str(f.attack_id)}`;
