@@ -30,6 +30,16 @@ export function ruleText(x: any): string {
   return parts.join(' ');
 }
 
+/** A FlowSpec ban's lint refusals in words: "not sent to 192.0.2.3 (junos): packet_length — message". */
+export function lintRefusals(lint: any[] | undefined): string[] {
+  return (lint ?? [])
+    .filter((l) => !l.ok)
+    .map((l) => {
+      const errs = (l.findings ?? []).filter((f: any) => f.severity === 'error');
+      return `not sent to ${l.neighbor} (${l.profile}): ${errs.map((f: any) => `${f.code} — ${f.message}`).join('; ') || 'refused'}`;
+    });
+}
+
 export function NotAvailable(props: { what: string; r?: ApiResult }) {
   return (
     <p class="muted not-available" data-testid="not-available">

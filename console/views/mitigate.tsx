@@ -8,7 +8,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, unavailable, type ApiResult } from '../api.ts';
 import { pct, num } from '../format.ts';
-import { NotAvailable, routeText, ruleText, Table, useGet } from './common.tsx';
+import { lintRefusals, NotAvailable, routeText, ruleText, Table, useGet } from './common.tsx';
 
 const BLACKHOLE = '(blackhole)';
 const INFERRED = '(inferred)';
@@ -20,6 +20,10 @@ export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
   const inferred = infer?.ok ? infer.body : undefined;
   const [target, setTarget] = useState(props.initialTarget ?? '');
   const [method, setMethod] = useState(BLACKHOLE);
+  // Another link into this view while it is open (#/mitigate/IP/ATTACK) brings its target.
+  useEffect(() => {
+    if (props.initialTarget) choose(setTarget, props.initialTarget);
+  }, [props.initialTarget]);
   useEffect(() => {
     if (inferred?.match) choose(setMethod, INFERRED);
   }, [inferred]);
@@ -106,9 +110,12 @@ export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
       {preview ? <Preview r={preview} blocks={!!lintBlocks} /> : <p class="muted">Preview shows the lint result and the collateral before anything is sent.</p>}
       {sent ? (
         sent.ok ? (
-          <p class="ok" data-testid="mitigate-result">
+          <div class="ok" data-testid="mitigate-result">
             sent: {sent.body.ban ? `${sent.body.ban.action} ${sent.body.ban.target} (ban ${sent.body.ban.id}, ${sent.body.ban.mode === 'dry_run' ? 'dry-run: nothing leaves' : 'announced'})` : JSON.stringify(sent.body)}
-          </p>
+            {lintRefusals(sent.body.lint).map((x) => (
+              <div class="bad">{x}</div>
+            ))}
+          </div>
         ) : (
           <p class="error" data-testid="mitigate-result">
             refused: {sent.error}
