@@ -5,7 +5,8 @@
  *
  *   GET /                 the page (api.dashboard; 404 otherwise)
  *   GET /assets/{name}    console.js, console.css
- *   GET /api/v1/whoami    {name, role} of the token (the console shows what the role may do)
+ *   GET /api/v1/whoami    {name, role} of the token, and its tenant when it is scoped
+ *                         (the console shows what the role may do, and the tenant)
  *   GET /api/v1/stream    Server-Sent Events: `status` every interval (the /status body),
  *                         `attack` and `ban` when one appears, changes or ends (a view of it)
  *
@@ -90,7 +91,7 @@ export interface ConsoleRoutes {
   readonly stats: { clients: number; events: number };
 }
 
-type Get = (path: ConsolePath, fn: (ctx: Koa.Context, actor: string, role: Role) => unknown) => void;
+type Get = (path: ConsolePath, fn: (ctx: Koa.Context, actor: string, role: Role, tenant: string | undefined) => unknown) => void;
 
 /** Registers the console's routes through the server's `get` (which checks each route's role from ROUTES). */
 export function registerConsoleRoutes(get: Get, o: ConsoleOptions): ConsoleRoutes {
@@ -116,8 +117,8 @@ export function registerConsoleRoutes(get: Get, o: ConsoleOptions): ConsoleRoute
     if (typeof assets === 'string') throw new ApiError('unavailable', assets);
     send(ctx, CONSOLE_ASSETS[name as AssetName], assets.get(name as AssetName)!);
   });
-  get('/api/v1/whoami', (ctx, actor, role) => {
-    ctx.body = { name: actor, role };
+  get('/api/v1/whoami', (ctx, actor, role, tenant) => {
+    ctx.body = { name: actor, role, ...(tenant !== undefined ? { tenant } : {}) };
   });
   get('/api/v1/stream', (ctx) => {
     // Written by hand (ctx.respond = false): koa's stream piping would report every closed tab as an error.
