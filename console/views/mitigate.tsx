@@ -11,6 +11,9 @@ import { pct, num } from '../format.ts';
 import { lintRefusals, NotAvailable, routeText, ruleText, Table, useGet } from './common.tsx';
 
 const BLACKHOLE = '(blackhole)';
+
+/** A daemon without the route (404 without a reason); a 404 with one is a refusal (a target outside the token's tenant). */
+const missingRoute = (r: ApiResult) => unavailable(r) && !r.body?.reason;
 const INFERRED = '(inferred)';
 
 export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
@@ -49,7 +52,7 @@ export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
     setPreview(await api('GET', `/api/v1/mitigations/preview?${q}`));
     setBusy(false);
   };
-  const previewMissing = preview !== undefined && unavailable(preview);
+  const previewMissing = preview !== undefined && missingRoute(preview);
   const lintBlocks = preview?.ok && (preview.body.lint ?? []).length > 0 && (preview.body.lint ?? []).every((l: any) => !l.ok);
   const canSend = target.trim() !== '' && preview !== undefined && (preview.ok || previewMissing) && !busy;
 
@@ -129,7 +132,7 @@ export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
 
 function Preview(props: { r: ApiResult; blocks: boolean }) {
   const r = props.r;
-  if (unavailable(r)) return <NotAvailable what="Lint and collateral preview" r={r} />;
+  if (missingRoute(r)) return <NotAvailable what="Lint and collateral preview" r={r} />;
   if (!r.ok) return <p class="error" data-testid="preview-error">refused: {r.error}</p>;
   const p = r.body;
   const c = p.collateral;

@@ -149,3 +149,66 @@ test('a scoped token signals, commands and mitigates only inside its tenant; out
   const audit = (await acme('GET', '/api/v1/audit?limit=1000')).json.audit;
   assert.ok(audit.some((e: any) => e.actor === 'acme-ops' && e.action === 'ban' && e.target === '198.51.100.6'), JSON.stringify(audit));
 });
+
+/** Server-sent events of one open stream, read on demand (each wait bounded in time). */
+function sse(res: Response) {
+  const reader = res.body!.getReader();
+  const dec = new TextDecoder();
+  const evs: Array<{ event: string; data: any }> = [];
+  let buf = '';
+  return {
+    evs,
+    async until(ok: () => boolean, ms = 8000): Promise<void> {
+      const deadline = Date.now() + ms;
+      while (!ok()) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`timed out; got ${evs.map((e) => `${e.event}:${e.data.target ?? ''}`).join(',')}`);
+        let timer: NodeJS.Timeout | undefined;
+        const { value, done } = await Promise.race([reader.read(), new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`no data; got ${evs.map((e) => e.event).join(',')}`)), left)))]).finally(() => clearTimeout(timer));
+        if (done) throw new Error('the stream ended');
+        buf += dec.decode(value, { stream: true });
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const ev = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (ev && data) evs.push({ event: ev, data: JSON.parse(data) });
+        }
+      }
+    },
+    close: () => reader.cancel().catch(() => undefined),
+  };
+}
+
+test('a scoped token\'s live stream carries its tenant\'s status, attacks and bans only', { timeout: 60_000 }, async (t) => {
+  const h = await startHarness(t, accessConfig());
+  const acme = (method: string, path: string, body?: unknown) => h.req(method, path, body, { authorization: `Bearer ${TOKENS.acme}` });
+  const globex = (method: string, path: string, body?: unknown) => h.req(method, path, body, { authorization: `Bearer ${TOKENS.globex}` });
+  assert.equal((await acme('POST', '/api/v1/ban', { ip: '198.51.100.5', ttl_seconds: 600 })).status, 201);
+  assert.equal((await globex('POST', '/api/v1/ban', { ip: THEIRS, ttl_seconds: 600 })).status, 201);
+
+  const scoped = sse(await fetch(`${h.base}/api/v1/stream?token=${TOKENS.acme}`));
+  const everyone = sse(await fetch(`${h.base}/api/v1/stream`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } }));
+  t.after(async () => {
+    await scoped.close();
+    await everyone.close();
+  });
+  const bans = (s: ReturnType<typeof sse>) => s.evs.filter((e) => e.event === 'ban').map((e) => e.data.target);
+  await scoped.until(() => scoped.evs.some((e) => e.event === 'status') && bans(scoped).length >= 1);
+  const status = scoped.evs.find((e) => e.event === 'status')!.data;
+  assert.equal(status.tenant, 'acme');
+  assert.equal(status.active_bans, 1);
+  assert.equal(status.neighbors, undefined, 'no infrastructure for a tenant');
+  await everyone.until(() => bans(everyone).length >= 2);
+
+  // Changes: each stream hears of its own scope's.
+  assert.equal((await globex('POST', '/api/v1/ban', { ip: '198.51.100.71', ttl_seconds: 600 })).status, 201);
+  assert.equal((await acme('POST', '/api/v1/ban', { ip: '198.51.100.6', ttl_seconds: 600 })).status, 201);
+  await everyone.until(() => bans(everyone).includes('198.51.100.71') && bans(everyone).includes('198.51.100.6'));
+  await scoped.until(() => bans(scoped).includes('198.51.100.6'));
+  assert.equal((await acme('POST', '/api/v1/unban', { ip: '198.51.100.5' })).status, 200);
+  await scoped.until(() => scoped.evs.some((e) => e.event === 'ban' && e.data.target === '198.51.100.5' && e.data.active === false));
+  assert.deepEqual([...new Set(bans(scoped))].sort(), ['198.51.100.5', '198.51.100.6'], 'nothing of globex\'s');
+  assert.ok(scoped.evs.filter((e) => e.event === 'status').every((e) => e.data.tenant === 'acme'));
+});

@@ -8,7 +8,9 @@
  * the junos one never gets it, and the ban's row says so. A whitelisted
  * target is refused in the page with the guard's reason; a match inferred
  * from an attack's sample is shown for approval and is exactly what is
- * previewed and sent. Screenshots go to the test's temp dir (path printed).
+ * previewed and sent. A tenant-scoped operator sees its tenant in the
+ * header and is refused a target outside it. Screenshots go to the test's
+ * temp dir (path printed).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,6 +26,9 @@ const CHROMIUM = process.env.BREAKWATER_CHROMIUM ?? '/usr/bin/chromium';
 const skip = !existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM} (apt-get install chromium)` : !birdAvailable() ? 'BIRD 2 (bird, birdc) not installed or not root' : false;
 
 const OPERATOR = 'mitigate-operator-5e1b';
+/** An operator scoped to tenant acme (198.51.100.0/25). */
+const ACME = 'mitigate-acme-77d0';
+const NOT_ACME = '198.51.100.200';
 const BIG = '198.51.100.21';
 const NTP = '198.51.100.20';
 const FLOOD = '198.51.100.30';
@@ -52,6 +57,7 @@ test('mitigate now in Chromium against two real BIRDs: lint per neighbor and col
   mkdirSync(shots);
   mkdirSync(join(dir, 'data'));
   process.env.BW_MITIGATE_OPERATOR = OPERATOR;
+  process.env.BW_MITIGATE_ACME = ACME;
   const L = loopbackBlock();
   const ports = { sflow: freePort(), api: freePort(), a: freePort(), b: freePort() };
   const birdA = new Bird(birdConfig({ routerId: L(2), localAddress: L(2), localPort: ports.a, localAsn: 65001, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: 9, passive: true, families: ['ipv4', 'flow4'] }));
@@ -94,7 +100,15 @@ test('mitigate now in Chromium against two real BIRDs: lint per neighbor and col
         { address: L(3), port: ports.b, remote_asn: 65002, local_address: L(1), hold_time: 9, families: ['ipv4_unicast', 'ipv4_flowspec'], profile: 'junos' },
       ],
     },
-    api: { listen: `127.0.0.1:${ports.api}`, dashboard: true, tokens: [{ name: 'oncall', token_env: 'BW_MITIGATE_OPERATOR', role: 'operator' }] },
+    hostgroups: [{ name: 'acme-web', tenant: 'acme', networks: ['198.51.100.0/25'] }],
+    api: {
+      listen: `127.0.0.1:${ports.api}`,
+      dashboard: true,
+      tokens: [
+        { name: 'oncall', token_env: 'BW_MITIGATE_OPERATOR', role: 'operator' },
+        { name: 'acme-ops', token_env: 'BW_MITIGATE_ACME', role: 'operator', tenant: 'acme' },
+      ],
+    },
     storage: { data_dir: join(dir, 'data') },
   };
   const file = join(dir, 'breakwater.yaml');
@@ -202,6 +216,24 @@ test('mitigate now in Chromium against two real BIRDs: lint per neighbor and col
   await page.waitForSelector('[data-testid=mitigate-result].ok');
   assert.deepEqual(posts.at(-1), { target: FLOOD, match: inferred.match, ttl_seconds: 3600 }, 'the send carries the inferred match');
   await waitFor('BIRD "bird" holds the inferred rule', async () => (await flows(birdA)).some((n) => n.startsWith(`flow4 { dst ${FLOOD}/32; proto 17; sport 123;`)), 15_000, 100);
+
+  // ---- a tenant-scoped operator: the header names the tenant, the stream is live, a target outside the tenant is refused like nothing is there
+  const scoped = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
+  scoped.on('pageerror', (e) => errors.push(e.message));
+  await scoped.goto(`http://127.0.0.1:${ports.api}/`);
+  await scoped.fill('[data-testid=login-token]', ACME);
+  await scoped.click('[data-testid=login-submit]');
+  await scoped.waitForSelector('[data-testid=view-overview]');
+  assert.match((await scoped.textContent('[data-testid=whoami]')) ?? '', /acme-ops \(operator, tenant acme\)/);
+  await scoped.locator('[data-testid=mode-banner]', { hasText: 'LIVE' }).waitFor({ timeout: 10_000 });
+  await scoped.click('[data-testid=nav-mitigate]');
+  await scoped.locator('[data-testid=mitigate-method] option', { hasText: 'ntp-drop' }).waitFor({ state: 'attached' });
+  await scoped.fill('[data-testid=mitigate-target]', NOT_ACME);
+  await scoped.selectOption('[data-testid=mitigate-method]', 'ntp-drop');
+  await scoped.click('[data-testid=mitigate-preview]');
+  const outside = (await scoped.locator('[data-testid=preview-error]').textContent()) ?? '';
+  assert.match(outside, /refused: preview refused: 198\.51\.100\.200 is not a host of this token's tenant \(outside_tenant\)/, outside);
+  await scoped.screenshot({ path: join(shots, '06-tenant-refused.png'), fullPage: true });
 
   assert.deepEqual(errors, [], 'no script error in the page');
   t.diagnostic(`screenshots: ${shots}`);
