@@ -8,7 +8,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, unavailable, type ApiResult } from '../api.ts';
 import { pct, num } from '../format.ts';
-import { lintRefusals, NotAvailable, routeText, ruleText, Table, useGet } from './common.tsx';
+import { actionText, lintRefusals, matchText, NotAvailable, routeText, ruleText, Table, useGet } from './common.tsx';
 
 const BLACKHOLE = '(blackhole)';
 
@@ -37,6 +37,7 @@ export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
   const [busy, setBusy] = useState(false);
   const hasMethods = methods?.ok === true;
   const list: any[] = hasMethods ? methods.body.methods ?? [] : [];
+  const chosen = list.find((m) => m.name === method);
   // A new target or method drops the old preview in the same render (an effect would run after paint).
   const choose = (set: (x: string) => void, x: string) => {
     set(x);
@@ -95,9 +96,16 @@ export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
         </label>
       </div>
       {methods && !hasMethods ? <NotAvailable what="FlowSpec methods" r={methods} /> : null}
+      {chosen ? (
+        <p class="muted" data-testid="method-match">
+          {chosen.name}: {matchText(chosen.match)} → {actionText(chosen.action)}
+          {chosen.platforms?.length ? ` (platforms ${chosen.platforms.join(', ')})` : ' (every FlowSpec neighbor)'}
+          {chosen.description ? ` — ${chosen.description}` : ''}
+        </p>
+      ) : null}
       {method === INFERRED && inferred ? (
         <p class="muted" data-testid="inferred">
-          Inferred from attack {inferred.attack_id} ({inferred.vector}): <code>{JSON.stringify(inferred.match)}</code>
+          Inferred from attack {inferred.attack_id} ({inferred.vector}): <strong data-testid="inferred-match">{matchText(inferred.match)}</strong> <code>{JSON.stringify(inferred.match)}</code>
           {Array.isArray(inferred.basis) && inferred.basis.length ? ` — ${inferred.basis.join('; ')}` : ''}
           {typeof inferred.coverage === 'number' ? `, covers ${pct(inferred.coverage)} of the sample` : ''}. Check it before sending.
         </p>
