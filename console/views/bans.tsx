@@ -1,9 +1,9 @@
-/** Bans: active (live, with TTL left, escalation step, neighbors announced to, an unban button for operators) and history. */
+/** Bans: active (live, with TTL left, escalation step, neighbors announced to, the FlowSpec method and the neighbors whose lint refused its rule, an unban button for operators) and history. */
 import { useState } from 'preact/hooks';
 import { api, type ApiResult } from '../api.ts';
 import { duration, time } from '../format.ts';
 import { useLive } from '../live.ts';
-import { routeText, Table, useGet } from './common.tsx';
+import { lintRefusals, routeText, Table, useGet } from './common.tsx';
 
 export function Bans(props: { canChange: boolean }) {
   const live = useLive();
@@ -42,14 +42,21 @@ export function Bans(props: { canChange: boolean }) {
         rows={active.map((b) => {
           const cells: any[] = [
             b.target,
-            b.action,
+            b.flowspec?.method ? `${b.action} (method ${b.flowspec.method})` : b.action,
             b.source,
             b.reason,
             time(b.created),
             duration(b.ttl_left_seconds ?? (b.expires - Date.now()) / 1000),
             b.escalation_step >= 0 ? b.escalation_step : '–',
-            (b.announced_to ?? []).join(', ') || (b.mode === 'dry_run' ? 'none (dry-run)' : 'none'),
-            <span class="route">{routeText(b.route)}</span>,
+            <span data-testid="ban-announced">{(b.announced_to ?? []).join(', ') || (b.mode === 'dry_run' ? 'none (dry-run)' : 'none')}</span>,
+            <>
+              <span class="route">{routeText(b.route)}</span>
+              {lintRefusals(b.lint).map((x) => (
+                <div class="bad" data-testid="ban-lint">
+                  {x}
+                </div>
+              ))}
+            </>,
           ];
           if (props.canChange) cells.push(<button class="danger" data-testid="unban" onClick={() => unban(b)}>Unban</button>);
           return cells;

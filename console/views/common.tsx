@@ -30,6 +30,44 @@ export function ruleText(x: any): string {
   return parts.join(' ');
 }
 
+/** A FlowSpec match of the config or of "infer" (flowspec_methods[].match) in words: "udp; source port 123; length 1000-1500". */
+export function matchText(m: any): string {
+  if (!m || typeof m !== 'object') return 'any traffic';
+  const list = (xs: any[]) => xs.map((x) => (typeof x === 'number' ? PROTO[x] ?? String(x) : String(x))).join(', ');
+  const parts: string[] = [];
+  if (m.protocol?.length) parts.push(list(m.protocol));
+  if (m.source) parts.push(`from ${m.source}`);
+  if (m.source_port?.length) parts.push(`source port ${m.source_port.join(', ')}`);
+  if (m.destination_port?.length) parts.push(`destination port ${m.destination_port.join(', ')}`);
+  if (m.tcp_flags) parts.push(`TCP flags ${m.tcp_flags}`);
+  if (m.fragment) parts.push(m.fragment === true ? 'fragments' : String(m.fragment).replace(/_/g, ' '));
+  if (m.packet_length) parts.push(`length ${m.packet_length.min ?? 0}-${m.packet_length.max ?? 65535} bytes`);
+  if (m.icmp_type !== undefined) parts.push(`ICMP type ${m.icmp_type}${m.icmp_code !== undefined ? ` code ${m.icmp_code}` : ''}`);
+  if (m.dscp?.length) parts.push(`DSCP ${m.dscp.join(', ')}`);
+  return parts.join('; ') || 'any traffic';
+}
+
+/** A FlowSpec action of the config in words: "discard", "rate-limit 10 Mbps". */
+export function actionText(a: any): string {
+  if (!a) return 'the configured action';
+  const parts: string[] = [];
+  if (a.discard) parts.push('discard');
+  if (a.rate_limit_mbps !== undefined) parts.push(`rate-limit ${a.rate_limit_mbps} Mbps`);
+  if (a.redirect_rt) parts.push(`redirect to VRF ${a.redirect_rt}`);
+  if (a.mark_dscp !== undefined) parts.push(`mark DSCP ${a.mark_dscp}`);
+  return parts.join(' + ') || 'the configured action';
+}
+
+/** A FlowSpec ban's lint refusals in words: "not sent to 192.0.2.3 (junos): packet_length — message". */
+export function lintRefusals(lint: any[] | undefined): string[] {
+  return (lint ?? [])
+    .filter((l) => !l.ok)
+    .map((l) => {
+      const errs = (l.findings ?? []).filter((f: any) => f.severity === 'error');
+      return `not sent to ${l.neighbor} (${l.profile}): ${errs.map((f: any) => `${f.code} — ${f.message}`).join('; ') || 'refused'}`;
+    });
+}
+
 export function NotAvailable(props: { what: string; r?: ApiResult }) {
   return (
     <p class="muted not-available" data-testid="not-available">

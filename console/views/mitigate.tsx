@@ -8,9 +8,12 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, unavailable, type ApiResult } from '../api.ts';
 import { pct, num } from '../format.ts';
-import { NotAvailable, routeText, ruleText, Table, useGet } from './common.tsx';
+import { actionText, lintRefusals, matchText, NotAvailable, routeText, ruleText, Table, useGet } from './common.tsx';
 
 const BLACKHOLE = '(blackhole)';
+
+/** A daemon without the route (404 without a reason); a 404 with one is a refusal (a target outside the token's tenant). */
+const missingRoute = (r: ApiResult) => unavailable(r) && !r.body?.reason;
 const INFERRED = '(inferred)';
 
 export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
@@ -20,6 +23,10 @@ export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
   const inferred = infer?.ok ? infer.body : undefined;
   const [target, setTarget] = useState(props.initialTarget ?? '');
   const [method, setMethod] = useState(BLACKHOLE);
+  // Another link into this view while it is open (#/mitigate/IP/ATTACK) brings its target.
+  useEffect(() => {
+    if (props.initialTarget) choose(setTarget, props.initialTarget);
+  }, [props.initialTarget]);
   useEffect(() => {
     if (inferred?.match) choose(setMethod, INFERRED);
   }, [inferred]);
@@ -30,6 +37,7 @@ export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
   const [busy, setBusy] = useState(false);
   const hasMethods = methods?.ok === true;
   const list: any[] = hasMethods ? methods.body.methods ?? [] : [];
+  const chosen = list.find((m) => m.name === method);
   // A new target or method drops the old preview in the same render (an effect would run after paint).
   const choose = (set: (x: string) => void, x: string) => {
     set(x);
@@ -45,7 +53,7 @@ export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
     setPreview(await api('GET', `/api/v1/mitigations/preview?${q}`));
     setBusy(false);
   };
-  const previewMissing = preview !== undefined && unavailable(preview);
+  const previewMissing = preview !== undefined && missingRoute(preview);
   const lintBlocks = preview?.ok && (preview.body.lint ?? []).length > 0 && (preview.body.lint ?? []).every((l: any) => !l.ok);
   const canSend = target.trim() !== '' && preview !== undefined && (preview.ok || previewMissing) && !busy;
 
@@ -88,9 +96,16 @@ export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
         </label>
       </div>
       {methods && !hasMethods ? <NotAvailable what="FlowSpec methods" r={methods} /> : null}
+      {chosen ? (
+        <p class="muted" data-testid="method-match">
+          {chosen.name}: {matchText(chosen.match)} → {actionText(chosen.action)}
+          {chosen.platforms?.length ? ` (platforms ${chosen.platforms.join(', ')})` : ' (every FlowSpec neighbor)'}
+          {chosen.description ? ` — ${chosen.description}` : ''}
+        </p>
+      ) : null}
       {method === INFERRED && inferred ? (
         <p class="muted" data-testid="inferred">
-          Inferred from attack {inferred.attack_id} ({inferred.vector}): <code>{JSON.stringify(inferred.match)}</code>
+          Inferred from attack {inferred.attack_id} ({inferred.vector}): <strong data-testid="inferred-match">{matchText(inferred.match)}</strong> <code>{JSON.stringify(inferred.match)}</code>
           {Array.isArray(inferred.basis) && inferred.basis.length ? ` — ${inferred.basis.join('; ')}` : ''}
           {typeof inferred.coverage === 'number' ? `, covers ${pct(inferred.coverage)} of the sample` : ''}. Check it before sending.
         </p>
@@ -106,9 +121,12 @@ export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
       {preview ? <Preview r={preview} blocks={!!lintBlocks} /> : <p class="muted">Preview shows the lint result and the collateral before anything is sent.</p>}
       {sent ? (
         sent.ok ? (
-          <p class="ok" data-testid="mitigate-result">
+          <div class="ok" data-testid="mitigate-result">
             sent: {sent.body.ban ? `${sent.body.ban.action} ${sent.body.ban.target} (ban ${sent.body.ban.id}, ${sent.body.ban.mode === 'dry_run' ? 'dry-run: nothing leaves' : 'announced'})` : JSON.stringify(sent.body)}
-          </p>
+            {lintRefusals(sent.body.lint).map((x) => (
+              <div class="bad">{x}</div>
+            ))}
+          </div>
         ) : (
           <p class="error" data-testid="mitigate-result">
             refused: {sent.error}
@@ -122,7 +140,7 @@ export function Mitigate(props: { initialTarget?: string; attackId?: string }) {
 
 function Preview(props: { r: ApiResult; blocks: boolean }) {
   const r = props.r;
-  if (unavailable(r)) return <NotAvailable what="Lint and collateral preview" r={r} />;
+  if (missingRoute(r)) return <NotAvailable what="Lint and collateral preview" r={r} />;
   if (!r.ok) return <p class="error" data-testid="preview-error">refused: {r.error}</p>;
   const p = r.body;
   const c = p.collateral;

@@ -5,9 +5,11 @@
  *
  *   GET /                 the page (api.dashboard; 404 otherwise)
  *   GET /assets/{name}    console.js, console.css
- *   GET /api/v1/whoami    {name, role} of the token (the console shows what the role may do)
+ *   GET /api/v1/whoami    {name, role} of the token, and its tenant when it is scoped
+ *                         (the console shows what the role may do, and the tenant)
  *   GET /api/v1/stream    Server-Sent Events: `status` every interval (the /status body),
- *                         `attack` and `ban` when one appears, changes or ends (a view of it)
+ *                         `attack` and `ban` when one appears, changes or ends (a view of it);
+ *                         a scoped token's stream holds its tenant's only, as its lists do
  *
  * The stream polls the same backend the REST routes read, once per interval
  * for all clients (and not at all without one), so scripts and the console
@@ -90,7 +92,7 @@ export interface ConsoleRoutes {
   readonly stats: { clients: number; events: number };
 }
 
-type Get = (path: ConsolePath, fn: (ctx: Koa.Context, actor: string, role: Role) => unknown) => void;
+type Get = (path: ConsolePath, fn: (ctx: Koa.Context, actor: string, role: Role, tenant: string | undefined) => unknown) => void;
 
 /** Registers the console's routes through the server's `get` (which checks each route's role from ROUTES). */
 export function registerConsoleRoutes(get: Get, o: ConsoleOptions): ConsoleRoutes {
@@ -116,17 +118,17 @@ export function registerConsoleRoutes(get: Get, o: ConsoleOptions): ConsoleRoute
     if (typeof assets === 'string') throw new ApiError('unavailable', assets);
     send(ctx, CONSOLE_ASSETS[name as AssetName], assets.get(name as AssetName)!);
   });
-  get('/api/v1/whoami', (ctx, actor, role) => {
-    ctx.body = { name: actor, role };
+  get('/api/v1/whoami', (ctx, actor, role, tenant) => {
+    ctx.body = { name: actor, role, ...(tenant !== undefined ? { tenant } : {}) };
   });
-  get('/api/v1/stream', (ctx) => {
+  get('/api/v1/stream', (ctx, _actor, _role, tenant) => {
     // Written by hand (ctx.respond = false): koa's stream piping would report every closed tab as an error.
     ctx.req.socket.setTimeout(0);
     ctx.req.socket.setNoDelay(true);
     ctx.status = 200;
     ctx.respond = false;
     ctx.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no', connection: 'keep-alive' });
-    stream.add(ctx.req, ctx.res);
+    stream.add(ctx.req, ctx.res, tenant);
   });
   return { close: () => stream.close(), stats: stream.stats };
 }
@@ -136,13 +138,24 @@ interface Snapshot {
   bans: Map<string, string>;
 }
 
-/** One poller for every connected client; events are written as they are found. */
+/** The clients of one scope (every tenant, or one tenant) and what they were last told. */
+interface Group {
+  tenant: string | undefined;
+  clients: Set<ServerResponse>;
+  last?: Snapshot;
+}
+
+/**
+ * One poller for every connected client; events are written as they are
+ * found. A tenant-scoped token's stream carries what its lists and status
+ * carry: its tenant's attacks, bans and totals only (clients are grouped by
+ * tenant, each group polled once per interval).
+ */
 export class LiveStream {
   private readonly backend: ApiBackend;
   private readonly intervalMs: number;
-  private readonly clients = new Set<ServerResponse>();
+  private readonly groups = new Map<string, Group>();
   private timer?: NodeJS.Timeout;
-  private last?: Snapshot;
   readonly stats = { clients: 0, events: 0 };
 
   constructor(backend: ApiBackend, intervalMs: number) {
@@ -150,33 +163,50 @@ export class LiveStream {
     this.intervalMs = intervalMs;
   }
 
-  add(req: IncomingMessage, out: ServerResponse): void {
-    this.clients.add(out);
-    this.stats.clients = this.clients.size;
+  private count(): number {
+    let n = 0;
+    for (const g of this.groups.values()) n += g.clients.size;
+    return n;
+  }
+
+  add(req: IncomingMessage, out: ServerResponse, tenant?: string): void {
+    // Tenant names are not empty: '' is the unscoped group.
+    const key = tenant ?? '';
+    let g = this.groups.get(key);
+    const fresh = !g;
+    if (!g) this.groups.set(key, (g = { tenant, clients: new Set() }));
+    const group = g;
+    group.clients.add(out);
+    this.stats.clients = this.count();
     const drop = () => {
-      if (!this.clients.has(out)) return;
-      this.clients.delete(out);
-      this.stats.clients = this.clients.size;
+      if (!group.clients.has(out)) return;
+      group.clients.delete(out);
+      if (group.clients.size === 0 && this.groups.get(key) === group) this.groups.delete(key);
+      this.stats.clients = this.count();
       out.end();
-      if (this.clients.size === 0) this.stop();
+      if (this.stats.clients === 0) this.stop();
     };
     req.on('close', drop);
     out.on('close', drop);
     out.on('error', drop);
     out.write(`retry: 2000\n\n`);
     // The newcomer gets the state at once: status plus every active attack and ban.
-    const status = this.safe(() => this.backend.status());
+    const status = this.safe(() => this.status(tenant));
     if (status) out.write(frame('status', status));
-    const snap = this.snapshot();
+    const snap = this.snapshot(tenant);
     if (snap) {
       for (const a of snap.attacks.values()) out.write(`event: attack\ndata: ${a}\n\n`);
       for (const b of snap.bans.values()) out.write(`event: ban\ndata: ${b}\n\n`);
     }
+    if (fresh) group.last = snap;
     if (!this.timer) {
-      this.last = snap;
       this.timer = setInterval(() => this.tick(), this.intervalMs);
       this.timer.unref();
     }
+  }
+
+  private status(tenant: string | undefined): Record<string, unknown> {
+    return tenant === undefined ? this.backend.status() : this.backend.status(tenant);
   }
 
   private safe<T>(fn: () => T): T | undefined {
@@ -187,53 +217,56 @@ export class LiveStream {
     }
   }
 
-  /** Active attacks and bans, each as the JSON its list route gives. */
-  private snapshot(): Snapshot | undefined {
+  /** Active attacks and bans of the scope, each as the JSON its list route gives. */
+  private snapshot(tenant: string | undefined): Snapshot | undefined {
+    const scope = tenant === undefined ? {} : { tenant };
     return this.safe(() => {
       const attacks = new Map<string, string>();
       const bans = new Map<string, string>();
-      for (const a of this.backend.attacks({ limit: 1000, offset: 0, active: true }).items as Array<{ id: string }>) attacks.set(a.id, JSON.stringify(stable(a)));
-      for (const b of this.backend.bans({ limit: 1000, offset: 0, active: true }).items as Array<{ id: string }>) bans.set(b.id, JSON.stringify(stable(b)));
+      for (const a of this.backend.attacks({ limit: 1000, offset: 0, active: true, ...scope }).items as Array<{ id: string }>) attacks.set(a.id, JSON.stringify(stable(a)));
+      for (const b of this.backend.bans({ limit: 1000, offset: 0, active: true, ...scope }).items as Array<{ id: string }>) bans.set(b.id, JSON.stringify(stable(b)));
       return { attacks, bans };
     });
   }
 
-  private broadcast(text: string): void {
+  private broadcast(g: Group, text: string): void {
     this.stats.events++;
-    for (const c of this.clients) c.write(text);
+    for (const c of g.clients) c.write(text);
   }
 
   tick(): void {
-    const status = this.safe(() => this.backend.status());
-    if (status) this.broadcast(frame('status', status));
-    const now = this.snapshot();
-    if (!now) return;
-    const before = this.last ?? { attacks: new Map(), bans: new Map() };
-    this.diff('attack', before.attacks, now.attacks, (id) => this.ended('attacks', id));
-    this.diff('ban', before.bans, now.bans, (id) => this.ended('bans', id));
-    this.last = now;
+    for (const g of this.groups.values()) {
+      const status = this.safe(() => this.status(g.tenant));
+      if (status) this.broadcast(g, frame('status', status));
+      const now = this.snapshot(g.tenant);
+      if (!now) continue;
+      const before = g.last ?? { attacks: new Map(), bans: new Map() };
+      this.diff(g, 'attack', before.attacks, now.attacks, (id) => this.ended(g.tenant, 'attacks', id));
+      this.diff(g, 'ban', before.bans, now.bans, (id) => this.ended(g.tenant, 'bans', id));
+      g.last = now;
+    }
   }
 
-  private diff(event: 'attack' | 'ban', before: Map<string, string>, now: Map<string, string>, gone: (id: string) => unknown): void {
-    for (const [id, json] of now) if (before.get(id) !== json) this.broadcast(`event: ${event}\ndata: ${json}\n\n`);
-    for (const id of before.keys()) if (!now.has(id)) this.broadcast(frame(event, gone(id) ?? { id, active: false }));
+  private diff(g: Group, event: 'attack' | 'ban', before: Map<string, string>, now: Map<string, string>, gone: (id: string) => unknown): void {
+    for (const [id, json] of now) if (before.get(id) !== json) this.broadcast(g, `event: ${event}\ndata: ${json}\n\n`);
+    for (const id of before.keys()) if (!now.has(id)) this.broadcast(g, frame(event, gone(id) ?? { id, active: false }));
   }
 
   /** The ended attack or ban as its list gives it (recent first), when it is still on the first page. */
-  private ended(name: 'attacks' | 'bans', id: string): unknown {
-    return this.safe(() => (this.backend[name]({ limit: 100, offset: 0, active: false }).items as Array<{ id: string }>).find((x) => x.id === id));
+  private ended(tenant: string | undefined, name: 'attacks' | 'bans', id: string): unknown {
+    const scope = tenant === undefined ? {} : { tenant };
+    return this.safe(() => (this.backend[name]({ limit: 100, offset: 0, active: false, ...scope }).items as Array<{ id: string }>).find((x) => x.id === id));
   }
 
   private stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.last = undefined;
   }
 
   close(): void {
     this.stop();
-    for (const c of this.clients) c.end();
-    this.clients.clear();
+    for (const g of this.groups.values()) for (const c of g.clients) c.end();
+    this.groups.clear();
     this.stats.clients = 0;
   }
 }

@@ -11,6 +11,11 @@
  * A mitigation is a ban: it goes through the ban module's guards (networks,
  * whitelist, caps, rate, TTL; dry-run never reaches a router) and shows in
  * /api/v1/bans and /api/v1/audit. Refusals are the guard's coded error.
+ *
+ * A tenant-scoped token previews, starts and ends mitigations of its
+ * tenant's hosts only, and infers from its tenant's attacks only; anything
+ * else answers as a target, mitigation or attack that is not there (404),
+ * before the backend and its guards are asked.
  */
 import type Koa from 'koa';
 import * as v from 'valibot';
@@ -19,6 +24,7 @@ import { parseIP, parsePrefix } from '../core/ip.ts';
 import { FlowspecActionSchema, FlowspecMatchSchema, type FlowspecActionConfig, type FlowspecMatch } from '../config/schema.ts';
 import type { MutationResult } from './server.ts';
 import { pathIssues, sendResult } from './body.ts';
+import { outsideTenant, type Scope } from './tenant.ts';
 
 export type MitigationPath = '/api/v1/mitigations/methods' | '/api/v1/mitigations/preview' | '/api/v1/mitigations' | '/api/v1/mitigations/:id' | '/api/v1/attacks/:id/infer';
 
@@ -46,7 +52,8 @@ export interface MitigationBackend {
   methods(): Record<string, unknown>;
   preview(q: PreviewQuery): Record<string, unknown>;
   mitigate(req: MitigationRequest, actor: string): MutationResult;
-  end(id: string, actor: string): MutationResult;
+  /** `owns`: a scoped caller's check on the ban's target; a ban it does not own is answered as one that does not exist. */
+  end(id: string, actor: string, owns?: (target: string) => boolean): MutationResult;
   /** undefined: no such attack. */
   infer(attackId: string): Record<string, unknown> | undefined;
 }
@@ -123,7 +130,7 @@ async function body(ctx: Koa.Context, read: (ctx: Koa.Context) => Promise<unknow
   return parsed.output;
 }
 
-type Route = (method: 'GET' | 'POST' | 'DELETE', path: MitigationPath, fn: (ctx: Koa.Context, actor: string) => Promise<void> | void) => void;
+type Route = (method: 'GET' | 'POST' | 'DELETE', path: MitigationPath, fn: (ctx: Koa.Context, who: Scope) => Promise<void> | void) => void;
 
 /** Registers the routes through the server's `route` (which checks each route's role from ROUTES). */
 export function registerMitigationRoutes(route: Route, backend: () => MitigationBackend | undefined, readJson: (ctx: Koa.Context) => Promise<unknown>): void {
@@ -135,22 +142,28 @@ export function registerMitigationRoutes(route: Route, backend: () => Mitigation
   route('GET', '/api/v1/mitigations/methods', (ctx) => {
     ctx.body = need().methods();
   });
-  route('GET', '/api/v1/mitigations/preview', (ctx) => {
-    ctx.body = need().preview(parsePreviewQuery(ctx.query as Record<string, unknown>));
-  });
-  route('POST', '/api/v1/mitigations', async (ctx, actor) => {
+  route('GET', '/api/v1/mitigations/preview', (ctx, who) => {
     const b = need();
-    sendResult(ctx, b.mitigate(await body(ctx, readJson), actor));
+    const q = parsePreviewQuery(ctx.query as Record<string, unknown>);
+    if (!who.owns(q.target)) throw outsideTenant('preview', q.target);
+    ctx.body = b.preview(q);
   });
-  route('DELETE', '/api/v1/mitigations/:id', (ctx, actor) => {
+  route('POST', '/api/v1/mitigations', async (ctx, who) => {
+    const b = need();
+    const req = await body(ctx, readJson);
+    if (!who.owns(req.target)) throw outsideTenant('mitigation', req.target);
+    sendResult(ctx, b.mitigate(req, who.actor));
+  });
+  route('DELETE', '/api/v1/mitigations/:id', (ctx, who) => {
     const id = String(ctx.params.id);
     if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(id)) throw new ApiError('bad_request', 'id is not a ban id');
-    sendResult(ctx, need().end(id, actor));
+    sendResult(ctx, need().end(id, who.actor, who.tenant === undefined ? undefined : (t) => who.owns(t)));
   });
-  route('GET', '/api/v1/attacks/:id/infer', (ctx) => {
+  route('GET', '/api/v1/attacks/:id/infer', (ctx, who) => {
     const id = String(ctx.params.id);
     const r = need().infer(id);
-    if (!r) throw new ApiError('not_found', `no attack ${id}`);
+    // Another tenant's attack answers like an attack that does not exist.
+    if (!r || !who.owns(String(r.target))) throw new ApiError('not_found', `no attack ${id}`);
     ctx.body = r;
   });
 }

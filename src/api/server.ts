@@ -34,6 +34,7 @@ import { BanBody, DEFAULT_LIMIT, MAX_LIMIT, ROUTES, type Access, type Method, ty
 
 export { BanBody, DEFAULT_LIMIT, MAX_LIMIT, ROUTES, type Access, type Role };
 import { registerConsoleRoutes, type ConsoleRoutes } from './console-routes.ts';
+import type { Scope } from './tenant.ts';
 
 export interface PageQuery {
   limit: number;
@@ -449,11 +450,13 @@ export class ApiServer {
     registerTrafficRoutes(route, { history: () => this.opts.history?.(), ring: () => b.traffic?.(), owns: (c, ip) => this.owns(c, ip), now });
     registerHistoryRoutes((path, fn) => route('GET', path, (ctx) => fn(ctx)), () => this.opts.history?.(), now);
     // Detectors send more than a ban request (FastNetMon's packet dump, Alertmanager's grouped alerts): up to 1 MiB.
-    registerSignalRoutes((path, fn) => route('POST', path, (ctx, c) => fn(ctx, c.actor)), () => this.opts.signals?.(), (ctx) => readJson(ctx.req, Math.max(maxBody, SIGNAL_MAX_BODY)));
-    registerCommandRoutes((path, fn) => route('POST', path, (ctx, c) => fn(ctx, c.actor, !this.authRequired || c.role === 'admin')), { commands: () => this.opts.commands?.(), maxBodyBytes: maxBody });
-    registerMitigationRoutes((method, path, fn) => route(method, path, (ctx, c) => fn(ctx, c.actor)), () => b.mitigations, (ctx) => readJson(ctx.req, maxBody));
-    // The console's routes see the caller's role: without tokens every caller may do everything.
-    this.console = registerConsoleRoutes((path, fn) => route('GET', path, (ctx, c) => fn(ctx, c.actor, c.role ?? (this.authRequired ? 'viewer' : 'admin'))), {
+    // Routes that act on targets see the caller's scope (tenant.ts Scope): a scoped token acts on its tenant's hosts only.
+    const scope = (c: Caller): Scope => ({ actor: c.actor, ...(c.tenant !== undefined ? { tenant: c.tenant } : {}), owns: (t) => this.owns(c, t) });
+    registerSignalRoutes((path, fn) => route('POST', path, (ctx, c) => fn(ctx, scope(c))), () => this.opts.signals?.(), (ctx) => readJson(ctx.req, Math.max(maxBody, SIGNAL_MAX_BODY)));
+    registerCommandRoutes((path, fn) => route('POST', path, (ctx, c) => fn(ctx, scope(c), !this.authRequired || c.role === 'admin')), { commands: () => this.opts.commands?.(), maxBodyBytes: maxBody });
+    registerMitigationRoutes((method, path, fn) => route(method, path, (ctx, c) => fn(ctx, scope(c))), () => b.mitigations, (ctx) => readJson(ctx.req, maxBody));
+    // The console's routes see the caller's role and tenant: without tokens every caller may do everything.
+    this.console = registerConsoleRoutes((path, fn) => route('GET', path, (ctx, c) => fn(ctx, c.actor, c.role ?? (this.authRequired ? 'viewer' : 'admin'), c.tenant)), {
       backend: b,
       dashboard: () => this.opts.dashboard?.() ?? false,
       intervalMs: this.opts.streamIntervalMs ?? 1000,

@@ -13,11 +13,17 @@
  * the RTBH webhook answers 403 for a whitelisted target (or one outside
  * networks) and 429 when the ban rate cap is reached, as the ExaBGP guide's
  * receiver does. Alertmanager's several alerts get one result each (200).
+ *
+ * A tenant-scoped token signals about its tenant's hosts only: a signal about
+ * any other target never reaches the hub; a start is refused as
+ * `outside_tenant` (404; 403 on the RTBH webhook, as for a target outside
+ * networks) and an end answers as an end for a target with no open signal.
  */
 import type Koa from 'koa';
 import { ApiError, httpStatus, isErrorCode, type ApiErrorCode } from '../core/errors.ts';
 import { ADAPTERS, type AdapterName, type Signal } from '../signals/adapters.ts';
-import type { SignalOutcome } from '../signals/hub.ts';
+import { noOpenSignal, type SignalOutcome } from '../signals/hub.ts';
+import type { Scope } from './tenant.ts';
 
 export type SignalPath = '/api/v1/events' | '/api/v1/signals/fastnetmon' | '/api/v1/signals/alertmanager' | '/api/v1/signals/rtbh';
 
@@ -66,7 +72,7 @@ export function answerOf(adapter: AdapterName, sig: Signal, out: SignalOutcome, 
     case 'refused': {
       let status = isErrorCode(out.reason) ? httpStatus(out.reason) : 409;
       let retryAfter: number | undefined;
-      if (adapter === 'rtbh' && (out.reason === 'whitelisted' || out.reason === 'outside_networks')) status = 403;
+      if (adapter === 'rtbh' && (out.reason === 'whitelisted' || out.reason === 'outside_networks' || out.reason === 'outside_tenant')) status = 403;
       if (adapter === 'rtbh' && out.reason === 'rate_limited') {
         status = 429;
         retryAfter = b.rateWindowSeconds();
@@ -76,22 +82,29 @@ export function answerOf(adapter: AdapterName, sig: Signal, out: SignalOutcome, 
   }
 }
 
+/** A signal about a target outside the caller's tenant, answered without the hub. */
+function outside(sig: Signal): SignalOutcome {
+  if (sig.action === 'end') return noOpenSignal(sig);
+  return { status: 'refused', reason: 'outside_tenant', detail: `${sig.target} is not a host of this token's tenant` };
+}
+
 /** Registers the signal routes through the server's `post` (which checks each route's role from ROUTES). */
 export function registerSignalRoutes(
-  post: (path: SignalPath, fn: (ctx: Koa.Context, actor: string) => Promise<void>) => void,
+  post: (path: SignalPath, fn: (ctx: Koa.Context, who: Scope) => Promise<void>) => void,
   backend: () => SignalBackend | undefined,
   readBody: (ctx: Koa.Context) => Promise<unknown>,
 ): void {
   for (const [path, adapter] of PATHS) {
-    post(path, async (ctx, actor) => {
+    post(path, async (ctx, who) => {
       const body = await readBody(ctx);
       const b = backend();
       if (!b) throw new ApiError('not_ready', 'not ready: starting or stopping', { ready: false });
       const parsed = ADAPTERS[adapter](body);
       if (!parsed.ok) throw new ApiError('bad_request', `invalid ${adapter === 'events' ? 'event' : adapter + ' payload'}`, { issues: parsed.issues });
+      const handle = (s: Signal): SignalOutcome => (who.owns(s.target) ? b.handle(s, who.actor) : outside(s));
       if (adapter === 'alertmanager') {
         const results = parsed.signals.map((s) => {
-          const a = answerOf(adapter, s, b.handle(s, actor), b);
+          const a = answerOf(adapter, s, handle(s), b);
           return { status_code: a.status, ...a.body };
         });
         ctx.status = 200;
@@ -99,7 +112,7 @@ export function registerSignalRoutes(
         return;
       }
       const sig = parsed.signals[0];
-      const a = answerOf(adapter, sig, b.handle(sig, actor), b);
+      const a = answerOf(adapter, sig, handle(sig), b);
       ctx.status = a.status;
       if (a.retryAfter !== undefined) ctx.set('Retry-After', String(a.retryAfter));
       ctx.body = a.body;

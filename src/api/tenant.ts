@@ -7,7 +7,26 @@
  * one of the tenant's networks and no other group's more specific network
  * overlaps it.
  */
+import { BreakwaterError } from '../core/errors.ts';
 import { parseIP, parsePrefix, prefixContains, prefixCovers, prefixesOverlap, type Prefix } from '../core/ip.ts';
+
+/**
+ * The caller of a route that acts on targets (signals, commands,
+ * mitigations): the token's name, the audit actor, and whether its tenant
+ * owns a target (always, for an unscoped token). Scoping is a check before
+ * the ban module's guards, never instead of them.
+ */
+export interface Scope {
+  actor: string;
+  /** Set for a tenant-scoped token. */
+  tenant?: string;
+  owns(target: string): boolean;
+}
+
+/** The refusal of a target outside the caller's tenant: a 404 that reads the same whether or not anything is there. */
+export function outsideTenant(what: string, target: string): BreakwaterError {
+  return new BreakwaterError('outside_tenant', `${what} refused: ${target} is not a host of this token's tenant`);
+}
 
 interface Net {
   prefix: Prefix;

@@ -39,6 +39,20 @@ export interface LineResult {
 
 export type ResultKind = 'accepted' | 'refused' | 'malformed';
 
+/**
+ * Who runs the lines. `admin`: the caller may run withdraw-all (always true
+ * for the pipe, whose file mode is its access control). `allows`: a
+ * tenant-scoped API token's check on a target; a line about any other target
+ * is refused before the ban module, as a ban outside its tenant or an unban
+ * of a target that is not banned, and withdraw-all lifts its tenant's bans only.
+ */
+export interface RunContext {
+  source: CommandSource;
+  actor: string;
+  admin: boolean;
+  allows?: (target: string) => boolean;
+}
+
 export interface CommandStats {
   /** Lines by source and result. */
   lines: Record<CommandSource, Record<ResultKind, number>>;
@@ -68,12 +82,8 @@ export class CommandRunner {
     this.opts = opts;
   }
 
-  /**
-   * Runs each line of `text` in order. `admin`: the caller may run
-   * withdraw-all (always true for the pipe, whose file mode is its access
-   * control). Skipped lines (blank, `#`) give no result.
-   */
-  runText(text: string, ctx: { source: CommandSource; actor: string; admin: boolean }): LineResult[] {
+  /** Runs each line of `text` in order. Skipped lines (blank, `#`) give no result. */
+  runText(text: string, ctx: RunContext): LineResult[] {
     const out: LineResult[] = [];
     const lines = text.split('\n');
     for (let i = 0; i < lines.length; i++) {
@@ -84,7 +94,7 @@ export class CommandRunner {
   }
 
   /** One line; undefined when it is blank or a comment. */
-  runLine(raw: string, lineNo: number, ctx: { source: CommandSource; actor: string; admin: boolean }): LineResult | undefined {
+  runLine(raw: string, lineNo: number, ctx: RunContext): LineResult | undefined {
     const command = clip(raw.trim());
     const p = parseLine(raw, this.opts.exabgp);
     if (p.ok === 'skip') return undefined;
@@ -107,7 +117,7 @@ export class CommandRunner {
     return res;
   }
 
-  private exec(cmd: CommandOp, ctx: { source: CommandSource; actor: string; admin: boolean }, command: string): LineResult {
+  private exec(cmd: CommandOp, ctx: RunContext, command: string): LineResult {
     const base = { line: 0, command };
     const action = cmd.op;
     const target = cmd.op === 'unban_all' ? undefined : cmd.target;
@@ -116,6 +126,11 @@ export class CommandRunner {
     }
     const port = this.opts.port();
     if (!port) return { ...base, ok: false, action, target, code: 'not_ready', error: 'not ready: starting or stopping' };
+    if (ctx.allows && target !== undefined && !ctx.allows(target)) {
+      // The ban module's own answer to an unban of a target without a ban: nothing tells the other tenant's bans apart.
+      if (cmd.op === 'unban') return { ...base, ok: false, action, target, code: 'not_banned', error: `${target} is not banned` };
+      return { ...base, ok: false, action, target, code: 'outside_tenant', error: `${target} is not a host of this token's tenant` };
+    }
     switch (cmd.op) {
       case 'ban': {
         const r = port.manualBan({ ip: cmd.target, ttlSeconds: cmd.ttlSeconds, actor: ctx.actor, reason: clip(`${ctx.source}: ${command}`) });
@@ -131,6 +146,7 @@ export class CommandRunner {
         let n = 0;
         const failed: string[] = [];
         for (const b of port.activeBans()) {
+          if (ctx.allows && !ctx.allows(b.target)) continue;
           const r = port.manualUnban({ ip: b.target, actor: ctx.actor });
           if (r.ok) n++;
           else if (r.reason !== 'not_banned') failed.push(`${b.target}: ${r.detail}`);

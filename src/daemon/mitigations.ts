@@ -162,10 +162,16 @@ export class DaemonMitigations implements MitigationBackend {
     return { ok: true, status: 201, body: { id: ban.id, ban: this.banView(r, ban), lint: r.mitigator.lintOf(ban), collateral } };
   }
 
-  end(id: string, actor: string): MutationResult {
+  end(id: string, actor: string, owns?: (target: string) => boolean): MutationResult {
     const r = this.ready();
+    const none = (reason: string): MutationResult => ({ ok: false, status: 404, code: 'not_found', error: `no active mitigation ${id}`, reason });
+    // A scoped caller's check comes before the ban module: another tenant's ban is answered as no ban at all.
+    if (owns) {
+      const ban = r.engine.banById(id);
+      if (!ban || !owns(ban.target)) return none('not_banned');
+    }
     const out = r.engine.manualUnban({ id, actor });
-    if (!out.ok) return { ok: false, status: 404, code: 'not_found', error: `no active mitigation ${id}`, reason: out.reason };
+    if (!out.ok) return none(out.reason);
     return { ok: true, body: { id, ended: true, ban: { ...out.ban, active: false } } };
   }
 

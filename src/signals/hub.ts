@@ -51,6 +51,11 @@ export type SignalOutcome =
   | { status: 'ended'; attack_id?: string; lifted?: string }
   | { status: 'not_found'; detail: string };
 
+/** The answer to an end for a target with no open signal of that sender. */
+export function noOpenSignal(sig: Pick<Signal, 'name' | 'target'>): SignalOutcome {
+  return { status: 'not_found', detail: `no open signal:${sig.name} for ${sig.target}` };
+}
+
 export interface SignalStats {
   open: number;
   corroboration_targets: number;
@@ -287,7 +292,7 @@ export class SignalHub {
       const lifted = this.lift(sig.target, `signal:${sig.name}`, actor);
       if (lifted) return { status: 'ended', lifted };
     }
-    return { status: 'not_found', detail: `no open signal:${sig.name} for ${sig.target}` };
+    return noOpenSignal(sig);
   }
 
   /** Ends an open signal's attack; lifts its ban when the signal says so. Returns the lifted ban's id. */
