@@ -307,6 +307,8 @@ export class Engine implements FlowSink {
       k++;
     }
     this.openTick(t);
+    // Empty ticks skipped without attacks: the ban module still sees the boundary reached, so a TTL due in them ends now, not a tick later.
+    if (k < t) this.onTick?.(t * tickMs);
   }
 
   private openTick(t: number): void {

@@ -90,6 +90,7 @@ test('command lines never put a route outside networks, on the whitelist, in dry
         });
         const runner = new CommandRunner({ port: () => engine, exabgp: parseCommand });
         const ribKeys = () => [...speaker.rib('127.0.0.2').keys()].sort().join('|');
+        engine.tick(clock.now()); // the daemon ticks from its start, before the first line can arrive
         for (const line of lines) {
           const before = ribKeys();
           const r = runner.runLine(line, 1, { source: 'pipe', actor: 'pipe', admin: true });
