@@ -442,6 +442,24 @@ async function waitExit(c: ChildProcess, ms: number): Promise<void> {
   });
 }
 
+/** The receive queue of the IPv4 UDP socket bound to 127.0.0.1:port (bytes), or undefined while none is bound. */
+function udpRxQueue(port: number): number | undefined {
+  const want = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === want) return parseInt(f[4].split(':')[1], 16);
+  }
+  return undefined;
+}
+
+async function until(what: string, ok: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 test('nfdump (nfcapd fed by breakwater replay) sees the same per-key totals as our decoder', { skip: !hasNfcapd && 'nfcapd/nfdump not installed' }, async (t) => {
   const files = UNSAMPLED.map((u) => u.file).filter((f) => existsSync(join(pcaps, f)));
   if (files.length === 0) { t.skip('no unsampled captures'); return; }
@@ -453,11 +471,13 @@ test('nfdump (nfcapd fed by breakwater replay) sees the same per-key totals as o
       let err = '';
       nfcapd.stderr!.on('data', (c) => { err += c; });
       try {
-        await new Promise((r) => setTimeout(r, 500));
+        // nfcapd bound before the first datagram, and every datagram read before it is stopped: a busy machine loses none
+        await until('nfcapd to bind', () => nfcapd.exitCode !== null || udpRxQueue(port) !== undefined, 15_000);
         assert.equal(nfcapd.exitCode, null, `nfcapd exited: ${err}`);
         const rep = spawnSync(process.execPath, [join(root, 'src/main.ts'), 'replay', join(pcaps, f), '--to', `127.0.0.1:${port}`, '--pps', '2000'], { encoding: 'utf8', timeout: 60_000 });
         assert.equal(rep.status, 0, rep.stderr);
-        await new Promise((r) => setTimeout(r, 500));
+        await until('nfcapd to read every datagram', () => udpRxQueue(port) === 0, 15_000);
+        await new Promise((r) => setTimeout(r, 200));
         nfcapd.kill('SIGTERM');
         await waitExit(nfcapd, 10_000);
         const out = readdirSync(dir).filter((x) => x.startsWith('nfcapd.'));
