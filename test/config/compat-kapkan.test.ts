@@ -124,7 +124,7 @@ test('validateConfig on an object stays strict: Kapkan-only keys are unknown the
 });
 
 test('-check-config on a Kapkan config: exit 0, the config on stdout, one line per replaced or unsupported key on stderr', () => {
-  const r = spawnSync(process.execPath, [main, '-config', join(fixtures, 'every-key.yaml'), '-check-config'], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, [main, '-config', join(fixtures, 'every-key.yaml'), '-check-config'], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(parse(r.stdout).bgp.listen, ':1179');
   assert.match(r.stderr, /^warning: dataplane: accepted but not done by Breakwater \(no effect\): .*XDP/m);
