@@ -4,7 +4,8 @@
  *
  *   <prefix>/bans/<target>   JSON of the Ban, on an etcd lease that ends
  *                            LEDGER_GRACE_MS after the ban's expiry
- *   <prefix>/ended/<ban id>  {reason, by}: why a ban left the ledger (short lease)
+ *   <prefix>/bans/~ended/<ban id>  {reason, by}: why a ban left the ledger
+ *                            (short lease; inside bans/ so one watch sees both)
  *
  * - create: one transaction, create-if-absent on the target's key; the
  *   loser gets the winner's entry back and adopts it (one id).
@@ -70,7 +71,7 @@ export class Ledger {
   }
 
   get endedPrefix(): string {
-    return `${this.prefix}/ended/`;
+    return `${this.prefix}/bans/~ended/`;
   }
 
   key(target: string): string {

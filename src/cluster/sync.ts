@@ -256,7 +256,7 @@ export class LedgerSync {
     this.counters.released++;
   }
 
-  /** One watch response of `<prefix>/`: ended markers first, then the bans, in order. */
+  /** One watch response of `<prefix>/bans/`: ended markers first, then the bans, in order. */
   onWatch(res: IWatchResponse): void {
     const now = Date.now();
     for (const ev of res.events) {

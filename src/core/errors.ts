@@ -57,6 +57,7 @@ export const ERRORS = {
   rate_limited: { status: 409, message: '`ban.max_bans_per_window` is reached for the window', answer: 'conflict' },
   manually_unbanned: { status: 409, message: 'an operator lifted this attack\'s ban', answer: 'conflict' },
   not_banned: { status: 404, message: 'the target is not banned', answer: 'not_found' },
+  cluster_partitioned: { status: 503, message: 'this cluster node cannot reach etcd and creates no new ban (`cluster.partition_policy: hold`)', answer: 'unavailable' },
   // mitigation
   invalid_route: { status: 500, message: 'a route could not be built', answer: 'internal' },
   invalid_community: { status: 400, message: 'not a community', answer: 'bad_request' },

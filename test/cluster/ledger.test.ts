@@ -30,13 +30,14 @@ async function node(t: import('node:test').TestContext, etcd: EtcdCluster, prefi
   const client = new Etcd3({ hosts: etcd.endpoints });
   const bans = new BanManager(cfg(over), { routes: buildRoute, idTag: id });
   const adopted: Node['adopted'] = [];
-  const sync = new LedgerSync({ ledger: new Ledger(client, prefix), bans, hooks: { adopted: (b, replaced) => adopted.push({ id: b.id, replaced }) }, log, nodeId: id });
+  const ledger = new Ledger(client, prefix);
+  const sync = new LedgerSync({ ledger, bans, hooks: { adopted: (b, replaced) => adopted.push({ id: b.id, replaced }) }, log, nodeId: id });
   const events: BanEvent[] = [];
   bans.on((e) => {
     events.push(e);
     sync.onBanEvent(e);
   });
-  const w = await client.watch().prefix(prefix + '/').withPreviousKV().create();
+  const w = await client.watch().prefix(ledger.bansPrefix).withPreviousKV().create();
   w.on('data', (res) => sync.onWatch(res));
   t.after(async () => {
     await w.cancel().catch(() => undefined);
