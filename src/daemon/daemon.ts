@@ -52,6 +52,7 @@ import type { SignalHub } from '../signals/hub.ts';
 import type { SignalBackend } from '../api/signal-routes.ts';
 import { CommandWiring } from './command-wiring.ts';
 import { attachCluster, type ClusterWiring } from './cluster-wiring.ts';
+import { configChecksum } from '../cluster/node.ts';
 
 const NO_ATTACKS: ReadonlyMap<string, Attack> = new Map();
 import { FORCE_MARKER, FORCE_MARKER_MAX_AGE_MS, PID_FILE, processAlive } from './files.ts';
@@ -579,6 +580,7 @@ export class Daemon {
         : undefined,
     });
     const cmdDid = this.commands?.reconfigure(cfg) ?? [];
+    this.clusterWiring?.node.setChecksum(configChecksum(cfg));
     if (cmdDid.length) applied.push({ module: 'commands', did: cmdDid });
     const nb = plan.neighbors;
     log.info(
