@@ -334,7 +334,9 @@ export class ClusterNode {
         this.setPartitioned(false);
         this.startCampaign();
       } catch {
-        /* still away */
+        // Still away. The membership lease may have run out meanwhile: a fresh one next time.
+        this.lease?.release();
+        this.lease = undefined;
       } finally {
         this.recovering = undefined;
       }
