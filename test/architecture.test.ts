@@ -266,3 +266,17 @@ test('the console (console/) is browser code: the daemon never imports it, nor p
   walk(ui);
   assert.deepEqual(bad, []);
 });
+
+test('cluster reaches bans only through the ban module\'s door: it imports core, config, the ban module and etcd3, never bgp, mitigation, store or the daemon; only cluster/ talks to etcd; only daemon/ and api/ import cluster', () => {
+  assert.deepEqual(
+    violations('cluster', (i) => {
+      if (external(i)) return ['etcd3', 'node:fs', 'node:crypto'].includes(i.spec);
+      return ['core', 'config', 'cluster', 'ban'].includes(area(i.target!));
+    }),
+    [],
+  );
+  const etcd = all.filter((i) => i.spec === 'etcd3' && area(i.from) !== 'cluster');
+  assert.deepEqual(etcd.map((i) => `${i.from} imports ${i.spec}`), []);
+  const users = all.filter((i) => i.target && area(i.target) === 'cluster' && !['cluster', 'daemon', 'api'].includes(area(i.from)));
+  assert.deepEqual(users.map((i) => `${i.from} imports ${i.spec}`), []);
+});

@@ -10,6 +10,8 @@ import { VERSION } from '../version.ts';
 import { registerHistoryMetrics, type HistoryStatsView } from './history-metrics.ts';
 import { registerSignalMetrics } from './signal-metrics.ts';
 import type { SignalStats } from '../signals/hub.ts';
+import type { ClusterStats } from '../cluster/node.ts';
+import { registerClusterMetrics } from './cluster-metrics.ts';
 import { registerCommandMetrics, type CommandStatsView } from './command-metrics.ts';
 import type { ExporterView, FlowStatsView } from '../flow/stats-view.ts';
 import type { EngineStats } from '../engine/views.ts';
@@ -122,6 +124,7 @@ export interface MetricsSources {
   notify?: () => NotifyStatsView | undefined;
   history?: () => HistoryStatsView | undefined;
   signals?: () => SignalStats | undefined;
+  cluster?: () => ClusterStats | undefined;
   commands?: () => CommandStatsView | undefined;
 }
 
@@ -143,6 +146,7 @@ export interface MetricsSnapshot {
   notify?: NotifyStatsView;
   history?: HistoryStatsView;
   signals?: SignalStats;
+  cluster?: ClusterStats;
   commands?: CommandStatsView;
 }
 
@@ -387,12 +391,13 @@ export class Metrics {
     registerHistoryMetrics(reg, () => snap().history);
     registerSignalMetrics(reg, () => snap().signals);
     registerCommandMetrics(reg, () => snap().commands);
+    registerClusterMetrics(reg, () => snap().cluster);
   }
 
   /** Asks every source once. */
   snapshot(): MetricsSnapshot {
     const s = this.sources;
-    return { flow: s.flow?.(), engine: s.engine?.(), bgp: s.bgp?.() ?? [], mitigation: s.mitigation?.(), store: s.store?.(), dryRun: s.dryRun?.() !== false, api: s.api?.(), notify: s.notify?.(), history: s.history?.(), signals: s.signals?.(), commands: s.commands?.() };
+    return { flow: s.flow?.(), engine: s.engine?.(), bgp: s.bgp?.() ?? [], mitigation: s.mitigation?.(), store: s.store?.(), dryRun: s.dryRun?.() !== false, api: s.api?.(), notify: s.notify?.(), history: s.history?.(), signals: s.signals?.(), commands: s.commands?.(), cluster: s.cluster?.() };
   }
 
   /** One scrape: one snapshot, every metric adapted from it. */

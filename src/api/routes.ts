@@ -205,6 +205,15 @@ const Status = v.looseObject({
   version: v.string(),
   active_attacks: v.number(),
   active_bans: v.number(),
+  cluster: v.optional(
+    v.looseObject({
+      node_id: v.string(),
+      role: v.picklist(['leader', 'follower']),
+      partitioned: v.boolean(),
+      partition_policy: v.picklist(['hold', 'local']),
+      nodes: v.array(v.looseObject({ node_id: v.string(), role: v.picklist(['leader', 'follower']), last_seen: v.string(), config_checksum: v.string() })),
+    }),
+  ),
 });
 
 const HISTORY_FILTERS = {

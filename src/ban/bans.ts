@@ -31,6 +31,8 @@
  *   bans.snapshot(): Ban[]       // bans not ended, for persistence
  *   bans.restore(bans, now) → { restored: Ban[], expired: Ban[], refused: { ban, reason }[] }
  *   bans.stats(): BanStats
+ *   bans.adopt(ledgerBan, now) → AdoptResult      // cluster: a ban the ledger holds (guards as restore, no event)
+ *   bans.release(id, reason, actor?, now) → Ban?  // cluster: the ledger ended it (emits unban)
  *
  * Rules (see also guards.ts, escalation.ts, policy.ts, mitigation/route.ts):
  * - A detected attack gets a ban unless a guard refuses it; a refusal is
@@ -87,6 +89,11 @@ const PENDING_MAX = 100_000;
 const ATTACK_IDS_MAX = 32;
 const CREATIONS_MIN_RETENTION_MS = 86_400_000;
 const CREATIONS_MAX = 100_000;
+/** Mitigation levels, weakest first (escalation only moves right). */
+const LEVEL_ORDER: readonly MitigationLevel[] = ['flowspec_rate_limit', 'flowspec_discard', 'blackhole'];
+
+/** What adopt() did with a ledger ban. */
+export type AdoptResult = { ok: true; ban: Ban; created: boolean; changed: boolean; replaced?: string } | { ok: false; reason: RefusalReason; detail: string };
 
 interface Rec {
   ban: Ban;
@@ -158,6 +165,8 @@ export class BanManager {
   private guards: Guards;
   private readonly clock: Clock;
   private readonly routes: RouteBuilder;
+  /** Appended to every id ("-<node_id>" in a cluster, so two nodes never make the same id). */
+  private readonly idTag: string;
   private readonly listeners: BanListener[] = [];
   private readonly byId = new Map<string, Rec>();
   private readonly byTarget = new Map<string, Rec>();
@@ -185,6 +194,7 @@ export class BanManager {
     this.config = config;
     this.clock = opts.clock ?? systemClock;
     this.routes = opts.routes;
+    this.idTag = opts.idTag ? `-${opts.idTag}` : '';
     this.policy = new PolicyResolver(config);
     this.guards = new Guards(config, this.policy);
   }
@@ -387,6 +397,80 @@ export class BanManager {
     return { restored, expired, refused };
   }
 
+  // ---------------------------------------------------------------- cluster ledger
+
+  /**
+   * Takes a ban the cluster ledger holds (cluster/ledger.ts), under the same
+   * guards as restore(): networks, whitelist and the active caps (never the
+   * rate window: the creating node counted it). Emits no event; the caller
+   * tells mitigation. A ban already ended is refused (`not_banned`).
+   * - A ban with this id: its expiry, TTL, level and FlowSpec choice follow
+   *   the ledger, never shorter and never weaker (`changed` says whether).
+   * - Another ban on the same target (this node lost the create race): it
+   *   takes the ledger's id, source, reason and creation time, keeps its
+   *   linked attacks, and `replaced` names the id it had.
+   * - No ban on the target: it is created here (state expiring; detection
+   *   links an attack on it as usual).
+   */
+  adopt(ban: Ban, now: number = this.clock.now()): AdoptResult {
+    now = this.advance(now);
+    if (ban.ended !== undefined || ban.state === 'ended') return { ok: false, reason: 'not_banned', detail: `${ban.id} has ended` };
+    if (!Number.isFinite(ban.expires) || !Number.isFinite(ban.created) || ban.expires <= now) return { ok: false, reason: 'not_banned', detail: `${ban.id} has no time left` };
+    const p = parsePrefix(ban.target);
+    if (typeof p === 'string') return { ok: false, reason: 'invalid_target', detail: p };
+    const key = targetKey(p);
+    const bad = this.guards.checkStatic(p);
+    if (bad) return { ok: false, reason: bad.reason, detail: bad.detail };
+    const rec = this.byTarget.get(key);
+    if (!rec) {
+      const r = this.fire(null, 'restore', { now, prefix: p, key, restoreBan: { ...clone(ban), state: 'expiring' } });
+      if (r.refusal || !r.rec) return { ok: false, reason: r.refusal?.reason ?? 'already_banned', detail: r.refusal?.detail ?? `${key} refused` };
+      return { ok: true, ban: clone(r.rec.ban), created: true, changed: true };
+    }
+    const b = rec.ban;
+    let changed = false;
+    let replaced: string | undefined;
+    if (b.id !== ban.id) {
+      replaced = b.id;
+      this.byId.delete(b.id);
+      for (const c of this.creations) if (c.id === b.id) c.id = ban.id;
+      b.id = ban.id;
+      b.source = ban.source;
+      b.reason = ban.reason;
+      b.created = ban.created;
+      if (ban.attack_id !== undefined && b.attack_id === undefined) b.attack_id = ban.attack_id;
+      this.byId.set(b.id, rec);
+      changed = true;
+    }
+    if (Number.isFinite(ban.expires) && ban.expires > b.expires) {
+      b.expires = ban.expires;
+      changed = true;
+    }
+    if (Number.isFinite(ban.ttl_seconds) && ban.ttl_seconds > b.ttl_seconds) b.ttl_seconds = ban.ttl_seconds;
+    if (ban.level !== undefined && LEVEL_ORDER.indexOf(ban.level) > LEVEL_ORDER.indexOf(b.level ?? 'flowspec_rate_limit')) {
+      b.level = ban.level;
+      b.action = levelAction(ban.level);
+      b.escalation_step = Math.max(b.escalation_step, ban.escalation_step);
+      if (ban.flowspec) b.flowspec = clone(ban.flowspec);
+      this.rebuildRoute(rec);
+      changed = true;
+    }
+    return { ok: true, ban: clone(b), created: false, changed, ...(replaced !== undefined ? { replaced } : {}) };
+  }
+
+  /**
+   * Ends a ban because the cluster ledger ended it (another node unbanned
+   * it, or its lease ran out); emits unban with the reason. Reason `manual`
+   * keeps its attacks from being banned again, as a manual unban here does.
+   */
+  release(id: string, reason: string, actor?: string, now: number = this.clock.now()): Ban | undefined {
+    now = this.advance(now);
+    const rec = this.byId.get(id);
+    if (!rec) return undefined;
+    this.fire(rec, 'whitelist_changed', { now, endReason: reason, ...(actor !== undefined ? { actor } : {}) });
+    return clone(rec.ban);
+  }
+
   // ---------------------------------------------------------------- queries
 
   active(): Ban[] {
@@ -580,7 +664,7 @@ export class BanManager {
 
   private newId(now: number): string {
     let id: string;
-    do id = `ban-${now.toString(36)}-${(++this.seq).toString(36)}`;
+    do id = `ban-${now.toString(36)}-${(++this.seq).toString(36)}${this.idTag}`;
     while (this.byId.has(id));
     return id;
   }

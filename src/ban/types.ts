@@ -113,6 +113,8 @@ export interface BanManagerOptions {
   clock?: Clock;
   /** Builds a ban's route (mitigation/route.ts buildRoute); the ban module knows no BGP. */
   routes: RouteBuilder;
+  /** Cluster: this node's id, appended to ban ids so nodes never make the same one. */
+  idTag?: string;
 }
 
 /** What a reload did, or would do (previewReconfigure), to the active bans. */

@@ -101,7 +101,7 @@ export interface ReloadPlan {
   readonly dangers: readonly Danger[];
 }
 
-export const RESTART_KEYS = ['api.listen', 'storage.data_dir', 'storage.sqlite', 'storage.clickhouse', 'bgp.listen', 'bgp.local_asn', 'bgp.router_id', 'bgp.graceful_restart'] as const;
+export const RESTART_KEYS = ['api.listen', 'storage.data_dir', 'storage.sqlite', 'storage.clickhouse', 'bgp.listen', 'bgp.local_asn', 'bgp.router_id', 'bgp.graceful_restart', 'cluster'] as const;
 
 /** Which slice a changed top-level key (or bgp.* key) belongs to. First match wins. */
 const SLICE_OF: ReadonlyArray<readonly [prefix: string, slices: ReadonlyArray<'engine' | 'bans' | 'mitigation' | 'neighbors' | 'listeners' | 'api'>]> = [

@@ -437,6 +437,24 @@ export const StorageSchema = v.strictObject({
   retention_days: doc(posInt(90), 'Ended attacks and bans older than this are pruned.'),
 });
 
+const ClusterSchema = v.strictObject({
+  node_id: doc(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,64}$/, 'cluster.node_id is 1..64 letters, digits, "_", "." or "-"')), 'This node\'s name in the cluster, unique among the nodes (letters, digits, `_`, `.`, `-`).'),
+  etcd: doc(
+    v.strictObject({
+      endpoints: doc(v.pipe(v.array(v.pipe(v.string(), v.regex(/^https?:\/\/[^\s]+$/, 'an etcd endpoint is a URL like "http://127.0.0.1:2379"'))), v.minLength(1)), 'etcd client URLs, e.g. `http://10.0.0.1:2379`.'),
+      prefix: doc(v.optional(v.pipe(v.string(), v.regex(/^\/[^\s]*[^/\s]$/, 'cluster.etcd.prefix starts with "/" and does not end with "/"')), '/breakwater'), 'Key prefix of the cluster: bans under `<prefix>/bans/`, nodes under `<prefix>/nodes/`.'),
+      username_env: doc(v.optional(v.string()), 'Environment variable holding the etcd user name.'),
+      password_env: doc(v.optional(v.string()), 'Environment variable holding the etcd password.'),
+      ca_file: doc(v.optional(v.string()), 'CA certificate (PEM) that signed the etcd server certificates: TLS to etcd.'),
+      cert_file: doc(v.optional(v.string()), 'Client certificate (PEM) for etcd TLS client authentication.'),
+      key_file: doc(v.optional(v.string()), 'Private key (PEM) of `cert_file`.'),
+      dial_timeout_seconds: doc(v.optional(v.pipe(v.number(), v.minValue(0.1), v.maxValue(60)), 5), 'How long one etcd request may take; a node that cannot reach etcd for this long is partitioned.'),
+    }),
+    'The etcd cluster holding the ledger.',
+  ),
+  partition_policy: doc(v.optional(v.picklist(['hold', 'local']), 'hold'), 'While etcd is unreachable: `hold` keeps the known bans until their TTL and creates none; `local` also bans on this node\'s own decisions (proposed to the ledger on return).'),
+});
+
 export const ConfigSchema = v.strictObject({
   dry_run: doc(v.optional(v.boolean(), true), 'Absent or `true`: detect, ban and peer, but never announce a route; `false` goes live.'),
   log: doc(
@@ -532,6 +550,7 @@ export const ConfigSchema = v.strictObject({
   notify: doc(v.optional(NotifySchema, {}), 'Notifications of attacks, bans, BGP sessions, exporters and reloads: Telegram, Slack, email, webhook, exec hook.'),
   api: doc(v.optional(ApiSchema, {}), 'REST API, dashboard and metrics.'),
   storage: doc(v.optional(StorageSchema, {}), 'Where state and history are kept.'),
+  cluster: doc(v.optional(ClusterSchema), 'Active/active nodes sharing one ban ledger in etcd; absent: a single node. Restart only.'),
 });
 
 export type Config = v.InferOutput<typeof ConfigSchema>;

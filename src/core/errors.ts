@@ -59,6 +59,7 @@ export const ERRORS = {
   not_banned: { status: 404, message: 'the target is not banned', answer: 'not_found' },
   // a tenant-scoped API token and a target outside its tenant: answered like a target where nothing is
   outside_tenant: { status: 404, message: 'the target is not a host of this token\'s tenant', answer: 'not_found' },
+  cluster_partitioned: { status: 503, message: 'this cluster node cannot reach etcd and creates no new ban (`cluster.partition_policy: hold`)', answer: 'unavailable' },
   // mitigation
   invalid_route: { status: 500, message: 'a route could not be built', answer: 'internal' },
   invalid_community: { status: 400, message: 'not a community', answer: 'bad_request' },

@@ -4,6 +4,7 @@
  * API cannot reach into it, and while the daemon is starting (the API is up
  * first) the component routes answer 503 instead of reading half-built state.
  */
+import type { ClusterStatus } from '../cluster/node.ts';
 import { ApiError, apiCode, httpStatus } from '../core/errors.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Config } from '../config/schema.ts';
@@ -35,6 +36,8 @@ export interface DaemonView {
   notifyStatus(): Record<string, unknown> | undefined;
   /** ClickHouse history for the status (undefined without storage.clickhouse). */
   historyStatus(): Record<string, unknown> | undefined;
+  /** Cluster mode: this node, its role and its peers (undefined without `cluster`). */
+  clusterStatus?(): ClusterStatus | undefined;
   /** The in-memory rates of the last minutes (undefined before it exists). */
   traffic?(): TrafficRing | undefined;
 }
@@ -234,6 +237,7 @@ export class DaemonBackend implements ApiBackend {
       store: { path: store.path, degraded: store.degraded, pending_writes: store.pending, last_error: store.last_error || undefined },
       notify: this.d.notifyStatus(),
       history: this.d.historyStatus(),
+      ...(this.d.clusterStatus?.() ? { cluster: this.d.clusterStatus?.() } : {}),
     };
   }
 

@@ -51,6 +51,8 @@ import { attachSignals } from './signal-wiring.ts';
 import type { SignalHub } from '../signals/hub.ts';
 import type { SignalBackend } from '../api/signal-routes.ts';
 import { CommandWiring } from './command-wiring.ts';
+import { attachCluster, type ClusterWiring } from './cluster-wiring.ts';
+import { configChecksum } from '../cluster/node.ts';
 
 const NO_ATTACKS: ReadonlyMap<string, Attack> = new Map();
 import { FORCE_MARKER, FORCE_MARKER_MAX_AGE_MS, PID_FILE, processAlive } from './files.ts';
@@ -117,6 +119,12 @@ export class Daemon {
   /** The signal hub (undefined before the components exist). */
   get signalHub(): SignalHub | undefined {
     return this.signalWiring?.hub;
+  }
+  /** Cluster mode (`cluster:`): the ledger, membership, leader; attached once the components exist. */
+  private clusterWiring: ClusterWiring | undefined;
+
+  get cluster(): ClusterWiring | undefined {
+    return this.clusterWiring;
   }
   /** Command lines from api.command_pipe and POST /api/v1/commands. */
   private commands: CommandWiring | undefined;
@@ -252,6 +260,7 @@ export class Daemon {
       history: () => this.history?.stats,
       signals: () => this.signalWiring?.hub.stats(),
       commands: () => this.commands?.stats(),
+      cluster: () => this.clusterWiring?.node.stats(),
     });
     const base: Base = { log, store, metrics, pidFile, startedAt };
     this.base = base;
@@ -277,10 +286,12 @@ export class Daemon {
     });
     const comps: Running = Object.freeze({ engine: made.engine, collector: made.collector, bgp: made.bgp, mitigator });
     this.comps = comps;
-    const events = new EngineEvents({ running: comps, store, log, config: () => this.cfg });
+    const events = new EngineEvents({ running: comps, store, log, config: () => this.cfg, ledgerAudits: cfg.cluster !== undefined });
     this.events = events;
     comps.engine.on((e) => this.onEngineEvent(events, e));
     const self = this;
+    this.clusterWiring = attachCluster({ cfg, log, clock: this.clock, engine: comps.engine, store, mitigator });
+    const clusterEvents = this.clusterWiring?.events;
     this.notifyWiring = attachNotifier({
       get cfg() {
         return self.cfg;
@@ -291,6 +302,7 @@ export class Daemon {
       bgp: comps.bgp,
       collector: comps.collector,
       previousMode: store.getValue('mode'),
+      ...(clusterEvents ? { events: clusterEvents } : {}),
     });
     this.history = attachHistory({
       get cfg() {
@@ -303,6 +315,7 @@ export class Daemon {
       engine: comps.engine,
       collector: comps.collector,
       mitigator,
+      ...(clusterEvents ? { events: clusterEvents } : {}),
     });
     this.signalWiring = attachSignals({
       get cfg() {
@@ -325,6 +338,8 @@ export class Daemon {
     // Attacks that were in progress when the previous process died are closed.
     for (const a of store.listAttacks({ active: true, limit: 1000 }).items) store.saveAttack({ ...a, end: startedAt });
     this.restoreBans(comps, base);
+    // The ledger's bans join the Adj-RIB-Out before the sessions start, like restored ones.
+    if (this.clusterWiring) await this.clusterWiring.start();
 
     this.bgpStarted = true;
     await comps.bgp.start();
@@ -394,6 +409,7 @@ export class Daemon {
       reload: (actor: string, opts: { force: boolean }) => this.reload(actor, opts),
       notifyStatus: () => this.notify?.status(),
       historyStatus: () => this.history?.status(),
+      clusterStatus: () => this.clusterWiring?.node.status(),
       traffic: () => this.trafficRing,
     };
     const api = new ApiServer(new DaemonBackend(view), { host: l.host, port: l.port, tokens: resolveTokens(cfg, b.log), metricsTokenRequired: cfg.api.metrics_token_required, log: b.log, history: () => this.history?.reader, signals: () => (this.phaseNow === 'running' ? this.signalWiring?.backend : undefined), commands: () => (this.phaseNow === 'running' ? this.commands?.runner : undefined), dashboard: () => this.cfg.api.dashboard, now: () => this.clock.now() });
@@ -564,6 +580,7 @@ export class Daemon {
         : undefined,
     });
     const cmdDid = this.commands?.reconfigure(cfg) ?? [];
+    this.clusterWiring?.node.setChecksum(configChecksum(cfg));
     if (cmdDid.length) applied.push({ module: 'commands', did: cmdDid });
     const nb = plan.neighbors;
     log.info(
@@ -640,6 +657,8 @@ export class Daemon {
     this.signalWiring?.hub.stop();
     const notify = this.notify;
     if (notify) await step('notify', () => notify.stop());
+    const cluster = this.clusterWiring;
+    if (cluster) await step('cluster', () => cluster.stop());
     if (comps) {
       await step('collector', () => comps.collector.stop());
       await step('bgp', () => comps.bgp.stop(cfg.bgp.graceful_restart.enabled));

@@ -17,6 +17,7 @@ import type { Ban, BanStats, DetectionEvent, DetectionListener, FlowspecChoice, 
 import type { EngineStats, HostRate } from '../engine/views.ts';
 import { buildRoute, routeForAttack } from '../mitigation/route.ts';
 import type { BanOutcome, EnginePort } from './ports.ts';
+import type { BanPort } from '../cluster/sync.ts';
 
 export class EngineAdapter implements EnginePort {
   readonly engine: Engine;
@@ -28,13 +29,32 @@ export class EngineAdapter implements EnginePort {
   constructor(cfg: Readonly<Config>, clock: Clock, log?: Logger) {
     this.log = log;
     this.cfg = cfg;
-    this.bans = new BanManager(cfg, { clock, routes: buildRoute });
+    this.bans = new BanManager(cfg, { clock, routes: buildRoute, ...(cfg.cluster ? { idTag: cfg.cluster.node_id } : {}) });
     this.engine = new Engine(cfg, { clock, log, onTick: (time) => this.bans.tick(time) });
     this.engine.on((e) => {
       this.emit(e);
-      this.bans.onAttackEvent(e);
+      if (this.admits(e)) this.bans.onAttackEvent(e);
     });
     this.bans.on((e) => this.emit(e));
+  }
+
+  /** Cluster: whether a new ban may be created now (cluster/node.ts mayCreate); unset: always. */
+  private admit: (() => boolean) | undefined;
+
+  setAdmit(fn: () => boolean): void {
+    this.admit = fn;
+  }
+
+  /** The ban module as the cluster's ledger sync sees it. */
+  clusterBans(): BanPort {
+    return this.bans;
+  }
+
+  /** An attack event may reach the ban module: always, unless it would create a ban while creation is held. */
+  private admits(e: EngineEvent): boolean {
+    if (!this.admit || this.admit()) return true;
+    if (e.event !== 'attack_start' && e.event !== 'attack_update') return true;
+    return this.bans.banOfAttack(e.attack.id) !== undefined || this.bans.get(e.attack.target) !== undefined;
   }
 
   get sink() {
@@ -57,7 +77,7 @@ export class EngineAdapter implements EnginePort {
 
   signalEvent(e: EngineEvent, to: { record: boolean; ban: boolean }): void {
     if (to.record) this.emit(e);
-    if (to.ban) this.bans.onAttackEvent(e);
+    if (to.ban && this.admits(e)) this.bans.onAttackEvent(e);
   }
 
   tick(now: number): void {
@@ -87,6 +107,7 @@ export class EngineAdapter implements EnginePort {
 
   manualBan(req: { ip: string; ttlSeconds?: number; actor: string; reason?: string; flowspec?: FlowspecChoice }): BanOutcome {
     const target = req.ip.includes('/') ? { prefix: req.ip } : { ip: req.ip };
+    if (this.admit && !this.admit()) return { ok: false, reason: 'cluster_partitioned', detail: 'this cluster node cannot reach etcd; ban through another node, or set cluster.partition_policy: local' };
     return this.bans.manualBan({ ...target, ttlSeconds: req.ttlSeconds, actor: req.actor, reason: req.reason, ...(req.flowspec ? { flowspec: req.flowspec } : {}) });
   }
 

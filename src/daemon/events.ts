@@ -23,6 +23,8 @@ export interface EventContext {
   readonly store: Store;
   readonly log: Logger;
   config(): Readonly<Config>;
+  /** Cluster mode: ban, escalate and unban audit entries come from the leader's ledger feed, not from here. */
+  readonly ledgerAudits?: boolean;
 }
 
 export class EngineEvents {
@@ -107,7 +109,7 @@ export class EngineEvents {
         const b = e.ban;
         // Write-ahead: the ban is on disk before any route leaves.
         store.saveBan(b);
-        store.audit({ time: e.time, actor: b.source, action: 'ban', target: b.target, detail: { ban: b.id, reason: b.reason, ttl_seconds: b.ttl_seconds, action: b.action, attack: b.attack_id, ...(b.flowspec ? { flowspec: b.flowspec } : {}) } });
+        if (!this.ctx.ledgerAudits) store.audit({ time: e.time, actor: b.source, action: 'ban', target: b.target, detail: { ban: b.id, reason: b.reason, ttl_seconds: b.ttl_seconds, action: b.action, attack: b.attack_id, ...(b.flowspec ? { flowspec: b.flowspec } : {}) } });
         if (e.attack && b.source === 'auto') {
           const c = this.previewFor(b, e.attack);
           const view = this.active.get(e.attack.id);
@@ -126,7 +128,7 @@ export class EngineEvents {
       }
       case 'escalate': {
         store.saveBan(e.ban);
-        store.audit({ time: e.time, actor: 'auto', action: 'escalate', target: e.ban.target, detail: { ban: e.ban.id, from: e.from, to: e.to } });
+        if (!this.ctx.ledgerAudits) store.audit({ time: e.time, actor: 'auto', action: 'escalate', target: e.ban.target, detail: { ban: e.ban.id, from: e.from, to: e.to } });
         log.warn({ event: 'escalate', ban: e.ban.id, target: e.ban.target, from: e.from, to: e.to }, `ban ${e.ban.target} escalated to ${e.to}`);
         mitigator.changed(e.ban.id);
         break;
@@ -134,7 +136,7 @@ export class EngineEvents {
       case 'unban': {
         const b = { ...e.ban, ended: e.ban.ended ?? e.time, end_reason: e.ban.end_reason ?? e.reason };
         store.saveBan(b);
-        store.audit({ time: e.time, actor: b.ended_by ?? (e.reason === 'manual' ? 'api' : 'auto'), action: 'unban', target: b.target, detail: { ban: b.id, reason: e.reason } });
+        if (!this.ctx.ledgerAudits) store.audit({ time: e.time, actor: b.ended_by ?? (e.reason === 'manual' ? 'api' : 'auto'), action: 'unban', target: b.target, detail: { ban: b.id, reason: e.reason } });
         log.warn({ event: 'unban', ban: b.id, target: b.target, reason: e.reason }, `unban ${b.target} (${e.reason})`);
         mitigator.changed(b.id);
         break;

@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import type { Attack } from '../engine/events.ts';
-import type { AttackView, DetectionEvent, RouteIntent } from '../ban/types.ts';
+import type { AttackView, DetectionEvent, DetectionListener, RouteIntent } from '../ban/types.ts';
 import type { Mitigator } from '../mitigation/reconcile.ts';
 import type { Store } from '../store/sqlite.ts';
 import type { CollectorPort, EnginePort } from './ports.ts';
@@ -24,6 +24,8 @@ export interface HistorySources {
   readonly engine: EnginePort;
   readonly collector: CollectorPort;
   readonly mitigator: Mitigator;
+  /** Where attack and ban events come from: the engine, or in cluster mode the leader's feed (cluster-wiring.ts). */
+  readonly events?: (listener: DetectionListener) => void;
 }
 
 export function attachHistory(d: HistorySources): History | undefined {
@@ -47,7 +49,7 @@ export function attachHistory(d: HistorySources): History | undefined {
     h.onEvent({ event: 'attack_end', time: d.startedAt, attack: { ...a, end: d.startedAt, end_reason: a.end_reason ?? 'daemon restarted' } });
   }
   // Attack rows carry the route a ban would announce (the engine builds none).
-  d.engine.on((e) => {
+  (d.events ?? ((l: DetectionListener) => d.engine.on(l)))((e) => {
     if (e.event === 'attack_start' || e.event === 'attack_update' || e.event === 'attack_end') {
       let route: RouteIntent | undefined;
       try {

@@ -13,7 +13,7 @@ import type { Clock } from '../core/clock.ts';
 import { Notifier, type NotifyStats } from '../notify/notifier.ts';
 import { EngineEventMapper } from '../notify/from-engine.ts';
 import { ExporterWatch } from '../notify/exporters.ts';
-import type { AttackView, DetectionEvent } from '../ban/types.ts';
+import type { AttackView, DetectionEvent, DetectionListener } from '../ban/types.ts';
 import type { BgpPort, CollectorPort, EnginePort } from './ports.ts';
 
 export interface NotifySources {
@@ -25,6 +25,8 @@ export interface NotifySources {
   readonly collector: CollectorPort;
   /** The mode the previous run stored (undefined on a first start): the start's mode_change says from what. */
   readonly previousMode?: string;
+  /** Where attack and ban events come from: the engine, or in cluster mode the leader's feed (cluster-wiring.ts). */
+  readonly events?: (listener: DetectionListener) => void;
 }
 
 export interface NotifyWiring {
@@ -70,7 +72,7 @@ export function attachNotifier(d: NotifySources): NotifyWiring {
       return e;
     }
   };
-  d.engine.on((e) =>
+  (d.events ?? ((l: DetectionListener) => d.engine.on(l)))((e) =>
     guard(e.event, () => {
       const ev = mapper.map(withRoute(e), mode(), established);
       if (ev) notifier.publish(ev);

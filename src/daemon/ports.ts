@@ -18,6 +18,7 @@ import type { NeighborView } from '../bgp/index.ts';
 import type { FlowSink } from '../flow/record.ts';
 import type { SpeakerPort } from '../mitigation/reconcile.ts';
 import type { Mitigator } from '../mitigation/reconcile.ts';
+import type { BanPort } from '../cluster/sync.ts';
 
 export type BanOutcome = { ok: true; ban: Ban } | { ok: false; reason: string; detail: string };
 
@@ -62,6 +63,10 @@ export interface EnginePort {
    * notifications, history), `ban` feeds it to the ban module.
    */
   signalEvent?(e: EngineEvent, to: { record: boolean; ban: boolean }): void;
+  /** Cluster: the ban module as the ledger sync drives it (adopt, release). */
+  clusterBans?(): BanPort;
+  /** Cluster: new bans only while this says so (partition_policy hold). */
+  setAdmit?(fn: () => boolean): void;
 }
 
 export interface CollectorPort {

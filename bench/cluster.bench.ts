@@ -1,0 +1,145 @@
+/**
+ * Cluster figures (`npm run bench -- --only cluster`), against Debian's etcd
+ * on loopback (one member):
+ *
+ * cluster.detect_to_update_single_s / cluster.detect_to_update_cluster_s —
+ *   the e2e detect-to-UPDATE loop (bench/rig.ts: sFlow attack until BIRD
+ *   holds the /32) on a single node and on a node in cluster mode, in the
+ *   same run. The ledger is written off the detection path, so the two
+ *   should match.
+ * cluster.ledger_create_ms — one ban created in the ledger (lease grant +
+ *   create-if-absent transaction), median over many bans; p99 in the note.
+ * cluster.failover_s — two nodes with a webhook receiver: SIGKILL the
+ *   leader, ban through the follower at once; seconds until the webhook
+ *   receives that ban's notification (the new leader delivering).
+ */
+import { createServer } from 'node:http';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import type { BenchContext, BenchRow } from './harness.ts';
+import { median } from './harness.ts';
+import { detectToUpdateRuns, startRig, type Rig } from './rig.ts';
+import { birdAvailable } from '../test/helpers/bird.ts';
+import { EtcdCluster, etcdAvailable } from '../test/helpers/etcd.ts';
+import { removeDir, tempDir, waitFor } from '../test/helpers/netns.ts';
+import { freePort, SflowSender, startBreakwater, writeYaml, type Breakwater } from '../test/e2e/helpers.ts';
+import { Ledger } from '../src/cluster/ledger.ts';
+import type { Ban } from '../src/ban/types.ts';
+
+export const prefix = 'cluster';
+
+const THRESHOLD_PPS = 20_000;
+
+async function detectToUpdate(ctx: BenchContext, etcd: EtcdCluster, runs: number): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const mode of ['single', 'cluster'] as const) {
+    const dir = tempDir(`bw-bench-cluster-${mode}-`);
+    let rig: Rig | undefined;
+    const sender = new SflowSender();
+    try {
+      const extra = mode === 'cluster' ? { cluster: { node_id: 'bench', etcd: { endpoints: etcd.endpoints, prefix: `/bw-bench-${Date.now()}` } } } : {};
+      rig = await startRig(dir, THRESHOLD_PPS, extra);
+      const victims = Array.from({ length: runs }, (_, i) => `198.51.100.${(mode === 'single' ? 50 : 100) + i}`);
+      const times = await detectToUpdateRuns(ctx, rig, sender, victims, THRESHOLD_PPS * 2.5, `${mode} detect-to-UPDATE`);
+      rows.push({ figure: `cluster.detect_to_update_${mode}_s`, value: times.length ? Number(median(times).toFixed(3)) : NaN, unit: 's', note: `median of ${times.length} runs (min ${Math.min(...times).toFixed(3)}, max ${Math.max(...times).toFixed(3)}); ${mode === 'cluster' ? 'cluster mode, one etcd member' : 'no cluster'}` });
+    } finally {
+      sender.close();
+      await rig?.bw.stop().catch(() => undefined);
+      await rig?.bird.dispose();
+      removeDir(dir);
+    }
+  }
+  return rows;
+}
+
+async function ledgerCreate(etcd: EtcdCluster, n: number): Promise<BenchRow> {
+  const client = new Etcd3({ hosts: etcd.endpoints });
+  try {
+    const ledger = new Ledger(client, `/bw-bench-ledger-${Date.now()}`);
+    const ms: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const now = Date.now();
+      const target = `198.51.${100 + (i >> 8)}.${i & 255}`;
+      const ban: Ban = { id: `ban-bench-${i}`, target, family: 4, source: 'bench', reason: 'bench', action: 'blackhole', escalation_step: -1, route: { type: 'blackhole', prefix: `${target}/32`, next_hop: '192.0.2.1', communities: [], large_communities: [] }, created: now, expires: now + 60_000, ttl_seconds: 60, state: 'expiring', level: 'blackhole' };
+      const t0 = performance.now();
+      await ledger.create(ban);
+      ms.push(performance.now() - t0);
+    }
+    ms.sort((a, b) => a - b);
+    const p99 = ms[Math.min(ms.length - 1, Math.floor(ms.length * 0.99))];
+    return { figure: 'cluster.ledger_create_ms', value: Number(median(ms).toFixed(2)), unit: 'ms', note: `median of ${n} creations (p99 ${p99.toFixed(2)} ms); lease grant + create-if-absent transaction, one etcd member on loopback` };
+  } finally {
+    client.close();
+  }
+}
+
+async function failover(ctx: BenchContext, etcd: EtcdCluster): Promise<BenchRow> {
+  const dir = tempDir('bw-bench-failover-');
+  const got: Array<{ event: string; target?: string; at: number }> = [];
+  const server = createServer((req, res) => {
+    let b = '';
+    req.on('data', (c) => (b += c));
+    req.on('end', () => {
+      try {
+        got.push({ ...(JSON.parse(b) as { event: string; target?: string }), at: performance.now() });
+      } catch {
+        /* ignored */
+      }
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const nodes: Breakwater[] = [];
+  const pfx = `/bw-bench-failover-${Date.now()}`;
+  try {
+    for (const id of ['a', 'b']) {
+      mkdirSync(join(dir, id), { recursive: true });
+      const cfg = {
+        dry_run: true,
+        log: { level: 'warn' },
+        listen: { netflow: '', sflow: '' },
+        networks: ['198.51.100.0/24'],
+        notify: { webhook: { url: `http://127.0.0.1:${port}/`, events: ['ban'] } },
+        api: { listen: `127.0.0.1:${freePort()}`, insecure_no_auth: true },
+        storage: { data_dir: join(dir, id, 'data') },
+        cluster: { node_id: id, etcd: { endpoints: etcd.endpoints, prefix: pfx, dial_timeout_seconds: 2 } },
+      };
+      writeYaml(join(dir, `${id}.yaml`), cfg);
+      nodes.push(await startBreakwater(join(dir, `${id}.yaml`), cfg));
+      if (id === 'a') await waitFor('a leader', async () => (await nodes[0].api('GET', '/api/v1/status')).json.cluster?.role === 'leader', 20_000, 100);
+    }
+    const [a, b] = nodes;
+    await waitFor('b sees a', async () => (await b.api('GET', '/api/v1/status')).json.cluster?.nodes?.length === 2, 10_000, 100);
+    const t0 = performance.now();
+    await a.kill9();
+    nodes.shift();
+    const r = await b.api('POST', '/api/v1/ban', { ip: '198.51.100.77' });
+    if (r.status !== 201) throw new Error(`ban through the follower: ${r.status} ${r.text}`);
+    await waitFor('the new leader delivers', () => got.some((x) => x.event === 'ban' && x.target === '198.51.100.77'), 30_000, 20);
+    const at = got.find((x) => x.event === 'ban' && x.target === '198.51.100.77')!.at;
+    const s = (at - t0) / 1000;
+    ctx.log(`failover: ${s.toFixed(3)} s`);
+    return { figure: 'cluster.failover_s', value: Number(s.toFixed(3)), unit: 's', note: 'SIGKILL of the leader → the follower delivers a ban notification (election lease 5 s); duplicates: ' + (got.filter((x) => x.target === '198.51.100.77').length - 1) };
+  } finally {
+    for (const n of nodes) await n.stop().catch(() => undefined);
+    server.close();
+    removeDir(dir);
+  }
+}
+
+export default async function (ctx: BenchContext): Promise<BenchRow[]> {
+  if (!etcdAvailable()) return [{ figure: 'cluster.skipped', value: NaN, unit: '', note: 'etcd not installed' }];
+  const etcd = await EtcdCluster.start(1);
+  try {
+    const rows: BenchRow[] = [];
+    rows.push(await ledgerCreate(etcd, Math.max(20, Math.round(500 * ctx.scale))));
+    if (birdAvailable()) rows.push(...(await detectToUpdate(ctx, etcd, Math.max(3, Math.round(7 * ctx.scale)))));
+    else ctx.log('BIRD not available: detect-to-UPDATE skipped');
+    rows.push(await failover(ctx, etcd));
+    return rows;
+  } finally {
+    await etcd.stop();
+  }
+}
