@@ -14,7 +14,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
+import { createRequire } from 'node:module';
 import { buildConsole } from './build-console.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -36,8 +37,29 @@ const ui = await buildConsole();
 assets['console.js'] = ui.js;
 assets['console.css'] = ui.css;
 
+/**
+ * etcd3 reads its gRPC .proto files from node_modules when it is first
+ * required; the executable has no node_modules, so the parsed definition is
+ * put into the bundle as JSON instead (same parse options).
+ */
+const etcdProtos: Plugin = {
+  name: 'etcd3-protos',
+  setup(b) {
+    b.onLoad({ filter: /etcd3[\\/]lib[\\/]connection-pool\.js$/ }, async (args) => {
+      const { readFileSync } = await import('node:fs');
+      const protobuf = createRequire(args.path)('protobufjs') as { Root: new () => { loadSync(f: string, o: object): { toJSON(): unknown } } };
+      const json = new protobuf.Root().loadSync(join(args.path, '../../proto/rpc.proto'), { keepCase: true }).toJSON();
+      const src = readFileSync(args.path, 'utf8');
+      const from = '(0, proto_loader_1.loadSync)(`${__dirname}/../proto/rpc.proto`,';
+      if (!src.includes(from)) throw new Error(`etcd3 changed how it loads its protos (${args.path}): update scripts/build-sea.ts`);
+      return { contents: src.replace(from, `(0, proto_loader_1.fromJSON)(${JSON.stringify(json)},`), loader: 'js' };
+    });
+  },
+};
+
 await build({
   entryPoints: [join(root, 'src/main.ts')],
+  plugins: [etcdProtos],
   outfile: bundle,
   bundle: true,
   platform: 'node',

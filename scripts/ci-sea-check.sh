@@ -10,7 +10,8 @@
 #  4. when the executable carries the batched UDP receive addon: `dist/breakwater
 #     selftest` has its collector worker read with it (BREAKWATER_UDP_RECV_ADDON unset);
 #  5. the console (embedded SEA assets) is served at / with api.dashboard
-#     (scripts/ci-console-check.sh).
+#     (scripts/ci-console-check.sh);
+#  6. cluster mode against a one-member etcd (scripts/ci-cluster-check.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=./dist/breakwater
@@ -117,4 +118,5 @@ else
   echo "udp_recv: dist/breakwater was built without the batched UDP receive addon: skipped"
 fi
 bash scripts/ci-console-check.sh "$BIN"
+bash scripts/ci-cluster-check.sh "$BIN"
 echo "== sea check OK"
