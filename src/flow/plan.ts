@@ -4,9 +4,13 @@
  * once when the template arrives, so the hot loop does no per-field dispatch.
  * The generated source contains only numbers and fixed identifiers derived
  * from the template's element ids and lengths (never bytes from the wire as
- * text). The semantics are those of the generic walk in templates.ts
+ * text). The semantics are those of the generic walk in dataset.ts
  * (decodeDataSet), which handles variable-length templates and is the
- * reference; both are checked against tshark on the capture corpus.
+ * reference; both are checked against tshark on the capture corpus, and
+ * test/flow/plausible-paths.test.ts holds a plan's record reset and
+ * plausibility verdict to the walk's. What the template settles once is
+ * settled here, not per record: which fields to reset (the rest are always
+ * written) and which plausibility bounds apply (plausible.ts verdict()).
  */
 import { CLEARED_FIELDS, F, type FlowRecord } from './record.ts';
 import { K, VARLEN } from './ie.ts';
