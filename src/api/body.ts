@@ -4,7 +4,6 @@
  * files (commands take text, the rest JSON).
  */
 import type Koa from 'koa';
-import * as v from 'valibot';
 import { ApiError, type PathIssue } from '../core/errors.ts';
 import type { MutationResult } from './server.ts';
 
@@ -44,7 +43,5 @@ export function sendResult(ctx: Koa.Context, res: MutationResult): void {
   }
 }
 
-/** Valibot issues as `{path, message}`; a key a strict object does not know reads "unknown key". */
-export function pathIssues(issues: v.BaseIssue<unknown>[]): PathIssue[] {
-  return issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: /Expected never/.test(i.message) ? 'unknown key' : i.message }));
-}
+/** Valibot issues as `{path, message}` (core/issues.ts, shared with the signal adapters). */
+export { pathIssues } from '../core/issues.ts';

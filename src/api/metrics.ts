@@ -16,6 +16,7 @@ import { registerCommandMetrics, type CommandStatsView } from './command-metrics
 import type { ExporterView, FlowStatsView } from '../flow/stats-view.ts';
 import type { EngineStats } from '../engine/views.ts';
 import type { BanStats } from '../ban/types.ts';
+import type { NeighborView } from '../core/neighbor-view.ts';
 
 export type { ExporterView, FlowStatsView };
 
@@ -66,27 +67,6 @@ export function engineStatsView(s: { engine: EngineStats; bans: BanStats }): Eng
   };
 }
 
-/**
- * One neighbor as the BGP rows read it. The daemon translates the speaker's
- * status into this once (bgp/index.ts neighborView, the same fields); the API
- * may not import bgp/, so the rows state here what they read.
- */
-export interface NeighborView {
-  neighbor: string;
-  state: string;
-  messages_in: number;
-  messages_out: number;
-  updates_in: number;
-  updates_out: number;
-  flaps: number;
-  last_error: string;
-  routes_out: number;
-  routes_sent?: number;
-  held_routes?: number;
-  refused_routes?: number;
-  uptime_seconds?: number;
-  families?: string[];
-}
 
 export interface MitigationStatsView {
   announced_routes: { real: number; dry_run: number };

@@ -15,7 +15,7 @@
  * API (all times in ms since the epoch; every method is synchronous and
  * emits its events before returning):
  *
- *   const bans = new BanManager(config, { clock, routes: buildRoute })   // routes: mitigation/route.ts
+ *   const bans = new BanManager(slice, { clock, routes: buildRoute })    // slice: config/diff.ts BAN_KEYS; routes: mitigation/route.ts
  *   bans.on((e: BanEvent) => ...)                     // ban | ban_refused | escalate | unban; returns unsubscribe
  *   bans.onAttackEvent(e)        // attack_start | attack_update | attack_end (others ignored); time = e.time
  *   bans.tick(now)               // ends due bans, extends bans of ongoing attacks, escalates, retries refused attacks
@@ -26,8 +26,8 @@
  *   bans.get(idOrTarget): Ban | undefined
  *   bans.banOfAttack(attackId): Ban | undefined
  *   bans.wouldBe(attack): RouteSubject  // what its ban would be built from (mitigation builds the route)
- *   bans.reconfigure(config, now) → { unbanned: Ban[], rerouted: Ban[] }
- *   bans.previewReconfigure(config) → { unbanned: Ban[], rerouted: Ban[] }   // no side effect
+ *   bans.reconfigure(slice, now) → { unbanned: Ban[], rerouted: Ban[] }    // the reload plan's bans.config
+ *   bans.previewReconfigure(slice) → { unbanned: Ban[], rerouted: Ban[] }   // no side effect
  *   bans.snapshot(): Ban[]       // bans not ended, for persistence
  *   bans.restore(bans, now) → { restored: Ban[], expired: Ban[], refused: { ban, reason }[] }
  *   bans.stats(): BanStats
@@ -69,7 +69,7 @@
 import { formatIP, formatPrefix, parsePrefix, prefixCovers, type Prefix } from '../core/ip.ts';
 import type { Clock } from '../core/clock.ts';
 import { systemClock } from '../core/clock.ts';
-import type { Config } from '../config/schema.ts';
+import type { BanModuleConfig } from '../config/diff.ts';
 import type { Attack } from '../engine/events.ts';
 import { BreakwaterError } from '../core/errors.ts';
 import type { Ban, BanEvent, BanListener, BanManagerOptions, BanResult, BanStats, DetectionEvent, ManualBanRequest, ManualUnbanRequest, MitigationLevel, ReconfigureResult, RouteBuilder, RouteSubject } from './types.ts';
@@ -160,7 +160,7 @@ function clone<T>(x: T): T {
 }
 
 export class BanManager {
-  private config: Readonly<Config>;
+  private config: Readonly<BanModuleConfig>;
   private policy: PolicyResolver;
   private guards: Guards;
   private readonly clock: Clock;
@@ -190,7 +190,7 @@ export class BanManager {
     listener_errors: 0,
   };
 
-  constructor(config: Readonly<Config>, opts: BanManagerOptions) {
+  constructor(config: Readonly<BanModuleConfig>, opts: BanManagerOptions) {
     this.config = config;
     this.clock = opts.clock ?? systemClock;
     this.routes = opts.routes;
@@ -302,7 +302,7 @@ export class BanManager {
    * Applies a new config. Bans whose target is now whitelisted or outside
    * networks end at once; the others get their route rebuilt.
    */
-  reconfigure(config: Readonly<Config>, now: number = this.clock.now()): ReconfigureResult {
+  reconfigure(config: Readonly<BanModuleConfig>, now: number = this.clock.now()): ReconfigureResult {
     now = this.advance(now);
     this.config = config;
     this.policy = new PolicyResolver(config);
@@ -513,7 +513,7 @@ export class BanManager {
    * the bans whose route would change (with the new route). No state changes,
    * no events.
    */
-  previewReconfigure(config: Readonly<Config>): ReconfigureResult {
+  previewReconfigure(config: Readonly<BanModuleConfig>): ReconfigureResult {
     const policy = new PolicyResolver(config);
     const guards = new Guards(config, policy);
     const unbanned: Ban[] = [];

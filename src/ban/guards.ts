@@ -24,7 +24,7 @@
  * its HTTP status.
  */
 import { formatPrefix, maskBytes, parsePrefix, prefixCovers, prefixesOverlap, prefixSize, type Family, type Prefix } from '../core/ip.ts';
-import type { Config } from '../config/schema.ts';
+import type { BanModuleConfig } from '../config/diff.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import type { PolicyResolver, TargetPolicy } from './policy.ts';
 
@@ -196,10 +196,10 @@ export class Guards {
   readonly networks: Prefix[];
   readonly whitelist: Prefix[];
   private readonly netSize: Record<Family, number>;
-  private readonly config: Readonly<Config>;
+  private readonly config: Readonly<BanModuleConfig>;
   private readonly policy: PolicyResolver;
 
-  constructor(config: Readonly<Config>, policy: PolicyResolver) {
+  constructor(config: Readonly<BanModuleConfig>, policy: PolicyResolver) {
     this.config = config;
     this.policy = policy;
     this.networks = parsePrefixes(config.networks);

@@ -4,7 +4,8 @@
  * reload) but never builds it: mitigation hands it a RouteBuilder
  * (mitigation/route.ts), so no BGP knowledge lives here.
  */
-import type { Config, FlowspecActionConfig, FlowspecMatch } from '../config/schema.ts';
+import type { FlowspecActionConfig, FlowspecMatch } from '../config/schema.ts';
+import type { RouteConfig } from '../config/diff.ts';
 import type { AttackSummary, Direction, Vector } from '../engine/events.ts';
 
 /** A would-be (or real) announcement for a ban. Built by mitigation/route.ts; turned into BGP by mitigation/. */
@@ -78,7 +79,7 @@ export interface RouteSubject {
 }
 
 /** Builds a subject's route under a config (mitigation/route.ts buildRoute). Throws on an invalid target. */
-export type RouteBuilder = (subject: RouteSubject, config: Readonly<Config>) => RouteIntent;
+export type RouteBuilder = (subject: RouteSubject, config: Readonly<RouteConfig>) => RouteIntent;
 
 /** The prefixes a route targets: the blackhole prefix, or each rule's target side. */
 export function routeTargets(r: RouteIntent): string[] {

@@ -1,26 +1,12 @@
 /**
  * One neighbor as Breakwater's readers see it (metrics, the status API,
  * notifications): the speaker's NeighborStatus translated once, here, by
- * the module that produces it.
+ * the module that produces it, into the shape core/neighbor-view.ts declares.
  */
 import type { NeighborStatus } from './speaker.ts';
+import type { NeighborView } from '../core/neighbor-view.ts';
 
-export interface NeighborView {
-  neighbor: string;
-  state: string;
-  messages_in: number;
-  messages_out: number;
-  updates_in: number;
-  updates_out: number;
-  flaps: number;
-  last_error: string;
-  routes_out: number;
-  routes_sent?: number;
-  held_routes?: number;
-  refused_routes?: number;
-  uptime_seconds?: number;
-  families?: string[];
-}
+export type { NeighborView };
 
 export function neighborView(s: NeighborStatus): NeighborView {
   return {

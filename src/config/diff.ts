@@ -37,9 +37,12 @@ export const ENGINE_KEYS = ['networks', 'hostgroups', 'thresholds', 'thresholds_
 /** Route policy (mitigation/policy.ts compilePolicy): actions, FlowSpec, next hops and communities, per hostgroup. */
 export const ROUTE_KEYS = ['ban', 'bgp', 'flowspec', 'hostgroups', 'mitigation', 'escalation', 'flowspec_methods', 'platforms'] as const;
 /** The flow listeners and per-exporter rules (flow/collector.ts collectorOptions). */
+/** The ban module (ban/): its rules (ban, escalation, hostgroups), where it may ban (networks, whitelist), and what the injected route builder reads. */
+export const BAN_KEYS = ['networks', 'protected_whitelist', ...ROUTE_KEYS] as const;
 export const COLLECTOR_KEYS = ['listen', 'sampling', 'flow_sources'] as const;
 export type EngineConfig = Pick<Config, (typeof ENGINE_KEYS)[number]>;
 export type RouteConfig = Pick<Config, (typeof ROUTE_KEYS)[number]>;
+export type BanModuleConfig = Pick<Config, (typeof BAN_KEYS)[number]>;
 export type CollectorConfig = Pick<Config, (typeof COLLECTOR_KEYS)[number]>;
 export type ApiConfig = Config['api'];
 
@@ -76,10 +79,11 @@ export interface ReloadPlan {
   readonly engine: ConfigSlice<EngineConfig>;
   /**
    * Ban rules: ban.*, networks and whitelist (a ban outside them ends),
-   * escalation. The whole config: the ban module rebuilds the routes of its
-   * active bans (mitigation/route.ts reads bgp, flowspec and hostgroups too).
+   * escalation; with the route keys, which the ban module hands to the route
+   * builder it was given (mitigation/route.ts) when it rebuilds the routes of
+   * its active bans. Never the rest of the config (BAN_KEYS).
    */
-  readonly bans: ConfigSlice<Config> & { readonly targetsNarrowed: boolean };
+  readonly bans: ConfigSlice<BanModuleConfig> & { readonly targetsNarrowed: boolean };
   /** Route policy: mitigation, flowspec, next hops, communities, local_pref. */
   readonly mitigation: ConfigSlice<RouteConfig>;
   /** BGP sessions: neighbors added, removed, changed; speaker-wide keys that apply at run time. */
@@ -287,7 +291,7 @@ export function planReload(old: Readonly<Config>, next: Readonly<Config>): Reloa
     changed: d.changed,
     config,
     engine: { keys: slices.engine, config: pickConfig(config, ENGINE_KEYS) },
-    bans: { keys: slices.bans, targetsNarrowed: narrowed, config },
+    bans: { keys: slices.bans, targetsNarrowed: narrowed, config: pickConfig(config, BAN_KEYS) },
     mitigation: { keys: slices.mitigation, config: pickConfig(config, ROUTE_KEYS) },
     neighbors: { ...d.neighbors, keys: slices.neighbors, config: config.bgp },
     listeners: { keys: slices.listeners, addresses: addresses.filter((a) => a.key.startsWith('listen.')), config: pickConfig(config, COLLECTOR_KEYS) },

@@ -81,6 +81,8 @@ export interface DaemonOptions {
   clock?: Clock;
   /** Tests: replace the real components. */
   components?: ComponentFactory;
+  /** Route leases (Mitigator option, default on); off only for bench/leases.bench.ts. */
+  routeLeases?: boolean;
 }
 
 /** Intervals of the daemon's loops. */
@@ -275,6 +277,7 @@ export class Daemon {
       config: cfg,
       dryRun: cfg.dry_run,
       log,
+      leases: this.opts.routeLeases ?? true,
       onAnnounced: (banId, neighbors) => {
         store.setAnnounced(banId, neighbors);
         this.history?.onAnnounced(banId, neighbors);

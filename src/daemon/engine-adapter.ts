@@ -7,7 +7,7 @@
  * view asks routeForAttack.
  */
 import type { Config } from '../config/schema.ts';
-import type { ReloadPlan } from '../config/diff.ts';
+import type { BanModuleConfig, ReloadPlan } from '../config/diff.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { Engine } from '../engine/engine.ts';
@@ -22,7 +22,7 @@ import type { BanPort } from '../cluster/sync.ts';
 export class EngineAdapter implements EnginePort {
   readonly engine: Engine;
   readonly bans: BanManager;
-  private cfg: Readonly<Config>;
+  private cfg: Readonly<BanModuleConfig>;
   private readonly listeners: DetectionListener[] = [];
   private readonly log?: Logger;
 

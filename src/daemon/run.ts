@@ -8,7 +8,8 @@ import { Daemon, type DaemonOptions } from './daemon.ts';
 
 /** `breakwater -config FILE`: runs until SIGTERM/SIGINT. */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
-  const d = new Daemon({ ...opts, signals: true });
+  // BREAKWATER_BENCH_ROUTE_LEASES=off: the leases bench's child daemon, the one way to turn leases off
+  const d = new Daemon({ ...opts, signals: true, routeLeases: opts.routeLeases ?? process.env.BREAKWATER_BENCH_ROUTE_LEASES !== 'off' });
   try {
     await d.start();
   } catch (e) {

@@ -18,7 +18,7 @@ import { clearFlowRecord, F } from './record.ts';
 import { K, VARLEN } from './ie.ts';
 import { domainRate, newSamplingFields, readOptionsRecords, readSamplingField, resetSamplingFields, samplingRateOf } from './sampling.ts';
 import { SAMPLER_BYTES } from './memory.ts';
-import { plausible } from './plausible.ts';
+import { plausible, reject } from './plausible.ts';
 import { ntpMs, u32BE, uintBE } from './uint.ts';
 import type { DomainState, NetflowContext, Template } from './templates.ts';
 
@@ -69,12 +69,13 @@ export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Templat
   const fn = tpl.fn;
   if (fn !== null) {
     const samplers = sampling.samplers;
+    // the plan resets the record and checks plausibility itself (plan.ts), and returns its verdict
     while (end - p >= fixed) {
-      clearFlowRecord(rec);
-      fn(buf, p, rec, exportMs, uptime, sysInit, setRate, samplers);
+      const v = fn(buf, p, rec, exportMs, uptime, sysInit, setRate, samplers, lim);
       p += fixed;
       count++;
-      if (plausible(rec, lim, imp)) sink.record(rec);
+      if (v === 0) sink.record(rec);
+      else reject(imp, v, rec.received);
     }
     return count;
   }

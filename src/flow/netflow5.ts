@@ -17,7 +17,7 @@
  */
 import { countError, type DecodeContext } from './context.ts';
 import { clearFlowRecord, F } from './record.ts';
-import { plausible } from './plausible.ts';
+import { MIN_BYTES4, reject, verdict } from './plausible.ts';
 import { u32BE } from './uint.ts';
 
 export const V5_HEADER = 24;
@@ -47,6 +47,12 @@ export function decodeNetflow5(buf: Buffer, ctx: DecodeContext): number {
   const sink = ctx.sink;
   const lim = ctx.limits;
   const imp = ctx.stats.implausible;
+  if (rate > lim.maxRate) {
+    // the rate is the datagram's: every record fails the sampling bound (plausible.ts)
+    imp.sampling += count;
+    imp.last = rec.received;
+    return count;
+  }
   rec.proto = 'netflow5';
   rec.domain = 0;
   // every record sets the same fields below; the rest stay cleared
@@ -58,13 +64,17 @@ export function decodeNetflow5(buf: Buffer, ctx: DecodeContext): number {
     rec.dst4 = ((buf[p + 4] << 24) >>> 0) + ((buf[p + 5] << 16) | (buf[p + 6] << 8) | buf[p + 7]);
     rec.inIf = (buf[p + 12] << 8) | buf[p + 13];
     rec.outIf = (buf[p + 14] << 8) | buf[p + 15];
-    rec.packets = ((buf[p + 16] << 24) >>> 0) + ((buf[p + 17] << 16) | (buf[p + 18] << 8) | buf[p + 19]);
-    rec.bytes = ((buf[p + 20] << 24) >>> 0) + ((buf[p + 21] << 16) | (buf[p + 22] << 8) | buf[p + 23]);
+    const packets = ((buf[p + 16] << 24) >>> 0) + ((buf[p + 17] << 16) | (buf[p + 18] << 8) | buf[p + 19]);
+    const bytes = ((buf[p + 20] << 24) >>> 0) + ((buf[p + 21] << 16) | (buf[p + 22] << 8) | buf[p + 23]);
+    rec.packets = packets;
+    rec.bytes = bytes;
     const first = ((buf[p + 24] << 24) >>> 0) + ((buf[p + 25] << 16) | (buf[p + 26] << 8) | buf[p + 27]);
     const last = ((buf[p + 28] << 24) >>> 0) + ((buf[p + 29] << 16) | (buf[p + 30] << 8) | buf[p + 31]);
     // uptime arithmetic modulo 2^32 (sysUptime wraps after ~49.7 days)
-    rec.start = exportMs - ((uptime - first) | 0);
-    rec.end = exportMs - ((uptime - last) | 0);
+    const start = exportMs - ((uptime - first) | 0);
+    const end = exportMs - ((uptime - last) | 0);
+    rec.start = start;
+    rec.end = end;
     rec.srcPort = (buf[p + 32] << 8) | buf[p + 33];
     const dport = (buf[p + 34] << 8) | buf[p + 35];
     rec.dstPort = dport;
@@ -95,7 +105,10 @@ export function decodeNetflow5(buf: Buffer, ctx: DecodeContext): number {
     }
     rec.samplingRate = rate;
     rec.fields = fields;
-    if (plausible(rec, lim, imp)) sink.record(rec);
+    // every v5 record carries sizes and times and is IPv4
+    const v = verdict(packets, bytes, MIN_BYTES4, end - start, rate, lim);
+    if (v === 0) sink.record(rec);
+    else reject(imp, v, rec.received);
   }
   return count;
 }

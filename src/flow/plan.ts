@@ -4,16 +4,27 @@
  * once when the template arrives, so the hot loop does no per-field dispatch.
  * The generated source contains only numbers and fixed identifiers derived
  * from the template's element ids and lengths (never bytes from the wire as
- * text). The semantics are those of the generic walk in templates.ts
+ * text). The semantics are those of the generic walk in dataset.ts
  * (decodeDataSet), which handles variable-length templates and is the
- * reference; both are checked against tshark on the capture corpus.
+ * reference; both are checked against tshark on the capture corpus, and
+ * test/flow/plausible-paths.test.ts holds a plan's record reset and
+ * plausibility verdict to the walk's. What the template settles once is
+ * settled here, not per record: which fields to reset (the rest are always
+ * written) and which plausibility bounds apply (plausible.ts verdict()).
  */
-import { F, type FlowRecord } from './record.ts';
+import { CLEARED_FIELDS, F, type FlowRecord } from './record.ts';
 import { K, VARLEN } from './ie.ts';
 import { rateFrom } from './sampling.ts';
 import { ntpMs, uintWide } from './uint.ts';
+import { MIN_BYTES4, MIN_BYTES6, verdict, type Plausibility } from './plausible.ts';
 
-export type RecordFn = (b: Buffer, p: number, rec: FlowRecord, exportMs: number, uptime: number, sysInit: number, setRate: number, samplers: Map<number, number>) => void;
+/**
+ * Decodes the record at p into rec (all of it: no reset before) and returns its plausibility verdict
+ * (plausible.ts: 0 passes) against the limits L (as an object, not as
+ * numbers: this function is too large to inline into the set loop, and a
+ * fractional number passed to a call is boxed, a heap number per record).
+ */
+export type RecordFn = (b: Buffer, p: number, rec: FlowRecord, exportMs: number, uptime: number, sysInit: number, setRate: number, samplers: Map<number, number>, L: Plausibility) => number;
 
 function rd(o: number, l: number): string {
   const at = (i: number) => `b[p + ${o + i}]`;
@@ -92,13 +103,13 @@ export function compilePlan(kinds: Uint8Array, lens: Uint16Array): RecordFn | nu
   const bytes = has(K.BYTES) ? K.BYTES : has(K.BYTES2) ? K.BYTES2 : has(K.BYTES3) ? K.BYTES3 : -1;
   const packets = has(K.PACKETS) ? K.PACKETS : has(K.PACKETS2) ? K.PACKETS2 : has(K.PACKETS3) ? K.PACKETS3 : -1;
   if (bytes >= 0) {
-    c.push(`rec.bytes = ${R(bytes)};`);
+    c.push(`const bytes = ${R(bytes)}; rec.bytes = bytes;`);
     fixedBits |= F.BYTES;
-  }
+  } else c.push('const bytes = 0;');
   if (packets >= 0) {
-    c.push(`rec.packets = ${R(packets)};`);
+    c.push(`const packets = ${R(packets)}; rec.packets = packets;`);
     fixedBits |= F.PACKETS;
-  }
+  } else c.push('const packets = 0;');
   if (has(K.REV_BYTES)) c.push(`rec.revBytes = ${R(K.REV_BYTES)};`);
   if (has(K.REV_PACKETS)) c.push(`rec.revPackets = ${R(K.REV_PACKETS)};`);
   if (has(K.REV_BYTES) || has(K.REV_PACKETS)) fixedBits |= F.REVERSE;
@@ -144,7 +155,7 @@ export function compilePlan(kinds: Uint8Array, lens: Uint16Array): RecordFn | nu
     c.push(`if (rec.ipProto === 1 || rec.ipProto === 58) { rec.icmpType = rec.dstPort >>> 8; rec.icmpCode = rec.dstPort & 255; fields |= ${F.ICMP}; }`);
   }
   // times: absolute (finest first) > seconds > delta > uptime-relative
-  const time = (fine: number[], secs: number, delta: number, up: number, field: string, bit: number) => {
+  const time = (fine: number[], secs: number, delta: number, up: number, field: string, bit: number): boolean => {
     const k = fine.find(has);
     if (k !== undefined) {
       if (k === K.START_US || k === K.START_NS || k === K.END_US || k === K.END_NS) {
@@ -159,10 +170,11 @@ export function compilePlan(kinds: Uint8Array, lens: Uint16Array): RecordFn | nu
     } else if (has(up)) {
       const init = has(K.SYSINIT) ? R(K.SYSINIT) : 'sysInit';
       c.push(`{ const t = ${R(up)}; const init = ${init}; const v = uptime >= 0 ? exportMs - ((uptime - t) | 0) : init >= 0 ? init + t : -1; if (v >= 0) { rec.${field} = v; fields |= ${bit}; } }`);
-    }
+    } else return false;
+    return true;
   };
-  time([K.START_MS, K.START_US, K.START_NS], K.START_S, K.START_DUS, K.FIRST_UP, 'start', F.START);
-  time([K.END_MS, K.END_US, K.END_NS], K.END_S, K.END_DUS, K.LAST_UP, 'end', F.END);
+  const hasStart = time([K.START_MS, K.START_US, K.START_NS], K.START_S, K.START_DUS, K.FIRST_UP, 'start', F.START);
+  const hasEnd = time([K.END_MS, K.END_US, K.END_NS], K.END_S, K.END_DUS, K.LAST_UP, 'end', F.END);
   // sampling: record > sampler table > exporter-wide/default
   c.push('let rate = 0;');
   if (has(K.RATE)) c.push(`rate = ${R(K.RATE)};`);
@@ -171,8 +183,19 @@ export function compilePlan(kinds: Uint8Array, lens: Uint16Array): RecordFn | nu
     c.push(`if (rate <= 0) rate = rateFrom(${v(K.PKT_INTERVAL)}, ${v(K.PKT_SPACE)}, ${v(K.SAMP_SIZE)}, ${v(K.SAMP_POP)});`);
   }
   if (has(K.SAMPLER)) c.push(`if (rate <= 0) rate = samplers.get(${R(K.SAMPLER)}) ?? 0;`);
-  c.push('rec.samplingRate = rate > 0 ? rate : setRate;');
+  c.push('if (rate <= 0) rate = setRate;');
+  c.push('rec.samplingRate = rate;');
   c.push('rec.fields = fields;');
-  const body = `"use strict"; return function decodeRecord(b, p, rec, exportMs, uptime, sysInit, setRate, samplers) {\nlet fields = ${fixedBits};\n${c.join('\n')}\n};`;
-  return new Function('uintWide', 'rateFrom', 'ntpMs', body)(uintWide, rateFrom, ntpMs) as RecordFn;
+  // plausibility (plausible.ts), with what the template tells once: which sizes and times exist, which family
+  const sizes = bytes >= 0 && packets >= 0;
+  const minBytes = !sizes ? '0' : has6 && has4 ? `(rec.family === 6 ? ${MIN_BYTES6} : ${MIN_BYTES4})` : has6 ? String(MIN_BYTES6) : String(MIN_BYTES4);
+  const TIME = F.START | F.END;
+  const ms = hasStart && hasEnd ? `((fields & ${TIME}) === ${TIME} ? rec.end - rec.start : 0)` : '0';
+  c.push(`return verdict(packets, bytes, ${minBytes}, ${ms}, rate, L);`);
+  // the reset (clearFlowRecord) compiled in too: only the fields no statement above always writes
+  const written = new Set<string>();
+  for (const line of c) if (line.startsWith('rec.') || line.startsWith('const ')) for (const m of line.matchAll(/rec\.(\w+) = /g)) written.add(m[1]);
+  const reset = ['if (rec.family === 6) { rec.src6.fill(0); rec.dst6.fill(0); }', 'rec.family = 4;', ...CLEARED_FIELDS.filter((f) => !written.has(f)).map((f) => `rec.${f} = 0;`)];
+  const body = `"use strict"; return function decodeRecord(b, p, rec, exportMs, uptime, sysInit, setRate, samplers, L) {\n${reset.join(' ')}\nlet fields = ${fixedBits};\n${c.join('\n')}\n};`;
+  return new Function('uintWide', 'rateFrom', 'ntpMs', 'verdict', body)(uintWide, rateFrom, ntpMs, verdict) as RecordFn;
 }

@@ -22,9 +22,10 @@
  * to years (ipfixprobe replaying a 2009 trace) away from it, while their
  * durations are sane (0 to 21 minutes).
  *
- * Every decoder calls plausible() at its emit point, with the limits its
- * FlowDecoder shares among exporters (DecodeContext.limits) and the exporter's
- * counts. Counted per exporter (ExporterStats.implausible) and summed by the collector
+ * Every decoder calls verdict() at its emit point, with the limits its
+ * FlowDecoder shares among exporters (DecodeContext.limits) and what it knows
+ * of the record's fields once per datagram or per template, and counts a
+ * failed record with reject(). Counted per exporter (ExporterStats.implausible) and summed by the collector
  * into dropped.implausible_* (breakwater_flow_dropped_total{reason}).
  */
 import { F, type FlowRecord } from './record.ts';
@@ -69,10 +70,10 @@ export function newImplausibleStats(): ImplausibleStats {
 }
 
 /** The smallest IPv4 / IPv6 packet: its header. */
-const MIN_BYTES4 = 20;
-const MIN_BYTES6 = 40;
+export const MIN_BYTES4 = 20;
+export const MIN_BYTES6 = 40;
 /** The largest IP packet plus room for a layer-2 header (sFlow reports frame lengths). */
-const MAX_BYTES = 65535 + 64;
+export const MAX_BYTES = 65535 + 64;
 /** Bytes a minimum Ethernet frame takes on the wire (64 + preamble 8 + inter-frame gap 12). */
 const MIN_WIRE_FRAME = 84;
 /** How far a record's end may lie before its start (rounding of uptime-relative times). */
@@ -98,44 +99,60 @@ export class Plausibility {
   }
 }
 
+/** Verdicts of verdict(): 0 passes, the others name the bound a record broke. */
+export const V = { OK: 0, SAMPLING: 1, SIZE: 2, RATE: 3, TIME: 4 } as const;
+
 /**
- * The check itself: true when `r` passes, else counts the reason in `c` and
- * returns false. A plain function, not a sink in front of the sink: every
- * decoder calls it at its one emit point (`if (plausible(rec, lim, imp))
- * sink.record(rec)`), where V8 inlines it into the record loop. The common
- * record takes the first branch: one sampling compare, the size bounds and the
- * rate bound at its one-second floor (no division); only a record past that
- * floor pays for its duration.
+ * The check itself, on scalars: the verdict for a record of `packets` and
+ * `bytes` lasting `ms` at sampling `rate`, against the limits L. `minBytes` is the smallest packet
+ * of the record's family (20 or 40), or 0 when the record lacks bytes or
+ * packets (no size bound); `ms` is 0 when it lacks a start or an end. Nothing
+ * allocated, no object read but the limits. The limits go in as their
+ * object and are read here, not passed as numbers: where V8 does not inline
+ * this call (the sFlow sample decoder is too large), a fractional number
+ * passed to a call is boxed, two heap numbers per record. The common record
+ * takes the first branch: one sampling compare, the size bounds and the rate
+ * bound at its one-second floor (no division); only a record past that floor
+ * pays for its duration.
+ *
+ * Decoders call it at their emit points with what they know per datagram
+ * (v5: every field present, family 4) or per template (plan.ts compiles the
+ * same check into the plan); plausible() below is the generic form on a record.
  */
-export function plausible(r: FlowRecord, L: Plausibility, c: ImplausibleStats): boolean {
-  const rate = r.samplingRate;
-  if (rate > L.maxRate) return reject(c, r, 0);
-  const f = r.fields;
-  const packets = r.packets;
-  const bytes = r.bytes;
-  if ((f & SIZE_BITS) === SIZE_BITS && packets > 0 && (bytes < packets * (r.family === 6 ? MIN_BYTES6 : MIN_BYTES4) || bytes > packets * MAX_BYTES)) return reject(c, r, 1);
-  let ms = 0;
-  if ((f & TIME_BITS) === TIME_BITS) {
-    ms = r.end - r.start;
-    if (ms < -BACKWARDS_MS || ms > L.maxFlowMs) return reject(c, r, 3);
-  }
+export function verdict(packets: number, bytes: number, minBytes: number, ms: number, rate: number, L: Plausibility): number {
+  if (rate > L.maxRate) return V.SAMPLING;
+  if (minBytes > 0 && packets > 0 && (bytes < packets * minBytes || bytes > packets * MAX_BYTES)) return V.SIZE;
+  if (ms < -BACKWARDS_MS || ms > L.maxFlowMs) return V.TIME;
   const pk = packets * rate;
   const by = bytes * rate;
-  if (pk <= L.maxPps && by <= L.maxBytesPerSec) return true;
+  if (pk <= L.maxPps && by <= L.maxBytesPerSec) return V.OK;
   const secs = ms > 1000 ? ms / 1000 : 1;
-  if (pk > L.maxPps * secs || by > L.maxBytesPerSec * secs) return reject(c, r, 2);
-  return true;
+  return pk > L.maxPps * secs || by > L.maxBytesPerSec * secs ? V.RATE : V.OK;
+}
+
+/**
+ * verdict() on a record, for the paths that do not know its fields in
+ * advance (the variable-length walk): true when `r` passes, else counts the
+ * reason in `c` and returns false.
+ */
+export function plausible(r: FlowRecord, L: Plausibility, c: ImplausibleStats): boolean {
+  const f = r.fields;
+  const minBytes = (f & SIZE_BITS) === SIZE_BITS ? (r.family === 6 ? MIN_BYTES6 : MIN_BYTES4) : 0;
+  const ms = (f & TIME_BITS) === TIME_BITS ? r.end - r.start : 0;
+  const v = verdict(r.packets, r.bytes, minBytes, ms, r.samplingRate, L);
+  if (v === V.OK) return true;
+  reject(c, v, r.received);
+  return false;
 }
 
 const SIZE_BITS = F.BYTES | F.PACKETS;
 const TIME_BITS = F.START | F.END;
 
-/** Counts one dropped record: 0 sampling, 1 size, 2 rate, 3 time. Off the hot path. */
-function reject(c: ImplausibleStats, r: FlowRecord, reason: 0 | 1 | 2 | 3): false {
-  if (reason === 0) c.sampling++;
-  else if (reason === 1) c.size++;
-  else if (reason === 2) c.rate++;
+/** Counts one dropped record by its verdict (not V.OK), received at `at` (ms). Off the hot path. */
+export function reject(c: ImplausibleStats, v: number, at: number): void {
+  if (v === V.SAMPLING) c.sampling++;
+  else if (v === V.SIZE) c.size++;
+  else if (v === V.RATE) c.rate++;
   else c.time++;
-  c.last = r.received;
-  return false;
+  c.last = at;
 }

@@ -24,29 +24,52 @@ export class SamplingRateGuard {
   /** sampler key -> a different rate seen (candidate) and how many times in a row */
   private readonly candidate = new Map<number, number>();
   private readonly seen = new Map<number, number>();
+  /**
+   * The last sampler believed and its rate (-1: none). A datagram's samples
+   * mostly come from one sampler at one rate: after one believed check, the
+   * same (key, rate) again finds the maps as that check left them (rate
+   * believed, no candidate count) and is believed without a lookup.
+   */
+  private lastKey = -1;
+  private lastRate = -1;
 
-  /** True when `rate` is believed for this sampler (key: samplerKey). */
+  /**
+   * True when `rate` is believed for this sampler (key: samplerKey). Small so
+   * that it inlines: a key is a fraction-free double past 2^31, and handing it
+   * to a call that is not inlined boxes it, one heap number per sample.
+   */
   check(key: number, rate: number): boolean {
+    return (key === this.lastKey && rate === this.lastRate) || this.learn(key, rate);
+  }
+
+  private learn(key: number, rate: number): boolean {
     const known = this.rate.get(key);
     if (known === rate) {
       if (this.seen.get(key) !== 0) this.seen.set(key, 0);
-      return true;
+      return this.believe(key, rate);
     }
     if (known === undefined) {
       if (this.rate.size >= MAX_SAMPLERS) this.clear();
       this.rate.set(key, rate);
       this.seen.set(key, 0);
-      return true;
+      return this.believe(key, rate);
     }
     const n = this.candidate.get(key) === rate ? (this.seen.get(key) ?? 0) + 1 : 1;
     this.candidate.set(key, rate);
     if (n >= RATE_CONFIRM) {
       this.rate.set(key, rate);
       this.seen.set(key, 0);
-      return true;
+      return this.believe(key, rate);
     }
     this.seen.set(key, n);
+    if (key === this.lastKey) this.lastKey = -1;
     return false;
+  }
+
+  private believe(key: number, rate: number): true {
+    this.lastKey = key;
+    this.lastRate = rate;
+    return true;
   }
 
   get size(): number {
@@ -54,6 +77,7 @@ export class SamplingRateGuard {
   }
 
   clear(): void {
+    this.lastKey = -1;
     this.rate.clear();
     this.candidate.clear();
     this.seen.clear();

@@ -127,6 +127,13 @@ export function clearPacketFields(r: FlowRecord): void {
   r.fields &= ~(F.SRC_ADDR | F.DST_ADDR | F.SRC_PORT | F.DST_PORT | F.IP_PROTO | F.TCP_FLAGS | F.ICMP | F.FRAGMENT);
 }
 
+/**
+ * The numeric fields clearFlowRecord zeroes (besides family 4, the IPv6
+ * arrays, samplingRate 1 and fields 0): a compiled plan (plan.ts) zeroes only
+ * those of them it does not always write itself.
+ */
+export const CLEARED_FIELDS = ['src4', 'dst4', 'srcPort', 'dstPort', 'ipProto', 'tcpFlags', 'icmpType', 'icmpCode', 'fragment', 'bytes', 'packets', 'revBytes', 'revPackets', 'direction', 'inIf', 'outIf', 'start', 'end'] as const;
+
 /** Clears every per-record field (not exporter/proto/domain/received): the one reset all decoders use. */
 export function clearFlowRecord(r: FlowRecord): void {
   clearPacketFields(r);

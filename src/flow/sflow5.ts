@@ -38,7 +38,7 @@
 import { countError, type DecodeContext } from './context.ts';
 import { clearFlowRecord, clearPacketFields, F } from './record.ts';
 import { Parse, parseInfo, parsePacket } from './packet.ts';
-import { plausible } from './plausible.ts';
+import { MIN_BYTES4, MIN_BYTES6, reject, verdict } from './plausible.ts';
 import { u32BE } from './uint.ts';
 import { samplerKey } from './rate-guard.ts';
 
@@ -57,9 +57,11 @@ export function decodeSflow5(buf: Buffer, ctx: DecodeContext): number {
   }
   const agentType = u32BE(buf, 4);
   let p = 8;
+  // the agent address folded to a signed 32-bit integer (samplerKey hashes its bits): a small
+  // integer crosses the call to flowSample unboxed, an unsigned one past 2^31 would not
   let agent = 0;
-  if (agentType === 1 && end >= 12) agent = u32BE(buf, 8);
-  else if (agentType === 2 && end >= 24) agent = (u32BE(buf, 8) ^ u32BE(buf, 12) ^ u32BE(buf, 16) ^ u32BE(buf, 20)) >>> 0;
+  if (agentType === 1 && end >= 12) agent = u32BE(buf, 8) | 0;
+  else if (agentType === 2 && end >= 24) agent = u32BE(buf, 8) ^ u32BE(buf, 12) ^ u32BE(buf, 16) ^ u32BE(buf, 20);
   if (agentType === 1) p += 4;
   else if (agentType === 2) p += 16;
   else {
@@ -237,7 +239,11 @@ function flowSample(buf: Buffer, p: number, end: number, expanded: boolean, subA
     }
     // Extended records (1001 switch, 1002 router, 1003 gateway, ...) and unknown formats: skipped.
   }
-  if (plausible(rec, ctx.limits, ctx.stats.implausible)) ctx.sink.record(rec);
+  // one packet per sample, no duration; the size bound only when a header or sampled record gave its length
+  const minBytes = (rec.fields & F.BYTES) === 0 ? 0 : rec.family === 6 ? MIN_BYTES6 : MIN_BYTES4;
+  const v = verdict(1, rec.bytes, minBytes, 0, rec.samplingRate, ctx.limits);
+  if (v === 0) ctx.sink.record(rec);
+  else reject(ctx.stats.implausible, v, rec.received);
   return 1;
 }
 

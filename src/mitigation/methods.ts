@@ -10,6 +10,9 @@
  * it), shown for approval, never applied by itself.
  */
 import type { Config, FlowspecActionConfig, FlowspecMatch, FlowspecMethod } from '../config/schema.ts';
+
+/** The part of the config methods and platforms live in. */
+type MethodsConfig = Pick<Config, 'flowspec_methods' | 'platforms'>;
 import { BreakwaterError } from '../core/errors.ts';
 import { canonicalAddress, formatPrefix, parsePrefix } from '../core/ip.ts';
 import type { Attack } from '../engine/events.ts';
@@ -103,7 +106,7 @@ export function ruleMatch(m: FlowspecMatch, family: 4 | 6): Omit<FlowspecRuleInt
   return r;
 }
 
-export function findMethod(cfg: Readonly<Config>, name: string): FlowspecMethod | undefined {
+export function findMethod(cfg: Readonly<MethodsConfig>, name: string): FlowspecMethod | undefined {
   return cfg.flowspec_methods.find((m) => m.name === name);
 }
 
@@ -114,9 +117,9 @@ export function findMethod(cfg: Readonly<Config>, name: string): FlowspecMethod 
  * removed them): an unknown method gives null (the caller falls back to the
  * built-in rule) and unknown platforms stay named, so they match no neighbor.
  */
-export function choiceRoute(choice: FlowspecChoice, target: string, cfg: Readonly<Config>, direction?: 'incoming' | 'outgoing'): Extract<RouteIntent, { type: 'flowspec' }>;
-export function choiceRoute(choice: FlowspecChoice, target: string, cfg: Readonly<Config>, direction: 'incoming' | 'outgoing' | undefined, lenient: true): Extract<RouteIntent, { type: 'flowspec' }> | null;
-export function choiceRoute(choice: FlowspecChoice, target: string, cfg: Readonly<Config>, direction?: 'incoming' | 'outgoing', lenient = false): Extract<RouteIntent, { type: 'flowspec' }> | null {
+export function choiceRoute(choice: FlowspecChoice, target: string, cfg: Readonly<MethodsConfig>, direction?: 'incoming' | 'outgoing'): Extract<RouteIntent, { type: 'flowspec' }>;
+export function choiceRoute(choice: FlowspecChoice, target: string, cfg: Readonly<MethodsConfig>, direction: 'incoming' | 'outgoing' | undefined, lenient: true): Extract<RouteIntent, { type: 'flowspec' }> | null;
+export function choiceRoute(choice: FlowspecChoice, target: string, cfg: Readonly<MethodsConfig>, direction?: 'incoming' | 'outgoing', lenient = false): Extract<RouteIntent, { type: 'flowspec' }> | null {
   const p = parsePrefix(target);
   if (typeof p === 'string') throw new BreakwaterError('invalid_target', `invalid target: ${p}`);
   const prefix = formatPrefix(p);
@@ -154,7 +157,7 @@ export function platformNeighbors(cfg: Readonly<Pick<Config, 'platforms'>>, plat
 }
 
 /** The methods and platforms as the API lists them. */
-export function listMethods(cfg: Readonly<Config>): { methods: Array<FlowspecMethod & { platforms: string[] }>; platforms: Array<{ name: string; description?: string; neighbors: string[] }> } {
+export function listMethods(cfg: Readonly<MethodsConfig>): { methods: Array<FlowspecMethod & { platforms: string[] }>; platforms: Array<{ name: string; description?: string; neighbors: string[] }> } {
   return {
     methods: cfg.flowspec_methods.map((m) => ({ ...m, platforms: [...(m.platforms ?? [])] })),
     platforms: cfg.platforms.map((p) => ({ name: p.name, ...(p.description !== undefined ? { description: p.description } : {}), neighbors: [...p.neighbors] })),

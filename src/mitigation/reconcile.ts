@@ -106,6 +106,12 @@ export interface MitigatorOptions {
   onAnnounced?: (banId: string, neighbors: string[]) => void;
   /** Called once per ban, neighbor and rule when lint keeps a rule from a neighbor. */
   onLintRefused?: (ban: Ban, result: LintResult, rule: string) => void;
+  /**
+   * Route leases (default true). Off only to measure what they cost
+   * (bench/leases.bench.ts): routes are announced without a lease and stay
+   * until withdrawn, as before leases existed. Not a config key.
+   */
+  leases?: boolean;
 }
 
 export interface MitigationStats {
@@ -175,7 +181,10 @@ export class Mitigator {
   private generation = 0;
   readonly counters = { fallbacks: 0, missing: 0, changed: 0, stale: 0, gate_blocked: 0, errors: 0, lint_refused: 0 };
 
+  private readonly leases: boolean;
+
   constructor(o: MitigatorOptions) {
+    this.leases = o.leases ?? true;
     this.port = o.port;
     this.bans = o.bans;
     this.log = o.log;
@@ -388,6 +397,7 @@ export class Mitigator {
   /** Announces routes, each with the lease of the bans that claim it now. */
   private announceLeased(routes: Route[], nb: string): void {
     if (routes.length === 0) return;
+    if (!this.leases) return this.send('announce', routes, nb);
     const byLease = new Map<number, Route[]>();
     const now = this.bans.clockNow();
     for (const r of routes) {
@@ -418,7 +428,7 @@ export class Mitigator {
    * Returns how many bans were re-leased.
    */
   refreshLeases(): number {
-    if (!this.live) return 0;
+    if (!this.live || !this.leases) return 0;
     let n = 0;
     for (const [banId, claim] of this.claims) {
       const ban = this.bans.get(banId);

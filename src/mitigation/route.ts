@@ -32,7 +32,8 @@
  */
 import { formatPrefix, parsePrefix, type Prefix } from '../core/ip.ts';
 import { BreakwaterError } from '../core/errors.ts';
-import type { Config, Hostgroup } from '../config/schema.ts';
+import type { Hostgroup } from '../config/schema.ts';
+import type { RouteConfig } from '../config/diff.ts';
 import type { Attack, Vector } from '../engine/events.ts';
 import type { Ban, FlowspecRuleIntent, MitigationLevel, RouteIntent, RouteSubject } from '../ban/types.ts';
 import { initialLevel } from '../ban/escalation.ts';
@@ -119,7 +120,7 @@ export function flowspecMatches(s: RouteSubject): Array<Omit<FlowspecRuleIntent,
 }
 
 /** Builds the route with an already resolved (ban) policy under `config`. */
-export function buildRouteWithPolicy(s: RouteSubject, policy: TargetPolicy, config: Readonly<Config>, level?: MitigationLevel): RouteIntent {
+export function buildRouteWithPolicy(s: RouteSubject, policy: TargetPolicy, config: Readonly<RouteConfig>, level?: MitigationLevel): RouteIntent {
   const p = targetPrefix(s.target);
   const prefix = formatPrefix(p);
   const lvl = level ?? s.level ?? initialLevel(policy.mitigation, policy.flowspec.action);
@@ -153,7 +154,7 @@ export function buildRouteWithPolicy(s: RouteSubject, policy: TargetPolicy, conf
  * covers the target. The level defaults to the subject's, then to the
  * initial level from `mitigation`.
  */
-export function buildRoute(subject: RouteSubject, config: Readonly<Config>, hostgroup?: Hostgroup | string): RouteIntent {
+export function buildRoute(subject: RouteSubject, config: Readonly<RouteConfig>, hostgroup?: Hostgroup | string): RouteIntent {
   const policy = resolvePolicy(config, subject.target, hostgroup ?? subject.hostgroup);
   return buildRouteWithPolicy(subject, policy, config);
 }
@@ -163,7 +164,7 @@ export function buildRoute(subject: RouteSubject, config: Readonly<Config>, host
  * route a ban would start with (`wouldBe`: the ban module's canonical target,
  * hostgroup and start level).
  */
-export function routeForAttack(attack: Attack, config: Readonly<Config>, bans: { banOfAttack(id: string): Ban | undefined; wouldBe(a: Attack): RouteSubject }): RouteIntent {
+export function routeForAttack(attack: Attack, config: Readonly<RouteConfig>, bans: { banOfAttack(id: string): Ban | undefined; wouldBe(a: Attack): RouteSubject }): RouteIntent {
   const ban = bans.banOfAttack(attack.id);
   if (ban) return ban.route;
   return buildRoute(bans.wouldBe(attack), config);

@@ -15,6 +15,7 @@
 import * as v from 'valibot';
 import { parsePrefix } from '../core/ip.ts';
 import type { PathIssue } from '../core/errors.ts';
+import { pathIssues } from '../core/issues.ts';
 import { VECTORS, type Direction, type Vector } from '../engine/events.ts';
 import { targetKey } from '../ban/bans.ts';
 
@@ -77,9 +78,6 @@ const Rate = v.pipe(v.number('must be a number'), v.finite('must be a finite num
 const Ttl = v.pipe(v.number('must be a number'), v.integer('must be an integer'), v.minValue(1, 'must be >= 1'), v.maxValue(MAX_SIGNAL_TTL, `must be <= ${MAX_SIGNAL_TTL}`));
 const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 
-function issuesOf(issues: v.BaseIssue<unknown>[]): PathIssue[] {
-  return issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: i.message }));
-}
 
 // ---------------------------------------------------------------- generic
 
@@ -98,7 +96,7 @@ export const EventBody = v.object({
 
 export function parseEvent(body: unknown): Parsed {
   const r = v.safeParse(EventBody, body);
-  if (!r.success) return { ok: false, issues: issuesOf(r.issues) };
+  if (!r.success) return { ok: false, issues: pathIssues(r.issues) };
   const b = r.output;
   return {
     ok: true,
@@ -150,7 +148,7 @@ export const FastNetMonBody = v.object({
 
 export function parseFastNetMon(body: unknown): Parsed {
   const r = v.safeParse(FastNetMonBody, body);
-  if (!r.success) return { ok: false, issues: issuesOf(r.issues) };
+  if (!r.success) return { ok: false, issues: pathIssues(r.issues) };
   const b = r.output;
   const d = b.attack_details ?? {};
   const direction: Direction = d.attack_direction === 'outgoing' ? 'outgoing' : 'incoming';
@@ -230,7 +228,7 @@ function stripPort(s: string): string {
 
 export function parseAlertmanager(body: unknown): Parsed {
   const r = v.safeParse(AlertmanagerBody, body);
-  if (!r.success) return { ok: false, issues: issuesOf(r.issues) };
+  if (!r.success) return { ok: false, issues: pathIssues(r.issues) };
   const b = r.output;
   const signals: Signal[] = [];
   const skipped: Array<{ index: number; reason: string }> = [];
@@ -281,7 +279,7 @@ export const RtbhBody = v.object({
 
 export function parseRtbh(body: unknown): Parsed {
   const r = v.safeParse(RtbhBody, body);
-  if (!r.success) return { ok: false, issues: issuesOf(r.issues) };
+  if (!r.success) return { ok: false, issues: pathIssues(r.issues) };
   const b = r.output;
   return {
     ok: true,

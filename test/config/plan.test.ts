@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateConfig } from '../../src/config/load.ts';
-import { COLLECTOR_KEYS, ENGINE_KEYS, ROUTE_KEYS, formatPlan, planReload, withLiftedBans } from '../../src/config/diff.ts';
+import { BAN_KEYS, COLLECTOR_KEYS, ENGINE_KEYS, ROUTE_KEYS, formatPlan, planReload, withLiftedBans } from '../../src/config/diff.ts';
 
 const NB1 = { address: '127.0.0.2', remote_asn: 65001 };
 const NB2 = { address: '127.0.0.3', remote_asn: 65002, port: 1179 };
@@ -116,6 +116,16 @@ test('reload plan: storage.clickhouse is restart-only; the history slice says a 
   assert.equal(plan.config.storage.clickhouse, undefined, 'the running value stays until a restart');
   const none = planReload(old, validateConfig(base({ thresholds: { pps: 3 } })));
   assert.deepEqual(none.history, { keys: [], restartRequired: false });
+});
+
+test('reload plan slice: the ban module gets its rules, networks, whitelist and what route building reads, nothing else', () => {
+  const plan = planReload(validateConfig(base()), validateConfig(base({ protected_whitelist: ['10.0.0.9'] })));
+  assert.deepEqual(plan.bans.keys, ['protected_whitelist']);
+  assert.deepEqual(Object.keys(plan.bans.config).sort(), [...BAN_KEYS].sort());
+  for (const k of ROUTE_KEYS) assert.ok(k in plan.bans.config, k);
+  assert.deepEqual(plan.bans.config.protected_whitelist, ['10.0.0.9']);
+  assert.equal('listen' in plan.bans.config || 'api' in plan.bans.config || 'thresholds' in plan.bans.config, false);
+  assert.ok(Object.isFrozen(plan.bans.config));
 });
 
 test('reload plan slice: the engine gets its keys and only the config parts it reads', () => {

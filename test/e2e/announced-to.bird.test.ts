@@ -7,53 +7,41 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Bird, birdAvailable, birdConfig } from '../helpers/bird.ts';
-import { loopbackBlock, removeDir, sleep, tempDir, waitFor } from '../helpers/netns.ts';
-import { freePort, startBreakwater, writeYaml, type Breakwater } from './helpers.ts';
+import { birdAvailable } from '../helpers/bird.ts';
+import { sleep, waitFor } from '../helpers/netns.ts';
+import { freePort, withBirdAndBreakwater } from './helpers.ts';
 
 const skip = birdAvailable() ? false : 'BIRD 2 (bird, birdc) not installed or not root';
 const TARGET = '198.51.100.20';
 
 test('announced_to: the Established neighbor that was sent the UPDATE only; session down removes it, back up re-adds it', { skip, timeout: 120_000 }, async (t) => {
-  const dir = tempDir('bw-announced-');
-  mkdirSync(join(dir, 'data'));
-  const L = loopbackBlock();
-  const birdPort = freePort();
-  const bird = new Bird(birdConfig({ routerId: L(2), localAddress: L(2), localPort: birdPort, localAsn: 65001, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: 9, passive: true }));
-  let bw: Breakwater | undefined;
-  t.after(async () => {
-    await bw?.stop().catch(() => undefined);
-    await bird.dispose();
-    removeDir(dir);
+  const { L, birds, bw } = await withBirdAndBreakwater(t, {
+    dirPrefix: 'bw-announced-',
+    config: ({ L, dir, birdPorts }) => ({
+      dry_run: false,
+      log: { level: 'info' },
+      listen: { netflow: '', sflow: `127.0.0.1:${freePort()}`, workers: 1 },
+      networks: ['198.51.100.0/24'],
+      bgp: {
+        local_asn: 65000,
+        router_id: L(1),
+        next_hop: '192.0.2.1',
+        connect_retry_seconds: 1,
+        neighbors: [
+          { address: L(2), port: birdPorts[0], remote_asn: 65001, local_address: L(1), hold_time: 9 },
+          // configured, nothing listens there: never Established
+          { address: L(3), port: freePort(), remote_asn: 65002, local_address: L(1), hold_time: 9 },
+        ],
+      },
+      api: { listen: `127.0.0.1:${freePort()}` },
+      storage: { data_dir: join(dir, 'data') },
+    }),
+    established: { label: 'BIRD Established', timeoutMs: 30_000, intervalMs: 200 },
   });
-  await bird.start();
-  const cfg = {
-    dry_run: false,
-    log: { level: 'info' },
-    listen: { netflow: '', sflow: `127.0.0.1:${freePort()}`, workers: 1 },
-    networks: ['198.51.100.0/24'],
-    bgp: {
-      local_asn: 65000,
-      router_id: L(1),
-      next_hop: '192.0.2.1',
-      connect_retry_seconds: 1,
-      neighbors: [
-        { address: L(2), port: birdPort, remote_asn: 65001, local_address: L(1), hold_time: 9 },
-        // configured, nothing listens there: never Established
-        { address: L(3), port: freePort(), remote_asn: 65002, local_address: L(1), hold_time: 9 },
-      ],
-    },
-    api: { listen: `127.0.0.1:${freePort()}` },
-    storage: { data_dir: join(dir, 'data') },
-  };
-  const file = join(dir, 'breakwater.yaml');
-  writeYaml(file, cfg);
-  bw = await startBreakwater(file, cfg);
-  await waitFor('BIRD Established', async () => (await bird.state()) === 'Established', 30_000, 200);
+  const bird = birds[0];
   const held = async () => (await bird.routes('master4')).some((r) => r.net === `${TARGET}/32` && r.head.includes('bw'));
-  const listed = async () => (await bw!.api('GET', '/api/v1/bans')).json.bans.find((b: any) => b.target === TARGET)?.announced_to;
+  const listed = async () => (await bw.api('GET', '/api/v1/bans')).json.bans.find((b: any) => b.target === TARGET)?.announced_to;
 
   const r = await bw.api('POST', '/api/v1/ban', { ip: TARGET, ttl_seconds: 600 });
   assert.equal(r.status, 201, JSON.stringify(r.json));

@@ -10,12 +10,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Bird, birdAvailable, birdConfig } from '../helpers/bird.ts';
-import { loopbackBlock, removeDir, sleep, tempDir, waitFor } from '../helpers/netns.ts';
-import { freePort, metricValue, startBreakwater, writeYaml, type Breakwater } from './helpers.ts';
+import { birdAvailable } from '../helpers/bird.ts';
+import { sleep, waitFor } from '../helpers/netns.ts';
+import { freePort, metricValue, withBirdAndBreakwater, writeYaml } from './helpers.ts';
 
 const skip = birdAvailable() ? false : 'BIRD 2 (bird, birdc) not installed or not root';
 const run = promisify(execFile);
@@ -43,24 +43,17 @@ function config(dir: string, L: (h: number) => string, birdPort: number, dryRun:
 }
 
 test('command pipe against BIRD: FastNetMon line held by BIRD, whitelist refused, concurrent writers, withdraw-all empties BIRD, dry-run sends nothing', { skip, timeout: 180_000 }, async (t) => {
-  const dir = tempDir('bw-e2e-pipe-');
-  mkdirSync(join(dir, 'data'));
-  const L = loopbackBlock();
-  const birdPort = freePort();
   const ports = { sflow: freePort(), api: freePort() };
-  const pipe = join(dir, 'run', 'exabgp.pipe');
-  const bird = new Bird(birdConfig({ routerId: L(2), localAddress: L(2), localPort: birdPort, localAsn: 65001, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: 9, passive: true, families: ['ipv4'] }));
-  let bw: Breakwater | undefined;
-  t.after(async () => {
-    await bw?.stop().catch(() => undefined);
-    await bird.dispose();
-    removeDir(dir);
+  const pipeIn = (dir: string) => join(dir, 'run', 'exabgp.pipe');
+  const { L, dir, file: cfgFile, birds, birdPorts, bw } = await withBirdAndBreakwater(t, {
+    dirPrefix: 'bw-e2e-pipe-',
+    peers: [{ host: 2, asn: 65001, families: ['ipv4'] }],
+    config: ({ L, dir, birdPorts }) => config(dir, L, birdPorts[0], false, ports, pipeIn(dir)),
+    established: { label: 'BGP Established with BIRD', timeoutMs: 30_000, intervalMs: 200 },
   });
-  await bird.start();
-  const cfgFile = join(dir, 'breakwater.yaml');
-  writeYaml(cfgFile, config(dir, L, birdPort, false, ports, pipe));
-  bw = await startBreakwater(cfgFile, config(dir, L, birdPort, false, ports, pipe));
-  await waitFor('BGP Established with BIRD', async () => (await bird.state()) === 'Established', 30_000, 200);
+  const bird = birds[0];
+  const birdPort = birdPorts[0];
+  const pipe = pipeIn(dir);
   assert.ok(lstatSync(pipe).isFIFO(), 'the daemon made the FIFO');
   const held = async () => {
     const out = new Map<string, Record<string, string>>();
@@ -80,7 +73,7 @@ test('command pipe against BIRD: FastNetMon line held by BIRD, whitelist refused
   // ---- 2. whitelisted target: refused, logged with its code, never in BIRD.
   await write(pipe, 'announce route 198.51.100.1/32 next-hop self community [65535:666]');
   await write(pipe, 'announce 198.51.100.1');
-  await waitFor('refusal logged', () => bw!.logLines().filter((l) => l.event === 'command refused' && l.code === 'whitelisted').length >= 2, 10_000, 100);
+  await waitFor('refusal logged', () => bw.logLines().filter((l) => l.event === 'command refused' && l.code === 'whitelisted').length >= 2, 10_000, 100);
   await sleep(1000);
   assert.ok(!(await held()).has('198.51.100.1/32'), 'a whitelisted target never reaches BIRD');
   const audit = (await bw.api('GET', '/api/v1/audit?action=ban_refused')).json.audit;
@@ -107,15 +100,14 @@ test('command pipe against BIRD: FastNetMon line held by BIRD, whitelist refused
   // ---- 5. back to dry-run (SIGHUP): a command makes a ban, nothing reaches BIRD.
   writeYaml(cfgFile, config(dir, L, birdPort, true, ports, pipe));
   bw.signal('SIGHUP');
-  await waitFor('dry-run', async () => (await bw!.api('GET', '/api/v1/status')).json.mode === 'dry_run', 10_000, 100);
+  await waitFor('dry-run', async () => (await bw.api('GET', '/api/v1/status')).json.mode === 'dry_run', 10_000, 100);
   await write(pipe, 'announce route 198.51.100.50/32 next-hop 192.0.2.1 community [65535:666]');
-  const dry = await waitFor('dry-run ban', async () => (await bw!.api('GET', '/api/v1/bans?active=true')).json.bans.find((b: any) => b.target === '198.51.100.50'), 10_000, 100);
+  const dry = await waitFor('dry-run ban', async () => (await bw.api('GET', '/api/v1/bans?active=true')).json.bans.find((b: any) => b.target === '198.51.100.50'), 10_000, 100);
   assert.equal(dry.announced, false);
   await sleep(1500);
   assert.equal((await held()).size, 0, 'dry-run: BIRD holds nothing');
 
   // ---- 6. SIGTERM removes the FIFO.
   await bw.stop();
-  bw = undefined;
   assert.ok(!existsSync(pipe), 'FIFO removed at stop');
 });

@@ -11,11 +11,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Bird, birdAvailable, birdConfig } from '../helpers/bird.ts';
-import { loopbackBlock, removeDir, sleep, tempDir, waitFor } from '../helpers/netns.ts';
-import { freePort, metricValue, SflowSender, startBreakwater, writeYaml, type Breakwater } from './helpers.ts';
+import { birdAvailable, type Bird } from '../helpers/bird.ts';
+import { sleep, waitFor } from '../helpers/netns.ts';
+import { freePort, metricValue, SflowSender, withBirdAndBreakwater } from './helpers.ts';
 
 const skip = birdAvailable() ? false : 'BIRD 2 (bird, birdc) not installed or not root';
 
@@ -24,53 +23,44 @@ async function flows(b: Bird): Promise<string[]> {
 }
 
 test('manual FlowSpec methods against two real BIRD neighbors: POST announces, lint keeps a packet-length rule from the junos one, DELETE withdraws, guards refuse', { skip, timeout: 120_000 }, async (t) => {
-  const dir = tempDir('bw-methods-');
-  mkdirSync(join(dir, 'data'));
-  const L = loopbackBlock();
-  const ports = { sflow: freePort(), api: freePort(), a: freePort(), b: freePort() };
-  const birdA = new Bird(birdConfig({ routerId: L(2), localAddress: L(2), localPort: ports.a, localAsn: 65001, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: 9, passive: true, families: ['ipv4', 'flow4'] }));
-  const birdB = new Bird(birdConfig({ routerId: L(3), localAddress: L(3), localPort: ports.b, localAsn: 65002, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: 9, passive: true, families: ['ipv4', 'flow4'] }));
-  let bw: Breakwater | undefined;
+  const ports = { sflow: freePort(), api: freePort() };
   const sender = new SflowSender();
-  t.after(async () => {
-    sender.close();
-    await bw?.stop().catch(() => undefined);
-    await birdA.dispose();
-    await birdB.dispose();
-    removeDir(dir);
-  });
-  await birdA.start();
-  await birdB.start();
-  const cfg = {
-    dry_run: false,
-    log: { level: 'info' },
-    listen: { netflow: '', sflow: `127.0.0.1:${ports.sflow}`, workers: 1 },
-    networks: ['198.51.100.0/24'],
-    protected_whitelist: ['198.51.100.1/32'],
-    detection: { window_seconds: 1, tick_ms: 100, attack_hysteresis_seconds: 1 },
-    thresholds: { pps: 10_000 },
-    ban: { ttl_seconds: 600 },
-    flowspec_methods: [
-      { name: 'ntp-drop', match: { protocol: ['udp'], source_port: [123] }, action: { discard: true }, platforms: ['edge'] },
-      { name: 'big-udp', description: 'large UDP packets', match: { protocol: ['udp'], packet_length: { min: 1000, max: 1500 } }, action: { rate_limit_mbps: 10 } },
+  const { L, birds, bw } = await withBirdAndBreakwater(t, {
+    dirPrefix: 'bw-methods-',
+    peers: [
+      { host: 2, asn: 65001, families: ['ipv4', 'flow4'] },
+      { host: 3, asn: 65002, families: ['ipv4', 'flow4'] },
     ],
-    platforms: [{ name: 'edge', neighbors: [L(2), L(3)] }],
-    bgp: {
-      local_asn: 65000,
-      router_id: L(1),
-      connect_retry_seconds: 1,
-      neighbors: [
-        { address: L(2), port: ports.a, remote_asn: 65001, local_address: L(1), hold_time: 9, families: ['ipv4_unicast', 'ipv4_flowspec'], profile: 'bird' },
-        { address: L(3), port: ports.b, remote_asn: 65002, local_address: L(1), hold_time: 9, families: ['ipv4_unicast', 'ipv4_flowspec'], profile: 'junos' },
+    config: ({ L, dir, birdPorts }) => ({
+      dry_run: false,
+      log: { level: 'info' },
+      listen: { netflow: '', sflow: `127.0.0.1:${ports.sflow}`, workers: 1 },
+      networks: ['198.51.100.0/24'],
+      protected_whitelist: ['198.51.100.1/32'],
+      detection: { window_seconds: 1, tick_ms: 100, attack_hysteresis_seconds: 1 },
+      thresholds: { pps: 10_000 },
+      ban: { ttl_seconds: 600 },
+      flowspec_methods: [
+        { name: 'ntp-drop', match: { protocol: ['udp'], source_port: [123] }, action: { discard: true }, platforms: ['edge'] },
+        { name: 'big-udp', description: 'large UDP packets', match: { protocol: ['udp'], packet_length: { min: 1000, max: 1500 } }, action: { rate_limit_mbps: 10 } },
       ],
-    },
-    api: { listen: `127.0.0.1:${ports.api}` },
-    storage: { data_dir: join(dir, 'data') },
-  };
-  const file = join(dir, 'breakwater.yaml');
-  writeYaml(file, cfg);
-  bw = await startBreakwater(file, cfg);
-  await waitFor('both BIRDs Established', async () => (await birdA.state()) === 'Established' && (await birdB.state()) === 'Established', 30_000, 200);
+      platforms: [{ name: 'edge', neighbors: [L(2), L(3)] }],
+      bgp: {
+        local_asn: 65000,
+        router_id: L(1),
+        connect_retry_seconds: 1,
+        neighbors: [
+          { address: L(2), port: birdPorts[0], remote_asn: 65001, local_address: L(1), hold_time: 9, families: ['ipv4_unicast', 'ipv4_flowspec'], profile: 'bird' },
+          { address: L(3), port: birdPorts[1], remote_asn: 65002, local_address: L(1), hold_time: 9, families: ['ipv4_unicast', 'ipv4_flowspec'], profile: 'junos' },
+        ],
+      },
+      api: { listen: `127.0.0.1:${ports.api}` },
+      storage: { data_dir: join(dir, 'data') },
+    }),
+    established: { label: 'both BIRDs Established', timeoutMs: 30_000, intervalMs: 200 },
+    beforeStop: async () => sender.close(),
+  });
+  const [birdA, birdB] = birds;
 
   // ---- methods as configured
   const m = await bw.api('GET', '/api/v1/mitigations/methods');
@@ -157,7 +147,7 @@ test('manual FlowSpec methods against two real BIRD neighbors: POST announces, l
 
   // ---- an NTP flood over sFlow: its automatic ban records the collateral preview on the attack; infer proposes UDP source port 123
   await sender.start(bw.sflowPort, { victim: '198.51.100.30', pps: 30_000, samplingRate: 100, kind: 'ntp' }, 2500);
-  const hit = await waitFor('attack with its collateral', async () => (await bw!.api('GET', '/api/v1/attacks')).json.attacks.find((a: any) => a.target === '198.51.100.30' && a.collateral), 15_000, 200);
+  const hit = await waitFor('attack with its collateral', async () => (await bw.api('GET', '/api/v1/attacks')).json.attacks.find((a: any) => a.target === '198.51.100.30' && a.collateral), 15_000, 200);
   assert.equal(typeof hit.collateral.summary, 'string');
   assert.match(hit.collateral.ban, /^ban-/);
   assert.equal(hit.collateral.basis, 'sample', JSON.stringify(hit.collateral));

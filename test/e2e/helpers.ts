@@ -1,13 +1,15 @@
 /**
  * End-to-end helpers: Breakwater as a real child process (`node src/main.ts
  * -config FILE`), its REST API, and an sFlow v5 attack sender over UDP built
- * from the hand-made sFlow fixture builders.
+ * from the hand-made sFlow fixture builders; and the one setup of the tests
+ * that run it against BIRD (withBirdAndBreakwater).
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { startDaemon, stopDaemon, waitFor, type Daemon } from '../helpers/netns.ts';
+import { loopbackBlock, removeDir, startDaemon, stopDaemon, tempDir, waitFor, type Daemon } from '../helpers/netns.ts';
+import { Bird, birdConfig, type BirdPeerOptions } from '../helpers/bird.ts';
 import { datagram, eth, flowSample, ipv4, tcp, udp } from '../fixtures/sflow/build.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
@@ -199,4 +201,73 @@ export class SflowSender {
 
 export function freePort(): number {
   return 20000 + Math.floor(Math.random() * 40000);
+}
+
+/** One BIRD neighbor of withBirdAndBreakwater: it listens (passive) at L(host) with its own AS. */
+export interface BirdPeer {
+  host: number;
+  asn: number;
+  families?: BirdPeerOptions['families'];
+}
+
+export interface BirdSetup {
+  /** Addresses of the loopback block: L(1) is Breakwater, the BIRDs are at their hosts. */
+  L: (n: number) => string;
+  dir: string;
+  /** The config file Breakwater runs (rewrite it and signal a reload to change it). */
+  file: string;
+  birds: Bird[];
+  /** Each BIRD's listening port, in the order of `peers`. */
+  birdPorts: number[];
+  bw: Breakwater;
+}
+
+/**
+ * The setup the live-against-BIRD tests share: a temporary directory (with
+ * data/), a loopback block, BIRD 2 per peer (passive, hold 9 s, AS 65000 as
+ * its neighbor at L(1)), Breakwater started on the config `config` builds
+ * (written to dir/breakwater.yaml), then every session Established. Cleans up
+ * after the test even when setup fails: `beforeStop` (say, resume a paused
+ * process) first, then Breakwater, the BIRDs and the directory.
+ */
+export async function withBirdAndBreakwater(
+  t: { after(fn: () => Promise<void>): void },
+  o: {
+    dirPrefix: string;
+    peers?: BirdPeer[];
+    config: (s: { L: (n: number) => string; dir: string; birdPorts: number[] }) => Record<string, unknown>;
+    nodeArgs?: string[];
+    /** Established label and timeout (ms), as the test's messages had them. */
+    established?: { label: string; timeoutMs: number; intervalMs?: number };
+    beforeStop?: () => Promise<void>;
+  },
+): Promise<BirdSetup> {
+  const dir = tempDir(o.dirPrefix);
+  mkdirSync(join(dir, 'data'));
+  const L = loopbackBlock();
+  const peers = o.peers ?? [{ host: 2, asn: 65001 }];
+  const birdPorts = peers.map(() => freePort());
+  const birds = peers.map(
+    (p, i) => new Bird(birdConfig({ routerId: L(p.host), localAddress: L(p.host), localPort: birdPorts[i], localAsn: p.asn, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: 9, passive: true, ...(p.families ? { families: p.families } : {}) })),
+  );
+  let bw: Breakwater | undefined;
+  t.after(async () => {
+    await o.beforeStop?.().catch(() => undefined);
+    await bw?.stop().catch(() => undefined);
+    for (const b of birds) await b.dispose();
+    removeDir(dir);
+  });
+  for (const b of birds) await b.start();
+  const cfg = o.config({ L, dir, birdPorts });
+  const file = join(dir, 'breakwater.yaml');
+  writeYaml(file, cfg);
+  bw = await startBreakwater(file, cfg, o.nodeArgs ? { nodeArgs: o.nodeArgs } : {});
+  const est = o.established ?? { label: 'BIRD Established', timeoutMs: 30_000, intervalMs: 200 };
+  const all = async () => {
+    for (const b of birds) if ((await b.state()) !== 'Established') return false;
+    return true;
+  };
+  if (est.intervalMs !== undefined) await waitFor(est.label, all, est.timeoutMs, est.intervalMs);
+  else await waitFor(est.label, all, est.timeoutMs);
+  return { L, dir, file, birds, birdPorts, bw };
 }

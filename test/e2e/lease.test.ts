@@ -9,12 +9,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Bird, birdAvailable, birdConfig } from '../helpers/bird.ts';
-import { loopbackBlock, removeDir, sleep, tempDir, waitFor } from '../helpers/netns.ts';
+import { birdAvailable } from '../helpers/bird.ts';
+import { sleep, waitFor } from '../helpers/netns.ts';
 import { LEASE_GRACE_MS } from '../../src/mitigation/reconcile.ts';
-import { freePort, startBreakwater, writeYaml, type Breakwater } from './helpers.ts';
+import { freePort, withBirdAndBreakwater } from './helpers.ts';
 
 const skip = birdAvailable() ? false : 'BIRD 2 (bird, birdc) not installed or not root';
 
@@ -48,45 +47,36 @@ async function inspector(url: string): Promise<{ send(method: string): Promise<v
 }
 
 test('a frozen main thread cannot hold a route past its ban TTL: the speaker lease withdraws it at BIRD', { skip, timeout: 120_000 }, async (t) => {
-  const dir = tempDir('bw-lease-');
-  mkdirSync(join(dir, 'data'));
-  const L = loopbackBlock();
-  const birdPort = freePort();
   const apiPort = freePort();
-  const bird = new Bird(
-    birdConfig({ routerId: L(2), localAddress: L(2), localPort: birdPort, localAsn: 65001, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: 9, passive: true, families: ['ipv4'] }),
-  );
-  let bw: Breakwater | undefined;
   let dbg: Awaited<ReturnType<typeof inspector>> | undefined;
-  t.after(async () => {
-    await dbg?.send('Debugger.resume').catch(() => undefined);
-    dbg?.close();
-    await bw?.stop().catch(() => undefined);
-    await bird.dispose();
-    removeDir(dir);
-  });
-  await bird.start();
-  const cfg = {
-    dry_run: false,
-    log: { level: 'info' },
-    listen: { netflow: '', sflow: '' },
-    networks: ['198.51.100.0/24'],
-    ban: { ttl_seconds: 60, unban_hysteresis_seconds: 1 },
-    bgp: {
-      local_asn: 65000,
-      router_id: L(1),
-      next_hop: '192.0.2.1',
-      communities: ['65000:666'],
-      connect_retry_seconds: 1,
-      neighbors: [{ address: L(2), port: birdPort, remote_asn: 65001, local_address: L(1), hold_time: 9 }],
+  const { birds, bw } = await withBirdAndBreakwater(t, {
+    dirPrefix: 'bw-lease-',
+    peers: [{ host: 2, asn: 65001, families: ['ipv4'] }],
+    config: ({ L, dir, birdPorts }) => ({
+      dry_run: false,
+      log: { level: 'info' },
+      listen: { netflow: '', sflow: '' },
+      networks: ['198.51.100.0/24'],
+      ban: { ttl_seconds: 60, unban_hysteresis_seconds: 1 },
+      bgp: {
+        local_asn: 65000,
+        router_id: L(1),
+        next_hop: '192.0.2.1',
+        communities: ['65000:666'],
+        connect_retry_seconds: 1,
+        neighbors: [{ address: L(2), port: birdPorts[0], remote_asn: 65001, local_address: L(1), hold_time: 9 }],
+      },
+      api: { listen: `127.0.0.1:${apiPort}` },
+      storage: { data_dir: join(dir, 'data') },
+    }),
+    nodeArgs: ['--inspect=127.0.0.1:0'],
+    established: { label: 'BIRD session Established', timeoutMs: 20_000 },
+    beforeStop: async () => {
+      await dbg?.send('Debugger.resume').catch(() => undefined);
+      dbg?.close();
     },
-    api: { listen: `127.0.0.1:${apiPort}` },
-    storage: { data_dir: join(dir, 'data') },
-  };
-  const file = join(dir, 'breakwater.yaml');
-  writeYaml(file, cfg);
-  bw = await startBreakwater(file, cfg, { nodeArgs: ['--inspect=127.0.0.1:0'] });
-  await waitFor('BIRD session Established', async () => (await bird.state()) === 'Established', 20_000);
+  });
+  const bird = birds[0];
 
   const held = async () => new Set((await bird.routes('master4')).filter((r) => r.head.includes('bw')).map((r) => r.net));
   assert.equal((await bw.api('POST', '/api/v1/ban', { ip: LONG })).status, 201);
@@ -112,9 +102,9 @@ test('a frozen main thread cannot hold a route past its ban TTL: the speaker lea
   await assert.rejects(fetch(`http://127.0.0.1:${apiPort}/healthz`, { signal: AbortSignal.timeout(500) }), 'still frozen when the route left');
 
   await dbg.send('Debugger.resume');
-  await waitFor('API answers again', async () => (await bw!.api('GET', '/healthz')).status === 200, 10_000);
+  await waitFor('API answers again', async () => (await bw.api('GET', '/healthz')).status === 200, 10_000);
   await waitFor('the short ban ended', async () => {
-    const bans = (await bw!.api('GET', '/api/v1/bans?active=true')).json.bans as Array<{ target: string }>;
+    const bans = (await bw.api('GET', '/api/v1/bans?active=true')).json.bans as Array<{ target: string }>;
     return !bans.some((b) => b.target === SHORT);
   }, 10_000);
   await sleep(2_000);

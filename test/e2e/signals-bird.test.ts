@@ -8,11 +8,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Bird, birdAvailable, birdConfig } from '../helpers/bird.ts';
-import { loopbackBlock, removeDir, sleep, tempDir, waitFor } from '../helpers/netns.ts';
-import { freePort, startBreakwater, writeYaml, type Breakwater } from './helpers.ts';
+import { birdAvailable, type Bird } from '../helpers/bird.ts';
+import { sleep, waitFor } from '../helpers/netns.ts';
+import { freePort, withBirdAndBreakwater, writeYaml } from './helpers.ts';
 import { fastnetmonBan } from '../signals/payloads.ts';
 
 const skip = birdAvailable() ? false : 'BIRD 2 (bird, birdc) not installed or not root';
@@ -47,23 +46,15 @@ async function birdNets(b: Bird): Promise<Set<string>> {
 }
 
 test('signals against BIRD: FastNetMon ban not announced in dry-run, held by BIRD live, unban withdraws; RTBH webhook 403/429/withdraw', { skip, timeout: 120_000 }, async (t) => {
-  const dir = tempDir('bw-sig-e2e-');
-  mkdirSync(join(dir, 'data'));
-  const L = loopbackBlock();
-  const birdPort = freePort();
   const ports = { sflow: freePort(), api: freePort() };
-  const bird = new Bird(birdConfig({ routerId: L(2), localAddress: L(2), localPort: birdPort, localAsn: 65001, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: 9, passive: true, families: ['ipv4', 'ipv6'] }));
-  let bw: Breakwater | undefined;
-  t.after(async () => {
-    await bw?.stop().catch(() => undefined);
-    await bird.dispose();
-    removeDir(dir);
+  const { L, dir, file: cfgFile, birds, birdPorts, bw } = await withBirdAndBreakwater(t, {
+    dirPrefix: 'bw-sig-e2e-',
+    peers: [{ host: 2, asn: 65001, families: ['ipv4', 'ipv6'] }],
+    config: ({ L, dir, birdPorts }) => config(dir, L, birdPorts[0], true, ports),
+    established: { label: 'BGP Established with BIRD', timeoutMs: 30_000, intervalMs: 200 },
   });
-  await bird.start();
-  const cfgFile = join(dir, 'breakwater.yaml');
-  writeYaml(cfgFile, config(dir, L, birdPort, true, ports));
-  bw = await startBreakwater(cfgFile, config(dir, L, birdPort, true, ports));
-  await waitFor('BGP Established with BIRD', async () => (await bird.state()) === 'Established', 30_000, 200);
+  const bird = birds[0];
+  const birdPort = birdPorts[0];
   const auth = { authorization: `Bearer ${TOKEN}` };
 
   // ---- dry-run: the ban exists, BIRD holds nothing.

@@ -129,3 +129,21 @@ test('property: every route has a lease, and none is held past its bans by more 
     { numRuns: 300 },
   );
 });
+
+test('with the leases option off (benches only), routes carry no lease, stay until withdrawn, and refresh moves nothing', () => {
+  clock.now = Date.now();
+  const sp = new FakeSpeaker([{ id: NB }]);
+  sp.now = () => clock.now;
+  const m = mitigator({ port: sp, config: cfg, dryRun: false, leases: false }, () => clock.now);
+  const b = makeBan('198.51.100.14', { ttl_seconds: 10 });
+  m.upsert(b);
+  const call = sp.calls.find((c) => c.kind === 'announce');
+  assert.ok(call, 'announced');
+  assert.equal(call.expiresAt, 0, 'no lease');
+  assert.equal(lease(sp, '198.51.100.14'), undefined);
+  assert.deepEqual(sp.expire(b.expires + LEASE_GRACE_MS + 1), [], 'the speaker never withdraws it on its own');
+  b.expires += 60_000;
+  assert.equal(m.refreshLeases(), 0);
+  m.remove(b.id);
+  assert.equal(sp.total(), 0, 'withdrawn with its ban');
+});
