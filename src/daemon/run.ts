@@ -9,9 +9,11 @@ import { Daemon, type DaemonOptions } from './daemon.ts';
 /** `breakwater -config FILE`: runs until SIGTERM/SIGINT. */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   // BREAKWATER_BENCH_ROUTE_LEASES=off: the leases bench's child daemon, the one way to turn leases off
-  const d = new Daemon({ ...opts, signals: true, routeLeases: opts.routeLeases ?? process.env.BREAKWATER_BENCH_ROUTE_LEASES !== 'off' });
+  const leases = opts.routeLeases ?? process.env.BREAKWATER_BENCH_ROUTE_LEASES !== 'off';
+  const d = new Daemon({ ...opts, signals: true, routeLeases: leases });
   try {
     await d.start();
+    if (!leases) d.logger?.warn({ event: 'route leases off' }, 'route leases are off (BREAKWATER_BENCH_ROUTE_LEASES=off, for benchmarks only): a stalled main thread could keep routes past their TTL');
   } catch (e) {
     const log = d.logger;
     if (e instanceof ConfigError) {
