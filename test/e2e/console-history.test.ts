@@ -28,6 +28,7 @@ import { attackRow } from '../../src/history/rows.ts';
 import { TrafficSampler } from '../../src/history/traffic.ts';
 import { attack } from '../history/fixtures.ts';
 import { CLICKHOUSE_BIN, startClickHouse, type ClickHouseServer } from '../history/server.ts';
+import { login, mutatingControls } from './browser.ts';
 import { freePort, repoRoot, startBreakwater, writeYaml, type Breakwater } from './helpers.ts';
 import { buildConsole } from '../../scripts/build-console.ts';
 
@@ -58,20 +59,6 @@ function config(dir: string, ports: { sflow: number; api: number }, ch?: ClickHo
       ...(ch ? { clickhouse: { url: ch.url, database: DB, flush_interval_seconds: 1, traffic_interval_seconds: 1, timeout_seconds: 5, batch_size: 500 } } : {}),
     },
   };
-}
-
-async function login(browser: Browser, base: string, errors: string[]): Promise<Page> {
-  const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(base + '/');
-  await page.fill('[data-testid=login-token]', VIEWER);
-  await page.click('[data-testid=login-submit]');
-  await page.waitForSelector('[data-testid=whoami]');
-  return page;
-}
-
-async function mutatingControls(page: Page): Promise<number> {
-  return page.locator('[data-testid=unban], [data-testid=mitigate-send], [data-testid=nav-mitigate], [data-testid=nav-config], [data-testid=attack-mitigate], button.danger').count();
 }
 
 /** Sets the filter fields (empty string clears one) and applies them. */
@@ -144,7 +131,7 @@ test('console History in Chromium over a real ClickHouse: filters, ban events, s
 
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--disable-gpu', '--disable-dev-shm-usage'] });
   const errors: string[] = [];
-  const page = await login(browser, `http://127.0.0.1:${ports.api}`, errors);
+  const page = await login(browser, `http://127.0.0.1:${ports.api}`, VIEWER, errors);
   const shot = (name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
   // The nav offers History once the status (stream) says the daemon has ClickHouse.
   await page.click('[data-testid=nav-history]', { timeout: 15_000 });
@@ -227,7 +214,7 @@ test('console History in Chromium over a real ClickHouse: filters, ban events, s
   const pcfg = config(pdir, pports);
   writeYaml(join(pdir, 'breakwater.yaml'), pcfg);
   plain = await startBreakwater(join(pdir, 'breakwater.yaml'), pcfg);
-  const p2 = await login(browser, `http://127.0.0.1:${pports.api}`, errors);
+  const p2 = await login(browser, `http://127.0.0.1:${pports.api}`, VIEWER, errors);
   await p2.waitForSelector('[data-testid=view-overview]');
   await waitFor('the first status', async () => /LIVE|DRY-RUN/.test((await p2.textContent('[data-testid=mode-banner]')) ?? ''), 10_000);
   assert.equal(await p2.locator('[data-testid=nav-history]').count(), 0, 'History not offered without ClickHouse');

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { Bird, birdAvailable, birdConfig } from '../helpers/bird.ts';
 import { loopbackBlock, removeDir, tempDir, waitFor } from '../helpers/netns.ts';
+import { login, mutatingControls } from './browser.ts';
 import { freePort, repoRoot, SflowSender, startBreakwater, writeYaml, type Breakwater } from './helpers.ts';
 import { buildConsole } from '../../scripts/build-console.ts';
 
@@ -58,20 +59,6 @@ function config(dir: string, ports: { sflow: number; api: number }, bgp: unknown
     },
     storage: { data_dir: join(dir, 'data') },
   };
-}
-
-async function login(browser: Browser, base: string, token: string): Promise<Page> {
-  const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
-  await page.goto(base + '/');
-  await page.fill('[data-testid=login-token]', token);
-  await page.click('[data-testid=login-submit]');
-  await page.waitForSelector('[data-testid=whoami]');
-  return page;
-}
-
-/** The mutating controls a viewer must never see, in whatever view is open. */
-async function mutatingControls(page: Page): Promise<number> {
-  return page.locator('[data-testid=unban], [data-testid=mitigate-send], [data-testid=nav-mitigate], [data-testid=nav-config], [data-testid=attack-mitigate], button.danger').count();
 }
 
 test('console in Chromium: viewer sees a replayed attack live with vector and route and no mutating control; operator mitigates and unbans; admin reads the config', { skip, timeout: 240_000 }, async (t) => {
