@@ -34,6 +34,8 @@
  * daemon with the inspector on loopback and writes heap snapshots of the main
  * and BGP threads after minute 1 and in the last minute; the report lists
  * what grew between them, by constructor.
+ * Over 600 lines: one bounded scenario whose loads, measurements and report
+ * belong together; the inspector client lives in heap-inspector.ts.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
@@ -348,12 +350,18 @@ async function calibrate(bw: Breakwater): Promise<{ lossless_pps: number; bound:
   return { lossless_pps: lossless, bound, steps };
 }
 
-/** Per thread, from breakwater_thread_heap_bytes: V8 heap used (live) and total (reserved), MB. */
-function threadHeapsMb(m: string): Record<string, { used_mb: number; total_mb: number }> {
-  const out: Record<string, { used_mb: number; total_mb: number }> = {};
-  for (const x of m.matchAll(/^breakwater_thread_heap_bytes\{thread="([^"]+)",kind="(used|total)"\} ([0-9.e+]+)$/gm)) {
-    const t = (out[x[1]] ??= { used_mb: 0, total_mb: 0 });
-    t[x[2] === 'used' ? 'used_mb' : 'total_mb'] = Number((Number(x[3]) / 1048576).toFixed(1));
+interface ThreadMb {
+  used_mb: number;
+  total_mb: number;
+  external_mb: number;
+}
+
+/** Per thread, from breakwater_thread_heap_bytes: V8 heap used (live) and total (reserved), and external buffers, MB. */
+function threadHeapsMb(m: string): Record<string, ThreadMb> {
+  const out: Record<string, ThreadMb> = {};
+  for (const x of m.matchAll(/^breakwater_thread_heap_bytes\{thread="([^"]+)",kind="(used|total|external)"\} ([0-9.e+]+)$/gm)) {
+    const t = (out[x[1]] ??= { used_mb: 0, total_mb: 0, external_mb: 0 });
+    t[`${x[2] as 'used' | 'total' | 'external'}_mb`] = Number((Number(x[3]) / 1048576).toFixed(1));
   }
   return out;
 }
@@ -415,7 +423,7 @@ function slopeMbPerHour(points: Array<[number, number]>): number {
 }
 
 /** Per thread, slopes (MB/h) of heap used and total over the given minutes. */
-function threadSlopes(ps: Array<{ t: number; threads: Record<string, { used_mb: number; total_mb: number }> }>): Record<string, { used: number; total: number }> {
+function threadSlopes(ps: Array<{ t: number; threads: Record<string, ThreadMb> }>): Record<string, { used: number; total: number }> {
   const names = new Set(ps.flatMap((p) => Object.keys(p.threads)));
   const out: Record<string, { used: number; total: number }> = {};
   for (const th of names) {
@@ -511,7 +519,7 @@ async function main(): Promise<void> {
     const flaps: Array<[number, number]> = [];
     const replays: Array<{ at: string; detected: boolean; vector?: string; peak_pps?: number }> = [];
     // Per component, once a minute: main-thread V8 heap, external/array buffers, estimated flow state, attacks in progress.
-    const parts: Array<{ t: number; heap_mb: number; external_mb: number; flow_state_mb: number; active_attacks: number; rss_mb: number; threads: Record<string, { used_mb: number; total_mb: number }> }> = [];
+    const parts: Array<{ t: number; heap_mb: number; external_mb: number; flow_state_mb: number; active_attacks: number; rss_mb: number; threads: Record<string, ThreadMb>; outside_v8_mb: number }> = [];
     // Heap snapshots of the main and BGP threads after minute 1 and in the last minute (--heap-snapshots).
     const snapAt = snapDir && minutes >= 3 ? [t0 + 60_000, end - 60_000] : [];
     const snaps: Array<Record<string, string>> = [];
@@ -531,8 +539,9 @@ async function main(): Promise<void> {
         nextParts += 60_000;
         const mm = await scrape(bw, 1, 20_000);
         if (mm) {
+          const th = threadHeapsMb(mm);
           const mb = (x: number) => Number((x / 1048576).toFixed(1));
-          parts.push({ t: Math.round((now - t0) / 1000), heap_mb: mb(sumMetric(mm, 'nodejs_heap_size_used_bytes')), external_mb: mb(sumMetric(mm, 'nodejs_external_memory_bytes')), flow_state_mb: mb(sumMetric(mm, 'breakwater_flow_state_bytes')), active_attacks: sumMetric(mm, 'breakwater_engine_active_attacks'), rss_mb: Number(rssMb(bw.d.pid).toFixed(1)), threads: threadHeapsMb(mm) });
+          parts.push({ t: Math.round((now - t0) / 1000), heap_mb: mb(sumMetric(mm, 'nodejs_heap_size_used_bytes')), external_mb: mb(sumMetric(mm, 'nodejs_external_memory_bytes')), flow_state_mb: mb(sumMetric(mm, 'breakwater_flow_state_bytes')), active_attacks: sumMetric(mm, 'breakwater_engine_active_attacks'), rss_mb: Number(rssMb(bw.d.pid).toFixed(1)), threads: th, outside_v8_mb: Number((rssMb(bw.d.pid) - Object.values(th).reduce((a, x) => a + x.total_mb + x.external_mb, 0)).toFixed(1)) });
         }
       }
       if (snapDir && snapAt.length > 0 && now >= snapAt[0]) {
@@ -599,7 +608,7 @@ async function main(): Promise<void> {
     if (!m) log('final metrics scrape failed 5 times: decoded/dropped figures are missing (null)');
     const sum = (re: RegExp) => (m ? [...m.matchAll(re)].reduce((a, x) => a + Number(x[1]), 0) : null);
     const secondParts = parts.slice(Math.floor(parts.length / 2));
-    const partSlope = (k: 'heap_mb' | 'external_mb' | 'flow_state_mb') => Number(slopeMbPerHour(secondParts.map((p) => [p.t, p[k]] as [number, number])).toFixed(2));
+    const partSlope = (k: 'heap_mb' | 'external_mb' | 'flow_state_mb' | 'outside_v8_mb') => Number(slopeMbPerHour(secondParts.map((p) => [p.t, p[k]] as [number, number])).toFixed(2));
     dump.kill('SIGINT');
     await new Promise((r) => dump!.once('exit', r));
     dump = undefined;
@@ -639,7 +648,7 @@ async function main(): Promise<void> {
       slow_peer_route_refreshes: slow.refreshes,
       bgp_flaps_metric_slow_peer: m ? metricValue(m, 'breakwater_bgp_flaps_total', `neighbor="${L(3)}"`) : null,
       memory_by_minute: parts,
-      memory_slope_mb_per_h: { main_heap: partSlope('heap_mb'), external: partSlope('external_mb'), flow_state_estimate: partSlope('flow_state_mb') },
+      memory_slope_mb_per_h: { main_heap: partSlope('heap_mb'), external: partSlope('external_mb'), flow_state_estimate: partSlope('flow_state_mb'), outside_v8: partSlope('outside_v8_mb') },
       thread_heap_slope_mb_per_h: threadSlopes(secondParts),
       heap_growth: snaps.length === 2 ? Object.fromEntries(Object.keys(snaps[1]).filter((th) => snaps[0][th]).map((th) => [th, growth(summarize(snaps[0][th]), summarize(snaps[1][th]))])) : null,
       loadavg_end: loadavg().map((x) => Number(x.toFixed(2))),

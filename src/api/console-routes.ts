@@ -87,7 +87,7 @@ export interface ConsoleOptions {
 export interface ConsoleRoutes {
   /** Ends every stream and stops polling. */
   close(): void;
-  readonly stats: { clients: number; events: number };
+  readonly stats: { clients: number; events: number; dropped_slow: number };
 }
 
 type Get = (path: ConsolePath, fn: (ctx: Koa.Context, actor: string, role: Role) => unknown) => void;
@@ -136,18 +136,31 @@ interface Snapshot {
   bans: Map<string, string>;
 }
 
-/** One poller for every connected client; events are written as they are found. */
+/**
+ * Output a stream client may leave unread before it is dropped: a status
+ * frame a second, plus every change, is under 1 MiB for minutes even with
+ * hundreds of active bans, and EventSource reconnects by itself.
+ */
+export const STREAM_BUFFER_BYTES = 1 << 20;
+
+/**
+ * One poller for every connected client; events are written as they are
+ * found. A client that does not read is dropped once its unsent output passes
+ * maxBufferBytes, so a stalled tab cannot grow the daemon's memory.
+ */
 export class LiveStream {
   private readonly backend: ApiBackend;
   private readonly intervalMs: number;
+  private readonly maxBufferBytes: number;
   private readonly clients = new Set<ServerResponse>();
   private timer?: NodeJS.Timeout;
   private last?: Snapshot;
-  readonly stats = { clients: 0, events: 0 };
+  readonly stats = { clients: 0, events: 0, dropped_slow: 0 };
 
-  constructor(backend: ApiBackend, intervalMs: number) {
+  constructor(backend: ApiBackend, intervalMs: number, maxBufferBytes = STREAM_BUFFER_BYTES) {
     this.backend = backend;
     this.intervalMs = intervalMs;
+    this.maxBufferBytes = maxBufferBytes;
   }
 
   add(req: IncomingMessage, out: ServerResponse): void {
@@ -200,7 +213,13 @@ export class LiveStream {
 
   private broadcast(text: string): void {
     this.stats.events++;
-    for (const c of this.clients) c.write(text);
+    for (const c of this.clients) {
+      c.write(text);
+      if (c.writableLength > this.maxBufferBytes) {
+        this.stats.dropped_slow++;
+        c.destroy(); // its 'close' removes it from clients
+      }
+    }
   }
 
   tick(): void {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { Metrics } from '../../src/api/metrics.ts';
-import { threadHeaps, trackThread } from '../../src/core/spawn-worker.ts';
+import { spawnWorker, threadHeaps, trackThread, YOUNG_GENERATION_MB } from '../../src/core/spawn-worker.ts';
 
 function sample(body: string, thread: string, kind: string): number | undefined {
   const m = new RegExp(`^breakwater_thread_heap_bytes\\{thread="${thread}",kind="${kind}"\\} (\\S+)$`, 'm').exec(body);
@@ -35,4 +35,16 @@ test('thread heaps: main and a live worker, used within total; an exited worker 
   assert.equal((await threadHeaps()).some((h) => h.thread === 'probe-1'), false);
   const after = (await new Metrics({}).render()).body;
   assert.equal(sample(after, 'probe-1', 'used'), undefined);
+});
+
+test('workers get a capped young generation (YOUNG_GENERATION_MB) and a role-N name', async () => {
+  const w = spawnWorker('selftest', 'ping');
+  try {
+    assert.equal(YOUNG_GENERATION_MB, 16);
+    assert.equal(w.resourceLimits?.maxYoungGenerationSizeMb, YOUNG_GENERATION_MB);
+    const names = (await threadHeaps()).map((h) => h.thread);
+    assert.ok(names.length === 1 || names.some((n) => /^selftest-\d+$/.test(n)), names.join(','));
+  } finally {
+    await w.terminate();
+  }
 });
