@@ -4,6 +4,7 @@
  *
  *   npm run soak -- [--minutes 30] [--pps auto|N] [--api-clients 50]
  *                   [--api-interval-ms 1000] [--node-args '--cpu-prof ...'] [--json]
+ *                   [--malloc-arena-max N] [--heap-snapshots DIR]
  *
  * --pps auto (default) first measures this machine's lossless rate (steps of
  * 4 s until the daemon counts less than 99 % of what was sent) and runs at
@@ -26,10 +27,19 @@
  * sessions and Out-of-Resources resets, API error rate and latency
  * percentiles, daemon crashes, and the replayed attacks detected with their
  * vector. The final /metrics scrape is retried after the load stops.
+ * Per thread (main, collector-N, bgp-N) once a minute: V8 heap used (live)
+ * and total (reserved), from breakwater_thread_heap_bytes, so reserved slack
+ * is told apart from live growth. --malloc-arena-max sets MALLOC_ARENA_MAX
+ * for the daemon only (glibc malloc arenas). --heap-snapshots DIR starts the
+ * daemon with the inspector on loopback and writes heap snapshots of the main
+ * and BGP threads after minute 1 and in the last minute; the report lists
+ * what grew between them, by constructor.
+ * Over 600 lines: one bounded scenario whose loads, measurements and report
+ * belong together; the inspector client lives in heap-inspector.ts.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -39,13 +49,14 @@ import { freePort, metricValue, startBreakwater, writeYaml, type Breakwater } fr
 import { datagram, eth, flowSample, ipv4, udp } from '../test/fixtures/sflow/build.ts';
 import { v9, v9Template } from '../test/fixtures/netflow/build.ts';
 import { parseFlags } from '../src/cli/flags.ts';
+import { growth, Inspector, summarize } from './heap-inspector.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const HOLD = 9;
 const ATTACK_PCAP = join(root, 'pcaps/pmacct-sflow5-sampled-ntp-amp.pcap');
 const VICTIM = '203.0.113.20';
 
-const flags = parseFlags(process.argv.slice(2), { string: ['minutes', 'pps', 'api-clients', 'api-interval-ms', 'node-args'], boolean: ['json'] });
+const flags = parseFlags(process.argv.slice(2), { string: ['minutes', 'pps', 'api-clients', 'api-interval-ms', 'node-args', 'malloc-arena-max', 'heap-snapshots'], boolean: ['json'] });
 const apiClients = Number(flags.values['api-clients'] ?? 50);
 const apiIntervalMs = Number(flags.values['api-interval-ms'] ?? 1000);
 const minutes = Number(flags.values.minutes ?? 30);
@@ -54,6 +65,8 @@ const ppsAuto = (flags.values.pps ?? 'auto') === 'auto';
 let pps = ppsAuto ? 80_000 : Number(flags.values.pps);
 // Extra Node flags for the daemon only (e.g. '--cpu-prof --cpu-prof-dir=/tmp/p', '--heapsnapshot-signal=SIGUSR2').
 const nodeArgs = String(flags.values['node-args'] ?? '').split(' ').filter(Boolean);
+const arenaMax = flags.values['malloc-arena-max'] === undefined ? undefined : String(flags.values['malloc-arena-max']);
+const snapDir = flags.values['heap-snapshots'] === undefined ? undefined : resolve(String(flags.values['heap-snapshots']));
 if (!(minutes > 0 && minutes <= 240) || !(pps > 0 && pps <= 1_000_000)) {
   console.error('soak: --minutes must be in (0, 240] and --pps in (0, 1000000]');
   process.exit(2);
@@ -337,6 +350,49 @@ async function calibrate(bw: Breakwater): Promise<{ lossless_pps: number; bound:
   return { lossless_pps: lossless, bound, steps };
 }
 
+interface ThreadMb {
+  used_mb: number;
+  total_mb: number;
+  external_mb: number;
+}
+
+/** Per thread, from breakwater_thread_heap_bytes: V8 heap used (live) and total (reserved), and external buffers, MB. */
+function threadHeapsMb(m: string): Record<string, ThreadMb> {
+  const out: Record<string, ThreadMb> = {};
+  for (const x of m.matchAll(/^breakwater_thread_heap_bytes\{thread="([^"]+)",kind="(used|total|external)"\} ([0-9.e+]+)$/gm)) {
+    const t = (out[x[1]] ??= { used_mb: 0, total_mb: 0, external_mb: 0 });
+    t[`${x[2] as 'used' | 'total' | 'external'}_mb`] = Number((Number(x[3]) / 1048576).toFixed(1));
+  }
+  return out;
+}
+
+/**
+ * Counts `bgp peer state` transitions out of Established of one neighbor, by
+ * reason, from the daemon's output as it streams (the output the helper keeps
+ * is only its last 100 kB, too short for a whole soak).
+ */
+function countResets(stream: NodeJS.ReadableStream, neighbor: string): Map<string, number> {
+  const byReason = new Map<string, number>();
+  let rest = '';
+  stream.on('data', (b: Buffer) => {
+    const lines = (rest + b.toString()).split('\n');
+    rest = lines.pop() ?? '';
+    if (rest.length > 1 << 20) rest = '';
+    for (const l of lines) {
+      if (!l.includes('bgp peer state') || !l.includes(neighbor)) continue;
+      try {
+        const j = JSON.parse(l);
+        if (j.neighbor !== neighbor || j.from !== 'Established') continue;
+        const reason = String(j.reason ?? '').replace(/\d+/g, 'N');
+        byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+      } catch {
+        // not a JSON line
+      }
+    }
+  });
+  return byReason;
+}
+
 function percentile(xs: number[], p: number): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -364,6 +420,18 @@ function slopeMbPerHour(points: Array<[number, number]>): number {
     den += (t - mt) ** 2;
   }
   return (num / den) * 3600;
+}
+
+/** Per thread, slopes (MB/h) of heap used and total over the given minutes. */
+function threadSlopes(ps: Array<{ t: number; threads: Record<string, ThreadMb> }>): Record<string, { used: number; total: number }> {
+  const names = new Set(ps.flatMap((p) => Object.keys(p.threads)));
+  const out: Record<string, { used: number; total: number }> = {};
+  for (const th of names) {
+    const pts = ps.filter((p) => p.threads[th]);
+    const sl = (k: 'used_mb' | 'total_mb') => Number(slopeMbPerHour(pts.map((p) => [p.t, p.threads[th][k]] as [number, number])).toFixed(2));
+    out[th] = { used: sl('used_mb'), total: sl('total_mb') };
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -406,7 +474,16 @@ async function main(): Promise<void> {
   try {
     await bird.start();
     await slow.start();
-    bw = await startBreakwater(file, cfg, { nodeArgs });
+    const inspectPort = freePort();
+    if (arenaMax !== undefined) process.env.MALLOC_ARENA_MAX = arenaMax;
+    try {
+      bw = await startBreakwater(file, cfg, { nodeArgs: snapDir ? [...nodeArgs, `--inspect=127.0.0.1:${inspectPort}`] : nodeArgs });
+    } finally {
+      delete process.env.MALLOC_ARENA_MAX;
+    }
+    report.malloc_arena_max = arenaMax ?? null;
+    if (snapDir) mkdirSync(snapDir, { recursive: true });
+    const slowResets = countResets(bw.d.proc.stdout!, L(3));
     await waitFor('BIRD Established', async () => (await bird.state()) === 'Established', 30_000, 200);
     // 128 manual bans (203.0.113.100-227, away from the replayed victim): every
     // ROUTE-REFRESH of the slow peer re-sends them, so its socket fills and the
@@ -442,7 +519,10 @@ async function main(): Promise<void> {
     const flaps: Array<[number, number]> = [];
     const replays: Array<{ at: string; detected: boolean; vector?: string; peak_pps?: number }> = [];
     // Per component, once a minute: main-thread V8 heap, external/array buffers, estimated flow state, attacks in progress.
-    const parts: Array<{ t: number; heap_mb: number; external_mb: number; flow_state_mb: number; active_attacks: number; rss_mb: number }> = [];
+    const parts: Array<{ t: number; heap_mb: number; external_mb: number; flow_state_mb: number; active_attacks: number; rss_mb: number; threads: Record<string, ThreadMb>; outside_v8_mb: number }> = [];
+    // Heap snapshots of the main and BGP threads after minute 1 and in the last minute (--heap-snapshots).
+    const snapAt = snapDir && minutes >= 3 ? [t0 + 60_000, end - 60_000] : [];
+    const snaps: Array<Record<string, string>> = [];
     let nextParts = t0;
     let nextFlap = t0 + 60_000;
     let nextReplay = t0 + 30_000;
@@ -459,9 +539,29 @@ async function main(): Promise<void> {
         nextParts += 60_000;
         const mm = await scrape(bw, 1, 20_000);
         if (mm) {
+          const th = threadHeapsMb(mm);
           const mb = (x: number) => Number((x / 1048576).toFixed(1));
-          parts.push({ t: Math.round((now - t0) / 1000), heap_mb: mb(sumMetric(mm, 'nodejs_heap_size_used_bytes')), external_mb: mb(sumMetric(mm, 'nodejs_external_memory_bytes')), flow_state_mb: mb(sumMetric(mm, 'breakwater_flow_state_bytes')), active_attacks: sumMetric(mm, 'breakwater_engine_active_attacks'), rss_mb: Number(rssMb(bw.d.pid).toFixed(1)) });
+          parts.push({ t: Math.round((now - t0) / 1000), heap_mb: mb(sumMetric(mm, 'nodejs_heap_size_used_bytes')), external_mb: mb(sumMetric(mm, 'nodejs_external_memory_bytes')), flow_state_mb: mb(sumMetric(mm, 'breakwater_flow_state_bytes')), active_attacks: sumMetric(mm, 'breakwater_engine_active_attacks'), rss_mb: Number(rssMb(bw.d.pid).toFixed(1)), threads: th, outside_v8_mb: Number((rssMb(bw.d.pid) - Object.values(th).reduce((a, x) => a + x.total_mb + x.external_mb, 0)).toFixed(1)) });
         }
+      }
+      if (snapDir && snapAt.length > 0 && now >= snapAt[0]) {
+        snapAt.shift();
+        const ins = await Inspector.connect(inspectPort);
+        const files: Record<string, string> = {};
+        try {
+          for (const th of ['main', 'bgp']) {
+            const session = ins.session(th);
+            if (session === undefined) continue;
+            const f = join(snapDir, `${th}-${Math.round((now - t0) / 60_000)}min.heapsnapshot`);
+            const ts = Date.now();
+            await ins.snapshot(session, f);
+            files[th] = f;
+            log(`heap snapshot of ${th} in ${((Date.now() - ts) / 1000).toFixed(1)} s: ${f}`);
+          }
+        } finally {
+          ins.close();
+        }
+        snaps.push(files);
       }
       if (now >= nextFlap) {
         nextFlap += 60_000;
@@ -508,7 +608,7 @@ async function main(): Promise<void> {
     if (!m) log('final metrics scrape failed 5 times: decoded/dropped figures are missing (null)');
     const sum = (re: RegExp) => (m ? [...m.matchAll(re)].reduce((a, x) => a + Number(x[1]), 0) : null);
     const secondParts = parts.slice(Math.floor(parts.length / 2));
-    const partSlope = (k: 'heap_mb' | 'external_mb' | 'flow_state_mb') => Number(slopeMbPerHour(secondParts.map((p) => [p.t, p[k]] as [number, number])).toFixed(2));
+    const partSlope = (k: 'heap_mb' | 'external_mb' | 'flow_state_mb' | 'outside_v8_mb') => Number(slopeMbPerHour(secondParts.map((p) => [p.t, p[k]] as [number, number])).toFixed(2));
     dump.kill('SIGINT');
     await new Promise((r) => dump!.once('exit', r));
     dump = undefined;
@@ -543,11 +643,14 @@ async function main(): Promise<void> {
       bird_flaps_induced: flaps.length,
       slow_peer_sessions: slow.sessions,
       slow_peer_closed_by_breakwater: slow.closedByBreakwater,
-      slow_peer_out_of_resources_resets: bw.logLines().filter((l) => /does not read/.test(String(l.reason ?? l.msg ?? ''))).length,
+      slow_peer_out_of_resources_resets: [...slowResets].reduce((a, [r, n]) => a + (/does not read/.test(r) ? n : 0), 0),
+      slow_peer_resets_by_reason: Object.fromEntries(slowResets),
       slow_peer_route_refreshes: slow.refreshes,
       bgp_flaps_metric_slow_peer: m ? metricValue(m, 'breakwater_bgp_flaps_total', `neighbor="${L(3)}"`) : null,
       memory_by_minute: parts,
-      memory_slope_mb_per_h: { main_heap: partSlope('heap_mb'), external: partSlope('external_mb'), flow_state_estimate: partSlope('flow_state_mb') },
+      memory_slope_mb_per_h: { main_heap: partSlope('heap_mb'), external: partSlope('external_mb'), flow_state_estimate: partSlope('flow_state_mb'), outside_v8: partSlope('outside_v8_mb') },
+      thread_heap_slope_mb_per_h: threadSlopes(secondParts),
+      heap_growth: snaps.length === 2 ? Object.fromEntries(Object.keys(snaps[1]).filter((th) => snaps[0][th]).map((th) => [th, growth(summarize(snaps[0][th]), summarize(snaps[1][th]))])) : null,
       loadavg_end: loadavg().map((x) => Number(x.toFixed(2))),
       crashes,
       replays,

@@ -89,7 +89,7 @@ export interface ConsoleOptions {
 export interface ConsoleRoutes {
   /** Ends every stream and stops polling. */
   close(): void;
-  readonly stats: { clients: number; events: number };
+  readonly stats: { clients: number; events: number; dropped_slow: number };
 }
 
 type Get = (path: ConsolePath, fn: (ctx: Koa.Context, actor: string, role: Role, tenant: string | undefined) => unknown) => void;
@@ -138,6 +138,13 @@ interface Snapshot {
   bans: Map<string, string>;
 }
 
+/**
+ * Output a stream client may leave unread before it is dropped: a status
+ * frame a second, plus every change, is under 1 MiB for minutes even with
+ * hundreds of active bans, and EventSource reconnects by itself.
+ */
+export const STREAM_BUFFER_BYTES = 1 << 20;
+
 /** The clients of one scope (every tenant, or one tenant) and what they were last told. */
 interface Group {
   tenant: string | undefined;
@@ -150,17 +157,21 @@ interface Group {
  * found. A tenant-scoped token's stream carries what its lists and status
  * carry: its tenant's attacks, bans and totals only (clients are grouped by
  * tenant, each group polled once per interval).
+ * A client that does not read is dropped once its unsent output passes
+ * maxBufferBytes, so a stalled tab cannot grow the daemon's memory.
  */
 export class LiveStream {
   private readonly backend: ApiBackend;
   private readonly intervalMs: number;
+  private readonly maxBufferBytes: number;
   private readonly groups = new Map<string, Group>();
   private timer?: NodeJS.Timeout;
-  readonly stats = { clients: 0, events: 0 };
+  readonly stats = { clients: 0, events: 0, dropped_slow: 0 };
 
-  constructor(backend: ApiBackend, intervalMs: number) {
+  constructor(backend: ApiBackend, intervalMs: number, maxBufferBytes = STREAM_BUFFER_BYTES) {
     this.backend = backend;
     this.intervalMs = intervalMs;
+    this.maxBufferBytes = maxBufferBytes;
   }
 
   private count(): number {
@@ -231,7 +242,13 @@ export class LiveStream {
 
   private broadcast(g: Group, text: string): void {
     this.stats.events++;
-    for (const c of g.clients) c.write(text);
+    for (const c of g.clients) {
+      c.write(text);
+      if (c.writableLength > this.maxBufferBytes) {
+        this.stats.dropped_slow++;
+        c.destroy(); // its 'close' removes it from its group
+      }
+    }
   }
 
   tick(): void {

@@ -13,6 +13,7 @@ import type { SignalStats } from '../signals/hub.ts';
 import type { ClusterStats } from '../cluster/node.ts';
 import { registerClusterMetrics } from './cluster-metrics.ts';
 import { registerCommandMetrics, type CommandStatsView } from './command-metrics.ts';
+import { registerThreadMetrics } from './thread-metrics.ts';
 import type { ExporterView, FlowStatsView } from '../flow/stats-view.ts';
 import type { EngineStats } from '../engine/views.ts';
 import type { BanStats } from '../ban/types.ts';
@@ -333,7 +334,10 @@ export class Metrics {
   constructor(sources: MetricsSources, opts: { defaultMetrics?: boolean } = {}) {
     this.sources = sources;
     const reg = this.registry;
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: reg, eventLoopMonitoringPrecision: 20 });
+    if (opts.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: reg, eventLoopMonitoringPrecision: 20 });
+      registerThreadMetrics(reg);
+    }
     const snap = () => this.current ?? this.snapshot();
     for (const row of METRICS) {
       const labelNames = [...(row.labels ?? [])];
