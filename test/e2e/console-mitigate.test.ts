@@ -185,6 +185,21 @@ test('mitigate now in Chromium against two real BIRDs: lint per neighbor and col
   assert.ok(!/not sent/.test(ntpRow), ntpRow);
   await page.screenshot({ path: join(shots, '03-bans-lint.png'), fullPage: true });
 
+  // ---- unban in the page withdraws the FlowSpec rule from BIRD; the other rule stays
+  const confirmed: string[] = [];
+  const onDialog = (d: import('playwright-core').Dialog) => {
+    confirmed.push(d.message());
+    void (d.message().includes(`Unban ${BIG}?`) ? d.accept() : d.dismiss());
+  };
+  page.on('dialog', onDialog);
+  await bigRow.locator('[data-testid=unban]').click();
+  await bigRow.waitFor({ state: 'detached', timeout: 15_000 });
+  page.off('dialog', onDialog);
+  assert.deepEqual(confirmed, [`Unban ${BIG}? Its route is withdrawn now.`]);
+  await waitFor('BIRD "bird" loses the packet-length rule', async () => !(await flows(birdA)).includes(BIG_RULE), 15_000, 100);
+  assert.ok((await flows(birdA)).includes(NTP_RULE), 'the NTP rule stays at BIRD "bird"');
+  assert.ok((await flows(birdB)).includes(NTP_RULE), 'the NTP rule stays at BIRD "junos"');
+
   // ---- a whitelisted target: refused in the page with the guard's reason; nothing reaches a BIRD
   await page.click('[data-testid=nav-mitigate]');
   await page.locator('[data-testid=mitigate-method] option', { hasText: 'ntp-drop' }).waitFor({ state: 'attached' });
