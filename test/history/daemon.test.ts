@@ -95,7 +95,7 @@ async function assertExactlyOnce(ch: ClickHouseServer, bw: Breakwater): Promise<
   }
 }
 
-test('daemon history in ClickHouse: captures replayed, an outage, a kill -9 with a spool', { skip, timeout: 240_000 }, async (t) => {
+test('daemon history in ClickHouse: captures replayed, an outage, a kill -9 with a spool', { skip, timeout: 300_000 }, async (t) => {
   const ch = await startClickHouse(t);
   const dir = tempDir('bw-history-e2e-');
   t.after(() => removeDir(dir));
@@ -162,8 +162,8 @@ test('daemon history in ClickHouse: captures replayed, an outage, a kill -9 with
   const m = await bw.metrics();
   assert.ok(metricValue(m, 'breakwater_history_rows_spooled_total', 'table="attacks"') > 0, 'spooled metric');
   assert.equal(metricValue(m, 'breakwater_history_up'), 0);
-  // Keep it down for a while (traffic keeps spooling), then bring it back.
-  while (Date.now() - outageStart < 20_000) await new Promise((r) => setTimeout(r, 500));
+  // Keep it down for a minute (traffic keeps spooling), then bring it back.
+  while (Date.now() - outageStart < 60_000) await new Promise((r) => setTimeout(r, 500));
   await ch.start();
   await waitFor('spool replayed', async () => {
     const h = await history(bw);
