@@ -7,7 +7,7 @@
  *   write is also the node's etcd health check. The peers' records are read
  *   every HEARTBEAT_MS for status; a peer whose config_checksum differs is
  *   logged once and counted (metric).
- * - Leader: etcd's election API (`<prefix>/leader`); the leader runs the
+ * - Leader: etcd's election API (`<prefix>/election/leader/`); the leader runs the
  *   LeaderFeed (leader-feed.ts), the one producer of ban side effects.
  * - Partition: no successful etcd write for `dial_timeout_seconds` → the
  *   node is partitioned: it gives up leadership, keeps the bans it knows
@@ -207,7 +207,9 @@ export class ClusterNode {
 
   private startCampaign(): void {
     if (this.campaign || this.stopped) return;
-    const c = this.client.election(`${this.cfg.etcd.prefix}/leader`, NODE_TTL_SECONDS).campaign(this.cfg.node_id);
+    // etcd3's election() puts its keys under `election/<name>/`: namespaced here so that they
+    // stay under the prefix (an etcd user granted only the prefix may campaign).
+    const c = this.client.namespace(`${this.cfg.etcd.prefix}/`).election('leader', NODE_TTL_SECONDS).campaign(this.cfg.node_id);
     this.campaign = c;
     c.on('elected', () => {
       if (this.campaign !== c || this.partitionedNow) return;
