@@ -147,7 +147,14 @@ export class ClusterNode {
     this.ledger = new Ledger(this.client, opts.config.etcd.prefix);
     this.sync = new LedgerSync({ ledger: this.ledger, bans: opts.bans, hooks: opts.hooks, log: opts.log, nodeId: opts.config.node_id });
     this.sync.onEtcd = (ok) => this.etcdResult(ok);
-    this.feed = new LeaderFeed({ client: this.client, ledger: this.ledger, sink: opts.sink, log: opts.log });
+    this.feed = new LeaderFeed({
+      client: this.client,
+      ledger: this.ledger,
+      sink: opts.sink,
+      log: opts.log,
+      fence: () => this.holdsLeadership(),
+      lost: () => void this.resign(),
+    });
   }
 
   get nodeId(): string {
@@ -233,6 +240,17 @@ export class ClusterNode {
     });
     else void this.feed.stop();
     void this.heartbeat().catch(() => undefined);
+  }
+
+  /**
+   * Whether this node's election key still exists in etcd. It was the oldest key when this node
+   * was elected, and later keys are younger: while it exists, this node is the leader.
+   */
+  private async holdsLeadership(): Promise<boolean> {
+    const c = this.campaign;
+    if (!c || this.role !== 'leader' || this.partitionedNow) return false;
+    const key = await c.getCampaignKey();
+    return (await this.client.get(key).exec()).kvs.length === 1;
   }
 
   private async resign(): Promise<void> {
