@@ -12,6 +12,12 @@
  * cluster.failover_s — two nodes with a webhook receiver: SIGKILL the
  *   leader, ban through the follower at once; seconds until the webhook
  *   receives that ban's notification (the new leader delivering).
+ * cluster.failover_duplicates — leader-feed level, two members campaigning
+ *   through etcd's election API with a 2 s election lease (the daemon uses
+ *   5 s) while a writer keeps creating and removing ledger bans: N induced
+ *   failovers (the leader resigns, or every tenth time its client dies and
+ *   its lease must run out), then every ban and unban event counted at the
+ *   sink. Duplicates and missed events must both be 0.
  */
 import { createServer } from 'node:http';
 import { mkdirSync } from 'node:fs';
@@ -24,7 +30,9 @@ import { birdAvailable } from '../test/helpers/bird.ts';
 import { EtcdCluster, etcdAvailable } from '../test/helpers/etcd.ts';
 import { removeDir, tempDir, waitFor } from '../test/helpers/netns.ts';
 import { freePort, SflowSender, startBreakwater, writeYaml, type Breakwater } from '../test/e2e/helpers.ts';
+import pino from 'pino';
 import { Ledger } from '../src/cluster/ledger.ts';
+import { LeaderFeed } from '../src/cluster/leader-feed.ts';
 import type { Ban } from '../src/ban/types.ts';
 
 export const prefix = 'cluster';
@@ -129,6 +137,133 @@ async function failover(ctx: BenchContext, etcd: EtcdCluster): Promise<BenchRow>
   }
 }
 
+interface Member {
+  name: string;
+  client: Etcd3;
+  feed: LeaderFeed;
+  campaign: ReturnType<ReturnType<Etcd3['election']>['campaign']> | undefined;
+}
+
+export async function failoverDuplicates(ctx: BenchContext, etcd: EtcdCluster, n: number): Promise<BenchRow> {
+  const pfx = `/bw-bench-dup-${Date.now()}`;
+  const log = pino({ level: 'silent' });
+  const delivered = new Map<string, number>();
+  let leader: Member | undefined;
+  let elections = 0;
+  const members: Member[] = [];
+  const make = (name: string): Member => {
+    const client = new Etcd3({ hosts: etcd.endpoints, dialTimeout: 2000 });
+    const m: Member = { name, client, campaign: undefined, feed: undefined as unknown as LeaderFeed };
+    m.feed = new LeaderFeed({
+      client,
+      ledger: new Ledger(client, pfx),
+      log,
+      sink: (evs) => {
+        for (const e of evs) {
+          const k = `${e.event}:${'ban' in e ? e.ban.id : ''}`;
+          delivered.set(k, (delivered.get(k) ?? 0) + 1);
+        }
+      },
+      fence: async () => !!m.campaign && leader === m && (await client.get(await m.campaign.getCampaignKey()).exec()).kvs.length === 1,
+    });
+    return m;
+  };
+  const campaign = (m: Member) => {
+    const c = m.client.namespace(`${pfx}/`).election('leader', 2).campaign(m.name);
+    m.campaign = c;
+    c.on('elected', () => {
+      if (m.campaign !== c) return;
+      leader = m;
+      elections++;
+      void m.feed.start().catch(() => undefined);
+    });
+    c.on('error', () => undefined);
+  };
+  const writerClient = new Etcd3({ hosts: etcd.endpoints });
+  const ledger = new Ledger(writerClient, pfx);
+  let writing = true;
+  let created = 0;
+  let removed = 0;
+  let go: () => void = () => undefined;
+  const started = new Promise<void>((r) => (go = r));
+  const writer = (async () => {
+    // From the first leader on: a leader without a cursor starts at the current revision.
+    await started;
+    const live: Awaited<ReturnType<Ledger['create']>>[] = [];
+    for (let i = 0; writing && i < 1_000_000; i++) {
+      const now = Date.now();
+      const target = `198.51.${100 + ((i >> 8) % 100)}.${i & 255}`;
+      const ban: Ban = { id: `ban-dup-${i}`, target, family: 4, source: 'bench', reason: 'bench', action: 'blackhole', escalation_step: -1, route: { type: 'blackhole', prefix: `${target}/32`, next_hop: '192.0.2.1', communities: [], large_communities: [] }, created: now, expires: now + 600_000, ttl_seconds: 600, state: 'expiring', level: 'blackhole' };
+      const r = await ledger.create(ban).catch(() => undefined);
+      if (r?.created) {
+        created++;
+        live.push(r);
+      }
+      if (live.length > 20) {
+        const old = live.shift()!;
+        if (old.created && (await ledger.remove(old.entry, 'manual', 'bench').catch(() => ({ ok: false }))).ok) removed++;
+      }
+      await new Promise((res) => setTimeout(res, 10));
+    }
+  })();
+  const t0 = performance.now();
+  let kills = 0;
+  const took: number[] = [];
+  try {
+    members.push(make('m0'), make('m1'));
+    campaign(members[0]);
+    await waitFor('first leader', () => leader === members[0], 10_000, 10);
+    await waitFor('its feed running', async () => (await writerClient.get(`${pfx}/cursor`).string()) !== null, 10_000, 10);
+    go();
+    campaign(members[1]);
+    for (let i = 0; i < n; i++) {
+      const old = leader!;
+      const before = elections;
+      const f0 = performance.now();
+      const idx = members.indexOf(old);
+      if (i % 10 === 9) {
+        // The leader's process dies: its client goes, its lease must run out.
+        kills++;
+        // Keep-alives stop without a revoke (as when the process is gone), then the client closes.
+        (old.campaign as unknown as { lease: { release(): void } }).lease.release();
+        old.client.close();
+        const fresh = make(old.name);
+        members[idx] = fresh;
+        await waitFor('the other member elected', () => elections > before && leader !== old, 20_000, 10);
+        await old.feed.stop();
+        campaign(fresh);
+      } else {
+        await old.feed.stop();
+        const c = old.campaign!;
+        old.campaign = undefined;
+        await c.resign();
+        await waitFor('the other member elected', () => elections > before && leader !== old, 20_000, 10);
+        campaign(old);
+      }
+      took.push(performance.now() - f0);
+    }
+    writing = false;
+    await writer;
+    const expected = created + removed;
+    await waitFor('every event delivered', () => [...delivered.keys()].length >= expected, 30_000, 50).catch(() => undefined);
+    const dup = [...delivered.values()].reduce((a, c) => a + (c - 1), 0);
+    const missed = expected - delivered.size;
+    const s = (performance.now() - t0) / 1000;
+    ctx.log(`failover duplicates: ${dup} over ${n} failovers (${kills} by lease expiry), ${delivered.size}/${expected} events, ${s.toFixed(1)} s; failover ms: ${took.map((x) => x.toFixed(0)).join(' ')}`);
+    return { figure: 'cluster.failover_duplicates', value: dup, unit: 'events', note: `${n} induced failovers (${n - kills} resignations, ${kills} dead leaders whose 2 s election lease ran out) in ${s.toFixed(0)} s while ${created} bans were created and ${removed} removed; ${delivered.size} of ${expected} events delivered, ${missed} missed` };
+  } finally {
+    writing = false;
+    go();
+    await writer.catch(() => undefined);
+    for (const m of members) {
+      await m.feed.stop();
+      await m.campaign?.resign().catch(() => undefined);
+      m.client.close();
+    }
+    writerClient.close();
+  }
+}
+
 export default async function (ctx: BenchContext): Promise<BenchRow[]> {
   if (!etcdAvailable()) return [{ figure: 'cluster.skipped', value: NaN, unit: '', note: 'etcd not installed' }];
   const etcd = await EtcdCluster.start(1);
@@ -138,6 +273,7 @@ export default async function (ctx: BenchContext): Promise<BenchRow[]> {
     if (birdAvailable()) rows.push(...(await detectToUpdate(ctx, etcd, Math.max(3, Math.round(7 * ctx.scale)))));
     else ctx.log('BIRD not available: detect-to-UPDATE skipped');
     rows.push(await failover(ctx, etcd));
+    rows.push(await failoverDuplicates(ctx, etcd, Math.max(10, Math.round(100 * ctx.scale))));
     return rows;
   } finally {
     await etcd.stop();
