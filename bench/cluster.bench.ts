@@ -18,6 +18,11 @@
  *   failovers (the leader resigns, or every tenth time its client dies and
  *   its lease must run out), then every ban and unban event counted at the
  *   sink. Duplicates and missed events must both be 0.
+ * cluster.node_loss_route_changes — two live nodes peering with one BIRD
+ *   (sessions bw1 = leader, bw2 = follower), 50 bans held from both; the
+ *   leader is killed with SIGKILL and BIRD's route lines from the surviving
+ *   session (timestamps included) are polled for 15 s: every change or
+ *   disappearance of one counts. Must be 0.
  */
 import { createServer } from 'node:http';
 import { mkdirSync } from 'node:fs';
@@ -26,9 +31,9 @@ import { Etcd3 } from 'etcd3';
 import type { BenchContext, BenchRow } from './harness.ts';
 import { median } from './harness.ts';
 import { detectToUpdateRuns, startRig, type Rig } from './rig.ts';
-import { birdAvailable } from '../test/helpers/bird.ts';
+import { Bird, birdAvailable, birdConfig } from '../test/helpers/bird.ts';
 import { EtcdCluster, etcdAvailable } from '../test/helpers/etcd.ts';
-import { removeDir, tempDir, waitFor } from '../test/helpers/netns.ts';
+import { loopbackBlock, removeDir, sleep, tempDir, waitFor } from '../test/helpers/netns.ts';
 import { freePort, SflowSender, startBreakwater, writeYaml, type Breakwater } from '../test/e2e/helpers.ts';
 import pino from 'pino';
 import { Ledger } from '../src/cluster/ledger.ts';
@@ -133,6 +138,89 @@ async function failover(ctx: BenchContext, etcd: EtcdCluster): Promise<BenchRow>
   } finally {
     for (const n of nodes) await n.stop().catch(() => undefined);
     server.close();
+    removeDir(dir);
+  }
+}
+
+export async function nodeLossFlaps(ctx: BenchContext, etcd: EtcdCluster, bans: number): Promise<BenchRow> {
+  const dir = tempDir('bw-bench-flaps-');
+  const L = loopbackBlock();
+  const birdPort = freePort();
+  const second = `
+protocol bgp bw2 {
+  local ${L(2)} port ${birdPort} as 65001;
+  neighbor ${L(3)} as 65000;
+  multihop;
+  hold time 9;
+  keepalive time 3;
+  connect retry time 1;
+  graceful restart on;
+  passive on;
+  ipv4 { import all; export none; gateway recursive; };
+}`;
+  const bird = new Bird(birdConfig({ name: 'bw1', routerId: L(2), localAddress: L(2), localPort: birdPort, localAsn: 65001, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: 9, passive: true, families: ['ipv4'] }, second));
+  const nodes: Breakwater[] = [];
+  const pfx = `/bw-bench-flaps-${Date.now()}`;
+  try {
+    await bird.start();
+    for (const [id, self] of [['a', L(1)], ['b', L(3)]] as const) {
+      mkdirSync(join(dir, id), { recursive: true });
+      const cfg = {
+        dry_run: false,
+        log: { level: 'warn' },
+        listen: { netflow: '', sflow: '' },
+        networks: ['198.51.100.0/24'],
+        ban: { ttl_seconds: 900, max_active_bans: 1000, max_banned_fraction: 1, max_bans_per_window: 1000 },
+        bgp: { local_asn: 65000, router_id: self, next_hop: '192.0.2.1', connect_retry_seconds: 1, neighbors: [{ address: L(2), port: birdPort, remote_asn: 65001, local_address: self, hold_time: 9 }] },
+        api: { listen: `127.0.0.1:${freePort()}`, insecure_no_auth: true },
+        storage: { data_dir: join(dir, id, 'data') },
+        cluster: { node_id: id, etcd: { endpoints: etcd.endpoints, prefix: pfx, dial_timeout_seconds: 2 } },
+      };
+      writeYaml(join(dir, `${id}.yaml`), cfg);
+      nodes.push(await startBreakwater(join(dir, `${id}.yaml`), cfg));
+      if (id === 'a') await waitFor('a leader', async () => (await nodes[0].api('GET', '/api/v1/status')).json.cluster?.role === 'leader', 20_000, 100);
+    }
+    const [a, b] = nodes;
+    await waitFor('both sessions up', async () => (await bird.state('bw1')) === 'Established' && (await bird.state('bw2')) === 'Established', 30_000, 200);
+    for (let i = 0; i < bans; i++) {
+      const r = await a.api('POST', '/api/v1/ban', { ip: `198.51.100.${10 + i}` });
+      if (r.status !== 201) throw new Error(`ban ${i}: ${r.status} ${r.text}`);
+    }
+    const survivor = async () => {
+      const m = new Map<string, string>();
+      for (const r of await bird.routes('master4')) if (r.head.includes('[bw2 ')) m.set(r.net, r.head);
+      return m;
+    };
+    await waitFor('BIRD holds every route from both sessions', async () => {
+      const all = await bird.routes('master4');
+      return all.filter((r) => r.head.includes('[bw1 ')).length >= bans && all.filter((r) => r.head.includes('[bw2 ')).length >= bans;
+    }, 30_000, 200);
+    const before = await survivor();
+    await a.kill9();
+    nodes.shift();
+    const t0 = Date.now();
+    let changes = 0;
+    const seen = new Map(before);
+    let polls = 0;
+    while (Date.now() - t0 < 15_000) {
+      const now = await survivor();
+      for (const [net, head] of seen) {
+        const h = now.get(net);
+        if (h !== head) {
+          changes++;
+          if (h) seen.set(net, h);
+          else seen.delete(net);
+        }
+      }
+      polls++;
+      await sleep(200);
+    }
+    const leader = (await b.api('GET', '/api/v1/status')).json.cluster?.role;
+    ctx.log(`node loss: ${changes} route changes on the surviving session over ${polls} polls; survivor is ${leader}`);
+    return { figure: 'cluster.node_loss_route_changes', value: changes, unit: 'routes', note: `${before.size} routes from the surviving session at BIRD, polled ${polls} times over 15 s after SIGKILL of the leader (survivor became ${leader}); any change of a route line (timestamp included) or its loss counts` };
+  } finally {
+    for (const n of nodes) await n.stop().catch(() => undefined);
+    await bird.dispose();
     removeDir(dir);
   }
 }
@@ -274,6 +362,7 @@ export default async function (ctx: BenchContext): Promise<BenchRow[]> {
     else ctx.log('BIRD not available: detect-to-UPDATE skipped');
     rows.push(await failover(ctx, etcd));
     rows.push(await failoverDuplicates(ctx, etcd, Math.max(10, Math.round(100 * ctx.scale))));
+    if (birdAvailable()) rows.push(await nodeLossFlaps(ctx, etcd, Math.max(10, Math.round(50 * ctx.scale))));
     return rows;
   } finally {
     await etcd.stop();
