@@ -12,6 +12,12 @@
  * whose level changed → `escalate`; a delete → `unban` with the reason from
  * the ended marker written in the same transaction (else `expired`: the
  * lease ran out). Extensions (expiry moved) make no event.
+ *
+ * Fencing: before each delivery the feed asks whether this node still holds
+ * leadership in etcd (`fence`). A leader whose main thread stalled past its
+ * election lease finds, when it runs again, watch events already delivered
+ * by its successor queued up; the fence refuses them, so nothing goes out
+ * twice, and `lost` tells the node.
  */
 import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from '../core/log.ts';
@@ -63,6 +69,8 @@ export class LeaderFeed {
   private readonly ledger: Ledger;
   private readonly sink: LedgerEventSink;
   private readonly log: Logger;
+  private readonly fence: (() => Promise<boolean>) | undefined;
+  private readonly lost: (() => void) | undefined;
   private watcher: Watcher | undefined;
   private chain: Promise<void> = Promise.resolve();
   private running = false;
@@ -70,7 +78,10 @@ export class LeaderFeed {
   cursor = '0';
   delivered = 0;
 
-  constructor(opts: { client: Etcd3; ledger: Ledger; sink: LedgerEventSink; log: Logger }) {
+  /** fence: whether this node still holds leadership in etcd; lost: told when it found it does not. */
+  constructor(opts: { client: Etcd3; ledger: Ledger; sink: LedgerEventSink; log: Logger; fence?: () => Promise<boolean>; lost?: () => void }) {
+    this.fence = opts.fence;
+    this.lost = opts.lost;
     this.client = opts.client;
     this.ledger = opts.ledger;
     this.sink = opts.sink;
@@ -117,6 +128,13 @@ export class LeaderFeed {
       if (r > rev) rev = r;
     }
     if (rev <= BigInt(this.cursor)) return;
+    if (this.fence && !(await this.fence().catch(() => false))) {
+      this.running = false;
+      this.log.warn({ event: 'cluster feed fenced', revision: rev.toString() }, 'leader feed: leadership lost in etcd; these ledger events are left to the new leader');
+      this.lost?.();
+      return;
+    }
+    if (!this.running) return;
     if (events.length) {
       this.sink(events);
       this.delivered += events.length;

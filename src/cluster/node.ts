@@ -7,7 +7,7 @@
  *   write is also the node's etcd health check. The peers' records are read
  *   every HEARTBEAT_MS for status; a peer whose config_checksum differs is
  *   logged once and counted (metric).
- * - Leader: etcd's election API (`<prefix>/leader`); the leader runs the
+ * - Leader: etcd's election API (`<prefix>/election/leader/`); the leader runs the
  *   LeaderFeed (leader-feed.ts), the one producer of ban side effects.
  * - Partition: no successful etcd write for `dial_timeout_seconds` → the
  *   node is partitioned: it gives up leadership, keeps the bans it knows
@@ -147,7 +147,14 @@ export class ClusterNode {
     this.ledger = new Ledger(this.client, opts.config.etcd.prefix);
     this.sync = new LedgerSync({ ledger: this.ledger, bans: opts.bans, hooks: opts.hooks, log: opts.log, nodeId: opts.config.node_id });
     this.sync.onEtcd = (ok) => this.etcdResult(ok);
-    this.feed = new LeaderFeed({ client: this.client, ledger: this.ledger, sink: opts.sink, log: opts.log });
+    this.feed = new LeaderFeed({
+      client: this.client,
+      ledger: this.ledger,
+      sink: opts.sink,
+      log: opts.log,
+      fence: () => this.holdsLeadership(),
+      lost: () => void this.resign(),
+    });
   }
 
   get nodeId(): string {
@@ -207,7 +214,9 @@ export class ClusterNode {
 
   private startCampaign(): void {
     if (this.campaign || this.stopped) return;
-    const c = this.client.election(`${this.cfg.etcd.prefix}/leader`, NODE_TTL_SECONDS).campaign(this.cfg.node_id);
+    // etcd3's election() puts its keys under `election/<name>/`: namespaced here so that they
+    // stay under the prefix (an etcd user granted only the prefix may campaign).
+    const c = this.client.namespace(`${this.cfg.etcd.prefix}/`).election('leader', NODE_TTL_SECONDS).campaign(this.cfg.node_id);
     this.campaign = c;
     c.on('elected', () => {
       if (this.campaign !== c || this.partitionedNow) return;
@@ -231,6 +240,17 @@ export class ClusterNode {
     });
     else void this.feed.stop();
     void this.heartbeat().catch(() => undefined);
+  }
+
+  /**
+   * Whether this node's election key still exists in etcd. It was the oldest key when this node
+   * was elected, and later keys are younger: while it exists, this node is the leader.
+   */
+  private async holdsLeadership(): Promise<boolean> {
+    const c = this.campaign;
+    if (!c || this.role !== 'leader' || this.partitionedNow) return false;
+    const key = await c.getCampaignKey();
+    return (await this.client.get(key).exec()).kvs.length === 1;
   }
 
   private async resign(): Promise<void> {

@@ -69,3 +69,35 @@ test('a new leader continues at the cursor: every ledger event once, in order', 
   assert.equal(got.length, 6);
   assert.equal(await client.get('/bw-feed/cursor').string(), two.cursor);
 });
+
+test('a fenced feed delivers nothing: a stalled leader whose election lease ran out leaves the events to its successor', { skip, timeout: 60_000 }, async (t) => {
+  const etcd = await EtcdCluster.start(1);
+  const client = new Etcd3({ hosts: etcd.endpoints });
+  t.after(async () => {
+    client.close();
+    await etcd.stop();
+  });
+  const ledger = new Ledger(client, '/bw-fence');
+  let holds = true;
+  let lost = 0;
+  const got: BanEvent[] = [];
+  const feed = new LeaderFeed({ client, ledger, sink: (evs) => got.push(...evs), log, fence: async () => holds, lost: () => lost++ });
+  t.after(() => feed.stop());
+  await feed.start();
+  await ledger.create(ban('ban-f1', '198.51.100.11'));
+  await waitFor('delivered while leading', () => got.length === 1, 5000);
+  const cursor = feed.cursor;
+  holds = false;
+  await ledger.create(ban('ban-f2', '198.51.100.12'));
+  await waitFor('told it lost leadership', () => lost === 1, 5000);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(got.map((e) => ('ban' in e ? e.ban.id : '')), ['ban-f1']);
+  assert.equal(await client.get('/bw-fence/cursor').string(), cursor, 'the cursor stays for the successor');
+  // The successor delivers what the fenced feed left.
+  const next: BanEvent[] = [];
+  const two = new LeaderFeed({ client, ledger, sink: (evs) => next.push(...evs), log, fence: async () => true });
+  t.after(() => two.stop());
+  await two.start();
+  await waitFor('the successor delivers ban-f2', () => next.length === 1, 5000);
+  assert.equal(next[0].event === 'ban' && next[0].ban.id, 'ban-f2');
+});
