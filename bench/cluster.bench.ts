@@ -31,7 +31,7 @@ import { Etcd3 } from 'etcd3';
 import type { BenchContext, BenchRow } from './harness.ts';
 import { median } from './harness.ts';
 import { detectToUpdateRuns, startRig, type Rig } from './rig.ts';
-import { Bird, birdAvailable, birdConfig } from '../test/helpers/bird.ts';
+import { birdAvailable, clusterBird } from '../test/helpers/bird.ts';
 import { EtcdCluster, etcdAvailable } from '../test/helpers/etcd.ts';
 import { loopbackBlock, removeDir, sleep, tempDir, waitFor } from '../test/helpers/netns.ts';
 import { freePort, SflowSender, startBreakwater, writeYaml, type Breakwater } from '../test/e2e/helpers.ts';
@@ -146,19 +146,7 @@ export async function nodeLossFlaps(ctx: BenchContext, etcd: EtcdCluster, bans: 
   const dir = tempDir('bw-bench-flaps-');
   const L = loopbackBlock();
   const birdPort = freePort();
-  const second = `
-protocol bgp bw2 {
-  local ${L(2)} port ${birdPort} as 65001;
-  neighbor ${L(3)} as 65000;
-  multihop;
-  hold time 9;
-  keepalive time 3;
-  connect retry time 1;
-  graceful restart on;
-  passive on;
-  ipv4 { import all; export none; gateway recursive; };
-}`;
-  const bird = new Bird(birdConfig({ name: 'bw1', routerId: L(2), localAddress: L(2), localPort: birdPort, localAsn: 65001, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: 9, passive: true, families: ['ipv4'] }, second));
+  const bird = clusterBird(L, birdPort, freePort());
   const nodes: Breakwater[] = [];
   const pfx = `/bw-bench-flaps-${Date.now()}`;
   try {

@@ -16,7 +16,7 @@ import { createServer, type Server } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { Bird, birdAvailable, birdConfig } from '../helpers/bird.ts';
+import { birdAvailable, clusterBird } from '../helpers/bird.ts';
 import { EtcdCluster, etcdAvailable } from '../helpers/etcd.ts';
 import { loopbackBlock, removeDir, sleep, tempDir, waitFor } from '../helpers/netns.ts';
 import { freePort, repoRoot, startBreakwater, writeYaml, type Breakwater } from './helpers.ts';
@@ -64,20 +64,7 @@ test('two nodes on one etcd: one ban, one id, routes from both sessions, notific
   const birdPort = freePort();
   const etcd = await EtcdCluster.start(1);
   const hook = await webhook();
-  const second = `
-protocol bgp bw2 {
-  local ${L(2)} port ${birdPort} as 65001;
-  neighbor ${L(3)} as 65000;
-  multihop;
-  hold time 9;
-  keepalive time 3;
-  connect retry time 1;
-  error wait time 1, 4;
-  graceful restart on;
-  passive on;
-  ipv4 { import all; export none; gateway recursive; };
-}`;
-  const bird = new Bird(birdConfig({ name: 'bw1', routerId: L(2), localAddress: L(2), localPort: birdPort, localAsn: 65001, peerAddress: L(1), peerPort: freePort(), peerAsn: 65000, holdTime: 9, passive: true, families: ['ipv4'] }, second));
+  const bird = clusterBird(L, birdPort, freePort());
   const nodes: Breakwater[] = [];
   const client = new Etcd3({ hosts: etcd.endpoints });
   t.after(async () => {

@@ -208,3 +208,24 @@ export async function withBird<T>(config: string, fn: (b: Bird) => Promise<T>): 
     await b.dispose();
   }
 }
+
+/**
+ * One BIRD as the router of a two-node cluster: session `bw1` with the node
+ * at L(1), session `bw2` with the node at L(3), both on birdPort at L(2).
+ */
+export function clusterBird(L: (i: number) => string, birdPort: number, peerPort: number): Bird {
+  const second = `
+protocol bgp bw2 {
+  local ${L(2)} port ${birdPort} as 65001;
+  neighbor ${L(3)} as 65000;
+  multihop;
+  hold time 9;
+  keepalive time 3;
+  connect retry time 1;
+  error wait time 1, 4;
+  graceful restart on;
+  passive on;
+  ipv4 { import all; export none; gateway recursive; };
+}`;
+  return new Bird(birdConfig({ name: 'bw1', routerId: L(2), localAddress: L(2), localPort: birdPort, localAsn: 65001, peerAddress: L(1), peerPort, peerAsn: 65000, holdTime: 9, passive: true, families: ['ipv4'] }, second));
+}
