@@ -8,7 +8,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { loopbackBlock, removeDir, startDaemon, stopDaemon, tempDir, waitFor, type Daemon } from '../helpers/netns.ts';
+import { loopbackBlock, randomPort, removeDir, startDaemon, stopDaemon, tempDir, waitFor, type Daemon } from '../helpers/netns.ts';
 import { Bird, birdConfig, type BirdPeerOptions } from '../helpers/bird.ts';
 import { datagram, eth, flowSample, ipv4, tcp, udp } from '../fixtures/sflow/build.ts';
 
@@ -199,9 +199,8 @@ export class SflowSender {
   }
 }
 
-export function freePort(): number {
-  return 20000 + Math.floor(Math.random() * 40000);
-}
+/** A port for a test listener: see randomPort. */
+export const freePort = randomPort;
 
 /** One BIRD neighbor of withBirdAndBreakwater: it listens (passive) at L(host) with its own AS. */
 export interface BirdPeer {

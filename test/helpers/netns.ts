@@ -5,7 +5,7 @@
  * namespaces created and deleted by the test.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -105,8 +105,64 @@ export function loopbackBlock(): (host: number) => string {
   return (h: number) => `127.${a}.${b}.${h}`;
 }
 
+/**
+ * Ports for test listeners, below the kernel's ephemeral range: a port-0
+ * listener or an outgoing connection (a BGP connect, an HTTP client) is
+ * never given one of them.
+ */
+const PORT_LOW = 20000;
+const PORT_HIGH = (() => {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) - 1;
+  } catch {
+    return 32767;
+  }
+})();
+/** One file per port handed out, named by the port, holding the owner's pid: test processes running side by side never get the same port. */
+const PORT_LOCKS = join(tmpdir(), 'breakwater-test-ports');
+const held: string[] = [];
+process.on('exit', () => {
+  for (const f of held) {
+    try {
+      unlinkSync(f);
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A port no other test process holds (see PORT_LOCKS), outside the ephemeral range. */
 export function randomPort(): number {
-  return 20000 + Math.floor(Math.random() * 40000);
+  mkdirSync(PORT_LOCKS, { recursive: true });
+  for (let i = 0; i < 1000; i++) {
+    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW + 1));
+    const f = join(PORT_LOCKS, String(port));
+    try {
+      const fd = openSync(f, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      held.push(f);
+      return port;
+    } catch {
+      // held: by a live process it stays theirs; a dead owner's lock is taken over on a later draw
+      try {
+        const owner = Number(readFileSync(f, 'utf8'));
+        if (owner > 0 && !alive(owner)) unlinkSync(f);
+      } catch {
+        /* raced with its owner */
+      }
+    }
+  }
+  throw new Error(`no free test port in ${PORT_LOW}-${PORT_HIGH} after 1000 draws (${PORT_LOCKS})`);
 }
 
 /** Creates a network namespace with lo up; returns a function that deletes it. */
