@@ -4,6 +4,7 @@
  */
 import { Counter, type Registry } from 'prom-client';
 import type { CommandStats } from '../command/run.ts';
+import { mirrorCounter, mirrorCounters } from './mirror-metrics.ts';
 import type { CommandPipeStats } from './command-pipe.ts';
 
 export type CommandStatsView = CommandStats & { pipe?: Pick<CommandPipeStats, 'dropped_too_long'> };
@@ -21,25 +22,6 @@ export function registerCommandMetrics(reg: Registry, src: () => CommandStatsVie
       for (const [source, by] of Object.entries(s.lines)) for (const [result, n] of Object.entries(by)) this.inc({ source, result }, n);
     },
   });
-  new Counter({
-    name: 'breakwater_commands_refused_total',
-    help: 'Refused command lines by code (whitelisted, outside_networks, max_active_bans, rate_limited, not_banned, ...).',
-    labelNames: ['code'],
-    registers: [reg],
-    collect() {
-      this.reset();
-      const s = src();
-      if (s) for (const [code, n] of Object.entries(s.refused_by_code)) if (n > 0) this.inc({ code }, n);
-    },
-  });
-  new Counter({
-    name: 'breakwater_command_pipe_dropped_lines_total',
-    help: 'Lines dropped by the command pipe for being longer than 4096 bytes.',
-    registers: [reg],
-    collect() {
-      this.reset();
-      const n = src()?.pipe?.dropped_too_long ?? 0;
-      if (n > 0) this.inc(n);
-    },
-  });
+  mirrorCounters(reg, 'breakwater_commands_refused_total', 'Refused command lines by code (whitelisted, outside_networks, max_active_bans, rate_limited, not_banned, ...).', 'code', () => src()?.refused_by_code);
+  mirrorCounter(reg, 'breakwater_command_pipe_dropped_lines_total', 'Lines dropped by the command pipe for being longer than 4096 bytes.', () => src()?.pipe?.dropped_too_long);
 }

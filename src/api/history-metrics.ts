@@ -2,8 +2,9 @@
  * breakwater_history_* metrics, read at scrape time from the history
  * writer's plain stats object (history/ does not import prom-client).
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { HistoryStats } from '../history/writer.ts';
+import { mirrorCounter, mirrorCounters, mirrorGauge } from './mirror-metrics.ts';
 
 type PerTable = Record<string, number>;
 
@@ -12,17 +13,9 @@ export type HistoryStatsView = Pick<HistoryStats, 'queue_rows' | 'queued' | 'ins
 
 export function registerHistoryMetrics(reg: Registry, src: () => HistoryStatsView | undefined): void {
   const perTable = (name: string, help: string, pick: (s: HistoryStatsView) => PerTable) =>
-    new Counter({
-      name,
-      help,
-      labelNames: ['table'],
-      registers: [reg],
-      collect() {
-        this.reset();
-        const s = src();
-        if (!s) return;
-        for (const [table, n] of Object.entries(pick(s))) if (n > 0) this.inc({ table }, n);
-      },
+    mirrorCounters(reg, name, help, 'table', () => {
+      const s = src();
+      return s ? pick(s) : undefined;
     });
   perTable('breakwater_history_rows_queued_total', 'History rows accepted for ClickHouse, by table.', (s) => s.queued);
   perTable('breakwater_history_rows_inserted_total', 'History rows inserted into ClickHouse (replayed ones included), by table.', (s) => s.inserted);
@@ -40,50 +33,15 @@ export function registerHistoryMetrics(reg: Registry, src: () => HistoryStatsVie
       if (s) for (const [table, n] of Object.entries(s.spool_rows)) this.set({ table }, n);
     },
   });
-  new Gauge({
-    name: 'breakwater_history_queue_rows',
-    help: 'History rows held in memory, waiting for their insert.',
-    registers: [reg],
-    collect() {
-      this.set(src()?.queue_rows ?? 0);
-    },
+  mirrorGauge(reg, 'breakwater_history_queue_rows', 'History rows held in memory, waiting for their insert.', () => src()?.queue_rows ?? 0);
+  mirrorGauge(reg, 'breakwater_history_spool_bytes', 'Size of the on-disk history spool.', () => src()?.spool_bytes ?? 0);
+  mirrorGauge(reg, 'breakwater_history_up', '1 while ClickHouse takes history inserts, 0 while it is down or slow (rows spool), absent without storage.clickhouse.', () => {
+    const s = src();
+    return s ? (s.up ? 1 : 0) : undefined;
   });
-  new Gauge({
-    name: 'breakwater_history_spool_bytes',
-    help: 'Size of the on-disk history spool.',
-    registers: [reg],
-    collect() {
-      this.set(src()?.spool_bytes ?? 0);
-    },
-  });
-  new Gauge({
-    name: 'breakwater_history_up',
-    help: '1 while ClickHouse takes history inserts, 0 while it is down or slow (rows spool), absent without storage.clickhouse.',
-    registers: [reg],
-    collect() {
-      this.reset();
-      const s = src();
-      if (s) this.set(s.up ? 1 : 0);
-    },
-  });
-  new Counter({
-    name: 'breakwater_history_insert_errors_total',
-    help: 'ClickHouse inserts that failed or timed out (their rows went to the spool).',
-    registers: [reg],
-    collect() {
-      this.reset();
-      const n = src()?.insert_errors ?? 0;
-      if (n > 0) this.inc(n);
-    },
-  });
-  new Gauge({
-    name: 'breakwater_history_last_insert_timestamp_seconds',
-    help: 'When ClickHouse last took an insert (Unix time).',
-    registers: [reg],
-    collect() {
-      this.reset();
-      const t = src()?.last_insert_at ?? 0;
-      if (t) this.set(t / 1000);
-    },
+  mirrorCounter(reg, 'breakwater_history_insert_errors_total', 'ClickHouse inserts that failed or timed out (their rows went to the spool).', () => src()?.insert_errors);
+  mirrorGauge(reg, 'breakwater_history_last_insert_timestamp_seconds', 'When ClickHouse last took an insert (Unix time).', () => {
+    const t = src()?.last_insert_at ?? 0;
+    return t ? t / 1000 : undefined;
   });
 }
