@@ -467,7 +467,7 @@ export class BanManager {
     now = this.advance(now);
     const rec = this.byId.get(id);
     if (!rec) return undefined;
-    this.fire(rec, 'whitelist_changed', { now, endReason: reason, ...(actor !== undefined ? { actor } : {}) });
+    this.fire(rec, 'released', { now, endReason: reason, ...(actor !== undefined ? { actor } : {}) });
     return clone(rec.ban);
   }
 

@@ -26,6 +26,8 @@
  *   whitelist_changed a reload made the target whitelisted or outside networks
  *   config_reload     any other reload
  *   restore           a ban from a snapshot (restart), not yet expired
+ *   released          the cluster ledger ended the ban (another node unbanned
+ *                     it, or its etcd lease ran out)
  */
 import type { BanState } from './types.ts';
 
@@ -44,6 +46,7 @@ export const LIFECYCLE_EVENTS = [
   'whitelist_changed',
   'config_reload',
   'restore',
+  'released',
 ] as const;
 export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
 
@@ -58,7 +61,7 @@ export const LIFECYCLE_ACTIONS = {
   escalate: 'take the due ladder steps; if the level rises, rebuild the route and emit escalate (never down)',
   reroute: 'rebuild the route under the new config, keeping the level',
   emit_ban: 'emit ban',
-  end: 'state ended, ended := now, end_reason from the event (expired, manual, whitelisted, outside_networks)',
+  end: 'state ended, ended := now, end_reason from the event (expired, manual, whitelisted, outside_networks, or the ledger\'s reason)',
   emit_unban: 'emit unban with the reason',
   refuse_already_banned: 'manual ban refused with already_banned (ban_refused emitted)',
   refuse_not_banned: 'manual unban refused with not_banned',
@@ -86,6 +89,7 @@ export const LIFECYCLE: Readonly<Record<LifecycleState, Readonly<Record<Lifecycl
     whitelist_changed: stay('none'),
     config_reload: stay('none'),
     restore: T('expiring', 'admit_restore', 'create'),
+    released: stay('none'),
   }),
   active: Object.freeze({
     attack_start: T('active', 'link_attack'),
@@ -99,6 +103,7 @@ export const LIFECYCLE: Readonly<Record<LifecycleState, Readonly<Record<Lifecycl
     whitelist_changed: T('ended', 'end', 'emit_unban'),
     config_reload: T('active', 'reroute'),
     restore: stay('active'),
+    released: T('ended', 'end', 'emit_unban'),
   }),
   expiring: Object.freeze({
     attack_start: T('active', 'link_attack'),
@@ -112,6 +117,7 @@ export const LIFECYCLE: Readonly<Record<LifecycleState, Readonly<Record<Lifecycl
     whitelist_changed: T('ended', 'end', 'emit_unban'),
     config_reload: T('expiring', 'reroute'),
     restore: stay('expiring'),
+    released: T('ended', 'end', 'emit_unban'),
   }),
   ended: Object.freeze({
     attack_start: stay('ended'),
@@ -125,6 +131,7 @@ export const LIFECYCLE: Readonly<Record<LifecycleState, Readonly<Record<Lifecycl
     whitelist_changed: stay('ended'),
     config_reload: stay('ended'),
     restore: stay('ended'),
+    released: stay('ended'),
   }),
 });
 

@@ -123,6 +123,7 @@ function apply(e: LifecycleEvent, x: ReturnType<typeof setup>): void {
     case 'manual_unban': m.manualUnban({ ip: TARGET, actor: 'op' }); return;
     case 'whitelist_changed': m.reconfigure(cfg({ protected_whitelist: ['198.51.100.0/28'] }), now); return;
     case 'config_reload': m.reconfigure(cfg({ mitigation: 'flowspec', escalation: [{ after_seconds: LADDER_S, action: 'blackhole' }], bgp: { communities: ['65000:1'] } }), now); return;
+    case 'released': if (live) m.release(live.id, 'manual', 'node-b', now); return;
     case 'restore': {
       m.restore([{ id: 'restored-1', target: TARGET, family: 4, source: 'auto', reason: 'r', action: 'blackhole', escalation_step: -1, route: { type: 'blackhole', prefix: `${TARGET}/32`, next_hop: '192.0.2.1', communities: [], large_communities: [] }, created: now - 1000, expires: now + 100_000, ttl_seconds: 101, state: 'expiring' }], now);
       return;
