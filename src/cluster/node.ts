@@ -333,10 +333,7 @@ export class ClusterNode {
         { event: 'cluster partitioned', node: this.cfg.node_id, policy: this.cfg.partition_policy, err: detail },
         `cluster: etcd unreachable; keeping the known bans until their TTL${this.cfg.partition_policy === 'hold' ? ', creating none' : ', banning on local decisions'}`,
       );
-      const c = this.campaign;
-      this.campaign = undefined;
-      this.setRole('follower');
-      if (c) void c.resign().catch(() => undefined);
+      void this.resign();
       const w = this.watcher;
       this.watcher = undefined;
       if (w) void w.cancel().catch(() => undefined);
