@@ -1,7 +1,7 @@
 /** Attacks: active (live) and recent; the detail of one with its vector, peaks, triggers, sample tops, timeline and route(s). */
-import { duration, num, pct, time } from '../format.ts';
+import { duration, num, time } from '../format.ts';
 import { useLive } from '../live.ts';
-import { PROTO, routeText, Table, useGet } from './common.tsx';
+import { PROTO, routeText, Table, TopTable, useGet } from './common.tsx';
 
 export function Attacks() {
   const live = useLive();
@@ -30,15 +30,6 @@ export function Attacks() {
       <Table testid="attacks-active" rowTestid="attack-row" head={head} rows={active.map(row)} keys={active.map((a) => a.id)} empty="no attack in progress" onRow={(i) => (location.hash = `#/attacks/${active[i].id}`)} />
       <h2>Recent</h2>
       <Table testid="attacks-recent" rowTestid="attack-row" head={head} rows={ended.map(row)} keys={ended.map((a) => a.id)} empty="no attack yet" onRow={(i) => (location.hash = `#/attacks/${ended[i].id}`)} />
-    </div>
-  );
-}
-
-function Top(props: { title: string; items?: any[] }) {
-  return (
-    <div class="top">
-      <h3>{props.title}</h3>
-      <Table head={['', 'packets', 'share']} rows={(props.items ?? []).slice(0, 10).map((x) => [x.key, num(x.packets), pct(x.share)])} empty="none in the sample" />
     </div>
   );
 }
@@ -97,11 +88,11 @@ export function AttackDetail(props: { id: string; canChange: boolean }) {
       <Table head={['time', 'event']} rows={events.map(([t, e]) => [time(t), e])} />
       <h2>From the sample</h2>
       <div class="tops">
-        <Top title="top sources" items={s.top_sources} />
-        <Top title="top source ports" items={s.top_source_ports} />
-        <Top title="top destination ports" items={s.top_destination_ports} />
-        <Top title="protocols" items={s.protocols} />
-        <Top title="TCP flags" items={s.tcp_flags} />
+        <TopTable title="top sources" items={s.top_sources} />
+        <TopTable title="top source ports" items={s.top_source_ports} />
+        <TopTable title="top destination ports" items={s.top_destination_ports} />
+        <TopTable title="protocols" items={s.protocols} />
+        <TopTable title="TCP flags" items={s.tcp_flags} />
       </div>
       <h3>Sampled flows</h3>
       <Table

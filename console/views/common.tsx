@@ -2,6 +2,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, unavailable, type ApiResult } from '../api.ts';
+import { num, pct } from '../format.ts';
 
 export function routeText(r: any): string {
   if (!r) return '–';
@@ -120,6 +121,16 @@ export function Table(props: { head: string[]; rows: ComponentChildren[][]; keys
         ))}
       </tbody>
     </table>
+  );
+}
+
+/** One of an attack's sample tops (sources, ports, protocols, sizes): key, packets and share, the first 10. */
+export function TopTable(props: { title: string; items?: Array<{ key: string; packets: number; share: number }>; testid?: string }) {
+  return (
+    <div class="top" data-testid={props.testid}>
+      <h3>{props.title}</h3>
+      <Table head={['', 'packets', 'share']} rows={(props.items ?? []).slice(0, 10).map((x) => [x.key, num(x.packets), pct(x.share)])} empty="none in the sample" />
+    </div>
   );
 }
 

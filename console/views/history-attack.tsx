@@ -6,8 +6,8 @@
  * The hash carries the attack's start, so the lookup reads one second.
  */
 import { Chart } from '../chart.tsx';
-import { duration, num, pct, time } from '../format.ts';
-import { ErrorNote, PROTO, routeText, Table, useGet } from './common.tsx';
+import { duration, num, time } from '../format.ts';
+import { ErrorNote, PROTO, routeText, Table, TopTable, useGet } from './common.tsx';
 import { BanEvents } from './history.tsx';
 
 /** Minutes of traffic shown before and after the attack. */
@@ -44,15 +44,6 @@ export function sizeBucket(size: number): string {
     lo = hi;
   }
   return `≥ ${lo} B`;
-}
-
-function TopTable(props: { title: string; items: Top[]; testid?: string }) {
-  return (
-    <div class="top" data-testid={props.testid}>
-      <h3>{props.title}</h3>
-      <Table head={['', 'packets', 'share']} rows={props.items.map((x) => [x.key, num(x.packets), pct(x.share)])} empty="none in the sample" />
-    </div>
-  );
 }
 
 export function HistoryAttack(props: { id: string; start?: number }) {
