@@ -27,6 +27,7 @@ import { freePort, metricValue, repoRoot, startBreakwater, writeYaml, type Break
 import { Ledger } from '../../src/cluster/ledger.ts';
 import { LEASE_GRACE_MS } from '../../src/mitigation/reconcile.ts';
 import { NODE_TTL_SECONDS } from '../../src/cluster/node.ts';
+import { inspector } from '../helpers/inspector.ts';
 
 const skip = !birdAvailable() ? 'BIRD 2 not installed or not root' : !etcdAvailable() ? 'etcd not installed' : false;
 
@@ -38,35 +39,6 @@ const PREFIX = '/bw-chaos';
 function replay(port: number): Promise<unknown> {
   const p = spawn(process.execPath, [join(repoRoot, 'src/main.ts'), 'replay', CAPTURE, '--to', `127.0.0.1:${port}`, '--speed', '0'], { stdio: 'ignore' });
   return new Promise((r) => p.on('exit', r));
-}
-
-/** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
-async function inspector(url: string): Promise<{ send(method: string): Promise<void>; close(): void }> {
-  const ws = new WebSocket(url);
-  await new Promise<void>((resolve, reject) => {
-    ws.addEventListener('open', () => resolve(), { once: true });
-    ws.addEventListener('error', () => reject(new Error(`inspector ${url} refused`)), { once: true });
-  });
-  let id = 0;
-  const pending = new Map<number, () => void>();
-  ws.addEventListener('message', (m) => {
-    const msg = JSON.parse(String(m.data)) as { id?: number };
-    if (msg.id !== undefined) pending.get(msg.id)?.();
-  });
-  return {
-    send(method) {
-      const n = ++id;
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`inspector: no answer to ${method}`)), 5_000);
-        pending.set(n, () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        ws.send(JSON.stringify({ id: n, method }));
-      });
-    },
-    close: () => ws.close(),
-  };
 }
 
 interface Note {

@@ -14,37 +14,13 @@ import { birdAvailable } from '../helpers/bird.ts';
 import { sleep, waitFor } from '../helpers/netns.ts';
 import { LEASE_GRACE_MS } from '../../src/mitigation/reconcile.ts';
 import { freePort, withBirdAndBreakwater } from './helpers.ts';
+import { inspector } from '../helpers/inspector.ts';
 
 const skip = birdAvailable() ? false : 'BIRD 2 (bird, birdc) not installed or not root';
 
 const SHORT = '198.51.100.30';
 const LONG = '198.51.100.31';
 const SHORT_TTL = 4;
-
-/** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
-async function inspector(url: string): Promise<{ send(method: string): Promise<void>; close(): void }> {
-  const ws = new WebSocket(url);
-  await new Promise<void>((resolve, reject) => {
-    ws.addEventListener('open', () => resolve(), { once: true });
-    ws.addEventListener('error', () => reject(new Error(`inspector ${url} refused`)), { once: true });
-  });
-  let id = 0;
-  const pending = new Map<number, () => void>();
-  ws.addEventListener('message', (m) => {
-    const msg = JSON.parse(String(m.data)) as { id?: number };
-    if (msg.id !== undefined) pending.get(msg.id)?.();
-  });
-  return {
-    send(method) {
-      const n = ++id;
-      return new Promise<void>((resolve) => {
-        pending.set(n, resolve);
-        ws.send(JSON.stringify({ id: n, method }));
-      });
-    },
-    close: () => ws.close(),
-  };
-}
 
 test('a frozen main thread cannot hold a route past its ban TTL: the speaker lease withdraws it at BIRD', { skip, timeout: 120_000 }, async (t) => {
   const apiPort = freePort();
