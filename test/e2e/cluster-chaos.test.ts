@@ -15,7 +15,6 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +22,7 @@ import { Etcd3 } from 'etcd3';
 import { birdAvailable, clusterBird, type Bird } from '../helpers/bird.ts';
 import { EtcdCluster, etcdAvailable } from '../helpers/etcd.ts';
 import { loopbackBlock, removeDir, sleep, tempDir, waitFor } from '../helpers/netns.ts';
-import { freePort, metricValue, repoRoot, startBreakwater, writeYaml, type Breakwater } from './helpers.ts';
+import { freePort, metricValue, repoRoot, startBreakwater, replayCapture, writeYaml, type Breakwater } from './helpers.ts';
 import { Ledger } from '../../src/cluster/ledger.ts';
 import { LEASE_GRACE_MS } from '../../src/mitigation/reconcile.ts';
 import { NODE_TTL_SECONDS } from '../../src/cluster/node.ts';
@@ -36,10 +35,7 @@ const CAPTURE = join(repoRoot, 'pcaps/pmacct-sflow5-sampled-syn-flood.pcap');
 const VICTIM = '198.51.100.10';
 const PREFIX = '/bw-chaos';
 
-function replay(port: number): Promise<unknown> {
-  const p = spawn(process.execPath, [join(repoRoot, 'src/main.ts'), 'replay', CAPTURE, '--to', `127.0.0.1:${port}`, '--speed', '0'], { stdio: 'ignore' });
-  return new Promise((r) => p.on('exit', r));
-}
+const replay = (port: number) => replayCapture(CAPTURE, port);
 
 interface Note {
   event: string;

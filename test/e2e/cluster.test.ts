@@ -11,7 +11,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,7 +18,7 @@ import { Etcd3 } from 'etcd3';
 import { birdAvailable, clusterBird } from '../helpers/bird.ts';
 import { EtcdCluster, etcdAvailable } from '../helpers/etcd.ts';
 import { loopbackBlock, removeDir, sleep, tempDir, waitFor } from '../helpers/netns.ts';
-import { freePort, repoRoot, startBreakwater, writeYaml, type Breakwater } from './helpers.ts';
+import { freePort, repoRoot, startBreakwater, replayCapture, writeYaml, type Breakwater } from './helpers.ts';
 import { Ledger } from '../../src/cluster/ledger.ts';
 
 const skip = !birdAvailable() ? 'BIRD 2 not installed or not root' : !etcdAvailable() ? 'etcd not installed' : false;
@@ -29,10 +28,7 @@ const CAPTURE = join(repoRoot, 'pcaps/pmacct-sflow5-sampled-syn-flood.pcap');
 const VICTIM = '198.51.100.10';
 const PREFIX = '/bw-e2e';
 
-function replay(port: number): Promise<unknown> {
-  const p = spawn(process.execPath, [join(repoRoot, 'src/main.ts'), 'replay', CAPTURE, '--to', `127.0.0.1:${port}`, '--speed', '0'], { stdio: 'ignore' });
-  return new Promise((r) => p.on('exit', r));
-}
+const replay = (port: number) => replayCapture(CAPTURE, port);
 
 interface Hook {
   server: Server;

@@ -4,6 +4,7 @@
  * from the hand-made sFlow fixture builders; and the one setup of the tests
  * that run it against BIRD (withBirdAndBreakwater).
  */
+import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -13,6 +14,12 @@ import { Bird, birdConfig, type BirdPeerOptions } from '../helpers/bird.ts';
 import { datagram, eth, flowSample, ipv4, tcp, udp } from '../fixtures/sflow/build.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
+
+/** `breakwater replay capture --to 127.0.0.1:port --speed 0` as a child process; resolves when it exits. */
+export function replayCapture(capture: string, port: number): Promise<unknown> {
+  const p = spawn(process.execPath, [join(repoRoot, 'src/main.ts'), 'replay', capture, '--to', `127.0.0.1:${port}`, '--speed', '0'], { stdio: 'ignore' });
+  return new Promise((r) => p.on('exit', r));
+}
 
 export interface Breakwater {
   d: Daemon;
