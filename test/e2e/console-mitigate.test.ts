@@ -180,7 +180,10 @@ test('mitigate now in Chromium against two real BIRDs: lint per neighbor and col
   const rowText = (await bigRow.textContent()) ?? '';
   assert.match(rowText, /method big-udp/, rowText);
   assert.match(rowText, new RegExp(`not sent to ${L(3).replace(/\./g, '\\.')} \\(junos\\): packet_length`), rowText);
-  assert.equal(await bigRow.locator('[data-testid=ban-announced]').textContent(), L(2), 'announced to the bird neighbor only');
+  // announced_to follows what the speaker wrote; the row shows it from the next poll or stream event after the UPDATE
+  const announced = bigRow.locator('[data-testid=ban-announced]');
+  await waitFor('the ban row names the neighbor it was announced to', async () => (await announced.textContent()) === L(2), 10_000, 100).catch(() => undefined);
+  assert.equal(await announced.textContent(), L(2), 'announced to the bird neighbor only');
   const ntpRow = (await page.locator('[data-testid=bans-active] [data-testid=ban-row]', { hasText: NTP }).textContent()) ?? '';
   assert.ok(!/not sent/.test(ntpRow), ntpRow);
   await page.screenshot({ path: join(shots, '03-bans-lint.png'), fullPage: true });
