@@ -408,6 +408,42 @@ function rssMb(pid: number): number {
   }
 }
 
+/**
+ * Where the daemon's resident memory lives, from /proc/PID/smaps, in MB:
+ * brk: glibc's main arena ([heap]); arenas: glibc's per-thread arenas
+ * (anonymous mappings in 64 MiB-aligned reservations); anon: every other
+ * anonymous mapping (V8 pages, large allocations, buffer backing stores);
+ * file: mapped files (the binary, libraries). Tells a malloc heap that grows
+ * apart from V8's pages.
+ */
+function nativeMb(pid: number): { brk: number; arenas: number; anon: number; file: number } {
+  const out = { brk: 0, arenas: 0, anon: 0, file: 0 };
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return out;
+  }
+  const ARENA = 64 * 1024 * 1024;
+  let kind: keyof typeof out = 'anon';
+  let arenaEnd = 0;
+  for (const line of text.split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) {
+      const start = parseInt(head[1], 16);
+      const name = head[3];
+      // a thread arena: its first mapping starts on a 64 MiB boundary; the rest of the reservation follows it
+      if (name === '' && start % ARENA === 0 && start >= arenaEnd) arenaEnd = start + ARENA;
+      kind = name === '[heap]' ? 'brk' : name === '' ? (start < arenaEnd ? 'arenas' : 'anon') : name.startsWith('[') ? 'anon' : 'file';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) out[kind] += Number(rss[1]) / 1024;
+  }
+  for (const k of Object.keys(out) as Array<keyof typeof out>) out[k] = Number(out[k].toFixed(1));
+  return out;
+}
+
 /** Least-squares slope of (t seconds, mb) in MB/h. */
 function slopeMbPerHour(points: Array<[number, number]>): number {
   const n = points.length;
@@ -519,7 +555,7 @@ async function main(): Promise<void> {
     const flaps: Array<[number, number]> = [];
     const replays: Array<{ at: string; detected: boolean; vector?: string; peak_pps?: number }> = [];
     // Per component, once a minute: main-thread V8 heap, external/array buffers, estimated flow state, attacks in progress.
-    const parts: Array<{ t: number; heap_mb: number; external_mb: number; flow_state_mb: number; active_attacks: number; rss_mb: number; threads: Record<string, ThreadMb>; outside_v8_mb: number }> = [];
+    const parts: Array<{ t: number; heap_mb: number; external_mb: number; flow_state_mb: number; active_attacks: number; rss_mb: number; threads: Record<string, ThreadMb>; outside_v8_mb: number; native_mb: ReturnType<typeof nativeMb> }> = [];
     // Heap snapshots of the main and BGP threads after minute 1 and in the last minute (--heap-snapshots).
     const snapAt = snapDir && minutes >= 3 ? [t0 + 60_000, end - 60_000] : [];
     const snaps: Array<Record<string, string>> = [];
@@ -541,7 +577,7 @@ async function main(): Promise<void> {
         if (mm) {
           const th = threadHeapsMb(mm);
           const mb = (x: number) => Number((x / 1048576).toFixed(1));
-          parts.push({ t: Math.round((now - t0) / 1000), heap_mb: mb(sumMetric(mm, 'nodejs_heap_size_used_bytes')), external_mb: mb(sumMetric(mm, 'nodejs_external_memory_bytes')), flow_state_mb: mb(sumMetric(mm, 'breakwater_flow_state_bytes')), active_attacks: sumMetric(mm, 'breakwater_engine_active_attacks'), rss_mb: Number(rssMb(bw.d.pid).toFixed(1)), threads: th, outside_v8_mb: Number((rssMb(bw.d.pid) - Object.values(th).reduce((a, x) => a + x.total_mb + x.external_mb, 0)).toFixed(1)) });
+          parts.push({ t: Math.round((now - t0) / 1000), heap_mb: mb(sumMetric(mm, 'nodejs_heap_size_used_bytes')), external_mb: mb(sumMetric(mm, 'nodejs_external_memory_bytes')), flow_state_mb: mb(sumMetric(mm, 'breakwater_flow_state_bytes')), active_attacks: sumMetric(mm, 'breakwater_engine_active_attacks'), rss_mb: Number(rssMb(bw.d.pid).toFixed(1)), threads: th, outside_v8_mb: Number((rssMb(bw.d.pid) - Object.values(th).reduce((a, x) => a + x.total_mb + x.external_mb, 0)).toFixed(1)), native_mb: nativeMb(bw.d.pid) });
         }
       }
       if (snapDir && snapAt.length > 0 && now >= snapAt[0]) {

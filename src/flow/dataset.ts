@@ -69,9 +69,11 @@ export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Templat
   const fn = tpl.fn;
   if (fn !== null) {
     const samplers = sampling.samplers;
+    // the plan reads its 2-, 4- and 8-byte fields through a DataView (plan.ts), inside [p, p + fixed)
+    const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
     // the plan resets the record and checks plausibility itself (plan.ts), and returns its verdict
     while (end - p >= fixed) {
-      const v = fn(buf, p, rec, exportMs, uptime, sysInit, setRate, samplers, lim);
+      const v = fn(buf, dv, p, rec, exportMs, uptime, sysInit, setRate, samplers, lim);
       p += fixed;
       count++;
       if (v === 0) sink.record(rec);

@@ -24,15 +24,13 @@ import { MIN_BYTES4, MIN_BYTES6, verdict, type Plausibility } from './plausible.
  * numbers: this function is too large to inline into the set loop, and a
  * fractional number passed to a call is boxed, a heap number per record).
  */
-export type RecordFn = (b: Buffer, p: number, rec: FlowRecord, exportMs: number, uptime: number, sysInit: number, setRate: number, samplers: Map<number, number>, L: Plausibility) => number;
+export type RecordFn = (b: Buffer, dv: DataView, p: number, rec: FlowRecord, exportMs: number, uptime: number, sysInit: number, setRate: number, samplers: Map<number, number>, L: Plausibility) => number;
 
 function rd(o: number, l: number): string {
-  const at = (i: number) => `b[p + ${o + i}]`;
-  const u32 = (i: number) => `(((${at(i)} << 24) >>> 0) + ((${at(i + 1)} << 16) | (${at(i + 2)} << 8) | ${at(i + 3)}))`;
-  if (l === 1) return at(0);
-  if (l === 2) return `((${at(0)} << 8) | ${at(1)})`;
-  if (l === 4) return u32(0);
-  if (l === 8) return `(${u32(0)} * 4294967296 + ${u32(4)})`;
+  if (l === 1) return `b[p + ${o}]`;
+  if (l === 2) return `dv.getUint16(p + ${o})`;
+  if (l === 4) return `dv.getUint32(p + ${o})`;
+  if (l === 8) return `(dv.getUint32(p + ${o}) * 4294967296 + dv.getUint32(p + ${o + 4}))`;
   return `uintWide(b, p + ${o}, ${l})`;
 }
 
@@ -196,6 +194,6 @@ export function compilePlan(kinds: Uint8Array, lens: Uint16Array): RecordFn | nu
   const written = new Set<string>();
   for (const line of c) if (line.startsWith('rec.') || line.startsWith('const ')) for (const m of line.matchAll(/rec\.(\w+) = /g)) written.add(m[1]);
   const reset = ['if (rec.family === 6) { rec.src6.fill(0); rec.dst6.fill(0); }', 'rec.family = 4;', ...CLEARED_FIELDS.filter((f) => !written.has(f)).map((f) => `rec.${f} = 0;`)];
-  const body = `"use strict"; return function decodeRecord(b, p, rec, exportMs, uptime, sysInit, setRate, samplers, L) {\n${reset.join(' ')}\nlet fields = ${fixedBits};\n${c.join('\n')}\n};`;
+  const body = `"use strict"; return function decodeRecord(b, dv, p, rec, exportMs, uptime, sysInit, setRate, samplers, L) {\n${reset.join(' ')}\nlet fields = ${fixedBits};\n${c.join('\n')}\n};`;
   return new Function('uintWide', 'rateFrom', 'ntpMs', 'verdict', body)(uintWide, rateFrom, ntpMs, verdict) as RecordFn;
 }

@@ -25,49 +25,54 @@ export class SamplingRateGuard {
   private readonly candidate = new Map<number, number>();
   private readonly seen = new Map<number, number>();
   /**
-   * The last sampler believed and its rate (-1: none). A datagram's samples
-   * mostly come from one sampler at one rate: after one believed check, the
-   * same (key, rate) again finds the maps as that check left them (rate
-   * believed, no candidate count) and is believed without a lookup.
+   * The last sampler believed, by its parts, and its rate (-1: none). A
+   * datagram's samples mostly come from one sampler at one rate: after one
+   * believed check, the same (agent, source, rate) again finds the maps as
+   * that check left them (rate believed, no candidate count) and is believed
+   * with three compares, before any hashing.
    */
-  private lastKey = -1;
+  private lastAgent = -1;
+  private lastSource = -1;
   private lastRate = -1;
 
   /**
-   * True when `rate` is believed for this sampler (key: samplerKey). Small so
-   * that it inlines: a key is a fraction-free double past 2^31, and handing it
-   * to a call that is not inlined boxes it, one heap number per sample.
+   * True when `rate` is believed for the sampler (agent: agentHash() of the
+   * datagram's agent and sub-agent; source: the sample's source_id). Small
+   * so that it inlines; every argument is a small integer that crosses a
+   * call unboxed (agentHash keeps 30 bits for that).
    */
-  check(key: number, rate: number): boolean {
-    return (key === this.lastKey && rate === this.lastRate) || this.learn(key, rate);
+  check(agent: number, source: number, rate: number): boolean {
+    return (source === this.lastSource && rate === this.lastRate && agent === this.lastAgent) || this.learn(agent, source, rate);
   }
 
-  private learn(key: number, rate: number): boolean {
+  private learn(agent: number, source: number, rate: number): boolean {
+    const key = samplerKey(agent, source);
     const known = this.rate.get(key);
     if (known === rate) {
       if (this.seen.get(key) !== 0) this.seen.set(key, 0);
-      return this.believe(key, rate);
+      return this.believe(agent, source, rate);
     }
     if (known === undefined) {
       if (this.rate.size >= MAX_SAMPLERS) this.clear();
       this.rate.set(key, rate);
       this.seen.set(key, 0);
-      return this.believe(key, rate);
+      return this.believe(agent, source, rate);
     }
     const n = this.candidate.get(key) === rate ? (this.seen.get(key) ?? 0) + 1 : 1;
     this.candidate.set(key, rate);
     if (n >= RATE_CONFIRM) {
       this.rate.set(key, rate);
       this.seen.set(key, 0);
-      return this.believe(key, rate);
+      return this.believe(agent, source, rate);
     }
     this.seen.set(key, n);
-    if (key === this.lastKey) this.lastKey = -1;
+    if (source === this.lastSource && agent === this.lastAgent) this.lastRate = -1;
     return false;
   }
 
-  private believe(key: number, rate: number): true {
-    this.lastKey = key;
+  private believe(agent: number, source: number, rate: number): true {
+    this.lastAgent = agent;
+    this.lastSource = source;
     this.lastRate = rate;
     return true;
   }
@@ -77,7 +82,7 @@ export class SamplingRateGuard {
   }
 
   clear(): void {
-    this.lastKey = -1;
+    this.lastRate = -1;
     this.rate.clear();
     this.candidate.clear();
     this.seen.clear();
@@ -85,13 +90,20 @@ export class SamplingRateGuard {
 }
 
 /**
- * One number per sampler (agent address folded to 32 bits, sub-agent,
- * source_id): a 32-bit hash of the first three and the source's low 20 bits.
- * A collision only makes two samplers share one believed rate.
+ * The agent address (folded to 32 bits) and sub-agent hashed to 30 bits, once
+ * per datagram: the part of a sampler's identity all its samples share.
  */
-export function samplerKey(agent: number, subAgent: number, source: number): number {
+export function agentHash(agent: number, subAgent: number): number {
   let h = Math.imul(agent ^ 0x9e3779b9, 0x85ebca6b) ^ subAgent;
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) ^ (source >>> 20);
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) & 0x3fffffff;
+}
+
+/**
+ * One number per sampler: agentHash() mixed with the source's high bits, then
+ * its low 20 bits. A collision only makes two samplers share one believed rate.
+ */
+export function samplerKey(agent: number, source: number): number {
+  const h = Math.imul(agent ^ (source >>> 20), 0x85ebca6b);
   return (h >>> 0) * 0x100000 + (source & 0xfffff);
 }

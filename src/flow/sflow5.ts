@@ -36,11 +36,11 @@
  * (multiple outputs) leave the interface unset.
  */
 import { countError, type DecodeContext } from './context.ts';
-import { clearFlowRecord, clearPacketFields, F } from './record.ts';
+import { clearFlowRecord, clearPacketFields, F, type FlowRecord } from './record.ts';
 import { Parse, parseInfo, parsePacket } from './packet.ts';
 import { MIN_BYTES4, MIN_BYTES6, reject, verdict } from './plausible.ts';
 import { u32BE } from './uint.ts';
-import { samplerKey } from './rate-guard.ts';
+import { agentHash } from './rate-guard.ts';
 
 const IF_INTERNAL = 0x3fffffff;
 
@@ -57,11 +57,10 @@ export function decodeSflow5(buf: Buffer, ctx: DecodeContext): number {
   }
   const agentType = u32BE(buf, 4);
   let p = 8;
-  // the agent address folded to a signed 32-bit integer (samplerKey hashes its bits): a small
-  // integer crosses the call to flowSample unboxed, an unsigned one past 2^31 would not
-  let agent = 0;
-  if (agentType === 1 && end >= 12) agent = u32BE(buf, 8) | 0;
-  else if (agentType === 2 && end >= 24) agent = u32BE(buf, 8) ^ u32BE(buf, 12) ^ u32BE(buf, 16) ^ u32BE(buf, 20);
+  // the agent address folded to 32 bits, hashed with the sub-agent below (rate-guard.ts agentHash)
+  let agentAddr = 0;
+  if (agentType === 1 && end >= 12) agentAddr = u32BE(buf, 8) | 0;
+  else if (agentType === 2 && end >= 24) agentAddr = u32BE(buf, 8) ^ u32BE(buf, 12) ^ u32BE(buf, 16) ^ u32BE(buf, 20);
   if (agentType === 1) p += 4;
   else if (agentType === 2) p += 16;
   else {
@@ -73,10 +72,15 @@ export function decodeSflow5(buf: Buffer, ctx: DecodeContext): number {
     return 0;
   }
   const subAgent = u32BE(buf, p);
+  // 30 bits: crosses the call to flowSample unboxed, where a value past 2^31 would not
+  const agent = agentHash(agentAddr, subAgent);
   const numSamples = u32BE(buf, p + 12);
   p += 16;
   const rec = ctx.rec;
   rec.proto = 'sflow5';
+  // 32-bit reads through a DataView: V8 compiles them in place, without spending the sample
+  // decoder's inlining budget, which the packet parser needs (every read is bounds-checked first)
+  const dv = new DataView(buf.buffer, buf.byteOffset, end);
   let emitted = 0;
   for (let s = 0; s < numSamples; s++) {
     if (p + 8 > end) {
@@ -92,7 +96,7 @@ export function decodeSflow5(buf: Buffer, ctx: DecodeContext): number {
     }
     p = start + len;
     if (format === 1 || format === 3) {
-      const n = flowSample(buf, start, p, format === 3, subAgent, agent, ctx);
+      const n = flowSample(buf, dv, start, p, format === 3, subAgent, agent, ctx);
       if (n < 0) continue;
       emitted += n;
     } else if (format === 2 || format === 4) {
@@ -104,7 +108,7 @@ export function decodeSflow5(buf: Buffer, ctx: DecodeContext): number {
 }
 
 /** Returns records emitted (0|1) or -1 after counting an error. */
-function flowSample(buf: Buffer, p: number, end: number, expanded: boolean, subAgent: number, agent: number, ctx: DecodeContext): number {
+function flowSample(buf: Buffer, dv: DataView, p: number, end: number, expanded: boolean, subAgent: number, agent: number, ctx: DecodeContext): number {
   const hdr = expanded ? 44 : 32;
   if (p + hdr > end) {
     countError(ctx.stats, 'truncated');
@@ -113,26 +117,26 @@ function flowSample(buf: Buffer, p: number, end: number, expanded: boolean, subA
   const rec = ctx.rec;
   let rate: number, inFmt: number, inVal: number, outFmt: number, outVal: number, nrec: number;
   if (expanded) {
-    rate = u32BE(buf, p + 12);
-    inFmt = u32BE(buf, p + 24);
-    inVal = u32BE(buf, p + 28);
-    outFmt = u32BE(buf, p + 32);
-    outVal = u32BE(buf, p + 36);
-    nrec = u32BE(buf, p + 40);
+    rate = dv.getUint32(p + 12);
+    inFmt = dv.getUint32(p + 24);
+    inVal = dv.getUint32(p + 28);
+    outFmt = dv.getUint32(p + 32);
+    outVal = dv.getUint32(p + 36);
+    nrec = dv.getUint32(p + 40);
   } else {
-    rate = u32BE(buf, p + 8);
-    const input = u32BE(buf, p + 20);
-    const output = u32BE(buf, p + 24);
+    rate = dv.getUint32(p + 8);
+    const input = dv.getUint32(p + 20);
+    const output = dv.getUint32(p + 24);
     inFmt = input >>> 30;
     inVal = input & 0x3fffffff;
     outFmt = output >>> 30;
     outVal = output & 0x3fffffff;
-    nrec = u32BE(buf, p + 28);
+    nrec = dv.getUint32(p + 28);
   }
   const rates = ctx.rates;
   if (rates !== undefined) {
-    const source = expanded ? ((buf[p + 7] << 24) | (u32BE(buf, p + 8) & 0xffffff)) >>> 0 : u32BE(buf, p + 4);
-    if (!rates.check(samplerKey(agent, subAgent, source), rate)) {
+    const source = expanded ? ((buf[p + 7] << 24) | (dv.getUint32(p + 8) & 0xffffff)) >>> 0 : dv.getUint32(p + 4);
+    if (!rates.check(agent, source, rate)) {
       // A sampler's rate changed for one sample: corrupted, not believed yet (rate-guard.ts).
       ctx.stats.implausible.sampling++;
       ctx.stats.implausible.last = ctx.received;
@@ -164,8 +168,8 @@ function flowSample(buf: Buffer, p: number, end: number, expanded: boolean, subA
       countError(ctx.stats, 'truncated');
       return -1;
     }
-    const format = u32BE(buf, p);
-    const len = u32BE(buf, p + 4);
+    const format = dv.getUint32(p);
+    const len = dv.getUint32(p + 4);
     const rs = p + 8;
     if (len > end - rs) {
       countError(ctx.stats, 'truncated');
@@ -178,10 +182,10 @@ function flowSample(buf: Buffer, p: number, end: number, expanded: boolean, subA
         countError(ctx.stats, 'bad_record_length');
         continue;
       }
-      const headerProtocol = u32BE(buf, rs);
-      const frameLength = u32BE(buf, rs + 4);
-      const stripped = u32BE(buf, rs + 8);
-      let hlen = u32BE(buf, rs + 12);
+      const headerProtocol = dv.getUint32(rs);
+      const frameLength = dv.getUint32(rs + 4);
+      const stripped = dv.getUint32(rs + 8);
+      let hlen = dv.getUint32(rs + 12);
       if (hlen > len - 16) {
         countError(ctx.stats, 'header_truncated');
         hlen = len - 16;
@@ -201,50 +205,60 @@ function flowSample(buf: Buffer, p: number, end: number, expanded: boolean, subA
         continue;
       }
       haveSampled = true;
-      rec.bytes = u32BE(buf, rs);
-      const proto = u32BE(buf, rs + 4) & 0xff;
-      rec.ipProto = proto;
-      let q = rs + 8;
-      if (format === 3) {
-        rec.family = 4;
-        rec.src4 = u32BE(buf, q);
-        rec.dst4 = u32BE(buf, q + 4);
-        q += 8;
-      } else {
-        rec.family = 6;
-        const s6 = rec.src6, d6 = rec.dst6;
-        for (let k = 0; k < 16; k++) {
-          s6[k] = buf[q + k];
-          d6[k] = buf[q + 16 + k];
-        }
-        q += 32;
-      }
-      rec.fields |= F.BYTES | F.SRC_ADDR | F.DST_ADDR | F.IP_PROTO;
-      const sp = u32BE(buf, q);
-      const dp = u32BE(buf, q + 4);
-      if (proto === 1 || proto === 58) {
-        // sFlow agents put the ICMP type/code in the port fields.
-        rec.icmpType = sp & 0xff;
-        rec.icmpCode = dp & 0xff;
-        rec.fields |= F.ICMP;
-      } else if (proto === 6 || proto === 17 || proto === 132) {
-        rec.srcPort = sp & 0xffff;
-        rec.dstPort = dp & 0xffff;
-        rec.fields |= F.SRC_PORT | F.DST_PORT;
-        if (proto === 6) {
-          rec.tcpFlags = u32BE(buf, q + 8) & 0xff;
-          rec.fields |= F.TCP_FLAGS;
-        }
-      }
+      sampledHeader(buf, dv, rs, format === 3, rec);
     }
     // Extended records (1001 switch, 1002 router, 1003 gateway, ...) and unknown formats: skipped.
   }
   // one packet per sample, no duration; the size bound only when a header or sampled record gave its length
+  emitSample(rec, ctx);
+  return 1;
+}
+
+/** The sample's plausibility verdict, then the sink: out of line and on objects only (no number crosses the call boxed). */
+function emitSample(rec: FlowRecord, ctx: DecodeContext): void {
   const minBytes = (rec.fields & F.BYTES) === 0 ? 0 : rec.family === 6 ? MIN_BYTES6 : MIN_BYTES4;
   const v = verdict(1, rec.bytes, minBytes, 0, rec.samplingRate, ctx.limits);
   if (v === 0) ctx.sink.record(rec);
   else reject(ctx.stats.implausible, v, rec.received);
-  return 1;
+}
+
+/** A sampled IPv4 (format 3) or IPv6 (format 4) record's fields into rec: out of line, so that the raw-header path inlines. */
+function sampledHeader(buf: Buffer, dv: DataView, rs: number, v4: boolean, rec: FlowRecord): void {
+  rec.bytes = dv.getUint32(rs);
+  const proto = dv.getUint32(rs + 4) & 0xff;
+  rec.ipProto = proto;
+  let q = rs + 8;
+  if (v4) {
+    rec.family = 4;
+    rec.src4 = dv.getUint32(q);
+    rec.dst4 = dv.getUint32(q + 4);
+    q += 8;
+  } else {
+    rec.family = 6;
+    const s6 = rec.src6, d6 = rec.dst6;
+    for (let k = 0; k < 16; k++) {
+      s6[k] = buf[q + k];
+      d6[k] = buf[q + 16 + k];
+    }
+    q += 32;
+  }
+  rec.fields |= F.BYTES | F.SRC_ADDR | F.DST_ADDR | F.IP_PROTO;
+  const sp = dv.getUint32(q);
+  const dp = dv.getUint32(q + 4);
+  if (proto === 1 || proto === 58) {
+    // sFlow agents put the ICMP type/code in the port fields.
+    rec.icmpType = sp & 0xff;
+    rec.icmpCode = dp & 0xff;
+    rec.fields |= F.ICMP;
+  } else if (proto === 6 || proto === 17 || proto === 132) {
+    rec.srcPort = sp & 0xffff;
+    rec.dstPort = dp & 0xffff;
+    rec.fields |= F.SRC_PORT | F.DST_PORT;
+    if (proto === 6) {
+      rec.tcpFlags = dv.getUint32(q + 8) & 0xff;
+      rec.fields |= F.TCP_FLAGS;
+    }
+  }
 }
 
 function counterSample(buf: Buffer, p: number, end: number, expanded: boolean, ctx: DecodeContext): void {

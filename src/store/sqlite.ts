@@ -120,6 +120,9 @@ function keyset(tcol: string, idcol: string, before: { t: number; id: string | n
   return { sql: `${hasWhere ? 'AND' : 'WHERE'} (${tcol} < ? OR (${tcol} = ? AND ${idcol} < ?))`, args: [before.t, before.t, before.id] };
 }
 
+/** Statement shapes kept prepared (sql()); the code builds fewer. */
+const MAX_SHAPES = 64;
+
 function clampLimit(n: number | undefined, def = 100, max = 1000): number {
   if (n === undefined || !Number.isFinite(n)) return def;
   return Math.max(1, Math.min(max, Math.floor(n)));
@@ -133,6 +136,13 @@ export class Store {
   /** Failed writes by key (a later write of the same key replaces an earlier one). */
   private readonly pending = new Map<string, () => void>();
   private auditSeq = 0;
+  /**
+   * The list queries' statements by SQL text (their filters make a few dozen
+   * shapes; values are bound, never in the text). Prepared once: a statement
+   * prepared per request holds SQLite memory outside V8 until V8 happens to
+   * collect its handle, and under steady API polling that native heap grew.
+   */
+  private readonly shapes = new Map<string, StatementSync>();
   readonly stats: StoreStats;
 
   constructor(path: string, log?: Logger) {
@@ -167,6 +177,17 @@ export class Store {
       activeBans: this.db.prepare('SELECT data, announced_to FROM bans WHERE ended IS NULL ORDER BY created'),
       getBan: this.db.prepare('SELECT data, announced_to FROM bans WHERE id = ?'),
     };
+  }
+
+  /** The cached statement for `sql` (a bounded set: the oldest shape goes past MAX_SHAPES). */
+  private sql(sql: string): StatementSync {
+    let st = this.shapes.get(sql);
+    if (st === undefined) {
+      if (this.shapes.size >= MAX_SHAPES) this.shapes.delete(this.shapes.keys().next().value as string);
+      st = this.db.prepare(sql);
+      this.shapes.set(sql, st);
+    }
+    return st;
   }
 
   static open(dataDir: string, sqlitePath?: string, log?: Logger): Store {
@@ -281,10 +302,10 @@ export class Store {
       args.push(o.target);
     }
     const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const total = (this.db.prepare(`SELECT count(*) AS n FROM bans ${w}`).get(...args) as { n: number }).n;
+    const total = (this.sql(`SELECT count(*) AS n FROM bans ${w}`).get(...args) as { n: number }).n;
     const ks = keyset('created', 'id', o.before, where.length > 0);
-    const rows = this.db
-      .prepare(`SELECT data, announced_to FROM bans ${w} ${ks.sql} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?`)
+    const rows = this
+      .sql(`SELECT data, announced_to FROM bans ${w} ${ks.sql} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?`)
       .all(...args, ...ks.args, clampLimit(o.limit), Math.max(0, Math.floor(o.offset ?? 0))) as Array<{ data: string; announced_to: string }>;
     return { total, items: rows.map((r) => this.rowToBan(r)) };
   }
@@ -302,7 +323,7 @@ export class Store {
       args.push(action);
     }
     const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    return (this.db.prepare(`SELECT target FROM ${table} ${w}`).all(...args) as Array<{ target: string }>).map((r) => r.target);
+    return (this.sql(`SELECT target FROM ${table} ${w}`).all(...args) as Array<{ target: string }>).map((r) => r.target);
   }
 
   saveAttack(a: Attack): boolean {
@@ -334,10 +355,10 @@ export class Store {
       args.push(o.since);
     }
     const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const total = (this.db.prepare(`SELECT count(*) AS n FROM attacks ${w}`).get(...args) as { n: number }).n;
+    const total = (this.sql(`SELECT count(*) AS n FROM attacks ${w}`).get(...args) as { n: number }).n;
     const ks = keyset('start', 'id', o.before, where.length > 0);
-    const rows = this.db
-      .prepare(`SELECT data FROM attacks ${w} ${ks.sql} ORDER BY start DESC, id DESC LIMIT ? OFFSET ?`)
+    const rows = this
+      .sql(`SELECT data FROM attacks ${w} ${ks.sql} ORDER BY start DESC, id DESC LIMIT ? OFFSET ?`)
       .all(...args, ...ks.args, clampLimit(o.limit), Math.max(0, Math.floor(o.offset ?? 0))) as Array<{ data: string }>;
     return { total, items: rows.map((r) => JSON.parse(r.data) as Attack) };
   }
@@ -353,10 +374,10 @@ export class Store {
   listAudit(o: { limit?: number; offset?: number; action?: string; before?: { t: number; id: number } } = {}): Page<AuditEntry> {
     const w = o.action ? 'WHERE action = ?' : '';
     const args = o.action ? [o.action] : [];
-    const total = (this.db.prepare(`SELECT count(*) AS n FROM audit ${w}`).get(...args) as { n: number }).n;
+    const total = (this.sql(`SELECT count(*) AS n FROM audit ${w}`).get(...args) as { n: number }).n;
     const ks = keyset('time', 'id', o.before, o.action !== undefined && o.action !== '');
-    const rows = this.db
-      .prepare(`SELECT id, time, actor, action, target, detail FROM audit ${w} ${ks.sql} ORDER BY time DESC, id DESC LIMIT ? OFFSET ?`)
+    const rows = this
+      .sql(`SELECT id, time, actor, action, target, detail FROM audit ${w} ${ks.sql} ORDER BY time DESC, id DESC LIMIT ? OFFSET ?`)
       .all(...args, ...ks.args, clampLimit(o.limit), Math.max(0, Math.floor(o.offset ?? 0))) as Array<{ id: number; time: number; actor: string; action: string; target: string | null; detail: string | null }>;
     return {
       total,
@@ -379,14 +400,14 @@ export class Store {
   prune(now: number, retentionDays: number): void {
     const cut = now - retentionDays * 86_400_000;
     this.write('prune', () => {
-      this.db.prepare('DELETE FROM bans WHERE ended IS NOT NULL AND ended < ?').run(cut);
-      this.db.prepare('DELETE FROM attacks WHERE end IS NOT NULL AND end < ?').run(cut);
-      this.db.prepare('DELETE FROM audit WHERE time < ?').run(cut);
+      this.sql('DELETE FROM bans WHERE ended IS NOT NULL AND ended < ?').run(cut);
+      this.sql('DELETE FROM attacks WHERE end IS NOT NULL AND end < ?').run(cut);
+      this.sql('DELETE FROM audit WHERE time < ?').run(cut);
     });
   }
 
   journalMode(): string {
-    return (this.db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode;
+    return (this.sql('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode;
   }
 
   schemaVersion(): number {

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { FlowDecoder } from '../../src/flow/decode.ts';
-import { MAX_SAMPLERS, RATE_CONFIRM, SamplingRateGuard, samplerKey } from '../../src/flow/rate-guard.ts';
+import { MAX_SAMPLERS, RATE_CONFIRM, SamplingRateGuard, agentHash } from '../../src/flow/rate-guard.ts';
 import type { FlowRecord } from '../../src/flow/record.ts';
 import { datagram, eth, flowSample, ipv4, udp } from '../fixtures/sflow/build.ts';
 
@@ -46,19 +46,19 @@ test('rate guard: property — a lone outlier is never believed; RATE_CONFIRM eq
     fc.property(fc.integer({ min: 1, max: 1_000_000 }), fc.integer({ min: 1, max: 1_000_000 }), fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 50 }), (base, other, pattern) => {
       fc.pre(base !== other);
       const g = new SamplingRateGuard();
-      const k = samplerKey(0x0a000001, 0, 1);
-      assert.equal(g.check(k, base), true);
+      const a = agentHash(0x0a000001, 0);
+      assert.equal(g.check(a, 1, base), true);
       for (const p of pattern) {
         // runs of the other rate shorter than RATE_CONFIRM, separated by the believed one
-        for (let i = 0; i < Math.min(p, RATE_CONFIRM - 1); i++) assert.equal(g.check(k, other), false);
-        assert.equal(g.check(k, base), true);
+        for (let i = 0; i < Math.min(p, RATE_CONFIRM - 1); i++) assert.equal(g.check(a, 1, other), false);
+        assert.equal(g.check(a, 1, base), true);
       }
-      for (let i = 1; i < RATE_CONFIRM; i++) assert.equal(g.check(k, other), false);
-      assert.equal(g.check(k, other), true);
-      assert.equal(g.check(k, other), true);
+      for (let i = 1; i < RATE_CONFIRM; i++) assert.equal(g.check(a, 1, other), false);
+      assert.equal(g.check(a, 1, other), true);
+      assert.equal(g.check(a, 1, other), true);
     }),
   );
   const g = new SamplingRateGuard();
-  for (let i = 0; i < 5 * MAX_SAMPLERS; i++) g.check(samplerKey(1, 0, i), 1);
+  for (let i = 0; i < 5 * MAX_SAMPLERS; i++) g.check(agentHash(1, 0), i, 1);
   assert.ok(g.size <= MAX_SAMPLERS);
 });
