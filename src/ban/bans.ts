@@ -15,7 +15,7 @@
  * API (all times in ms since the epoch; every method is synchronous and
  * emits its events before returning):
  *
- *   const bans = new BanManager(slice, { clock, routes: buildRoute })    // slice: config/diff.ts BAN_KEYS; routes: mitigation/route.ts
+ *   const bans = new BanManager(slice, { clock, routes })    // slice: config/diff.ts BAN_KEYS; routes: mitigation/route.ts routeBuilder(policy)
  *   bans.on((e: BanEvent) => ...)                     // ban | ban_refused | escalate | unban; returns unsubscribe
  *   bans.onAttackEvent(e)        // attack_start | attack_update | attack_end (others ignored); time = e.time
  *   bans.tick(now)               // ends due bans, extends bans of ongoing attacks, escalates, retries refused attacks
@@ -26,8 +26,8 @@
  *   bans.get(idOrTarget): Ban | undefined
  *   bans.banOfAttack(attackId): Ban | undefined
  *   bans.wouldBe(attack): RouteSubject  // what its ban would be built from (mitigation builds the route)
- *   bans.reconfigure(slice, now) → { unbanned: Ban[], rerouted: Ban[] }    // the reload plan's bans.config
- *   bans.previewReconfigure(slice) → { unbanned: Ban[], rerouted: Ban[] }   // no side effect
+ *   bans.reconfigure(slice, routes, now) → { unbanned: Ban[], rerouted: Ban[] }    // the reload plan's bans.config, a builder for its route policy
+ *   bans.previewReconfigure(slice, routes) → { unbanned: Ban[], rerouted: Ban[] }   // no side effect
  *   bans.snapshot(): Ban[]       // bans not ended, for persistence
  *   bans.restore(bans, now) → { restored: Ban[], expired: Ban[], refused: { ban, reason }[] }
  *   bans.stats(): BanStats
@@ -164,7 +164,7 @@ export class BanManager {
   private policy: PolicyResolver;
   private guards: Guards;
   private readonly clock: Clock;
-  private readonly routes: RouteBuilder;
+  private routes: RouteBuilder;
   /** Appended to every id ("-<node_id>" in a cluster, so two nodes never make the same id). */
   private readonly idTag: string;
   private readonly listeners: BanListener[] = [];
@@ -300,11 +300,13 @@ export class BanManager {
 
   /**
    * Applies a new config. Bans whose target is now whitelisted or outside
-   * networks end at once; the others get their route rebuilt.
+   * networks end at once; the others get their route rebuilt by `routes`,
+   * the builder of the new route policy.
    */
-  reconfigure(config: Readonly<BanModuleConfig>, now: number = this.clock.now()): ReconfigureResult {
+  reconfigure(config: Readonly<BanModuleConfig>, routes: RouteBuilder, now: number = this.clock.now()): ReconfigureResult {
     now = this.advance(now);
     this.config = config;
+    this.routes = routes;
     this.policy = new PolicyResolver(config);
     this.guards = new Guards(config, this.policy);
     const unbanned: Ban[] = [];
@@ -513,7 +515,7 @@ export class BanManager {
    * the bans whose route would change (with the new route). No state changes,
    * no events.
    */
-  previewReconfigure(config: Readonly<BanModuleConfig>): ReconfigureResult {
+  previewReconfigure(config: Readonly<BanModuleConfig>, routes: RouteBuilder): ReconfigureResult {
     const policy = new PolicyResolver(config);
     const guards = new Guards(config, policy);
     const unbanned: Ban[] = [];
@@ -525,7 +527,7 @@ export class BanManager {
         continue;
       }
       const pol = policy.forTarget(rec.prefix, rec.ban.hostgroup);
-      const route = this.routes(this.subjectOf(rec, pol.hostgroup?.name), config);
+      const route = routes(this.subjectOf(rec, pol.hostgroup?.name));
       if (!sameRoute(route, rec.ban.route)) rerouted.push({ ...clone(rec.ban), hostgroup: pol.hostgroup?.name, route });
     }
     return { unbanned, rerouted };
@@ -659,7 +661,7 @@ export class BanManager {
   }
 
   private rebuildRoute(rec: Rec): void {
-    rec.ban.route = this.routes(this.subjectOf(rec, rec.policy.hostgroup?.name), this.config);
+    rec.ban.route = this.routes(this.subjectOf(rec, rec.policy.hostgroup?.name));
   }
 
   private newId(now: number): string {

@@ -5,7 +5,6 @@
  * (mitigation/route.ts), so no BGP knowledge lives here.
  */
 import type { FlowspecActionConfig, FlowspecMatch } from '../config/schema.ts';
-import type { RouteConfig } from '../config/diff.ts';
 import type { AttackSummary, Direction, Vector } from '../engine/events.ts';
 
 /** A would-be (or real) announcement for a ban. Built by mitigation/route.ts; turned into BGP by mitigation/. */
@@ -78,8 +77,12 @@ export interface RouteSubject {
   flowspec?: FlowspecChoice;
 }
 
-/** Builds a subject's route under a config (mitigation/route.ts buildRoute). Throws on an invalid target. */
-export type RouteBuilder = (subject: RouteSubject, config: Readonly<RouteConfig>) => RouteIntent;
+/**
+ * Builds a subject's route under the route policy it was made for
+ * (mitigation/route.ts routeBuilder): the ban module holds a builder, never the
+ * route keys (next hops, communities, methods, platforms). Throws on an invalid target.
+ */
+export type RouteBuilder = (subject: RouteSubject) => RouteIntent;
 
 /** The prefixes a route targets: the blackhole prefix, or each rule's target side. */
 export function routeTargets(r: RouteIntent): string[] {

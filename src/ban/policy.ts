@@ -17,7 +17,7 @@
  */
 import { parsePrefix, prefixCovers, type Prefix } from '../core/ip.ts';
 import type { BanConfig, Escalation, Hostgroup } from '../config/schema.ts';
-import type { RouteConfig } from '../config/diff.ts';
+import type { PolicyConfig } from '../config/diff.ts';
 import { BreakwaterError } from '../core/errors.ts';
 import { sortLadder, type FlowspecAction } from './escalation.ts';
 
@@ -42,12 +42,12 @@ export interface TargetPolicy {
 
 /** Resolves policies for one config; build a new one on reload. */
 export class PolicyResolver {
-  readonly config: Readonly<RouteConfig>;
+  readonly config: Readonly<PolicyConfig>;
   private readonly groups: Array<{ prefix: Prefix; group: Hostgroup }> = [];
   private readonly byName = new Map<string, Hostgroup>();
   private readonly groupPrefixes = new Map<string, Prefix[]>();
 
-  constructor(config: Readonly<RouteConfig>) {
+  constructor(config: Readonly<PolicyConfig>) {
     this.config = config;
     for (const g of config.hostgroups) {
       this.byName.set(g.name, g);
@@ -113,7 +113,7 @@ export class PolicyResolver {
 const cache = new WeakMap<object, PolicyResolver>();
 
 /** Resolver for a config, cached per config object. */
-export function policyResolver(config: Readonly<RouteConfig>): PolicyResolver {
+export function policyResolver(config: Readonly<PolicyConfig>): PolicyResolver {
   let r = cache.get(config);
   if (!r) {
     r = new PolicyResolver(config);
@@ -123,7 +123,7 @@ export function policyResolver(config: Readonly<RouteConfig>): PolicyResolver {
 }
 
 /** Policy for a target ("198.51.100.7", "10.0.0.0/24") under a config. */
-export function resolvePolicy(config: Readonly<RouteConfig>, target: Prefix | string, hostgroup?: Hostgroup | string): TargetPolicy {
+export function resolvePolicy(config: Readonly<PolicyConfig>, target: Prefix | string, hostgroup?: Hostgroup | string): TargetPolicy {
   const p = typeof target === 'string' ? parsePrefix(target) : target;
   if (typeof p === 'string') throw new BreakwaterError('invalid_target', p);
   return policyResolver(config).forTarget(p, hostgroup);

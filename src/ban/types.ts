@@ -111,7 +111,7 @@ export interface BanStats {
 export interface BanManagerOptions {
   /** core/clock.ts Clock (manual operations use it); default the system clock. */
   clock?: Clock;
-  /** Builds a ban's route (mitigation/route.ts buildRoute); the ban module knows no BGP. */
+  /** Builds a ban's route under the running route policy (mitigation/route.ts routeBuilder); the ban module knows no BGP. */
   routes: RouteBuilder;
   /** Cluster: this node's id, appended to ban ids so nodes never make the same one. */
   idTag?: string;

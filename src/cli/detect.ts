@@ -24,7 +24,7 @@ import { Engine } from '../engine/engine.ts';
 import type { Attack } from '../engine/events.ts';
 import { BanManager } from '../ban/bans.ts';
 import type { AttackView, Ban, DetectionEvent } from '../ban/types.ts';
-import { buildRoute, routeForAttack } from '../mitigation/route.ts';
+import { routeBuilder, routeForAttack } from '../mitigation/route.ts';
 import { NetworkSet } from '../engine/hostgroups.ts';
 import { parseIP } from '../core/ip.ts';
 import { FlowDecoder, detectFlowProto } from '../flow/decode.ts';
@@ -200,7 +200,7 @@ export function detectCaptures(
   packets.sort((a, b) => a.time - b.time);
   const sources = config.flow_sources.length ? new NetworkSet(config.flow_sources) : null;
   const clock = new ManualClock(packets.length ? Math.floor(packets[0].time) : 0);
-  const bm = new BanManager(config, { clock, routes: buildRoute });
+  const bm = new BanManager(config, { clock, routes: routeBuilder(config) });
   const engine = new Engine(config, { clock, onTick: (time) => bm.tick(time) });
   const step = engine.window.tickMs;
   const events: DetectionEvent[] = [];

@@ -37,8 +37,14 @@ export const ENGINE_KEYS = ['networks', 'hostgroups', 'thresholds', 'thresholds_
 /** Route policy (mitigation/policy.ts compilePolicy): actions, FlowSpec, next hops and communities, per hostgroup. */
 export const ROUTE_KEYS = ['ban', 'bgp', 'flowspec', 'hostgroups', 'mitigation', 'escalation', 'flowspec_methods', 'platforms'] as const;
 /** The flow listeners and per-exporter rules (flow/collector.ts collectorOptions). */
-/** The ban module (ban/): its rules (ban, escalation, hostgroups), where it may ban (networks, whitelist), and what the injected route builder reads. */
-export const BAN_KEYS = ['networks', 'protected_whitelist', ...ROUTE_KEYS] as const;
+/**
+ * The ban module (ban/): its rules (ban, hostgroups, mitigation, escalation, flowspec: a ban's
+ * start level and ladder) and where it may ban (networks, whitelist). No route keys: it is
+ * handed a route builder for those (mitigation/route.ts routeBuilder).
+ */
+export const BAN_KEYS = ['networks', 'protected_whitelist', 'ban', 'hostgroups', 'mitigation', 'escalation', 'flowspec'] as const;
+/** What a target's ban policy reads (ban/policy.ts): in both the ban slice and the route policy. */
+export type PolicyConfig = Pick<Config, 'ban' | 'hostgroups' | 'mitigation' | 'escalation' | 'flowspec'>;
 export const COLLECTOR_KEYS = ['listen', 'sampling', 'flow_sources'] as const;
 export type EngineConfig = Pick<Config, (typeof ENGINE_KEYS)[number]>;
 export type RouteConfig = Pick<Config, (typeof ROUTE_KEYS)[number]>;
@@ -79,9 +85,10 @@ export interface ReloadPlan {
   readonly engine: ConfigSlice<EngineConfig>;
   /**
    * Ban rules: ban.*, networks and whitelist (a ban outside them ends),
-   * escalation; with the route keys, which the ban module hands to the route
-   * builder it was given (mitigation/route.ts) when it rebuilds the routes of
-   * its active bans. Never the rest of the config (BAN_KEYS).
+   * hostgroups, mitigation, escalation and flowspec (a ban's level and
+   * ladder). Never the route keys nor the rest of the config (BAN_KEYS): the
+   * ban module rebuilds its active bans' routes with a builder of the
+   * `mitigation` slice's policy (mitigation/route.ts routeBuilder).
    */
   readonly bans: ConfigSlice<BanModuleConfig> & { readonly targetsNarrowed: boolean };
   /** Route policy: mitigation, flowspec, next hops, communities, local_pref. */
@@ -121,8 +128,8 @@ const SLICE_OF: ReadonlyArray<readonly [prefix: string, slices: ReadonlyArray<'e
   ['ban', ['bans']],
   ['escalation', ['bans', 'mitigation']],
   ['mitigation', ['bans', 'mitigation']],
-  ['flowspec', ['mitigation']],
-  ['flowspec_methods', ['bans', 'mitigation']],
+  ['flowspec', ['bans', 'mitigation']],
+  ['flowspec_methods', ['mitigation']],
   ['platforms', ['mitigation']],
   ['bgp.neighbors', ['neighbors']],
   ['bgp.next_hop', ['mitigation', 'neighbors']],

@@ -7,7 +7,7 @@
  * view asks routeForAttack.
  */
 import type { Config } from '../config/schema.ts';
-import type { BanModuleConfig, ReloadPlan } from '../config/diff.ts';
+import type { ReloadPlan, RouteConfig } from '../config/diff.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/log.ts';
 import { Engine } from '../engine/engine.ts';
@@ -15,21 +15,22 @@ import type { Attack, EngineEvent } from '../engine/events.ts';
 import { BanManager, type ReconfigureResult } from '../ban/bans.ts';
 import type { Ban, BanStats, DetectionEvent, DetectionListener, FlowspecChoice, RouteIntent } from '../ban/types.ts';
 import type { EngineStats, HostRate } from '../engine/views.ts';
-import { buildRoute, routeForAttack } from '../mitigation/route.ts';
+import { routeBuilder, routeForAttack } from '../mitigation/route.ts';
 import type { BanOutcome, EnginePort } from './ports.ts';
 import type { BanPort } from '../cluster/sync.ts';
 
 export class EngineAdapter implements EnginePort {
   readonly engine: Engine;
   readonly bans: BanManager;
-  private cfg: Readonly<BanModuleConfig>;
+  /** The route policy attacks' would-be routes are built under (the reload plan's mitigation slice). */
+  private routeCfg: Readonly<RouteConfig>;
   private readonly listeners: DetectionListener[] = [];
   private readonly log?: Logger;
 
   constructor(cfg: Readonly<Config>, clock: Clock, log?: Logger) {
     this.log = log;
-    this.cfg = cfg;
-    this.bans = new BanManager(cfg, { clock, routes: buildRoute, ...(cfg.cluster ? { idTag: cfg.cluster.node_id } : {}) });
+    this.routeCfg = cfg;
+    this.bans = new BanManager(cfg, { clock, routes: routeBuilder(cfg), ...(cfg.cluster ? { idTag: cfg.cluster.node_id } : {}) });
     this.engine = new Engine(cfg, { clock, log, onTick: (time) => this.bans.tick(time) });
     this.engine.on((e) => {
       this.emit(e);
@@ -89,7 +90,7 @@ export class EngineAdapter implements EnginePort {
   }
 
   routeForAttack(a: Attack): RouteIntent {
-    return routeForAttack(a, this.cfg, this.bans);
+    return routeForAttack(a, this.routeCfg, this.bans);
   }
 
   hosts(q: { limit: number; direction?: 'incoming' | 'outgoing' }): HostRate[] {
@@ -131,21 +132,21 @@ export class EngineAdapter implements EnginePort {
   }
 
   /** The engine's slice first (attacks outside the new networks end), then the ban module's at the same time; its result as it is. */
-  reconfigure(plan: Pick<ReloadPlan, 'engine' | 'bans'>, now: number): ReconfigureResult {
+  reconfigure(plan: Pick<ReloadPlan, 'engine' | 'bans' | 'mitigation'>, now: number): ReconfigureResult {
     void now;
     const time = this.engine.reconfigure(plan.engine.config);
-    this.cfg = plan.bans.config;
-    return this.bans.reconfigure(plan.bans.config, time);
+    this.routeCfg = plan.mitigation.config;
+    return this.bans.reconfigure(plan.bans.config, routeBuilder(plan.mitigation.config), time);
   }
 
   /** What reconfigure(cfg) would do to the active bans; changes nothing. */
   previewReconfigure(cfg: Readonly<Config>): ReconfigureResult {
-    return this.bans.previewReconfigure(cfg);
+    return this.bans.previewReconfigure(cfg, routeBuilder(cfg));
   }
 
   /** Active bans whose target a reload to cfg would end (the ban module's own preview). */
   previewReload(cfg: Readonly<Config>): Array<{ target: string; reason: string }> {
-    return this.bans.previewReconfigure(cfg).unbanned.map((b) => ({ target: b.target, reason: b.end_reason ?? 'reconfigured' }));
+    return this.bans.previewReconfigure(cfg, routeBuilder(cfg)).unbanned.map((b) => ({ target: b.target, reason: b.end_reason ?? 'reconfigured' }));
   }
 
   stats(): { engine: EngineStats; bans: BanStats } {

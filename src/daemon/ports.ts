@@ -50,7 +50,7 @@ export interface EnginePort {
   banById(id: string): Ban | undefined;
   restore(bans: Ban[], now: number): { restored: Ban[]; expired: Ban[]; refused: Array<{ ban: Ban; reason: string }> };
   /** Applies the engine's and the ban module's slices; returns bans ended (whitelisted, outside networks) and bans whose route changed. */
-  reconfigure(plan: Pick<ReloadPlan, 'engine' | 'bans'>, now: number): { unbanned: Ban[]; rerouted: Ban[] };
+  reconfigure(plan: Pick<ReloadPlan, 'engine' | 'bans' | 'mitigation'>, now: number): { unbanned: Ban[]; rerouted: Ban[] };
   /** What reconfigure(cfg) would do to the active bans (end or reroute), without doing it. */
   previewReconfigure(cfg: Readonly<Config>): { unbanned: Ban[]; rerouted: Ban[] };
   /** The active bans a reload to cfg would lift (whitelisted, outside networks), changing nothing. */

@@ -35,7 +35,7 @@ import { BreakwaterError } from '../core/errors.ts';
 import type { Hostgroup } from '../config/schema.ts';
 import type { RouteConfig } from '../config/diff.ts';
 import type { Attack, Vector } from '../engine/events.ts';
-import type { Ban, FlowspecRuleIntent, MitigationLevel, RouteIntent, RouteSubject } from '../ban/types.ts';
+import type { Ban, FlowspecRuleIntent, MitigationLevel, RouteBuilder, RouteIntent, RouteSubject } from '../ban/types.ts';
 import { initialLevel } from '../ban/escalation.ts';
 import { resolvePolicy, type TargetPolicy } from '../ban/policy.ts';
 import { blackholeIntent } from './blackhole.ts';
@@ -157,6 +157,11 @@ export function buildRouteWithPolicy(s: RouteSubject, policy: TargetPolicy, conf
 export function buildRoute(subject: RouteSubject, config: Readonly<RouteConfig>, hostgroup?: Hostgroup | string): RouteIntent {
   const policy = resolvePolicy(config, subject.target, hostgroup ?? subject.hostgroup);
   return buildRouteWithPolicy(subject, policy, config);
+}
+
+/** A route builder bound to one route policy, for the ban module (it is handed a new one on reload). */
+export function routeBuilder(config: Readonly<RouteConfig>): RouteBuilder {
+  return (subject) => buildRoute(subject, config);
 }
 
 /**

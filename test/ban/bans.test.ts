@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/core/clock.ts';
-import { buildRoute, routeForAttack } from '../../src/mitigation/route.ts';
+import { routeBuilder, routeForAttack } from '../../src/mitigation/route.ts';
 import { BanManager } from '../../src/ban/bans.ts';
 import type { Ban } from '../../src/ban/types.ts';
 import { attack, cfg, ev, record, T0 } from './helpers.ts';
 
 function mgr(over: Record<string, unknown> = {}) {
   const clock = new ManualClock(T0);
-  const m = new BanManager(cfg(over), { clock, routes: buildRoute });
+  const m = new BanManager(cfg(over), { clock, routes: routeBuilder(cfg(over)) });
   return { m, clock, events: record(m) };
 }
 
@@ -142,7 +142,7 @@ test('reconfigure: newly whitelisted or outside-networks bans end at once; other
   m.onAttackEvent(ev('attack_start', T0, attack('203.0.113.7')));
   m.onAttackEvent(ev('attack_start', T0, attack('2001:db8::7')));
   const next = cfg({ networks: ['198.51.100.0/24', '2001:db8::/32'], protected_whitelist: ['2001:db8::/64'], bgp: { communities: ['65000:99'] } });
-  const r = m.reconfigure(next, T0 + 1000);
+  const r = m.reconfigure(next, routeBuilder(next), T0 + 1000);
   assert.deepEqual(r.unbanned.map((b) => [b.target, b.end_reason]), [['203.0.113.7', 'outside_networks'], ['2001:db8::7', 'whitelisted']]);
   assert.deepEqual(r.rerouted.map((b) => b.target), ['198.51.100.7']);
   assert.deepEqual(m.active().map((b) => b.route.type === 'blackhole' && b.route.communities), [['65535:666', '65000:99']]);
@@ -168,7 +168,7 @@ test('snapshot and restore: unexpired back, expired and now-whitelisted reported
   const json = JSON.parse(JSON.stringify(snap)) as Ban[];
 
   const clock2 = new ManualClock(T0 + 95_000);
-  const m2 = new BanManager(cfg({ ban: { ttl_seconds: 100, unban_hysteresis_seconds: 30 }, protected_whitelist: ['198.51.100.4/32'] }), { clock: clock2, routes: buildRoute });
+  const m2 = new BanManager(cfg({ ban: { ttl_seconds: 100, unban_hysteresis_seconds: 30 }, protected_whitelist: ['198.51.100.4/32'] }), { clock: clock2, routes: routeBuilder(cfg({ ban: { ttl_seconds: 100, unban_hysteresis_seconds: 30 }, protected_whitelist: ['198.51.100.4/32'] })) });
   const events2 = record(m2);
   const r = m2.restore(json, clock2.t);
   assert.deepEqual(r.expired.map((b) => b.target), ['198.51.100.3']);
@@ -195,7 +195,7 @@ test('restore re-applies the cap in creation order and ignores ended bans', () =
     created: T0 + i, expires: T0 + 100_000, ttl_seconds: 100, state: 'expiring',
   }));
   bans.push({ ...bans[0], id: 'old', target: '198.51.100.9', state: 'ended', ended: T0 });
-  const m = new BanManager(cfg({ ban: { max_active_bans: 2 } }), { clock: new ManualClock(T0 + 10), routes: buildRoute });
+  const m = new BanManager(cfg({ ban: { max_active_bans: 2 } }), { clock: new ManualClock(T0 + 10), routes: routeBuilder(cfg({ ban: { max_active_bans: 2 } })) });
   const r = m.restore(bans.reverse(), T0 + 10);
   assert.deepEqual(r.restored.map((b) => b.id), ['b1', 'b2']);
   assert.deepEqual(r.refused.map((x) => [x.ban.id, x.reason]), [['b3', 'max_active_bans']]);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ManualClock } from '../../src/core/clock.ts';
-import { buildRoute } from '../../src/mitigation/route.ts';
+import { routeBuilder } from '../../src/mitigation/route.ts';
 import { BanManager } from '../../src/ban/bans.ts';
 import { actionLevel, initialLevel, LEVELS, levelRank, nextEscalation, sortLadder } from '../../src/ban/escalation.ts';
 import { attack, cfg, ev, record, T0 } from './helpers.ts';
@@ -64,11 +64,12 @@ test('property: over random ladders and times, the level never goes down and end
 
 test('BanManager escalates a persisting attack step by step with escalate events, and stops once it ends', () => {
   const clock = new ManualClock(T0);
-  const m = new BanManager(cfg({
+  const c = cfg({
     mitigation: 'flowspec',
     flowspec: { action: 'rate_limit', rate_mbps: 100 },
     escalation: [{ after_seconds: 30, action: 'flowspec_discard' }, { after_seconds: 90, action: 'blackhole' }],
-  }), { clock, routes: buildRoute });
+  });
+  const m = new BanManager(c, { clock, routes: routeBuilder(c) });
   const events = record(m);
   const a = attack('198.51.100.7', { vector: 'ntp_amplification' });
   m.onAttackEvent(ev('attack_start', T0, a));
@@ -85,11 +86,12 @@ test('BanManager escalates a persisting attack step by step with escalate events
 
 test('no escalation after the attack ended; hostgroup ladder replaces the global one', () => {
   const clock = new ManualClock(T0);
-  const m = new BanManager(cfg({
+  const c = cfg({
     mitigation: 'flowspec',
     escalation: [{ after_seconds: 30, action: 'blackhole' }],
     hostgroups: [{ name: 'slow', networks: ['203.0.113.0/24'], escalation: [{ after_seconds: 300, action: 'blackhole' }] }],
-  }), { clock, routes: buildRoute });
+  });
+  const m = new BanManager(c, { clock, routes: routeBuilder(c) });
   const events = record(m);
   const a = attack('198.51.100.7');
   const g = attack('203.0.113.7');
@@ -106,7 +108,7 @@ test('no escalation after the attack ended; hostgroup ladder replaces the global
 test('a ladder step at 0 s is the start level; dry_run does not change any decision', () => {
   const run = (dry: boolean) => {
     const clock = new ManualClock(T0);
-    const m = new BanManager(cfg({ dry_run: dry, mitigation: 'flowspec', escalation: [{ after_seconds: 0, action: 'blackhole' }] }), { clock, routes: buildRoute });
+    const m = new BanManager(cfg({ dry_run: dry, mitigation: 'flowspec', escalation: [{ after_seconds: 0, action: 'blackhole' }] }), { clock, routes: routeBuilder(cfg({ dry_run: dry, mitigation: 'flowspec', escalation: [{ after_seconds: 0, action: 'blackhole' }] })) });
     const events = record(m);
     m.onAttackEvent(ev('attack_start', T0, attack('198.51.100.7', { id: 'x' })));
     m.tick(T0 + 1000);

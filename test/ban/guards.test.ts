@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/core/clock.ts';
 import { parsePrefix, type Prefix } from '../../src/core/ip.ts';
-import { buildRoute } from '../../src/mitigation/route.ts';
+import { routeBuilder } from '../../src/mitigation/route.ts';
 import { BanManager } from '../../src/ban/bans.ts';
 import { ActiveIndex, REFUSAL_REASONS, unionSize } from '../../src/ban/guards.ts';
 import fc from 'fast-check';
@@ -12,7 +12,7 @@ const P = (s: string) => parsePrefix(s) as Prefix;
 
 function mgr(over: Record<string, unknown> = {}) {
   const clock = new ManualClock(T0);
-  const m = new BanManager(cfg(over), { clock, routes: buildRoute });
+  const m = new BanManager(cfg(over), { clock, routes: routeBuilder(cfg(over)) });
   return { m, clock, events: record(m) };
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/core/clock.ts';
-import { buildRoute } from '../../src/mitigation/route.ts';
+import { routeBuilder } from '../../src/mitigation/route.ts';
 import { BanManager } from '../../src/ban/bans.ts';
 import { describeLifecycle, LIFECYCLE, LIFECYCLE_ACTIONS, LIFECYCLE_EVENTS, LIFECYCLE_STATES, transition, type LifecycleEvent, type LifecycleState } from '../../src/ban/lifecycle.ts';
 import { attack, cfg, ev, record, T0 } from './helpers.ts';
@@ -71,7 +71,7 @@ const LADDER_S = 10;
 function setup(state: LifecycleState) {
   const clock = new ManualClock(T0);
   const config = cfg({ mitigation: 'flowspec', escalation: [{ after_seconds: LADDER_S, action: 'blackhole' }], ban: { ttl_seconds: 300, unban_hysteresis_seconds: 30 } });
-  const m = new BanManager(config, { clock, routes: buildRoute });
+  const m = new BanManager(config, { clock, routes: routeBuilder(config) });
   const events = record(m);
   const a = attack(TARGET);
   let banId: string | undefined;
@@ -87,6 +87,11 @@ function setup(state: LifecycleState) {
   clock.t = T0 + 2000;
   m.tick(clock.t);
   return { m, clock, config, a, banId, events };
+}
+
+/** A reload as the daemon does it: the ban slice with a builder of the same config's route policy. */
+function reload(m: BanManager, c: ReturnType<typeof cfg>, now: number): void {
+  m.reconfigure(c, routeBuilder(c), now);
 }
 
 function stateOf(m: BanManager, banId: string | undefined): LifecycleState {
@@ -121,8 +126,8 @@ function apply(e: LifecycleEvent, x: ReturnType<typeof setup>): void {
     }
     case 'manual_ban': m.manualBan({ ip: TARGET, actor: 'op' }); return;
     case 'manual_unban': m.manualUnban({ ip: TARGET, actor: 'op' }); return;
-    case 'whitelist_changed': m.reconfigure(cfg({ protected_whitelist: ['198.51.100.0/28'] }), now); return;
-    case 'config_reload': m.reconfigure(cfg({ mitigation: 'flowspec', escalation: [{ after_seconds: LADDER_S, action: 'blackhole' }], bgp: { communities: ['65000:1'] } }), now); return;
+    case 'whitelist_changed': reload(m, cfg({ protected_whitelist: ['198.51.100.0/28'] }), now); return;
+    case 'config_reload': reload(m, cfg({ mitigation: 'flowspec', escalation: [{ after_seconds: LADDER_S, action: 'blackhole' }], bgp: { communities: ['65000:1'] } }), now); return;
     case 'released': if (live) m.release(live.id, 'manual', 'node-b', now); return;
     case 'restore': {
       m.restore([{ id: 'restored-1', target: TARGET, family: 4, source: 'auto', reason: 'r', action: 'blackhole', escalation_step: -1, route: { type: 'blackhole', prefix: `${TARGET}/32`, next_hop: '192.0.2.1', communities: [], large_communities: [] }, created: now - 1000, expires: now + 100_000, ttl_seconds: 101, state: 'expiring' }], now);

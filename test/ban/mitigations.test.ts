@@ -19,7 +19,7 @@ import { validateConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { BanManager } from '../../src/ban/bans.ts';
 import type { FlowspecChoice } from '../../src/ban/types.ts';
-import { buildRoute, routeTargets } from '../../src/mitigation/route.ts';
+import { routeBuilder, routeTargets } from '../../src/mitigation/route.ts';
 import { isFlowspecRoute } from '../../src/bgp/index.ts';
 import { FakeSpeaker } from '../mitigation/fake-speaker.ts';
 import { Mitigator } from '../../src/mitigation/reconcile.ts';
@@ -85,7 +85,7 @@ test('manual FlowSpec mitigations keep the safety model: networks, whitelist, TT
     fc.property(configArb, fc.array(stepArb, { minLength: 1, maxLength: 25 }), (c, steps) => {
       const cfg = makeConfig(c);
       const clock = new ManualClock(T0);
-      const bans = new BanManager(cfg, { clock, routes: buildRoute });
+      const bans = new BanManager(cfg, { clock, routes: routeBuilder(cfg) });
       const speaker = new FakeSpeaker([{ id: NB.bird }, { id: NB.junos }, { id: NB.frr }]);
       const mit = new Mitigator({ port: speaker, bans, config: cfg, dryRun: cfg.dry_run });
       bans.on((e) => {

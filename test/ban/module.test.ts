@@ -187,28 +187,28 @@ test('previewReconfigure says what a reload would lift or reroute and changes no
     protected_whitelist: ['198.51.100.53/32', '198.51.100.2/32'],
     mitigation: 'flowspec',
   });
-  const p = m.previewReconfigure(next);
+  const p = m.previewReconfigure(next, stubRoutes());
   assert.deepEqual(p.unbanned.map((b) => [b.target, b.end_reason]).sort(), [['198.51.100.2', 'whitelisted'], ['203.0.113.7', 'outside_networks']]);
   assert.deepEqual(p.rerouted.map((b) => b.target), [], 'levels do not change on reload, so neither do these routes');
   assert.equal(JSON.stringify(m.active()), before, 'no state changed');
   assert.equal(events.length, n, 'no event');
-  const r = m.reconfigure(next, T0 + 1000);
+  const r = m.reconfigure(next, stubRoutes(), T0 + 1000);
   assert.deepEqual(r.unbanned.map((b) => [b.target, b.end_reason]).sort(), p.unbanned.map((b) => [b.target, b.end_reason]).sort());
   assert.deepEqual(r.rerouted.map((b) => b.target), p.rerouted.map((b) => b.target));
   assert.deepEqual(m.active().map((b) => b.target), ['198.51.100.1']);
 });
 
-test('previewReconfigure reports a reroute when the route builder gives a different route under the new config', () => {
+test('previewReconfigure reports a reroute when the new route policy\'s builder gives a different route', () => {
   const clock = new ManualClock(T0);
-  const routes: RouteBuilder = (s, c) => ({ type: 'blackhole', prefix: `${s.target}/32`, next_hop: c.bgp.next_hop, communities: [], large_communities: [] });
-  const m = new BanManager(cfg(), { clock, routes });
+  const routes = (nextHop: string): RouteBuilder => (s) => ({ type: 'blackhole', prefix: `${s.target}/32`, next_hop: nextHop, communities: [], large_communities: [] });
+  const m = new BanManager(cfg(), { clock, routes: routes('192.0.2.1') });
   m.onAttackEvent(ev('attack_start', T0, attack('198.51.100.1')));
-  const next = cfg({ bgp: { next_hop: '192.0.2.99' } });
-  const p = m.previewReconfigure(next);
+  const next = cfg();
+  const p = m.previewReconfigure(next, routes('192.0.2.99'));
   assert.deepEqual(p.rerouted.map((b) => (b.route.type === 'blackhole' ? b.route.next_hop : '')), ['192.0.2.99']);
   const cur = m.active()[0].route;
   assert.equal(cur.type === 'blackhole' ? cur.next_hop : '', '192.0.2.1', 'unchanged until reconfigure');
-  assert.deepEqual(m.previewReconfigure(cfg()), { unbanned: [], rerouted: [] });
-  const r = m.reconfigure(next, T0 + 1);
+  assert.deepEqual(m.previewReconfigure(cfg(), routes('192.0.2.1')), { unbanned: [], rerouted: [] });
+  const r = m.reconfigure(next, routes('192.0.2.99'), T0 + 1);
   assert.deepEqual(r.rerouted.map((b) => b.id), p.rerouted.map((b) => b.id));
 });

@@ -13,7 +13,7 @@ import { ManualClock } from '../../src/core/clock.ts';
 import { formatIPv4, formatIPv6, parsePrefix, prefixCovers, prefixesOverlap, prefixSize, type Prefix } from '../../src/core/ip.ts';
 import { validateConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
-import { buildRoute } from '../../src/mitigation/route.ts';
+import { routeBuilder } from '../../src/mitigation/route.ts';
 import { BanManager, type BanEvent } from '../../src/ban/bans.ts';
 import { LEVELS } from '../../src/ban/escalation.ts';
 import type { Attack, Vector } from '../../src/engine/events.ts';
@@ -339,7 +339,7 @@ function checkLiveness(w: World, bans: Ban[]): void {
 function newWorld(config: Readonly<Config>): World {
   const clock = new ManualClock(T0);
   const w: World = {
-    config, now: T0, clock, m: new BanManager(config, { clock, routes: buildRoute }), events: [], live: new Map(), ended: new Map(),
+    config, now: T0, clock, m: new BanManager(config, { clock, routes: routeBuilder(config) }), events: [], live: new Map(), ended: new Map(),
     banTimes: [], maxRank: new Map(), seq: 0, caps: [config.ban.max_active_bans], suppressed: new Set(), banGroup: new Map(),
   };
   attach(w);
@@ -408,7 +408,7 @@ function run(config: Readonly<Config>, cmds: Cmd[]): World {
         w.config = cmd.config;
         caps.push(cmd.config.ban.max_active_bans);
         const before = w.m.active().length;
-        const r = w.m.reconfigure(cmd.config, w.now);
+        const r = w.m.reconfigure(cmd.config, routeBuilder(cmd.config), w.now);
         assert.equal(w.m.active().length, before - r.unbanned.length);
         for (const b of w.m.active()) w.banGroup.set(b.id, b.hostgroup);
         break;
@@ -422,7 +422,7 @@ function run(config: Readonly<Config>, cmds: Cmd[]): World {
         w.live.clear();
         w.suppressed.clear();
         const snap = JSON.parse(JSON.stringify([...w.m.snapshot(), ...w.m.history()])) as Ban[];
-        w.m = new BanManager(w.config, { clock: w.clock, routes: buildRoute });
+        w.m = new BanManager(w.config, { clock: w.clock, routes: routeBuilder(w.config) });
         attach(w);
         const r = w.m.restore(snap, w.now);
         for (const b of w.m.active()) w.banGroup.set(b.id, b.hostgroup);

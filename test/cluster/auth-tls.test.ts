@@ -17,7 +17,7 @@ import pino from 'pino';
 import { EtcdCluster, etcdAvailable } from '../helpers/etcd.ts';
 import { waitFor } from '../helpers/netns.ts';
 import { BanManager } from '../../src/ban/bans.ts';
-import { buildRoute } from '../../src/mitigation/route.ts';
+import { routeBuilder } from '../../src/mitigation/route.ts';
 import { ClusterNode, type ClusterConfig } from '../../src/cluster/node.ts';
 import { Ledger } from '../../src/cluster/ledger.ts';
 import { cfg } from '../ban/helpers.ts';
@@ -50,7 +50,7 @@ async function startNode(t: import('node:test').TestContext, etcd: ClusterConfig
     },
   });
   const log = pino({ level: 'info' }, sink);
-  const bans = new BanManager(cfg(), { routes: buildRoute, idTag: id });
+  const bans = new BanManager(cfg(), { routes: routeBuilder(cfg()), idTag: id });
   const node = new ClusterNode({ config: { node_id: id, partition_policy: 'hold', etcd }, checksum: 'c', bans, hooks: { adopted() {} }, sink() {}, log });
   bans.on((e) => node.onBanEvent(e));
   t.after(() => node.stop());

@@ -10,7 +10,7 @@ import { Etcd3 } from 'etcd3';
 import pino from 'pino';
 import { EtcdCluster, etcdAvailable } from '../helpers/etcd.ts';
 import { BanManager, type BanEvent } from '../../src/ban/bans.ts';
-import { buildRoute } from '../../src/mitigation/route.ts';
+import { routeBuilder } from '../../src/mitigation/route.ts';
 import { Ledger } from '../../src/cluster/ledger.ts';
 import { LedgerSync } from '../../src/cluster/sync.ts';
 import { waitFor } from '../helpers/netns.ts';
@@ -28,7 +28,7 @@ interface Node {
 
 async function node(t: import('node:test').TestContext, etcd: EtcdCluster, prefix: string, id: string, over: Record<string, unknown> = {}): Promise<Node> {
   const client = new Etcd3({ hosts: etcd.endpoints });
-  const bans = new BanManager(cfg(over), { routes: buildRoute, idTag: id });
+  const bans = new BanManager(cfg(over), { routes: routeBuilder(cfg(over)), idTag: id });
   const adopted: Node['adopted'] = [];
   const ledger = new Ledger(client, prefix);
   const sync = new LedgerSync({ ledger, bans, hooks: { adopted: (b, replaced) => adopted.push({ id: b.id, replaced }) }, log, nodeId: id });
@@ -166,7 +166,7 @@ test('reconcile after a partition: bans the ledger lost end here, bans it gained
   const client = new Etcd3({ hosts: etcd.endpoints });
   t.after(() => client.close());
   const ledger = new Ledger(client, prefix);
-  const bans = new BanManager(cfg(), { routes: buildRoute });
+  const bans = new BanManager(cfg(), { routes: routeBuilder(cfg()) });
   const sync = new LedgerSync({ ledger, bans, hooks: { adopted: () => undefined }, log, nodeId: 'n' });
   bans.on((e) => sync.onBanEvent(e));
   const kept = bans.manualBan({ ip: '198.51.100.40', actor: 'x', ttlSeconds: 300 });

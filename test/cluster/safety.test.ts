@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import pino from 'pino';
 import { BanManager } from '../../src/ban/bans.ts';
 import type { Ban } from '../../src/ban/types.ts';
-import { buildRoute } from '../../src/mitigation/route.ts';
+import { routeBuilder } from '../../src/mitigation/route.ts';
 import { Mitigator } from '../../src/mitigation/reconcile.ts';
 import { LedgerSync } from '../../src/cluster/sync.ts';
 import type { Ledger } from '../../src/cluster/ledger.ts';
@@ -79,7 +79,7 @@ for (const dryRun of [true, false]) {
       fc.property(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => {
         const clock = new ManualClock(T0);
         const config = cfg({ networks: NETWORKS, protected_whitelist: WHITELIST, dry_run: dryRun, ban: { max_active_bans: 20, max_banned_fraction: 0.9, max_bans_per_window: 1000 } });
-        const bans = new BanManager(config, { clock, routes: buildRoute, idTag: 'n' });
+        const bans = new BanManager(config, { clock, routes: routeBuilder(config), idTag: 'n' });
         const speaker = new FakeSpeaker([{ id: '127.0.0.2' }]);
         const mit = new Mitigator({ port: speaker, bans: { active: () => bans.active(), get: (id) => bans.get(id), clockNow: () => clock.now() }, config, dryRun });
         const sync = new LedgerSync({

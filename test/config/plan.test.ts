@@ -118,11 +118,12 @@ test('reload plan: storage.clickhouse is restart-only; the history slice says a 
   assert.deepEqual(none.history, { keys: [], restartRequired: false });
 });
 
-test('reload plan slice: the ban module gets its rules, networks, whitelist and what route building reads, nothing else', () => {
+test('reload plan slice: the ban module gets its rules, networks and whitelist, no route keys, nothing else', () => {
   const plan = planReload(validateConfig(base()), validateConfig(base({ protected_whitelist: ['10.0.0.9'] })));
   assert.deepEqual(plan.bans.keys, ['protected_whitelist']);
   assert.deepEqual(Object.keys(plan.bans.config).sort(), [...BAN_KEYS].sort());
-  for (const k of ROUTE_KEYS) assert.ok(k in plan.bans.config, k);
+  for (const k of ROUTE_KEYS) assert.equal(k in plan.bans.config, (BAN_KEYS as readonly string[]).includes(k), k);
+  for (const k of ['bgp', 'flowspec_methods', 'platforms']) assert.equal(k in plan.bans.config, false, `${k}: route building is handed in, not read`);
   assert.deepEqual(plan.bans.config.protected_whitelist, ['10.0.0.9']);
   assert.equal('listen' in plan.bans.config || 'api' in plan.bans.config || 'thresholds' in plan.bans.config, false);
   assert.ok(Object.isFrozen(plan.bans.config));

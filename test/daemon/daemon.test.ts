@@ -98,6 +98,29 @@ test('going live by reload announces active bans at once; invalid reload keeps t
   for (const a of ['ban', 'mode', 'reload', 'reload_failed']) assert.ok(actions.includes(a), `audit has ${a}: ${actions}`);
 });
 
+test('reload of a route key alone (bgp.communities): the ban module gets the new route policy, the active ban is rerouted, saved and re-announced, and the reply says so', async (t) => {
+  const h = await startHarness(t, { dry_run: false });
+  const dataDir = join(h.dir, 'data');
+  assert.equal((await h.req('POST', '/api/v1/ban', { ip: V, ttl_seconds: 600 })).status, 201);
+  assert.deepEqual((h.speaker.rib('127.0.0.2').get(KEY) as any).attrs.communities, [0xffff029a, 65000 * 65536 + 666]);
+
+  const next = baseConfig(dataDir, { dry_run: false });
+  (next.bgp as Record<string, unknown>).communities = ['65000:777'];
+  h.writeConfig(next);
+  const r = await h.req('POST', '/api/v1/config/reload');
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  assert.deepEqual(r.json.changed, ['bgp.communities']);
+  const did = r.json.applied.flatMap((a: any) => a.did);
+  assert.ok(did.includes(`new route for ban ${V}`), JSON.stringify(r.json.applied));
+  assert.deepEqual((h.speaker.rib('127.0.0.2').get(KEY) as any).attrs.communities, [0xffff029a, 65000 * 65536 + 777], 're-announced with the new community');
+  const listed = (await h.req('GET', '/api/v1/bans?active=true')).json.bans[0];
+  assert.ok(listed.route.communities.includes('65000:777'), JSON.stringify(listed.route));
+  const s = new Store(join(dataDir, 'breakwater.db'));
+  const stored = s.activeBans()[0];
+  s.close();
+  assert.ok(stored.route.type === 'blackhole' && stored.route.communities.includes('65000:777'), 'the new route is saved');
+});
+
 test('whitelist: a manual ban of a whitelisted address is a 409; whitelisting a banned address by reload unbans it at once', async (t) => {
   const h = await startHarness(t, { dry_run: false });
   const dataDir = join(h.dir, 'data');

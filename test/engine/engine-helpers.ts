@@ -7,7 +7,7 @@ import { Engine } from '../../src/engine/engine.ts';
 import type { Attack } from '../../src/engine/events.ts';
 import { BanManager } from '../../src/ban/bans.ts';
 import type { AttackView, DetectionEvent } from '../../src/ban/types.ts';
-import { buildRoute, routeForAttack } from '../../src/mitigation/route.ts';
+import { routeBuilder, routeForAttack } from '../../src/mitigation/route.ts';
 import { F, newFlowRecord, type FlowProto, type FlowRecord } from '../../src/flow/record.ts';
 
 export function config(over: Record<string, unknown> = {}): Readonly<Config> {
@@ -76,7 +76,7 @@ export class Harness {
       this.engine.on((e) => this.events.push(e));
       return;
     }
-    const bm = new BanManager(cfg, { clock: this.clock, routes: buildRoute });
+    const bm = new BanManager(cfg, { clock: this.clock, routes: routeBuilder(cfg) });
     this.bans = bm;
     this.engine = new Engine(cfg, { clock: this.clock, ...engineOpts, onTick: (t) => bm.tick(t) });
     // Each attack event is recorded with the route mitigation shows for it, then fed to the ban module.

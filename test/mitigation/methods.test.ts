@@ -9,7 +9,7 @@ import { validateConfig } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/core/errors.ts';
 import { choiceRoute, inferMatch, parseTcpFlags, platformNeighbors, formatTcpFlags } from '../../src/mitigation/methods.ts';
 import { flowspecRoutes } from '../../src/mitigation/flowspec.ts';
-import { buildRoute } from '../../src/mitigation/route.ts';
+import { buildRoute, routeBuilder } from '../../src/mitigation/route.ts';
 import { flowspecNlriBytes, decodeFlowspecNlri } from '../../src/bgp/flowspec.ts';
 import { Reader } from '../../src/core/reader.ts';
 import { BanManager } from '../../src/ban/bans.ts';
@@ -92,7 +92,7 @@ test('methods: a hostgroup method replaces the vector rule; an escalation step m
   assert.equal(plain.type === 'flowspec' && plain.method, undefined);
   // Escalation: the ban starts on the built-in rule and takes the step's method after 30 s.
   const clock = new ManualClock(T0);
-  const bans = new BanManager(cfg, { clock, routes: buildRoute });
+  const bans = new BanManager(cfg, { clock, routes: routeBuilder(cfg) });
   const a = attack('198.51.100.99', { vector: 'syn_flood', start: T0 });
   bans.onAttackEvent(ev('attack_start', T0, a));
   const b0 = bans.active()[0];
@@ -165,12 +165,12 @@ test('infer from alarm: protocol, dominant source ports and packet length range 
 test('reload: a manual mitigation whose method is removed falls back to the built-in rule; a removed platform reaches no neighbor', () => {
   const cfg = validateConfig({ ...base, mitigation: 'flowspec' });
   const clock = new ManualClock(T0);
-  const bans = new BanManager(cfg, { clock, routes: buildRoute });
+  const bans = new BanManager(cfg, { clock, routes: routeBuilder(cfg) });
   const a = bans.manualBan({ ip: '198.51.100.40', actor: 'op', flowspec: { method: 'ntp' } });
   const b = bans.manualBan({ ip: '198.51.100.41', actor: 'op', flowspec: { match: { protocol: ['udp'] }, platforms: ['edge'] } });
   assert.ok(a.ok && b.ok);
   const next = validateConfig({ ...base, mitigation: 'flowspec', flowspec_methods: base.flowspec_methods.slice(1), platforms: [] });
-  const res = bans.reconfigure(next, clock.now());
+  const res = bans.reconfigure(next, routeBuilder(next), clock.now());
   assert.deepEqual(res.unbanned, []);
   const ra = bans.get('198.51.100.40')!.route;
   assert.equal(ra.type, 'flowspec');

@@ -14,7 +14,7 @@ import { silentLogger } from '../../src/core/log.ts';
 import { BanManager } from '../../src/ban/bans.ts';
 import { BgpAdapter } from '../../src/daemon/components.ts';
 import type { UnicastRoute } from '../../src/bgp/index.ts';
-import { buildRoute } from '../../src/mitigation/route.ts';
+import { routeBuilder } from '../../src/mitigation/route.ts';
 import { compilePolicy, neighborKey } from '../../src/mitigation/policy.ts';
 import { Mitigator } from '../../src/mitigation/reconcile.ts';
 
@@ -39,7 +39,7 @@ for (const written of ['2001:DB8::1', '2001:db8:0:0::1', '2001:0db8::0001']) {
     assert.ok(compilePolicy(cfg).neighbors.has('2001:db8::1'), 'the policy knows the neighbor by its canonical address');
 
     const clock = new ManualClock(T0);
-    const bans = new BanManager(cfg, { clock, routes: buildRoute });
+    const bans = new BanManager(cfg, { clock, routes: routeBuilder(cfg) });
     const bgp = new BgpAdapter(cfg, silentLogger(), { mode: 'inline' });
     assert.deepEqual(bgp.peers().map((p) => p.id).sort(), ['192.0.2.10', '2001:db8::1'], 'the speaker facade names it the same way');
     const m = new Mitigator({ port: bgp.speaker, bans, config: cfg, dryRun: false });
