@@ -40,6 +40,9 @@
  *   neighbor's profile (lint.ts): a rule with an error finding is not sent
  *   to that neighbor (counted once per ban, neighbor and rule, reported
  *   through onLintRefused for the audit, and kept for lintOf()).
+ * Over 600 lines: the per-ban apply, the dry-run gate, leases and the
+ * reconciliation all read and write the one claim table; apart, each would
+ * reach into the others' state.
  */
 import type { Config } from '../config/schema.ts';
 import type { RouteConfig } from '../config/diff.ts';
