@@ -458,6 +458,24 @@ function slopeMbPerHour(points: Array<[number, number]>): number {
   return (num / den) * 3600;
 }
 
+/**
+ * Slope (MB/h) of (t seconds, mb) and its standard error: whether a slope is
+ * within the noise of 0 (the main thread's collections swing RSS by tens of MB).
+ */
+function slopeWithError(points: Array<[number, number]>): { mb_per_h: number; standard_error: number } {
+  const n = points.length;
+  const b = slopeMbPerHour(points) / 3600;
+  if (n < 3 || !Number.isFinite(b)) return { mb_per_h: NaN, standard_error: NaN };
+  const mt = points.reduce((a, p) => a + p[0], 0) / n;
+  const mm = points.reduce((a, p) => a + p[1], 0) / n;
+  let res = 0, den = 0;
+  for (const [t, m] of points) {
+    res += (m - (mm + b * (t - mt))) ** 2;
+    den += (t - mt) ** 2;
+  }
+  return { mb_per_h: Number((b * 3600).toFixed(2)), standard_error: Number((Math.sqrt(res / (n - 2) / den) * 3600).toFixed(2)) };
+}
+
 /** Per thread, slopes (MB/h) of heap used and total over the given minutes. */
 function threadSlopes(ps: Array<{ t: number; threads: Record<string, ThreadMb> }>): Record<string, { used: number; total: number }> {
   const names = new Set(ps.flatMap((p) => Object.keys(p.threads)));
@@ -673,6 +691,8 @@ async function main(): Promise<void> {
       rss_peak_mb: Number(Math.max(...rss.map((p) => p[1])).toFixed(1)),
       rss_end_mb: Number(rss.at(-1)?.[1].toFixed(1)),
       rss_slope_mb_per_h: Number(slopeMbPerHour(second).toFixed(2)),
+      // the same from the once-a-minute figures, with its standard error
+      rss_slope_per_minute: slopeWithError(secondParts.map((p) => [p.t, p.rss_mb] as [number, number])),
       keepalives_to_bird: kas.length,
       keepalive_late_max_s: Number(Math.max(0, late).toFixed(3)),
       bird_hold_timer_expiries: holdExpiries,
