@@ -324,7 +324,8 @@ function cpuSince(t0: ThreadTimes | null, c0: NodeJS.CpuUsage, receiver: 'main' 
     const d = (ns - (t0.ns.get(tid) ?? 0)) / 1e9;
     total += d;
     const name = t1.names.get(tid) ?? '';
-    if (receiver === 'main' ? tid === String(process.pid) : name === 'WorkerThread') recv += d;
+    // a worker thread carries its worker's name (core/spawn-worker.ts: "collector-1"; unnamed ones "WorkerThread")
+    if (receiver === 'main' ? tid === String(process.pid) : /^(collector-\d+|WorkerThread)$/.test(name)) recv += d;
   }
   return { total, receiver: recv };
 }
