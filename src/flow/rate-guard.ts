@@ -38,8 +38,9 @@ export class SamplingRateGuard {
   /**
    * True when `rate` is believed for the sampler (agent: agentHash() of the
    * datagram's agent and sub-agent; source: the sample's source_id). Small
-   * so that it inlines; every argument is a small integer that crosses a
-   * call unboxed (agentHash keeps 30 bits for that).
+   * so that it inlines; where it does not, its arguments still cross the call
+   * unboxed as long as they are small integers: agentHash keeps 30 bits for
+   * that, and source ids of type 0 (ifIndex) are small.
    */
   check(agent: number, source: number, rate: number): boolean {
     return (source === this.lastSource && rate === this.lastRate && agent === this.lastAgent) || this.learn(agent, source, rate);
@@ -66,7 +67,8 @@ export class SamplingRateGuard {
       return this.believe(agent, source, rate);
     }
     this.seen.set(key, n);
-    if (source === this.lastSource && agent === this.lastAgent) this.lastRate = -1;
+    // the maps changed for this key: forget the memo if it stands for the same key (a colliding sampler too)
+    if (this.lastRate !== -1 && samplerKey(this.lastAgent, this.lastSource) === key) this.lastRate = -1;
     return false;
   }
 

@@ -153,3 +153,13 @@ test('sFlow rate guard: the memo of the last believed sampler answers as the map
     { numRuns: 500 },
   );
 });
+
+test('sFlow rate guard: two samplers that share a key (a hash collision) answer as the maps do, memo or not', () => {
+  // agent ^ 2048 with source 2^31 + 3 hashes to the key of agent with source 3
+  const a = agentHash(0x0a000001, 0), b = a ^ 2048, s = 2 ** 31 + 3;
+  assert.equal(samplerKey(a, 3), samplerKey(b, s));
+  const calls: Array<[number, number, number]> = [[a, 3, 1], [b, s, 2], [a, 3, 1], [b, s, 2], [b, s, 2], [b, s, 2], [a, 3, 1], [a, 3, 2]];
+  const g = new SamplingRateGuard();
+  const m = new MapsOnly();
+  assert.deepEqual(calls.map(([x, y, r]) => g.check(x, y, r)), calls.map(([x, y, r]) => m.check(samplerKey(x, y), r)));
+});
