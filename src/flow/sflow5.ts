@@ -214,7 +214,7 @@ function flowSample(buf: Buffer, dv: DataView, p: number, end: number, expanded:
   return 1;
 }
 
-/** The sample's plausibility verdict, then the sink: out of line and on objects only (no number crosses the call boxed). */
+/** The sample's plausibility verdict, then the sink. Takes objects only: where V8 does not inline it, no number is boxed to cross the call. */
 function emitSample(rec: FlowRecord, ctx: DecodeContext): void {
   const minBytes = (rec.fields & F.BYTES) === 0 ? 0 : rec.family === 6 ? MIN_BYTES6 : MIN_BYTES4;
   const v = verdict(1, rec.bytes, minBytes, 0, rec.samplingRate, ctx.limits);
@@ -222,7 +222,7 @@ function emitSample(rec: FlowRecord, ctx: DecodeContext): void {
   else reject(ctx.stats.implausible, v, rec.received);
 }
 
-/** A sampled IPv4 (format 3) or IPv6 (format 4) record's fields into rec: out of line, so that the raw-header path inlines. */
+/** A sampled IPv4 (format 3) or IPv6 (format 4) record's fields into rec: apart from the common raw-header path, whose inlining budget it would share. */
 function sampledHeader(buf: Buffer, dv: DataView, rs: number, v4: boolean, rec: FlowRecord): void {
   rec.bytes = dv.getUint32(rs);
   const proto = dv.getUint32(rs + 4) & 0xff;
