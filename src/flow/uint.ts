@@ -1,8 +1,10 @@
 /**
  * Unsigned big-endian integers of 1..8 bytes, as NetFlow v9 / IPFIX elements
  * carry them (RFC 7011 §6.2 reduced-size encoding: any width up to the
- * element's own), and the NTP timestamps of RFC 7011 §6.1.10. The one reader
- * every flow decoder and the compiled plans use; small so that it inlines.
+ * element's own), and the NTP timestamps of RFC 7011 §6.1.10: headers, the
+ * generic data-set walk and options; small so that it inlines. The hottest
+ * loops (the v5 records, compiled plans, sFlow samples) read fixed 16- and
+ * 32-bit fields through a DataView instead, which costs them no inlining budget.
  * Values past 2^53 lose precision (counters that large are implausible anyway).
  */
 
