@@ -19,7 +19,7 @@ import { K, VARLEN } from './ie.ts';
 import { domainRate, newSamplingFields, readOptionsRecords, readSamplingField, resetSamplingFields, samplingRateOf } from './sampling.ts';
 import { SAMPLER_BYTES } from './memory.ts';
 import { plausible, reject } from './plausible.ts';
-import { ntpMs, u32BE, uintBE } from './uint.ts';
+import { ntpMs, u32BE, uintBE, viewOf } from './uint.ts';
 import type { DomainState, NetflowContext, Template } from './templates.ts';
 
 /** The sampling elements of the record being walked (decodeDataSet is synchronous: one scratch). */
@@ -70,7 +70,7 @@ export function decodeDataSet(ctx: DecodeContext, dom: DomainState, tpl: Templat
   if (fn !== null) {
     const samplers = sampling.samplers;
     // the plan reads its 2-, 4- and 8-byte fields through a DataView (plan.ts), inside [p, p + fixed)
-    const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    const dv = viewOf(buf);
     // the plan resets the record and checks plausibility itself (plan.ts), and returns its verdict
     while (end - p >= fixed) {
       const v = fn(buf, dv, p, rec, exportMs, uptime, sysInit, setRate, samplers, lim);

@@ -39,7 +39,7 @@ import { countError, type DecodeContext } from './context.ts';
 import { clearFlowRecord, clearPacketFields, F, type FlowRecord } from './record.ts';
 import { Parse, parseInfo, parsePacket } from './packet.ts';
 import { MIN_BYTES4, MIN_BYTES6, reject, verdict } from './plausible.ts';
-import { u32BE } from './uint.ts';
+import { u32BE, viewOf } from './uint.ts';
 import { agentHash } from './rate-guard.ts';
 
 const IF_INTERNAL = 0x3fffffff;
@@ -80,7 +80,7 @@ export function decodeSflow5(buf: Buffer, ctx: DecodeContext): number {
   rec.proto = 'sflow5';
   // 32-bit reads through a DataView: V8 compiles them in place, without spending the sample
   // decoder's inlining budget, which the packet parser needs (every read is bounds-checked first)
-  const dv = new DataView(buf.buffer, buf.byteOffset, end);
+  const dv = viewOf(buf);
   let emitted = 0;
   for (let s = 0; s < numSamples; s++) {
     if (p + 8 > end) {

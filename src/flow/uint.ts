@@ -11,6 +11,14 @@
 /** NTP era 0 (1900) to Unix epoch, seconds. */
 export const NTP_UNIX = 2208988800;
 
+/**
+ * A DataView over exactly the bytes of `b` (a Buffer may sit at an offset in a
+ * shared pool), for the loops that read fixed 16- and 32-bit fields.
+ */
+export function viewOf(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
 /** Unsigned big-endian 32-bit integer at p (headers, addresses, XDR words). */
 export function u32BE(b: Uint8Array, p: number): number {
   return ((b[p] << 24) >>> 0) + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
