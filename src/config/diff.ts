@@ -34,21 +34,22 @@ export interface Slice {
 
 /** The top-level keys each module reads: its slice carries only those, so a module never sees the rest. */
 export const ENGINE_KEYS = ['networks', 'hostgroups', 'thresholds', 'thresholds_outgoing', 'baseline', 'carpet', 'detection', 'samples'] as const;
+/** What a target's ban policy reads (ban/policy.ts): in both the ban slice and the route policy. */
+export const POLICY_KEYS = ['ban', 'hostgroups', 'mitigation', 'escalation', 'flowspec'] as const;
 /** Route policy (mitigation/policy.ts compilePolicy): actions, FlowSpec, next hops and communities, per hostgroup. */
-export const ROUTE_KEYS = ['ban', 'bgp', 'flowspec', 'hostgroups', 'mitigation', 'escalation', 'flowspec_methods', 'platforms'] as const;
-/** The flow listeners and per-exporter rules (flow/collector.ts collectorOptions). */
+export const ROUTE_KEYS = [...POLICY_KEYS, 'bgp', 'flowspec_methods', 'platforms'] as const;
 /**
  * The ban module (ban/): its rules (ban, hostgroups, mitigation, escalation, flowspec: a ban's
  * start level and ladder) and where it may ban (networks, whitelist). No route keys: it is
  * handed a route builder for those (mitigation/route.ts routeBuilder).
  */
-export const BAN_KEYS = ['networks', 'protected_whitelist', 'ban', 'hostgroups', 'mitigation', 'escalation', 'flowspec'] as const;
-/** What a target's ban policy reads (ban/policy.ts): in both the ban slice and the route policy. */
-export type PolicyConfig = Pick<Config, 'ban' | 'hostgroups' | 'mitigation' | 'escalation' | 'flowspec'>;
+export const BAN_KEYS = ['networks', 'protected_whitelist', ...POLICY_KEYS] as const;
+/** The flow listeners and per-exporter rules (flow/collector.ts collectorOptions). */
 export const COLLECTOR_KEYS = ['listen', 'sampling', 'flow_sources'] as const;
 export type EngineConfig = Pick<Config, (typeof ENGINE_KEYS)[number]>;
 export type RouteConfig = Pick<Config, (typeof ROUTE_KEYS)[number]>;
 export type BanModuleConfig = Pick<Config, (typeof BAN_KEYS)[number]>;
+export type PolicyConfig = Pick<Config, (typeof POLICY_KEYS)[number]>;
 export type CollectorConfig = Pick<Config, (typeof COLLECTOR_KEYS)[number]>;
 export type ApiConfig = Config['api'];
 
