@@ -81,7 +81,7 @@ test('reload: a hostgroup added with its own lower threshold applies to its host
 
 const skipBird = birdAvailable() ? false : 'BIRD 2 (bird, birdc) not installed or not root';
 
-test('reload against BIRD (in-process daemon, real engine, collector and speaker): a neighbor added gets a session, the existing one stays up; a lowered threshold detects the attack the old one let through', { skip: skipBird, timeout: 120_000 }, async (t) => {
+test('reload against BIRD (in-process daemon, real engine, collector and speaker): a neighbor added gets a session, the existing one stays up; a lowered threshold detects the attack the old one let through; a new community re-announces the active ban', { skip: skipBird, timeout: 120_000 }, async (t) => {
   const dir = tempDir('bw-reload-');
   mkdirSync(join(dir, 'data'));
   const L = loopbackBlock();
@@ -167,4 +167,13 @@ test('reload against BIRD (in-process daemon, real engine, collector and speaker
   await waitFor('bw down after removal', async () => (await bird.state('bw')) !== 'Established', 20_000, 200);
   assert.equal(await bird.state('bw2'), 'Established');
   assert.equal((await api('GET', '/api/v1/status')).json.neighbors.length, 1);
+
+  // A route key alone (bgp.communities): the ban module gets the new route policy's builder and the active ban reaches BIRD again with it.
+  const withCommunity = cfg(10_000, [nb(3, p2)]);
+  withCommunity.bgp = { ...withCommunity.bgp, communities: ['65000:777'] } as typeof withCommunity.bgp;
+  writeFileSync(configFile, stringify(withCommunity));
+  const rc = await api('POST', '/api/v1/config/reload');
+  assert.equal(rc.status, 200, JSON.stringify(rc.json));
+  assert.deepEqual(rc.json.changed, ['bgp.communities']);
+  await waitFor('BIRD holds the ban with the new community', async () => (await bird.routes('master4')).some((x) => x.net === `${VICTIM}/32` && /\(65000,777\)/.test(x.attrs['BGP.community'] ?? '')), 15_000, 200);
 });
